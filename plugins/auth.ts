@@ -1,0 +1,120 @@
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { MIN_SECRET_BYTES } from '../src/config.js'
+import type { Token } from '../src/schemas/token.js'
+import type { User } from '../src/schemas/user.js'
+import { toPublicUser } from './users.js'
+
+export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
+export const JWT_ALGORITHM = 'HS256'
+
+export interface AccessTokenPayload {
+  sub: string
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: AccessTokenPayload
+    user: User
+  }
+}
+
+export interface Auth {
+  /** onRequest hook: a valid bearer token of an existing user, or 401. Sets `request.user`. */
+  authenticate: onRequestAsyncHookHandler
+  /** onRequest hook: `authenticate`, then 400 "Inactive user" for a disabled account. */
+  currentActiveUser: onRequestAsyncHookHandler
+  issueAccessToken (username: string): Token
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    auth: Auth
+    authenticate: onRequestAsyncHookHandler
+    currentActiveUser: onRequestAsyncHookHandler
+  }
+}
+
+export interface AuthPluginOptions {
+  /** HMAC key for HS256, at least 32 bytes. */
+  secret: string
+  expireMinutes: number
+  /** Other names for the `authenticate` and `currentActiveUser` decorators, or false for none. */
+  decorators?: { authenticate?: string | false, currentActiveUser?: string | false }
+}
+
+function notAuthenticated (reply: FastifyReply) {
+  return reply.code(401).header('www-authenticate', 'Bearer').send({ detail: 'Not authenticated' })
+}
+
+function invalidToken (reply: FastifyReply) {
+  return reply.code(401)
+    .header('www-authenticate', 'Bearer error="invalid_token"')
+    .send({ detail: 'Could not validate credentials' })
+}
+
+/** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 7235), or undefined. */
+function bearerToken (request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  if (header === undefined) return undefined
+  const match = /^Bearer +(\S+) *$/i.exec(header)
+  return match?.[1]
+}
+
+export default fp<AuthPluginOptions>(async function auth (app, opts) {
+  if (typeof opts.secret !== 'string' || Buffer.byteLength(opts.secret, 'utf8') < MIN_SECRET_BYTES) {
+    throw new Error(`The JWT secret must be a string of at least ${MIN_SECRET_BYTES} bytes`)
+  }
+  const expiresIn = opts.expireMinutes * 60
+
+  await app.register(fastifyJwt, {
+    secret: opts.secret,
+    sign: { algorithm: JWT_ALGORITHM, expiresIn },
+    // Only the configured algorithm (so never `none`), and no token without an expiry or subject.
+    verify: { algorithms: [JWT_ALGORITHM], requiredClaims: ['exp', 'sub'] }
+  })
+
+  async function authenticate (request: FastifyRequest, reply: FastifyReply) {
+    const token = bearerToken(request)
+    if (token === undefined) return await notAuthenticated(reply)
+    let payload: AccessTokenPayload
+    try {
+      payload = app.jwt.verify<AccessTokenPayload>(token)
+    } catch {
+      return await invalidToken(reply)
+    }
+    if (typeof payload.sub !== 'string') return await invalidToken(reply)
+    // Looked up on every request, so a disabled or deleted account is refused at once.
+    const user = await app.users.findByUsername(payload.sub)
+    if (user === undefined) return await invalidToken(reply)
+    request.user = toPublicUser(user)
+  }
+
+  async function currentActiveUser (request: FastifyRequest, reply: FastifyReply) {
+    await authenticate(request, reply)
+    if (reply.sent) return
+    if (request.user.disabled) return await reply.code(400).send({ detail: 'Inactive user' })
+  }
+
+  const hooks = new Set<unknown>([authenticate, currentActiveUser])
+
+  app.decorate('auth', {
+    authenticate,
+    currentActiveUser,
+    issueAccessToken (username: string): Token {
+      return { access_token: app.jwt.sign({ sub: username }), token_type: 'bearer', expires_in: expiresIn }
+    }
+  })
+  const names = opts.decorators ?? {}
+  if (names.authenticate !== false) app.decorate(names.authenticate ?? 'authenticate', authenticate)
+  if (names.currentActiveUser !== false) app.decorate(names.currentActiveUser ?? 'currentActiveUser', currentActiveUser)
+
+  // Any route guarded by these hooks, the host's included, is marked as protected in OpenAPI.
+  app.addHook('onRoute', (route) => {
+    const guards = [route.onRequest, route.preValidation, route.preHandler].flat()
+    if (!guards.some((hook) => hooks.has(hook))) return
+    route.schema ??= {}
+    ;(route.schema as { security?: unknown }).security ??= [{ [SECURITY_SCHEME]: [] }]
+  })
+}, { name: 'auth', dependencies: ['users'], fastify: '5.x' })

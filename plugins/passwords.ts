@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto'
+import { hash, verify } from '@node-rs/bcrypt'
+import fp from 'fastify-plugin'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    passwords: PasswordHasher
+  }
+}
+
+export const PASSWORD_MIN_BYTES = 8
+// bcrypt reads at most 72 bytes; anything after would be silently ignored.
+export const PASSWORD_MAX_BYTES = 72
+
+/** Why a new password is unacceptable, or undefined when it is fine. */
+export function passwordLengthProblem (password: string): string | undefined {
+  const bytes = Buffer.byteLength(password, 'utf8')
+  if (bytes < PASSWORD_MIN_BYTES) return `Password must be at least ${PASSWORD_MIN_BYTES} bytes long (UTF-8)`
+  if (bytes > PASSWORD_MAX_BYTES) {
+    return `Password must be at most ${PASSWORD_MAX_BYTES} bytes long (UTF-8), this one is ${bytes}: bcrypt would ignore the rest`
+  }
+  return undefined
+}
+
+export interface PasswordHasher {
+  readonly cost: number
+  hash (password: string): Promise<string>
+  /**
+   * Compares a password with a stored hash. Without a hash (no such user), or with a password
+   * too long to have been stored, it still spends one bcrypt comparison on a dummy hash, so the
+   * answer takes the same time either way and does not reveal which usernames exist.
+   */
+  verify (password: string, hashed: string | undefined): Promise<boolean>
+}
+
+/** bcrypt runs on libuv's thread pool (@node-rs/bcrypt's async API), never on the event loop. */
+export async function createPasswordHasher (cost: number): Promise<PasswordHasher> {
+  const placeholder = randomBytes(32).toString('base64')
+  const dummy = await hash(randomBytes(32).toString('base64'), cost)
+  return {
+    cost,
+    hash: async (password) => await hash(password, cost),
+    async verify (password, hashed) {
+      const usable = hashed !== undefined && Buffer.byteLength(password, 'utf8') <= PASSWORD_MAX_BYTES
+      // An unusable password is not passed to bcrypt at all; a placeholder spends the same time.
+      const matches = await verify(usable ? password : placeholder, usable ? hashed : dummy)
+      return usable && matches
+    }
+  }
+}
+
+export interface PasswordsPluginOptions {
+  /** bcrypt cost factor, 4 to 15. */
+  cost: number
+}
+
+export default fp<PasswordsPluginOptions>(async function passwords (app, opts) {
+  app.decorate('passwords', await createPasswordHasher(opts.cost))
+}, { name: 'passwords', fastify: '5.x' })

@@ -1,0 +1,113 @@
+import fp from 'fastify-plugin'
+import type { Kysely, Selectable } from 'kysely'
+import { isUniqueViolation } from '../src/db/database.js'
+import type { AuthDatabase, UsersTable } from '../src/db/types.js'
+import type { User } from '../src/schemas/user.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    users: UsersRepository
+  }
+}
+
+/** A stored account. `hashedPassword` never leaves the server: see toPublicUser. */
+export interface UserRecord {
+  id: number
+  username: string
+  email: string | null
+  fullName: string | null
+  disabled: boolean
+  hashedPassword: string
+}
+
+export interface NewUser {
+  username: string
+  hashedPassword: string
+  email?: string | null
+  fullName?: string | null
+  disabled?: boolean
+}
+
+export class UsernameTakenError extends Error {
+  constructor (username: string) {
+    super(`Username ${username} is already taken`)
+    this.name = 'UsernameTakenError'
+  }
+}
+
+export type UsersRepository = ReturnType<typeof createUsersRepository>
+
+export function toPublicUser (user: UserRecord): User {
+  return { username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled }
+}
+
+function toRecord (row: Selectable<UsersTable>): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    fullName: row.full_name,
+    disabled: row.disabled !== 0,
+    hashedPassword: row.hashed_password
+  }
+}
+
+export function createUsersRepository (db: Kysely<AuthDatabase>) {
+  return {
+    /** Exact, case-sensitive match: `TIM` is not `tim`. */
+    async findByUsername (username: string): Promise<UserRecord | undefined> {
+      const row = await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst()
+      return row === undefined ? undefined : toRecord(row)
+    },
+
+    /** Throws UsernameTakenError when the name exists in any letter case; the unique index decides, so concurrent calls cannot both win. */
+    async create (user: NewUser): Promise<UserRecord> {
+      const now = new Date().toISOString()
+      try {
+        const row = await db.insertInto('users').values({
+          username: user.username,
+          email: user.email ?? null,
+          full_name: user.fullName ?? null,
+          hashed_password: user.hashedPassword,
+          disabled: user.disabled === true ? 1 : 0,
+          created_at: now,
+          updated_at: now
+        }).returningAll().executeTakeFirstOrThrow()
+        return toRecord(row)
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new UsernameTakenError(user.username)
+        throw error
+      }
+    },
+
+    /** Returns false when there is no such user. */
+    async setPassword (username: string, hashedPassword: string): Promise<boolean> {
+      const result = await db.updateTable('users')
+        .set({ hashed_password: hashedPassword, updated_at: new Date().toISOString() })
+        .where('username', '=', username).executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    },
+
+    /** Returns false when there is no such user. */
+    async setDisabled (username: string, disabled: boolean): Promise<boolean> {
+      const result = await db.updateTable('users')
+        .set({ disabled: disabled ? 1 : 0, updated_at: new Date().toISOString() })
+        .where('username', '=', username).executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    },
+
+    async list (): Promise<UserRecord[]> {
+      const rows = await db.selectFrom('users').selectAll().orderBy('username').execute()
+      return rows.map(toRecord)
+    },
+
+    async count (): Promise<number> {
+      const { count } = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow()
+      return Number(count)
+    }
+  }
+}
+
+export default fp(async function users (app) {
+  app.decorate('users', createUsersRepository(app.db))
+}, { name: 'users', dependencies: ['database'], fastify: '5.x' })

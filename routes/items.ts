@@ -1,0 +1,46 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { HttpError } from '../plugins/errors.js'
+import { HTTPError, HTTPValidationError } from '../src/schemas/errors.js'
+import { Item, ItemCreate, ItemList, ItemParams, ItemsQuery } from '../src/schemas/item.js'
+import { ref } from '../src/schemas/ref.js'
+import { pathVariants } from '../src/route-paths.js'
+
+const guarded = { 400: ref(HTTPError), 401: ref(HTTPError), 422: ref(HTTPValidationError) }
+
+/**
+ * The current user's items. Written as a host service would write its own routes: it relies
+ * only on the plugin's public `currentActiveUser` hook and the typed `request.user`.
+ */
+const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
+  app.addHook('onRequest', app.currentActiveUser)
+  const tags = ['items']
+
+  for (const { url, hide } of pathVariants(app, '/users/me/items/')) {
+    app.get(url, {
+      schema: { hide, tags, summary: 'List my items', querystring: ItemsQuery, response: { 200: ref(ItemList), ...guarded } }
+    }, async (request) => await app.items.list(request.user.username, request.query.limit, request.query.offset))
+
+    app.post(url, {
+      schema: { hide, tags, summary: 'Create an item', body: ref(ItemCreate), response: { 201: ref(Item), ...guarded } }
+    }, async (request, reply) => await reply.code(201).send(await app.items.create(request.user.username, request.body)))
+  }
+
+  for (const { url, hide } of pathVariants(app, '/users/me/items/:item_id')) {
+    app.get(url, {
+      schema: { hide, tags, summary: 'Get one of my items', params: ItemParams, response: { 200: ref(Item), 404: ref(HTTPError), ...guarded } }
+    }, async (request) => {
+      const item = await app.items.get(request.user.username, request.params.item_id)
+      if (item === undefined) throw new HttpError(404, 'Item not found')
+      return item
+    })
+
+    app.delete(url, {
+      schema: { hide, tags, summary: 'Delete one of my items', params: ItemParams, response: { 204: { type: 'null', description: 'Deleted' }, 404: ref(HTTPError), ...guarded } }
+    }, async (request, reply) => {
+      if (!await app.items.delete(request.user.username, request.params.item_id)) throw new HttpError(404, 'Item not found')
+      return await reply.code(204).send()
+    })
+  }
+}
+
+export default itemRoutes

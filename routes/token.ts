@@ -1,0 +1,98 @@
+import formbody from '@fastify/formbody'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ref } from '../src/schemas/ref.js'
+import { OAuth2Error } from '../src/schemas/errors.js'
+import { Token, TokenForm } from '../src/schemas/token.js'
+import { pathVariants } from '../src/route-paths.js'
+
+type OAuth2ErrorCode = OAuth2Error['error']
+
+/** An RFC 6749 §5.2 error, with the tutorial's `detail` beside it. */
+export class OAuth2RequestError extends Error {
+  constructor (readonly statusCode: number, readonly code: OAuth2ErrorCode, readonly description: string) {
+    super(description)
+    this.name = 'OAuth2RequestError'
+  }
+}
+
+const badCredentials = () => new OAuth2RequestError(401, 'invalid_grant', 'Incorrect username or password')
+
+/** Turns a schema or parser failure on the form into the RFC's invalid_request, naming the field. */
+function toOAuth2Error (error: FastifyError): OAuth2RequestError {
+  if (error instanceof OAuth2RequestError) return error
+  const issue = error.validation?.[0]
+  if (issue !== undefined) {
+    const field = issue.keyword === 'required'
+      ? String(issue.params.missingProperty)
+      : issue.instancePath.replace(/^\//, '')
+    if (issue.keyword === 'required') return new OAuth2RequestError(400, 'invalid_request', `Missing required field: ${field}`)
+    if (field !== '') return new OAuth2RequestError(400, 'invalid_request', `Field ${field} must be given once, as text`)
+  }
+  const status = error.statusCode ?? 500
+  if (status === 413) return new OAuth2RequestError(413, 'invalid_request', 'Request body is too large')
+  if (status >= 400 && status < 500) {
+    return new OAuth2RequestError(400, 'invalid_request',
+      'The request body must be a form (application/x-www-form-urlencoded) with username and password')
+  }
+  throw error
+}
+
+async function oauth2ErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  let problem: OAuth2RequestError
+  try {
+    problem = toOAuth2Error(error)
+  } catch {
+    request.log.error({ err: error }, 'token request failed')
+    return await reply.code(error.statusCode === 503 ? 503 : 500)
+      .send({ detail: error.statusCode === 503 ? 'Service unavailable' : 'Internal Server Error' })
+  }
+  if (problem.statusCode === 401) reply.header('www-authenticate', 'Bearer')
+  return await reply.code(problem.statusCode)
+    .send({ detail: problem.description, error: problem.code, error_description: problem.description })
+}
+
+const tokenRoutes: FastifyPluginAsyncTypebox = async function tokenRoutes (app) {
+  // This context accepts only the OAuth2 form encoding: a JSON body is an invalid_request.
+  app.removeAllContentTypeParsers()
+  await app.register(formbody)
+  app.setErrorHandler(oauth2ErrorHandler)
+  // RFC 6749 §5.1: token responses must not be cached.
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+  })
+
+  for (const { url, hide } of pathVariants(app, '/token')) {
+    app.post(url, {
+      schema: {
+        hide,
+        summary: 'Log in (OAuth2 password grant)',
+        description: 'Exchanges a username and password for a bearer access token (a JWT).',
+        tags: ['auth'],
+        consumes: ['application/x-www-form-urlencoded'],
+        body: ref(TokenForm),
+        response: {
+          200: ref(Token),
+          400: ref(OAuth2Error),
+          401: ref(OAuth2Error)
+        }
+      }
+    }, async (request) => {
+      const form = request.body
+      // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+      if (form.grant_type !== undefined && form.grant_type !== '' && form.grant_type !== 'password') {
+        throw new OAuth2RequestError(400, 'unsupported_grant_type', 'Only grant_type=password is supported')
+      }
+      if (form.username === '') throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: username')
+      if (form.password === '') throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: password')
+
+      const user = await app.users.findByUsername(form.username)
+      // Always one bcrypt comparison, user or not: same answer, same time.
+      const valid = await app.passwords.verify(form.password, user?.hashedPassword)
+      if (user === undefined || !valid) throw badCredentials()
+      return app.auth.issueAccessToken(user.username)
+    })
+  }
+}
+
+export default tokenRoutes

@@ -1,0 +1,25 @@
+import { sql, type Kysely, type Migration } from 'kysely'
+
+export const usersMigrations: Record<string, Migration> = {
+  '0001_create_users': {
+    async up (db: Kysely<any>) {
+      await db.schema.createTable('users')
+        .addColumn('id', 'integer', (col) => col.primaryKey().autoIncrement())
+        // Unique as typed (login is case-sensitive) and, below, unique ignoring case.
+        .addColumn('username', 'text', (col) => col.notNull().unique())
+        .addColumn('email', 'text')
+        .addColumn('full_name', 'text')
+        .addColumn('hashed_password', 'text', (col) => col.notNull())
+        .addColumn('disabled', 'integer', (col) => col.notNull().defaultTo(0))
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .addColumn('updated_at', 'text', (col) => col.notNull())
+        .execute()
+      await db.schema.createIndex('users_username_lower_unique')
+        .on('users').unique().expression(sql`lower(username)`)
+        .execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.dropTable('users').execute()
+    }
+  }
+}

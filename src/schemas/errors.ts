@@ -1,0 +1,31 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+export const HTTPError = Type.Object({
+  detail: Type.String({ examples: ['Not authenticated'] })
+}, { $id: 'HTTPError', description: 'An error; `detail` says what went wrong.' })
+export type HTTPError = Static<typeof HTTPError>
+
+export const ValidationIssue = Type.Object({
+  loc: Type.Array(Type.Union([Type.String(), Type.Integer()]), { description: 'Where: body, query or path, then the field' }),
+  msg: Type.String(),
+  type: Type.String()
+}, { $id: 'ValidationIssue' })
+export type ValidationIssue = Static<typeof ValidationIssue>
+
+export const HTTPValidationError = Type.Object({
+  detail: Type.Array(Type.Unsafe<ValidationIssue>(Type.Ref('ValidationIssue')))
+}, { $id: 'HTTPValidationError', description: 'The request did not validate; one entry per problem.' })
+export type HTTPValidationError = Static<typeof HTTPValidationError>
+
+// RFC 6749 §5.2 error response, with FastAPI's `detail` alongside for tutorial clients.
+export const OAuth2Error = Type.Object({
+  detail: Type.String(),
+  error: Type.Union([
+    Type.Literal('invalid_request'),
+    Type.Literal('invalid_grant'),
+    Type.Literal('unsupported_grant_type'),
+    Type.Literal('invalid_scope')
+  ]),
+  error_description: Type.String()
+}, { $id: 'OAuth2Error' })
+export type OAuth2Error = Static<typeof OAuth2Error>

@@ -1,0 +1,29 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+export const Item = Type.Object({
+  item_id: Type.Integer(),
+  owner: Type.String({ description: 'Username of the owner' }),
+  title: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()])
+}, { $id: 'Item' })
+export type Item = Static<typeof Item>
+
+export const ItemList = Type.Array(Type.Unsafe<Item>(Type.Ref('Item')), { $id: 'ItemList' })
+
+export const ItemCreate = Type.Object({
+  title: Type.String({ minLength: 1, maxLength: 200 }),
+  description: Type.Optional(Type.Union([Type.String({ maxLength: 10000 }), Type.Null()]))
+}, { $id: 'ItemCreate', additionalProperties: false })
+export type ItemCreate = Static<typeof ItemCreate>
+
+// Path and query schemas stay inline: OpenAPI turns their properties into parameters.
+export const ItemParams = Type.Object({
+  item_id: Type.Integer({ minimum: 1 })
+})
+export type ItemParams = Static<typeof ItemParams>
+
+export const ItemsQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  offset: Type.Integer({ minimum: 0, default: 0 })
+}, { additionalProperties: false })
+export type ItemsQuery = Static<typeof ItemsQuery>

@@ -1,0 +1,29 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+// ASCII only: no look-alike Unicode usernames, and lower() folds case identically in every engine.
+export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,64}$'
+
+export const User = Type.Object({
+  username: Type.String({ examples: ['johndoe'] }),
+  email: Type.Union([Type.String({ format: 'email' }), Type.Null()]),
+  full_name: Type.Union([Type.String(), Type.Null()]),
+  disabled: Type.Boolean()
+}, { $id: 'User', description: 'A user account, as its owner sees it. Never carries a password or hash.' })
+export type User = Static<typeof User>
+
+export const UserCreate = Type.Object({
+  username: Type.String({
+    pattern: USERNAME_PATTERN,
+    description: '3 to 64 letters, digits, dots, underscores or hyphens; unique ignoring case',
+    examples: ['johndoe']
+  }),
+  password: Type.String({
+    // The real rule is in bytes (see plugins/passwords.ts); 72 characters is the most that can pass it.
+    maxLength: 72,
+    description: '8 to 72 bytes when encoded as UTF-8 (bcrypt ignores anything past 72 bytes, so longer is refused)',
+    format: 'password'
+  }),
+  email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 254 }), Type.Null()])),
+  full_name: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()]))
+}, { $id: 'UserCreate', additionalProperties: false, description: 'A registration.' })
+export type UserCreate = Static<typeof UserCreate>

@@ -1,0 +1,27 @@
+import type { FastifyInstance } from 'fastify'
+import errors from '../plugins/errors.js'
+import items from '../plugins/items.js'
+import itemRoutes from '../routes/items.js'
+import authApi, { type AuthApiOptions } from './app.js'
+import { addSchemas, itemSchemas } from './schemas/index.js'
+
+export type ServiceOptions = Omit<AuthApiOptions, 'prefix' | 'decorators'>
+
+/**
+ * The standalone service: the auth plugin as any host would register it, plus the items
+ * resource. `src/server.ts` runs it; tests build it on an in-memory database.
+ */
+export default async function service (app: FastifyInstance, opts: ServiceOptions) {
+  await app.register(errors, { notFound: true })
+  addSchemas(app, itemSchemas)
+  await app.register(authApi, opts)
+  await app.register(items)
+  await app.register(itemRoutes)
+
+  app.addHook('onReady', async () => {
+    if (await app.users.count() === 0) {
+      app.log.warn('No users yet: create one with `npm run cli -- create-user NAME --password-stdin`' +
+        (opts.registration === 'closed' ? '' : ' or POST /users/'))
+    }
+  })
+}

@@ -33,13 +33,18 @@ export interface PasswordHasher {
   verify (password: string, hashed: string | undefined): Promise<boolean>
 }
 
+/** A bcrypt hash of a password, computed off the event loop. */
+export async function hashPassword (password: string, cost: number): Promise<string> {
+  return await hash(password, cost)
+}
+
 /** bcrypt runs on libuv's thread pool (@node-rs/bcrypt's async API), never on the event loop. */
 export async function createPasswordHasher (cost: number): Promise<PasswordHasher> {
   const placeholder = randomBytes(32).toString('base64')
-  const dummy = await hash(randomBytes(32).toString('base64'), cost)
+  const dummy = await hashPassword(randomBytes(32).toString('base64'), cost)
   return {
     cost,
-    hash: async (password) => await hash(password, cost),
+    hash: async (password) => await hashPassword(password, cost),
     async verify (password, hashed) {
       const usable = hashed !== undefined && Buffer.byteLength(password, 'utf8') <= PASSWORD_MAX_BYTES
       // An unusable password is not passed to bcrypt at all; a placeholder spends the same time.

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import errors from '../plugins/errors.js'
 import items from '../plugins/items.js'
 import itemRoutes from '../routes/items.js'
@@ -9,9 +9,10 @@ export type ServiceOptions = Omit<AuthApiOptions, 'prefix' | 'decorators'>
 
 /**
  * The standalone service: the auth plugin as any host would register it, plus the items
- * resource. `src/server.ts` runs it; tests build it on an in-memory database.
+ * resource. `src/server.ts` runs it; tests build it on an in-memory database. Not encapsulated:
+ * it is the root of its server.
  */
-export default async function service (app: FastifyInstance, opts: ServiceOptions) {
+export default fp<ServiceOptions>(async function service (app, opts) {
   await app.register(errors, { notFound: true })
   addSchemas(app, itemSchemas)
   await app.register(authApi, opts)
@@ -24,4 +25,4 @@ export default async function service (app: FastifyInstance, opts: ServiceOption
         (opts.registration === 'closed' ? '' : ' or POST /users/'))
     }
   })
-}
+}, { name: 'token-auth-service', fastify: '5.x' })

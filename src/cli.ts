@@ -1,0 +1,143 @@
+import { parseArgs } from 'node:util'
+import { passwordLengthProblem, hashPassword } from '../plugins/passwords.js'
+import { createUsersRepository, toPublicUser, UsernameTakenError } from '../plugins/users.js'
+import { ConfigError, loadConfig } from './config.js'
+import { createDatabase } from './db/database.js'
+import { migrateToLatest } from './db/migrate.js'
+import { usersMigrations } from './db/migrations/users.js'
+import { USERNAME_PATTERN } from './schemas/user.js'
+
+const USAGE = `Usage: npm run cli -- <command> [options]
+
+Commands:
+  create-user NAME --password-stdin [--email E] [--full-name F] [--disabled]
+  set-password NAME --password-stdin
+  disable NAME
+  enable NAME
+  list [--json]
+  hash-password --password-stdin
+
+The password is read from standard input (one trailing newline is dropped).
+Uses DATABASE_URL and BCRYPT_COST like the service.
+Exit codes: 0 done, 1 refused (user exists, no such user, bad password), 2 usage or configuration error.`
+
+/** An error whose message is for the person at the terminal, with the exit code to use. */
+class CliError extends Error {
+  constructor (message: string, readonly exitCode: 1 | 2) {
+    super(message)
+  }
+}
+
+const usageError = (message: string) => new CliError(`${message}\n\n${USAGE}`, 2)
+
+async function readPassword (): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('Password (then Enter and Ctrl-D): ')
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+}
+
+async function readNewPassword (): Promise<string> {
+  const password = await readPassword()
+  const problem = passwordLengthProblem(password)
+  if (problem !== undefined) throw new CliError(problem, 1)
+  return password
+}
+
+async function run (argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'password-stdin': { type: 'boolean', default: false },
+      email: { type: 'string' },
+      'full-name': { type: 'string' },
+      disabled: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false }
+    }
+  })
+  const [command, name, ...extra] = positionals
+  if (values.help || command === undefined) {
+    process.stdout.write(`${USAGE}\n`)
+    if (command === undefined && !values.help) throw new CliError('', 2)
+    return
+  }
+  const needsName = ['create-user', 'set-password', 'disable', 'enable'].includes(command)
+  if (needsName && name === undefined) throw usageError(`${command} needs a username`)
+  if (extra.length > 0 || (!needsName && name !== undefined)) throw usageError(`Unexpected argument: ${extra[0] ?? name}`)
+  const needsPassword = ['create-user', 'set-password', 'hash-password'].includes(command)
+  if (needsPassword && !values['password-stdin']) throw usageError(`${command} needs --password-stdin (passwords are never taken as arguments)`)
+
+  const config = loadConfig()
+  if (command === 'hash-password') {
+    process.stdout.write(`${await hashPassword(await readNewPassword(), config.BCRYPT_COST)}\n`)
+    return
+  }
+  if (!['create-user', 'set-password', 'disable', 'enable', 'list'].includes(command)) throw usageError(`Unknown command: ${command}`)
+
+  const db = createDatabase(config.DATABASE_URL)
+  try {
+    await migrateToLatest(db, usersMigrations, 'auth_migrations')
+    const users = createUsersRepository(db)
+    const username = name as string
+    switch (command) {
+      case 'create-user': {
+        if (!new RegExp(USERNAME_PATTERN).test(username)) {
+          throw new CliError('A username is 3 to 64 letters, digits, dots, underscores or hyphens', 1)
+        }
+        const hashedPassword = await hashPassword(await readNewPassword(), config.BCRYPT_COST)
+        try {
+          await users.create({ username, hashedPassword, email: values.email, fullName: values['full-name'], disabled: values.disabled })
+        } catch (error) {
+          if (error instanceof UsernameTakenError) throw new CliError(`User ${username} already exists (usernames are unique ignoring case)`, 1)
+          throw error
+        }
+        process.stdout.write(`Created user ${username}${values.disabled ? ' (disabled)' : ''}\n`)
+        return
+      }
+      case 'set-password': {
+        if (await users.findByUsername(username) === undefined) throw new CliError(`No user named ${username}`, 1)
+        await users.setPassword(username, await hashPassword(await readNewPassword(), config.BCRYPT_COST))
+        process.stdout.write(`Password changed for ${username}\n`)
+        return
+      }
+      case 'disable':
+      case 'enable': {
+        if (!await users.setDisabled(username, command === 'disable')) throw new CliError(`No user named ${username}`, 1)
+        process.stdout.write(`${command === 'disable' ? 'Disabled' : 'Enabled'} ${username}\n`)
+        return
+      }
+      default: {
+        const all = (await users.list()).map(toPublicUser)
+        if (values.json) {
+          process.stdout.write(`${JSON.stringify(all, null, 2)}\n`)
+          return
+        }
+        process.stdout.write('username\tdisabled\temail\tfull_name\n')
+        for (const user of all) {
+          process.stdout.write(`${user.username}\t${String(user.disabled)}\t${user.email ?? ''}\t${user.full_name ?? ''}\n`)
+        }
+      }
+    }
+  } finally {
+    await db.destroy()
+  }
+}
+
+try {
+  await run(process.argv.slice(2))
+} catch (error) {
+  if (error instanceof CliError) {
+    if (error.message !== '') process.stderr.write(`${error.message}\n`)
+    process.exitCode = error.exitCode
+  } else if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`)
+    process.exitCode = 2
+  } else if (error instanceof TypeError && (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') === true) {
+    process.stderr.write(`${error.message}\n\n${USAGE}\n`)
+    process.exitCode = 2
+  } else {
+    throw error
+  }
+}

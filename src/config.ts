@@ -38,22 +38,30 @@ export class ConfigError extends Error {
  */
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const raw: Record<string, unknown> = {}
-  for (const key of Object.keys(ConfigSchema.properties)) {
+  // One line per variable, even when a value breaks several rules.
+  const problems = new Map<string, string>()
+  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
     const value = env[key]
     // An empty variable means "unset", as shells and .env files tend to produce them.
-    if (value !== undefined && value !== '') raw[key] = value
+    if (value === undefined || value === '') continue
+    // Value.Convert would truncate "1.5" to 1; a whole number must be written as one.
+    if (schema.type === 'integer' && !/^-?\d+$/.test(value.trim())) {
+      problems.set(key, `${key}=${JSON.stringify(value)}: ${describe(key, 'expected a whole number')}`)
+      continue
+    }
+    raw[key] = value
   }
   const candidate = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw))
-  const problems: string[] = []
   for (const error of Value.Errors(ConfigSchema, candidate)) {
     const key = error.path.replace(/^\//, '')
-    problems.push(`${key}=${JSON.stringify(raw[key])}: ${describe(key, error.message)}`)
+    if (!problems.has(key)) problems.set(key, `${key}=${JSON.stringify(env[key])}: ${describe(key, error.message)}`)
   }
   const secret = raw.JWT_SECRET
   if (typeof secret === 'string' && Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
-    problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (generate one with: openssl rand -base64 48)`)
+    // The value itself is never echoed: it is (meant to be) a secret.
+    problems.set('JWT_SECRET', `JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (generate one with: openssl rand -base64 48)`)
   }
-  if (problems.length > 0) throw new ConfigError(problems)
+  if (problems.size > 0) throw new ConfigError([...problems.values()])
   return candidate as Config
 }
 

@@ -1,0 +1,35 @@
+import t from 'tap'
+import { createPasswordHasher, passwordLengthProblem } from '../../plugins/passwords.js'
+
+t.test('hash and verify', async (t) => {
+  const hasher = await createPasswordHasher(4)
+  const hashed = await hasher.hash('correct horse battery staple')
+  t.match(hashed, /^\$2[aby]\$04\$/, 'a bcrypt hash at the configured cost')
+  t.not(hashed, await hasher.hash('correct horse battery staple'), 'salted: two hashes of one password differ')
+  t.equal(await hasher.verify('correct horse battery staple', hashed), true)
+  t.equal(await hasher.verify('correct horse battery stable', hashed), false)
+})
+
+t.test('no stored hash (no such user) never verifies', async (t) => {
+  const hasher = await createPasswordHasher(4)
+  t.equal(await hasher.verify('anything', undefined), false)
+  t.equal(await hasher.verify('', undefined), false)
+})
+
+t.test('a password over 72 bytes never verifies, although bcrypt alone would accept it', async (t) => {
+  const hasher = await createPasswordHasher(4)
+  const stored = 'p'.repeat(72)
+  const hashed = await hasher.hash(stored)
+  t.equal(await hasher.verify(stored, hashed), true)
+  t.equal(await hasher.verify(`${stored}-and-more`, hashed), false)
+})
+
+t.test('the length rule for new passwords is in UTF-8 bytes', async (t) => {
+  t.match(passwordLengthProblem('1234567'), /at least 8 bytes/)
+  t.equal(passwordLengthProblem('12345678'), undefined)
+  t.equal(passwordLengthProblem('🔑🔑'), undefined, 'two 4-byte characters are 8 bytes')
+  t.match(passwordLengthProblem('🔑'), /at least 8 bytes/)
+  t.equal(passwordLengthProblem('x'.repeat(72)), undefined)
+  t.match(passwordLengthProblem('x'.repeat(73)), /at most 72 bytes.*73/)
+  t.match(passwordLengthProblem('é'.repeat(37)), /at most 72 bytes.*74/)
+})

@@ -1,0 +1,79 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../../src/config.js'
+
+const secret = 'x'.repeat(32)
+
+t.test('defaults', async (t) => {
+  t.same(loadConfig({}), {
+    HOST: '127.0.0.1',
+    PORT: 8000,
+    DATABASE_URL: 'sqlite:./data/app.db',
+    ACCESS_TOKEN_EXPIRE_MINUTES: 30,
+    BCRYPT_COST: 12,
+    REGISTRATION: 'open',
+    LOG_LEVEL: 'info'
+  })
+})
+
+t.test('values are read from the environment and converted', async (t) => {
+  const config = loadConfig({
+    HOST: '0.0.0.0',
+    PORT: '9000',
+    DATABASE_URL: 'sqlite::memory:',
+    JWT_SECRET: secret,
+    ACCESS_TOKEN_EXPIRE_MINUTES: '15',
+    BCRYPT_COST: '10',
+    REGISTRATION: 'closed',
+    LOG_LEVEL: 'warn',
+    UNRELATED: 'ignored'
+  })
+  t.same(config, {
+    HOST: '0.0.0.0',
+    PORT: 9000,
+    DATABASE_URL: 'sqlite::memory:',
+    JWT_SECRET: secret,
+    ACCESS_TOKEN_EXPIRE_MINUTES: 15,
+    BCRYPT_COST: 10,
+    REGISTRATION: 'closed',
+    LOG_LEVEL: 'warn'
+  })
+})
+
+t.test('an empty variable counts as unset', async (t) => {
+  const config = loadConfig({ PORT: '', JWT_SECRET: '' })
+  t.equal(config.PORT, 8000)
+  t.equal(config.JWT_SECRET, undefined)
+})
+
+t.test('every bad setting is reported on its own line, naming the variable', async (t) => {
+  const env = {
+    PORT: 'eighty',
+    BCRYPT_COST: '3',
+    ACCESS_TOKEN_EXPIRE_MINUTES: '1.5',
+    REGISTRATION: 'maybe',
+    LOG_LEVEL: 'loud',
+    DATABASE_URL: 'mysql://db',
+    JWT_SECRET: 'too-short-secret'
+  }
+  const error = t.throws(() => loadConfig(env)) as unknown as ConfigError
+  t.ok(error instanceof ConfigError)
+  t.equal(error.problems.length, Object.keys(env).length, 'one line per variable')
+  for (const name of Object.keys(env)) {
+    t.equal(error.problems.filter((line) => line.startsWith(name)).length, 1, `${name} named once`)
+  }
+  t.notMatch(error.message, /too-short-secret/, 'the secret itself is not printed')
+  t.match(error.message, /BCRYPT_COST="3": expected a whole number from 4 to 15/)
+  t.match(error.message, /REGISTRATION="maybe": expected open or closed/)
+  t.match(error.message, /JWT_SECRET: must be at least 32 bytes/)
+})
+
+t.test('boundaries', async (t) => {
+  t.equal(loadConfig({ BCRYPT_COST: '4' }).BCRYPT_COST, 4)
+  t.equal(loadConfig({ BCRYPT_COST: '15' }).BCRYPT_COST, 15)
+  t.throws(() => loadConfig({ BCRYPT_COST: '16' }), ConfigError)
+  t.equal(loadConfig({ PORT: '0' }).PORT, 0)
+  t.throws(() => loadConfig({ PORT: '65536' }), ConfigError)
+  t.throws(() => loadConfig({ ACCESS_TOKEN_EXPIRE_MINUTES: '0' }), ConfigError)
+  t.throws(() => loadConfig({ JWT_SECRET: 'é'.repeat(15) }), ConfigError, '30 bytes is too short')
+  t.equal(loadConfig({ JWT_SECRET: 'é'.repeat(16) }).JWT_SECRET, 'é'.repeat(16), '32 bytes in 16 characters is enough')
+})

@@ -8,6 +8,7 @@ import passwords from '../plugins/passwords.js'
 import users from '../plugins/users.js'
 import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
+import { MIN_SECRET_BYTES } from './config.js'
 import { addSchemas, authSchemas } from './schemas/index.js'
 
 export interface AuthApiOptions {
@@ -43,6 +44,9 @@ export default fp<AuthApiOptions>(async function authApi (app, opts) {
   const cost = opts.bcryptCost ?? 12
   const registration = opts.registration ?? 'open'
   const prefix = (opts.prefix ?? '').replace(/\/+$/, '')
+  // Checked before anything is opened, so a bad option leaves no database file behind.
+  check(typeof opts.secret === 'string' && Buffer.byteLength(opts.secret, 'utf8') >= MIN_SECRET_BYTES,
+    `the secret option must be a string of at least ${MIN_SECRET_BYTES} bytes`)
   check(opts.database !== undefined, 'the database option is required')
   check(Number.isInteger(expireMinutes) && expireMinutes >= 1, 'accessTokenExpireMinutes must be a whole number of at least 1')
   check(Number.isInteger(cost) && cost >= 4 && cost <= 15, 'bcryptCost must be a whole number from 4 to 15')

@@ -22,8 +22,11 @@ export const ItemParams = Type.Object({
 })
 export type ItemParams = Static<typeof ItemParams>
 
+export const ITEMS_PAGE_DEFAULT = 20
+
+// Optional (so OpenAPI does not mark them required); validation fills in the defaults.
 export const ItemsQuery = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-  offset: Type.Integer({ minimum: 0, default: 0 })
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: ITEMS_PAGE_DEFAULT })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 }))
 }, { additionalProperties: false })
 export type ItemsQuery = Static<typeof ItemsQuery>

@@ -3,8 +3,9 @@ import { createUsersRepository, toPublicUser, UsernameTakenError } from '../../p
 import { createDatabase } from '../../src/db/database.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
 import { usersMigrations } from '../../src/db/migrations/users.js'
+import type { TestContext } from '../helper.js'
 
-async function repository (t: Tap.Test) {
+async function repository (t: TestContext) {
   const db = createDatabase('sqlite::memory:')
   t.teardown(async () => await db.destroy())
   await migrateToLatest(db, usersMigrations, 'auth_migrations')

@@ -18,6 +18,9 @@ const CSP = "default-src 'self'; base-uri 'self'; object-src 'none'; frame-ances
   "script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; " +
   "worker-src 'self' blob:; connect-src 'self'"
 
+const REDOC_CDN_LOGO = 'https://cdn.redoc.ly/redoc/logo-mini.svg'
+const BLANK_IMAGE = 'data:image/svg+xml,%3Csvg xmlns=%22http://www.w3.org/2000/svg%22/%3E'
+
 function redocPage (title: string, specUrl: string, scriptUrl: string): string {
   const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
   return `<!doctype html>
@@ -26,6 +29,7 @@ function redocPage (title: string, specUrl: string, scriptUrl: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escape(title)} - ReDoc</title>
+<link rel="icon" href="data:,">
 <style>body { margin: 0; padding: 0; }</style>
 </head>
 <body>
@@ -78,7 +82,10 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
   app.get(`${base}/openapi.json`, { schema: { hide: true } }, async () => app.swagger())
 
   const require = createRequire(import.meta.url)
-  const bundle = await readFile(require.resolve('redoc/bundles/redoc.standalone.js'))
+  // ReDoc 2 always puts Redocly's logo, fetched from their CDN, in its footer: point it at an
+  // inline image instead, so the page asks nothing of other hosts.
+  const bundle = (await readFile(require.resolve('redoc/bundles/redoc.standalone.js'), 'utf8'))
+    .replace(REDOC_CDN_LOGO, BLANK_IMAGE)
   const page = redocPage(title, `${base}/openapi.json`, `${base}/redoc/redoc.standalone.js`)
   app.get(`${base}/redoc`, { schema: { hide: true } }, async (_request, reply) => {
     return await reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).send(page)

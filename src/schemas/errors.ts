@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 
 export const HTTPError = Type.Object({
-  detail: Type.String({ examples: ['Not authenticated'] })
+  detail: Type.String()
 }, { $id: 'HTTPError', description: 'An error; `detail` says what went wrong.' })
 export type HTTPError = Static<typeof HTTPError>
 

@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import t from 'tap'
+import {
+  cleanEnv, dbEnv, httpLogin, httpMe, httpRegister, httpToken, spawnServer, startServer, tempDir, type LogLine, type ServerProcess
+} from './process-helper.js'
+
+// The process entry run for real: `tsx src/server.ts` as a child process on a free port of
+// 127.0.0.1, talked to with fetch, its pino log read from stdout.
+
+t.setTimeout(120_000)
+
+const WARN = 40
+const newSecret = () => randomBytes(48).toString('base64url')
+const newPassword = () => `pw-${randomBytes(12).toString('base64url')}`
+
+const messages = (server: ServerProcess) => server.logLines().map((line) => line.msg ?? '')
+const findLog = (server: ServerProcess, pattern: RegExp): LogLine | undefined =>
+  server.logLines().find((line) => typeof line.msg === 'string' && pattern.test(line.msg))
+
+/** Registers an account over HTTP and returns a token for it. */
+async function registerAndLogin (base: string, username: string, password: string): Promise<string> {
+  const registered = await httpRegister(base, { username, password })
+  if (registered.status !== 201) throw new Error(`register failed: ${registered.status} ${await registered.text()}`)
+  return await httpLogin(base, username, password)
+}
+
+t.test('bad settings stop start-up with one line per problem, never printing the secret', async (t) => {
+  const dir = await tempDir(t)
+  const shortSecret = randomBytes(8).toString('hex') // 16 bytes: too short
+  const server = spawnServer(t, dbEnv(dir, {
+    HOST: '127.0.0.1', PORT: 'abc', BCRYPT_COST: '3', REGISTRATION: 'maybe', JWT_SECRET: shortSecret
+  }))
+  const exit = await server.waitForExit(20_000)
+  t.equal(exit.signal, null, 'exits by itself')
+  t.ok(typeof exit.code === 'number' && exit.code > 0, `exits with a failure code (got ${String(exit.code)})`, { stderr: server.stderr })
+  const lines = server.stderr.split('\n')
+  for (const name of ['PORT', 'BCRYPT_COST', 'REGISTRATION', 'JWT_SECRET']) {
+    const naming = lines.filter((line) => new RegExp(`\\b${name}\\b`).test(line))
+    t.equal(naming.length, 1, `one line names ${name}`, { stderr: server.stderr })
+  }
+  t.match(server.stderr, /PORT\b.*abc/, 'shows the bad port')
+  t.match(server.stderr, /JWT_SECRET.*at least 32 bytes/, 'says how long a secret must be')
+  t.notOk(server.output.includes(shortSecret), 'the secret itself is not printed')
+  t.notMatch(server.stdout, /Server listening/)
+  t.notOk(existsSync(join(dir, 'app.db')), 'no database was created')
+  t.notOk(existsSync(join(dir, 'jwt-secret')), 'no secret file was created')
+})
+
+t.test('without JWT_SECRET a secret file is generated beside the database (0600) and reused on the next start', async (t) => {
+  const dir = await tempDir(t)
+  const env = dbEnv(dir)
+  const secretFile = join(dir, 'jwt-secret')
+  const password = newPassword()
+
+  const first = await startServer(t, env)
+  t.equal((await stat(secretFile)).mode & 0o777, 0o600, 'the secret file is private to its owner')
+  const secret = (await readFile(secretFile, 'utf8')).trim()
+  t.ok(Buffer.byteLength(secret) >= 32, 'the generated secret is at least 32 bytes')
+  const generated = findLog(first.server, /JWT_SECRET is not set: generated one/)
+  t.ok(generated, 'warns that it generated a secret', { log: first.server.stdout })
+  t.equal(generated?.level, WARN, 'at warn level')
+  t.equal(generated?.file, secretFile, 'names the file')
+  const noUsers = findLog(first.server, /No users yet/)
+  t.match(noUsers?.msg, /create-user/, 'an empty users table: says how to create the first user')
+  t.match(noUsers?.msg, /POST \/users\//, 'with registration open, mentions POST /users/ too')
+
+  const token = await registerAndLogin(first.base, 'johndoe', password)
+  t.equal((await httpMe(first.base, token)).status, 200)
+  t.same(await first.server.stop('SIGTERM'), { code: 0, signal: null }, 'first process stopped cleanly')
+
+  const second = await startServer(t, env)
+  t.equal((await readFile(secretFile, 'utf8')).trim(), secret, 'the file was not replaced')
+  const reused = findLog(second.server, /JWT_SECRET is not set: using the secret stored beside the database/)
+  t.ok(reused, 'warns that it uses the stored secret', { log: second.server.stdout })
+  t.equal(reused?.level, WARN)
+  t.notOk(findLog(second.server, /No users yet/), 'no first-user hint once a user exists')
+
+  const me = await httpMe(second.base, token)
+  t.equal(me.status, 200, 'a token of the first process is accepted by the second')
+  t.same(await me.json(), { username: 'johndoe', email: null, full_name: null, disabled: false })
+
+  t.same(await second.server.stop('SIGINT'), { code: 0, signal: null }, 'SIGINT stops it cleanly too')
+  t.ok(findLog(second.server, /^closing$/), 'logs that it is closing')
+  for (const server of [first.server, second.server]) {
+    t.notOk(server.output.includes(secret), 'the secret is never logged')
+  }
+})
+
+t.test('SIGTERM closes gracefully: exit code 0 within a few seconds, with a closing log line', async (t) => {
+  const dir = await tempDir(t)
+  const { server, base } = await startServer(t, dbEnv(dir, { JWT_SECRET: newSecret() }))
+  t.equal((await httpMe(base)).status, 401, 'serving')
+  const started = Date.now()
+  const exit = await server.stop('SIGTERM', 5_000)
+  const elapsed = Date.now() - started
+  t.same(exit, { code: 0, signal: null }, 'exit code 0', { stdout: server.stdout, stderr: server.stderr })
+  t.ok(elapsed < 5_000, `ended within 5 s (took ${elapsed} ms)`)
+  const closing = findLog(server, /^closing$/)
+  t.ok(closing, 'logs a closing line', { log: server.stdout })
+  t.equal(closing?.signal, 'SIGTERM', 'naming the signal')
+  t.equal(server.stderr, '', 'nothing on stderr')
+  await t.rejects(httpMe(base), 'no longer accepts connections')
+})
+
+t.test('logs never contain a password, an access token or the Authorization header', async (t) => {
+  const dir = await tempDir(t)
+  const jwtSecret = newSecret()
+  const { server, base } = await startServer(t, dbEnv(dir, { JWT_SECRET: jwtSecret, LOG_LEVEL: 'debug' }))
+  const password = newPassword()
+  const wrongPassword = newPassword()
+  const tooLongPassword = `pw-${randomBytes(60).toString('hex')}` // 123 bytes, refused
+  const forgedToken = `${randomBytes(20).toString('base64url')}.${randomBytes(20).toString('base64url')}.${randomBytes(20).toString('base64url')}`
+
+  const token = await registerAndLogin(base, 'logwatcher', password)
+  const me = await httpMe(base, token)
+  t.equal(me.status, 200)
+  t.equal((await httpToken(base, 'logwatcher', wrongPassword)).status, 401, 'a wrong password is refused')
+  t.equal((await httpRegister(base, { username: 'longpass', password: tooLongPassword })).status, 422, 'a too long password is refused')
+  t.equal((await httpMe(base, forgedToken)).status, 401, 'a forged token is refused')
+  t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
+
+  const output = server.output
+  t.ok(messages(server).includes('incoming request'), 'requests were logged (the scan is not vacuous)')
+  t.match(output, /"url":"\/token"/, 'the token request was logged')
+  const secrets: Array<[string, string]> = [
+    ['the password', password],
+    ['a wrong password', wrongPassword],
+    ['a refused password', tooLongPassword],
+    ['the access token', token],
+    ['the access token signature', token.split('.')[2] as string],
+    ['the Authorization header value', `Bearer ${token}`],
+    ['a forged token', forgedToken],
+    ['the JWT secret', jwtSecret]
+  ]
+  for (const [what, value] of secrets) t.notOk(output.includes(value), `${what} is not in the log`)
+  t.notMatch(output, /\$2[aby]\$\d\d\$/, 'no password hash in the log')
+})
+
+t.test('with closed registration and no users, the start-up log points to create-user only', async (t) => {
+  const dir = await tempDir(t)
+  const { server, base } = await startServer(t, dbEnv(dir, { JWT_SECRET: newSecret(), REGISTRATION: 'closed' }))
+  const hint = findLog(server, /No users yet/)
+  t.ok(hint, 'warns that there are no users', { log: server.stdout })
+  t.equal(hint?.level, WARN)
+  t.match(hint?.msg, /npm run cli -- create-user NAME --password-stdin/)
+  t.notMatch(hint?.msg, /POST \/users\//, 'does not suggest a closed route')
+  t.equal((await httpRegister(base, { username: 'hopeful', password: newPassword() })).status, 403)
+  t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
+})
+
+t.test('sqlite::memory: without JWT_SECRET starts with a warning and serves', async (t) => {
+  const { server, base } = await startServer(t, cleanEnv({ DATABASE_URL: 'sqlite::memory:', BCRYPT_COST: '4' }))
+  const warning = findLog(server, /JWT_SECRET is not set/)
+  t.ok(warning, 'warns about the missing secret', { log: server.stdout })
+  t.equal(warning?.level, WARN)
+  t.match(warning?.msg, /this process only/, 'says the secret lasts as long as the process')
+
+  const password = newPassword()
+  const token = await registerAndLogin(base, 'ephemeral', password)
+  const me = await httpMe(base, token)
+  t.equal(me.status, 200)
+  t.same(await me.json(), { username: 'ephemeral', email: null, full_name: null, disabled: false })
+  t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
+})

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { isUnavailable } from '../src/db/errors.js'
 import type { ValidationIssue } from '../src/schemas/errors.js'
 
 /** An error a route throws on purpose: its status, its `detail`, and any headers. */
@@ -80,13 +81,16 @@ export function errorHandler (error: FastifyError, request: FastifyRequest, repl
   if (error instanceof RequestValidationError) return reply.code(422).send({ detail: error.issues })
   if (error.validation !== undefined) return reply.code(422).send({ detail: validationIssues(error) })
   if (error instanceof HttpError) return reply.code(error.statusCode).headers(error.headers).send({ detail: error.detail })
-  const status = error.statusCode ?? 500
+  const status = error.statusCode ?? (isUnavailable(error) ? 503 : 500)
   if (status >= 400 && status < 500) {
     // Fastify's own client errors (unparsable JSON, wrong content type, body too large) say what is wrong.
     return reply.code(status).send({ detail: error.message })
   }
+  if (status === 503) {
+    request.log.warn({ err: error }, 'database unavailable')
+    return reply.code(503).send({ detail: 'Service unavailable' })
+  }
   request.log.error({ err: error }, 'request failed')
-  if (status === 503) return reply.code(503).send({ detail: 'Service unavailable' })
   return reply.code(500).send({ detail: 'Internal Server Error' })
 }
 

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Kysely, Selectable } from 'kysely'
-import { isUniqueViolation } from '../src/db/database.js'
+import { isUniqueViolation } from '../src/db/errors.js'
 import type { AuthDatabase, UsersTable } from '../src/db/types.js'
 import type { User } from '../src/schemas/user.js'
 

@@ -1,6 +1,8 @@
 import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errorHandler } from '../plugins/errors.js'
+import { isUnavailable } from '../src/db/errors.js'
 import { ref } from '../src/schemas/ref.js'
 import { OAuth2Error } from '../src/schemas/errors.js'
 import { Token, TokenForm } from '../src/schemas/token.js'
@@ -18,8 +20,11 @@ export class OAuth2RequestError extends Error {
 
 const badCredentials = () => new OAuth2RequestError(401, 'invalid_grant', 'Incorrect username or password')
 
-/** Turns a schema or parser failure on the form into the RFC's invalid_request, naming the field. */
-function toOAuth2Error (error: FastifyError): OAuth2RequestError {
+/**
+ * Turns a schema or parser failure on the form into the RFC's invalid_request, naming the
+ * field; undefined for failures that are not the client's doing.
+ */
+function toOAuth2Error (error: FastifyError): OAuth2RequestError | undefined {
   if (error instanceof OAuth2RequestError) return error
   const issue = error.validation?.[0]
   if (issue !== undefined) {
@@ -30,23 +35,16 @@ function toOAuth2Error (error: FastifyError): OAuth2RequestError {
     if (field !== '') return new OAuth2RequestError(400, 'invalid_request', `Field ${field} must be given once, as text`)
   }
   const status = error.statusCode ?? 500
+  if (status >= 500 || isUnavailable(error)) return undefined
   if (status === 413) return new OAuth2RequestError(413, 'invalid_request', 'Request body is too large')
-  if (status >= 400 && status < 500) {
-    return new OAuth2RequestError(400, 'invalid_request',
-      'The request body must be a form (application/x-www-form-urlencoded) with username and password')
-  }
-  throw error
+  return new OAuth2RequestError(400, 'invalid_request',
+    'The request body must be a form (application/x-www-form-urlencoded) with username and password')
 }
 
 async function oauth2ErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  let problem: OAuth2RequestError
-  try {
-    problem = toOAuth2Error(error)
-  } catch {
-    request.log.error({ err: error }, 'token request failed')
-    return await reply.code(error.statusCode === 503 ? 503 : 500)
-      .send({ detail: error.statusCode === 503 ? 'Service unavailable' : 'Internal Server Error' })
-  }
+  const problem = toOAuth2Error(error)
+  // Not the client's doing: the one error handler words it (503 or 500, nothing internal).
+  if (problem === undefined) return errorHandler(error, request, reply)
   if (problem.statusCode === 401) reply.header('www-authenticate', 'Bearer')
   return await reply.code(problem.statusCode)
     .send({ detail: problem.description, error: problem.code, error_description: problem.description })

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import auth, { type AuthPluginOptions } from '../plugins/auth.js'
-import database from '../plugins/database.js'
+import database, { type DatabasePluginOptions } from '../plugins/database.js'
 import docs, { type DocsPluginOptions } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
 import passwords from '../plugins/passwords.js'
@@ -16,6 +16,8 @@ export interface AuthApiOptions {
   secret: string
   /** A `DATABASE_URL` (`sqlite:PATH`, `sqlite::memory:`), or a Kysely instance the host owns and closes. */
   database: string | Kysely<any>
+  /** PostgreSQL pool size, and the longest wait for the database before answering 503. */
+  databaseOptions?: DatabasePluginOptions['databaseOptions']
   /** Lifetime of an access token. Default 30. */
   accessTokenExpireMinutes?: number
   /** bcrypt cost factor, 4 to 15. Default 12. */
@@ -54,7 +56,7 @@ export default fp<AuthApiOptions>(async function authApi (app, opts) {
   check(prefix === '' || prefix.startsWith('/'), "prefix must start with '/'")
 
   addSchemas(app, authSchemas)
-  await app.register(database, { database: opts.database })
+  await app.register(database, { database: opts.database, databaseOptions: opts.databaseOptions })
   await app.register(passwords, { cost })
   await app.register(users)
   await app.register(auth, { secret: opts.secret, expireMinutes, decorators: opts.decorators })

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
@@ -7,10 +8,13 @@ export const ConfigSchema = Type.Object({
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000 }),
   DATABASE_URL: Type.String({
-    pattern: '^sqlite:.+$',
+    pattern: '^(sqlite:.+|postgres(ql)?://.+)$',
     default: 'sqlite:./data/app.db',
-    description: 'sqlite:PATH or sqlite::memory:'
+    description: 'sqlite:PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE'
   }),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+  DATABASE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+  WORKERS: Type.String({ pattern: '^(auto|[1-9][0-9]?)$', default: '1' }),
   JWT_SECRET: Type.Optional(Type.String()),
   ACCESS_TOKEN_EXPIRE_MINUTES: Type.Integer({ minimum: 1, maximum: 10080, default: 30 }),
   BCRYPT_COST: Type.Integer({ minimum: 4, maximum: 15, default: 12 }),
@@ -61,8 +65,20 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // The value itself is never echoed: it is (meant to be) a secret.
     problems.set('JWT_SECRET', `JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (generate one with: openssl rand -base64 48)`)
   }
+  const config = candidate as Config
+  if (!problems.has('DATABASE_URL') && config.DATABASE_URL.startsWith('postgres') && secret === undefined) {
+    problems.set('JWT_SECRET', 'JWT_SECRET: required with a PostgreSQL DATABASE_URL (every instance must sign with the same secret)')
+  }
+  if (!problems.has('WORKERS') && config.WORKERS !== '1' && config.DATABASE_URL === 'sqlite::memory:') {
+    problems.set('WORKERS', `WORKERS=${JSON.stringify(config.WORKERS)}: worker processes cannot share an in-memory database; use a file or PostgreSQL`)
+  }
   if (problems.size > 0) throw new ConfigError([...problems.values()])
-  return candidate as Config
+  return config
+}
+
+/** How many worker processes WORKERS asks for (`auto`: one per CPU). */
+export function workerCount (config: Config): number {
+  return config.WORKERS === 'auto' ? availableParallelism() : Number(config.WORKERS)
 }
 
 function describe (key: string, message: string): string {
@@ -70,7 +86,8 @@ function describe (key: string, message: string): string {
   if (schema === undefined) return message
   if (key === 'REGISTRATION') return 'expected open or closed'
   if (key === 'LOG_LEVEL') return 'expected one of fatal, error, warn, info, debug, trace, silent'
-  if (key === 'DATABASE_URL') return 'expected sqlite:PATH or sqlite::memory:'
+  if (key === 'DATABASE_URL') return 'expected sqlite:PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE'
+  if (key === 'WORKERS') return 'expected auto or a whole number from 1 to 99'
   if ('minimum' in schema && 'maximum' in schema) {
     return `expected a whole number from ${schema.minimum} to ${schema.maximum}`
   }

@@ -15,7 +15,10 @@ export const SECRET_FILE_NAME = 'jwt-secret'
  */
 export async function resolveJwtSecret (config: Config, log: FastifyBaseLogger): Promise<string> {
   if (config.JWT_SECRET !== undefined) return config.JWT_SECRET
-  const { path } = parseDatabaseUrl(config.DATABASE_URL)
+  const location = parseDatabaseUrl(config.DATABASE_URL)
+  // config.ts requires JWT_SECRET with PostgreSQL, where instances on several hosts must share it.
+  if (location.engine !== 'sqlite') throw new Error('JWT_SECRET is required with a PostgreSQL DATABASE_URL')
+  const { path } = location
   if (path === ':memory:') {
     log.warn('JWT_SECRET is not set: using a random secret for this process only; tokens end with it')
     return randomBytes(48).toString('base64url')

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import pg from 'pg'
+import type { Test } from 'tap'
+import type { Engine } from '../src/db/dialect.js'
 import service, { type ServiceOptions } from '../src/service.js'
 
 /** A fresh secret per test app: nothing secret is ever committed. */
@@ -9,12 +12,62 @@ export interface TestContext {
   teardown: (fn: () => unknown) => void
 }
 
-/** The standalone service on a fresh in-memory database, bcrypt at its cheapest cost. */
-export async function buildApp (t: TestContext, opts: Partial<ServiceOptions> = {}): Promise<FastifyInstance> {
+/** A PostgreSQL server for the tests (set by test/support/run-tests.ts, which `npm test` runs). */
+export const postgresUrl = process.env.TEST_POSTGRES_URL === '' ? undefined : process.env.TEST_POSTGRES_URL
+
+/** The engines this run covers: SQLite always, PostgreSQL when a server is available. */
+export const engines: Engine[] = postgresUrl === undefined ? ['sqlite'] : ['sqlite', 'postgres']
+
+/**
+ * Runs a group of tests once per engine. Without a PostgreSQL server the PostgreSQL run is
+ * reported as skipped; under CI it fails instead, so CI can never skip it silently.
+ */
+export function forEachEngine (t: Test, fn: (t: Test, engine: Engine) => Promise<void>): void {
+  for (const engine of ['sqlite', 'postgres'] as const) {
+    if (engines.includes(engine)) {
+      t.test(engine, async (t) => { await fn(t, engine) })
+    } else if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') {
+      t.fail(`${engine}: TEST_POSTGRES_URL is not set in CI (run the tests with npm test)`)
+    } else {
+      t.test(engine, { skip: 'no PostgreSQL server (TEST_POSTGRES_URL unset; npm test starts one when PostgreSQL is installed)' }, async () => {})
+    }
+  }
+}
+
+/**
+ * A DATABASE_URL for an empty database of the engine, removed after the test: SQLite in
+ * memory, or a schema of its own on the PostgreSQL test server (selected by search_path).
+ */
+export async function freshDatabaseUrl (t: TestContext, engine: Engine): Promise<string> {
+  if (engine === 'sqlite') return 'sqlite::memory:'
+  if (postgresUrl === undefined) throw new Error('TEST_POSTGRES_URL is not set')
+  const schema = `test_${randomBytes(6).toString('hex')}`
+  await adminQuery(`create schema ${schema}`)
+  t.teardown(async () => await adminQuery(`drop schema ${schema} cascade`))
+  const url = new URL(postgresUrl)
+  url.searchParams.set('options', `-c search_path=${schema}`)
+  return url.toString()
+}
+
+async function adminQuery (sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: postgresUrl })
+  await client.connect()
+  try {
+    await client.query(sql)
+  } finally {
+    await client.end()
+  }
+}
+
+/** The standalone service on a fresh database of the engine (SQLite in memory by default), bcrypt at its cheapest cost. */
+export async function buildApp (t: TestContext, opts: Partial<ServiceOptions> = {}, engine: Engine = 'sqlite'): Promise<FastifyInstance> {
+  const database = opts.database ?? await freshDatabaseUrl(t, engine)
   const app = Fastify({ logger: false })
-  await app.register(service, { secret: testSecret(), database: 'sqlite::memory:', bcryptCost: 4, ...opts })
-  await app.ready()
+  await app.register(service, { secret: testSecret(), bcryptCost: 4, ...opts, database })
+  // Registered after the schema's teardown, and tap runs teardowns last-in first-out: the app
+  // (and its pool) closes before the schema is dropped.
   t.teardown(async () => await app.close())
+  await app.ready()
   return app
 }
 

@@ -1,38 +1,65 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, SqliteDialect } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect, type Dialect } from 'kysely'
+import pg from 'pg'
 import type { AuthDatabase } from './types.js'
+import { translatingUnavailable } from './unavailable-dialect.js'
 
-export interface DatabaseLocation {
-  engine: 'sqlite'
-  /** Absolute file path, or `:memory:`. */
-  path: string
-}
+export type DatabaseLocation =
+  | { engine: 'sqlite', /** Absolute file path, or `:memory:`. */ path: string }
+  | { engine: 'postgres', url: string }
 
-/** Parses `sqlite:PATH` and `sqlite::memory:`; relative paths are taken from the working directory. */
+/** Parses `sqlite:PATH`, `sqlite::memory:` and `postgres://…`; relative SQLite paths are taken from the working directory. */
 export function parseDatabaseUrl (url: string): DatabaseLocation {
+  if (/^postgres(ql)?:\/\//.test(url)) return { engine: 'postgres', url }
   const match = /^sqlite:(.+)$/.exec(url)
-  if (match === null) throw new Error(`Unsupported DATABASE_URL (expected sqlite:PATH or sqlite::memory:): ${url}`)
+  if (match === null) throw new Error('Unsupported DATABASE_URL: expected sqlite:PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE')
   const path = match[1] as string
   return { engine: 'sqlite', path: path === ':memory:' ? path : resolve(path) }
 }
 
-/** Opens a Kysely database for a URL. The caller owns it and must `destroy()` it. */
-export function createDatabase (url: string): Kysely<AuthDatabase> {
-  const { path } = parseDatabaseUrl(url)
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const sqlite = new SQLite(path)
-  // WAL lets readers run beside a writer; the busy timeout makes a second writer wait, not fail.
-  sqlite.pragma('journal_mode = WAL')
-  sqlite.pragma('busy_timeout = 5000')
-  sqlite.pragma('synchronous = NORMAL')
-  sqlite.pragma('foreign_keys = ON')
-  return new Kysely<AuthDatabase>({ dialect: new SqliteDialect({ database: sqlite }) })
+export interface DatabaseOptions {
+  /** PostgreSQL connections per process. Default 10. */
+  poolSize?: number
+  /** Longest wait for a connection, a lock or a query before answering 503. Default 5000 ms. */
+  timeoutMs?: number
+  /** Told about errors of idle pooled connections (say, the server restarted), which would otherwise crash the process. */
+  onPoolError?: (error: Error) => void
 }
 
-/** True when the error is a violated UNIQUE constraint. */
-export function isUniqueViolation (error: unknown): boolean {
-  return typeof error === 'object' && error !== null &&
-    (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE'
+function sqliteDialect (path: string, timeoutMs: number): Dialect {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  const sqlite = new SQLite(path)
+  // WAL lets readers run beside a writer; the busy timeout makes a second writer (another
+  // worker process) wait for the lock instead of failing at once.
+  sqlite.pragma('journal_mode = WAL')
+  sqlite.pragma(`busy_timeout = ${timeoutMs}`)
+  sqlite.pragma('synchronous = NORMAL')
+  sqlite.pragma('foreign_keys = ON')
+  return new SqliteDialect({ database: sqlite })
+}
+
+function postgresDialect (url: string, opts: DatabaseOptions, timeoutMs: number): Dialect {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10,
+    // Bounded waits everywhere: a down or stuck server turns into a 503, never a hang.
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    statement_timeout: timeoutMs,
+    idleTimeoutMillis: 30_000
+  })
+  pool.on('error', opts.onPoolError ?? (() => {}))
+  return new PostgresDialect({ pool })
+}
+
+/** Opens a Kysely database for a URL. The caller owns it and must `destroy()` it. */
+export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely<AuthDatabase> {
+  const location = parseDatabaseUrl(url)
+  const timeoutMs = opts.timeoutMs ?? 5000
+  const dialect = location.engine === 'sqlite'
+    ? sqliteDialect(location.path, timeoutMs)
+    : postgresDialect(location.url, opts, timeoutMs)
+  return new Kysely<AuthDatabase>({ dialect: translatingUnavailable(dialect) })
 }

@@ -1,8 +1,17 @@
-import { Migrator, type Kysely, type Migration } from 'kysely'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Migrator, sql, type Kysely, type Migration } from 'kysely'
+import { engineOf } from './dialect.js'
+import { DatabaseUnavailableError } from './errors.js'
+import { itemsMigrations } from './migrations/items.js'
+import { usersMigrations } from './migrations/users.js'
 
 /**
  * Applies a set of migrations. Each owner (the auth plugin, the items resource) keeps its own
  * migration table, so a host that embeds the plugin gets only the plugin's tables.
+ *
+ * Safe when several instances start at once: on PostgreSQL, Kysely serialises migrators with
+ * an advisory lock; on SQLite a migrator that loses the race for the write lock retries and
+ * then finds the migrations applied.
  */
 export async function migrateToLatest (
   db: Kysely<any>,
@@ -13,11 +22,32 @@ export async function migrateToLatest (
     db,
     provider: { getMigrations: async () => migrations },
     migrationTableName: tableName,
-    migrationLockTableName: `${tableName}_lock`
+    migrationLockTableName: `${tableName}_lock`,
+    // Kysely looks for its migration table in every schema unless told which; name the one the
+    // connection works in, so two deployments in one PostgreSQL database stay apart.
+    migrationTableSchema: engineOf(db) === 'postgres' ? await currentSchema(db) : undefined
   })
-  const { error, results } = await migrator.migrateToLatest()
-  if (error !== undefined) {
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest()
+    if (error === undefined) return
+    if (error instanceof DatabaseUnavailableError && engineOf(db) === 'sqlite' && attempt < 20) {
+      await sleep(50 * attempt)
+      continue
+    }
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
     throw new Error(`Migration ${failed ?? ''} of ${tableName} failed: ${String(error)}`, { cause: error })
   }
+}
+
+async function currentSchema (db: Kysely<any>): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
+  const schema = rows[0]?.schema
+  if (schema === undefined || schema === null) throw new Error('The PostgreSQL connection has no current schema (check search_path)')
+  return schema
+}
+
+/** Every migration of the standalone service: the auth plugin's tables, then the items table. */
+export async function migrateService (db: Kysely<any>): Promise<void> {
+  await migrateToLatest(db, usersMigrations, 'auth_migrations')
+  await migrateToLatest(db, itemsMigrations, 'items_migrations')
 }

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto'
 import t from 'tap'
-import { alice, bearer, buildApp, createUser, johndoe, login, testSecret } from '../helper.js'
+import { alice, bearer, buildApp, createUser, forEachEngine, johndoe, login, testSecret } from '../helper.js'
 
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
@@ -16,97 +16,99 @@ const HS256 = { alg: 'HS256', typ: 'JWT' }
 const INVALID = { detail: 'Could not validate credentials' }
 const INVALID_CHALLENGE = 'Bearer error="invalid_token"'
 
-t.test('protected routes', async (t) => {
-  const secret = testSecret()
-  const app = await buildApp(t, { secret })
-  await createUser(app, johndoe)
-  await createUser(app, alice)
+forEachEngine(t, async (t, engine) => {
+  t.test('protected routes', async (t) => {
+    const secret = testSecret()
+    const app = await buildApp(t, { secret }, engine)
+    await createUser(app, johndoe)
+    await createUser(app, alice)
 
-  const me = async (headers: Record<string, string>) => await app.inject({ method: 'GET', url: '/users/me/', headers })
+    const me = async (headers: Record<string, string>) => await app.inject({ method: 'GET', url: '/users/me/', headers })
 
-  t.test('no Authorization header: 401 Not authenticated', async (t) => {
-    const res = await me({})
-    t.equal(res.statusCode, 401)
-    t.same(res.json(), { detail: 'Not authenticated' })
-    t.equal(res.headers['www-authenticate'], 'Bearer')
-  })
-
-  t.test('another scheme or an empty bearer: 401 Not authenticated', async (t) => {
-    for (const authorization of ['Basic am9obmRvZTpzZWNyZXQ=', 'Token abc', 'Bearer', 'Bearer ', 'Bearertoken']) {
-      const res = await me({ authorization })
-      t.equal(res.statusCode, 401, authorization)
+    t.test('no Authorization header: 401 Not authenticated', async (t) => {
+      const res = await me({})
+      t.equal(res.statusCode, 401)
       t.same(res.json(), { detail: 'Not authenticated' })
       t.equal(res.headers['www-authenticate'], 'Bearer')
-    }
-  })
-
-  t.test('the scheme name is case-insensitive', async (t) => {
-    const token = await login(app, johndoe)
-    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
-      const res = await me({ authorization: `${scheme} ${token}` })
-      t.equal(res.statusCode, 200, scheme)
-    }
-  })
-
-  const unusable: Record<string, () => string> = {
-    'a malformed token': () => 'not-a-jwt',
-    'three garbage segments': () => 'aaa.bbb.ccc',
-    'a bad signature': () => makeJwt(HS256, { sub: 'johndoe', exp: now() + 600 }, secret).slice(0, -2) + 'xx',
-    'another secret': () => makeJwt(HS256, { sub: 'johndoe', exp: now() + 600 }, testSecret()),
-    'alg none': () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'johndoe', exp: now() + 600 })}.`,
-    'alg HS512 with the right secret': () => makeJwt({ alg: 'HS512', typ: 'JWT' }, { sub: 'johndoe', exp: now() + 600 }, secret, 'sha512'),
-    'an expired token': () => makeJwt(HS256, { sub: 'johndoe', iat: now() - 120, exp: now() - 60 }, secret),
-    'no exp': () => makeJwt(HS256, { sub: 'johndoe', iat: now() }, secret),
-    'no sub': () => makeJwt(HS256, { exp: now() + 600 }, secret),
-    'a numeric sub': () => makeJwt(HS256, { sub: 42, exp: now() + 600 }, secret),
-    'the sub of no user': () => makeJwt(HS256, { sub: 'ghost', exp: now() + 600 }, secret),
-    'the sub in another letter case': () => makeJwt(HS256, { sub: 'JohnDoe', exp: now() + 600 }, secret),
-    'a future nbf': () => makeJwt(HS256, { sub: 'johndoe', exp: now() + 600, nbf: now() + 300 }, secret)
-  }
-  for (const [name, make] of Object.entries(unusable)) {
-    t.test(`${name}: 401 Could not validate credentials`, async (t) => {
-      const res = await me(bearer(make()))
-      t.equal(res.statusCode, 401)
-      t.same(res.json(), INVALID)
-      t.equal(res.headers['www-authenticate'], INVALID_CHALLENGE)
     })
-  }
 
-  t.test('a well-formed hand-made token with the right secret is accepted (the cases above fail for their flaw alone)', async (t) => {
-    const res = await me(bearer(makeJwt(HS256, { sub: 'johndoe', exp: now() + 600 }, secret)))
-    t.equal(res.statusCode, 200)
-    t.equal(res.json().username, 'johndoe')
-  })
+    t.test('another scheme or an empty bearer: 401 Not authenticated', async (t) => {
+      for (const authorization of ['Basic am9obmRvZTpzZWNyZXQ=', 'Token abc', 'Bearer', 'Bearer ', 'Bearertoken']) {
+        const res = await me({ authorization })
+        t.equal(res.statusCode, 401, authorization)
+        t.same(res.json(), { detail: 'Not authenticated' })
+        t.equal(res.headers['www-authenticate'], 'Bearer')
+      }
+    })
 
-  t.test('a disabled user: 400 Inactive user', async (t) => {
-    const token = await login(app, alice)
-    for (const url of ['/users/me/', '/users/me/items/']) {
-      const res = await app.inject({ method: 'GET', url, headers: bearer(token) })
-      t.equal(res.statusCode, 400, url)
-      t.same(res.json(), { detail: 'Inactive user' })
+    t.test('the scheme name is case-insensitive', async (t) => {
+      const token = await login(app, johndoe)
+      for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+        const res = await me({ authorization: `${scheme} ${token}` })
+        t.equal(res.statusCode, 200, scheme)
+      }
+    })
+
+    const unusable: Record<string, () => string> = {
+      'a malformed token': () => 'not-a-jwt',
+      'three garbage segments': () => 'aaa.bbb.ccc',
+      'a bad signature': () => makeJwt(HS256, { sub: 'johndoe', exp: now() + 600 }, secret).slice(0, -2) + 'xx',
+      'another secret': () => makeJwt(HS256, { sub: 'johndoe', exp: now() + 600 }, testSecret()),
+      'alg none': () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'johndoe', exp: now() + 600 })}.`,
+      'alg HS512 with the right secret': () => makeJwt({ alg: 'HS512', typ: 'JWT' }, { sub: 'johndoe', exp: now() + 600 }, secret, 'sha512'),
+      'an expired token': () => makeJwt(HS256, { sub: 'johndoe', iat: now() - 120, exp: now() - 60 }, secret),
+      'no exp': () => makeJwt(HS256, { sub: 'johndoe', iat: now() }, secret),
+      'no sub': () => makeJwt(HS256, { exp: now() + 600 }, secret),
+      'a numeric sub': () => makeJwt(HS256, { sub: 42, exp: now() + 600 }, secret),
+      'the sub of no user': () => makeJwt(HS256, { sub: 'ghost', exp: now() + 600 }, secret),
+      'the sub in another letter case': () => makeJwt(HS256, { sub: 'JohnDoe', exp: now() + 600 }, secret),
+      'a future nbf': () => makeJwt(HS256, { sub: 'johndoe', exp: now() + 600, nbf: now() + 300 }, secret)
     }
+    for (const [name, make] of Object.entries(unusable)) {
+      t.test(`${name}: 401 Could not validate credentials`, async (t) => {
+        const res = await me(bearer(make()))
+        t.equal(res.statusCode, 401)
+        t.same(res.json(), INVALID)
+        t.equal(res.headers['www-authenticate'], INVALID_CHALLENGE)
+      })
+    }
+
+    t.test('a well-formed hand-made token with the right secret is accepted (the cases above fail for their flaw alone)', async (t) => {
+      const res = await me(bearer(makeJwt(HS256, { sub: 'johndoe', exp: now() + 600 }, secret)))
+      t.equal(res.statusCode, 200)
+      t.equal(res.json().username, 'johndoe')
+    })
+
+    t.test('a disabled user: 400 Inactive user', async (t) => {
+      const token = await login(app, alice)
+      for (const url of ['/users/me/', '/users/me/items/']) {
+        const res = await app.inject({ method: 'GET', url, headers: bearer(token) })
+        t.equal(res.statusCode, 400, url)
+        t.same(res.json(), { detail: 'Inactive user' })
+      }
+    })
+
+    t.test('disabling a user takes effect on the next request; enabling restores access', async (t) => {
+      await createUser(app, { username: 'toggled', password: 'toggled-password' })
+      const token = await login(app, { username: 'toggled', password: 'toggled-password' })
+      t.equal((await me(bearer(token))).statusCode, 200)
+      await app.users.setDisabled('toggled', true)
+      t.equal((await me(bearer(token))).statusCode, 400)
+      await app.users.setDisabled('toggled', false)
+      t.equal((await me(bearer(token))).statusCode, 200)
+    })
   })
 
-  t.test('disabling a user takes effect on the next request; enabling restores access', async (t) => {
-    await createUser(app, { username: 'toggled', password: 'toggled-password' })
-    const token = await login(app, { username: 'toggled', password: 'toggled-password' })
-    t.equal((await me(bearer(token))).statusCode, 200)
-    await app.users.setDisabled('toggled', true)
-    t.equal((await me(bearer(token))).statusCode, 400)
-    await app.users.setDisabled('toggled', false)
-    t.equal((await me(bearer(token))).statusCode, 200)
+  t.test('a token expires at its exp', async (t) => {
+    const secret = testSecret()
+    const app = await buildApp(t, { secret }, engine)
+    await createUser(app, johndoe)
+    // One second of life: valid now, refused once exp has passed.
+    const token = makeJwt(HS256, { sub: 'johndoe', iat: now(), exp: now() + 1 }, secret)
+    t.equal((await app.inject({ url: '/users/me/', headers: bearer(token) })).statusCode, 200)
+    await new Promise((resolve) => setTimeout(resolve, 2100))
+    const res = await app.inject({ url: '/users/me/', headers: bearer(token) })
+    t.equal(res.statusCode, 401)
+    t.same(res.json(), INVALID)
   })
-})
-
-t.test('a token expires at its exp', async (t) => {
-  const secret = testSecret()
-  const app = await buildApp(t, { secret })
-  await createUser(app, johndoe)
-  // One second of life: valid now, refused once exp has passed.
-  const token = makeJwt(HS256, { sub: 'johndoe', iat: now(), exp: now() + 1 }, secret)
-  t.equal((await app.inject({ url: '/users/me/', headers: bearer(token) })).statusCode, 200)
-  await new Promise((resolve) => setTimeout(resolve, 2100))
-  const res = await app.inject({ url: '/users/me/', headers: bearer(token) })
-  t.equal(res.statusCode, 401)
-  t.same(res.json(), INVALID)
 })

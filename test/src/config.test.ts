@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config.js'
+import { availableParallelism } from 'node:os'
+import { ConfigError, loadConfig, workerCount } from '../../src/config.js'
 
 const secret = 'x'.repeat(32)
 
@@ -8,6 +9,9 @@ t.test('defaults', async (t) => {
     HOST: '127.0.0.1',
     PORT: 8000,
     DATABASE_URL: 'sqlite:./data/app.db',
+    DATABASE_POOL_SIZE: 10,
+    DATABASE_TIMEOUT_MS: 5000,
+    WORKERS: '1',
     ACCESS_TOKEN_EXPIRE_MINUTES: 30,
     BCRYPT_COST: 12,
     REGISTRATION: 'open',
@@ -19,7 +23,10 @@ t.test('values are read from the environment and converted', async (t) => {
   const config = loadConfig({
     HOST: '0.0.0.0',
     PORT: '9000',
-    DATABASE_URL: 'sqlite::memory:',
+    DATABASE_URL: 'postgres://app:pw@127.0.0.1:5432/app',
+    DATABASE_POOL_SIZE: '4',
+    DATABASE_TIMEOUT_MS: '2000',
+    WORKERS: 'auto',
     JWT_SECRET: secret,
     ACCESS_TOKEN_EXPIRE_MINUTES: '15',
     BCRYPT_COST: '10',
@@ -30,7 +37,10 @@ t.test('values are read from the environment and converted', async (t) => {
   t.same(config, {
     HOST: '0.0.0.0',
     PORT: 9000,
-    DATABASE_URL: 'sqlite::memory:',
+    DATABASE_URL: 'postgres://app:pw@127.0.0.1:5432/app',
+    DATABASE_POOL_SIZE: 4,
+    DATABASE_TIMEOUT_MS: 2000,
+    WORKERS: 'auto',
     JWT_SECRET: secret,
     ACCESS_TOKEN_EXPIRE_MINUTES: 15,
     BCRYPT_COST: 10,
@@ -76,4 +86,34 @@ t.test('boundaries', async (t) => {
   t.throws(() => loadConfig({ ACCESS_TOKEN_EXPIRE_MINUTES: '0' }), ConfigError)
   t.throws(() => loadConfig({ JWT_SECRET: 'é'.repeat(15) }), ConfigError, '30 bytes is too short')
   t.equal(loadConfig({ JWT_SECRET: 'é'.repeat(16) }).JWT_SECRET, 'é'.repeat(16), '32 bytes in 16 characters is enough')
+})
+
+/** The problem lines loadConfig reports for an environment (none when it accepts it). */
+function problemsOf (env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env)
+    return []
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+}
+
+t.test('settings that only make sense together', async (t) => {
+  const pg = 'postgres://app:pw@127.0.0.1:5432/app'
+  t.match(problemsOf({ DATABASE_URL: pg }), [/^JWT_SECRET: required with a PostgreSQL DATABASE_URL/],
+    'PostgreSQL instances must share a secret, so none is generated')
+  t.equal(loadConfig({ DATABASE_URL: pg, JWT_SECRET: secret }).DATABASE_URL, pg)
+  t.equal(loadConfig({ DATABASE_URL: 'postgresql://db/app', JWT_SECRET: secret }).DATABASE_URL, 'postgresql://db/app')
+  t.match(problemsOf({ DATABASE_URL: 'sqlite::memory:', WORKERS: '2' }), [/^WORKERS="2": worker processes cannot share an in-memory database/])
+  t.equal(loadConfig({ DATABASE_URL: 'sqlite:./x.db', WORKERS: '2' }).WORKERS, '2')
+})
+
+t.test('WORKERS', async (t) => {
+  t.equal(workerCount(loadConfig({})), 1)
+  t.equal(workerCount(loadConfig({ WORKERS: '3' })), 3)
+  t.equal(workerCount(loadConfig({ WORKERS: 'auto' })), availableParallelism())
+  for (const bad of ['0', '-1', 'many', '1.5', '100']) {
+    t.match(problemsOf({ WORKERS: bad }), [/^WORKERS=.*expected auto or a whole number from 1 to 99/], bad)
+  }
 })

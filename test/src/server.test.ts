@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { readFile, stat } from 'node:fs/promises'
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import {
@@ -164,4 +165,46 @@ t.test('sqlite::memory: without JWT_SECRET starts with a warning and serves', as
   t.equal(me.status, 200)
   t.same(await me.json(), { username: 'ephemeral', email: null, full_name: null, disabled: false })
   t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
+})
+
+t.test('an existing secret file is used as it is; one readable by others is warned about', async (t) => {
+  const dir = await tempDir(t)
+  const secretFile = join(dir, 'jwt-secret')
+  const secret = newSecret()
+  await writeFile(secretFile, `${secret}\n`, { mode: 0o644 })
+  const { server, base } = await startServer(t, dbEnv(dir))
+  const readable = findLog(server, /readable by other users/)
+  t.ok(readable, 'warns about the file mode', { log: server.stdout })
+  t.equal(readable?.level, WARN)
+  t.equal(readable?.file, secretFile)
+  t.ok(findLog(server, /using the secret stored beside the database/), 'says it uses the stored secret')
+  t.equal((await readFile(secretFile, 'utf8')), `${secret}\n`, 'the file is left alone')
+
+  // The token is an HS256 JWT signed with the file's secret, trailing newline excluded.
+  const token = await registerAndLogin(base, 'filesecret', newPassword())
+  const [header, payload, signature] = token.split('.')
+  t.equal(createHmac('sha256', secret).update(`${header as string}.${payload as string}`).digest('base64url'), signature,
+    'signed with the secret from the file')
+  t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
+  t.notOk(server.output.includes(secret), 'the secret is never logged')
+})
+
+t.test('a port already in use: start-up fails with exit 1 and logs why', async (t) => {
+  const dir = await tempDir(t)
+  // Hold a port of 127.0.0.1 so the service cannot have it.
+  const blocker = createServer()
+  await new Promise<void>((resolve, reject) => {
+    blocker.once('error', reject)
+    blocker.listen(0, '127.0.0.1', resolve)
+  })
+  t.teardown(async () => await new Promise<void>((resolve) => blocker.close(() => resolve())))
+  const port = (blocker.address() as AddressInfo).port
+
+  const server = spawnServer(t, dbEnv(dir, { JWT_SECRET: newSecret(), HOST: '127.0.0.1', PORT: String(port) }))
+  const exit = await server.waitForExit(20_000)
+  t.same(exit, { code: 1, signal: null }, 'exit code 1', { stdout: server.stdout, stderr: server.stderr })
+  const failure = server.logLines().find((line) => line.level === 50)
+  t.ok(failure, 'logs an error', { log: server.stdout })
+  t.match(JSON.stringify(failure), /EADDRINUSE/, 'naming the cause')
+  t.notMatch(server.stdout, /Server listening/)
 })

@@ -1,10 +1,10 @@
 import type { Kysely, Migration } from 'kysely'
+import { withIdColumn } from '../dialect.js'
 
 export const itemsMigrations: Record<string, Migration> = {
   '0001_create_items': {
     async up (db: Kysely<any>) {
-      await db.schema.createTable('items')
-        .addColumn('id', 'integer', (col) => col.primaryKey().autoIncrement())
+      await withIdColumn(db, db.schema.createTable('items'))
         .addColumn('owner_id', 'integer', (col) => col.notNull().references('users.id').onDelete('cascade'))
         .addColumn('title', 'text', (col) => col.notNull())
         .addColumn('description', 'text')

@@ -1,10 +1,10 @@
 import { sql, type Kysely, type Migration } from 'kysely'
+import { withIdColumn } from '../dialect.js'
 
 export const usersMigrations: Record<string, Migration> = {
   '0001_create_users': {
     async up (db: Kysely<any>) {
-      await db.schema.createTable('users')
-        .addColumn('id', 'integer', (col) => col.primaryKey().autoIncrement())
+      await withIdColumn(db, db.schema.createTable('users'))
         // Unique as typed (login is case-sensitive) and, below, unique ignoring case.
         .addColumn('username', 'text', (col) => col.notNull().unique())
         .addColumn('email', 'text')

@@ -1,0 +1,65 @@
+import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult, TransactionSettings } from 'kysely'
+import { DatabaseUnavailableError, isUnavailable } from './errors.js'
+
+function translate (error: unknown): never {
+  throw isUnavailable(error) ? new DatabaseUnavailableError(error) : error
+}
+
+class TranslatingConnection implements DatabaseConnection {
+  constructor (readonly inner: DatabaseConnection) {}
+
+  async executeQuery<R> (query: CompiledQuery): Promise<QueryResult<R>> {
+    return await this.inner.executeQuery<R>(query).catch(translate)
+  }
+
+  streamQuery<R> (query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    return this.inner.streamQuery<R>(query, chunkSize)
+  }
+}
+
+class TranslatingDriver implements Driver {
+  readonly #connections = new WeakMap<DatabaseConnection, TranslatingConnection>()
+  constructor (readonly inner: Driver) {}
+
+  async init () { await this.inner.init().catch(translate) }
+  async destroy () { await this.inner.destroy() }
+
+  async acquireConnection (): Promise<DatabaseConnection> {
+    const connection = await this.inner.acquireConnection().catch(translate)
+    let wrapped = this.#connections.get(connection)
+    if (wrapped === undefined) {
+      wrapped = new TranslatingConnection(connection)
+      this.#connections.set(connection, wrapped)
+    }
+    return wrapped
+  }
+
+  async releaseConnection (connection: DatabaseConnection) {
+    await this.inner.releaseConnection((connection as TranslatingConnection).inner)
+  }
+
+  async beginTransaction (connection: DatabaseConnection, settings: TransactionSettings) {
+    await this.inner.beginTransaction((connection as TranslatingConnection).inner, settings).catch(translate)
+  }
+
+  async commitTransaction (connection: DatabaseConnection) {
+    await this.inner.commitTransaction((connection as TranslatingConnection).inner).catch(translate)
+  }
+
+  async rollbackTransaction (connection: DatabaseConnection) {
+    await this.inner.rollbackTransaction((connection as TranslatingConnection).inner).catch(translate)
+  }
+}
+
+/**
+ * Wraps a dialect so that every failure to reach the database, in either engine, surfaces as
+ * one DatabaseUnavailableError (a 503) and nothing above this layer has to know driver codes.
+ */
+export function translatingUnavailable (dialect: Dialect): Dialect {
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createDriver: () => new TranslatingDriver(dialect.createDriver()),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createIntrospector: (db) => dialect.createIntrospector(db)
+  }
+}

@@ -1,4 +1,4 @@
-import type { FastifyServerOptions } from 'fastify'
+import type { LoggerOptions } from 'pino'
 
 // Credentials never reach the logs, whichever object a log line carries them in.
 export const REDACTED_PATHS = [
@@ -15,6 +15,7 @@ export const REDACTED_PATHS = [
   '*.secret'
 ]
 
-export function loggerOptions (level: string): FastifyServerOptions['logger'] {
+/** pino options for the service's processes (Fastify's logger and the cluster primary alike). */
+export function loggerOptions (level: string): LoggerOptions {
   return { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
 }

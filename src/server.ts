@@ -1,6 +1,10 @@
+import cluster, { type Worker } from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { pino, type Logger } from 'pino'
+import { ConfigError, loadConfig, workerCount, type Config } from './config.js'
+import { createDatabase } from './db/database.js'
+import { migrateService } from './db/migrate.js'
 import { loggerOptions } from './logger.js'
 import { resolveJwtSecret } from './secret.js'
 import service from './service.js'
@@ -12,11 +16,83 @@ export async function buildServer (config: Config) {
   await app.register(service, {
     secret,
     database: config.DATABASE_URL,
+    databaseOptions: { poolSize: config.DATABASE_POOL_SIZE, timeoutMs: config.DATABASE_TIMEOUT_MS },
     accessTokenExpireMinutes: config.ACCESS_TOKEN_EXPIRE_MINUTES,
     bcryptCost: config.BCRYPT_COST,
     registration: config.REGISTRATION
   })
   return app
+}
+
+/** One process serving HTTP: the only process with WORKERS=1, else each worker. */
+async function serve (config: Config) {
+  const app = await buildServer(config)
+  // SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the database.
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.error({ err }, 'closing after an error')
+    else app.log.info({ signal }, 'closing')
+    await app.close()
+  })
+  await app.listen({ host: config.HOST, port: config.PORT })
+}
+
+const SHUTDOWN_GRACE_MS = 15_000
+const MAX_RESTART_DELAY_MS = 10_000
+
+/**
+ * The cluster primary: prepares what the workers share (migrations, the generated secret)
+ * once, forks the workers, which share the port, replaces any that dies, and on SIGTERM or
+ * SIGINT stops them all gracefully.
+ */
+async function supervise (config: Config, count: number) {
+  const log: Logger = pino(loggerOptions(config.LOG_LEVEL))
+  const db = createDatabase(config.DATABASE_URL, { timeoutMs: config.DATABASE_TIMEOUT_MS })
+  try {
+    await migrateService(db)
+  } finally {
+    await db.destroy()
+  }
+  await resolveJwtSecret(config, log)
+
+  let closing = false
+  // A worker that keeps dying at start-up is restarted ever more slowly, not in a hot loop.
+  let restartDelay = 0
+  const startedAt = new WeakMap<Worker, number>()
+  const fork = () => { startedAt.set(cluster.fork(), Date.now()) }
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (closing) return
+    const lived = Date.now() - (startedAt.get(worker) ?? 0)
+    restartDelay = lived < 5000 ? Math.min(Math.max(restartDelay * 2, 250), MAX_RESTART_DELAY_MS) : 0
+    log.warn({ worker: worker.process.pid, code, signal, restartInMs: restartDelay }, 'worker died; starting a replacement')
+    setTimeout(() => { if (!closing) fork() }, restartDelay).unref()
+  })
+  cluster.on('listening', (worker, address) => {
+    log.info({ worker: worker.process.pid, port: address.port }, 'worker listening')
+  })
+
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return
+    closing = true
+    log.info({ signal }, 'stopping workers')
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+    const force = setTimeout(() => {
+      log.error('workers did not stop in time; killing them')
+      for (const worker of workers) worker.process.kill('SIGKILL')
+    }, SHUTDOWN_GRACE_MS)
+    let alive = workers.length
+    const done = () => { clearTimeout(force); log.info('all workers stopped'); process.exit(0) }
+    if (alive === 0) done()
+    for (const worker of workers) {
+      worker.once('exit', () => { if (--alive === 0) done() })
+      worker.process.kill('SIGTERM')
+    }
+  }
+  process.on('SIGTERM', shutdown)
+  process.on('SIGINT', shutdown)
+
+  log.info({ workers: count }, 'starting workers')
+  for (let i = 0; i < count; i++) fork()
 }
 
 async function main () {
@@ -28,14 +104,9 @@ async function main () {
     process.stderr.write(`${error.message}\n`)
     process.exit(1)
   }
-  const app = await buildServer(config)
-  // SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the database.
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-    if (err !== undefined) app.log.error({ err }, 'closing after an error')
-    else app.log.info({ signal }, 'closing')
-    await app.close()
-  })
-  await app.listen({ host: config.HOST, port: config.PORT })
+  const count = workerCount(config)
+  if (count > 1 && cluster.isPrimary) await supervise(config, count)
+  else await serve(config)
 }
 
 await main()

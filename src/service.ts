@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import errors from '../plugins/errors.js'
 import items from '../plugins/items.js'
+import healthRoutes from '../routes/health.js'
 import itemRoutes from '../routes/items.js'
 import authApi, { type AuthApiOptions } from './app.js'
 import { addSchemas, itemSchemas } from './schemas/index.js'
@@ -18,6 +19,7 @@ export default fp<ServiceOptions>(async function service (app, opts) {
   await app.register(authApi, opts)
   await app.register(items)
   await app.register(itemRoutes)
+  await app.register(healthRoutes)
 
   app.addHook('onReady', async () => {
     if (await app.users.count() === 0) {

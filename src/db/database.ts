@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect, type Dialect } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Dialect } from 'kysely'
 import pg from 'pg'
 import type { AuthDatabase } from './types.js'
 import { translatingUnavailable } from './unavailable-dialect.js'
@@ -62,4 +62,9 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely
     ? sqliteDialect(location.path, timeoutMs)
     : postgresDialect(location.url, opts, timeoutMs)
   return new Kysely<AuthDatabase>({ dialect: translatingUnavailable(dialect) })
+}
+
+/** Resolves when the database answers a trivial query (within the configured timeouts). */
+export async function ping (db: Kysely<any>): Promise<void> {
+  await sql`select 1`.execute(db)
 }

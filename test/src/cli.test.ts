@@ -315,7 +315,7 @@ t.test('a bad setting exits 2 with a message naming it', async (t) => {
   const dir = await tempDir(t)
   const cases: Array<{ env: Record<string, string>, args: string[], name: RegExp }> = [
     { env: { BCRYPT_COST: '99' }, args: ['list'], name: /BCRYPT_COST\b.*expected a whole number from 4 to 15/ },
-    { env: { DATABASE_URL: 'postgres://localhost/app' }, args: ['list'], name: /DATABASE_URL\b/ }
+    { env: { DATABASE_URL: 'mysql://localhost/app' }, args: ['list'], name: /DATABASE_URL\b/ }
   ]
   const results = await Promise.all(cases.map(async (c) =>
     await runCli(c.args, { env: dbEnv(dir, c.env), input: newPassword(), timeoutMs: 30_000 })))

@@ -12,7 +12,8 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '
 
 /** Every variable the service or the CLI reads: never inherited from the developer's shell. */
 export const APP_VARIABLES = [
-  'HOST', 'PORT', 'DATABASE_URL', 'JWT_SECRET', 'ACCESS_TOKEN_EXPIRE_MINUTES', 'BCRYPT_COST', 'REGISTRATION', 'LOG_LEVEL'
+  'HOST', 'PORT', 'DATABASE_URL', 'DATABASE_POOL_SIZE', 'DATABASE_TIMEOUT_MS', 'WORKERS', 'JWT_SECRET',
+  'ACCESS_TOKEN_EXPIRE_MINUTES', 'BCRYPT_COST', 'REGISTRATION', 'LOG_LEVEL'
 ] as const
 
 // Only what a node process needs to run; in particular not NODE_OPTIONS or NODE_V8_COVERAGE,

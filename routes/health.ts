@@ -1,0 +1,17 @@
+import type { FastifyPluginAsync } from 'fastify'
+import { ping } from '../src/db/database.js'
+
+/**
+ * Probes for load balancers and orchestrators, left out of the API docs. `/health` answers
+ * while the process runs (and names the worker's pid); `/health/ready` only while the
+ * database answers too, else 503.
+ */
+const healthRoutes: FastifyPluginAsync = async function healthRoutes (app) {
+  app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok', pid: process.pid }))
+  app.get('/health/ready', { schema: { hide: true } }, async () => {
+    await ping(app.db)
+    return { status: 'ready' }
+  })
+}
+
+export default healthRoutes

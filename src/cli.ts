@@ -3,8 +3,8 @@ import { passwordLengthProblem, hashPassword } from '../plugins/passwords.js'
 import { createUsersRepository, toPublicUser, UsernameTakenError } from '../plugins/users.js'
 import { ConfigError, loadConfig } from './config.js'
 import { createDatabase } from './db/database.js'
-import { migrateToLatest } from './db/migrate.js'
-import { usersMigrations } from './db/migrations/users.js'
+import { DatabaseUnavailableError } from './db/errors.js'
+import { migrateService } from './db/migrate.js'
 import { USERNAME_PATTERN } from './schemas/user.js'
 
 const USAGE = `Usage: npm run cli -- <command> [options]
@@ -16,10 +16,12 @@ Commands:
   enable NAME
   list [--json]
   hash-password --password-stdin
+  migrate                     apply pending database migrations (for deploy pipelines)
 
 The password is read from standard input (one trailing newline is dropped).
-Uses DATABASE_URL and BCRYPT_COST like the service.
-Exit codes: 0 done, 1 refused (user exists, no such user, bad password), 2 usage or configuration error.`
+Uses DATABASE_URL, BCRYPT_COST and DATABASE_TIMEOUT_MS like the service.
+Exit codes: 0 done, 1 refused (user exists, no such user, bad password) or database unavailable,
+2 usage or configuration error.`
 
 /** An error whose message is for the person at the terminal, with the exit code to use. */
 class CliError extends Error {
@@ -69,16 +71,20 @@ async function run (argv: string[]): Promise<void> {
   const needsPassword = ['create-user', 'set-password', 'hash-password'].includes(command)
   if (needsPassword && !values['password-stdin']) throw usageError(`${command} needs --password-stdin (passwords are never taken as arguments)`)
 
-  const config = loadConfig()
+  const config = loadConfig(process.env, { server: false })
   if (command === 'hash-password') {
     process.stdout.write(`${await hashPassword(await readNewPassword(), config.BCRYPT_COST)}\n`)
     return
   }
-  if (!['create-user', 'set-password', 'disable', 'enable', 'list'].includes(command)) throw usageError(`Unknown command: ${command}`)
+  if (!['create-user', 'set-password', 'disable', 'enable', 'list', 'migrate'].includes(command)) throw usageError(`Unknown command: ${command}`)
 
-  const db = createDatabase(config.DATABASE_URL)
+  const db = createDatabase(config.DATABASE_URL, { poolSize: 1, timeoutMs: config.DATABASE_TIMEOUT_MS })
   try {
-    await migrateToLatest(db, usersMigrations, 'auth_migrations')
+    await migrateService(db)
+    if (command === 'migrate') {
+      process.stdout.write('Migrations applied\n')
+      return
+    }
     const users = createUsersRepository(db)
     const username = name as string
     switch (command) {
@@ -131,6 +137,9 @@ try {
   if (error instanceof CliError) {
     if (error.message !== '') process.stderr.write(`${error.message}\n`)
     process.exitCode = error.exitCode
+  } else if (error instanceof DatabaseUnavailableError) {
+    process.stderr.write(`The database is unavailable: ${String((error.cause as Error | undefined)?.message ?? error.message)}\n`)
+    process.exitCode = 1
   } else if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`)
     process.exitCode = 2

@@ -38,9 +38,10 @@ export class ConfigError extends Error {
 
 /**
  * Reads the settings from an environment (process.env unless given), applies defaults
- * and validates them. Throws a ConfigError listing one line per bad variable.
+ * and validates them. Throws a ConfigError listing one line per bad variable. The CLI, which
+ * signs no tokens, passes `{ server: false }` to skip the rules that only concern serving.
  */
-export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = true } = {}): Config {
   const raw: Record<string, unknown> = {}
   // One line per variable, even when a value breaks several rules.
   const problems = new Map<string, string>()
@@ -66,10 +67,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     problems.set('JWT_SECRET', `JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (generate one with: openssl rand -base64 48)`)
   }
   const config = candidate as Config
-  if (!problems.has('DATABASE_URL') && config.DATABASE_URL.startsWith('postgres') && secret === undefined) {
+  if (server && !problems.has('DATABASE_URL') && config.DATABASE_URL.startsWith('postgres') && secret === undefined) {
     problems.set('JWT_SECRET', 'JWT_SECRET: required with a PostgreSQL DATABASE_URL (every instance must sign with the same secret)')
   }
-  if (!problems.has('WORKERS') && config.WORKERS !== '1' && config.DATABASE_URL === 'sqlite::memory:') {
+  if (server && !problems.has('WORKERS') && config.WORKERS !== '1' && config.DATABASE_URL === 'sqlite::memory:') {
     problems.set('WORKERS', `WORKERS=${JSON.stringify(config.WORKERS)}: worker processes cannot share an in-memory database; use a file or PostgreSQL`)
   }
   if (problems.size > 0) throw new ConfigError([...problems.values()])

@@ -1,7 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Migrator, sql, type Kysely, type Migration } from 'kysely'
 import { engineOf } from './dialect.js'
-import { DatabaseUnavailableError } from './errors.js'
 import { itemsMigrations } from './migrations/items.js'
 import { usersMigrations } from './migrations/users.js'
 
@@ -9,34 +7,43 @@ import { usersMigrations } from './migrations/users.js'
  * Applies a set of migrations. Each owner (the auth plugin, the items resource) keeps its own
  * migration table, so a host that embeds the plugin gets only the plugin's tables.
  *
- * Safe when several instances start at once: on PostgreSQL, Kysely serialises migrators with
- * an advisory lock; on SQLite a migrator that loses the race for the write lock retries and
- * then finds the migrations applied.
+ * Safe when several instances start at once. On PostgreSQL, Kysely serialises migrators with
+ * an advisory lock. On SQLite, Kysely assumes a single connection, so the whole run happens in
+ * one `BEGIN IMMEDIATE` transaction: other processes wait for the write lock (busy timeout),
+ * then find the migrations applied; and a failed migration leaves nothing half-done.
  */
 export async function migrateToLatest (
   db: Kysely<any>,
   migrations: Record<string, Migration>,
   tableName: string
 ): Promise<void> {
-  const migrator = new Migrator({
-    db,
-    provider: { getMigrations: async () => migrations },
-    migrationTableName: tableName,
-    migrationLockTableName: `${tableName}_lock`,
-    // Kysely looks for its migration table in every schema unless told which; name the one the
-    // connection works in, so two deployments in one PostgreSQL database stay apart.
-    migrationTableSchema: engineOf(db) === 'postgres' ? await currentSchema(db) : undefined
-  })
-  for (let attempt = 1; ; attempt++) {
+  const run = async (db: Kysely<any>) => {
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: async () => migrations },
+      migrationTableName: tableName,
+      migrationLockTableName: `${tableName}_lock`,
+      // Kysely looks for its migration table in every schema unless told which; name the one the
+      // connection works in, so two deployments in one PostgreSQL database stay apart.
+      migrationTableSchema: engineOf(db) === 'postgres' ? await currentSchema(db) : undefined
+    })
     const { error, results } = await migrator.migrateToLatest()
-    if (error === undefined) return
-    if (error instanceof DatabaseUnavailableError && engineOf(db) === 'sqlite' && attempt < 20) {
-      await sleep(50 * attempt)
-      continue
+    if (error !== undefined) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName
+      throw new Error(`Migration ${failed ?? ''} of ${tableName} failed: ${String(error)}`, { cause: error })
     }
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName
-    throw new Error(`Migration ${failed ?? ''} of ${tableName} failed: ${String(error)}`, { cause: error })
   }
+  if (engineOf(db) === 'postgres') return await run(db)
+  await db.connection().execute(async (connection) => {
+    await sql`begin immediate`.execute(connection)
+    try {
+      await run(connection)
+    } catch (error) {
+      await sql`rollback`.execute(connection)
+      throw error
+    }
+    await sql`commit`.execute(connection)
+  })
 }
 
 async function currentSchema (db: Kysely<any>): Promise<string> {

@@ -5,11 +5,20 @@ function translate (error: unknown): never {
   throw isUnavailable(error) ? new DatabaseUnavailableError(error) : error
 }
 
+/** Runs a driver call, translating its failure whether it throws or rejects (better-sqlite3 throws). */
+async function translated<T> (call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (error) {
+    translate(error)
+  }
+}
+
 class TranslatingConnection implements DatabaseConnection {
   constructor (readonly inner: DatabaseConnection) {}
 
   async executeQuery<R> (query: CompiledQuery): Promise<QueryResult<R>> {
-    return await this.inner.executeQuery<R>(query).catch(translate)
+    return await translated(async () => await this.inner.executeQuery<R>(query))
   }
 
   streamQuery<R> (query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
@@ -21,11 +30,11 @@ class TranslatingDriver implements Driver {
   readonly #connections = new WeakMap<DatabaseConnection, TranslatingConnection>()
   constructor (readonly inner: Driver) {}
 
-  async init () { await this.inner.init().catch(translate) }
+  async init () { await translated(async () => { await this.inner.init() }) }
   async destroy () { await this.inner.destroy() }
 
   async acquireConnection (): Promise<DatabaseConnection> {
-    const connection = await this.inner.acquireConnection().catch(translate)
+    const connection = await translated(async () => await this.inner.acquireConnection())
     let wrapped = this.#connections.get(connection)
     if (wrapped === undefined) {
       wrapped = new TranslatingConnection(connection)
@@ -39,15 +48,15 @@ class TranslatingDriver implements Driver {
   }
 
   async beginTransaction (connection: DatabaseConnection, settings: TransactionSettings) {
-    await this.inner.beginTransaction((connection as TranslatingConnection).inner, settings).catch(translate)
+    await translated(async () => { await this.inner.beginTransaction((connection as TranslatingConnection).inner, settings) })
   }
 
   async commitTransaction (connection: DatabaseConnection) {
-    await this.inner.commitTransaction((connection as TranslatingConnection).inner).catch(translate)
+    await translated(async () => { await this.inner.commitTransaction((connection as TranslatingConnection).inner) })
   }
 
   async rollbackTransaction (connection: DatabaseConnection) {
-    await this.inner.rollbackTransaction((connection as TranslatingConnection).inner).catch(translate)
+    await translated(async () => { await this.inner.rollbackTransaction((connection as TranslatingConnection).inner) })
   }
 }
 

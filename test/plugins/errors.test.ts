@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import service from '../../src/service.js'
-import { bearer, buildApp, createUser, johndoe, login, testSecret } from '../helper.js'
+import { bearer, buildApp, createUser, forEachEngine, johndoe, login, testSecret } from '../helper.js'
 
 t.test('unknown paths are 404 {"detail": "Not Found"}', async (t) => {
   const app = await buildApp(t)
@@ -35,13 +35,15 @@ t.test('an unexpected failure is a bare 500 that reveals nothing', async (t) => 
   t.same(res.json(), { detail: 'Internal Server Error' })
 })
 
-t.test('a broken database is a 500 without internals, not a hang', async (t) => {
-  const app = await buildApp(t)
-  await createUser(app, johndoe)
-  const headers = bearer(await login(app, johndoe))
-  await app.db.schema.dropTable('items').execute()
-  const res = await app.inject({ url: '/users/me/items/', headers })
-  t.equal(res.statusCode, 500)
-  t.same(res.json(), { detail: 'Internal Server Error' })
-  t.notMatch(res.body, /items|sqlite|table/i)
+forEachEngine(t, async (t, engine) => {
+  t.test('a broken database is a 500 without internals, not a hang', async (t) => {
+    const app = await buildApp(t, {}, engine)
+    await createUser(app, johndoe)
+    const headers = bearer(await login(app, johndoe))
+    await app.db.schema.dropTable('items').execute()
+    const res = await app.inject({ url: '/users/me/items/', headers })
+    t.equal(res.statusCode, 500)
+    t.same(res.json(), { detail: 'Internal Server Error' })
+    t.notMatch(res.body, /items|sqlite|table|relation/i)
+  })
 })

@@ -104,6 +104,7 @@ t.test('settings that only make sense together', async (t) => {
   t.match(problemsOf({ DATABASE_URL: pg }), [/^JWT_SECRET: required with a PostgreSQL DATABASE_URL/],
     'PostgreSQL instances must share a secret, so none is generated')
   t.equal(loadConfig({ DATABASE_URL: pg, JWT_SECRET: secret }).DATABASE_URL, pg)
+  t.equal(loadConfig({ DATABASE_URL: pg }, { server: false }).DATABASE_URL, pg, 'the CLI signs no tokens and needs no secret')
   t.equal(loadConfig({ DATABASE_URL: 'postgresql://db/app', JWT_SECRET: secret }).DATABASE_URL, 'postgresql://db/app')
   t.match(problemsOf({ DATABASE_URL: 'sqlite::memory:', WORKERS: '2' }), [/^WORKERS="2": worker processes cannot share an in-memory database/])
   t.equal(loadConfig({ DATABASE_URL: 'sqlite:./x.db', WORKERS: '2' }).WORKERS, '2')

@@ -1,0 +1,23 @@
+import t from 'tap'
+import { buildApp, forEachEngine } from '../helper.js'
+
+forEachEngine(t, async (t, engine) => {
+  const app = await buildApp(t, {}, engine)
+
+  t.test('/health answers while the process runs, naming its pid', async (t) => {
+    const res = await app.inject({ url: '/health' })
+    t.equal(res.statusCode, 200)
+    t.same(res.json(), { status: 'ok', pid: process.pid })
+  })
+
+  t.test('/health/ready answers while the database does', async (t) => {
+    const res = await app.inject({ url: '/health/ready' })
+    t.equal(res.statusCode, 200)
+    t.same(res.json(), { status: 'ready' })
+  })
+
+  t.test('the probes are not in the API docs', async (t) => {
+    const paths = Object.keys((await app.inject({ url: '/openapi.json' })).json().paths)
+    t.notOk(paths.some((path) => path.startsWith('/health')), JSON.stringify(paths))
+  })
+})

@@ -1,0 +1,270 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from '../test/support/postgres.js'
+import type { LoadOptions, LoadResult } from './load.js'
+
+// `npm run bench`: measures the service against the ceiling of a bare Fastify route and
+// against raw bcrypt, on this machine, in one run, and reports ratios. Servers run in their own
+// processes on 127.0.0.1 with a temporary SQLite database; the load generator runs in another
+// process; every phase is bounded in time. `--quick` shortens every phase.
+
+const quick = process.argv.includes('--quick')
+const DURATION = quick ? 3 : 10
+const WARMUP = quick ? 1 : 2
+const LOG_LEVEL = 'info' // the service's default, so the ceiling logs the same way
+const BCRYPT_COST = 10
+const TOKEN_CONNECTIONS = 8
+const ME_CONNECTIONS = 50
+const PROBE_CONNECTIONS = 10
+
+const repo = new URL('..', import.meta.url).pathname
+const canPin = existsSync('/usr/bin/taskset') && availableParallelism() >= 2
+const SERVER_CORE = '0'
+const LOAD_CORE = '1'
+
+interface Server {
+  child: ChildProcess
+  url: string
+  stop: () => Promise<void>
+}
+
+function pinned (core: string | undefined, command: string, args: string[]): [string, string[]] {
+  return core !== undefined && canPin ? ['taskset', ['-c', core, command, ...args]] : [command, args]
+}
+
+async function waitFor200 (url: string, timeoutMs: number): Promise<number> {
+  const started = performance.now()
+  while (performance.now() - started < timeoutMs) {
+    try {
+      if ((await fetch(url)).status === 200) return performance.now() - started
+    } catch {}
+    await sleep(5)
+  }
+  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`)
+}
+
+async function startServer (script: string[], env: Record<string, string>, core?: string): Promise<Server & { startupMs: number }> {
+  const port = await freePort()
+  const started = performance.now()
+  const [command, args] = pinned(core, process.execPath, script)
+  const child = spawn(command, args, {
+    cwd: repo,
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL, ...env },
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
+  const url = `http://127.0.0.1:${port}`
+  const probe = script.includes('bench/ceiling.ts') ? '/ceiling' : '/health'
+  await waitFor200(url + probe, 30_000)
+  const startupMs = performance.now() - started
+  return {
+    child,
+    url,
+    startupMs,
+    async stop () {
+      if (child.exitCode !== null) return
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      await Promise.race([exited, sleep(20_000).then(() => child.kill('SIGKILL'))])
+    }
+  }
+}
+
+async function load (opts: Omit<LoadOptions, 'duration' | 'warmup'>, core?: string): Promise<LoadResult> {
+  const full: LoadOptions = { ...opts, duration: DURATION, warmup: WARMUP }
+  const [command, args] = pinned(core, process.execPath, ['--import', 'tsx', 'bench/load.ts', JSON.stringify(full)])
+  const child = spawn(command, args, { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const timer = setTimeout(() => child.kill('SIGKILL'), (DURATION + WARMUP + 60) * 1000)
+  await new Promise((resolve) => child.once('exit', resolve))
+  clearTimeout(timer)
+  const result = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as LoadResult
+  if (result.non2xx > 0 || result.errors > 0) {
+    throw new Error(`load on ${opts.url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`)
+  }
+  return result
+}
+
+/** The pids of a process and its children (the cluster's workers). */
+function processTree (pid: number): number[] {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  return [pid, ...children.flatMap(processTree)]
+}
+
+/** User plus system CPU seconds used so far by a process tree. */
+function cpuSeconds (pid: number): number {
+  let ticks = 0
+  for (const p of processTree(pid)) {
+    const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    ticks += Number(fields[11]) + Number(fields[12])
+  }
+  return ticks / 100
+}
+
+function rssMb (pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return match === null ? 0 : Number(match[1]) / 1024
+}
+
+/** Samples a process's resident memory until stopped; returns the peak in MB. */
+function watchRss (pid: number) {
+  let peak = 0
+  const timer = setInterval(() => { try { peak = Math.max(peak, rssMb(pid)) } catch {} }, 100)
+  return { stop: () => { clearInterval(timer); return peak } }
+}
+
+async function bcryptCapacity (): Promise<number> {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/bcrypt-capacity.ts', String(BCRYPT_COST), String(TOKEN_CONNECTIONS), String(DURATION)],
+    { cwd: repo, timeout: (DURATION + 60) * 1000 }).toString()
+  return (JSON.parse(out) as { verifiesPerSecond: number }).verifiesPerSecond
+}
+
+async function setUpUser (url: string): Promise<{ token: string, form: string }> {
+  const password = 'bench-password'
+  const register = await fetch(`${url}/users/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'bench', password })
+  })
+  if (register.status !== 201 && register.status !== 409) throw new Error(`registration failed: ${register.status}`)
+  const form = new URLSearchParams({ username: 'bench', password }).toString()
+  const login = await fetch(`${url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })
+  if (login.status !== 200) throw new Error(`login failed: ${login.status}`)
+  return { token: ((await login.json()) as { access_token: string }).access_token, form }
+}
+
+const round = (n: number, digits = 0) => Number(n.toFixed(digits))
+const pct = (n: number) => `${(n * 100).toFixed(1)} %`
+
+async function main () {
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: repo, stdio: 'inherit' })
+  const dir = await mkdtemp(join(tmpdir(), 'bench-'))
+  const servers: Server[] = []
+  try {
+    const env = (extra: Record<string, string> = {}) => ({
+      DATABASE_URL: `sqlite:${join(dir, 'app.db')}`,
+      JWT_SECRET: randomBytes(48).toString('base64url'),
+      BCRYPT_COST: String(BCRYPT_COST),
+      ...extra
+    })
+    const service = ['dist/src/server.js']
+    const placement = canPin
+      ? `server pinned to core ${SERVER_CORE}, load generator to core ${LOAD_CORE} (taskset)`
+      : 'unpinned (taskset missing or a single core)'
+    process.stderr.write(`bench: ${quick ? 'quick' : 'full'} run, ${DURATION} s per phase after ${WARMUP} s warm-up\n`)
+
+    // 1. Ceiling.
+    const ceiling = await startServer(['--import', 'tsx', 'bench/ceiling.ts'], { LOG_LEVEL }, SERVER_CORE)
+    servers.push(ceiling)
+    const ceilingLoad = await load({ url: `${ceiling.url}/ceiling`, connections: ME_CONNECTIONS }, LOAD_CORE)
+    await ceiling.stop()
+    process.stderr.write(`bench: ceiling ${round(ceilingLoad.requestsPerSecond)} req/s\n`)
+
+    // 2. GET /users/me/, same placement.
+    const app = await startServer(service, env(), SERVER_CORE)
+    servers.push(app)
+    const pid = app.child.pid as number
+    const rss = watchRss(pid)
+    const { token, form } = await setUpUser(app.url)
+    const auth = { authorization: `Bearer ${token}` }
+    const me = await load({ url: `${app.url}/users/me/`, headers: auth, connections: ME_CONNECTIONS }, LOAD_CORE)
+    process.stderr.write(`bench: /users/me/ ${round(me.requestsPerSecond)} req/s\n`)
+
+    // 3. POST /token on both cores (bcrypt runs on the thread pool), against raw bcrypt.
+    if (canPin) execFileSync('taskset', ['-a', '-p', '-c', '0-1', String(pid)], { stdio: 'ignore' })
+    const tokenOpts = { url: `${app.url}/token`, method: 'POST' as const, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form, connections: TOKEN_CONNECTIONS }
+    const logins = await load(tokenOpts)
+    process.stderr.write(`bench: /token ${round(logins.requestsPerSecond, 1)} logins/s\n`)
+    const bcrypt = await bcryptCapacity()
+    process.stderr.write(`bench: raw bcrypt ${round(bcrypt, 1)} verifies/s\n`)
+
+    // 4. Mixed: /users/me/ latency while /token is saturated.
+    const [mixedMe] = await Promise.all([
+      load({ url: `${app.url}/users/me/`, headers: auth, connections: PROBE_CONNECTIONS }),
+      load(tokenOpts)
+    ])
+    const peakRss = rss.stop()
+    await app.stop()
+    process.stderr.write(`bench: /users/me/ under login load p99 ${mixedMe.latencyMs.p99} ms\n`)
+
+    // 5. Workers: one process against WORKERS=2, both unpinned, sharing the cores with the generator.
+    const scaling: Record<string, { rps: number, serverCores: number }> = {}
+    for (const workers of ['1', '2']) {
+      const server = await startServer(service, env({ WORKERS: workers }))
+      servers.push(server)
+      const { token } = await setUpUser(server.url)
+      const cpuBefore = cpuSeconds(server.child.pid as number)
+      const result = await load({ url: `${server.url}/users/me/`, headers: { authorization: `Bearer ${token}` }, connections: ME_CONNECTIONS })
+      const serverCores = (cpuSeconds(server.child.pid as number) - cpuBefore) / (DURATION + WARMUP)
+      scaling[workers] = { rps: result.requestsPerSecond, serverCores }
+      await server.stop()
+      process.stderr.write(`bench: WORKERS=${workers} ${round(result.requestsPerSecond)} req/s using ${serverCores.toFixed(2)} cores\n`)
+    }
+    const one = scaling['1'] as { rps: number, serverCores: number }
+    const two = scaling['2'] as { rps: number, serverCores: number }
+    // Per busy core, a worker serves this many requests; N workers on N free cores serve about N times it.
+    const perCore = two.rps / Math.max(two.serverCores, 0.01)
+
+    // 6. Start-up to first 200 (fresh database each time: migrations included), median of three.
+    const startups: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const fresh = await mkdtemp(join(dir, 'startup-'))
+      const server = await startServer(service, env({ DATABASE_URL: `sqlite:${join(fresh, 'app.db')}` }))
+      startups.push(server.startupMs)
+      await server.stop()
+    }
+    const startupMs = startups.sort((a, b) => a - b)[1] as number
+
+    const results = {
+      date: new Date().toISOString(),
+      mode: quick ? 'quick' : 'full',
+      machine: { cores: availableParallelism(), node: process.version, placement },
+      settings: { durationSeconds: DURATION, warmupSeconds: WARMUP, logLevel: LOG_LEVEL, bcryptCost: BCRYPT_COST, meConnections: ME_CONNECTIONS, tokenConnections: TOKEN_CONNECTIONS, probeConnections: PROBE_CONNECTIONS },
+      ceiling: ceilingLoad,
+      usersMe: me,
+      token: logins,
+      bcryptVerifiesPerSecond: bcrypt,
+      mixed: { usersMe: mixedMe },
+      workers: { one, two, ratio: two.rps / one.rps, estimatedPerFreeCore: perCore },
+      peakRssMb: peakRss,
+      startupMs: { median: startupMs, runs: startups },
+      ratios: {
+        usersMeToCeiling: me.requestsPerSecond / ceilingLoad.requestsPerSecond,
+        tokenToBcrypt: logins.requestsPerSecond / bcrypt
+      }
+    }
+    await mkdir(join(repo, 'bench', 'results'), { recursive: true })
+    await writeFile(join(repo, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`)
+
+    const rows: Array<[string, string, string, string]> = [
+      ['Ceiling: bare Fastify JSON route', `${round(ceilingLoad.requestsPerSecond)} req/s`, `p50 ${ceilingLoad.latencyMs.p50} ms, p99 ${ceilingLoad.latencyMs.p99} ms`, ''],
+      ['GET /users/me/', `${round(me.requestsPerSecond)} req/s`, `p50 ${me.latencyMs.p50} ms, p99 ${me.latencyMs.p99} ms`,
+        `${pct(results.ratios.usersMeToCeiling)} of ceiling (target ≥ 75 %) ${results.ratios.usersMeToCeiling >= 0.75 ? 'MET' : 'MISSED'}`],
+      [`POST /token (cost ${BCRYPT_COST})`, `${round(logins.requestsPerSecond, 1)} logins/s`, `p50 ${logins.latencyMs.p50} ms, p99 ${logins.latencyMs.p99} ms`,
+        `${pct(results.ratios.tokenToBcrypt)} of raw bcrypt ${round(bcrypt, 1)}/s (target ≥ 90 %) ${results.ratios.tokenToBcrypt >= 0.9 ? 'MET' : 'MISSED'}`],
+      ['GET /users/me/ while /token saturated', `${round(mixedMe.requestsPerSecond)} req/s`, `p50 ${mixedMe.latencyMs.p50} ms, p99 ${mixedMe.latencyMs.p99} ms`,
+        `p99 target < 25 ms ${mixedMe.latencyMs.p99 < 25 ? 'MET' : 'MISSED'}`],
+      ['GET /users/me/, WORKERS=1 → 2 (unpinned)', `${round(one.rps)} → ${round(two.rps)} req/s`, `server used ${one.serverCores.toFixed(2)} → ${two.serverCores.toFixed(2)} cores`,
+        `×${results.workers.ratio.toFixed(2)} (target > 1) ${results.workers.ratio > 1 ? 'MET' : 'MISSED'}; ≈ ${round(perCore)} req/s per free core`],
+      ['Peak RSS, service, phases 2–4', `${peakRss.toFixed(0)} MB`, '', `target < 150 MB ${peakRss < 150 ? 'MET' : 'MISSED'}`],
+      ['Start-up to first 200', `${startupMs.toFixed(0)} ms`, `runs ${startups.map((s) => s.toFixed(0)).join(', ')} ms`, `target < 1000 ms ${startupMs < 1000 ? 'MET' : 'MISSED'}`]
+    ]
+    const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)))
+    const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`
+    process.stdout.write(`\nPlacement (phases 1–2): ${placement}; phases 3–5 unpinned.\n\n`)
+    process.stdout.write(`${line(['Phase', 'Result', 'Latency / detail', 'Ratio and target'])}\n`)
+    process.stdout.write(`${line(widths.map((w) => '-'.repeat(w)))}\n`)
+    for (const row of rows) process.stdout.write(`${line(row)}\n`)
+    process.stdout.write('\nWritten to bench/results/latest.json\n')
+  } finally {
+    for (const server of servers) await server.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+await main()

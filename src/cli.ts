@@ -32,6 +32,17 @@ class CliError extends Error {
 
 const usageError = (message: string) => new CliError(`${message}\n\n${USAGE}`, 2)
 
+// The same rules POST /users/ applies through the UserCreate schema (ajv's email format).
+const EMAIL = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i
+
+/** An optional profile field: empty means none; otherwise it must pass the API's rules. */
+function profileField (value: string | undefined, name: string, maxLength: number, pattern?: RegExp): string | null {
+  if (value === undefined || value.trim() === '') return null
+  if (value.length > maxLength) throw new CliError(`${name} must be at most ${maxLength} characters`, 1)
+  if (pattern !== undefined && !pattern.test(value)) throw new CliError(`${name} is not a valid address: ${value}`, 1)
+  return value
+}
+
 async function readPassword (): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('Password (then Enter and Ctrl-D): ')
   const chunks: Buffer[] = []
@@ -92,9 +103,11 @@ async function run (argv: string[]): Promise<void> {
         if (!new RegExp(USERNAME_PATTERN).test(username)) {
           throw new CliError('A username is 3 to 64 letters, digits, dots, underscores or hyphens', 1)
         }
+        const email = profileField(values.email, '--email', 254, EMAIL)
+        const fullName = profileField(values['full-name'], '--full-name', 200)
         const hashedPassword = await hashPassword(await readNewPassword(), config.BCRYPT_COST)
         try {
-          await users.create({ username, hashedPassword, email: values.email, fullName: values['full-name'], disabled: values.disabled })
+          await users.create({ username, hashedPassword, email, fullName, disabled: values.disabled })
         } catch (error) {
           if (error instanceof UsernameTakenError) throw new CliError(`User ${username} already exists (usernames are unique ignoring case)`, 1)
           throw error

@@ -12,6 +12,11 @@ import service from './service.js'
 /** The standalone service as a Fastify instance, ready to listen. */
 export async function buildServer (config: Config) {
   const app = Fastify({ logger: loggerOptions(config.LOG_LEVEL) })
+  // Fastify's close() waits for open keep-alive sockets: while closing, every response tells its
+  // client to hang up, so a request in flight at SIGTERM completes and the close ends promptly.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close') })
   const secret = await resolveJwtSecret(config, app.log)
   await app.register(service, {
     secret,
@@ -27,8 +32,12 @@ export async function buildServer (config: Config) {
 /** One process serving HTTP: the only process with WORKERS=1, else each worker. */
 async function serve (config: Config) {
   const app = await buildServer(config)
+  // A worker leaves shutdown to the primary: Ctrl-C reaches the whole process group, and the
+  // primary's SIGTERM must not count as a second signal that cuts requests short.
+  const worker = cluster.isWorker
+  if (worker) process.on('SIGINT', () => {})
   // SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the database.
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  closeWithGrace({ delay: 10_000, skip: worker ? ['SIGINT'] : [] }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'closing after an error')
     else app.log.info({ signal }, 'closing')
     await app.close()
@@ -81,10 +90,18 @@ async function supervise (config: Config, count: number) {
       for (const worker of workers) worker.process.kill('SIGKILL')
     }, SHUTDOWN_GRACE_MS)
     let alive = workers.length
-    const done = () => { clearTimeout(force); log.info('all workers stopped'); process.exit(0) }
+    let failed = false
+    const done = () => {
+      clearTimeout(force)
+      log.info({ failed }, 'all workers stopped')
+      process.exit(failed ? 1 : 0)
+    }
     if (alive === 0) done()
     for (const worker of workers) {
-      worker.once('exit', () => { if (--alive === 0) done() })
+      worker.once('exit', (code) => {
+        if (code !== 0) failed = true
+        if (--alive === 0) done()
+      })
       worker.process.kill('SIGTERM')
     }
   }

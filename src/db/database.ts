@@ -37,7 +37,30 @@ function sqliteDialect (path: string, timeoutMs: number): Dialect {
   sqlite.pragma(`busy_timeout = ${timeoutMs}`)
   sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('foreign_keys = ON')
-  return new SqliteDialect({ database: sqlite })
+  return new SqliteDialect({ database: withStatementCache(sqlite) })
+}
+
+const STATEMENT_CACHE_SIZE = 256
+
+/**
+ * Kysely's SQLite driver prepares every query anew; preparing was the largest single cost of an
+ * authenticated request. The service's queries are a small fixed set, so each text is prepared
+ * once and reused (better-sqlite3 runs one statement at a time, and Kysely does not stream here).
+ */
+function withStatementCache (sqlite: SQLite.Database) {
+  const statements = new Map<string, SQLite.Statement>()
+  return {
+    close: () => { sqlite.close() },
+    prepare (text: string) {
+      let statement = statements.get(text)
+      if (statement === undefined) {
+        statement = sqlite.prepare(text)
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value as string)
+        statements.set(text, statement)
+      }
+      return statement
+    }
+  }
 }
 
 function postgresDialect (url: string, opts: DatabaseOptions, timeoutMs: number): Dialect {

@@ -141,6 +141,24 @@ t.test('an invalid username is refused with exit 1', async (t) => {
   t.same(await usernames(app), [], 'nothing was created')
 })
 
+t.test('create-user applies the API rules to --email and --full-name; empty means none', async (t) => {
+  const s = await setup(t)
+  const app = await openService(t, s)
+  const refused: Array<[string[], RegExp]> = [
+    [['--email', 'not an email'], /--email is not a valid address/],
+    [['--email', `${'a'.repeat(250)}@example.com`], /--email must be at most 254 characters/],
+    [['--full-name', 'x'.repeat(201)], /--full-name must be at most 200 characters/]
+  ]
+  for (const [args, message] of refused) {
+    const result = await s.cli(['create-user', 'profiled', '--password-stdin', ...args], newPassword())
+    exitsWith(t, result, 1, args.join(' '))
+    t.match(result.stderr, message)
+  }
+  t.same(await usernames(app), [], 'nothing was created')
+  exitsWith(t, await s.cli(['create-user', 'profiled', '--password-stdin', '--email', '', '--full-name', ' '], newPassword()), 0, 'empty fields')
+  t.match(await app.users.findByUsername('profiled'), { email: null, fullName: null }, 'stored as none, not as empty strings')
+})
+
 t.test('the password length is checked in UTF-8 bytes: 8 to 72', async (t) => {
   const s = await setup(t)
   const app = await openService(t, s)

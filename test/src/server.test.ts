@@ -208,3 +208,18 @@ t.test('a port already in use: start-up fails with exit 1 and logs why', async (
   t.match(JSON.stringify(failure), /EADDRINUSE/, 'naming the cause')
   t.notMatch(server.stdout, /Server listening/)
 })
+
+t.test('SIGTERM during a request: the request completes, then the process exits 0 promptly', async (t) => {
+  const dir = await tempDir(t)
+  // A registration hashes at cost 14 (about a second): long enough to signal during it.
+  const { server, base } = await startServer(t, dbEnv(dir, { JWT_SECRET: newSecret(), BCRYPT_COST: '14' }))
+  const response = httpRegister(base, { username: 'inflight', password: newPassword() })
+  await server.waitFor('the registration to arrive', () => server.logLines().some((line) =>
+    line.msg === 'incoming request' && (line.req as { url?: string } | undefined)?.url === '/users/'))
+  const exit = await server.stop('SIGTERM', 20_000)
+  t.equal((await response).status, 201, 'the in-flight request completes')
+  t.equal(exit.signal, null, 'not killed by a signal')
+  // A keep-alive socket left open would hold close() until close-with-grace's 10 s limit, which exits 1.
+  t.equal(exit.code, 0, 'exit code 0: the close was not cut short by the grace timeout', { stderr: server.stderr })
+  t.notMatch(server.stderr + server.stdout, /killed by timeout/)
+})

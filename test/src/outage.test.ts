@@ -14,8 +14,9 @@ import { findPostgresBin, startPostgres } from '../support/postgres.js'
 // The database goes away and comes back while the service keeps running: every route that
 // needs it answers 503 {"detail":"Service unavailable"} promptly (no hang, nothing internal in
 // the body), the liveness probe stays 200, and once the database is back the same process
-// serves again without a restart. On PostgreSQL a private cluster is stopped and started; on
-// SQLite another connection holds the write lock for longer than the busy timeout.
+// serves again without a restart. On PostgreSQL a private cluster is stopped and started, and
+// separately made to stop answering (a relay that holds every byte, as a network partition
+// would); on SQLite another connection holds the write lock for longer than the busy timeout.
 
 t.setTimeout(120_000)
 
@@ -113,6 +114,9 @@ if (postgresBin === undefined && inCi) {
       const url = new URL(server.url)
       url.port = String(relay.port)
       const app = await buildService(t, url.toString())
+      // Teardowns run last-in first-out: should a check fail while frozen, thaw before the app
+      // closes, or ending the pool's connections would wait on the frozen relay.
+      t.teardown(() => { relay.thaw() })
       const { username, password, accessToken } = await signUp(t, app)
 
       relay.freeze()

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -50,8 +51,9 @@ class Cluster {
   readonly workerPids = new Set<number>()
   readonly child: ChildProcessWithoutNullStreams
 
-  constructor (env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: repoRoot, env, stdio: 'pipe' })
+  /** `detached`: the primary leads a process group of its own (with its workers), as a shell's foreground job does. */
+  constructor (env: NodeJS.ProcessEnv, readonly detached = false) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: repoRoot, env, stdio: 'pipe', detached })
     this.child.stdin.end()
     this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => { this.stdout += chunk })
     this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk })
@@ -92,6 +94,7 @@ class Cluster {
   /** Teardown: SIGKILL the primary and any worker still alive (by pid, only ones it forked). */
   async kill (): Promise<void> {
     if (this.exit === undefined) {
+      if (this.detached) { try { process.kill(-this.pid, 'SIGKILL') } catch {} } // its own group: the primary and its workers
       this.child.kill('SIGKILL')
       await this.waitForExit(5_000).catch(() => {})
     }
@@ -207,12 +210,8 @@ async function tempDir (t: Test): Promise<string> {
   return dir
 }
 
-const roundRobin = process.platform !== 'win32' // node's cluster default: SCHED_RR everywhere but Windows
-
-t.test('WORKERS=2: two workers share the port and a token, a killed worker is replaced, SIGTERM stops them all', async (t) => {
-  const dir = await tempDir(t)
-  const port = await freePort()
-  const cluster = new Cluster(minimalEnv({
+function clusterEnv (dir: string, port: number): NodeJS.ProcessEnv {
+  return minimalEnv({
     HOST: '127.0.0.1',
     PORT: String(port),
     WORKERS: '2',
@@ -220,7 +219,15 @@ t.test('WORKERS=2: two workers share the port and a token, a killed worker is re
     BCRYPT_COST: '4',
     JWT_SECRET: randomBytes(48).toString('base64'),
     LOG_LEVEL: 'info'
-  }))
+  })
+}
+
+const roundRobin = process.platform !== 'win32' // node's cluster default: SCHED_RR everywhere but Windows
+
+t.test('WORKERS=2: two workers share the port and a token, a killed worker is replaced, SIGTERM stops them all', async (t) => {
+  const dir = await tempDir(t)
+  const port = await freePort()
+  const cluster = new Cluster(clusterEnv(dir, port))
   t.teardown(async () => { await cluster.kill() })
   const primary = cluster.pid
 
@@ -318,11 +325,63 @@ t.test('WORKERS=2: two workers share the port and a token, a killed worker is re
   const messages = cluster.logLines().filter((line) => line.pid === primary).map((line) => line.msg)
   t.ok(messages.includes('stopping workers'), 'the primary logged "stopping workers"')
   t.ok(messages.includes('all workers stopped'), 'the primary logged "all workers stopped"')
+  t.notMatch(cluster.logLines().find((line) => line.pid === primary && line.msg === 'all workers stopped'), { failed: true },
+    'and no worker failed to stop cleanly')
   t.notOk(messages.includes('workers did not stop in time; killing them'), 'no worker had to be killed')
   for (const pid of [survivor, replacement]) {
     t.ok(cluster.logLines().some((line) => line.pid === pid && line.msg === 'closing'), `worker ${pid} closed gracefully`)
   }
   t.notMatch(cluster.stderr, /Error|error/, 'nothing on stderr looks like an error', { stderr: cluster.stderr })
+})
+
+t.test('Ctrl-C (SIGINT to the whole process group) with a request in flight: it completes, everything exits 0', async (t) => {
+  const dir = await tempDir(t)
+  const port = await freePort()
+  const cluster = new Cluster(clusterEnv(dir, port), true)
+  t.teardown(async () => { await cluster.kill() })
+  const primary = cluster.pid
+  const seen = await pollHealth(cluster, port, 'two distinct workers to answer /health', (pids) => new Set(pids).size >= 2, START_LIMIT_MS)
+  const workers = [...new Set(seen)]
+
+  // A registration whose body is only half sent: in flight on one of the workers until we finish it.
+  const body = JSON.stringify({ username: 'inflight', password: `pw-${randomBytes(12).toString('base64url')}` })
+  const socket = connect(port, '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  let raw = ''
+  socket.setEncoding('utf8').on('data', (chunk: string) => { raw += chunk })
+  const ended = new Promise<void>((resolve) => { socket.on('close', () => { resolve() }) })
+  socket.on('error', () => {})
+  socket.write(`POST /users/ HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`)
+  const arrived = await waitForLog(cluster, 'the half-sent registration to arrive at a worker', (line) =>
+    line.msg === 'incoming request' && (line.req as { url?: string } | undefined)?.url === '/users/')
+  const busy = arrived.pid as number
+  t.ok(workers.includes(busy), `worker ${busy} holds the request`)
+
+  // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group at once.
+  process.kill(-primary, 'SIGINT')
+  await waitForLog(cluster, 'the primary to start stopping its workers', (line) => line.pid === primary && line.msg === 'stopping workers')
+  await waitForLog(cluster, `worker ${busy} to start closing`, (line) => line.pid === busy && line.msg === 'closing')
+  t.equal(cluster.exit, undefined, 'still running while the request is in flight')
+  t.ok(alive(busy), 'the busy worker waits for its request')
+
+  socket.write(body.slice(10))
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([ended, new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(`no complete response within ${REQUEST_LIMIT_MS} ms: ${JSON.stringify(raw)}\n${cluster.output}`)) }, REQUEST_LIMIT_MS)
+  })]).finally(() => { clearTimeout(timer) })
+  const [head = ''] = raw.split('\r\n\r\n')
+  t.match(head, /^HTTP\/1\.1 201 /, 'the in-flight registration completed with 201', { raw })
+  t.match(head, /\r\nconnection: close\r\n/i, 'and told the client to hang up')
+
+  const exit = await cluster.waitForExit(EXIT_LIMIT_MS)
+  t.same(exit, { code: 0, signal: null }, 'the primary exits with code 0', { output: cluster.output })
+  for (const pid of workers) t.notOk(alive(pid), `worker ${pid} is gone (ESRCH)`)
+  t.notMatch(cluster.output, /second SIG|killed by timeout|did not stop in time/, 'no worker was cut short by a second signal or a timeout')
+  t.match(cluster.logLines().find((line) => line.pid === primary && line.msg === 'stopping workers'), { signal: 'SIGINT' })
+  for (const pid of workers) {
+    t.match(cluster.logLines().find((line) => line.pid === pid && line.msg === 'closing'), { signal: 'SIGTERM' },
+      `worker ${pid} closed once, on the primary's SIGTERM (it leaves SIGINT to the primary)`)
+  }
 })
 
 t.test('WORKERS=2 with an in-memory SQLite database is refused at start-up', async (t) => {

@@ -2,6 +2,7 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { MIN_SECRET_BYTES } from '../src/config.js'
+import { createVerifiedTokenCache, type VerifiedClaims } from '../src/verified-tokens.js'
 import type { Token } from '../src/schemas/token.js'
 import type { User } from '../src/schemas/user.js'
 import { toPublicUser } from './users.js'
@@ -75,18 +76,16 @@ export default fp<AuthPluginOptions>(async function auth (app, opts) {
     verify: { algorithms: [JWT_ALGORITHM], requiredClaims: ['exp', 'sub'] }
   })
 
+  const subjectOf = createVerifiedTokenCache((token) => app.jwt.verify<VerifiedClaims>(token))
+
   async function authenticate (request: FastifyRequest, reply: FastifyReply) {
     const token = bearerToken(request)
     if (token === undefined) return await notAuthenticated(reply)
-    let payload: AccessTokenPayload
-    try {
-      payload = app.jwt.verify<AccessTokenPayload>(token)
-    } catch {
-      return await invalidToken(reply)
-    }
-    if (typeof payload.sub !== 'string') return await invalidToken(reply)
-    // Looked up on every request, so a disabled or deleted account is refused at once.
-    const user = await app.users.findByUsername(payload.sub)
+    const subject = subjectOf(token)
+    if (subject === undefined) return await invalidToken(reply)
+    // The user (unlike the token) is looked up on every request, so a disabled or deleted
+    // account is refused at once, by every instance.
+    const user = await app.users.findByUsername(subject)
     if (user === undefined) return await invalidToken(reply)
     request.user = toPublicUser(user)
   }

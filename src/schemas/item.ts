@@ -1,10 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { nullable } from './ref.js'
 
 export const Item = Type.Object({
   item_id: Type.Integer(),
   owner: Type.String({ description: 'Username of the owner' }),
   title: Type.String(),
-  description: Type.Union([Type.String(), Type.Null()])
+  description: nullable(Type.String())
 }, { $id: 'Item' })
 export type Item = Static<typeof Item>
 
@@ -12,7 +13,7 @@ export const ItemList = Type.Array(Type.Unsafe<Item>(Type.Ref('Item')), { $id: '
 
 export const ItemCreate = Type.Object({
   title: Type.String({ minLength: 1, maxLength: 200 }),
-  description: Type.Optional(Type.Union([Type.String({ maxLength: 10000 }), Type.Null()]))
+  description: Type.Optional(nullable(Type.String({ maxLength: 10000 })))
 }, { $id: 'ItemCreate', additionalProperties: false })
 export type ItemCreate = Static<typeof ItemCreate>
 

@@ -8,3 +8,11 @@ export function ref<T extends TSchema> (schema: T) {
   if (schema.$id === undefined) throw new Error('ref() needs a schema with an $id')
   return Type.Unsafe<Static<T>>(Type.Ref(schema.$id))
 }
+
+/**
+ * `T | null` as `type: [T, "null"]` rather than TypeBox's `anyOf`: the same for validation and
+ * OpenAPI 3.1, but fast-json-stringify serializes it directly instead of trying each branch.
+ */
+export function nullable<T extends TSchema & { type: string }> (schema: T) {
+  return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] })
+}

@@ -1,12 +1,13 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { nullable } from './ref.js'
 
 // ASCII only: no look-alike Unicode usernames, and lower() folds case identically in every engine.
 export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,64}$'
 
 export const User = Type.Object({
   username: Type.String({ examples: ['johndoe'] }),
-  email: Type.Union([Type.String({ format: 'email' }), Type.Null()]),
-  full_name: Type.Union([Type.String(), Type.Null()]),
+  email: nullable(Type.String({ format: 'email' })),
+  full_name: nullable(Type.String()),
   disabled: Type.Boolean()
 }, { $id: 'User', description: 'A user account, as its owner sees it. Never carries a password or hash.' })
 export type User = Static<typeof User>
@@ -23,7 +24,7 @@ export const UserCreate = Type.Object({
     description: '8 to 72 bytes when encoded as UTF-8 (bcrypt ignores anything past 72 bytes, so longer is refused)',
     format: 'password'
   }),
-  email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 254 }), Type.Null()])),
-  full_name: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()]))
+  email: Type.Optional(nullable(Type.String({ format: 'email', maxLength: 254 }))),
+  full_name: Type.Optional(nullable(Type.String({ maxLength: 200 })))
 }, { $id: 'UserCreate', additionalProperties: false, description: 'A registration.' })
 export type UserCreate = Static<typeof UserCreate>

@@ -1,0 +1,35 @@
+export interface VerifiedClaims {
+  sub: string
+  exp: number
+}
+
+/**
+ * Remembers, for tokens already verified (signature, algorithm, claims), their subject until
+ * their `exp`, so a client reusing its token skips the HMAC and JSON work on later requests.
+ * Keyed by the exact token string; a hit is honoured only while `now < exp`, so a token is
+ * still refused from the second it expires. Failures are never remembered. Bounded: the oldest
+ * entry goes first when full.
+ */
+export function createVerifiedTokenCache (verify: (token: string) => VerifiedClaims, maxEntries = 10_000) {
+  const entries = new Map<string, VerifiedClaims>()
+  /** The token's subject, or undefined when it is unusable. */
+  return function subjectOf (token: string): string | undefined {
+    const now = Date.now()
+    const hit = entries.get(token)
+    if (hit !== undefined) {
+      if (now < hit.exp * 1000) return hit.sub
+      entries.delete(token)
+      return undefined
+    }
+    let claims: VerifiedClaims
+    try {
+      claims = verify(token)
+    } catch {
+      return undefined
+    }
+    if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number') return undefined
+    if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string)
+    entries.set(token, { sub: claims.sub, exp: claims.exp })
+    return claims.sub
+  }
+}

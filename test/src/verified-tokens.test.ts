@@ -1,0 +1,61 @@
+import t from 'tap'
+import { createVerifiedTokenCache, type VerifiedClaims } from '../../src/verified-tokens.js'
+
+const now = () => Math.floor(Date.now() / 1000)
+
+/** A verifier over a fixed table of tokens, counting how often it really ran. */
+function verifier (table: Record<string, VerifiedClaims | Error>) {
+  const calls: string[] = []
+  const verify = (token: string) => {
+    calls.push(token)
+    const entry = table[token]
+    if (entry === undefined || entry instanceof Error) throw entry ?? new Error('unknown token')
+    return entry
+  }
+  return { verify, calls }
+}
+
+t.test('a verified token is verified once, then answered from memory', async (t) => {
+  const { verify, calls } = verifier({ good: { sub: 'alice', exp: now() + 600 } })
+  const subjectOf = createVerifiedTokenCache(verify)
+  t.equal(subjectOf('good'), 'alice')
+  t.equal(subjectOf('good'), 'alice')
+  t.equal(subjectOf('good'), 'alice')
+  t.same(calls, ['good'])
+})
+
+t.test('failures are never remembered', async (t) => {
+  const { verify, calls } = verifier({ bad: new Error('bad signature') })
+  const subjectOf = createVerifiedTokenCache(verify)
+  t.equal(subjectOf('bad'), undefined)
+  t.equal(subjectOf('bad'), undefined)
+  t.same(calls, ['bad', 'bad'])
+})
+
+t.test('claims without a string sub or a numeric exp are refused', async (t) => {
+  const { verify } = verifier({ nosub: { exp: now() + 600 } as unknown as VerifiedClaims, noexp: { sub: 'x' } as unknown as VerifiedClaims })
+  const subjectOf = createVerifiedTokenCache(verify)
+  t.equal(subjectOf('nosub'), undefined)
+  t.equal(subjectOf('noexp'), undefined)
+})
+
+t.test('a remembered token is refused from the second it expires', async (t) => {
+  const { verify } = verifier({ brief: { sub: 'bob', exp: now() + 1 } })
+  const subjectOf = createVerifiedTokenCache(verify)
+  t.equal(subjectOf('brief'), 'bob')
+  await new Promise((resolve) => setTimeout(resolve, 2100))
+  t.equal(subjectOf('brief'), undefined)
+})
+
+t.test('the memory is bounded: the oldest token is forgotten first', async (t) => {
+  const table: Record<string, VerifiedClaims> = {}
+  for (const token of ['a', 'b', 'c']) table[token] = { sub: token, exp: now() + 600 }
+  const { verify, calls } = verifier(table)
+  const subjectOf = createVerifiedTokenCache(verify, 2)
+  subjectOf('a')
+  subjectOf('b')
+  subjectOf('c') // evicts a
+  subjectOf('b')
+  subjectOf('a') // verified again
+  t.same(calls, ['a', 'b', 'c', 'a'])
+})

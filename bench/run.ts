@@ -21,6 +21,7 @@ const BCRYPT_COST = 10
 const TOKEN_CONNECTIONS = 8
 const ME_CONNECTIONS = 50
 const PROBE_CONNECTIONS = 10
+const ROUNDS = quick ? 1 : 3
 
 const repo = new URL('..', import.meta.url).pathname
 const canPin = existsSync('/usr/bin/taskset') && availableParallelism() >= 2
@@ -118,6 +119,25 @@ function watchRss (pid: number) {
   return { stop: () => { clearInterval(timer); return peak } }
 }
 
+interface Round extends LoadResult {
+  /** Server CPU time per request, in microseconds. */
+  cpuMicrosPerRequest: number
+}
+
+/** One load run, with the CPU the server process spent on it. */
+async function measured (serverPid: number, opts: Omit<LoadOptions, 'duration' | 'warmup'>, core?: string): Promise<Round> {
+  const before = cpuSeconds(serverPid)
+  const result = await load(opts, core)
+  // The warm-up requests are not counted in `total`, so take CPU per request from the
+  // measured part only: scale the whole run's CPU by its share of time.
+  const cpu = (cpuSeconds(serverPid) - before) * DURATION / (DURATION + WARMUP)
+  return { ...result, cpuMicrosPerRequest: cpu * 1e6 / result.total }
+}
+
+function median (rounds: Round[]): Round {
+  return [...rounds].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[Math.floor(rounds.length / 2)] as Round
+}
+
 async function bcryptCapacity (): Promise<number> {
   const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/bcrypt-capacity.ts', String(BCRYPT_COST), String(TOKEN_CONNECTIONS), String(DURATION)],
     { cwd: repo, timeout: (DURATION + 60) * 1000 }).toString()
@@ -158,22 +178,27 @@ async function main () {
       : 'unpinned (taskset missing or a single core)'
     process.stderr.write(`bench: ${quick ? 'quick' : 'full'} run, ${DURATION} s per phase after ${WARMUP} s warm-up\n`)
 
-    // 1. Ceiling.
+    // 1 and 2. The ceiling and GET /users/me/, both servers pinned to one core and the generator
+    // to the other, measured in alternating rounds so that drift in this machine's speed falls
+    // on both alike; each is reported as the median round.
     const ceiling = await startServer(['--import', 'tsx', 'bench/ceiling.ts'], { LOG_LEVEL }, SERVER_CORE)
     servers.push(ceiling)
-    const ceilingLoad = await load({ url: `${ceiling.url}/ceiling`, connections: ME_CONNECTIONS }, LOAD_CORE)
-    await ceiling.stop()
-    process.stderr.write(`bench: ceiling ${round(ceilingLoad.requestsPerSecond)} req/s\n`)
-
-    // 2. GET /users/me/, same placement.
     const app = await startServer(service, env(), SERVER_CORE)
     servers.push(app)
     const pid = app.child.pid as number
     const rss = watchRss(pid)
     const { token, form } = await setUpUser(app.url)
     const auth = { authorization: `Bearer ${token}` }
-    const me = await load({ url: `${app.url}/users/me/`, headers: auth, connections: ME_CONNECTIONS }, LOAD_CORE)
-    process.stderr.write(`bench: /users/me/ ${round(me.requestsPerSecond)} req/s\n`)
+    const ceilingRounds: Round[] = []
+    const meRounds: Round[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      ceilingRounds.push(await measured(ceiling.child.pid as number, { url: `${ceiling.url}/ceiling`, connections: ME_CONNECTIONS }, LOAD_CORE))
+      meRounds.push(await measured(pid, { url: `${app.url}/users/me/`, headers: auth, connections: ME_CONNECTIONS }, LOAD_CORE))
+    }
+    await ceiling.stop()
+    const ceilingLoad = median(ceilingRounds)
+    const me = median(meRounds)
+    process.stderr.write(`bench: ceiling ${round(ceilingLoad.requestsPerSecond)} req/s, /users/me/ ${round(me.requestsPerSecond)} req/s (median of ${ROUNDS})\n`)
 
     // 3. POST /token on both cores (bcrypt runs on the thread pool), against raw bcrypt.
     if (canPin) execFileSync('taskset', ['-a', '-p', '-c', '0-1', String(pid)], { stdio: 'ignore' })
@@ -225,8 +250,8 @@ async function main () {
       mode: quick ? 'quick' : 'full',
       machine: { cores: availableParallelism(), node: process.version, placement },
       settings: { durationSeconds: DURATION, warmupSeconds: WARMUP, logLevel: LOG_LEVEL, bcryptCost: BCRYPT_COST, meConnections: ME_CONNECTIONS, tokenConnections: TOKEN_CONNECTIONS, probeConnections: PROBE_CONNECTIONS },
-      ceiling: ceilingLoad,
-      usersMe: me,
+      ceiling: { ...ceilingLoad, rounds: ceilingRounds.map((r) => r.requestsPerSecond) },
+      usersMe: { ...me, rounds: meRounds.map((r) => r.requestsPerSecond) },
       token: logins,
       bcryptVerifiesPerSecond: bcrypt,
       mixed: { usersMe: mixedMe },
@@ -242,8 +267,8 @@ async function main () {
     await writeFile(join(repo, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`)
 
     const rows: Array<[string, string, string, string]> = [
-      ['Ceiling: bare Fastify JSON route', `${round(ceilingLoad.requestsPerSecond)} req/s`, `p50 ${ceilingLoad.latencyMs.p50} ms, p99 ${ceilingLoad.latencyMs.p99} ms`, ''],
-      ['GET /users/me/', `${round(me.requestsPerSecond)} req/s`, `p50 ${me.latencyMs.p50} ms, p99 ${me.latencyMs.p99} ms`,
+      ['Ceiling: bare Fastify JSON route', `${round(ceilingLoad.requestsPerSecond)} req/s`, `p50 ${ceilingLoad.latencyMs.p50} ms, p99 ${ceilingLoad.latencyMs.p99} ms, ${round(ceilingLoad.cpuMicrosPerRequest)} µs CPU/req`, `median of ${ROUNDS}`],
+      ['GET /users/me/', `${round(me.requestsPerSecond)} req/s`, `p50 ${me.latencyMs.p50} ms, p99 ${me.latencyMs.p99} ms, ${round(me.cpuMicrosPerRequest)} µs CPU/req`,
         `${pct(results.ratios.usersMeToCeiling)} of ceiling (target ≥ 75 %) ${results.ratios.usersMeToCeiling >= 0.75 ? 'MET' : 'MISSED'}`],
       [`POST /token (cost ${BCRYPT_COST})`, `${round(logins.requestsPerSecond, 1)} logins/s`, `p50 ${logins.latencyMs.p50} ms, p99 ${logins.latencyMs.p99} ms`,
         `${pct(results.ratios.tokenToBcrypt)} of raw bcrypt ${round(bcrypt, 1)}/s (target ≥ 90 %) ${results.ratios.tokenToBcrypt >= 0.9 ? 'MET' : 'MISSED'}`],

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Kysely, Selectable } from 'kysely'
+import { preparedQuery } from '../src/db/database.js'
 import { isUniqueViolation } from '../src/db/errors.js'
 import type { AuthDatabase, UsersTable } from '../src/db/types.js'
 import type { User } from '../src/schemas/user.js'
@@ -53,15 +54,14 @@ function toRecord (row: Selectable<UsersTable>): UserRecord {
 }
 
 export function createUsersRepository (db: Kysely<AuthDatabase>) {
-  // The lookup behind every authenticated request, built and compiled once: only its parameter
-  // changes, and building Kysely's query tree per request cost more than running it.
-  const byUsername = db.selectFrom('users').selectAll().where('username', '=', '').compile()
+  // The lookup behind every authenticated request, built and compiled once (building Kysely's
+  // query tree per request cost more than running it), and prepared once where the engine allows.
+  const byUsername = preparedQuery(db, db.selectFrom('users').selectAll().where('username', '=', '').compile())
 
   return {
     /** Exact, case-sensitive match: `TIM` is not `tim`. */
     async findByUsername (username: string): Promise<UserRecord | undefined> {
-      const { rows } = await db.executeQuery<Selectable<UsersTable>>({ ...byUsername, parameters: [username] })
-      const row = rows[0]
+      const row = (await byUsername([username]))[0]
       return row === undefined ? undefined : toRecord(row)
     },
 

@@ -83,14 +83,16 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
 
   const require = createRequire(import.meta.url)
   // ReDoc 2 always puts Redocly's logo, fetched from their CDN, in its footer: point it at an
-  // inline image instead, so the page asks nothing of other hosts.
-  const bundle = (await readFile(require.resolve('redoc/bundles/redoc.standalone.js'), 'utf8'))
-    .replace(REDOC_CDN_LOGO, BLANK_IMAGE)
+  // inline image instead, so the page asks nothing of other hosts. The bundle is read on first
+  // use, so a service whose docs nobody opens does not hold its megabyte.
+  const bundlePath = require.resolve('redoc/bundles/redoc.standalone.js')
+  let bundle: Promise<Buffer> | undefined
+  const loadBundle = async () => Buffer.from((await readFile(bundlePath, 'utf8')).replace(REDOC_CDN_LOGO, BLANK_IMAGE))
   const page = redocPage(title, `${base}/openapi.json`, `${base}/redoc/redoc.standalone.js`)
   app.get(`${base}/redoc`, { schema: { hide: true } }, async (_request, reply) => {
     return await reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).send(page)
   })
   app.get(`${base}/redoc/redoc.standalone.js`, { schema: { hide: true } }, async (_request, reply) => {
-    return await reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(bundle)
+    return await reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(await (bundle ??= loadBundle()))
   })
 }, { name: 'docs', dependencies: ['auth'], fastify: '5.x' })

@@ -24,6 +24,11 @@ const PROBE_CONNECTIONS = 10
 const ROUNDS = quick ? 1 : 3
 
 const repo = new URL('..', import.meta.url).pathname
+// The service runs exactly as `npm start` runs it (its node flags included), and the ceiling
+// with the same flags.
+const startScript = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
+const [, ...startArgs] = startScript.split(/\s+/)
+const nodeFlags = startArgs.filter((arg) => arg.startsWith('--'))
 const canPin = existsSync('/usr/bin/taskset') && availableParallelism() >= 2
 const SERVER_CORE = '0'
 const LOAD_CORE = '1'
@@ -172,7 +177,7 @@ async function main () {
       BCRYPT_COST: String(BCRYPT_COST),
       ...extra
     })
-    const service = ['dist/src/server.js']
+    const service = startArgs
     const placement = canPin
       ? `server pinned to core ${SERVER_CORE}, load generator to core ${LOAD_CORE} (taskset)`
       : 'unpinned (taskset missing or a single core)'
@@ -181,7 +186,7 @@ async function main () {
     // 1 and 2. The ceiling and GET /users/me/, both servers pinned to one core and the generator
     // to the other, measured in alternating rounds so that drift in this machine's speed falls
     // on both alike; each is reported as the median round.
-    const ceiling = await startServer(['--import', 'tsx', 'bench/ceiling.ts'], { LOG_LEVEL }, SERVER_CORE)
+    const ceiling = await startServer([...nodeFlags, '--import', 'tsx', 'bench/ceiling.ts'], { LOG_LEVEL }, SERVER_CORE)
     servers.push(ceiling)
     const app = await startServer(service, env(), SERVER_CORE)
     servers.push(app)

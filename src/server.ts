@@ -5,13 +5,13 @@ import { pino, type Logger } from 'pino'
 import { ConfigError, loadConfig, workerCount, type Config } from './config.js'
 import { createDatabase } from './db/database.js'
 import { migrateService } from './db/migrate.js'
-import { loggerOptions } from './logger.js'
+import { fastifyLogger, logDestination, loggerOptions } from './logger.js'
 import { resolveJwtSecret } from './secret.js'
 import service from './service.js'
 
 /** The standalone service as a Fastify instance, ready to listen. */
 export async function buildServer (config: Config) {
-  const app = Fastify({ logger: loggerOptions(config.LOG_LEVEL) })
+  const app = Fastify({ logger: fastifyLogger(config.LOG_LEVEL) })
   // Fastify's close() closes the keep-alive sockets that are idle when it starts, then waits for
   // the rest. A socket whose request was in flight turns idle once answered: close those as they
   // do, so the close ends promptly (and without an onSend hook costing every request).
@@ -56,7 +56,7 @@ const MAX_RESTART_DELAY_MS = 10_000
  * SIGINT stops them all gracefully.
  */
 async function supervise (config: Config, count: number) {
-  const log: Logger = pino(loggerOptions(config.LOG_LEVEL))
+  const log: Logger = pino(loggerOptions(config.LOG_LEVEL), logDestination())
   const db = createDatabase(config.DATABASE_URL, { timeoutMs: config.DATABASE_TIMEOUT_MS })
   try {
     await migrateService(db)

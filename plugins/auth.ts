@@ -5,7 +5,6 @@ import { MIN_SECRET_BYTES } from '../src/config.js'
 import { createVerifiedTokenCache, type VerifiedClaims } from '../src/verified-tokens.js'
 import type { Token } from '../src/schemas/token.js'
 import type { User } from '../src/schemas/user.js'
-import { toPublicUser } from './users.js'
 
 export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
 export const JWT_ALGORITHM = 'HS256'
@@ -78,22 +77,32 @@ export default fp<AuthPluginOptions>(async function auth (app, opts) {
 
   const subjectOf = createVerifiedTokenCache((token) => app.jwt.verify<VerifiedClaims>(token))
 
-  async function authenticate (request: FastifyRequest, reply: FastifyReply) {
+  /** The bearer's user, set as `request.user`; or undefined once a 401 has been sent. */
+  async function resolveUser (request: FastifyRequest, reply: FastifyReply): Promise<User | undefined> {
     const token = bearerToken(request)
-    if (token === undefined) return await notAuthenticated(reply)
+    if (token === undefined) {
+      await notAuthenticated(reply)
+      return undefined
+    }
     const subject = subjectOf(token)
-    if (subject === undefined) return await invalidToken(reply)
     // The user (unlike the token) is looked up on every request, so a disabled or deleted
     // account is refused at once, by every instance.
-    const user = await app.users.findByUsername(subject)
-    if (user === undefined) return await invalidToken(reply)
-    request.user = toPublicUser(user)
+    const user = subject === undefined ? undefined : await app.users.findProfile(subject)
+    if (user === undefined) {
+      await invalidToken(reply)
+      return undefined
+    }
+    request.user = user
+    return user
+  }
+
+  async function authenticate (request: FastifyRequest, reply: FastifyReply) {
+    await resolveUser(request, reply)
   }
 
   async function currentActiveUser (request: FastifyRequest, reply: FastifyReply) {
-    await authenticate(request, reply)
-    if (reply.sent) return
-    if (request.user.disabled) return await reply.code(400).send({ detail: 'Inactive user' })
+    const user = await resolveUser(request, reply)
+    if (user?.disabled === true) await reply.code(400).send({ detail: 'Inactive user' })
   }
 
   const hooks = new Set<unknown>([authenticate, currentActiveUser])

@@ -54,15 +54,25 @@ function toRecord (row: Selectable<UsersTable>): UserRecord {
 }
 
 export function createUsersRepository (db: Kysely<AuthDatabase>) {
-  // The lookup behind every authenticated request, built and compiled once (building Kysely's
-  // query tree per request cost more than running it), and prepared once where the engine allows.
   const byUsername = preparedQuery(db, db.selectFrom('users').selectAll().where('username', '=', '').compile())
+  // The lookup behind every authenticated request: built and compiled once (building Kysely's
+  // query tree per request cost more than running it), prepared once where the engine allows,
+  // and only the public columns, so no hash is read and no record is rebuilt per request.
+  const profileByUsername = preparedQuery(db, db.selectFrom('users')
+    .select(['username', 'email', 'full_name', 'disabled']).where('username', '=', '').compile())
 
   return {
     /** Exact, case-sensitive match: `TIM` is not `tim`. */
     async findByUsername (username: string): Promise<UserRecord | undefined> {
       const row = (await byUsername([username]))[0]
       return row === undefined ? undefined : toRecord(row)
+    },
+
+    /** The public profile (what `request.user` carries), by exact username. */
+    async findProfile (username: string): Promise<User | undefined> {
+      const row = (await profileByUsername([username]))[0]
+      if (row === undefined) return undefined
+      return { username: row.username, email: row.email, full_name: row.full_name, disabled: row.disabled !== 0 }
     },
 
     /** Throws UsernameTakenError when the name exists in any letter case; the unique index decides, so concurrent calls cannot both win. */

@@ -21,7 +21,7 @@ const BCRYPT_COST = 10
 const TOKEN_CONNECTIONS = 8
 const ME_CONNECTIONS = 50
 const PROBE_CONNECTIONS = 10
-const ROUNDS = quick ? 1 : 3
+const ROUNDS = quick ? 1 : 5
 
 const repo = new URL('..', import.meta.url).pathname
 // The service runs exactly as `npm start` runs it (its node flags included), and the ceiling
@@ -139,6 +139,10 @@ async function measured (serverPid: number, opts: Omit<LoadOptions, 'duration' |
   return { ...result, cpuMicrosPerRequest: cpu * 1e6 / result.total }
 }
 
+function medianOf (values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+}
+
 function median (rounds: Round[]): Round {
   return [...rounds].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[Math.floor(rounds.length / 2)] as Round
 }
@@ -205,6 +209,10 @@ async function main () {
     await ceiling.stop()
     const ceilingLoad = median(ceilingRounds)
     const me = median(meRounds)
+    // Each round's pair ran back to back, so its ratio is the least disturbed by the machine's
+    // drift; the reported ratio is the median of the rounds' ratios.
+    const pairedRatios = meRounds.map((r, i) => r.requestsPerSecond / (ceilingRounds[i] as Round).requestsPerSecond)
+    const meToCeiling = medianOf(pairedRatios)
     process.stderr.write(`bench: ceiling ${round(ceilingLoad.requestsPerSecond)} req/s, /users/me/ ${round(me.requestsPerSecond)} req/s (median of ${ROUNDS})\n`)
 
     // 3. POST /token on both cores (bcrypt runs on the thread pool), against raw bcrypt.
@@ -266,7 +274,8 @@ async function main () {
       peakRssMb: peakRss,
       startupMs: { median: startupMs, runs: startups },
       ratios: {
-        usersMeToCeiling: me.requestsPerSecond / ceilingLoad.requestsPerSecond,
+        usersMeToCeiling: meToCeiling,
+        usersMeToCeilingRounds: pairedRatios,
         tokenToBcrypt: logins.requestsPerSecond / bcrypt
       }
     }
@@ -274,9 +283,9 @@ async function main () {
     await writeFile(join(repo, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`)
 
     const rows: Array<[string, string, string, string]> = [
-      ['Ceiling: bare Fastify JSON route', `${round(ceilingLoad.requestsPerSecond)} req/s`, `p50 ${ceilingLoad.latencyMs.p50} ms, p99 ${ceilingLoad.latencyMs.p99} ms, ${round(ceilingLoad.cpuMicrosPerRequest)} µs CPU/req`, `median of ${ROUNDS}`],
+      ['Ceiling: bare Fastify JSON route', `${round(ceilingLoad.requestsPerSecond)} req/s`, `p50 ${ceilingLoad.latencyMs.p50} ms, p99 ${ceilingLoad.latencyMs.p99} ms, ${round(ceilingLoad.cpuMicrosPerRequest)} µs CPU/req`, `median of ${ROUNDS} rounds`],
       ['GET /users/me/', `${round(me.requestsPerSecond)} req/s`, `p50 ${me.latencyMs.p50} ms, p99 ${me.latencyMs.p99} ms, ${round(me.cpuMicrosPerRequest)} µs CPU/req`,
-        `${pct(results.ratios.usersMeToCeiling)} of ceiling (target ≥ 75 %) ${results.ratios.usersMeToCeiling >= 0.75 ? 'MET' : 'MISSED'}`],
+        `${pct(meToCeiling)} of ceiling (target ≥ 75 %) ${meToCeiling >= 0.75 ? 'MET' : 'MISSED'}; rounds ${pairedRatios.map(pct).join(', ')}`],
       [`POST /token (cost ${BCRYPT_COST})`, `${round(logins.requestsPerSecond, 1)} logins/s`, `p50 ${logins.latencyMs.p50} ms, p99 ${logins.latencyMs.p99} ms`,
         `${pct(results.ratios.tokenToBcrypt)} of raw bcrypt ${round(bcrypt, 1)}/s (target ≥ 90 %) ${results.ratios.tokenToBcrypt >= 0.9 ? 'MET' : 'MISSED'}`],
       ['GET /users/me/ while /token saturated', `${round(mixedMe.requestsPerSecond)} req/s`, `p50 ${mixedMe.latencyMs.p50} ms, p99 ${mixedMe.latencyMs.p99} ms`,

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import type { Test } from 'tap'
@@ -36,10 +39,16 @@ export function forEachEngine (t: Test, fn: (t: Test, engine: Engine) => Promise
 
 /**
  * A DATABASE_URL for an empty database of the engine, removed after the test: SQLite in
- * memory, or a schema of its own on the PostgreSQL test server (selected by search_path).
+ * memory (or, with `shared`, in a file several connections and processes can open), or a
+ * schema of its own on the PostgreSQL test server (selected by search_path).
  */
-export async function freshDatabaseUrl (t: TestContext, engine: Engine): Promise<string> {
-  if (engine === 'sqlite') return 'sqlite::memory:'
+export async function freshDatabaseUrl (t: TestContext, engine: Engine, { shared = false } = {}): Promise<string> {
+  if (engine === 'sqlite' && !shared) return 'sqlite::memory:'
+  if (engine === 'sqlite') {
+    const dir = await mkdtemp(join(tmpdir(), 'test-db-'))
+    t.teardown(async () => await rm(dir, { recursive: true, force: true }))
+    return `sqlite:${join(dir, 'app.db')}`
+  }
   if (postgresUrl === undefined) throw new Error('TEST_POSTGRES_URL is not set')
   const schema = `test_${randomBytes(6).toString('hex')}`
   await adminQuery(`create schema ${schema}`)

@@ -1,20 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
 import { bearer, buildApp, forEachEngine, freshDatabaseUrl, login, requestToken, testSecret } from '../helper.js'
 
 // Several instances of the service on one database (workers, or hosts behind a load
 // balancer): the database decides, and no instance caches what another may change.
 forEachEngine(t, async (t, engine) => {
-  let database: string
-  if (engine === 'sqlite') {
-    const dir = await mkdtemp(join(tmpdir(), 'instances-'))
-    t.teardown(async () => await rm(dir, { recursive: true, force: true }))
-    database = `sqlite:${join(dir, 'app.db')}`
-  } else {
-    database = await freshDatabaseUrl(t, engine)
-  }
+  const database = await freshDatabaseUrl(t, engine, { shared: true })
   const secret = testSecret()
   const a = await buildApp(t, { database, secret })
   const b = await buildApp(t, { database, secret })

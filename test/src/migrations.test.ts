@@ -1,7 +1,4 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { sql } from 'kysely'
 import t from 'tap'
@@ -21,14 +18,7 @@ async function migrateProcess (databaseUrl: string) {
 const newUser = (username: string) => ({ username, hashed_password: 'h', disabled: 0, created_at: 'now', updated_at: 'now', email: null, full_name: null })
 
 forEachEngine(t, async (t, engine) => {
-  let url: string
-  if (engine === 'sqlite') {
-    const dir = await mkdtemp(join(tmpdir(), 'migrations-'))
-    t.teardown(async () => await rm(dir, { recursive: true, force: true }))
-    url = `sqlite:${join(dir, 'app.db')}`
-  } else {
-    url = await freshDatabaseUrl(t, engine)
-  }
+  const url = await freshDatabaseUrl(t, engine, { shared: true })
 
   t.test('four processes migrating one empty database at once: all succeed, each migration applied once', async (t) => {
     const results = await Promise.allSettled(Array.from({ length: 4 }, async () => await migrateProcess(url)))

@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import { MIN_SECRET_BYTES, type Config } from './config.js'
 import { parseDatabaseUrl } from './db/database.js'
 
-export const SECRET_FILE_NAME = 'jwt-secret'
+/** The generated secret's file: beside the database and named after it, so two databases in one folder never share a secret. */
+export function secretFileFor (databasePath: string): string {
+  return `${databasePath}.jwt-secret`
+}
 
 /**
  * JWT_SECRET when set. Otherwise the standalone service keeps a generated secret in a file
@@ -23,18 +26,27 @@ export async function resolveJwtSecret (config: Config, log: FastifyBaseLogger):
     log.warn('JWT_SECRET is not set: using a random secret for this process only; tokens end with it')
     return randomBytes(48).toString('base64url')
   }
-  const file = join(dirname(path), SECRET_FILE_NAME)
+  const file = secretFileFor(path)
   await mkdir(dirname(file), { recursive: true })
+  // Written whole to a private temporary file, then linked into place: link() fails if the file
+  // exists, so of several processes starting together one secret wins, and none reads it half-written.
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  await writeFile(temporary, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' })
   try {
-    // 'wx' fails if the file exists, so two processes starting together keep one secret.
-    await writeFile(file, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' })
+    await link(temporary, file)
     log.warn({ file }, 'JWT_SECRET is not set: generated one and stored it beside the database; set JWT_SECRET in production')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     log.warn({ file }, 'JWT_SECRET is not set: using the secret stored beside the database')
+  } finally {
+    await unlink(temporary)
   }
-  const mode = (await stat(file)).mode & 0o777
-  if ((mode & 0o077) !== 0) log.warn({ file, mode: mode.toString(8) }, 'the JWT secret file is readable by other users: chmod 600 it')
+  // Whoever can write or read this file can sign tokens for any user: trust it only if it is
+  // this user's and nobody else's.
+  const { mode, uid } = await stat(file)
+  if ((mode & 0o077) !== 0 || (process.getuid !== undefined && uid !== process.getuid())) {
+    throw new Error(`${file} must belong to this user with mode 0600 (it has ${(mode & 0o777).toString(8)}): fix it with chmod 600, delete it, or set JWT_SECRET`)
+  }
   const secret = (await readFile(file, 'utf8')).trim()
   if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
     throw new Error(`${file} holds a JWT secret shorter than ${MIN_SECRET_BYTES} bytes: delete it or set JWT_SECRET`)

@@ -47,13 +47,13 @@ t.test('bad settings stop start-up with one line per problem, never printing the
   t.notOk(server.output.includes(shortSecret), 'the secret itself is not printed')
   t.notMatch(server.stdout, /Server listening/)
   t.notOk(existsSync(join(dir, 'app.db')), 'no database was created')
-  t.notOk(existsSync(join(dir, 'jwt-secret')), 'no secret file was created')
+  t.notOk(existsSync(join(dir, 'app.db.jwt-secret')), 'no secret file was created')
 })
 
 t.test('without JWT_SECRET a secret file is generated beside the database (0600) and reused on the next start', async (t) => {
   const dir = await tempDir(t)
   const env = dbEnv(dir)
-  const secretFile = join(dir, 'jwt-secret')
+  const secretFile = join(dir, 'app.db.jwt-secret')
   const password = newPassword()
 
   const first = await startServer(t, env)
@@ -167,16 +167,12 @@ t.test('sqlite::memory: without JWT_SECRET starts with a warning and serves', as
   t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
 })
 
-t.test('an existing secret file is used as it is; one readable by others is warned about', async (t) => {
+t.test('an existing secret file is used as it is', async (t) => {
   const dir = await tempDir(t)
-  const secretFile = join(dir, 'jwt-secret')
+  const secretFile = join(dir, 'app.db.jwt-secret')
   const secret = newSecret()
-  await writeFile(secretFile, `${secret}\n`, { mode: 0o644 })
+  await writeFile(secretFile, `${secret}\n`, { mode: 0o600 })
   const { server, base } = await startServer(t, dbEnv(dir))
-  const readable = findLog(server, /readable by other users/)
-  t.ok(readable, 'warns about the file mode', { log: server.stdout })
-  t.equal(readable?.level, WARN)
-  t.equal(readable?.file, secretFile)
   t.ok(findLog(server, /using the secret stored beside the database/), 'says it uses the stored secret')
   t.equal((await readFile(secretFile, 'utf8')), `${secret}\n`, 'the file is left alone')
 
@@ -187,6 +183,29 @@ t.test('an existing secret file is used as it is; one readable by others is warn
     'signed with the secret from the file')
   t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
   t.notOk(server.output.includes(secret), 'the secret is never logged')
+})
+
+t.test('a secret file others can read is refused: start-up stops and says how to fix it', async (t) => {
+  const dir = await tempDir(t)
+  const secretFile = join(dir, 'app.db.jwt-secret')
+  const secret = newSecret()
+  await writeFile(secretFile, `${secret}\n`, { mode: 0o644 })
+  const server = spawnServer(t, dbEnv(dir, { HOST: '127.0.0.1', PORT: '0' }))
+  const exit = await server.waitForExit(20_000)
+  t.equal(exit.code, 1, 'exit code 1', { output: server.output })
+  t.match(server.output, /must belong to this user with mode 0600 \(it has 644\)/)
+  t.notOk(server.output.includes(secret), 'the secret is never printed')
+})
+
+t.test('two databases in one folder get two secrets', async (t) => {
+  const dir = await tempDir(t)
+  for (const name of ['one', 'two']) {
+    const { server } = await startServer(t, cleanEnv({ DATABASE_URL: `sqlite:${join(dir, `${name}.db`)}`, BCRYPT_COST: '4' }))
+    t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
+  }
+  const one = await readFile(join(dir, 'one.db.jwt-secret'), 'utf8')
+  const two = await readFile(join(dir, 'two.db.jwt-secret'), 'utf8')
+  t.not(one, two)
 })
 
 t.test('a port already in use: start-up fails with exit 1 and logs why', async (t) => {

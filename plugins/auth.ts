@@ -8,6 +8,7 @@ import type { User } from '../src/schemas/user.js'
 
 export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
 export const JWT_ALGORITHM = 'HS256'
+export const DEFAULT_TOKEN_ISSUER = 'fastify-token-auth'
 
 export interface AccessTokenPayload {
   sub: string
@@ -40,6 +41,13 @@ export interface AuthPluginOptions {
   /** HMAC key for HS256, at least 32 bytes. */
   secret: string
   expireMinutes: number
+  /**
+   * `iss` and `aud` of the access tokens, both checked on every request: another JWT signed with
+   * the same secret (a host's reset-password token, say) is not an access token. Default
+   * 'fastify-token-auth' for both.
+   */
+  issuer?: string
+  audience?: string
   /** Other names for the `authenticate` and `currentActiveUser` decorators, or false for none. */
   decorators?: { authenticate?: string | false, currentActiveUser?: string | false }
 }
@@ -68,11 +76,14 @@ export default fp<AuthPluginOptions>(async function auth (app, opts) {
   }
   const expiresIn = opts.expireMinutes * 60
 
+  const issuer = opts.issuer ?? DEFAULT_TOKEN_ISSUER
+  const audience = opts.audience ?? DEFAULT_TOKEN_ISSUER
   await app.register(fastifyJwt, {
     secret: opts.secret,
-    sign: { algorithm: JWT_ALGORITHM, expiresIn },
-    // Only the configured algorithm (so never `none`), and no token without an expiry or subject.
-    verify: { algorithms: [JWT_ALGORITHM], requiredClaims: ['exp', 'sub'] }
+    sign: { algorithm: JWT_ALGORITHM, expiresIn, iss: issuer, aud: audience },
+    // Only the configured algorithm (so never `none`), and no token without an expiry, a
+    // subject, and this service as issuer and audience.
+    verify: { algorithms: [JWT_ALGORITHM], requiredClaims: ['exp', 'sub', 'iss', 'aud'], allowedIss: issuer, allowedAud: audience }
   })
 
   const subjectOf = createVerifiedTokenCache((token) => app.jwt.verify<VerifiedClaims>(token))

@@ -26,6 +26,9 @@ export interface AuthApiOptions {
   registration?: 'open' | 'closed'
   /** Serve /openapi.json, /docs and /redoc (under the prefix). Default true. */
   docs?: boolean | Omit<DocsPluginOptions, 'prefix'>
+  /** `iss` and `aud` of the access tokens, checked on every request. Default 'fastify-token-auth'. */
+  issuer?: string
+  audience?: string
   /** Rename (or with false, omit) the top-level `authenticate` / `currentActiveUser` decorators. */
   decorators?: AuthPluginOptions['decorators']
   /** Where the token and account routes live, e.g. '/auth'. Default ''. */
@@ -59,7 +62,7 @@ export default fp<AuthApiOptions>(async function authApi (app, opts) {
   await app.register(database, { database: opts.database, databaseOptions: opts.databaseOptions })
   await app.register(passwords, { cost })
   await app.register(users)
-  await app.register(auth, { secret: opts.secret, expireMinutes, decorators: opts.decorators })
+  await app.register(auth, { secret: opts.secret, expireMinutes, issuer: opts.issuer, audience: opts.audience, decorators: opts.decorators })
   if (opts.docs !== false) {
     await app.register(docs, { ...(typeof opts.docs === 'object' ? opts.docs : {}), prefix })
   }

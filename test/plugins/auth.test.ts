@@ -12,6 +12,8 @@ function makeJwt (header: object, payload: object, secret: string, hash = 'sha25
 
 const now = () => Math.floor(Date.now() / 1000)
 const HS256 = { alg: 'HS256', typ: 'JWT' }
+// Issuer and audience as the service sets them, so each token below fails for its own flaw only.
+const ours = { iss: 'fastify-token-auth', aud: 'fastify-token-auth' }
 
 const INVALID = { detail: 'Could not validate credentials' }
 const INVALID_CHALLENGE = 'Bearer error="invalid_token"'
@@ -52,17 +54,20 @@ forEachEngine(t, async (t, engine) => {
     const unusable: Record<string, () => string> = {
       'a malformed token': () => 'not-a-jwt',
       'three garbage segments': () => 'aaa.bbb.ccc',
-      'a bad signature': () => makeJwt(HS256, { sub: 'johndoe', exp: now() + 600 }, secret).slice(0, -2) + 'xx',
-      'another secret': () => makeJwt(HS256, { sub: 'johndoe', exp: now() + 600 }, testSecret()),
-      'alg none': () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'johndoe', exp: now() + 600 })}.`,
-      'alg HS512 with the right secret': () => makeJwt({ alg: 'HS512', typ: 'JWT' }, { sub: 'johndoe', exp: now() + 600 }, secret, 'sha512'),
-      'an expired token': () => makeJwt(HS256, { sub: 'johndoe', iat: now() - 120, exp: now() - 60 }, secret),
-      'no exp': () => makeJwt(HS256, { sub: 'johndoe', iat: now() }, secret),
-      'no sub': () => makeJwt(HS256, { exp: now() + 600 }, secret),
-      'a numeric sub': () => makeJwt(HS256, { sub: 42, exp: now() + 600 }, secret),
-      'the sub of no user': () => makeJwt(HS256, { sub: 'ghost', exp: now() + 600 }, secret),
-      'the sub in another letter case': () => makeJwt(HS256, { sub: 'JohnDoe', exp: now() + 600 }, secret),
-      'a future nbf': () => makeJwt(HS256, { sub: 'johndoe', exp: now() + 600, nbf: now() + 300 }, secret)
+      'a bad signature': () => makeJwt(HS256, { ...ours, sub: 'johndoe', exp: now() + 600 }, secret).slice(0, -2) + 'xx',
+      'another secret': () => makeJwt(HS256, { ...ours, sub: 'johndoe', exp: now() + 600 }, testSecret()),
+      'alg none': () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...ours, sub: 'johndoe', exp: now() + 600 })}.`,
+      'alg HS512 with the right secret': () => makeJwt({ alg: 'HS512', typ: 'JWT' }, { ...ours, sub: 'johndoe', exp: now() + 600 }, secret, 'sha512'),
+      'an expired token': () => makeJwt(HS256, { ...ours, sub: 'johndoe', iat: now() - 120, exp: now() - 60 }, secret),
+      'no exp': () => makeJwt(HS256, { ...ours, sub: 'johndoe', iat: now() }, secret),
+      'no sub': () => makeJwt(HS256, { ...ours, exp: now() + 600 }, secret),
+      'a numeric sub': () => makeJwt(HS256, { ...ours, sub: 42, exp: now() + 600 }, secret),
+      'the sub of no user': () => makeJwt(HS256, { ...ours, sub: 'ghost', exp: now() + 600 }, secret),
+      'the sub in another letter case': () => makeJwt(HS256, { ...ours, sub: 'JohnDoe', exp: now() + 600 }, secret),
+      'another issuer': () => makeJwt(HS256, { ...ours, iss: 'someone-else', sub: 'johndoe', exp: now() + 600 }, secret),
+      'another audience': () => makeJwt(HS256, { ...ours, aud: 'password-reset', sub: 'johndoe', exp: now() + 600 }, secret),
+      'no audience': () => makeJwt(HS256, { iss: ours.iss, sub: 'johndoe', exp: now() + 600 }, secret),
+      'a future nbf': () => makeJwt(HS256, { ...ours, sub: 'johndoe', exp: now() + 600, nbf: now() + 300 }, secret)
     }
     for (const [name, make] of Object.entries(unusable)) {
       t.test(`${name}: 401 Could not validate credentials`, async (t) => {
@@ -74,7 +79,7 @@ forEachEngine(t, async (t, engine) => {
     }
 
     t.test('a well-formed hand-made token with the right secret is accepted (the cases above fail for their flaw alone)', async (t) => {
-      const res = await me(bearer(makeJwt(HS256, { sub: 'johndoe', exp: now() + 600 }, secret)))
+      const res = await me(bearer(makeJwt(HS256, { ...ours, sub: 'johndoe', exp: now() + 600 }, secret)))
       t.equal(res.statusCode, 200)
       t.equal(res.json().username, 'johndoe')
     })
@@ -104,7 +109,7 @@ forEachEngine(t, async (t, engine) => {
     const app = await buildApp(t, { secret }, engine)
     await createUser(app, johndoe)
     // One second of life: valid now, refused once exp has passed.
-    const token = makeJwt(HS256, { sub: 'johndoe', iat: now(), exp: now() + 1 }, secret)
+    const token = makeJwt(HS256, { ...ours, sub: 'johndoe', iat: now(), exp: now() + 1 }, secret)
     t.equal((await app.inject({ url: '/users/me/', headers: bearer(token) })).statusCode, 200)
     await new Promise((resolve) => setTimeout(resolve, 2100))
     const res = await app.inject({ url: '/users/me/', headers: bearer(token) })

@@ -29,6 +29,8 @@ forEachEngine(t, async (t, engine) => {
     const { header, payload } = decodeJwt(body.access_token)
     t.equal(header.alg, 'HS256')
     t.equal(payload.sub, 'johndoe')
+    t.equal(payload.iss, 'fastify-token-auth', 'issuer')
+    t.equal(payload.aud, 'fastify-token-auth', 'audience')
     t.ok(payload.iat >= before && payload.iat <= before + 5, 'iat is now')
     t.equal(payload.exp - payload.iat, 1800, 'exp is 30 minutes after iat')
   })

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import t from 'tap'
-import { loggerOptions } from '../../src/logger.js'
+import { loggableUrl, loggerOptions } from '../../src/logger.js'
 
 t.test('credentials are redacted wherever a log line carries them', async (t) => {
   const lines: string[] = []
@@ -16,4 +16,11 @@ t.test('credentials are redacted wherever a log line carries them', async (t) =>
   }
   t.match(output, /"username":"u"/, 'everything else is kept')
   t.equal(output.match(/\[redacted\]/g)?.length, 11)
+})
+
+t.test('a URL whose query carries a credential is logged without its query', async (t) => {
+  t.equal(loggableUrl('/token?username=a&password=hunter2'), '/token?[redacted]')
+  t.equal(loggableUrl('/x?access_token=abc'), '/x?[redacted]')
+  t.equal(loggableUrl('/users/me/items/?limit=5&offset=10'), '/users/me/items/?limit=5&offset=10', 'other queries are kept')
+  t.equal(loggableUrl('/users/me/'), '/users/me/')
 })

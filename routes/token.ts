@@ -84,7 +84,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async function tokenRoutes (app) 
       if (form.username === '') throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: username')
       if (form.password === '') throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: password')
 
-      const user = await app.users.findByUsername(form.username)
+      // No stored username holds a NUL (and PostgreSQL could not even compare one): no such user.
+      const user = form.username.includes('\0') ? undefined : await app.users.findByUsername(form.username)
       // Always one bcrypt comparison, user or not: same answer, same time.
       const valid = await app.passwords.verify(form.password, user?.hashedPassword)
       if (user === undefined || !valid) throw badCredentials()

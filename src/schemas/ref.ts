@@ -16,3 +16,6 @@ export function ref<T extends TSchema> (schema: T) {
 export function nullable<T extends TSchema & { type: string }> (schema: T) {
   return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] })
 }
+
+/** Free text: anything but NUL, which PostgreSQL cannot store in a text column. */
+export const TEXT_PATTERN = '^[^\\u0000]*$'

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { nullable } from './ref.js'
+import { nullable, TEXT_PATTERN } from './ref.js'
 
 // ASCII only: no look-alike Unicode usernames, and lower() folds case identically in every engine.
 export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,64}$'
@@ -25,6 +25,6 @@ export const UserCreate = Type.Object({
     format: 'password'
   }),
   email: Type.Optional(nullable(Type.String({ format: 'email', maxLength: 254 }))),
-  full_name: Type.Optional(nullable(Type.String({ maxLength: 200 })))
+  full_name: Type.Optional(nullable(Type.String({ maxLength: 200, pattern: TEXT_PATTERN })))
 }, { $id: 'UserCreate', additionalProperties: false, description: 'A registration.' })
 export type UserCreate = Static<typeof UserCreate>

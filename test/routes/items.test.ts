@@ -97,7 +97,10 @@ forEachEngine(t, async (t, engine) => {
       ['an item_id that is not a number', 'GET', '/users/me/items/abc', undefined, ['path', 'item_id'], 'int_type'],
       ['no title', 'POST', '/users/me/items/', { description: 'x' }, ['body', 'title'], 'missing'],
       ['an empty title', 'POST', '/users/me/items/', { title: '' }, ['body', 'title'], 'string_too_short'],
-      ['a 201-character title', 'POST', '/users/me/items/', { title: 'x'.repeat(201) }, ['body', 'title'], 'string_too_long']
+      ['a 201-character title', 'POST', '/users/me/items/', { title: 'x'.repeat(201) }, ['body', 'title'], 'string_too_long'],
+      ['a NUL in the title', 'POST', '/users/me/items/', { title: 'a\u0000b' }, ['body', 'title'], 'string_pattern_mismatch'],
+      ['an item_id past the id range', 'GET', '/users/me/items/2147483648', undefined, ['path', 'item_id'], 'less_than_equal'],
+      ['an offset past a million', 'GET', '/users/me/items/?offset=100000000000000000000', undefined, ['query', 'offset'], 'less_than_equal']
     ]
     for (const [name, method, url, payload, loc, type] of invalid) {
       t.test(`${name}: 422 in FastAPI's shape`, async (t) => {

@@ -79,6 +79,13 @@ forEachEngine(t, async (t, engine) => {
     t.same(headerNames(wrong), headerNames(unknown), 'same headers')
   })
 
+  t.test('a username with a NUL is simply no such user', async (t) => {
+    const app = await buildApp(t, {}, engine)
+    const res = await requestToken(app, { username: 'john\u0000doe', password: 'whatever-password' })
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().error, 'invalid_grant')
+  })
+
   t.test('usernames are case-sensitive at login', async (t) => {
     const app = await buildApp(t, {}, engine)
     await createUser(app, { username: 'tim', password: 'tims-password' })

@@ -64,6 +64,7 @@ forEachEngine(t, async (t, engine) => {
       ['a 73-byte password', { username: 'longy', password: 'a'.repeat(73) }, ['body', 'password'], /72/],
       ['a 74-byte password in 37 characters', { username: 'longy', password: 'é'.repeat(37) }, ['body', 'password'], /72 bytes/],
       ['a bad email', { username: 'bademail', password: 'a-good-password', email: 'not-an-email' }, ['body', 'email'], /email/],
+      ['a NUL in the full name', { username: 'nulname', password: 'a-good-password', full_name: 'a\u0000b' }, ['body', 'full_name'], /pattern/],
       ['an object for a username', { username: { name: 'john' }, password: 'a-good-password' }, ['body', 'username'], /string/]
     ]
     for (const [name, body, loc, msg] of invalid) {

@@ -81,6 +81,13 @@ export function errorHandler (error: FastifyError, request: FastifyRequest, repl
   if (error instanceof RequestValidationError) return reply.code(422).send({ detail: error.issues })
   if (error.validation !== undefined) return reply.code(422).send({ detail: validationIssues(error) })
   if (error instanceof HttpError) return reply.code(error.statusCode).headers(error.headers).send({ detail: error.detail })
+  // FastAPI answers a body that is not JSON at all like any other invalid body: 422.
+  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return reply.code(422).send({ detail: [{ loc: ['body'], msg: `JSON decode error: ${error.message}`, type: 'json_invalid' }] })
+  }
+  if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return reply.code(422).send({ detail: [{ loc: ['body'], msg: 'Field required', type: 'missing' }] })
+  }
   const status = error.statusCode ?? (isUnavailable(error) ? 503 : 500)
   if (status >= 400 && status < 500) {
     // Fastify's own client errors (unparsable JSON, wrong content type, body too large) say what is wrong.

@@ -57,6 +57,10 @@ export default fp<AuthApiOptions>(async function authApi (app, opts) {
   check(Number.isInteger(cost) && cost >= 4 && cost <= 15, 'bcryptCost must be a whole number from 4 to 15')
   check(registration === 'open' || registration === 'closed', "registration must be 'open' or 'closed'")
   check(prefix === '' || prefix.startsWith('/'), "prefix must start with '/'")
+  const { poolSize, timeoutMs } = opts.databaseOptions ?? {}
+  // 0 would mean "wait for ever" to the PostgreSQL driver: a stuck database must give 503s, not hangs.
+  check(timeoutMs === undefined || (Number.isInteger(timeoutMs) && timeoutMs >= 100), 'databaseOptions.timeoutMs must be a whole number of at least 100')
+  check(poolSize === undefined || (Number.isInteger(poolSize) && poolSize >= 1), 'databaseOptions.poolSize must be a whole number of at least 1')
 
   addSchemas(app, authSchemas)
   await app.register(database, { database: opts.database, databaseOptions: opts.databaseOptions })

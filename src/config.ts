@@ -59,7 +59,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
   const candidate = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw))
   for (const error of Value.Errors(ConfigSchema, candidate)) {
     const key = error.path.replace(/^\//, '')
-    if (!problems.has(key)) problems.set(key, `${key}=${JSON.stringify(env[key])}: ${describe(key, error.message)}`)
+    if (!problems.has(key)) problems.set(key, `${key}=${JSON.stringify(withoutPassword(env[key]))}: ${describe(key, error.message)}`)
   }
   const secret = raw.JWT_SECRET
   if (typeof secret === 'string' && Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
@@ -80,6 +80,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
 /** How many worker processes WORKERS asks for (`auto`: one per CPU). */
 export function workerCount (config: Config): number {
   return config.WORKERS === 'auto' ? availableParallelism() : Number(config.WORKERS)
+}
+
+/** A value as it may be echoed: a URL's password (as in a mistyped DATABASE_URL) masked. */
+function withoutPassword (value: string | undefined): string | undefined {
+  return value?.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@')
 }
 
 function describe (key: string, message: string): string {

@@ -11,7 +11,8 @@ import service from './service.js'
 
 /** The standalone service as a Fastify instance, ready to listen. */
 export async function buildServer (config: Config) {
-  const app = Fastify({ logger: fastifyLogger(config.LOG_LEVEL) })
+  // A request must arrive whole within 30 s: a client dripping its body cannot hold a socket for ever.
+  const app = Fastify({ logger: fastifyLogger(config.LOG_LEVEL), requestTimeout: 30_000 })
   // Fastify's close() closes the keep-alive sockets that are idle when it starts, then waits for
   // the rest. A socket whose request was in flight turns idle once answered: close those as they
   // do, so the close ends promptly (and without an onSend hook costing every request).
@@ -90,6 +91,8 @@ async function supervise (config: Config, count: number) {
     const force = setTimeout(() => {
       log.error('workers did not stop in time; killing them')
       for (const worker of workers) worker.process.kill('SIGKILL')
+      // Should an exit never be reported, the primary still ends.
+      setTimeout(() => { process.exit(1) }, 5000).unref()
     }, SHUTDOWN_GRACE_MS)
     let alive = workers.length
     let failed = false

@@ -28,7 +28,21 @@ class TranslatingConnection implements DatabaseConnection {
 
 class TranslatingDriver implements Driver {
   readonly #connections = new WeakMap<DatabaseConnection, TranslatingConnection>()
-  constructor (readonly inner: Driver) {}
+  savepoint?: Driver['savepoint']
+  rollbackToSavepoint?: Driver['rollbackToSavepoint']
+  releaseSavepoint?: Driver['releaseSavepoint']
+
+  constructor (readonly inner: Driver) {
+    // Savepoints (nested transactions) pass through where the driver has them.
+    for (const method of ['savepoint', 'rollbackToSavepoint', 'releaseSavepoint'] as const) {
+      const call = inner[method]?.bind(inner)
+      if (call !== undefined) {
+        this[method] = async (connection, name, compile) => {
+          await translated(async () => { await call((connection as TranslatingConnection).inner, name, compile) })
+        }
+      }
+    }
+  }
 
   async init () { await translated(async () => { await this.inner.init() }) }
   async destroy () { await this.inner.destroy() }

@@ -63,3 +63,19 @@ forEachEngine(t, async (t, engine) => {
     t.equal(await createUsersRepository(db).count(), 1)
   })
 })
+
+forEachEngine(t, async (t, engine) => {
+  t.test('the database handle supports nested transactions (savepoints) for hosts that use it', async (t) => {
+    const db = createDatabase(await freshDatabaseUrl(t, engine))
+    t.teardown(async () => await db.destroy())
+    await migrateToLatest(db, usersMigrations, 'auth_migrations')
+    const users = createUsersRepository(db)
+    const trx = await db.startTransaction().execute()
+    await createUsersRepository(trx).create({ username: 'outer', hashedPassword: 'h' })
+    const inner = await trx.savepoint('inner').execute()
+    await createUsersRepository(inner).create({ username: 'rolled', hashedPassword: 'h' })
+    await inner.rollbackToSavepoint('inner').execute()
+    await trx.commit().execute()
+    t.same((await users.list()).map((u) => u.username), ['outer'])
+  })
+})

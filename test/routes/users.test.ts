@@ -89,10 +89,13 @@ forEachEngine(t, async (t, engine) => {
       }
     })
 
-    t.test('malformed JSON is a 400 with a detail', async (t) => {
+    t.test('malformed or empty JSON is a 422 json_invalid / missing, as FastAPI answers', async (t) => {
       const res = await app.inject({ method: 'POST', url: '/users/', headers: { 'content-type': 'application/json' }, payload: '{"username": ' })
-      t.equal(res.statusCode, 400)
-      t.type(res.json().detail, 'string')
+      t.equal(res.statusCode, 422)
+      t.match(res.json().detail, [{ loc: ['body'], type: 'json_invalid', msg: /JSON/ }])
+      const empty = await app.inject({ method: 'POST', url: '/users/', headers: { 'content-type': 'application/json' }, payload: '' })
+      t.equal(empty.statusCode, 422)
+      t.match(empty.json().detail, [{ loc: ['body'], type: 'missing' }])
     })
   })
 

@@ -118,3 +118,9 @@ t.test('WORKERS', async (t) => {
     t.match(problemsOf({ WORKERS: bad }), [/^WORKERS=.*expected auto or a whole number from 1 to 99/], bad)
   }
 })
+
+t.test('a bad DATABASE_URL is echoed without its password', async (t) => {
+  const [line] = problemsOf({ DATABASE_URL: 'mysql://app:hunter2@db:3306/app' })
+  t.match(line, /^DATABASE_URL="mysql:\/\/app:\*\*\*@db:3306\/app": expected/)
+  t.notMatch(line, /hunter2/)
+})

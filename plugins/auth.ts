@@ -136,4 +136,4 @@ export default fp<AuthPluginOptions>(async function auth (app, opts) {
     route.schema ??= {}
     ;(route.schema as { security?: unknown }).security ??= [{ [SECURITY_SCHEME]: [] }]
   })
-}, { name: 'auth', dependencies: ['users'], fastify: '5.x' })
+}, { name: 'token-auth/auth', dependencies: ['token-auth/users'], fastify: '5.x' })

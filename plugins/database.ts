@@ -29,4 +29,4 @@ export default fp<DatabasePluginOptions>(async function database (app, opts) {
   if (owned) app.addHook('onClose', async () => { await db.destroy() })
   await migrateToLatest(db, usersMigrations, 'auth_migrations')
   app.decorate('db', db)
-}, { name: 'database', fastify: '5.x' })
+}, { name: 'token-auth/database', fastify: '5.x' })

@@ -95,4 +95,4 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
   app.get(`${base}/redoc/redoc.standalone.js`, { schema: { hide: true } }, async (_request, reply) => {
     return await reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(await (bundle ??= loadBundle()))
   })
-}, { name: 'docs', dependencies: ['auth'], fastify: '5.x' })
+}, { name: 'token-auth/docs', dependencies: ['token-auth/auth'], fastify: '5.x' })

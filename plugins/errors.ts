@@ -113,4 +113,4 @@ export interface ErrorsPluginOptions {
 export default fp<ErrorsPluginOptions>(async function errors (app, opts) {
   app.setErrorHandler(errorHandler)
   if (opts.notFound === true) app.setNotFoundHandler(notFoundHandler)
-}, { name: 'errors', fastify: '5.x' })
+}, { name: 'token-auth/errors', fastify: '5.x' })

@@ -56,4 +56,4 @@ export function createItemsRepository (db: Kysely<AuthDatabase & ItemsDatabase>)
 export default fp(async function items (app) {
   await migrateToLatest(app.db, itemsMigrations, 'items_migrations')
   app.decorate('items', createItemsRepository(app.db.withTables<ItemsDatabase>()))
-}, { name: 'items', dependencies: ['database'], fastify: '5.x' })
+}, { name: 'token-auth/items', dependencies: ['token-auth/database'], fastify: '5.x' })

@@ -61,4 +61,4 @@ export interface PasswordsPluginOptions {
 
 export default fp<PasswordsPluginOptions>(async function passwords (app, opts) {
   app.decorate('passwords', await createPasswordHasher(opts.cost))
-}, { name: 'passwords', fastify: '5.x' })
+}, { name: 'token-auth/passwords', fastify: '5.x' })

@@ -125,4 +125,4 @@ export function createUsersRepository (db: Kysely<AuthDatabase>) {
 
 export default fp(async function users (app) {
   app.decorate('users', createUsersRepository(app.db))
-}, { name: 'users', dependencies: ['database'], fastify: '5.x' })
+}, { name: 'token-auth/users', dependencies: ['token-auth/database'], fastify: '5.x' })

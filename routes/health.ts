@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { ping } from '../src/db/database.js'
+import { pathVariants } from '../src/route-paths.js'
 
 /**
  * Probes for load balancers and orchestrators, left out of the API docs. `/health` answers
@@ -7,11 +8,15 @@ import { ping } from '../src/db/database.js'
  * database answers too, else 503.
  */
 const healthRoutes: FastifyPluginAsync = async function healthRoutes (app) {
-  app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok', pid: process.pid }))
-  app.get('/health/ready', { schema: { hide: true } }, async () => {
-    await ping(app.db)
-    return { status: 'ready' }
-  })
+  for (const { url } of pathVariants(app, '/health')) {
+    app.get(url, { schema: { hide: true } }, async () => ({ status: 'ok', pid: process.pid }))
+  }
+  for (const { url } of pathVariants(app, '/health/ready')) {
+    app.get(url, { schema: { hide: true } }, async () => {
+      await ping(app.db)
+      return { status: 'ready' }
+    })
+  }
 }
 
 export default healthRoutes

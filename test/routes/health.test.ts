@@ -5,15 +5,19 @@ forEachEngine(t, async (t, engine) => {
   const app = await buildApp(t, {}, engine)
 
   t.test('/health answers while the process runs, naming its pid', async (t) => {
-    const res = await app.inject({ url: '/health' })
-    t.equal(res.statusCode, 200)
-    t.same(res.json(), { status: 'ok', pid: process.pid })
+    for (const url of ['/health', '/health/']) {
+      const res = await app.inject({ url })
+      t.equal(res.statusCode, 200, url)
+      t.same(res.json(), { status: 'ok', pid: process.pid })
+    }
   })
 
   t.test('/health/ready answers while the database does', async (t) => {
-    const res = await app.inject({ url: '/health/ready' })
-    t.equal(res.statusCode, 200)
-    t.same(res.json(), { status: 'ready' })
+    for (const url of ['/health/ready', '/health/ready/']) {
+      const res = await app.inject({ url })
+      t.equal(res.statusCode, 200, url)
+      t.same(res.json(), { status: 'ready' })
+    }
   })
 
   t.test('the probes are not in the API docs', async (t) => {

@@ -31,6 +31,18 @@ export interface PasswordHasher {
    * answer takes the same time either way and does not reveal which usernames exist.
    */
   verify (password: string, hashed: string | undefined): Promise<boolean>
+  /**
+   * True when a stored hash was made at another cost than the configured one. Rehashing such a
+   * password at the next successful login keeps every login as slow as the dummy comparison,
+   * so timing still tells nothing, and moves old accounts to a raised cost.
+   */
+  needsRehash (hashed: string): boolean
+}
+
+/** The cost factor recorded in a bcrypt hash (`$2b$12$...`), or undefined if it is not one. */
+export function bcryptCost (hashed: string): number | undefined {
+  const match = /^\$2[abxy]?\$(\d{2})\$/.exec(hashed)
+  return match === null ? undefined : Number(match[1])
 }
 
 /** A bcrypt hash of a password, computed off the event loop. */
@@ -50,7 +62,8 @@ export async function createPasswordHasher (cost: number): Promise<PasswordHashe
       // An unusable password is not passed to bcrypt at all; a placeholder spends the same time.
       const matches = await verify(usable ? password : placeholder, usable ? hashed : dummy)
       return usable && matches
-    }
+    },
+    needsRehash: (hashed) => bcryptCost(hashed) !== cost
   }
 }
 

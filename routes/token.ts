@@ -89,6 +89,9 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async function tokenRoutes (app) 
       // Always one bcrypt comparison, user or not: same answer, same time.
       const valid = await app.passwords.verify(form.password, user?.hashedPassword)
       if (user === undefined || !valid) throw badCredentials()
+      if (app.passwords.needsRehash(user.hashedPassword)) {
+        await app.users.setPassword(user.username, await app.passwords.hash(form.password))
+      }
       return app.auth.issueAccessToken(user.username)
     })
   }

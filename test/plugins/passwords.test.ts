@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createPasswordHasher, passwordLengthProblem } from '../../plugins/passwords.js'
+import { bcryptCost, createPasswordHasher, passwordLengthProblem } from '../../plugins/passwords.js'
 
 t.test('hash and verify', async (t) => {
   const hasher = await createPasswordHasher(4)
@@ -32,4 +32,12 @@ t.test('the length rule for new passwords is in UTF-8 bytes', async (t) => {
   t.equal(passwordLengthProblem('x'.repeat(72)), undefined)
   t.match(passwordLengthProblem('x'.repeat(73)), /at most 72 bytes.*73/)
   t.match(passwordLengthProblem('é'.repeat(37)), /at most 72 bytes.*74/)
+})
+
+t.test('a hash made at another cost needs rehashing; one at the configured cost does not', async (t) => {
+  const hasher = await createPasswordHasher(5)
+  t.equal(hasher.needsRehash(await hasher.hash('some-password')), false)
+  t.equal(hasher.needsRehash(await (await createPasswordHasher(4)).hash('some-password')), true)
+  t.equal(bcryptCost('$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234'), 12)
+  t.equal(bcryptCost('not a hash'), undefined)
 })

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { hashPassword } from '../../plugins/passwords.js'
 import { alice, buildApp, createUser, forEachEngine, johndoe, requestToken } from '../helper.js'
 
 function decodeJwt (token: string) {
@@ -106,6 +107,16 @@ forEachEngine(t, async (t, engine) => {
     await createUser(app, { username: 'accents', password: 'é'.repeat(36) })
     t.equal((await requestToken(app, { username: 'accents', password: 'é'.repeat(36) })).statusCode, 200)
     t.equal((await requestToken(app, { username: 'accents', password: 'é'.repeat(37) })).statusCode, 401)
+  })
+
+  t.test('a password hashed at another cost is rehashed at the configured cost on login', async (t) => {
+    const app = await buildApp(t, { bcryptCost: 5 }, engine)
+    // Stored at cost 4, as by an older BCRYPT_COST.
+    await app.users.create({ username: 'oldhash', hashedPassword: await hashPassword('old-cost-password', 4) })
+    t.equal((await requestToken(app, { username: 'oldhash', password: 'old-cost-password' })).statusCode, 200)
+    t.match((await app.users.findByUsername('oldhash'))?.hashedPassword, /^\$2[aby]\$05\$/, 'now at cost 5')
+    t.equal((await requestToken(app, { username: 'oldhash', password: 'old-cost-password' })).statusCode, 200, 'and still logs in')
+    t.equal((await requestToken(app, { username: 'oldhash', password: 'wrong-password' })).statusCode, 401)
   })
 
   t.test('a disabled user still obtains a token, as in the tutorial', async (t) => {

@@ -12,6 +12,8 @@ export const DEFAULT_TOKEN_ISSUER = 'fastify-token-auth'
 
 export interface AccessTokenPayload {
   sub: string
+  /** The user's token version at issue: a password change bumps it and so ends the token. */
+  ver: number
 }
 
 declare module '@fastify/jwt' {
@@ -26,7 +28,7 @@ export interface Auth {
   authenticate: onRequestAsyncHookHandler
   /** onRequest hook: `authenticate`, then 400 "Inactive user" for a disabled account. */
   currentActiveUser: onRequestAsyncHookHandler
-  issueAccessToken (username: string): Token
+  issueAccessToken (user: { username: string, tokenVersion: number }): Token
 }
 
 declare module 'fastify' {
@@ -83,10 +85,10 @@ export default fp<AuthPluginOptions>(async function auth (app, opts) {
     sign: { algorithm: JWT_ALGORITHM, expiresIn, iss: issuer, aud: audience },
     // Only the configured algorithm (so never `none`), and no token without an expiry, a
     // subject, and this service as issuer and audience.
-    verify: { algorithms: [JWT_ALGORITHM], requiredClaims: ['exp', 'sub', 'iss', 'aud'], allowedIss: issuer, allowedAud: audience }
+    verify: { algorithms: [JWT_ALGORITHM], requiredClaims: ['exp', 'sub', 'ver', 'iss', 'aud'], allowedIss: issuer, allowedAud: audience }
   })
 
-  const subjectOf = createVerifiedTokenCache((token) => app.jwt.verify<VerifiedClaims>(token))
+  const claimsOf = createVerifiedTokenCache((token) => app.jwt.verify<VerifiedClaims>(token))
 
   /** The bearer's user, set as `request.user`; or undefined once a 401 has been sent. */
   async function resolveUser (request: FastifyRequest, reply: FastifyReply): Promise<User | undefined> {
@@ -95,16 +97,16 @@ export default fp<AuthPluginOptions>(async function auth (app, opts) {
       await notAuthenticated(reply)
       return undefined
     }
-    const subject = subjectOf(token)
+    const claims = claimsOf(token)
     // The user (unlike the token) is looked up on every request, so a disabled or deleted
-    // account is refused at once, by every instance.
-    const user = subject === undefined ? undefined : await app.users.findProfile(subject)
-    if (user === undefined) {
+    // account, or a changed password, is refused at once, by every instance.
+    const found = claims === undefined ? undefined : await app.users.findProfile(claims.sub)
+    if (found === undefined || found.tokenVersion !== claims?.ver) {
       await invalidToken(reply)
       return undefined
     }
-    request.user = user
-    return user
+    request.user = found.user
+    return found.user
   }
 
   async function authenticate (request: FastifyRequest, reply: FastifyReply) {
@@ -121,8 +123,8 @@ export default fp<AuthPluginOptions>(async function auth (app, opts) {
   app.decorate('auth', {
     authenticate,
     currentActiveUser,
-    issueAccessToken (username: string): Token {
-      return { access_token: app.jwt.sign({ sub: username }), token_type: 'bearer', expires_in: expiresIn }
+    issueAccessToken (user: { username: string, tokenVersion: number }): Token {
+      return { access_token: app.jwt.sign({ sub: user.username, ver: user.tokenVersion }), token_type: 'bearer', expires_in: expiresIn }
     }
   })
   const names = opts.decorators ?? {}

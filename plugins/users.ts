@@ -19,6 +19,7 @@ export interface UserRecord {
   fullName: string | null
   disabled: boolean
   hashedPassword: string
+  tokenVersion: number
 }
 
 export interface NewUser {
@@ -49,7 +50,8 @@ function toRecord (row: Selectable<UsersTable>): UserRecord {
     email: row.email,
     fullName: row.full_name,
     disabled: row.disabled !== 0,
-    hashedPassword: row.hashed_password
+    hashedPassword: row.hashed_password,
+    tokenVersion: row.token_version
   }
 }
 
@@ -59,7 +61,7 @@ export function createUsersRepository (db: Kysely<AuthDatabase>) {
   // query tree per request cost more than running it), prepared once where the engine allows,
   // and only the public columns, so no hash is read and no record is rebuilt per request.
   const profileByUsername = preparedQuery(db, db.selectFrom('users')
-    .select(['username', 'email', 'full_name', 'disabled']).where('username', '=', '').compile())
+    .select(['username', 'email', 'full_name', 'disabled', 'token_version']).where('username', '=', '').compile())
 
   return {
     /** Exact, case-sensitive match: `TIM` is not `tim`. */
@@ -68,11 +70,14 @@ export function createUsersRepository (db: Kysely<AuthDatabase>) {
       return row === undefined ? undefined : toRecord(row)
     },
 
-    /** The public profile (what `request.user` carries), by exact username. */
-    async findProfile (username: string): Promise<User | undefined> {
+    /** The public profile (what `request.user` carries) and the current token version, by exact username. */
+    async findProfile (username: string): Promise<{ user: User, tokenVersion: number } | undefined> {
       const row = (await profileByUsername([username]))[0]
       if (row === undefined) return undefined
-      return { username: row.username, email: row.email, full_name: row.full_name, disabled: row.disabled !== 0 }
+      return {
+        user: { username: row.username, email: row.email, full_name: row.full_name, disabled: row.disabled !== 0 },
+        tokenVersion: row.token_version
+      }
     },
 
     /** Throws UsernameTakenError when the name exists in any letter case; the unique index decides, so concurrent calls cannot both win. */
@@ -95,12 +100,20 @@ export function createUsersRepository (db: Kysely<AuthDatabase>) {
       }
     },
 
-    /** Returns false when there is no such user. */
+    /**
+     * Changes a password and so ends every session made with the old one (its tokens' version
+     * is passed). Returns false when there is no such user.
+     */
     async setPassword (username: string, hashedPassword: string): Promise<boolean> {
       const result = await db.updateTable('users')
-        .set({ hashed_password: hashedPassword, updated_at: new Date().toISOString() })
+        .set((eb) => ({ hashed_password: hashedPassword, token_version: eb('token_version', '+', 1), updated_at: new Date().toISOString() }))
         .where('username', '=', username).executeTakeFirst()
       return result.numUpdatedRows > 0n
+    },
+
+    /** Stores a new hash of the same password (a rehash at another cost): sessions go on. */
+    async replaceHash (username: string, hashedPassword: string): Promise<void> {
+      await db.updateTable('users').set({ hashed_password: hashedPassword }).where('username', '=', username).execute()
     },
 
     /** Returns false when there is no such user. */

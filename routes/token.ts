@@ -90,9 +90,9 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async function tokenRoutes (app) 
       const valid = await app.passwords.verify(form.password, user?.hashedPassword)
       if (user === undefined || !valid) throw badCredentials()
       if (app.passwords.needsRehash(user.hashedPassword)) {
-        await app.users.setPassword(user.username, await app.passwords.hash(form.password))
+        await app.users.replaceHash(user.username, await app.passwords.hash(form.password))
       }
-      return app.auth.issueAccessToken(user.username)
+      return app.auth.issueAccessToken(user)
     })
   }
 }

@@ -1,10 +1,12 @@
 export interface VerifiedClaims {
   sub: string
   exp: number
+  /** The user's token version when the token was issued (see the users table). */
+  ver: number
 }
 
 /**
- * Remembers, for tokens already verified (signature, algorithm, claims), their subject until
+ * Remembers, for tokens already verified (signature, algorithm, claims), their claims until
  * their `exp`, so a client reusing its token skips the HMAC and JSON work on later requests.
  * Keyed by the exact token string; a hit is honoured only while `now < exp`, so a token is
  * still refused from the second it expires. Failures are never remembered. Bounded: the oldest
@@ -12,12 +14,12 @@ export interface VerifiedClaims {
  */
 export function createVerifiedTokenCache (verify: (token: string) => VerifiedClaims, maxEntries = 10_000) {
   const entries = new Map<string, VerifiedClaims>()
-  /** The token's subject, or undefined when it is unusable. */
-  return function subjectOf (token: string): string | undefined {
+  /** The token's claims, or undefined when it is unusable. */
+  return function claimsOf (token: string): VerifiedClaims | undefined {
     const now = Date.now()
     const hit = entries.get(token)
     if (hit !== undefined) {
-      if (now < hit.exp * 1000) return hit.sub
+      if (now < hit.exp * 1000) return hit
       entries.delete(token)
       return undefined
     }
@@ -27,9 +29,10 @@ export function createVerifiedTokenCache (verify: (token: string) => VerifiedCla
     } catch {
       return undefined
     }
-    if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number') return undefined
+    if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || !Number.isInteger(claims.ver)) return undefined
+    const remembered = { sub: claims.sub, exp: claims.exp, ver: claims.ver }
     if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string)
-    entries.set(token, { sub: claims.sub, exp: claims.exp })
-    return claims.sub
+    entries.set(token, remembered)
+    return remembered
   }
 }

@@ -8,6 +8,8 @@ export interface UsersTable {
   hashed_password: string
   // 0 or 1: one representation in every engine.
   disabled: number
+  /** Incremented by each password change; tokens of an older version are refused. */
+  token_version: Generated<number>
   created_at: string
   updated_at: string
 }

@@ -13,7 +13,7 @@ function makeJwt (header: object, payload: object, secret: string, hash = 'sha25
 const now = () => Math.floor(Date.now() / 1000)
 const HS256 = { alg: 'HS256', typ: 'JWT' }
 // Issuer and audience as the service sets them, so each token below fails for its own flaw only.
-const ours = { iss: 'fastify-token-auth', aud: 'fastify-token-auth' }
+const ours = { iss: 'fastify-token-auth', aud: 'fastify-token-auth', ver: 0 }
 
 const INVALID = { detail: 'Could not validate credentials' }
 const INVALID_CHALLENGE = 'Bearer error="invalid_token"'
@@ -66,7 +66,9 @@ forEachEngine(t, async (t, engine) => {
       'the sub in another letter case': () => makeJwt(HS256, { ...ours, sub: 'JohnDoe', exp: now() + 600 }, secret),
       'another issuer': () => makeJwt(HS256, { ...ours, iss: 'someone-else', sub: 'johndoe', exp: now() + 600 }, secret),
       'another audience': () => makeJwt(HS256, { ...ours, aud: 'password-reset', sub: 'johndoe', exp: now() + 600 }, secret),
-      'no audience': () => makeJwt(HS256, { iss: ours.iss, sub: 'johndoe', exp: now() + 600 }, secret),
+      'no audience': () => makeJwt(HS256, { iss: ours.iss, ver: 0, sub: 'johndoe', exp: now() + 600 }, secret),
+      'no token version': () => makeJwt(HS256, { iss: ours.iss, aud: ours.aud, sub: 'johndoe', exp: now() + 600 }, secret),
+      'an older token version': () => makeJwt(HS256, { ...ours, ver: -1, sub: 'johndoe', exp: now() + 600 }, secret),
       'a future nbf': () => makeJwt(HS256, { ...ours, sub: 'johndoe', exp: now() + 600, nbf: now() + 300 }, secret)
     }
     for (const [name, make] of Object.entries(unusable)) {
@@ -91,6 +93,18 @@ forEachEngine(t, async (t, engine) => {
         t.equal(res.statusCode, 400, url)
         t.same(res.json(), { detail: 'Inactive user' })
       }
+    })
+
+    t.test('a password change ends the sessions made with the old password, not the new ones', async (t) => {
+      await createUser(app, { username: 'changer', password: 'first-password' })
+      const before = await login(app, { username: 'changer', password: 'first-password' })
+      t.equal((await me(bearer(before))).statusCode, 200)
+      await app.users.setPassword('changer', await app.passwords.hash('second-password'))
+      const res = await me(bearer(before))
+      t.equal(res.statusCode, 401, 'the old token is refused')
+      t.same(res.json(), INVALID)
+      const after = await login(app, { username: 'changer', password: 'second-password' })
+      t.equal((await me(bearer(after))).statusCode, 200, 'a token from the new password works')
     })
 
     t.test('disabling a user takes effect on the next request; enabling restores access', async (t) => {

@@ -36,11 +36,12 @@ forEachEngine(t, async (t, engine) => {
     t.same(res.json(), { detail: 'Inactive user' })
   })
 
-  t.test('a password changed on A: B refuses the old one and accepts the new one', async (t) => {
+  t.test('a password changed on A: B refuses the old one, and the sessions made with it, and accepts the new one', async (t) => {
     t.equal((await register(a, 'mover', 'old-password')).statusCode, 201)
-    t.equal((await requestToken(b, { username: 'mover', password: 'old-password' })).statusCode, 200)
+    const old = await login(b, { username: 'mover', password: 'old-password' })
     await a.users.setPassword('mover', await a.passwords.hash('new-password'))
     t.equal((await requestToken(b, { username: 'mover', password: 'old-password' })).statusCode, 401)
+    t.equal((await b.inject({ url: '/users/me/', headers: bearer(old) })).statusCode, 401, 'the old session ends on B too')
     t.equal((await requestToken(b, { username: 'mover', password: 'new-password' })).statusCode, 200)
   })
 

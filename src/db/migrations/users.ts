@@ -21,5 +21,15 @@ export const usersMigrations: Record<string, Migration> = {
     async down (db: Kysely<any>) {
       await db.schema.dropTable('users').execute()
     }
+  },
+  // Bumped by every password change; access tokens carry the version they were issued under, so
+  // a password change ends every session made with the old one.
+  '0002_add_token_version': {
+    async up (db: Kysely<any>) {
+      await db.schema.alterTable('users').addColumn('token_version', 'integer', (col) => col.notNull().defaultTo(0)).execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.alterTable('users').dropColumn('token_version').execute()
+    }
   }
 }

@@ -53,14 +53,16 @@ export async function hashPassword (password: string, cost: number): Promise<str
 /** bcrypt runs on libuv's thread pool (@node-rs/bcrypt's async API), never on the event loop. */
 export async function createPasswordHasher (cost: number): Promise<PasswordHasher> {
   const placeholder = randomBytes(32).toString('base64')
-  const dummy = await hashPassword(randomBytes(32).toString('base64'), cost)
+  // Computed in the background (a cost-12 hash takes a quarter of a second), off the start-up path.
+  const dummy = hashPassword(randomBytes(32).toString('base64'), cost)
+  dummy.catch(() => {})
   return {
     cost,
     hash: async (password) => await hashPassword(password, cost),
     async verify (password, hashed) {
       const usable = hashed !== undefined && Buffer.byteLength(password, 'utf8') <= PASSWORD_MAX_BYTES
       // An unusable password is not passed to bcrypt at all; a placeholder spends the same time.
-      const matches = await verify(usable ? password : placeholder, usable ? hashed : dummy)
+      const matches = await verify(usable ? password : placeholder, usable ? hashed : await dummy)
       return usable && matches
     },
     needsRehash: (hashed) => bcryptCost(hashed) !== cost

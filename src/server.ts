@@ -5,14 +5,14 @@ import { pino, type Logger } from 'pino'
 import { ConfigError, loadConfig, workerCount, type Config } from './config.js'
 import { createDatabase } from './db/database.js'
 import { migrateService } from './db/migrate.js'
-import { fastifyLogger, logDestination, loggerOptions } from './logger.js'
+import { serviceFastifyOptions } from './fastify-options.js'
+import { logDestination, loggerOptions } from './logger.js'
 import { resolveJwtSecret } from './secret.js'
 import service from './service.js'
 
 /** The standalone service as a Fastify instance, ready to listen. */
 export async function buildServer (config: Config) {
-  // A request must arrive whole within 30 s: a client dripping its body cannot hold a socket for ever.
-  const app = Fastify({ logger: fastifyLogger(config.LOG_LEVEL), requestTimeout: 30_000 })
+  const app = Fastify(serviceFastifyOptions(config.LOG_LEVEL))
   // Fastify's close() closes the keep-alive sockets that are idle when it starts, then waits for
   // the rest. A socket whose request was in flight turns idle once answered: close those as they
   // do, so the close ends promptly (and without an onSend hook costing every request).

@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import pg from 'pg'
 import type { Test } from 'tap'
 import type { Engine } from '../src/db/dialect.js'
+import { serviceFastifyOptions } from '../src/fastify-options.js'
 import service, { type ServiceOptions } from '../src/service.js'
 
 /** A fresh secret per test app: nothing secret is ever committed. */
@@ -71,7 +72,7 @@ async function adminQuery (sql: string): Promise<void> {
 /** The standalone service on a fresh database of the engine (SQLite in memory by default), bcrypt at its cheapest cost. */
 export async function buildApp (t: TestContext, opts: Partial<ServiceOptions> = {}, engine: Engine = 'sqlite'): Promise<FastifyInstance> {
   const database = opts.database ?? await freshDatabaseUrl(t, engine)
-  const app = Fastify({ logger: false })
+  const app = Fastify(serviceFastifyOptions('silent'))
   await app.register(service, { secret: testSecret(), bcryptCost: 4, ...opts, database })
   // Registered after the schema's teardown, and tap runs teardowns last-in first-out: the app
   // (and its pool) closes before the schema is dropped.

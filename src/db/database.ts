@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect, sql, type CompiledQuery, type Dialect } from 'kysely'
 import { DatabaseUnavailableError, isUnavailable } from './errors.js'
-import pg from 'pg'
 import type { AuthDatabase } from './types.js'
 import { translatingUnavailable } from './unavailable-dialect.js'
 
@@ -66,6 +66,8 @@ function withStatementCache (sqlite: SQLite.Database) {
 }
 
 function postgresDialect (url: string, opts: DatabaseOptions, timeoutMs: number): Dialect {
+  // Loaded only when PostgreSQL is used: a SQLite service starts without it.
+  const pg = createRequire(import.meta.url)('pg') as typeof import('pg')
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.poolSize ?? 10,

@@ -298,3 +298,20 @@ t.test('the plugin refuses bad options', async (t) => {
   const costError = await attempt({ secret: testSecret(), bcryptCost: 16 }).then(() => undefined, (error: Error) => error)
   t.match(costError?.message, /bcryptCost must be a whole number from 4 to 15/)
 })
+
+t.test('in a host whose router keeps trailing slashes apart, every plugin route still answers both ways', async (t) => {
+  const host = await buildHost(t)
+  t.equal((await register(host, { username: 'slashes', password: 'slashes-password' })).statusCode, 201)
+  t.equal((await host.inject({ method: 'POST', url: '/auth/users', payload: { username: 'noslash', password: 'noslash-password' } })).statusCode, 201)
+  const login = await host.inject({
+    method: 'POST',
+    url: '/auth/token/',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: 'username=slashes&password=slashes-password'
+  })
+  t.equal(login.statusCode, 200)
+  for (const url of ['/auth/users/me/', '/auth/users/me']) {
+    const res = await host.inject({ url, headers: { authorization: `Bearer ${login.json().access_token as string}` } })
+    t.equal(res.statusCode, 200, url)
+  }
+})

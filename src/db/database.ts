@@ -99,7 +99,9 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely
  * A read query compiled once by Kysely and then run with new parameters. On a SQLite database
  * opened here it runs as a prepared better-sqlite3 statement directly: for the lookup behind
  * every authenticated request, Kysely's per-query machinery cost more than SQLite itself.
- * Anywhere else (PostgreSQL, a host's own Kysely) it runs through Kysely.
+ * Anywhere else (PostgreSQL, a host's own Kysely) it runs through Kysely. It takes no Kysely
+ * connection lock: inside a transaction someone holds open on this handle, it reads that
+ * transaction's state.
  */
 export function preparedQuery<R> (db: Kysely<any>, compiled: CompiledQuery<R>): (parameters: readonly unknown[]) => Promise<R[]> {
   const sqlite = sqliteHandles.get(db)

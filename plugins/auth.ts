@@ -1,7 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { MIN_SECRET_BYTES } from '../src/config.js'
+import { isLongEnoughSecret, MIN_SECRET_BYTES } from '../src/config.js'
 import { createVerifiedTokenCache, type VerifiedClaims } from '../src/verified-tokens.js'
 import type { Token } from '../src/schemas/token.js'
 import type { User } from '../src/schemas/user.js'
@@ -10,11 +10,8 @@ export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
 export const JWT_ALGORITHM = 'HS256'
 export const DEFAULT_TOKEN_ISSUER = 'fastify-token-auth'
 
-export interface AccessTokenPayload {
-  sub: string
-  /** The user's token version at issue: a password change bumps it and so ends the token. */
-  ver: number
-}
+/** What the service signs; `exp`, `iat`, `iss` and `aud` come from the signer's options. */
+export type AccessTokenPayload = Omit<VerifiedClaims, 'exp'>
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -73,7 +70,7 @@ function bearerToken (request: FastifyRequest): string | undefined {
 }
 
 export default fp<AuthPluginOptions>(async function auth (app, opts) {
-  if (typeof opts.secret !== 'string' || Buffer.byteLength(opts.secret, 'utf8') < MIN_SECRET_BYTES) {
+  if (!isLongEnoughSecret(opts.secret)) {
     throw new Error(`The JWT secret must be a string of at least ${MIN_SECRET_BYTES} bytes`)
   }
   const expiresIn = opts.expireMinutes * 60

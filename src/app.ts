@@ -8,7 +8,7 @@ import passwords from '../plugins/passwords.js'
 import users from '../plugins/users.js'
 import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
-import { MIN_SECRET_BYTES } from './config.js'
+import { isLongEnoughSecret, MIN_SECRET_BYTES } from './config.js'
 import { addSchemas, authSchemas } from './schemas/index.js'
 
 export interface AuthApiOptions {
@@ -50,7 +50,7 @@ export default fp<AuthApiOptions>(async function authApi (app, opts) {
   const registration = opts.registration ?? 'open'
   const prefix = (opts.prefix ?? '').replace(/\/+$/, '')
   // Checked before anything is opened, so a bad option leaves no database file behind.
-  check(typeof opts.secret === 'string' && Buffer.byteLength(opts.secret, 'utf8') >= MIN_SECRET_BYTES,
+  check(isLongEnoughSecret(opts.secret),
     `the secret option must be a string of at least ${MIN_SECRET_BYTES} bytes`)
   check(opts.database !== undefined, 'the database option is required')
   check(Number.isInteger(expireMinutes) && expireMinutes >= 1, 'accessTokenExpireMinutes must be a whole number of at least 1')

@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from './config.js'
 import { createDatabase } from './db/database.js'
 import { DatabaseUnavailableError } from './db/errors.js'
 import { migrateService } from './db/migrate.js'
-import { USERNAME_PATTERN } from './schemas/user.js'
+import { EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, USERNAME_PATTERN } from './schemas/user.js'
 
 const USAGE = `Usage: npm run cli -- <command> [options]
 
@@ -103,8 +103,8 @@ async function run (argv: string[]): Promise<void> {
         if (!new RegExp(USERNAME_PATTERN).test(username)) {
           throw new CliError('A username is 3 to 64 letters, digits, dots, underscores or hyphens', 1)
         }
-        const email = profileField(values.email, '--email', 254, EMAIL)
-        const fullName = profileField(values['full-name'], '--full-name', 200)
+        const email = profileField(values.email, '--email', EMAIL_MAX_LENGTH, EMAIL)
+        const fullName = profileField(values['full-name'], '--full-name', FULL_NAME_MAX_LENGTH)
         const hashedPassword = await hashPassword(await readNewPassword(), config.BCRYPT_COST)
         try {
           await users.create({ username, hashedPassword, email, fullName, disabled: values.disabled })

@@ -29,6 +29,11 @@ export type Config = Static<typeof ConfigSchema>
 
 export const MIN_SECRET_BYTES = 32
 
+/** The one rule for a JWT secret, wherever it comes from (environment, plugin option, file). */
+export function isLongEnoughSecret (secret: unknown): secret is string {
+  return typeof secret === 'string' && Buffer.byteLength(secret, 'utf8') >= MIN_SECRET_BYTES
+}
+
 export class ConfigError extends Error {
   constructor (readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`)
@@ -62,7 +67,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
     if (!problems.has(key)) problems.set(key, `${key}=${JSON.stringify(withoutPassword(env[key]))}: ${describe(key, error.message)}`)
   }
   const secret = raw.JWT_SECRET
-  if (typeof secret === 'string' && Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
+  if (secret !== undefined && !isLongEnoughSecret(secret)) {
     // The value itself is never echoed: it is (meant to be) a secret.
     problems.set('JWT_SECRET', `JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (generate one with: openssl rand -base64 48)`)
   }

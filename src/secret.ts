@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
-import { MIN_SECRET_BYTES, type Config } from './config.js'
+import { isLongEnoughSecret, MIN_SECRET_BYTES, type Config } from './config.js'
 import { parseDatabaseUrl } from './db/database.js'
 
 /** The generated secret's file: beside the database and named after it, so two databases in one folder never share a secret. */
@@ -48,7 +48,7 @@ export async function resolveJwtSecret (config: Config, log: FastifyBaseLogger):
     throw new Error(`${file} must belong to this user with mode 0600 (it has ${(mode & 0o777).toString(8)}): fix it with chmod 600, delete it, or set JWT_SECRET`)
   }
   const secret = (await readFile(file, 'utf8')).trim()
-  if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
+  if (!isLongEnoughSecret(secret)) {
     throw new Error(`${file} holds a JWT secret shorter than ${MIN_SECRET_BYTES} bytes: delete it or set JWT_SECRET`)
   }
   return secret

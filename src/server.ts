@@ -11,7 +11,7 @@ import { resolveJwtSecret } from './secret.js'
 import service from './service.js'
 
 /** The standalone service as a Fastify instance, ready to listen. */
-export async function buildServer (config: Config) {
+async function buildServer (config: Config) {
   const app = Fastify(serviceFastifyOptions(config.LOG_LEVEL))
   // Fastify's close() closes the keep-alive sockets that are idle when it starts, then waits for
   // the rest. A socket whose request was in flight turns idle once answered: close those as they

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect, sql, type CompiledQuery, type Dialect } from 'kysely'
-import { DatabaseUnavailableError, isUnavailable } from './errors.js'
+import { asUnavailable } from './errors.js'
 import type { AuthDatabase } from './types.js'
 import { translatingUnavailable } from './unavailable-dialect.js'
 
@@ -114,7 +114,7 @@ export function preparedQuery<R> (db: Kysely<any>, compiled: CompiledQuery<R>): 
       statement ??= sqlite.prepare(compiled.sql)
       return statement.all(...parameters) as R[]
     } catch (error) {
-      throw isUnavailable(error) ? new DatabaseUnavailableError(error) : error
+      throw asUnavailable(error)
     }
   }
 }

@@ -27,6 +27,11 @@ export function isUnavailable (error: unknown): boolean {
   return typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message)
 }
 
+/** The error as callers should see it: a DatabaseUnavailableError when the database could not be reached. */
+export function asUnavailable (error: unknown): unknown {
+  return isUnavailable(error) ? new DatabaseUnavailableError(error) : error
+}
+
 /** True when the error is a violated UNIQUE constraint, in either engine. */
 export function isUniqueViolation (error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false

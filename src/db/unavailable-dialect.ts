@@ -1,8 +1,8 @@
 import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult, TransactionSettings } from 'kysely'
-import { DatabaseUnavailableError, isUnavailable } from './errors.js'
+import { asUnavailable } from './errors.js'
 
 function translate (error: unknown): never {
-  throw isUnavailable(error) ? new DatabaseUnavailableError(error) : error
+  throw asUnavailable(error)
 }
 
 /** Runs a driver call, translating its failure whether it throws or rejects (better-sqlite3 throws). */

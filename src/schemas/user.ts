@@ -3,6 +3,8 @@ import { nullable, TEXT_PATTERN } from './ref.js'
 
 // ASCII only: no look-alike Unicode usernames, and lower() folds case identically in every engine.
 export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,64}$'
+export const EMAIL_MAX_LENGTH = 254
+export const FULL_NAME_MAX_LENGTH = 200
 
 export const User = Type.Object({
   username: Type.String({ examples: ['johndoe'] }),
@@ -24,7 +26,7 @@ export const UserCreate = Type.Object({
     description: '8 to 72 bytes when encoded as UTF-8 (bcrypt ignores anything past 72 bytes, so longer is refused)',
     format: 'password'
   }),
-  email: Type.Optional(nullable(Type.String({ format: 'email', maxLength: 254 }))),
-  full_name: Type.Optional(nullable(Type.String({ maxLength: 200, pattern: TEXT_PATTERN })))
+  email: Type.Optional(nullable(Type.String({ format: 'email', maxLength: EMAIL_MAX_LENGTH }))),
+  full_name: Type.Optional(nullable(Type.String({ maxLength: FULL_NAME_MAX_LENGTH, pattern: TEXT_PATTERN })))
 }, { $id: 'UserCreate', additionalProperties: false, description: 'A registration.' })
 export type UserCreate = Static<typeof UserCreate>

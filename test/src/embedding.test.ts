@@ -44,10 +44,10 @@ async function register (host: FastifyInstance, body: Json = user) {
   return await host.inject({ method: 'POST', url: '/auth/users/', payload: body })
 }
 
-async function token (host: FastifyInstance, credentials: { username: string, password: string } = user) {
+async function token (host: FastifyInstance, credentials: { username: string, password: string } = user, url = '/auth/token') {
   return await host.inject({
     method: 'POST',
-    url: '/auth/token',
+    url,
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     payload: new URLSearchParams(credentials).toString()
   })
@@ -303,12 +303,7 @@ t.test('in a host whose router keeps trailing slashes apart, every plugin route 
   const host = await buildHost(t)
   t.equal((await register(host, { username: 'slashes', password: 'slashes-password' })).statusCode, 201)
   t.equal((await host.inject({ method: 'POST', url: '/auth/users', payload: { username: 'noslash', password: 'noslash-password' } })).statusCode, 201)
-  const login = await host.inject({
-    method: 'POST',
-    url: '/auth/token/',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    payload: 'username=slashes&password=slashes-password'
-  })
+  const login = await token(host, { username: 'slashes', password: 'slashes-password' }, '/auth/token/')
   t.equal(login.statusCode, 200)
   for (const url of ['/auth/users/me/', '/auth/users/me']) {
     const res = await host.inject({ url, headers: { authorization: `Bearer ${login.json().access_token as string}` } })

@@ -77,7 +77,8 @@ async function supervise (config: Config, count: number) {
     const lived = Date.now() - (startedAt.get(worker) ?? 0)
     restartDelay = lived < 5000 ? Math.min(Math.max(restartDelay * 2, 250), MAX_RESTART_DELAY_MS) : 0
     log.warn({ worker: worker.process.pid, code, signal, restartInMs: restartDelay }, 'worker died; starting a replacement')
-    setTimeout(() => { if (!closing) fork() }, restartDelay).unref()
+    // Not unref'd: with every worker dead, this timer is all that keeps the primary alive.
+    setTimeout(() => { if (!closing) fork() }, restartDelay)
   })
   cluster.on('listening', (worker, address) => {
     log.info({ worker: worker.process.pid, port: address.port }, 'worker listening')
@@ -103,8 +104,10 @@ async function supervise (config: Config, count: number) {
     }
     if (alive === 0) done()
     for (const worker of workers) {
-      worker.once('exit', (code) => {
-        if (code !== 0) failed = true
+      worker.once('exit', (code, signal) => {
+        // A worker still starting has no handler yet and dies of the SIGTERM itself: nothing was
+        // in flight, so that is a clean stop too.
+        if (code !== 0 && signal !== 'SIGTERM') failed = true
         if (--alive === 0) done()
       })
       worker.process.kill('SIGTERM')

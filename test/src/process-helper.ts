@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -116,7 +117,23 @@ export interface LogLine {
   [key: string]: unknown
 }
 
-/** A running `tsx src/server.ts`, with everything it wrote so far. */
+/**
+ * What runs: by default `tsx src/server.ts`; `{ built: true }` runs the bundle exactly as
+ * `npm start` does (its node flags included), which must have been built first.
+ */
+export interface EntryOptions {
+  built?: boolean
+}
+
+/** The `npm start` command line: node flags and the built entry. */
+export function startCommand (): string[] {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }
+  const [node, ...args] = pkg.scripts.start.split(/\s+/)
+  if (node !== 'node') throw new Error(`unexpected start script: ${pkg.scripts.start}`)
+  return args
+}
+
+/** A running server process, with everything it wrote so far. */
 export class ServerProcess {
   stdout = ''
   stderr = ''
@@ -125,8 +142,10 @@ export class ServerProcess {
   private readonly child: ChildProcessWithoutNullStreams
   private readonly listeners = new Set<() => void>()
 
-  constructor (env: NodeJS.ProcessEnv) {
-    this.child = spawnTs('src/server.ts', [], env)
+  constructor (env: NodeJS.ProcessEnv, entry: EntryOptions = {}) {
+    this.child = entry.built === true
+      ? spawn(process.execPath, startCommand(), { cwd: repoRoot, env, stdio: 'pipe' })
+      : spawnTs('src/server.ts', [], env)
     this.child.stdin.end()
     this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => { this.stdout += chunk; this.notify() })
     this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk; this.notify() })
@@ -215,9 +234,9 @@ export class ServerProcess {
   }
 }
 
-/** Spawns `tsx src/server.ts` with `env`; it is killed when the test ends, if still running. */
-export function spawnServer (t: Teardown, env: NodeJS.ProcessEnv): ServerProcess {
-  const server = new ServerProcess(env)
+/** Spawns the server with `env`; it is killed when the test ends, if still running. */
+export function spawnServer (t: Teardown, env: NodeJS.ProcessEnv, entry: EntryOptions = {}): ServerProcess {
+  const server = new ServerProcess(env, entry)
   t.teardown(async () => await server.kill())
   return server
 }
@@ -225,10 +244,11 @@ export function spawnServer (t: Teardown, env: NodeJS.ProcessEnv): ServerProcess
 /** Spawns the server on a free port of 127.0.0.1 and waits for it to listen. Returns it and its base URL. */
 export async function startServer (
   t: Teardown,
-  extraEnv: NodeJS.ProcessEnv
+  extraEnv: NodeJS.ProcessEnv,
+  entry: EntryOptions = {}
 ): Promise<{ server: ServerProcess, base: string, port: number }> {
   const port = await freePort()
-  const server = spawnServer(t, { ...extraEnv, HOST: '127.0.0.1', PORT: String(port) })
+  const server = spawnServer(t, { ...extraEnv, HOST: '127.0.0.1', PORT: String(port) }, entry)
   await server.waitForListening()
   return { server, base: `http://127.0.0.1:${port}`, port }
 }

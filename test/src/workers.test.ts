@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -183,6 +183,7 @@ async function waitForLog (cluster: Cluster, what: string, predicate: (line: Log
   for (;;) {
     const line = cluster.logLines().find(predicate)
     if (line !== undefined) return line
+    if (cluster.exit !== undefined) throw new Error(`the server exited (${JSON.stringify(cluster.exit)}) before ${what}\n${cluster.output}`)
     if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${cluster.output}`)
     await sleep(50)
   }
@@ -382,6 +383,29 @@ t.test('Ctrl-C (SIGINT to the whole process group) with a request in flight: it 
     t.match(cluster.logLines().find((line) => line.pid === pid && line.msg === 'closing'), { signal: 'SIGTERM' },
       `worker ${pid} closed once, on the primary's SIGTERM (it leaves SIGINT to the primary)`)
   }
+})
+
+t.test('WORKERS=2 while the port is taken: the primary keeps restarting its workers, and they serve once it is free', async (t) => {
+  const dir = await tempDir(t)
+  const port = await freePort()
+  const squatter = createServer()
+  await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve))
+  t.teardown(() => { squatter.close() })
+  const cluster = new Cluster(clusterEnv(dir, port))
+  t.teardown(async () => { await cluster.kill() })
+
+  // Every worker fails to listen (EADDRINUSE), so at moments none is alive at all.
+  const died = (line: LogLine) => line.pid === cluster.pid && line.msg === 'worker died; starting a replacement'
+  await waitForLog(cluster, 'four worker deaths', () => cluster.logLines().filter(died).length >= 4, START_LIMIT_MS)
+  t.equal(cluster.exit, undefined, 'the primary is still running')
+  const delays = cluster.logLines().filter(died).map((line) => line.restartInMs as number)
+  t.ok(delays.some((delay) => delay >= 500), `restarts back off (${delays.join(', ')} ms)`)
+
+  await new Promise<void>((resolve) => squatter.close(() => { resolve() }))
+  const seen = await pollHealth(cluster, port, 'workers to answer once the port is free', (pids) => pids.length >= 1, REPLACEMENT_LIMIT_MS)
+  t.notOk(seen.includes(cluster.pid), 'a worker answers /health')
+  cluster.child.kill('SIGTERM')
+  t.same(await cluster.waitForExit(EXIT_LIMIT_MS), { code: 0, signal: null }, 'SIGTERM then stops everything with code 0', { output: cluster.output })
 })
 
 t.test('WORKERS=2 with an in-memory SQLite database is refused at start-up', async (t) => {

@@ -1,10 +1,12 @@
 import fastifyJwt from '@fastify/jwt'
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from '../src/config.js'
-import { createVerifiedTokenCache, type VerifiedClaims } from '../src/verified-tokens.js'
+import { isPromise, type MaybePromise } from '../src/db/database.js'
 import type { Token } from '../src/schemas/token.js'
 import type { User } from '../src/schemas/user.js'
+import { createVerifiedTokenCache, type VerifiedClaims } from '../src/verified-tokens.js'
+import type { UserProfile } from './users.js'
 
 export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
 export const JWT_ALGORITHM = 'HS256'
@@ -20,19 +22,27 @@ declare module '@fastify/jwt' {
   }
 }
 
+/**
+ * A guard for `onRequest` (or `preValidation`, `preHandler`). Fastify calls it with `done`, so a
+ * check that finishes at once (the SQLite lookup) costs no promise. Called by hand without
+ * `done`, as in `await app.authenticate(request, reply)`, it returns a promise that settles once
+ * the request may go on or has been answered.
+ */
+export type AuthHook = onRequestHookHandler & ((request: FastifyRequest, reply: FastifyReply) => Promise<void>)
+
 export interface Auth {
-  /** onRequest hook: a valid bearer token of an existing user, or 401. Sets `request.user`. */
-  authenticate: onRequestAsyncHookHandler
-  /** onRequest hook: `authenticate`, then 400 "Inactive user" for a disabled account. */
-  currentActiveUser: onRequestAsyncHookHandler
+  /** A valid bearer token of an existing user, or 401. Sets `request.user`. */
+  authenticate: AuthHook
+  /** `authenticate`, then 400 "Inactive user" for a disabled account. */
+  currentActiveUser: AuthHook
   issueAccessToken (user: { username: string, tokenVersion: number }): Token
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     auth: Auth
-    authenticate: onRequestAsyncHookHandler
-    currentActiveUser: onRequestAsyncHookHandler
+    authenticate: AuthHook
+    currentActiveUser: AuthHook
   }
 }
 
@@ -87,33 +97,68 @@ export default fp<AuthPluginOptions>(async function auth (app, opts) {
 
   const claimsOf = createVerifiedTokenCache((token) => app.jwt.verify<VerifiedClaims>(token))
 
-  /** The bearer's user, set as `request.user`; or undefined once a 401 has been sent. */
-  async function resolveUser (request: FastifyRequest, reply: FastifyReply): Promise<User | undefined> {
+  /**
+   * Admits the request (true, with `request.user` set) or answers it (false: 401, or 400 for a
+   * disabled account when `active`). Synchronous unless the user lookup is asynchronous.
+   */
+  function check (request: FastifyRequest, reply: FastifyReply, active: boolean): MaybePromise<boolean> {
     const token = bearerToken(request)
     if (token === undefined) {
-      await notAuthenticated(reply)
-      return undefined
+      notAuthenticated(reply)
+      return false
     }
     const claims = claimsOf(token)
+    if (claims === undefined) {
+      invalidToken(reply)
+      return false
+    }
     // The user (unlike the token) is looked up on every request, so a disabled or deleted
     // account, or a changed password, is refused at once, by every instance.
-    const found = claims === undefined ? undefined : await app.users.findProfile(claims.sub)
-    if (found === undefined || found.tokenVersion !== claims?.ver) {
-      await invalidToken(reply)
-      return undefined
+    const found = app.users.findProfile(claims.sub)
+    return isPromise(found)
+      ? found.then((profile) => admit(request, reply, active, claims, profile))
+      : admit(request, reply, active, claims, found)
+  }
+
+  function admit (request: FastifyRequest, reply: FastifyReply, active: boolean, claims: VerifiedClaims, found: UserProfile | undefined): boolean {
+    if (found === undefined || found.tokenVersion !== claims.ver) {
+      invalidToken(reply)
+      return false
     }
     request.user = found.user
-    return found.user
+    if (active && found.user.disabled) {
+      reply.code(400).send({ detail: 'Inactive user' })
+      return false
+    }
+    return true
   }
 
-  async function authenticate (request: FastifyRequest, reply: FastifyReply) {
-    await resolveUser(request, reply)
+  /** Runs `check` for a hook: through `done` when Fastify gave one, else as a promise. */
+  function guard (request: FastifyRequest, reply: FastifyReply, active: boolean, done: HookHandlerDoneFunction | undefined): Promise<void> | undefined {
+    if (done === undefined) {
+      return (async () => {
+        if (!await check(request, reply, active)) await reply
+      })()
+    }
+    // Having answered, a callback hook must not call `done`: Fastify would go on to the handler.
+    let admitted: MaybePromise<boolean>
+    try {
+      admitted = check(request, reply, active)
+    } catch (error) {
+      done(error as Error)
+      return undefined
+    }
+    if (admitted === true) done()
+    else if (admitted !== false) admitted.then((ok) => { if (ok) done() }, done)
+    return undefined
   }
 
-  async function currentActiveUser (request: FastifyRequest, reply: FastifyReply) {
-    const user = await resolveUser(request, reply)
-    if (user?.disabled === true) await reply.code(400).send({ detail: 'Inactive user' })
-  }
+  const authenticate = function authenticate (request: FastifyRequest, reply: FastifyReply, done?: HookHandlerDoneFunction) {
+    return guard(request, reply, false, done)
+  } as AuthHook
+  const currentActiveUser = function currentActiveUser (request: FastifyRequest, reply: FastifyReply, done?: HookHandlerDoneFunction) {
+    return guard(request, reply, true, done)
+  } as AuthHook
 
   const hooks = new Set<unknown>([authenticate, currentActiveUser])
 

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Kysely, Selectable } from 'kysely'
-import { preparedQuery } from '../src/db/database.js'
+import { isPromise, preparedFirstRow, type MaybePromise } from '../src/db/database.js'
 import { isUniqueViolation } from '../src/db/errors.js'
 import type { AuthDatabase, UsersTable } from '../src/db/types.js'
 import type { User } from '../src/schemas/user.js'
@@ -39,6 +39,15 @@ export class UsernameTakenError extends Error {
 
 export type UsersRepository = ReturnType<typeof createUsersRepository>
 
+/** What an authenticated request needs of its user. */
+export interface UserProfile {
+  user: User
+  /** Bumped by every password change; a token carrying another version is refused. */
+  tokenVersion: number
+}
+
+type ProfileRow = Pick<Selectable<UsersTable>, 'username' | 'email' | 'full_name' | 'disabled' | 'token_version'>
+
 export function toPublicUser (user: UserRecord): User {
   return { username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled }
 }
@@ -56,28 +65,31 @@ function toRecord (row: Selectable<UsersTable>): UserRecord {
 }
 
 export function createUsersRepository (db: Kysely<AuthDatabase>) {
-  const byUsername = preparedQuery(db, db.selectFrom('users').selectAll().where('username', '=', '').compile())
+  const byUsername = preparedFirstRow(db, db.selectFrom('users').selectAll().where('username', '=', '').compile())
   // The lookup behind every authenticated request: built and compiled once (building Kysely's
   // query tree per request cost more than running it), prepared once where the engine allows,
   // and only the public columns, so no hash is read and no record is rebuilt per request.
-  const profileByUsername = preparedQuery(db, db.selectFrom('users')
+  const profileByUsername = preparedFirstRow(db, db.selectFrom('users')
     .select(['username', 'email', 'full_name', 'disabled', 'token_version']).where('username', '=', '').compile())
+  const toProfile = (row: ProfileRow | undefined): UserProfile | undefined => row === undefined
+    ? undefined
+    : { user: { username: row.username, email: row.email, full_name: row.full_name, disabled: row.disabled !== 0 }, tokenVersion: row.token_version }
 
   return {
     /** Exact, case-sensitive match: `TIM` is not `tim`. */
     async findByUsername (username: string): Promise<UserRecord | undefined> {
-      const row = (await byUsername([username]))[0]
+      const row = await byUsername([username])
       return row === undefined ? undefined : toRecord(row)
     },
 
-    /** The public profile (what `request.user` carries) and the current token version, by exact username. */
-    async findProfile (username: string): Promise<{ user: User, tokenVersion: number } | undefined> {
-      const row = (await profileByUsername([username]))[0]
-      if (row === undefined) return undefined
-      return {
-        user: { username: row.username, email: row.email, full_name: row.full_name, disabled: row.disabled !== 0 },
-        tokenVersion: row.token_version
-      }
+    /**
+     * The public profile (what `request.user` carries) and the current token version, by exact
+     * username. On a SQLite database the plugin opened, the answer is immediate rather than a
+     * promise (see preparedFirstRow); `await` it either way.
+     */
+    findProfile (username: string): MaybePromise<UserProfile | undefined> {
+      const row = profileByUsername([username])
+      return isPromise(row) ? row.then(toProfile) : toProfile(row)
     },
 
     /** Throws UsernameTakenError when the name exists in any letter case; the unique index decides, so concurrent calls cannot both win. */

@@ -29,7 +29,7 @@ export interface DatabaseOptions {
   onPoolError?: (error: Error) => void
 }
 
-// The better-sqlite3 handle behind each Kysely instance this module opened, for preparedQuery.
+// The better-sqlite3 handle behind each Kysely instance this module opened, for preparedFirstRow.
 const sqliteHandles = new WeakMap<Kysely<any>, SQLite.Database>()
 
 function sqliteDialect (sqlite: SQLite.Database, timeoutMs: number): Dialect {
@@ -95,24 +95,31 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely
   return db
 }
 
+export type MaybePromise<T> = T | Promise<T>
+
+export function isPromise<T> (value: MaybePromise<T>): value is Promise<T> {
+  return value instanceof Promise
+}
+
 /**
- * A read query compiled once by Kysely and then run with new parameters. On a SQLite database
- * opened here it runs as a prepared better-sqlite3 statement directly: for the lookup behind
- * every authenticated request, Kysely's per-query machinery cost more than SQLite itself.
- * Anywhere else (PostgreSQL, a host's own Kysely) it runs through Kysely. It takes no Kysely
+ * The first row of a read query compiled once by Kysely, run with new parameters. On a SQLite
+ * database opened here it runs as a prepared better-sqlite3 statement and answers at once, not
+ * with a promise: for the lookup behind every authenticated request, Kysely's per-query
+ * machinery and the promise hops cost more than SQLite itself. Anywhere else (PostgreSQL, a
+ * host's own Kysely) it runs through Kysely and answers with a promise. It takes no Kysely
  * connection lock: inside a transaction someone holds open on this handle, it reads that
  * transaction's state.
  */
-export function preparedQuery<R> (db: Kysely<any>, compiled: CompiledQuery<R>): (parameters: readonly unknown[]) => Promise<R[]> {
+export function preparedFirstRow<R> (db: Kysely<any>, compiled: CompiledQuery<R>): (parameters: readonly unknown[]) => MaybePromise<R | undefined> {
   const sqlite = sqliteHandles.get(db)
   if (sqlite === undefined) {
-    return async (parameters) => (await db.executeQuery<R>({ ...compiled, parameters })).rows
+    return async (parameters) => (await db.executeQuery<R>({ ...compiled, parameters })).rows[0]
   }
   let statement: SQLite.Statement | undefined
-  return async (parameters) => {
+  return (parameters) => {
     try {
       statement ??= sqlite.prepare(compiled.sql)
-      return statement.all(...parameters) as R[]
+      return statement.get(...parameters) as R | undefined
     } catch (error) {
       throw asUnavailable(error)
     }

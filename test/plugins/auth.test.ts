@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import { sql } from 'kysely'
 import t from 'tap'
 import { alice, bearer, buildApp, createUser, forEachEngine, johndoe, login, testSecret } from '../helper.js'
 
@@ -116,6 +117,20 @@ forEachEngine(t, async (t, engine) => {
       await app.users.setDisabled('toggled', false)
       t.equal((await me(bearer(token))).statusCode, 200)
     })
+  })
+
+  t.test('a user lookup that fails answers a clean 500 at once, and the next one works again', async (t) => {
+    const app = await buildApp(t, {}, engine)
+    await createUser(app, johndoe)
+    const token = await login(app, johndoe)
+    // A real failure of the lookup (its table is gone); on SQLite it throws inside the hook, on PostgreSQL it rejects.
+    await sql`alter table users rename to users_gone`.execute(app.db)
+    const failed = await app.inject({ method: 'GET', url: '/users/me/', headers: bearer(token) })
+    t.equal(failed.statusCode, 500)
+    t.same(failed.json(), { detail: 'Internal Server Error' }, 'no internals in the body')
+    await sql`alter table users_gone rename to users`.execute(app.db)
+    const again = await app.inject({ method: 'GET', url: '/users/me/', headers: bearer(token) })
+    t.equal(again.statusCode, 200)
   })
 
   t.test('a token expires at its exp', async (t) => {

@@ -35,6 +35,13 @@ async function buildHost (t: TestContext, opts: Partial<AuthApiOptions> = {}, ho
   })
   host.get('/api/public', async () => ({ public: true }))
   host.get('/api/authenticated', { onRequest: host.authenticate }, async (request) => ({ disabled: request.user.disabled }))
+  // The guards awaited by hand inside a host's own async hook, rather than given to Fastify.
+  host.get('/api/by-hand', {
+    preHandler: async (request, reply) => {
+      await host.currentActiveUser(request, reply)
+      if (!reply.sent) reply.header('x-checked-by', 'host')
+    }
+  }, async (request) => ({ hello: request.user.username }))
   hooks.after?.(host)
   await host.ready()
   return host
@@ -105,6 +112,20 @@ t.test('a host app with the plugin under /auth', async (t) => {
     t.same(ok.json(), { disabled: false })
   })
 
+  t.test('a host hook awaiting currentActiveUser by hand', async (t) => {
+    const anonymous = await host.inject({ method: 'GET', url: '/api/by-hand' })
+    t.equal(anonymous.statusCode, 401)
+    t.same(anonymous.json(), { detail: 'Not authenticated' })
+    t.equal(anonymous.headers['x-checked-by'], undefined, 'the hook saw the request answered')
+    const garbage = await host.inject({ method: 'GET', url: '/api/by-hand', headers: bearer('not.a.jwt') })
+    t.equal(garbage.statusCode, 401)
+    t.same(garbage.json(), { detail: 'Could not validate credentials' })
+    const ok = await host.inject({ method: 'GET', url: '/api/by-hand', headers: bearer(accessToken) })
+    t.equal(ok.statusCode, 200)
+    t.same(ok.json(), { hello: user.username })
+    t.equal(ok.headers['x-checked-by'], 'host', 'the rest of the hook ran')
+  })
+
   t.test('the plugin routes are under the prefix only', async (t) => {
     for (const [method, url] of [['POST', '/token'], ['POST', '/users/'], ['GET', '/users/me/'], ['GET', '/openapi.json'], ['GET', '/docs']] as const) {
       const response = await host.inject({ method, url })
@@ -123,6 +144,9 @@ t.test('a host app with the plugin under /auth', async (t) => {
     const me = await host.inject({ method: 'GET', url: '/auth/users/me/', headers: bearer(accessToken) })
     t.equal(me.statusCode, 400, 'GET /auth/users/me/ too')
     t.same(me.json(), { detail: 'Inactive user' })
+    const byHand = await host.inject({ method: 'GET', url: '/api/by-hand', headers: bearer(accessToken) })
+    t.equal(byHand.statusCode, 400, 'awaited by hand too')
+    t.same(byHand.json(), { detail: 'Inactive user' })
     // authenticate alone checks the token, not the account's state.
     const authenticated = await host.inject({ method: 'GET', url: '/api/authenticated', headers: bearer(accessToken) })
     t.equal(authenticated.statusCode, 200)

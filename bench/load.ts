@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
+import { cpuSeconds } from './proc.js'
 
 // The load generator, in a process of its own so that it can be pinned to a core apart from the
 // server. Options arrive as JSON in argv[2]; the result goes to stdout as one JSON line.
@@ -35,9 +35,12 @@ export interface LoadResult {
 }
 
 export interface AlternateOptions {
-  targets: Array<{ url: string, headers?: Record<string, string>, /** The server's pid, for its CPU time. */ pid: number }>
+  targets: Array<{ url: string, headers?: Record<string, string>, /** The server's pid, for the CPU time of it and its workers. */ pid: number }>
   connections: number
-  /** Rounds; each runs every target once, in order, for `sliceSeconds`. */
+  /**
+   * Rounds; each runs every target once for `sliceSeconds`, in order in even rounds and in
+   * reverse in odd ones, so that a steady drift does not always favour the same target.
+   */
   rounds: number
   sliceSeconds: number
   /** Seconds of load on each target before the first round. */
@@ -69,12 +72,6 @@ async function run (opts: Omit<LoadOptions, 'duration' | 'warmup'>, duration: nu
   })
 }
 
-/** User plus system CPU seconds a process has used (Linux /proc). */
-function cpuSeconds (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 async function single (opts: LoadOptions): Promise<LoadResult> {
   if (opts.warmup > 0) await run(opts, opts.warmup)
   if (opts.drain !== undefined) await sleep(opts.drain * 1000)
@@ -95,7 +92,10 @@ async function alternate (opts: AlternateOptions): Promise<AlternateResult> {
   for (const target of opts.targets) await run({ ...target, connections: opts.connections }, opts.warmup)
   const slices: AlternateResult = opts.targets.map(() => [])
   for (let round = 0; round < opts.rounds; round++) {
-    for (const [i, target] of opts.targets.entries()) {
+    const order = [...opts.targets.keys()]
+    if (round % 2 === 1) order.reverse()
+    for (const i of order) {
+      const target = opts.targets[i] as AlternateOptions['targets'][number]
       const before = cpuSeconds(target.pid)
       const result = await run({ ...target, connections: opts.connections }, opts.sliceSeconds)
       const cpu = cpuSeconds(target.pid) - before

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from '../test/support/postgres.js'
 import type { AlternateOptions, AlternateResult, LoadOptions, LoadResult, Slice } from './load.js'
+import { cpuSeconds, rssMb } from './proc.js'
 
 // `npm run bench`: measures the service against the ceiling of a bare Fastify route and
 // against raw bcrypt, on this machine, in one run, and reports ratios. Servers run in their own
@@ -25,6 +26,9 @@ const ROUND_WARMUP = 1
 // Phase 3 alternates /token with raw bcrypt the same way.
 const TOKEN_ROUNDS = quick ? 2 : 4
 const TOKEN_ROUND_DURATION = quick ? 3 : 5
+// Phase 5 alternates between one process and WORKERS=2 the same way.
+const WORKER_ROUNDS = quick ? 3 : 7
+const WORKER_SLICE_SECONDS = quick ? 2 : 3
 const LOG_LEVEL = 'info' // the service's default, so the ceiling logs the same way
 const BCRYPT_COST = 10
 const TOKEN_CONNECTIONS = 8
@@ -43,6 +47,7 @@ const CEILING_SCRIPT = 'dist/bench/ceiling.js'
 const canPin = existsSync('/usr/bin/taskset') && availableParallelism() >= 2
 const SERVER_CORE = '0'
 const LOAD_CORE = '1'
+const BOTH_CORES = `${SERVER_CORE},${LOAD_CORE}`
 
 interface Server {
   child: ChildProcess
@@ -125,27 +130,6 @@ async function generate<T> (opts: LoadOptions | AlternateOptions, timeoutMs: num
   return JSON.parse(out.trim().split('\n').at(-1) ?? 'null') as T
 }
 
-/** The pids of a process and its children (the cluster's workers). */
-function processTree (pid: number): number[] {
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
-  return [pid, ...children.flatMap(processTree)]
-}
-
-/** User plus system CPU seconds used so far by a process tree. */
-function cpuSeconds (pid: number): number {
-  let ticks = 0
-  for (const p of processTree(pid)) {
-    const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    ticks += Number(fields[11]) + Number(fields[12])
-  }
-  return ticks / 100
-}
-
-function rssMb (pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return match === null ? 0 : Number(match[1]) / 1024
-}
-
 /** Samples a process's resident memory until stopped; returns the peak in MB. */
 function watchRss (pid: number) {
   let peak = 0
@@ -165,8 +149,9 @@ function median<R extends { requestsPerSecond: number }> (rounds: R[]): R {
 }
 
 async function bcryptCapacity (seconds: number): Promise<number> {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/bcrypt-capacity.ts', String(BCRYPT_COST), String(TOKEN_CONNECTIONS), String(seconds)],
-    { cwd: repo, timeout: (seconds + 60) * 1000 }).toString()
+  // On the cores the service has in phase 3, no more.
+  const [command, args] = pinned(BOTH_CORES, process.execPath, ['--import', 'tsx', 'bench/bcrypt-capacity.ts', String(BCRYPT_COST), String(TOKEN_CONNECTIONS), String(seconds)])
+  const out = execFileSync(command, args, { cwd: repo, timeout: (seconds + 60) * 1000 }).toString()
   return (JSON.parse(out) as { verifiesPerSecond: number }).verifiesPerSecond
 }
 
@@ -207,8 +192,8 @@ async function main () {
     process.stderr.write(`bench: ${quick ? 'quick' : 'full'} run, ${DURATION} s per phase after ${WARMUP} s warm-up\n`)
 
     // 1 and 2. The ceiling and GET /users/me/, both servers pinned to one core and the generator
-    // to the other, measured in alternating rounds so that drift in this machine's speed falls
-    // on both alike; each is reported as the median round.
+    // to the other, measured in alternating slices so that drift in this machine's speed falls
+    // on both alike; each is reported as its median slice.
     const ceiling = await startServer([...nodeFlags, CEILING_SCRIPT], { LOG_LEVEL }, SERVER_CORE)
     servers.push(ceiling)
     const app = await startServer(service, env(), SERVER_CORE)
@@ -239,17 +224,22 @@ async function main () {
     const cpuRatio = ceilingCpu / meCpu
     process.stderr.write(`bench: ceiling ${round(ceilingLoad.requestsPerSecond)} req/s, /users/me/ ${round(me.requestsPerSecond)} req/s (median of ${ROUNDS})\n`)
 
-    // 3. POST /token on both cores (bcrypt runs on the thread pool), against raw bcrypt.
-    if (canPin) execFileSync('taskset', ['-a', '-p', '-c', '0-1', String(pid)], { stdio: 'ignore' })
+    // 3. POST /token on both cores (bcrypt runs on the thread pool), against raw bcrypt, in
+    // alternating rounds.
+    if (canPin) execFileSync('taskset', ['-a', '-p', '-c', BOTH_CORES, String(pid)], { stdio: 'ignore' })
     const tokenOpts = { url: `${app.url}/token`, method: 'POST' as const, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form, connections: TOKEN_CONNECTIONS }
     const loginRounds: LoadResult[] = []
     const bcryptRounds: number[] = []
-    for (let round = 0; round < TOKEN_ROUNDS; round++) {
+    const measureLogins = async () => {
       loginRounds.push(await load({ ...tokenOpts, duration: TOKEN_ROUND_DURATION, warmup: ROUND_WARMUP, drain: 1 }))
-      await sleep(1000) // the logins abandoned at the end of that run finish first, off the raw measurement
-      bcryptRounds.push(await bcryptCapacity(TOKEN_ROUND_DURATION))
+      await sleep(1000) // the logins abandoned at the end of that run finish before anything else is measured
     }
-    const logins = median(loginRounds)
+    const measureBcrypt = async () => { bcryptRounds.push(await bcryptCapacity(TOKEN_ROUND_DURATION)) }
+    for (let round = 0; round < TOKEN_ROUNDS; round++) {
+      // Each goes first in every other round, as in phases 1–2.
+      if (round % 2 === 0) { await measureLogins(); await measureBcrypt() } else { await measureBcrypt(); await measureLogins() }
+    }
+    const logins = { ...median(loginRounds), requestsPerSecond: medianOf(loginRounds.map((r) => r.requestsPerSecond)) }
     const bcrypt = medianOf(bcryptRounds)
     const tokenRatios = loginRounds.map((r, i) => r.requestsPerSecond / (bcryptRounds[i] as number))
     const tokenToBcrypt = medianOf(tokenRatios)
@@ -264,23 +254,31 @@ async function main () {
     await app.stop()
     process.stderr.write(`bench: /users/me/ under login load p99 ${mixedMe.latencyMs.p99} ms\n`)
 
-    // 5. Workers: one process against WORKERS=2, both unpinned, sharing the cores with the generator.
-    const scaling: Record<string, { rps: number, serverCores: number }> = {}
+    // 5. Workers: one process against WORKERS=2 (each on a database of its own), both unpinned,
+    // sharing the cores with the generator, in alternating slices.
+    const targets: AlternateOptions['targets'] = []
     for (const workers of ['1', '2']) {
-      const server = await startServer(service, env({ WORKERS: workers }))
+      const server = await startServer(service, env({ WORKERS: workers, DATABASE_URL: `sqlite:${join(dir, `workers-${workers}.db`)}` }))
       servers.push(server)
       const { token } = await setUpUser(server.url)
-      const cpuBefore = cpuSeconds(server.child.pid as number)
-      const result = await load({ url: `${server.url}/users/me/`, headers: { authorization: `Bearer ${token}` }, connections: ME_CONNECTIONS })
-      const serverCores = (cpuSeconds(server.child.pid as number) - cpuBefore) / (DURATION + WARMUP)
-      scaling[workers] = { rps: result.requestsPerSecond, serverCores }
-      await server.stop()
-      process.stderr.write(`bench: WORKERS=${workers} ${round(result.requestsPerSecond)} req/s using ${serverCores.toFixed(2)} cores\n`)
+      targets.push({ url: `${server.url}/users/me/`, headers: { authorization: `Bearer ${token}` }, pid: server.child.pid as number })
     }
-    const one = scaling['1'] as { rps: number, serverCores: number }
-    const two = scaling['2'] as { rps: number, serverCores: number }
+    const [oneSlices = [], twoSlices = []] = await alternate({
+      targets, connections: ME_CONNECTIONS, rounds: WORKER_ROUNDS, sliceSeconds: WORKER_SLICE_SECONDS, warmup: ROUND_WARMUP
+    })
+    // The CPU time counts the workers as well as the primary.
+    const scaling = (slices: Slice[]) => ({
+      rps: medianOf(slices.map((s) => s.requestsPerSecond)),
+      serverCores: medianOf(slices.map((s) => s.requestsPerSecond * s.cpuMicrosPerRequest / 1e6))
+    })
+    const one = scaling(oneSlices)
+    const two = scaling(twoSlices)
+    const workersRatio = medianOf(twoSlices.map((s, i) => s.requestsPerSecond / (oneSlices[i] as Slice).requestsPerSecond))
     // Per busy core, a worker serves this many requests; N workers on N free cores serve about N times it.
-    const perCore = two.rps / Math.max(two.serverCores, 0.01)
+    const perCore = 1e6 / medianOf(twoSlices.map((s) => s.cpuMicrosPerRequest))
+    for (const [workers, { rps, serverCores }] of [['1', one], ['2', two]] as const) {
+      process.stderr.write(`bench: WORKERS=${workers} ${round(rps)} req/s using ${serverCores.toFixed(2)} cores (median of ${WORKER_ROUNDS})\n`)
+    }
 
     // 6. Start-up to first 200 (fresh database each time: migrations included), median of three.
     const startups: number[] = []
@@ -302,7 +300,7 @@ async function main () {
       token: { ...logins, rounds: loginRounds.map((r) => r.requestsPerSecond) },
       bcryptVerifiesPerSecond: { median: bcrypt, rounds: bcryptRounds },
       mixed: { usersMe: mixedMe },
-      workers: { one, two, ratio: two.rps / one.rps, estimatedPerFreeCore: perCore },
+      workers: { one, two, ratio: workersRatio, ratioRounds: twoSlices.map((s, i) => s.requestsPerSecond / (oneSlices[i] as Slice).requestsPerSecond), estimatedPerFreeCore: perCore },
       peakRssMb: peakRss,
       startupMs: { median: startupMs, runs: startups },
       ratios: {

@@ -61,6 +61,11 @@ export interface AuthPluginOptions {
   decorators?: { authenticate?: string | false, currentActiveUser?: string | false }
 }
 
+/** Something `done` takes as a failure: an empty rejection must not pass for success. */
+function failure (error: unknown): Error {
+  return error instanceof Error ? error : new Error(`user lookup failed: ${String(error)}`)
+}
+
 function notAuthenticated (reply: FastifyReply) {
   return reply.code(401).header('www-authenticate', 'Bearer').send({ detail: 'Not authenticated' })
 }
@@ -145,11 +150,11 @@ export default fp<AuthPluginOptions>(async function auth (app, opts) {
     try {
       admitted = check(request, reply, active)
     } catch (error) {
-      done(error as Error)
+      done(failure(error))
       return undefined
     }
     if (admitted === true) done()
-    else if (admitted !== false) admitted.then((ok) => { if (ok) done() }, done)
+    else if (admitted !== false) admitted.then((ok) => { if (ok) done() }, (error: unknown) => { done(failure(error)) })
     return undefined
   }
 

@@ -34,11 +34,12 @@ async function buildServer (config: Config) {
 
 /** One process serving HTTP: the only process with WORKERS=1, else each worker. */
 async function serve (config: Config) {
-  const app = await buildServer(config)
   // A worker leaves shutdown to the primary: Ctrl-C reaches the whole process group, and the
-  // primary's SIGTERM must not count as a second signal that cuts requests short.
+  // primary's SIGTERM must not count as a second signal that cuts requests short. Ignored from
+  // the start, so a worker still starting is stopped by that SIGTERM too.
   const worker = cluster.isWorker
   if (worker) process.on('SIGINT', () => {})
+  const app = await buildServer(config)
   // SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the database.
   closeWithGrace({ delay: 10_000, skip: worker ? ['SIGINT'] : [] }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'closing after an error')

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '../support/postgres.js'
+
+export { freePort }
 
 // Shared helpers for the tests that run the real entry points (src/cli.ts, src/server.ts)
 // as child processes, with node and the tsx loader. No mocks: real processes, real SQLite files.
@@ -84,24 +86,6 @@ export async function runCli (
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       resolve({ code, signal, stdout, stderr })
-    })
-  })
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort (): Promise<number> {
-  return await new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      if (address === null || typeof address === 'string') {
-        server.close()
-        reject(new Error('no port'))
-        return
-      }
-      server.close(() => resolve(address.port))
     })
   })
 }

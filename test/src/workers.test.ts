@@ -1,15 +1,12 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
 import { connect, createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
-import t, { type Test } from 'tap'
-import { freePort } from '../support/postgres.js'
+import t from 'tap'
+import { cleanEnv, freePort, repoRoot, tempDir } from './process-helper.js'
 
 // WORKERS=2: the real entry (`node --import tsx src/server.ts`) as a cluster primary with two
 // worker processes sharing one port and one SQLite file. Every HTTP request opens a fresh
@@ -17,23 +14,6 @@ import { freePort } from '../support/postgres.js'
 // the workers; GET /health names the pid that answered.
 
 t.setTimeout(120_000)
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
-
-/** Every variable the service reads: never inherited from the developer's shell. */
-const APP_VARIABLES = [
-  'HOST', 'PORT', 'DATABASE_URL', 'DATABASE_POOL_SIZE', 'DATABASE_TIMEOUT_MS', 'WORKERS', 'JWT_SECRET',
-  'ACCESS_TOKEN_EXPIRE_MINUTES', 'BCRYPT_COST', 'REGISTRATION', 'LOG_LEVEL'
-]
-// Only what node needs: not NODE_OPTIONS / NODE_V8_COVERAGE (tap's loader and coverage), not TEST_*.
-const INHERITED = ['PATH', 'HOME', 'USER', 'TMPDIR', 'TEMP', 'TMP', 'LANG', 'LC_ALL', 'TZ', 'SystemRoot', 'SYSTEMROOT', 'ComSpec']
-
-function minimalEnv (extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const key of INHERITED) if (process.env[key] !== undefined) env[key] = process.env[key]
-  for (const key of APP_VARIABLES) delete env[key]
-  return { ...env, ...extra }
-}
 
 const START_LIMIT_MS = 45_000
 const REPLACEMENT_LIMIT_MS = 30_000
@@ -205,14 +185,9 @@ function pidsThatAnswered (cluster: Cluster, method: string, url: string, status
   return pids
 }
 
-async function tempDir (t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'token-auth-workers-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  return dir
-}
 
 function clusterEnv (dir: string, port: number): NodeJS.ProcessEnv {
-  return minimalEnv({
+  return cleanEnv({
     HOST: '127.0.0.1',
     PORT: String(port),
     WORKERS: '2',
@@ -410,7 +385,7 @@ t.test('WORKERS=2 while the port is taken: the primary keeps restarting its work
 
 t.test('WORKERS=2 with an in-memory SQLite database is refused at start-up', async (t) => {
   const port = await freePort()
-  const cluster = new Cluster(minimalEnv({
+  const cluster = new Cluster(cleanEnv({
     HOST: '127.0.0.1',
     PORT: String(port),
     WORKERS: '2',

@@ -1,32 +1,33 @@
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { Kysely } from 'kysely'
-import { createDatabase, type DatabaseOptions } from '../src/db/database.js'
-import { migrateToLatest } from '../src/db/migrate.js'
-import { usersMigrations } from '../src/db/migrations/users.js'
-import type { AuthDatabase } from '../src/db/types.js'
+import type { Kysely } from 'kysely'
+import { createDatabase, type DatabaseOptions } from '../src/core/db/database.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    db: Kysely<AuthDatabase>
+    db: Kysely<any>
   }
 }
 
 export interface DatabasePluginOptions {
-  /** A `DATABASE_URL` to open (and close on shutdown), or a Kysely instance the host owns. */
+  /** A `DATABASE_URL` to open (and close on shutdown), or a Kysely instance the caller owns. */
   database: string | Kysely<any>
   /** Pool size and timeouts, when `database` is a URL. */
   databaseOptions?: Omit<DatabaseOptions, 'onPoolError'>
 }
 
+/** The Kysely instance for a URL (opened here and closed with `app`) or the caller's own instance (left open). */
+export function openDatabase (app: FastifyInstance, opts: DatabasePluginOptions): Kysely<any> {
+  if (typeof opts.database !== 'string') return opts.database
+  const db = createDatabase(opts.database, {
+    ...opts.databaseOptions,
+    onPoolError: (err) => { app.log.warn({ err }, 'an idle database connection failed; the pool will reconnect') }
+  })
+  app.addHook('onClose', async () => { await db.destroy() })
+  return db
+}
+
+/** The standalone service's database, shared by the auth plugin, the items resource and the probes. */
 export default fp<DatabasePluginOptions>(async function database (app, opts) {
-  const owned = typeof opts.database === 'string'
-  const db: Kysely<AuthDatabase> = typeof opts.database === 'string'
-    ? createDatabase(opts.database, {
-      ...opts.databaseOptions,
-      onPoolError: (err) => { app.log.warn({ err }, 'an idle database connection failed; the pool will reconnect') }
-    })
-    : opts.database
-  if (owned) app.addHook('onClose', async () => { await db.destroy() })
-  await migrateToLatest(db, usersMigrations, 'auth_migrations')
-  app.decorate('db', db)
-}, { name: 'token-auth/database', fastify: '5.x' })
+  app.decorate('db', openDatabase(app, opts))
+}, { name: 'token-auth-service/database', fastify: '5.x' })

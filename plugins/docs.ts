@@ -3,14 +3,25 @@ import { createRequire } from 'node:module'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
-import { SECURITY_SCHEME } from './auth.js'
 
 export interface DocsPluginOptions {
-  /** Path prefix of the auth routes, '' at the root. The docs live under it too. */
+  /** Where the pages live: `${prefix}/docs`, `${prefix}/redoc`, `${prefix}/openapi.json`. '' at the root. */
   prefix: string
   title?: string
   version?: string
   description?: string
+  /** Also serve ReDoc at `${prefix}/redoc`; needs the optional `redoc` package. Default false. */
+  redoc?: boolean
+}
+
+/** True when the optional `redoc` package can be loaded. */
+export function redocInstalled (): boolean {
+  try {
+    createRequire(import.meta.url).resolve('redoc/bundles/redoc.standalone.js')
+    return true
+  } catch {
+    return false
+  }
 }
 
 // Everything the pages load comes from this server: no CDN, no third-party images.
@@ -41,8 +52,9 @@ function redocPage (title: string, specUrl: string, scriptUrl: string): string {
 }
 
 /**
- * OpenAPI 3 generated from the route schemas, with the OAuth2 password flow as its security
- * scheme, served as JSON, Swagger UI (`/docs`) and ReDoc (`/redoc`).
+ * OpenAPI 3.1 generated from the route schemas of this context and its children, served as
+ * JSON, Swagger UI (`/docs`) and, on request, ReDoc (`/redoc`). The token route adds its
+ * security scheme to the document itself (plugins/openapi-security.ts).
  */
 export default fp<DocsPluginOptions>(async function docs (app, opts) {
   const title = opts.title ?? 'Token authentication API'
@@ -55,17 +67,9 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
         title,
         version: opts.version ?? '0.1.0',
         description: opts.description ?? 'OAuth2 password flow with JWT bearer tokens. Use **Authorize** to log in.'
-      },
-      components: {
-        securitySchemes: {
-          [SECURITY_SCHEME]: {
-            type: 'oauth2',
-            flows: { password: { tokenUrl: `${base}/token`, scopes: {} } }
-          }
-        }
       }
     },
-    // Name components after the schemas' $id (User, Token, ...) rather than def-0, def-1.
+    // Name components after the schemas' $id (TokenAuth.User, Item, ...) rather than def-0, def-1.
     refResolver: {
       buildLocalReference (json, _baseUri, _fragment, i) {
         return typeof json.$id === 'string' ? json.$id : `def-${i}`
@@ -81,11 +85,12 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
 
   app.get(`${base}/openapi.json`, { schema: { hide: true } }, async () => app.swagger())
 
-  const require = createRequire(import.meta.url)
+  if (opts.redoc !== true) return
+  if (!redocInstalled()) throw new Error('fastify-token-auth: docs.redoc needs the optional redoc package: npm install redoc@2')
   // ReDoc 2 always puts Redocly's logo, fetched from their CDN, in its footer: point it at an
   // inline image instead, so the page asks nothing of other hosts. The bundle is read on first
   // use, so a service whose docs nobody opens does not hold its megabyte.
-  const bundlePath = require.resolve('redoc/bundles/redoc.standalone.js')
+  const bundlePath = createRequire(import.meta.url).resolve('redoc/bundles/redoc.standalone.js')
   let bundle: Promise<Buffer> | undefined
   const loadBundle = async () => Buffer.from((await readFile(bundlePath, 'utf8')).replace(REDOC_CDN_LOGO, BLANK_IMAGE))
   const page = redocPage(title, `${base}/openapi.json`, `${base}/redoc/redoc.standalone.js`)
@@ -95,4 +100,4 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
   app.get(`${base}/redoc/redoc.standalone.js`, { schema: { hide: true } }, async (_request, reply) => {
     return await reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(await (bundle ??= loadBundle()))
   })
-}, { name: 'token-auth/docs', dependencies: ['token-auth/auth'], fastify: '5.x' })
+}, { name: 'token-auth/docs', fastify: '5.x' })

@@ -1,9 +1,7 @@
 import fp from 'fastify-plugin'
-import type { Kysely } from 'kysely'
-import { migrateToLatest } from '../src/db/migrate.js'
-import { itemsMigrations } from '../src/db/migrations/items.js'
-import type { AuthDatabase, ItemsDatabase } from '../src/db/types.js'
-import type { Item } from '../src/schemas/item.js'
+import { migrateToLatest } from '../src/core/db/migrate.js'
+import { itemsMigrations } from '../src/core/db/migrations/items.js'
+import { createItemsRepository, type ItemsRepository } from '../src/core/items-repository.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -11,49 +9,8 @@ declare module 'fastify' {
   }
 }
 
-export type ItemsRepository = ReturnType<typeof createItemsRepository>
-
-/**
- * Items belong to a user, named by username (what `request.user` carries). Every query is
- * scoped to the owner, so another user's item is simply not found.
- */
-export function createItemsRepository (db: Kysely<AuthDatabase & ItemsDatabase>) {
-  const withOwner = () => db.selectFrom('items')
-    .innerJoin('users', 'users.id', 'items.owner_id')
-    .select(['items.id as item_id', 'users.username as owner', 'items.title', 'items.description'])
-
-  return {
-    async list (owner: string, limit: number, offset: number): Promise<Item[]> {
-      return await withOwner().where('users.username', '=', owner)
-        .orderBy('items.id').limit(limit).offset(offset).execute()
-    },
-
-    async get (owner: string, itemId: number): Promise<Item | undefined> {
-      return await withOwner().where('users.username', '=', owner).where('items.id', '=', itemId).executeTakeFirst()
-    },
-
-    async create (owner: string, item: { title: string, description?: string | null }): Promise<Item> {
-      const { id } = await db.insertInto('items').values({
-        owner_id: db.selectFrom('users').select('id').where('username', '=', owner),
-        title: item.title,
-        description: item.description ?? null,
-        created_at: new Date().toISOString()
-      }).returning('id').executeTakeFirstOrThrow()
-      return await withOwner().where('items.id', '=', id).executeTakeFirstOrThrow()
-    },
-
-    /** Returns false when the owner has no such item. */
-    async delete (owner: string, itemId: number): Promise<boolean> {
-      const result = await db.deleteFrom('items')
-        .where('id', '=', itemId)
-        .where('owner_id', '=', db.selectFrom('users').select('id').where('username', '=', owner))
-        .executeTakeFirst()
-      return result.numDeletedRows > 0n
-    }
-  }
-}
-
+/** The standalone service's items resource, on the service's database (after the auth plugin migrated its users table). */
 export default fp(async function items (app) {
   await migrateToLatest(app.db, itemsMigrations, 'items_migrations')
-  app.decorate('items', createItemsRepository(app.db.withTables<ItemsDatabase>()))
-}, { name: 'token-auth/items', dependencies: ['token-auth/database'], fastify: '5.x' })
+  app.decorate('items', createItemsRepository(app.db))
+}, { name: 'token-auth-service/items', dependencies: ['token-auth-service/database', 'fastify-token-auth'], fastify: '5.x' })

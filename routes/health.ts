@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { ping } from '../src/db/database.js'
-import { pathVariants } from '../src/route-paths.js'
+import { ping } from '../src/core/db/database.js'
+import { pathVariants } from '../src/core/route-paths.js'
 
 /**
  * Probes for load balancers and orchestrators, left out of the API docs. `/health` answers

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../plugins/errors.js'
-import { HTTPError, HTTPValidationError } from '../src/schemas/errors.js'
-import { Item, ItemCreate, ItemList, ItemParams, ItemsQuery, ITEMS_PAGE_DEFAULT } from '../src/schemas/item.js'
-import { ref } from '../src/schemas/ref.js'
-import { pathVariants } from '../src/route-paths.js'
+import { HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
+import { Item, ItemCreate, ItemList, ItemParams, ItemsQuery, ITEMS_PAGE_DEFAULT } from '../src/core/schemas/item.js'
+import { ref } from '../src/core/schemas/ref.js'
+import { pathVariants } from '../src/core/route-paths.js'
 
 const guarded = { 400: ref(HTTPError), 401: ref(HTTPError), 422: ref(HTTPValidationError) }
 

@@ -2,11 +2,12 @@ import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errorHandler } from '../plugins/errors.js'
-import { isUnavailable } from '../src/db/errors.js'
-import { ref } from '../src/schemas/ref.js'
-import { OAuth2Error } from '../src/schemas/errors.js'
-import { Token, TokenForm } from '../src/schemas/token.js'
-import { pathVariants } from '../src/route-paths.js'
+import { securitySchemeTransform } from '../plugins/openapi-security.js'
+import { isUnavailable } from '../src/core/db/errors.js'
+import { pathVariants } from '../src/core/route-paths.js'
+import { OAuth2Error } from '../src/core/schemas/errors.js'
+import { ref } from '../src/core/schemas/ref.js'
+import { Token, TokenForm } from '../src/core/schemas/token.js'
 
 type OAuth2ErrorCode = OAuth2Error['error']
 
@@ -50,7 +51,12 @@ async function oauth2ErrorHandler (error: FastifyError, request: FastifyRequest,
     .send({ detail: problem.description, error: problem.code, error_description: problem.description })
 }
 
-const tokenRoutes: FastifyPluginAsyncTypebox = async function tokenRoutes (app) {
+export interface TokenRoutesOptions {
+  /** Where the token route is documented from, or false to leave it out of every document. */
+  docs: { tokenUrl: string } | false
+}
+
+const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async function tokenRoutes (app, opts) {
   // This context accepts only the OAuth2 form encoding: a JSON body is an invalid_request.
   app.removeAllContentTypeParsers()
   await app.register(formbody)
@@ -62,8 +68,9 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async function tokenRoutes (app) 
 
   for (const { url, hide } of pathVariants(app, '/token')) {
     app.post(url, {
+      config: opts.docs === false ? {} : { swaggerTransform: securitySchemeTransform(opts.docs.tokenUrl) },
       schema: {
-        hide,
+        hide: hide || opts.docs === false,
         summary: 'Log in (OAuth2 password grant)',
         description: 'Exchanges a username and password for a bearer access token (a JWT).',
         tags: ['auth'],
@@ -85,14 +92,14 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async function tokenRoutes (app) 
       if (form.password === '') throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: password')
 
       // No stored username holds a NUL (and PostgreSQL could not even compare one): no such user.
-      const user = form.username.includes('\0') ? undefined : await app.users.findByUsername(form.username)
+      const user = form.username.includes('\0') ? undefined : await app.tokenAuthUsers.findByUsername(form.username)
       // Always one bcrypt comparison, user or not: same answer, same time.
-      const valid = await app.passwords.verify(form.password, user?.hashedPassword)
+      const valid = await app.tokenAuthPasswords.verify(form.password, user?.hashedPassword)
       if (user === undefined || !valid) throw badCredentials()
-      if (app.passwords.needsRehash(user.hashedPassword)) {
-        await app.users.replaceHash(user.username, await app.passwords.hash(form.password))
+      if (app.tokenAuthPasswords.needsRehash(user.hashedPassword)) {
+        await app.tokenAuthUsers.replaceHash(user.username, await app.tokenAuthPasswords.hash(form.password))
       }
-      return app.auth.issueAccessToken(user)
+      return app.tokenAuthTokens.issue(user)
     })
   }
 }

@@ -1,22 +1,26 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
-import { passwordLengthProblem } from '../plugins/passwords.js'
-import { toPublicUser, UsernameTakenError } from '../plugins/users.js'
-import { HTTPError, HTTPValidationError } from '../src/schemas/errors.js'
-import { ref } from '../src/schemas/ref.js'
-import { User, UserCreate } from '../src/schemas/user.js'
-import { pathVariants } from '../src/route-paths.js'
+import { securityRequirement } from '../plugins/openapi-security.js'
+import { passwordLengthProblem } from '../src/core/passwords.js'
+import { pathVariants } from '../src/core/route-paths.js'
+import { HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
+import { ref } from '../src/core/schemas/ref.js'
+import { User, UserCreate } from '../src/core/schemas/user.js'
+import { toPublicUser, UsernameTakenError } from '../src/core/user-store.js'
 
 export interface UserRoutesOptions {
   registration: 'open' | 'closed'
+  /** Whether the routes appear in an OpenAPI document. */
+  docs: boolean
 }
 
 const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function userRoutes (app, opts) {
   for (const { url, hide } of pathVariants(app, '/users/me/')) {
     app.get(url, {
-      onRequest: app.auth.currentActiveUser,
+      onRequest: app.tokenAuthGuards.currentActiveUser,
       schema: {
-        hide,
+        hide: hide || !opts.docs,
+        security: securityRequirement(),
         summary: 'The current user',
         tags: ['users'],
         response: { 200: ref(User), 400: ref(HTTPError), 401: ref(HTTPError) }
@@ -27,7 +31,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
   for (const { url, hide } of pathVariants(app, '/users/')) {
     app.post(url, {
       schema: {
-        hide: hide || opts.registration === 'closed',
+        hide: hide || !opts.docs || opts.registration === 'closed',
         summary: 'Register a new user',
         description: 'Creates an account that can then log in at the token endpoint.',
         tags: ['users'],
@@ -42,7 +46,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
         throw new RequestValidationError([{ loc: ['body', 'password'], msg: problem, type: 'password_length' }])
       }
       try {
-        const user = await app.users.create({ username, email, fullName, hashedPassword: await app.passwords.hash(password) })
+        const user = await app.tokenAuthUsers.create({ username, email, fullName, hashedPassword: await app.tokenAuthPasswords.hash(password) })
         return await reply.code(201).send(toPublicUser(user))
       } catch (error) {
         if (error instanceof UsernameTakenError) throw new HttpError(409, 'Username already registered')

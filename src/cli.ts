@@ -1,13 +1,15 @@
+#!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { passwordLengthProblem, hashPassword } from '../plugins/passwords.js'
-import { createUsersRepository, toPublicUser, UsernameTakenError } from '../plugins/users.js'
 import { ConfigError, loadConfig } from './config.js'
-import { createDatabase } from './db/database.js'
-import { DatabaseUnavailableError } from './db/errors.js'
-import { migrateService } from './db/migrate.js'
-import { EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, USERNAME_PATTERN } from './schemas/user.js'
+import { createKyselyUserStore } from './core/kysely-user-store.js'
+import { hashPassword, passwordLengthProblem } from './core/passwords.js'
+import { toPublicUser, UsernameTakenError } from './core/user-store.js'
+import { createDatabase } from './core/db/database.js'
+import { DatabaseUnavailableError } from './core/db/errors.js'
+import { migrateService } from './core/db/migrate.js'
+import { EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, USERNAME_PATTERN } from './core/schemas/user.js'
 
-const USAGE = `Usage: npm run cli -- <command> [options]
+const USAGE = `Usage: fastify-token-auth <command> [options]   (in this repository: npm run cli -- <command>)
 
 Commands:
   create-user NAME --password-stdin [--email E] [--full-name F] [--disabled]
@@ -96,7 +98,7 @@ async function run (argv: string[]): Promise<void> {
       process.stdout.write('Migrations applied\n')
       return
     }
-    const users = createUsersRepository(db)
+    const users = createKyselyUserStore(db)
     const username = name as string
     switch (command) {
       case 'create-user': {

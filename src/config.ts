@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { isLongEnoughSecret, MIN_SECRET_BYTES } from './core/jwt-secret.js'
 
 // Every setting the service reads, with its default. The names are the environment
 // variables; src/service.ts maps them onto the plugin's options.
@@ -26,13 +27,6 @@ export const ConfigSchema = Type.Object({
 })
 
 export type Config = Static<typeof ConfigSchema>
-
-export const MIN_SECRET_BYTES = 32
-
-/** The one rule for a JWT secret, wherever it comes from (environment, plugin option, file). */
-export function isLongEnoughSecret (secret: unknown): secret is string {
-  return typeof secret === 'string' && Buffer.byteLength(secret, 'utf8') >= MIN_SECRET_BYTES
-}
 
 export class ConfigError extends Error {
   constructor (readonly problems: string[]) {

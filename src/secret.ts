@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
-import { isLongEnoughSecret, MIN_SECRET_BYTES, type Config } from './config.js'
-import { parseDatabaseUrl } from './db/database.js'
+import type { Config } from './config.js'
+import { isLongEnoughSecret, MIN_SECRET_BYTES } from './core/jwt-secret.js'
+import { parseDatabaseUrl } from './core/db/database.js'
 
 /** The generated secret's file: beside the database and named after it, so two databases in one folder never share a secret. */
 export function secretFileFor (databasePath: string): string {

@@ -1,28 +1,42 @@
 import fp from 'fastify-plugin'
+import database from '../plugins/database.js'
+import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
 import items from '../plugins/items.js'
 import healthRoutes from '../routes/health.js'
 import itemRoutes from '../routes/items.js'
-import authApi, { type AuthApiOptions } from './app.js'
-import { addSchemas, itemSchemas } from './schemas/index.js'
+import { countUsers } from './core/kysely-user-store.js'
+import { addSchemas, itemSchemas } from './core/schemas/index.js'
+import tokenAuth, { type TokenAuthOptions } from './token-auth.js'
 
-export type ServiceOptions = Omit<AuthApiOptions, 'prefix' | 'decorators'>
+export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'docs' | 'store' | 'database'> & {
+  database: string
+  /** Serve /openapi.json, /docs and (when the redoc package is installed) /redoc. Default true. */
+  docs?: boolean
+}
 
 /**
- * The standalone service: the auth plugin as any host would register it, plus the items
- * resource. `src/server.ts` runs it; tests build it on an in-memory database. Not encapsulated:
- * it is the root of its server.
+ * The standalone service, the plugin's first host: it owns the database, the OpenAPI document
+ * and the items resource, and registers the auth plugin as any host would. `src/server.ts` runs
+ * it; tests build it on an in-memory database. Not encapsulated: it is the root of its server.
  */
 export default fp<ServiceOptions>(async function service (app, opts) {
+  const { database: url, databaseOptions, docs: withDocs = true, ...auth } = opts
   await app.register(errors, { notFound: true })
+  await app.register(database, { database: url, databaseOptions })
+  if (withDocs) {
+    const redoc = redocInstalled()
+    if (!redoc) app.log.info('ReDoc is off: install the optional redoc package to serve /redoc')
+    await app.register(docs, { prefix: '', redoc })
+  }
+  await app.register(tokenAuth, { ...auth, database: app.db, docs: withDocs })
   addSchemas(app, itemSchemas)
-  await app.register(authApi, opts)
   await app.register(items)
   await app.register(itemRoutes)
   await app.register(healthRoutes)
 
   app.addHook('onReady', async () => {
-    if (await app.users.count() === 0) {
+    if (await countUsers(app.db) === 0) {
       app.log.warn('No users yet: create one with `npm run cli -- create-user NAME --password-stdin`' +
         (opts.registration === 'closed' ? '' : ' or POST /users/'))
     }

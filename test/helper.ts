@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import type { Test } from 'tap'
-import type { Engine } from '../src/db/dialect.js'
+import type { Engine } from '../src/core/db/dialect.js'
 import { serviceFastifyOptions } from '../src/fastify-options.js'
 import service, { type ServiceOptions } from '../src/service.js'
 
@@ -94,7 +94,7 @@ export const alice: TestUser = { username: 'alice', password: 'wonderland-42', e
 
 /** Stores a user directly through the repository, as the CLI would. */
 export async function createUser (app: FastifyInstance, user: TestUser): Promise<void> {
-  await app.users.create({ ...user, hashedPassword: await app.passwords.hash(user.password) })
+  await app.tokenAuth.users.create({ ...user, hashedPassword: await app.tokenAuth.hashPassword(user.password) })
 }
 
 export async function requestToken (app: FastifyInstance, form: Record<string, string>): Promise<LightMyRequestResponse> {

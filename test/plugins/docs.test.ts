@@ -170,7 +170,7 @@ t.test('GET /openapi.json', async (t) => {
   t.test('POST /token answers 200 with the Token schema', async (t) => {
     const ok = doc.paths?.['/token']?.post?.responses?.['200']
     const raw = ok?.content?.['application/json']?.schema
-    t.equal(raw?.$ref, '#/components/schemas/Token', 'refers to the Token component')
+    t.equal(raw?.$ref, '#/components/schemas/TokenAuth.Token', 'refers to the TokenAuth.Token component')
     const token = resolve(doc, raw)
     for (const field of ['access_token', 'token_type', 'expires_in']) {
       t.ok(token?.properties?.[field], `Token has ${field}`)
@@ -277,12 +277,12 @@ t.test('GET /openapi.json', async (t) => {
     }
     t.ok(responses >= 10, `walked ${responses} response bodies`)
     // The walker itself finds password fields where they legitimately are: the request bodies.
-    t.ok(propertyNames(doc, { $ref: '#/components/schemas/UserCreate' }).includes('password'), 'walker sanity check')
+    t.ok(propertyNames(doc, { $ref: '#/components/schemas/TokenAuth.UserCreate' }).includes('password'), 'walker sanity check')
   })
 
   t.test('components are named after the schema $id', async (t) => {
     const schemas = doc.components?.schemas ?? {}
-    for (const name of ['User', 'Token', 'TokenForm', 'UserCreate', 'HTTPError', 'HTTPValidationError', 'Item']) {
+    for (const name of ['TokenAuth.User', 'TokenAuth.Token', 'TokenAuth.TokenForm', 'TokenAuth.UserCreate', 'TokenAuth.HTTPError', 'TokenAuth.HTTPValidationError', 'Item']) {
       t.ok(schemas[name], `components.schemas.${name}`)
     }
     for (const name of Object.keys(schemas)) {

@@ -1,16 +1,17 @@
 import t from 'tap'
-import { createUsersRepository, toPublicUser, UsernameTakenError } from '../../plugins/users.js'
-import { createDatabase } from '../../src/db/database.js'
-import { migrateToLatest } from '../../src/db/migrate.js'
-import { usersMigrations } from '../../src/db/migrations/users.js'
-import type { Engine } from '../../src/db/dialect.js'
+import { createKyselyUserStore } from '../../src/core/kysely-user-store.js'
+import { toPublicUser, UsernameTakenError } from '../../src/core/user-store.js'
+import { createDatabase } from '../../src/core/db/database.js'
+import { migrateToLatest } from '../../src/core/db/migrate.js'
+import { usersMigrations } from '../../src/core/db/migrations/users.js'
+import type { Engine } from '../../src/core/db/dialect.js'
 import { forEachEngine, freshDatabaseUrl, type TestContext } from '../helper.js'
 
 async function repository (t: TestContext, engine: Engine) {
   const db = createDatabase(await freshDatabaseUrl(t, engine))
   t.teardown(async () => await db.destroy())
   await migrateToLatest(db, usersMigrations, 'auth_migrations')
-  return createUsersRepository(db)
+  return createKyselyUserStore(db)
 }
 
 forEachEngine(t, async (t, engine) => {
@@ -59,8 +60,8 @@ forEachEngine(t, async (t, engine) => {
     t.teardown(async () => await db.destroy())
     await migrateToLatest(db, usersMigrations, 'auth_migrations')
     await migrateToLatest(db, usersMigrations, 'auth_migrations')
-    await createUsersRepository(db).create({ username: 'once', hashedPassword: 'h' })
-    t.equal(await createUsersRepository(db).count(), 1)
+    await createKyselyUserStore(db).create({ username: 'once', hashedPassword: 'h' })
+    t.equal(await createKyselyUserStore(db).count(), 1)
   })
 })
 
@@ -69,11 +70,11 @@ forEachEngine(t, async (t, engine) => {
     const db = createDatabase(await freshDatabaseUrl(t, engine))
     t.teardown(async () => await db.destroy())
     await migrateToLatest(db, usersMigrations, 'auth_migrations')
-    const users = createUsersRepository(db)
+    const users = createKyselyUserStore(db)
     const trx = await db.startTransaction().execute()
-    await createUsersRepository(trx).create({ username: 'outer', hashedPassword: 'h' })
+    await createKyselyUserStore(trx).create({ username: 'outer', hashedPassword: 'h' })
     const inner = await trx.savepoint('inner').execute()
-    await createUsersRepository(inner).create({ username: 'rolled', hashedPassword: 'h' })
+    await createKyselyUserStore(inner).create({ username: 'rolled', hashedPassword: 'h' })
     await inner.rollbackToSavepoint('inner').execute()
     await trx.commit().execute()
     t.same((await users.list()).map((u) => u.username), ['outer'])

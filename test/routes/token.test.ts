@@ -1,5 +1,5 @@
 import t from 'tap'
-import { hashPassword } from '../../plugins/passwords.js'
+import { hashPassword } from '../../src/core/passwords.js'
 import { alice, buildApp, createUser, forEachEngine, johndoe, requestToken } from '../helper.js'
 
 function decodeJwt (token: string) {
@@ -112,9 +112,9 @@ forEachEngine(t, async (t, engine) => {
   t.test('a password hashed at another cost is rehashed at the configured cost on login', async (t) => {
     const app = await buildApp(t, { bcryptCost: 5 }, engine)
     // Stored at cost 4, as by an older BCRYPT_COST.
-    await app.users.create({ username: 'oldhash', hashedPassword: await hashPassword('old-cost-password', 4) })
+    await app.tokenAuth.users.create({ username: 'oldhash', hashedPassword: await hashPassword('old-cost-password', 4) })
     t.equal((await requestToken(app, { username: 'oldhash', password: 'old-cost-password' })).statusCode, 200)
-    t.match((await app.users.findByUsername('oldhash'))?.hashedPassword, /^\$2[aby]\$05\$/, 'now at cost 5')
+    t.match((await app.tokenAuth.users.findByUsername('oldhash'))?.hashedPassword, /^\$2[aby]\$05\$/, 'now at cost 5')
     t.equal((await requestToken(app, { username: 'oldhash', password: 'old-cost-password' })).statusCode, 200, 'and still logs in')
     t.equal((await requestToken(app, { username: 'oldhash', password: 'wrong-password' })).statusCode, 401)
   })

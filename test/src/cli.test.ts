@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { verify } from '@node-rs/bcrypt'
 import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
+import { createKyselyUserStore } from '../../src/core/kysely-user-store.js'
 import service from '../../src/service.js'
 import { bearer, createUser, requestToken, testSecret } from '../helper.js'
 import { dbEnv, runCli, tempDir, type CliResult, type Teardown } from './process-helper.js'
@@ -56,7 +57,7 @@ async function token (app: FastifyInstance, username: string, password: string):
 }
 
 async function usernames (app: FastifyInstance): Promise<string[]> {
-  return (await app.users.list()).map((user) => user.username)
+  return (await createKyselyUserStore(app.db).list()).map((user) => user.username)
 }
 
 /** Asserts an exit code, showing the output when it is not the expected one. */
@@ -156,7 +157,7 @@ t.test('create-user applies the API rules to --email and --full-name; empty mean
   }
   t.same(await usernames(app), [], 'nothing was created')
   exitsWith(t, await s.cli(['create-user', 'profiled', '--password-stdin', '--email', '', '--full-name', ' '], newPassword()), 0, 'empty fields')
-  t.match(await app.users.findByUsername('profiled'), { email: null, fullName: null }, 'stored as none, not as empty strings')
+  t.match(await app.tokenAuth.users.findByUsername('profiled'), { email: null, fullName: null }, 'stored as none, not as empty strings')
 })
 
 t.test('the password length is checked in UTF-8 bytes: 8 to 72', async (t) => {
@@ -193,7 +194,7 @@ t.test('usage errors exit 2 and touch no database; --help exits 0', async (t) =>
     { args: ['list', '--bogus'], code: 2, stderr: /Unknown option '--bogus'/ },
     { args: ['create-user', '--password-stdin'], code: 2, stderr: /create-user needs a username/ },
     { args: ['list', 'extra'], code: 2, stderr: /Unexpected argument: extra/ },
-    { args: [], code: 2, stdout: /Usage: npm run cli/ },
+    { args: [], code: 2, stdout: /Usage: fastify-token-auth/ },
     { args: ['--help'], code: 0, stdout: /create-user NAME --password-stdin/ }
   ]
   const results: CliResult[] = []
@@ -207,7 +208,7 @@ t.test('usage errors exit 2 and touch no database; --help exits 0', async (t) =>
     exitsWith(t, result, c.code, what)
     if (c.stderr !== undefined) {
       t.match(result.stderr, c.stderr, `${what}: says why`)
-      t.match(result.stderr, /Usage: npm run cli/, `${what}: shows the usage`)
+      t.match(result.stderr, /Usage: fastify-token-auth/, `${what}: shows the usage`)
     }
     if (c.stdout !== undefined) t.match(result.stdout, c.stdout, `${what}: prints the usage`)
   })

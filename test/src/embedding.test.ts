@@ -3,7 +3,7 @@ import SQLite from 'better-sqlite3'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type onRequestAsyncHookHandler } from 'fastify'
 import { Kysely, SqliteDialect } from 'kysely'
 import t from 'tap'
-import authApi, { type AuthApiOptions } from '../../src/app.js'
+import authApi, { type TokenAuthOptions } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 
 /* A host application embedding the plugin under /auth, with its own routes next to it. */
@@ -20,11 +20,11 @@ interface HostHooks {
   after?: (host: FastifyInstance) => void
 }
 
-async function buildHost (t: TestContext, opts: Partial<AuthApiOptions> = {}, hooks: HostHooks = {}): Promise<FastifyInstance> {
+async function buildHost (t: TestContext, opts: Partial<TokenAuthOptions> = {}, hooks: HostHooks = {}): Promise<FastifyInstance> {
   const host = Fastify({ logger: false })
   t.teardown(async () => await host.close())
   hooks.before?.(host)
-  await host.register(authApi, { prefix: '/auth', secret: testSecret(), database: 'sqlite::memory:', bcryptCost: 4, ...opts })
+  await host.register(authApi, { prefix: '/auth', secret: testSecret(), database: 'sqlite::memory:', bcryptCost: 4, ...opts } as TokenAuthOptions)
 
   host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => {
     // Type-checks: request.user is the plugin's User.
@@ -136,8 +136,8 @@ t.test('a host app with the plugin under /auth', async (t) => {
   })
 
   t.test('a disabled user', async (t) => {
-    t.equal(await host.users.setDisabled(user.username, true), true)
-    t.teardown(async () => { await host.users.setDisabled(user.username, false) })
+    t.equal(await host.tokenAuth.users.setDisabled(user.username, true), true)
+    t.teardown(async () => { await host.tokenAuth.users.setDisabled(user.username, false) })
     const response = await host.inject({ method: 'GET', url: '/api/private', headers: bearer(accessToken) })
     t.equal(response.statusCode, 400)
     t.same(response.json(), { detail: 'Inactive user' })
@@ -292,7 +292,7 @@ t.test('the plugin refuses bad options', async (t) => {
     const host = Fastify({ logger: false })
     t.teardown(async () => await host.close().catch(() => {}))
     // `await register` loads the plugin: a bad option must make it reject, before any ready().
-    await host.register(authApi, { prefix: '/auth', database: 'sqlite::memory:', bcryptCost: 4, ...opts } as unknown as AuthApiOptions)
+    await host.register(authApi, { prefix: '/auth', database: 'sqlite::memory:', bcryptCost: 4, ...opts } as unknown as TokenAuthOptions)
   }
 
   await t.rejects(attempt({}), /secret/i, 'no secret')

@@ -30,7 +30,7 @@ forEachEngine(t, async (t, engine) => {
     t.equal((await register(a, 'doomed', 'doomed-password')).statusCode, 201)
     const token = await login(b, { username: 'doomed', password: 'doomed-password' })
     t.equal((await b.inject({ url: '/users/me/', headers: bearer(token) })).statusCode, 200)
-    await a.users.setDisabled('doomed', true)
+    await a.tokenAuth.users.setDisabled('doomed', true)
     const res = await b.inject({ url: '/users/me/', headers: bearer(token) })
     t.equal(res.statusCode, 400)
     t.same(res.json(), { detail: 'Inactive user' })
@@ -39,7 +39,7 @@ forEachEngine(t, async (t, engine) => {
   t.test('a password changed on A: B refuses the old one, and the sessions made with it, and accepts the new one', async (t) => {
     t.equal((await register(a, 'mover', 'old-password')).statusCode, 201)
     const old = await login(b, { username: 'mover', password: 'old-password' })
-    await a.users.setPassword('mover', await a.passwords.hash('new-password'))
+    await a.tokenAuth.users.setPassword('mover', await a.tokenAuth.hashPassword('new-password'))
     t.equal((await requestToken(b, { username: 'mover', password: 'old-password' })).statusCode, 401)
     t.equal((await b.inject({ url: '/users/me/', headers: bearer(old) })).statusCode, 401, 'the old session ends on B too')
     t.equal((await requestToken(b, { username: 'mover', password: 'new-password' })).statusCode, 200)

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { sql } from 'kysely'
 import t from 'tap'
-import { createDatabase } from '../../src/db/database.js'
-import { migrateService } from '../../src/db/migrate.js'
+import { createDatabase } from '../../src/core/db/database.js'
+import { migrateService } from '../../src/core/db/migrate.js'
 import { forEachEngine, freshDatabaseUrl } from '../helper.js'
 
 const run = promisify(execFile)

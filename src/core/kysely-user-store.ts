@@ -1,60 +1,14 @@
-import fp from 'fastify-plugin'
 import type { Kysely, Selectable } from 'kysely'
-import { isPromise, preparedFirstRow, type MaybePromise } from '../src/db/database.js'
-import { isUniqueViolation } from '../src/db/errors.js'
-import type { AuthDatabase, UsersTable } from '../src/db/types.js'
-import type { User } from '../src/schemas/user.js'
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    users: UsersRepository
-  }
-}
-
-/** A stored account. `hashedPassword` never leaves the server: see toPublicUser. */
-export interface UserRecord {
-  id: number
-  username: string
-  email: string | null
-  fullName: string | null
-  disabled: boolean
-  hashedPassword: string
-  tokenVersion: number
-}
-
-export interface NewUser {
-  username: string
-  hashedPassword: string
-  email?: string | null
-  fullName?: string | null
-  disabled?: boolean
-}
-
-export class UsernameTakenError extends Error {
-  constructor (username: string) {
-    super(`Username ${username} is already taken`)
-    this.name = 'UsernameTakenError'
-  }
-}
-
-export type UsersRepository = ReturnType<typeof createUsersRepository>
-
-/** What an authenticated request needs of its user. */
-export interface UserProfile {
-  user: User
-  /** Bumped by every password change; a token carrying another version is refused. */
-  tokenVersion: number
-}
+import { isPromise, preparedFirstRow, type MaybePromise } from './db/database.js'
+import { isUniqueViolation } from './db/errors.js'
+import type { AuthDatabase, UsersTable } from './db/types.js'
+import { PROFILE_LOOKUP, type UserProfile } from './profile-lookup.js'
+import { UsernameTakenError, type NewUser, type UserRecord } from './user-store.js'
 
 type ProfileRow = Pick<Selectable<UsersTable>, 'username' | 'email' | 'full_name' | 'disabled' | 'token_version'>
 
-export function toPublicUser (user: UserRecord): User {
-  return { username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled }
-}
-
 function toRecord (row: Selectable<UsersTable>): UserRecord {
   return {
-    id: row.id,
     username: row.username,
     email: row.email,
     fullName: row.full_name,
@@ -64,7 +18,8 @@ function toRecord (row: Selectable<UsersTable>): UserRecord {
   }
 }
 
-export function createUsersRepository (db: Kysely<AuthDatabase>) {
+/** The built-in user store: the `users` table of a Kysely database (SQLite or PostgreSQL). */
+export function createKyselyUserStore (db: Kysely<AuthDatabase>) {
   const byUsername = preparedFirstRow(db, db.selectFrom('users').selectAll().where('username', '=', '').compile())
   // The lookup behind every authenticated request: built and compiled once (building Kysely's
   // query tree per request cost more than running it), prepared once where the engine allows,
@@ -75,21 +30,11 @@ export function createUsersRepository (db: Kysely<AuthDatabase>) {
     ? undefined
     : { user: { username: row.username, email: row.email, full_name: row.full_name, disabled: row.disabled !== 0 }, tokenVersion: row.token_version }
 
-  return {
+  const store = {
     /** Exact, case-sensitive match: `TIM` is not `tim`. */
     async findByUsername (username: string): Promise<UserRecord | undefined> {
       const row = await byUsername([username])
       return row === undefined ? undefined : toRecord(row)
-    },
-
-    /**
-     * The public profile (what `request.user` carries) and the current token version, by exact
-     * username. On a SQLite database the plugin opened, the answer is immediate rather than a
-     * promise (see preparedFirstRow); `await` it either way.
-     */
-    findProfile (username: string): MaybePromise<UserProfile | undefined> {
-      const row = profileByUsername([username])
-      return isPromise(row) ? row.then(toProfile) : toProfile(row)
     },
 
     /** Throws UsernameTakenError when the name exists in any letter case; the unique index decides, so concurrent calls cannot both win. */
@@ -141,13 +86,21 @@ export function createUsersRepository (db: Kysely<AuthDatabase>) {
       return rows.map(toRecord)
     },
 
-    async count (): Promise<number> {
-      const { count } = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow()
-      return Number(count)
+    count: async () => await countUsers(db),
+
+    // The guards' private fast path (see profile-lookup.ts): synchronous on a SQLite database opened here.
+    [PROFILE_LOOKUP] (username: string): MaybePromise<UserProfile | undefined> {
+      const row = profileByUsername([username])
+      return isPromise(row) ? row.then(toProfile) : toProfile(row)
     }
   }
+  return store
 }
 
-export default fp(async function users (app) {
-  app.decorate('users', createUsersRepository(app.db))
-}, { name: 'token-auth/users', dependencies: ['token-auth/database'], fastify: '5.x' })
+export type KyselyUserStore = ReturnType<typeof createKyselyUserStore>
+
+/** How many accounts the `users` table holds. */
+export async function countUsers (db: Kysely<AuthDatabase>): Promise<number> {
+  const { count } = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow()
+  return Number(count)
+}

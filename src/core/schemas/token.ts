@@ -9,12 +9,12 @@ export const TokenForm = Type.Object({
   scope: Type.Optional(Type.String({ description: 'Space-separated scopes (accepted, none defined yet)' })),
   client_id: Type.Optional(Type.String()),
   client_secret: Type.Optional(Type.String({ format: 'password' }))
-}, { $id: 'TokenForm', description: 'OAuth2 password request form' })
+}, { $id: 'TokenAuth.TokenForm', description: 'OAuth2 password request form' })
 export type TokenForm = Static<typeof TokenForm>
 
 export const Token = Type.Object({
   access_token: Type.String({ description: 'A JWT signed with HS256' }),
   token_type: Type.Literal('bearer'),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires' })
-}, { $id: 'Token' })
+}, { $id: 'TokenAuth.Token' })
 export type Token = Static<typeof Token>

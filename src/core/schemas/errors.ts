@@ -2,19 +2,19 @@ import { Type, type Static } from '@sinclair/typebox'
 
 export const HTTPError = Type.Object({
   detail: Type.String()
-}, { $id: 'HTTPError', description: 'An error; `detail` says what went wrong.' })
+}, { $id: 'TokenAuth.HTTPError', description: 'An error; `detail` says what went wrong.' })
 export type HTTPError = Static<typeof HTTPError>
 
 export const ValidationIssue = Type.Object({
   loc: Type.Array(Type.Union([Type.String(), Type.Integer()]), { description: 'Where: body, query or path, then the field' }),
   msg: Type.String(),
   type: Type.String()
-}, { $id: 'ValidationIssue' })
+}, { $id: 'TokenAuth.ValidationIssue' })
 export type ValidationIssue = Static<typeof ValidationIssue>
 
 export const HTTPValidationError = Type.Object({
-  detail: Type.Array(Type.Unsafe<ValidationIssue>(Type.Ref('ValidationIssue')))
-}, { $id: 'HTTPValidationError', description: 'The request did not validate; one entry per problem.' })
+  detail: Type.Array(Type.Unsafe<ValidationIssue>(Type.Ref('TokenAuth.ValidationIssue')))
+}, { $id: 'TokenAuth.HTTPValidationError', description: 'The request did not validate; one entry per problem.' })
 export type HTTPValidationError = Static<typeof HTTPValidationError>
 
 // RFC 6749 §5.2 error response, with FastAPI's `detail` alongside for tutorial clients.
@@ -27,5 +27,5 @@ export const OAuth2Error = Type.Object({
     Type.Literal('invalid_scope')
   ]),
   error_description: Type.String()
-}, { $id: 'OAuth2Error' })
+}, { $id: 'TokenAuth.OAuth2Error' })
 export type OAuth2Error = Static<typeof OAuth2Error>

@@ -65,9 +65,18 @@ function withStatementCache (sqlite: SQLite.Database) {
   }
 }
 
+/** The PostgreSQL driver, an optional dependency loaded only when PostgreSQL is used. */
+function loadPg (): typeof import('pg') {
+  try {
+    return createRequire(import.meta.url)('pg') as typeof import('pg')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error
+    throw new Error('A postgres:// database needs the optional pg package: npm install pg@8', { cause: error })
+  }
+}
+
 function postgresDialect (url: string, opts: DatabaseOptions, timeoutMs: number): Dialect {
-  // Loaded only when PostgreSQL is used: a SQLite service starts without it.
-  const pg = createRequire(import.meta.url)('pg') as typeof import('pg')
+  const pg = loadPg()
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.poolSize ?? 10,

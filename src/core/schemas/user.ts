@@ -11,7 +11,7 @@ export const User = Type.Object({
   email: nullable(Type.String({ format: 'email' })),
   full_name: nullable(Type.String()),
   disabled: Type.Boolean()
-}, { $id: 'User', description: 'A user account, as its owner sees it. Never carries a password or hash.' })
+}, { $id: 'TokenAuth.User', description: 'A user account, as its owner sees it. Never carries a password or hash.' })
 export type User = Static<typeof User>
 
 export const UserCreate = Type.Object({
@@ -28,5 +28,5 @@ export const UserCreate = Type.Object({
   }),
   email: Type.Optional(nullable(Type.String({ format: 'email', maxLength: EMAIL_MAX_LENGTH }))),
   full_name: Type.Optional(nullable(Type.String({ maxLength: FULL_NAME_MAX_LENGTH, pattern: TEXT_PATTERN })))
-}, { $id: 'UserCreate', additionalProperties: false, description: 'A registration.' })
+}, { $id: 'TokenAuth.UserCreate', additionalProperties: false, description: 'A registration.' })
 export type UserCreate = Static<typeof UserCreate>

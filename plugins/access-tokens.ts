@@ -1,0 +1,80 @@
+import fastifyJwt, { type JWT } from '@fastify/jwt'
+import fp from 'fastify-plugin'
+import { isLongEnoughSecret, MIN_SECRET_BYTES } from '../src/core/jwt-secret.js'
+import type { RequestUser } from '../src/core/public-types.js'
+import type { Token } from '../src/core/schemas/token.js'
+import { createVerifiedTokenCache, type VerifiedClaims } from '../src/core/verified-tokens.js'
+
+export const JWT_ALGORITHM = 'HS256'
+export const DEFAULT_TOKEN_ISSUER = 'fastify-token-auth'
+const JWT_NAMESPACE = 'tokenAuth'
+
+export interface AccessTokens {
+  /** Seconds an access token lives. */
+  readonly expiresIn: number
+  issue (user: { username: string, tokenVersion: number }): Token
+  /** The claims of a usable access token (signature, algorithm, `exp`, `iss`, `aud` checked), else undefined. */
+  claimsOf (token: string): VerifiedClaims | undefined
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokenAuthTokens: AccessTokens
+  }
+}
+
+// Within this project @fastify/jwt's own declaration of `request.user` is loaded beside the
+// plugin's: both must name one type. No public declaration file imports this one, so a host's
+// own FastifyJWT is never constrained by it.
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    user: RequestUser
+  }
+}
+
+export interface AccessTokensPluginOptions {
+  /** HMAC key for HS256, at least 32 bytes. */
+  secret: string
+  expireMinutes: number
+  /**
+   * `iss` and `aud` of the access tokens, both checked on every request: another JWT signed with
+   * the same secret (a host's reset-password token, say) is not an access token.
+   */
+  issuer: string
+  audience: string
+}
+
+/**
+ * Signs and verifies access tokens with @fastify/jwt, registered under its own namespace in a
+ * context of its own: a host's `jwt` decorator, `request.user` and `FastifyJWT` types are never
+ * touched, and the host never sees this one.
+ */
+export default fp<AccessTokensPluginOptions>(async function accessTokens (app, opts) {
+  if (!isLongEnoughSecret(opts.secret)) {
+    throw new Error(`The JWT secret must be a string of at least ${MIN_SECRET_BYTES} bytes`)
+  }
+  const expiresIn = opts.expireMinutes * 60
+  let jwt: JWT | undefined
+  await app.register(async function jwtContext (context) {
+    // @fastify/jwt adds its namespace to whatever `jwt` object the context has, the host's
+    // included: this context gets one of its own first.
+    Object.defineProperty(context, 'jwt', { value: Object.create(null), enumerable: true })
+    await context.register(fastifyJwt, {
+      secret: opts.secret,
+      namespace: JWT_NAMESPACE,
+      sign: { algorithm: JWT_ALGORITHM, expiresIn, iss: opts.issuer, aud: opts.audience },
+      // Only the configured algorithm (so never `none`), and no token without an expiry, a
+      // subject, a token version, and this service as issuer and audience.
+      verify: { algorithms: [JWT_ALGORITHM], requiredClaims: ['exp', 'sub', 'ver', 'iss', 'aud'], allowedIss: opts.issuer, allowedAud: opts.audience }
+    })
+    jwt = (context.jwt as unknown as Record<string, JWT>)[JWT_NAMESPACE]
+  })
+  if (jwt === undefined) throw new Error('@fastify/jwt did not register its namespace')
+  const signer = jwt
+
+  app.decorate('tokenAuthTokens', {
+    expiresIn,
+    issue: (user) => ({ access_token: signer.sign({ sub: user.username, ver: user.tokenVersion }), token_type: 'bearer', expires_in: expiresIn }),
+    claimsOf: createVerifiedTokenCache((token) => signer.verify<VerifiedClaims>(token))
+  } satisfies AccessTokens)
+}, { name: 'token-auth/access-tokens', fastify: '5.x' })

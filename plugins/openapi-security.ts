@@ -1,0 +1,43 @@
+import type { SwaggerTransform } from '@fastify/swagger'
+import type { FastifyInstance, RouteOptions } from 'fastify'
+
+/** The OAuth2 password-flow scheme the plugin's operations (and the routes its guards protect) require. */
+export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
+
+type Json = Record<string, any>
+
+/**
+ * A route-level `swaggerTransform` for the token route: it adds the password-flow scheme to
+ * the document being built (OpenAPI 3 or Swagger 2), whoever registered @fastify/swagger. The
+ * token route is registered before any route a guard protects, so the scheme is there before
+ * @fastify/swagger reads a `security` requirement naming it. A scheme the host already defined
+ * under that name is left as it is.
+ */
+export function securitySchemeTransform (tokenUrl: string): SwaggerTransform {
+  return function addSecurityScheme ({ schema, url, ...document }) {
+    const { openapiObject, swaggerObject } = document as { openapiObject?: Json, swaggerObject?: Json }
+    if (openapiObject !== undefined) {
+      openapiObject.components ??= {}
+      openapiObject.components.securitySchemes ??= {}
+      openapiObject.components.securitySchemes[SECURITY_SCHEME] ??= { type: 'oauth2', flows: { password: { tokenUrl, scopes: {} } } }
+    } else if (swaggerObject !== undefined) {
+      swaggerObject.securityDefinitions ??= {}
+      swaggerObject.securityDefinitions[SECURITY_SCHEME] ??= { type: 'oauth2', flow: 'password', tokenUrl, scopes: {} }
+    }
+    return { schema, url }
+  }
+}
+
+/** The security requirement of a protected operation. */
+export const securityRequirement = () => [{ [SECURITY_SCHEME]: [] }]
+
+/** Marks every route registered from now on in `app` (and its children) whose hooks include a guard as protected. */
+export function markGuardedRoutes (app: FastifyInstance, guards: unknown[]): void {
+  const known = new Set(guards)
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const hooks = [route.onRequest, route.preValidation, route.preHandler].flat()
+    if (!hooks.some((hook) => known.has(hook))) return
+    route.schema ??= {}
+    ;(route.schema as { security?: unknown }).security ??= securityRequirement()
+  })
+}

@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto'
+import { hash, verify } from '@node-rs/bcrypt'
+
+export const PASSWORD_MIN_BYTES = 8
+// bcrypt reads at most 72 bytes; anything after would be silently ignored.
+export const PASSWORD_MAX_BYTES = 72
+
+/** Why a new password is unacceptable, or undefined when it is fine. */
+export function passwordLengthProblem (password: string): string | undefined {
+  const bytes = Buffer.byteLength(password, 'utf8')
+  if (bytes < PASSWORD_MIN_BYTES) return `Password must be at least ${PASSWORD_MIN_BYTES} bytes long (UTF-8)`
+  if (bytes > PASSWORD_MAX_BYTES) {
+    return `Password must be at most ${PASSWORD_MAX_BYTES} bytes long (UTF-8), this one is ${bytes}: bcrypt would ignore the rest`
+  }
+  return undefined
+}
+
+export interface PasswordHasher {
+  readonly cost: number
+  hash (password: string): Promise<string>
+  /**
+   * Compares a password with a stored hash. Without a hash (no such user), or with a password
+   * too long to have been stored, it still spends one bcrypt comparison on a dummy hash, so the
+   * answer takes the same time either way and does not reveal which usernames exist.
+   */
+  verify (password: string, hashed: string | undefined): Promise<boolean>
+  /**
+   * True when a stored hash was made at another cost than the configured one. Rehashing such a
+   * password at the next successful login keeps every login as slow as the dummy comparison,
+   * so timing still tells nothing, and moves old accounts to a raised cost.
+   */
+  needsRehash (hashed: string): boolean
+}
+
+/** The cost factor recorded in a bcrypt hash (`$2b$12$...`), or undefined if it is not one. */
+export function bcryptCost (hashed: string): number | undefined {
+  const match = /^\$2[abxy]?\$(\d{2})\$/.exec(hashed)
+  return match === null ? undefined : Number(match[1])
+}
+
+/** A bcrypt hash of a password, computed off the event loop. */
+export async function hashPassword (password: string, cost: number): Promise<string> {
+  return await hash(password, cost)
+}
+
+/** bcrypt runs on libuv's thread pool (@node-rs/bcrypt's async API), never on the event loop. */
+export async function createPasswordHasher (cost: number): Promise<PasswordHasher> {
+  const placeholder = randomBytes(32).toString('base64')
+  // Computed in the background (a cost-12 hash takes a quarter of a second), off the start-up path.
+  const dummy = hashPassword(randomBytes(32).toString('base64'), cost)
+  dummy.catch(() => {})
+  return {
+    cost,
+    hash: async (password) => await hashPassword(password, cost),
+    async verify (password, hashed) {
+      const usable = hashed !== undefined && Buffer.byteLength(password, 'utf8') <= PASSWORD_MAX_BYTES
+      // An unusable password is not passed to bcrypt at all; a placeholder spends the same time.
+      const matches = await verify(usable ? password : placeholder, usable ? hashed : await dummy)
+      return usable && matches
+    },
+    needsRehash: (hashed) => bcryptCost(hashed) !== cost
+  }
+}

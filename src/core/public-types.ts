@@ -1,0 +1,44 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { User } from './schemas/user.js'
+
+/** The account on `request.user` after a guard admitted the request. */
+export type TokenAuthUser = User
+
+/**
+ * A guard hook: put it on a route (`onRequest`, `preValidation` or `preHandler`), or await it in
+ * a hook of your own (then check `reply.sent`). It answers 401 (or 400 "Inactive user") itself,
+ * or sets `request.user` and lets the request go on.
+ */
+export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+
+/**
+ * Type-level settings, for a host to augment so that the types say what its options do:
+ *
+ * ```ts
+ * declare module 'fastify-token-auth' {
+ *   interface TokenAuthTypes {
+ *     decorators: { authenticate: 'tokenAuthenticate', currentActiveUser: false }  // as in the `decorators` option
+ *     user: HostClaims | TokenAuthUser  // what request.user holds, when the host's own @fastify/jwt sets it too
+ *   }
+ * }
+ * ```
+ */
+export interface TokenAuthTypes {}
+
+type Setting<K extends string, Default> = TokenAuthTypes extends { [P in K]: infer T } ? T : Default
+
+/** The type of `request.user`: TokenAuthUser unless TokenAuthTypes says otherwise. */
+export type RequestUser = Setting<'user', TokenAuthUser>
+
+interface DecoratorNames {
+  authenticate: string | false
+  currentActiveUser: string | false
+}
+
+type Names = Setting<'decorators', {}> & Partial<DecoratorNames>
+type NameOf<K extends keyof DecoratorNames> = Names[K] extends string | false ? Names[K] : K
+
+/** The host's guard decorators, under the names TokenAuthTypes gives (default `authenticate` and `currentActiveUser`). */
+export type GuardDecorators = {
+  [K in keyof DecoratorNames as NameOf<K> extends string ? NameOf<K> : never]: Guard
+}

@@ -1,0 +1,55 @@
+import type { User } from './schemas/user.js'
+
+/** A stored account. `hashedPassword` never leaves the server: see toPublicUser. */
+export interface UserRecord {
+  username: string
+  email: string | null
+  fullName: string | null
+  disabled: boolean
+  /** A bcrypt hash. */
+  hashedPassword: string
+  /**
+   * Bumped by every password change. Access tokens carry the version they were issued under,
+   * and one carrying another version is refused: a password change ends the old sessions.
+   */
+  tokenVersion: number
+}
+
+export interface NewUser {
+  username: string
+  hashedPassword: string
+  email?: string | null
+  fullName?: string | null
+  disabled?: boolean
+}
+
+/** Thrown by `UserStore.create` when the username is taken (in any letter case, for the built-in store). */
+export class UsernameTakenError extends Error {
+  constructor (username: string) {
+    super(`Username ${username} is already taken`)
+    this.name = 'UsernameTakenError'
+  }
+}
+
+/**
+ * Where the plugin keeps its accounts. The built-in store (createKyselyUserStore) keeps them in
+ * SQLite or PostgreSQL; a host may pass its own. Every method answers with a promise. Usernames
+ * are matched exactly: `TIM` is not `tim`.
+ */
+export interface UserStore {
+  /** The account, or undefined when there is none. Called on every authenticated request. */
+  findByUsername (username: string): Promise<UserRecord | undefined>
+  /** Stores a new account with `tokenVersion` 0. Rejects with UsernameTakenError when the name is taken. */
+  create (user: NewUser): Promise<UserRecord>
+  /** A new password: stores its hash and bumps `tokenVersion`. False when there is no such user. */
+  setPassword (username: string, hashedPassword: string): Promise<boolean>
+  /** The same password hashed anew (at another bcrypt cost): `tokenVersion` stays. */
+  replaceHash (username: string, hashedPassword: string): Promise<void>
+  /** False when there is no such user. */
+  setDisabled (username: string, disabled: boolean): Promise<boolean>
+}
+
+/** The account as its owner sees it (what `request.user` carries): no hash, wire field names. */
+export function toPublicUser (user: UserRecord): User {
+  return { username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled }
+}

@@ -1,0 +1,11 @@
+// The package's entry: the plugin and everything a host may type against.
+import tokenAuth from './token-auth.js'
+
+export default tokenAuth
+export { tokenAuth }
+export type { TokenAuth, TokenAuthDocsOptions, TokenAuthOptions, TokenAuthSettings } from './token-auth.js'
+export type { Guard, RequestUser, TokenAuthTypes, TokenAuthUser } from './core/public-types.js'
+export { UsernameTakenError } from './core/user-store.js'
+export type { NewUser, UserRecord, UserStore } from './core/user-store.js'
+export type { Token } from './core/schemas/token.js'
+export { authSchemaMap as schemas } from './core/schemas/index.js'

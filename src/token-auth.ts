@@ -1,0 +1,196 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Kysely } from 'kysely'
+import accessTokens, { DEFAULT_TOKEN_ISSUER } from '../plugins/access-tokens.js'
+import docs from '../plugins/docs.js'
+import errors from '../plugins/errors.js'
+import guards from '../plugins/guards.js'
+import { markGuardedRoutes, SECURITY_SCHEME } from '../plugins/openapi-security.js'
+import passwords from '../plugins/passwords.js'
+import userStore from '../plugins/user-store.js'
+import tokenRoutes from '../routes/token.js'
+import userRoutes from '../routes/users.js'
+import type { DatabaseOptions } from './core/db/database.js'
+import { isLongEnoughSecret, MIN_SECRET_BYTES } from './core/jwt-secret.js'
+import type { Guard, GuardDecorators, RequestUser } from './core/public-types.js'
+import { addSchemas, authSchemas } from './core/schemas/index.js'
+import type { Token } from './core/schemas/token.js'
+import type { UserStore } from './core/user-store.js'
+
+export interface TokenAuthDocsOptions {
+  title?: string
+  version?: string
+  description?: string
+  /** Also serve ReDoc at `<prefix>/redoc` (needs the optional `redoc` package). Default false. */
+  redoc?: boolean
+}
+
+interface CommonOptions {
+  /** HMAC key for the HS256 access tokens, at least 32 bytes. Required. */
+  secret: string
+  /** Lifetime of an access token. Default 30. */
+  accessTokenExpireMinutes?: number
+  /** bcrypt cost factor, 4 to 15. Default 12. */
+  bcryptCost?: number
+  /** Whether `POST /users/` creates accounts. Default 'open'. */
+  registration?: 'open' | 'closed'
+  /** `iss` and `aud` of the access tokens, checked on every request. Default 'fastify-token-auth'. */
+  issuer?: string
+  audience?: string
+  /**
+   * OpenAPI. With the host's own @fastify/swagger registered first, the plugin's operations and
+   * its security scheme join the host's document; otherwise the plugin serves its own at
+   * `<prefix>/openapi.json`, Swagger UI at `<prefix>/docs` (and ReDoc on request). false: neither.
+   * Default true.
+   */
+  docs?: boolean | TokenAuthDocsOptions
+  /** Rename (or with false, omit) the host's `authenticate` / `currentActiveUser` decorators; say the same in TokenAuthTypes. */
+  decorators?: { authenticate?: string | false, currentActiveUser?: string | false }
+  /** Where the token and account routes live, e.g. '/auth'. Default ''. */
+  prefix?: string
+}
+
+/** The plugin's options: a database for the built-in user store, or a store of the host's own. */
+export type TokenAuthOptions = CommonOptions & (
+  | {
+    /** A `DATABASE_URL` (`sqlite:PATH`, `sqlite::memory:`, `postgres://…`), or a Kysely instance the host owns and closes. */
+    database: string | Kysely<any>
+    /** PostgreSQL pool size, and the longest wait for the database before answering 503. */
+    databaseOptions?: Pick<DatabaseOptions, 'poolSize' | 'timeoutMs'>
+    store?: never
+  }
+  | {
+    /** The host's own user store. */
+    store: UserStore
+    database?: never
+    databaseOptions?: never
+  })
+
+/** The settings a registered plugin runs with. */
+export interface TokenAuthSettings {
+  /** The full path prefix of the plugin's routes (the host's prefixes included). */
+  readonly prefix: string
+  readonly tokenUrl: string
+  readonly issuer: string
+  readonly audience: string
+  readonly accessTokenExpireMinutes: number
+  readonly bcryptCost: number
+  readonly registration: 'open' | 'closed'
+  /** 'host': in the host's OpenAPI document; 'own': the plugin's own document and pages; 'off'. */
+  readonly docs: 'host' | 'own' | 'off'
+  /** The OpenAPI security scheme the protected operations require. */
+  readonly securityScheme: string
+}
+
+/** Everything the plugin offers a host besides the guard decorators: `app.tokenAuth`. */
+export interface TokenAuth {
+  readonly settings: TokenAuthSettings
+  /** The user store the plugin runs on. */
+  readonly users: UserStore
+  /** The guards, whatever names (if any) the host decorators got. */
+  readonly authenticate: Guard
+  readonly currentActiveUser: Guard
+  /** An access token for an existing user (after a login of the host's own, say). Rejects when there is no such user. */
+  issueToken (username: string): Promise<Token>
+  /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. */
+  hashPassword (password: string): Promise<string>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance extends GuardDecorators {
+    tokenAuth: TokenAuth
+  }
+  interface FastifyRequest {
+    /** Set by the guards: the account the bearer token belongs to. */
+    user: RequestUser
+  }
+}
+
+function check (condition: boolean, message: string): void {
+  if (!condition) throw new Error(`fastify-token-auth: ${message}`)
+}
+
+function validated (opts: TokenAuthOptions) {
+  const settings = {
+    accessTokenExpireMinutes: opts.accessTokenExpireMinutes ?? 30,
+    bcryptCost: opts.bcryptCost ?? 12,
+    registration: opts.registration ?? 'open',
+    issuer: opts.issuer ?? DEFAULT_TOKEN_ISSUER,
+    audience: opts.audience ?? DEFAULT_TOKEN_ISSUER,
+    prefix: (opts.prefix ?? '').replace(/\/+$/, '')
+  }
+  check(isLongEnoughSecret(opts.secret), `the secret option must be a string of at least ${MIN_SECRET_BYTES} bytes`)
+  check((opts.database === undefined) !== (opts.store === undefined), 'give either the database option or the store option')
+  const { accessTokenExpireMinutes: minutes, bcryptCost: cost, registration, prefix } = settings
+  check(Number.isInteger(minutes) && minutes >= 1, 'accessTokenExpireMinutes must be a whole number of at least 1')
+  check(Number.isInteger(cost) && cost >= 4 && cost <= 15, 'bcryptCost must be a whole number from 4 to 15')
+  check(registration === 'open' || registration === 'closed', "registration must be 'open' or 'closed'")
+  check(prefix === '' || prefix.startsWith('/'), "prefix must start with '/'")
+  check(typeof settings.issuer === 'string' && settings.issuer !== '' && typeof settings.audience === 'string' && settings.audience !== '', 'issuer and audience must be non-empty strings')
+  const { poolSize, timeoutMs } = opts.databaseOptions ?? {}
+  // 0 would mean "wait for ever" to the PostgreSQL driver: a stuck database must give 503s, not hangs.
+  check(timeoutMs === undefined || (Number.isInteger(timeoutMs) && timeoutMs >= 100), 'databaseOptions.timeoutMs must be a whole number of at least 100')
+  check(poolSize === undefined || (Number.isInteger(poolSize) && poolSize >= 1), 'databaseOptions.poolSize must be a whole number of at least 1')
+  for (const [key, name] of Object.entries(opts.decorators ?? {})) {
+    check(name === false || (typeof name === 'string' && name !== ''), `decorators.${key} must be a name or false`)
+  }
+  return settings
+}
+
+/**
+ * The embeddable plugin. The host gets the guard decorators, `tokenAuth`, a `request.user`, the
+ * `TokenAuth.*` schemas and the routes under `prefix`; the database, user store, hasher and JWT
+ * machinery live in an encapsulated context of their own.
+ */
+export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
+  const base = validated(opts)
+  const docsMode = opts.docs === false ? 'off' : host.hasDecorator('swagger') ? 'host' : 'own'
+
+  addSchemas(host, authSchemas)
+
+  let context: FastifyInstance | undefined
+  await host.register(async function tokenAuthContext (child) {
+    await child.register(userStore, opts.store !== undefined
+      ? { store: opts.store }
+      : { database: opts.database, databaseOptions: opts.databaseOptions })
+    await child.register(passwords, { cost: base.bcryptCost })
+    await child.register(accessTokens, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
+    await child.register(guards)
+    if (docsMode === 'own') {
+      await child.register(docs, { ...(typeof opts.docs === 'object' ? opts.docs : {}), prefix: '' })
+    }
+    await child.register(errors)
+    const routeDocs = docsMode === 'off' ? false : { tokenUrl: `${child.prefix}/token` }
+    await child.register(tokenRoutes, { docs: routeDocs })
+    await child.register(userRoutes, { registration: base.registration, docs: routeDocs !== false })
+    context = child
+  }, { prefix: base.prefix })
+  if (context === undefined) throw new Error('fastify-token-auth: the plugin context did not load')
+  const child = context
+
+  const settings: TokenAuthSettings = {
+    ...base,
+    prefix: child.prefix,
+    tokenUrl: `${child.prefix}/token`,
+    docs: docsMode,
+    securityScheme: SECURITY_SCHEME
+  }
+  const { authenticate, currentActiveUser } = child.tokenAuthGuards
+  host.decorate('tokenAuth', {
+    settings,
+    users: child.tokenAuthUsers,
+    authenticate,
+    currentActiveUser,
+    async issueToken (username: string) {
+      const user = await child.tokenAuthUsers.findByUsername(username)
+      if (user === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
+      return child.tokenAuthTokens.issue(user)
+    },
+    hashPassword: async (password: string) => await child.tokenAuthPasswords.hash(password)
+  } satisfies TokenAuth)
+  const names = opts.decorators ?? {}
+  if (names.authenticate !== false) host.decorate(names.authenticate ?? 'authenticate', authenticate)
+  if (names.currentActiveUser !== false) host.decorate(names.currentActiveUser ?? 'currentActiveUser', currentActiveUser)
+  // Routes the host guards from now on show the lock in its document.
+  if (docsMode === 'host') markGuardedRoutes(host, [authenticate, currentActiveUser])
+}, { name: 'fastify-token-auth', fastify: '5.x' })

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from '../test/support/postgres.js'
 import type { AlternateOptions, AlternateResult, LoadOptions, LoadResult, Slice } from './load.js'
-import { cpuSeconds, rssMb } from './proc.js'
+import { rssMb } from './proc.js'
 
 // `npm run bench`: measures the service against the ceiling of a bare Fastify route and
 // against raw bcrypt, on this machine, in one run, and reports ratios. Servers run in their own

@@ -59,6 +59,8 @@ function redocPage (title: string, specUrl: string, scriptUrl: string): string {
 export default fp<DocsPluginOptions>(async function docs (app, opts) {
   const title = opts.title ?? 'Token authentication API'
   const base = opts.prefix
+  // Routes take this context's prefix by themselves; URLs inside a page need it spelled out.
+  const url = `${app.prefix}${base}`
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -93,7 +95,7 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
   const bundlePath = createRequire(import.meta.url).resolve('redoc/bundles/redoc.standalone.js')
   let bundle: Promise<Buffer> | undefined
   const loadBundle = async () => Buffer.from((await readFile(bundlePath, 'utf8')).replace(REDOC_CDN_LOGO, BLANK_IMAGE))
-  const page = redocPage(title, `${base}/openapi.json`, `${base}/redoc/redoc.standalone.js`)
+  const page = redocPage(title, `${url}/openapi.json`, `${url}/redoc/redoc.standalone.js`)
   app.get(`${base}/redoc`, { schema: { hide: true } }, async (_request, reply) => {
     return await reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).send(page)
   })

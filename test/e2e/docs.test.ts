@@ -58,7 +58,7 @@ async function watch (page: Page): Promise<PageLog> {
   await page.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (event) => {
       const report = (window as unknown as { __reportCspViolation: (uri: string, directive: string) => void }).__reportCspViolation
-      void report(event.blockedURI, event.effectiveDirective)
+      report(event.blockedURI, event.effectiveDirective)
     })
   })
   return log

@@ -185,7 +185,6 @@ function pidsThatAnswered (cluster: Cluster, method: string, url: string, status
   return pids
 }
 
-
 function clusterEnv (dir: string, port: number): NodeJS.ProcessEnv {
   return cleanEnv({
     HOST: '127.0.0.1',

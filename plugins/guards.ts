@@ -1,8 +1,7 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { isPromise } from '../src/core/db/database.js'
 import { profileLookupOf, type UserProfile } from '../src/core/profile-lookup.js'
-import type { Guard } from '../src/core/public-types.js'
+import type { Guard, GuardReply, GuardRequest } from '../src/core/public-types.js'
 import type { VerifiedClaims } from '../src/core/verified-tokens.js'
 
 export interface Guards {
@@ -18,18 +17,18 @@ declare module 'fastify' {
   }
 }
 
-function notAuthenticated (reply: FastifyReply) {
+function notAuthenticated (reply: GuardReply) {
   return reply.code(401).header('www-authenticate', 'Bearer').send({ detail: 'Not authenticated' })
 }
 
-function invalidToken (reply: FastifyReply) {
+function invalidToken (reply: GuardReply) {
   return reply.code(401)
     .header('www-authenticate', 'Bearer error="invalid_token"')
     .send({ detail: 'Could not validate credentials' })
 }
 
 /** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 7235), or undefined. */
-function bearerToken (request: FastifyRequest): string | undefined {
+function bearerToken (request: GuardRequest): string | undefined {
   const header = request.headers.authorization
   if (header === undefined) return undefined
   const match = /^Bearer +(\S+) *$/i.exec(header)
@@ -40,7 +39,7 @@ function bearerToken (request: FastifyRequest): string | undefined {
 export default fp(async function guards (app) {
   const lookup = profileLookupOf(app.tokenAuthUsers)
 
-  function admit (request: FastifyRequest, reply: FastifyReply, active: boolean, claims: VerifiedClaims, found: UserProfile | undefined): void {
+  function admit (request: GuardRequest, reply: GuardReply, active: boolean, claims: VerifiedClaims, found: UserProfile | undefined): void {
     if (found === undefined || found.tokenVersion !== claims.ver) {
       invalidToken(reply)
       return
@@ -50,7 +49,7 @@ export default fp(async function guards (app) {
   }
 
   /** Answers the request (401, or 400 for a disabled account when `active`), or sets `request.user` and lets it go on. */
-  async function guard (request: FastifyRequest, reply: FastifyReply, active: boolean): Promise<void> {
+  async function guard (request: GuardRequest, reply: GuardReply, active: boolean): Promise<void> {
     const token = bearerToken(request)
     if (token === undefined) {
       notAuthenticated(reply)

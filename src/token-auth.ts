@@ -98,7 +98,7 @@ export interface TokenAuth {
 
 declare module 'fastify' {
   interface FastifyInstance extends GuardDecorators {
-    tokenAuth: TokenAuth
+    readonly tokenAuth: TokenAuth
   }
   interface FastifyRequest {
     /** Set by the guards: the account the bearer token belongs to. */

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase, RouteGenericInterface } from 'fastify'
 import type { User } from './schemas/user.js'
 
 /** The account on `request.user` after a guard admitted the request. */
@@ -9,7 +9,11 @@ export type TokenAuthUser = User
  * a hook of your own (then check `reply.sent`). It answers 401 (or 400 "Inactive user") itself,
  * or sets `request.user` and lets the request go on.
  */
-export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+export type Guard = (request: GuardRequest, reply: GuardReply) => Promise<void>
+
+/** The request and reply of any route on any server (HTTP/1, HTTPS, HTTP/2): what a guard reads and answers. */
+export type GuardRequest = FastifyRequest<RouteGenericInterface, RawServerBase, RawRequestDefaultExpression<RawServerBase>>
+export type GuardReply = FastifyReply<RouteGenericInterface, RawServerBase, RawRequestDefaultExpression<RawServerBase>, RawReplyDefaultExpression<RawServerBase>>
 
 /**
  * Type-level settings, for a host to augment so that the types say what its options do:

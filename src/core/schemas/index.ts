@@ -30,4 +30,3 @@ export function addSchemas (app: FastifyInstance, schemas: TSchema[]): void {
     app.addSchema(schema)
   }
 }
-

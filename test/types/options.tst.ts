@@ -1,0 +1,87 @@
+import Fastify, { type FastifyPluginCallback } from 'fastify'
+import type { Kysely } from 'kysely'
+import tokenAuth, { tokenAuth as namedTokenAuth, type TokenAuthOptions, type UserStore } from 'fastify-token-auth'
+import { describe, expect, test } from 'tstyche'
+
+const app = Fastify()
+const secret = 'a-secret-of-at-least-thirty-two-bytes'
+declare const store: UserStore
+declare const db: Kysely<{ users: { username: string } }>
+
+test('the default export is a Fastify plugin taking TokenAuthOptions', () => {
+  expect(tokenAuth).type.toBeAssignableTo<FastifyPluginCallback<TokenAuthOptions>>()
+  expect(namedTokenAuth).type.toBe(tokenAuth)
+})
+
+describe('app.register accepts', () => {
+  test('a database URL', () => {
+    expect(app.register(tokenAuth, { secret, database: 'sqlite::memory:' })).type.not.toRaiseError()
+    expect(app.register(tokenAuth, { secret, database: 'postgres://localhost/auth', databaseOptions: { poolSize: 5, timeoutMs: 1000 } })).type.not.toRaiseError()
+  })
+
+  test('a Kysely instance the host owns', () => {
+    expect(app.register(tokenAuth, { secret, database: db })).type.not.toRaiseError()
+  })
+
+  test("a host's own store", () => {
+    expect(app.register(tokenAuth, { secret, store })).type.not.toRaiseError()
+  })
+
+  test('every other option', () => {
+    expect(app.register(tokenAuth, {
+      secret,
+      database: 'sqlite::memory:',
+      prefix: '/auth',
+      accessTokenExpireMinutes: 15,
+      bcryptCost: 4,
+      registration: 'closed',
+      issuer: 'me',
+      audience: 'you',
+      docs: { title: 'Auth', version: '1.0.0', description: 'Accounts', redoc: true },
+      decorators: { authenticate: 'tokenAuthenticate', currentActiveUser: false }
+    })).type.not.toRaiseError()
+    expect(app.register(tokenAuth, { secret, store, docs: false })).type.not.toRaiseError()
+  })
+
+  test('the options through a TokenAuthOptions variable', () => {
+    const opts: TokenAuthOptions = { secret, store }
+    expect(app.register(tokenAuth, opts)).type.not.toRaiseError()
+  })
+})
+
+describe('app.register refuses', () => {
+  test('options without a secret', () => {
+    expect(app.register(tokenAuth, { database: 'sqlite::memory:' })).type.toRaiseError(2769)
+    expect({ database: 'sqlite::memory:' } satisfies TokenAuthOptions).type.toRaiseError("Property 'secret' is missing")
+  })
+
+  test('both a database and a store', () => {
+    expect(app.register(tokenAuth, { secret, database: 'sqlite::memory:', store })).type.toRaiseError(2769)
+    expect({ secret, database: 'sqlite::memory:', store } satisfies TokenAuthOptions).type.toRaiseError(1360)
+  })
+
+  test('neither a database nor a store', () => {
+    expect(app.register(tokenAuth, { secret })).type.toRaiseError(2769)
+    expect({ secret } satisfies TokenAuthOptions).type.toRaiseError(1360)
+  })
+
+  test('databaseOptions with a store', () => {
+    expect({ secret, store, databaseOptions: { poolSize: 2 } } satisfies TokenAuthOptions).type.toRaiseError(1360)
+  })
+
+  test('an unknown registration mode', () => {
+    expect(app.register(tokenAuth, { secret, store, registration: 'maybe' })).type.toRaiseError(2769)
+    expect({ secret, store, registration: 'maybe' } satisfies TokenAuthOptions).type.toRaiseError('Type \'"maybe"\' is not assignable to type \'"open" | "closed"')
+  })
+
+  test('a decorator name that is not a string or false', () => {
+    expect(app.register(tokenAuth, { secret, store, decorators: { authenticate: 1 } })).type.toRaiseError(2769)
+    expect({ secret, store, decorators: { authenticate: 1 } } satisfies TokenAuthOptions).type.toRaiseError("Type 'number' is not assignable to type 'string | false")
+    expect({ secret, store, decorators: { authenticate: true } } satisfies TokenAuthOptions).type.toRaiseError()
+  })
+
+  test('a secret or docs of the wrong type', () => {
+    expect({ secret: Buffer.from(secret), store } satisfies TokenAuthOptions).type.toRaiseError(2322)
+    expect({ secret, store, docs: 'yes' } satisfies TokenAuthOptions).type.toRaiseError(2322)
+  })
+})

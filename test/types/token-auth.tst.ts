@@ -1,0 +1,46 @@
+import Fastify from 'fastify'
+import type { Guard, Token, TokenAuth, TokenAuthSettings, UserStore } from 'fastify-token-auth'
+import { expect, test } from 'tstyche'
+
+const app = Fastify()
+
+test('app.tokenAuth is TokenAuth', () => {
+  expect(app.tokenAuth).type.toBe<TokenAuth>()
+  expect(app.tokenAuth.settings).type.toBe<TokenAuthSettings>()
+})
+
+test('the settings the plugin runs with', () => {
+  const { settings } = app.tokenAuth
+  expect(settings.docs).type.toBe<'host' | 'own' | 'off'>()
+  expect(settings.registration).type.toBe<'open' | 'closed'>()
+  expect(settings.prefix).type.toBe<string>()
+  expect(settings.tokenUrl).type.toBe<string>()
+  expect(settings.issuer).type.toBe<string>()
+  expect(settings.audience).type.toBe<string>()
+  expect(settings.accessTokenExpireMinutes).type.toBe<number>()
+  expect(settings.bcryptCost).type.toBe<number>()
+  expect(settings.securityScheme).type.toBe<string>()
+})
+
+test('the settings are read-only', () => {
+  expect(() => { app.tokenAuth.settings.docs = 'off' }).type.toRaiseError(2540)
+  expect(() => { app.tokenAuth.users = { ...app.tokenAuth.users } }).type.toRaiseError(2540)
+})
+
+test('issueToken answers a Token', () => {
+  expect(app.tokenAuth.issueToken('alice')).type.toBe<Promise<Token>>()
+  expect<Token>().type.toBe<{ access_token: string, token_type: 'bearer', expires_in: number }>()
+  expect(app.tokenAuth.issueToken).type.not.toBeCallableWith(1)
+  expect(app.tokenAuth.issueToken).type.not.toBeCallableWith()
+})
+
+test('users is the UserStore, hashPassword a bcrypt hash', () => {
+  expect(app.tokenAuth.users).type.toBe<UserStore>()
+  expect(app.tokenAuth.hashPassword('secret')).type.toBe<Promise<string>>()
+  expect(app.tokenAuth.hashPassword).type.not.toBeCallableWith(Buffer.from('secret'))
+})
+
+test('the guards are on it whatever the decorators are called', () => {
+  expect(app.tokenAuth.authenticate).type.toBe<Guard>()
+  expect(app.tokenAuth.currentActiveUser).type.toBe<Guard>()
+})

@@ -1,0 +1,94 @@
+import Fastify from 'fastify'
+import tokenAuth, { UsernameTakenError, schemas, type NewUser, type UserRecord, type UserStore } from 'fastify-token-auth'
+import { expect, test } from 'tstyche'
+
+const users = new Map<string, UserRecord>()
+
+const mapStore = {
+  async findByUsername (username: string) {
+    return users.get(username)
+  },
+  async create (user: NewUser) {
+    if (users.has(user.username)) throw new UsernameTakenError(user.username)
+    const record: UserRecord = {
+      username: user.username,
+      email: user.email ?? null,
+      fullName: user.fullName ?? null,
+      disabled: user.disabled ?? false,
+      hashedPassword: user.hashedPassword,
+      tokenVersion: 0
+    }
+    users.set(record.username, record)
+    return record
+  },
+  async setPassword (username: string, hashedPassword: string) {
+    const user = users.get(username)
+    if (user === undefined) return false
+    users.set(username, { ...user, hashedPassword, tokenVersion: user.tokenVersion + 1 })
+    return true
+  },
+  async replaceHash (username: string, hashedPassword: string) {
+    const user = users.get(username)
+    if (user !== undefined) users.set(username, { ...user, hashedPassword })
+  },
+  async setDisabled (username: string, disabled: boolean) {
+    const user = users.get(username)
+    if (user === undefined) return false
+    users.set(username, { ...user, disabled })
+    return true
+  }
+}
+
+test('a Map-based store is a UserStore, and the plugin takes it', () => {
+  expect(mapStore).type.toBeAssignableTo<UserStore>()
+  expect(mapStore satisfies UserStore).type.not.toRaiseError()
+  expect(Fastify().register(tokenAuth, { secret: 'a-secret-of-at-least-thirty-two-bytes', store: mapStore })).type.not.toRaiseError()
+})
+
+test('a store typed as UserStore from the start', () => {
+  expect(() => {
+    const store: UserStore = {
+      findByUsername: async (username) => users.get(username),
+      create: async (user) => ({ email: null, fullName: null, disabled: false, tokenVersion: 0, ...user }),
+      setPassword: async () => false,
+      replaceHash: async () => {},
+      setDisabled: async () => false
+    }
+    return store
+  }).type.not.toRaiseError()
+})
+
+test('every method answers with a promise', () => {
+  expect<ReturnType<UserStore['findByUsername']>>().type.toBe<Promise<UserRecord | undefined>>()
+  expect<ReturnType<UserStore['create']>>().type.toBe<Promise<UserRecord>>()
+  expect<ReturnType<UserStore['setPassword']>>().type.toBe<Promise<boolean>>()
+  expect<ReturnType<UserStore['replaceHash']>>().type.toBe<Promise<void>>()
+  expect<ReturnType<UserStore['setDisabled']>>().type.toBe<Promise<boolean>>()
+})
+
+test('a synchronous method is not a UserStore', () => {
+  expect({ ...mapStore, findByUsername: (username: string) => users.get(username) } satisfies UserStore).type.toRaiseError(2322)
+  expect({ ...mapStore, setDisabled: (username: string) => users.has(username) } satisfies UserStore).type.toRaiseError(2322)
+  expect({ ...mapStore, findByUsername: (username: string) => users.get(username) }).type.not.toBeAssignableTo<UserStore>()
+})
+
+test('a store missing a method is not a UserStore', () => {
+  const { replaceHash, ...partial } = mapStore
+  expect(partial).type.not.toBeAssignableTo<UserStore>()
+})
+
+test('UserRecord and NewUser', () => {
+  expect<UserRecord>().type.toBe<{ username: string, email: string | null, fullName: string | null, disabled: boolean, hashedPassword: string, tokenVersion: number }>()
+  expect<NewUser>().type.toBe<{ username: string, hashedPassword: string, email?: string | null, fullName?: string | null, disabled?: boolean }>()
+})
+
+test('UsernameTakenError is an Error made from a username', () => {
+  expect(new UsernameTakenError('alice')).type.toBeAssignableTo<Error>()
+  expect(UsernameTakenError).type.not.toBeConstructableWith()
+})
+
+test('the shared schemas carry their $ids', () => {
+  expect(schemas).type.toHaveProperty('User')
+  expect(schemas).type.toHaveProperty('HTTPError')
+  expect(schemas).type.toHaveProperty('OAuth2Error')
+})

@@ -39,7 +39,7 @@ const repo = new URL('..', import.meta.url).pathname
 // The service runs exactly as `npm start` runs it (its node flags included), and the ceiling
 // with the same flags.
 const startScript = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
-const [, ...startArgs] = startScript.split(/\s+/)
+const [, ...startArgs] = startScript.replace(/^exec\s+/, '').split(/\s+/)
 const nodeFlags = startArgs.filter((arg) => arg.startsWith('--'))
 // The ceiling is compiled to plain JavaScript beside the build (its imports resolve to dist/src),
 // so that it runs without the TypeScript loader, like the service.

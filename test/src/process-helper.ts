@@ -112,7 +112,8 @@ export interface EntryOptions {
 /** The `npm start` command line: node flags and the built entry. */
 export function startCommand (): string[] {
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }
-  const [node, ...args] = pkg.scripts.start.split(/\s+/)
+  // `exec` lets the shell npm runs scripts in hand its process (and so the signals) to node.
+  const [node, ...args] = pkg.scripts.start.replace(/^exec\s+/, '').split(/\s+/)
   if (node !== 'node') throw new Error(`unexpected start script: ${pkg.scripts.start}`)
   return args
 }

@@ -1,0 +1,137 @@
+import { execFile } from 'node:child_process'
+import { copyFile, rename, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { freePort, httpLogin, httpMe, httpRegister, repoRoot, tempDir } from '../src/process-helper.js'
+import { answers, copyWorkTree, describeRun, LongRunning, npmEnv, randomSecret, run, type RunResult } from './support.js'
+
+// The production tree a deploy makes: the repository, built, then `npm prune --omit=dev`. It
+// must run the service (`npm start`) and the CLI (its bin, `npm run cli`) without any of the
+// development tooling, and say plainly what is missing when there is no build.
+//
+// Everything happens in a copy: the build writes the copy's dist/ (never the repository's,
+// which test/src/bundle.test.ts builds at the same time in a full parallel run), and the prune
+// removes packages from the copy's node_modules only.
+
+t.setTimeout(300_000)
+
+const execFileAsync = promisify(execFile)
+const work = await tempDir(t)
+const app = join(work, 'app')
+
+/**
+ * node_modules is hard-linked (`cp -al`, same filesystem: about a second instead of copying
+ * hundreds of MB), else copied (`cp -a`). npm rewrites node_modules/.package-lock.json in place,
+ * which through a hard link would change the repository's own: that one file is copied.
+ */
+async function copyNodeModules (): Promise<'hard links' | 'copy'> {
+  const from = join(repoRoot, 'node_modules')
+  const to = join(app, 'node_modules')
+  try {
+    await execFileAsync('cp', ['-al', from, to], { timeout: 120_000 })
+    const hidden = join(to, '.package-lock.json')
+    if ((await stat(hidden).catch(() => undefined)) !== undefined) {
+      await rm(hidden)
+      await copyFile(join(from, '.package-lock.json'), hidden)
+    }
+    return 'hard links'
+  } catch {
+    await rm(to, { recursive: true, force: true })
+    await execFileAsync('cp', ['-a', from, to], { timeout: 120_000 })
+    return 'copy'
+  }
+}
+
+const prepared: { how?: string, build?: RunResult, prune?: RunResult } = {}
+await copyWorkTree(app)
+prepared.how = await copyNodeModules()
+prepared.build = await run('npm', ['run', 'build'], { cwd: app, env: npmEnv(), timeoutMs: 150_000 })
+if (prepared.build.code === 0) {
+  prepared.prune = await run('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund'], { cwd: app, env: npmEnv(), timeoutMs: 120_000 })
+}
+const notPruned = prepared.prune?.code !== 0 && 'the build or the prune failed'
+
+const exists = async (path: string) => (await stat(path).catch(() => undefined)) !== undefined
+
+t.test('the copy builds and prunes to production dependencies', async (t) => {
+  t.comment(`node_modules copied as ${prepared.how ?? '?'}; build ${prepared.build?.ms ?? 0} ms, prune ${prepared.prune?.ms ?? 0} ms`)
+  t.equal(prepared.build?.code, 0, 'npm run build succeeds', prepared.build === undefined ? {} : describeRun('npm run build', prepared.build))
+  t.equal(prepared.prune?.code, 0, 'npm prune --omit=dev succeeds', prepared.prune === undefined ? {} : describeRun('npm prune', prepared.prune))
+  if (notPruned !== false) return
+  for (const tool of ['typescript', 'tsx', 'tap', 'esbuild']) {
+    t.notOk(await exists(join(app, 'node_modules', tool)), `${tool} is gone`)
+  }
+  for (const dependency of ['fastify', 'better-sqlite3', '@node-rs/bcrypt']) {
+    t.ok(await exists(join(app, 'node_modules', dependency)), `${dependency} stays`)
+  }
+  t.ok(await exists(join(repoRoot, 'node_modules', 'typescript')), "the repository's own node_modules is untouched")
+})
+
+const port = await freePort()
+const base = `http://127.0.0.1:${port}`
+const databaseUrl = `sqlite:${join(work, 'app.db')}`
+const user = { username: 'produser', password: `pw-${randomSecret().slice(0, 16)}` }
+
+t.test('npm start serves the API and SIGTERM stops it with exit code 0', { skip: notPruned }, async (t) => {
+  const server = new LongRunning(t, 'npm', ['start'], {
+    cwd: app,
+    env: npmEnv({ PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: databaseUrl, JWT_SECRET: randomSecret(), LOG_LEVEL: 'info' })
+  })
+  await server.waitForListening(30_000)
+
+  const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(10_000) })
+  t.equal(health.status, 200, '/health answers')
+  t.equal((await httpRegister(base, user)).status, 201, 'POST /users/ registers')
+  const token = await httpLogin(base, user.username, user.password)
+  const me = await httpMe(base, token)
+  t.equal(me.status, 200, '/users/me/ answers with the token')
+  t.match(await me.json(), { username: user.username, disabled: false }, 'with the user')
+
+  // SIGTERM to npm itself, as a container runtime or a process manager sends it.
+  const exit = await server.stop('SIGTERM', 15_000)
+  t.same(exit, { code: 0, signal: null }, 'npm start exits 0 on SIGTERM', { output: server.output })
+  t.notOk(await answers(`${base}/health`), 'and the server is gone: nothing answers on its port')
+  t.match(server.output, /"msg":"closing"/, 'the service logged its graceful close')
+  await server.killGroup()
+})
+
+t.test('the CLI runs from the pruned tree: its bin through npx, and npm run cli', { skip: notPruned }, async (t) => {
+  const env = npmEnv({ DATABASE_URL: databaseUrl })
+  const list = await run('npx', ['--no-install', 'fastify-token-auth', 'list'], { cwd: app, env, timeoutMs: 60_000 })
+  t.equal(list.code, 0, 'npx --no-install fastify-token-auth list succeeds', describeRun('npx fastify-token-auth list', list))
+  t.match(list.stdout, new RegExp(`^${user.username}\\t`, 'm'), 'and lists the user registered over HTTP')
+
+  const password = `pw-${randomSecret().slice(0, 16)}`
+  const created = await run('npx', ['--no-install', 'fastify-token-auth', 'create-user', 'cliuser', '--password-stdin'],
+    { cwd: app, env, timeoutMs: 60_000, input: password })
+  t.equal(created.code, 0, 'create-user --password-stdin succeeds', describeRun('npx fastify-token-auth create-user', created))
+
+  const viaScript = await run('npm', ['run', 'cli', '--', 'list'], { cwd: app, env, timeoutMs: 60_000 })
+  t.equal(viaScript.code, 0, 'npm run cli -- list succeeds', describeRun('npm run cli -- list', viaScript))
+  t.match(viaScript.stdout, new RegExp(`^${user.username}\\t`, 'm'), 'and lists the first user')
+  t.match(viaScript.stdout, /^cliuser\t/m, 'and the one the CLI created')
+  t.notOk(created.stdout.includes(password) || created.stderr.includes(password), 'the password is never printed')
+})
+
+t.test('the pruned tree runs from a directory whose path has a space', { skip: notPruned }, async (t) => {
+  const spaced = join(work, 'deployed app')
+  await rename(app, spaced)
+  t.teardown(async () => { await rename(spaced, app) })
+  const list = await run('npm', ['run', 'cli', '--', 'list'], { cwd: spaced, env: npmEnv({ DATABASE_URL: databaseUrl }), timeoutMs: 60_000 })
+  t.equal(list.code, 0, 'npm run cli -- list succeeds', describeRun('npm run cli -- list', list))
+  t.match(list.stdout, new RegExp(`^${user.username}\\t`, 'm'), 'and lists the user')
+})
+
+t.test('without dist/, npm start and npm run cli fail fast with a clear message', { skip: notPruned }, async (t) => {
+  await rm(join(app, 'dist'), { recursive: true, force: true })
+  const env = npmEnv({ PORT: String(await freePort()), HOST: '127.0.0.1', DATABASE_URL: databaseUrl, JWT_SECRET: randomSecret() })
+  for (const [what, args] of [['npm start', ['start']], ['npm run cli -- list', ['run', 'cli', '--', 'list']]] as const) {
+    const result = await run('npm', [...args], { cwd: app, env, timeoutMs: 30_000 })
+    t.not(result.code, 0, `${what} fails`, describeRun(what, result))
+    t.ok(result.ms < 10_000, `${what} fails fast (${result.ms} ms)`)
+    t.match(result.stderr, /There is no build \(dist\/\)/, 'saying there is no build', describeRun(what, result))
+    t.notMatch(result.stdout + result.stderr, /^\s+at .+:\d+:\d+\)?$/m, 'without a stack trace')
+    t.notMatch(result.stdout + result.stderr, /error TS\d+|tsc: not found/, 'and without trying to run tsc')
+  }
+})

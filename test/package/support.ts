@@ -1,0 +1,199 @@
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { copyFile, mkdir } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
+import { cleanEnv, repoRoot, type Exit, type LogLine, type Teardown } from '../src/process-helper.js'
+
+// Helpers for the packaging tests: bounded commands (npm, tsc, tar) in directories other than
+// the repository, and long-running processes started through npm.
+
+const execFileAsync = promisify(execFile)
+
+/** A secret as the README tells an operator to make one: 48 random bytes, base64url. */
+export const randomSecret = () => randomBytes(48).toString('base64url')
+
+/** cleanEnv plus quiet npm: no update check, no funding or audit messages. */
+export function npmEnv (extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  return cleanEnv({
+    NPM_CONFIG_UPDATE_NOTIFIER: 'false',
+    NPM_CONFIG_FUND: 'false',
+    NPM_CONFIG_AUDIT: 'false',
+    ...extra
+  })
+}
+
+/**
+ * The repository's files as `npm pack` in the work tree sees them: tracked ones plus untracked
+ * ones git does not ignore (a new source file counts before it is committed), without deleted ones.
+ */
+export async function copyWorkTree (dest: string): Promise<void> {
+  const { stdout } = await execFileAsync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+    { cwd: repoRoot, timeout: 30_000, maxBuffer: 16 * 1024 * 1024 })
+  const files = [...new Set(stdout.split('\0').filter((file) => file !== ''))]
+  for (const file of files) {
+    const from = join(repoRoot, file)
+    if (!existsSync(from)) continue
+    await mkdir(dirname(join(dest, file)), { recursive: true })
+    await copyFile(from, join(dest, file))
+  }
+}
+
+export interface RunResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+  /** The command was killed for running longer than its timeout. */
+  timedOut: boolean
+  ms: number
+}
+
+/** For assertion messages: the command line and whatever it printed. */
+export function describeRun (command: string, result: RunResult): Record<string, unknown> {
+  return { command, code: result.code, signal: result.signal, timedOut: result.timedOut, ms: result.ms, stdout: result.stdout, stderr: result.stderr }
+}
+
+function killGroup (pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return
+  try {
+    process.kill(-pid, signal)
+  } catch {}
+}
+
+/**
+ * Runs a command to completion in its own process group; after `timeoutMs` the whole group
+ * (npm and the scripts it started) is SIGKILLed and the result says so.
+ */
+export async function run (
+  command: string,
+  args: string[],
+  opts: { cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number, input?: string }
+): Promise<RunResult> {
+  const started = Date.now()
+  const child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: 'pipe', detached: true })
+  let stdout = ''
+  let stderr = ''
+  let timedOut = false
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  child.stdin.on('error', () => {})
+  child.stdin.end(opts.input ?? '')
+  const timer = setTimeout(() => { timedOut = true; killGroup(child.pid, 'SIGKILL') }, opts.timeoutMs)
+  return await new Promise<RunResult>((resolve) => {
+    child.on('error', (error) => {
+      clearTimeout(timer)
+      resolve({ code: null, signal: null, stdout, stderr: stderr + String(error), timedOut, ms: Date.now() - started })
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, timedOut, ms: Date.now() - started })
+    })
+  })
+}
+
+/**
+ * A long-running process (a server, possibly behind `npm start`) in its own process group.
+ * Signals from `stop` go to the process itself only, as a container runtime sends them; the
+ * teardown SIGKILLs the whole group, so nothing it started outlives the test.
+ */
+export class LongRunning {
+  stdout = ''
+  stderr = ''
+  exit: Exit | undefined
+  readonly exited: Promise<Exit>
+  private readonly child: ChildProcessWithoutNullStreams
+  private readonly listeners = new Set<() => void>()
+
+  constructor (t: Teardown, command: string, args: string[], opts: { cwd: string, env: NodeJS.ProcessEnv }) {
+    this.child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: 'pipe', detached: true })
+    this.child.stdin.end()
+    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => { this.stdout += chunk; this.notify() })
+    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk; this.notify() })
+    // 'exit', not 'close': a child it leaves behind may hold the pipes open long after.
+    this.exited = new Promise<Exit>((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        this.exit = { code, signal }
+        this.notify()
+        resolve(this.exit)
+      })
+    })
+    t.teardown(async () => { await this.killGroup() })
+  }
+
+  get output (): string { return this.stdout + this.stderr }
+
+  /** The JSON log lines on stdout (npm's banners and anything else are skipped). */
+  logLines (): LogLine[] {
+    const lines: LogLine[] = []
+    for (const line of this.stdout.split('\n')) {
+      if (!line.startsWith('{')) continue
+      try {
+        lines.push(JSON.parse(line) as LogLine)
+      } catch {}
+    }
+    return lines
+  }
+
+  private notify (): void {
+    for (const listener of this.listeners) listener()
+  }
+
+  /** Resolves once `predicate` holds; rejects after `timeoutMs` or when the process exits first. */
+  async waitFor (what: string, predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (predicate()) {
+          done()
+          resolve()
+        } else if (this.exit !== undefined) {
+          done()
+          reject(new Error(`process exited (${JSON.stringify(this.exit)}) before ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`))
+        }
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`))
+      }, timeoutMs)
+      const done = () => { clearTimeout(timer); this.listeners.delete(check) }
+      this.listeners.add(check)
+      check()
+    })
+  }
+
+  async waitForListening (timeoutMs = 20_000): Promise<void> {
+    await this.waitFor('the "Server listening" log line',
+      () => this.logLines().some((line) => typeof line.msg === 'string' && line.msg.startsWith('Server listening')), timeoutMs)
+  }
+
+  /** Sends `signal` to the process (not its group) and waits for it to end; undefined if it did not within `timeoutMs`. */
+  async stop (signal: NodeJS.Signals, timeoutMs: number): Promise<Exit | undefined> {
+    if (this.exit === undefined) this.child.kill(signal)
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), timeoutMs) })
+    try {
+      return await Promise.race([this.exited, late])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** SIGKILLs the whole process group: the process and anything it left behind. */
+  async killGroup (): Promise<void> {
+    killGroup(this.child.pid, 'SIGKILL')
+    if (this.exit === undefined) {
+      await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, 5_000))])
+    }
+  }
+}
+
+/** Whether anything still answers HTTP at `url` (within a second). */
+export async function answers (url: string): Promise<boolean> {
+  try {
+    await fetch(url, { signal: AbortSignal.timeout(1_000) })
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,278 @@
+import { cp, mkdir, readdir, readFile, symlink, writeFile, copyFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import t from 'tap'
+import { freePort, httpRegister, httpToken, repoRoot, tempDir } from '../src/process-helper.js'
+import { copyWorkTree, describeRun, LongRunning, npmEnv, randomSecret, run, type RunResult } from './support.js'
+
+// What a user installs: `npm pack` of the repository, installed by npm into a fresh host
+// project made from examples/host, compiled with strict TypeScript that checks the package's
+// declarations (skipLibCheck false), then run and called over HTTP.
+//
+// The pack runs in a copy of the work tree with node_modules symlinked to the repository's: its
+// prepack build writes the copy's dist/, never the repository's, which test/src/bundle.test.ts
+// builds at the same time in a full parallel run.
+
+t.setTimeout(300_000)
+
+const work = await tempDir(t)
+const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc')
+const repoPkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string, devDependencies: Record<string, string> }
+
+async function pack (): Promise<{ result: RunResult, tarball?: string }> {
+  const source = join(work, 'source')
+  const out = join(work, 'pack')
+  await mkdir(out, { recursive: true })
+  await copyWorkTree(source)
+  await symlink(join(repoRoot, 'node_modules'), join(source, 'node_modules'), 'dir')
+  const result = await run('npm', ['pack', '--pack-destination', out], { cwd: source, env: npmEnv(), timeoutMs: 120_000 })
+  const tarball = (await readdir(out)).find((name) => name.endsWith('.tgz'))
+  return { result, tarball: tarball === undefined ? undefined : join(out, tarball) }
+}
+
+const packed = await pack()
+const noTarball = packed.tarball === undefined && 'npm pack made no tarball'
+
+/** The host's source files for the type checks: each one a program of its own. */
+const jwtHost = `import jwt from '@fastify/jwt'
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import tokenAuth, { type Token, type TokenAuthUser } from 'fastify-token-auth'
+
+/** What the host's own tokens carry. */
+interface HostClaims {
+  sub: string
+  scope: string[]
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: HostClaims
+    user: HostClaims | TokenAuthUser
+  }
+}
+
+declare module 'fastify-token-auth' {
+  interface TokenAuthTypes {
+    user: HostClaims | TokenAuthUser
+    decorators: { authenticate: 'tokenAuthenticate' }
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The host's own guard for its own tokens, unlike the plugin's: it resolves to the claims. */
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<HostClaims>
+  }
+}
+
+const secret = process.env.JWT_SECRET ?? ''
+const app = Fastify()
+await app.register(jwt, { secret })
+app.decorate('authenticate', async (request: FastifyRequest, _reply: FastifyReply) => await request.jwtVerify<HostClaims>())
+await app.register(tokenAuth, { prefix: '/auth', secret, database: 'sqlite::memory:', decorators: { authenticate: 'tokenAuthenticate' } })
+
+app.get('/host-token', { onRequest: app.authenticate }, async (request) => {
+  const user = request.user
+  return 'sub' in user ? { sub: user.sub, scope: user.scope } : { username: user.username }
+})
+app.get('/plugin-token', { onRequest: app.tokenAuthenticate }, async (request) => {
+  const user = request.user
+  return 'username' in user ? { username: user.username, disabled: user.disabled } : { sub: user.sub }
+})
+app.get('/active', { onRequest: app.currentActiveUser }, async () => ({ active: true }))
+
+export const hostToken: string = app.jwt.sign({ sub: 'host', scope: ['orders:read'] })
+export const pluginToken: Promise<Token> = app.tokenAuth.issueToken('someone')
+export const claims: (request: FastifyRequest, reply: FastifyReply) => Promise<HostClaims> = app.authenticate
+`
+
+const dbHost = `import Fastify from 'fastify'
+import tokenAuth from 'fastify-token-auth'
+
+/** The host's own data access, under names the plugin uses inside its own context. */
+interface HostDb {
+  orders: (owner: string) => Promise<string[]>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: HostDb
+    items: Map<string, number>
+  }
+}
+
+const app = Fastify()
+app.decorate('db', { orders: async (owner: string) => [\`\${owner}'s first order\`] } satisfies HostDb)
+app.decorate('items', new Map<string, number>())
+await app.register(tokenAuth, { secret: process.env.JWT_SECRET ?? '', database: 'sqlite::memory:' })
+
+app.get('/orders', { onRequest: app.currentActiveUser }, async (request) => {
+  const orders: string[] = await app.db.orders(request.user.username)
+  return { orders, stock: app.items.size }
+})
+`
+
+/** A fresh host from examples/host whose fastify-token-auth is the tarball, installed by npm. */
+async function installHost (tarball: string): Promise<{ dir: string, install: RunResult, problem?: string }> {
+  const dir = join(work, 'host')
+  await cp(join(repoRoot, 'examples', 'host'), dir, { recursive: true, filter: (path) => !/[/\\](node_modules|dist)$/.test(path) })
+  const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string>, devDependencies: Record<string, string> }
+  const tarballManifest = JSON.parse((await run('tar', ['-xzOf', tarball, 'package/package.json'], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })).stdout) as { dependencies: Record<string, string> }
+  pkg.dependencies['fastify-token-auth'] = `file:${tarball}`
+  // For the @fastify/jwt host below: the version the plugin depends on, so both share one copy.
+  pkg.dependencies['@fastify/jwt'] = tarballManifest.dependencies['@fastify/jwt'] ?? '*'
+  // The project's TypeScript compiles the host (`npm run build` finds it on PATH); @types/node
+  // at the project's version, which npm's cache has.
+  pkg.devDependencies = { '@types/node': repoPkg.devDependencies['@types/node'] ?? '*' }
+  await writeFile(join(dir, 'package.json'), JSON.stringify(pkg, null, 2) + '\n')
+  // --ignore-scripts, then the repository's built better_sqlite3.node (same pinned version) copied in: no 2.5-minute compile; @node-rs/bcrypt ships its binary as an npm package.
+  const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'],
+    { cwd: dir, env: npmEnv(), timeoutMs: 120_000 })
+  if (install.code !== 0) return { dir, install, problem: 'npm install failed' }
+
+  const versionOf = async (root: string) => (JSON.parse(await readFile(join(root, 'node_modules', 'better-sqlite3', 'package.json'), 'utf8')) as { version: string }).version
+  const [ours, theirs] = [await versionOf(repoRoot), await versionOf(dir)]
+  if (ours !== theirs) return { dir, install, problem: `better-sqlite3 ${theirs} installed, the repository has ${ours} built` }
+  const binary = join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')
+  await mkdir(join(dir, 'node_modules', 'better-sqlite3', 'build', 'Release'), { recursive: true })
+  await copyFile(join(repoRoot, binary), join(dir, binary))
+
+  for (const [name, source] of [['jwt-host', jwtHost], ['db-host', dbHost]] as const) {
+    await mkdir(join(dir, 'checks'), { recursive: true })
+    await writeFile(join(dir, 'checks', `${name}.ts`), source)
+    await writeFile(join(dir, `tsconfig.${name}.json`), JSON.stringify({
+      extends: './tsconfig.json',
+      compilerOptions: { rootDir: '.', noEmit: true },
+      include: [`checks/${name}.ts`]
+    }, null, 2))
+  }
+  return { dir, install }
+}
+
+const host = packed.tarball === undefined ? undefined : await installHost(packed.tarball)
+const noHost = noTarball !== false ? noTarball : host?.problem ?? false
+
+// The three compilations run side by side; each test awaits its own.
+const hostEnv = npmEnv({ PATH: `${join(repoRoot, 'node_modules', '.bin')}:${process.env.PATH ?? ''}` })
+const compiled = host === undefined || noHost !== false
+  ? undefined
+  : {
+      example: run('npm', ['run', 'build'], { cwd: host.dir, env: hostEnv, timeoutMs: 150_000 }),
+      jwt: run(process.execPath, [tsc, '--noEmit', '-p', 'tsconfig.jwt-host.json'], { cwd: host.dir, env: hostEnv, timeoutMs: 150_000 }),
+      db: run(process.execPath, [tsc, '--noEmit', '-p', 'tsconfig.db-host.json'], { cwd: host.dir, env: hostEnv, timeoutMs: 150_000 })
+    }
+
+t.test('npm pack builds and packs the package', async (t) => {
+  t.equal(packed.result.code, 0, 'npm pack succeeds', describeRun('npm pack', packed.result))
+  t.ok(packed.tarball, 'and writes a tarball')
+})
+
+interface PackedManifest {
+  private?: boolean
+  license?: string
+  main?: string
+  types?: string
+  bin?: Record<string, string>
+  exports?: Record<string, string | Record<string, string>>
+  dependencies?: Record<string, string>
+  peerDependencies?: Record<string, string>
+}
+
+t.test('the tarball holds the build, the docs and the licence, and nothing else', { skip: noTarball }, async (t) => {
+  const tarball = packed.tarball as string
+  const list = await run('tar', ['-tzf', tarball], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
+  t.equal(list.code, 0, 'tar lists the tarball', describeRun('tar -tzf', list))
+  const files = list.stdout.split('\n').filter((line) => line !== '')
+  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli.js', 'LICENSE', 'README.md', 'CHANGELOG.md', 'SECURITY.md', 'package.json']) {
+    t.ok(files.includes(`package/${file}`), `has ${file}`)
+  }
+  t.same(files.filter((file) => file.startsWith('package/test/')), [], 'no tests')
+  t.same(files.filter((file) => file.startsWith('package/bench/')), [], 'no benchmarks')
+  t.same(files.filter((file) => /\.[cm]?ts$/.test(file) && !/\.d\.[cm]?ts$/.test(file)), [], 'no TypeScript sources, only declarations')
+  t.same(files.filter((file) => file.endsWith('.map')), [], 'no source maps')
+
+  const show = await run('tar', ['-xzOf', tarball, 'package/package.json'], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
+  const manifest = JSON.parse(show.stdout) as PackedManifest
+  t.equal(manifest.private, undefined, 'the packed package.json is not private')
+  t.equal(manifest.license, 'MIT', 'license MIT')
+  t.ok(manifest.peerDependencies?.fastify, 'fastify is a peer dependency')
+  t.equal(manifest.dependencies?.fastify, undefined, 'and not a dependency')
+
+  // Every entry point the manifest names is in the tarball; the bin runs under node.
+  const targets = [manifest.main, manifest.types, ...Object.values(manifest.bin ?? {}),
+    ...Object.values(manifest.exports ?? {}).flatMap((target) => typeof target === 'string' ? [target] : Object.values(target))]
+  for (const target of targets) {
+    if (target === undefined) continue
+    t.ok(files.includes(`package/${target.replace(/^\.\//, '')}`), `${target} (named in package.json) is packed`)
+  }
+  const cli = await run('tar', ['-xzOf', tarball, 'package/dist/src/cli.js'], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
+  t.ok(cli.stdout.startsWith('#!/usr/bin/env node\n'), 'the bin has a node shebang')
+})
+
+t.test('npm installs the tarball into a fresh host', { skip: noTarball }, async (t) => {
+  t.equal(host?.install.code, 0, 'npm install succeeds', host === undefined ? {} : describeRun('npm install', host.install))
+  t.notOk(host?.problem, host?.problem ?? 'the built better-sqlite3 fits')
+  t.comment(`npm install took ${host?.install.ms ?? 0} ms`)
+  if (host === undefined || host.problem !== undefined) return
+  const installed = JSON.parse(await readFile(join(host.dir, 'node_modules', 'fastify-token-auth', 'package.json'), 'utf8')) as { version: string }
+  t.equal(installed.version, repoPkg.version, 'the packed version is installed')
+})
+
+t.test('the example host compiles and serves: registration, token, its own guarded route, docs, a clean stop', { skip: noHost }, async (t) => {
+  const build = await (compiled as NonNullable<typeof compiled>).example
+  t.equal(build.code, 0, 'npm run build (tsc: strict, nodenext, skipLibCheck false) succeeds', describeRun('npm run build', build))
+  t.comment(`tsc took ${build.ms} ms`)
+  if (build.code !== 0) return
+
+  const dir = host?.dir as string
+  const data = await tempDir(t)
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  // The start script's command, run directly: a signal then reaches the host itself.
+  const server = new LongRunning(t, process.execPath, ['dist/main.js'], {
+    cwd: dir,
+    env: npmEnv({ HOST: '127.0.0.1', PORT: String(port), JWT_SECRET: randomSecret(), DATABASE_URL: `sqlite:${join(data, 'host.db')}`, LOG_LEVEL: 'info' })
+  })
+  await server.waitForListening()
+
+  const user = { username: 'packaged', password: `pw-${randomSecret().slice(0, 16)}` }
+  const created = await httpRegister(`${base}/auth`, user)
+  t.equal(created.status, 201, 'POST /auth/users/ creates the account')
+  const tokenResponse = await httpToken(`${base}/auth`, user.username, user.password)
+  t.equal(tokenResponse.status, 200, 'POST /auth/token answers')
+  const token = await tokenResponse.json() as { access_token: string, token_type: string }
+  t.equal(token.token_type, 'bearer', 'with a bearer token')
+  t.type(token.access_token, 'string')
+
+  const anonymous = await fetch(`${base}/api/orders`, { signal: AbortSignal.timeout(10_000) })
+  t.equal(anonymous.status, 401, "the host's guarded route refuses a request without a token")
+  t.equal(anonymous.headers.get('www-authenticate'), 'Bearer', 'and asks for a bearer token')
+  const orders = await fetch(`${base}/api/orders`, { headers: { authorization: `Bearer ${token.access_token}` }, signal: AbortSignal.timeout(10_000) })
+  t.equal(orders.status, 200, 'and answers with the token')
+  t.same(await orders.json(), { owner: user.username, orders: [] }, 'with request.user.username')
+
+  const docs = await fetch(`${base}/auth/docs`, { signal: AbortSignal.timeout(10_000) })
+  t.equal(docs.status, 200, 'GET /auth/docs answers')
+  t.match(await docs.text(), /swagger-ui/i, 'with Swagger UI')
+
+  const exit = await server.stop('SIGTERM', 10_000)
+  t.same(exit, { code: 0, signal: null }, 'SIGTERM stops the host and it exits 0', { output: server.output })
+  t.notOk(server.output.includes(user.password), 'the password is never logged')
+
+  // The package's bin, installed into the host, on the host's database.
+  const list = await run('npx', ['--no-install', 'fastify-token-auth', 'list'],
+    { cwd: dir, env: npmEnv({ DATABASE_URL: `sqlite:${join(data, 'host.db')}` }), timeoutMs: 60_000 })
+  t.equal(list.code, 0, 'the installed fastify-token-auth bin runs', describeRun('npx fastify-token-auth list', list))
+  t.match(list.stdout, new RegExp(`^${user.username}\\t`, 'm'), 'and lists the account made over HTTP')
+})
+
+t.test('a host with its own @fastify/jwt, request.user and authenticate decorator compiles against the package', { skip: noHost }, async (t) => {
+  const check = await (compiled as NonNullable<typeof compiled>).jwt
+  t.equal(check.code, 0, 'tsc --noEmit (skipLibCheck false) reports nothing', describeRun('tsc --noEmit -p tsconfig.jwt-host.json', check))
+  t.equal(check.stdout.trim(), '', 'no tsc errors')
+})
+
+t.test("a host with decorators named like the plugin's internal ones (db, items) compiles against the package", { skip: noHost }, async (t) => {
+  const check = await (compiled as NonNullable<typeof compiled>).db
+  t.equal(check.code, 0, 'tsc --noEmit (skipLibCheck false) reports nothing', describeRun('tsc --noEmit -p tsconfig.db-host.json', check))
+  t.equal(check.stdout.trim(), '', 'no tsc errors')
+})

@@ -88,12 +88,20 @@ export function errorHandler (error: FastifyError, request: FastifyRequest, repl
   if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
     return reply.code(422).send({ detail: [{ loc: ['body'], msg: 'Field required', type: 'missing' }] })
   }
-  const status = error.statusCode ?? (isUnavailable(error) ? 503 : 500)
+  const status = error.statusCode ?? 500
   if (status >= 400 && status < 500) {
     // Fastify's own client errors (unparsable JSON, wrong content type, body too large) say what is wrong.
     return reply.code(status).send({ detail: error.message })
   }
-  if (status === 503) {
+  return sendServerError(error, request, reply)
+}
+
+/**
+ * Answers a failure that is not the client's doing: 503 for an unavailable dependency, else
+ * 500, logged, with nothing internal in the body.
+ */
+export function sendServerError (error: unknown, request: Pick<FastifyRequest, 'log'>, reply: { code: (statusCode: number) => { send: (payload: { detail: string }) => unknown } }) {
+  if (isUnavailable(error) || (error as { statusCode?: unknown } | null)?.statusCode === 503) {
     request.log.warn({ err: error }, 'database unavailable')
     return reply.code(503).send({ detail: 'Service unavailable' })
   }

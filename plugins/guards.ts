@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { isPromise } from '../src/core/db/database.js'
+import { sendServerError } from './errors.js'
 import { profileLookupOf, type UserProfile } from '../src/core/profile-lookup.js'
 import type { Guard, GuardReply, GuardRequest } from '../src/core/public-types.js'
 import type { VerifiedClaims } from '../src/core/verified-tokens.js'
@@ -62,8 +63,16 @@ export default fp(async function guards (app) {
     }
     // The user (unlike the token) is looked up on every request, so a disabled or deleted
     // account, or a changed password, is refused at once, by every instance.
-    const found = lookup(claims.sub)
-    admit(request, reply, active, claims, isPromise(found) ? await found : found)
+    let found
+    try {
+      found = lookup(claims.sub)
+      if (isPromise(found)) found = await found
+    } catch (error) {
+      // On a host's route the host's error handler would word this; the guard answers in its own words.
+      sendServerError(error, request, reply)
+      return
+    }
+    admit(request, reply, active, claims, found)
   }
 
   app.decorate('tokenAuthGuards', {

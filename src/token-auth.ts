@@ -144,6 +144,13 @@ function validated (opts: TokenAuthOptions) {
  */
 export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   const base = validated(opts)
+  const names = opts.decorators ?? {}
+  const guardNames = [names.authenticate ?? 'authenticate', names.currentActiveUser ?? 'currentActiveUser'].filter((name) => name !== false)
+  // Checked before anything is opened, so a clash leaves no database file behind.
+  for (const name of guardNames) {
+    check(!host.hasDecorator(name), `the app already has a '${name}' decorator: give the plugin's another name, or false, with the decorators option`)
+  }
+  check(!host.hasDecorator('tokenAuth'), "the app already has a 'tokenAuth' decorator: register the plugin once per context")
   const docsMode = opts.docs === false ? 'off' : host.hasDecorator('swagger') ? 'host' : 'own'
 
   addSchemas(host, authSchemas)
@@ -188,7 +195,6 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     },
     hashPassword: async (password: string) => await child.tokenAuthPasswords.hash(password)
   } satisfies TokenAuth)
-  const names = opts.decorators ?? {}
   if (names.authenticate !== false) host.decorate(names.authenticate ?? 'authenticate', authenticate)
   if (names.currentActiveUser !== false) host.decorate(names.currentActiveUser ?? 'currentActiveUser', currentActiveUser)
   // Routes the host guards from now on show the lock in its document.

@@ -1,0 +1,92 @@
+/**
+ * A host's own Swagger UI (its @fastify/swagger registered before the plugin) in a real
+ * Chromium: Authorize through the plugin's token route, then run the host's guarded operation.
+ */
+import { existsSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { hostUser, swaggerHost } from '../hosts/support.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const LAUNCH_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'
+]
+const LOAD_TIMEOUT = 10_000
+const STEP_TIMEOUT = 5_000
+
+const isCI = (process.env.CI ?? '') !== '' && process.env.CI !== 'false' && process.env.CI !== '0'
+const missingChromium = existsSync(CHROMIUM)
+  ? false
+  : `Chromium not found at ${CHROMIUM}: install Debian's chromium package (browsers are never downloaded)`
+
+if (missingChromium !== false && isCI) {
+  t.fail(`${missingChromium}. The host docs e2e test cannot run in CI without it.`)
+}
+
+/** Swagger UI operation block, found by method and its data-path (the shown path has <wbr>s). */
+const operation = (page: Page, method: string, path: string) =>
+  page.locator(`.opblock.opblock-${method}:has(> .opblock-summary [data-path="${path}"])`)
+
+t.test("the host's Swagger UI: Authorize with the plugin's password flow, then the host's guarded operation", { skip: missingChromium }, async (t) => {
+  const host = await swaggerHost(t)
+  await host.listen({ host: '127.0.0.1', port: 0 })
+  const origin = `http://127.0.0.1:${(host.server.address() as AddressInfo).port}`
+
+  const registered = await fetch(`${origin}/auth/users/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(hostUser)
+  })
+  t.equal(registered.status, 201, 'the user registers through POST /auth/users/')
+
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS, timeout: LOAD_TIMEOUT })
+  t.teardown(async () => await browser.close())
+  const context = await browser.newContext()
+  context.setDefaultTimeout(STEP_TIMEOUT)
+  context.setDefaultNavigationTimeout(LOAD_TIMEOUT)
+  const page = await context.newPage()
+  const requests: string[] = []
+  const pageErrors: string[] = []
+  page.on('request', (request) => { requests.push(`${request.method()} ${request.url()}`) })
+  page.on('pageerror', (error) => { pageErrors.push(error.message) })
+
+  await page.goto(`${origin}/docs`)
+  await page.locator('.opblock').first().waitFor({ timeout: LOAD_TIMEOUT })
+  t.ok(await page.locator('.info .title', { hasText: 'Host API' }).isVisible(), "the host's title")
+
+  const op = operation(page, 'get', '/api/private')
+  t.equal(await op.count(), 1, 'one GET /api/private operation')
+  t.equal(await op.locator('.authorization__btn').getAttribute('aria-label'), 'authorization button unlocked', 'it shows an open lock')
+  t.equal(await operation(page, 'get', '/api/open').locator('.authorization__btn').count(), 0, 'the open host route shows no lock')
+
+  await page.locator('.auth-wrapper button.authorize').click()
+  const modal = page.locator('.modal-ux')
+  await modal.getByLabel('username:', { exact: true }).fill(hostUser.username)
+  await modal.getByLabel('password:', { exact: true }).fill(hostUser.password)
+  const tokenResponse = page.waitForResponse((response) => response.url() === `${origin}/auth/token`, { timeout: STEP_TIMEOUT })
+  await modal.getByRole('button', { name: 'Apply given OAuth2 credentials' }).click()
+  t.equal((await tokenResponse).status(), 200, 'POST /auth/token answers 200')
+  await modal.getByRole('heading', { name: 'Authorized' }).waitFor()
+  t.notOk(await modal.locator('.errors').isVisible(), 'no auth error in the modal')
+  await modal.getByRole('button', { name: 'Close', exact: true }).click()
+  t.notOk(await modal.isVisible(), 'the dialog is closed')
+
+  await op.locator('.opblock-summary-control').click()
+  await page.waitForFunction((path) => document.querySelector(`.opblock-get:has([data-path="${path}"]) .authorization__btn`)?.getAttribute('aria-label') === 'authorization button locked',
+    '/api/private', { timeout: STEP_TIMEOUT })
+  t.equal(await op.locator('.authorization__btn').getAttribute('aria-label'), 'authorization button locked', 'the operation shows a closed lock')
+  await op.getByRole('button', { name: 'Try it out' }).click()
+  const sent = page.waitForRequest((request) => request.url() === `${origin}/api/private`, { timeout: STEP_TIMEOUT })
+  await op.getByRole('button', { name: 'Execute' }).click()
+  t.match((await sent).headers().authorization, /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/, 'Execute sends the bearer token')
+  const response = op.locator('.live-responses-table tr.response')
+  await response.first().waitFor()
+  t.equal((await response.locator('.response-col_status').innerText()).trim(), '200', 'status 200')
+  t.same(JSON.parse(await response.locator('.highlight-code code').first().innerText()), { hello: hostUser.username }, 'the host greets the user')
+
+  t.ok(requests.includes(`POST ${origin}/auth/token`), 'the network log shows POST /auth/token')
+  t.same(requests.filter((request) => !request.includes(`${origin}/`)), [], 'nothing from another origin')
+  t.same(pageErrors, [], 'no uncaught page errors')
+})

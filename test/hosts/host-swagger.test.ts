@@ -1,0 +1,175 @@
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
+import { createConfig, lintFromString } from '@redocly/openapi-core'
+import type { onRequestAsyncHookHandler } from 'fastify'
+import t from 'tap'
+import tokenAuth from '../../src/index.js'
+import { get, HOST_INFO, hostUser, newHost, operations, pluginOptions, signUp, swaggerHost, unresolvedRefs, type Json } from './support.js'
+
+/* A host with its own @fastify/swagger and Swagger UI: the plugin's operations join its one document. */
+
+const SCHEME = { type: 'oauth2', flows: { password: { tokenUrl: '/auth/token', scopes: {} } } }
+const LOCK = [{ OAuth2PasswordBearer: [] }]
+
+/** The problems a real OpenAPI validator (Redocly's, as ReDoc uses) finds in the structure and the $refs. */
+async function structuralProblems (doc: Json): Promise<string[]> {
+  const config = await createConfig({ rules: { struct: 'error', 'no-unresolved-refs': 'error' } })
+  const problems = await lintFromString({ source: JSON.stringify(doc), absoluteRef: '/openapi.json', config })
+  return problems.map((problem) => `${problem.ruleId}: ${problem.message} at ${problem.location[0]?.pointer ?? '?'}`)
+}
+
+/** The schema a `$ref` (or an inline schema) stands for in the document. */
+function deref (doc: Json, schema: Json | undefined): Json | undefined {
+  const ref: unknown = schema?.$ref
+  if (typeof ref !== 'string') return schema
+  return ref.slice(2).split('/').reduce<Json | undefined>((node, part) => node?.[part], doc)
+}
+
+for (const version of ['3.0.3', '3.1.0']) {
+  t.test(`a host with @fastify/swagger (OpenAPI ${version}) and Swagger UI, registered before the plugin`, async (t) => {
+    const host = await swaggerHost(t, { openapi: version })
+    host.get('/api/pre-handled', { preHandler: host.authenticate }, async (request) => ({ hello: request.user.username }))
+    host.get('/api/with-tokenauth', { preValidation: host.tokenAuth.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+    const hostHook: onRequestAsyncHookHandler = async () => {}
+    host.get('/api/hook-list', { onRequest: [hostHook, host.currentActiveUser] }, async (request) => ({ hello: request.user.username }))
+    await host.register(async (child) => {
+      child.get('/nested', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+    }, { prefix: '/api/child' })
+    await host.ready()
+
+    t.equal(host.tokenAuth.settings.docs, 'host', "settings.docs says the operations are in the host's document")
+    const doc: Json = host.swagger()
+    const served = await get(host, '/docs/json')
+    t.equal(served.statusCode, 200, 'GET /docs/json')
+    t.same(served.json(), doc, 'GET /docs/json is host.swagger(): one document')
+
+    t.equal(doc.openapi, version)
+    t.same(doc.info, HOST_INFO, "the host's info, untouched")
+    t.same(operations(doc), [
+      'GET /api/child/nested', 'GET /api/hook-list', 'GET /api/open', 'GET /api/pre-handled', 'GET /api/private', 'GET /api/public', 'GET /api/with-tokenauth',
+      'GET /auth/users/me/', 'POST /auth/token', 'POST /auth/users/'
+    ], "the host's operations and the plugin's, without the trailing-slash twins")
+
+    t.test("the plugin's operations", async (t) => {
+      const token = doc.paths['/auth/token'].post
+      const form = token.requestBody?.content?.['application/x-www-form-urlencoded']?.schema
+      t.ok(form, 'POST /auth/token takes a form body')
+      t.same(Object.keys(token.requestBody.content), ['application/x-www-form-urlencoded'], 'and only a form body')
+      t.match(deref(doc, form), { type: 'object', required: ['username', 'password'], properties: { username: { type: 'string' }, password: { type: 'string' }, grant_type: { type: 'string' } } })
+      t.match(deref(doc, token.responses['200'].content['application/json'].schema), { properties: { access_token: { type: 'string' }, token_type: { enum: ['bearer'] } } })
+      t.notOk(token.security, 'the token operation needs no token')
+
+      const register = doc.paths['/auth/users/'].post
+      t.match(deref(doc, register.requestBody.content['application/json'].schema), { required: ['username', 'password'] })
+      t.match(deref(doc, register.responses['201'].content['application/json'].schema), { title: 'TokenAuth.User', properties: { username: {}, email: {}, full_name: {}, disabled: {} } })
+      t.notOk(register.security, 'registration needs no token')
+
+      t.same(doc.paths['/auth/users/me/'].get.security, LOCK, 'GET /auth/users/me/ requires the scheme')
+    })
+
+    t.test('the security scheme and the locks', async (t) => {
+      t.same(doc.components.securitySchemes, { OAuth2PasswordBearer: SCHEME }, 'one oauth2 password-flow scheme, tokenUrl /auth/token')
+      for (const path of ['/api/private', '/api/pre-handled', '/api/with-tokenauth', '/api/hook-list', '/api/child/nested']) {
+        t.same(doc.paths[path].get.security, LOCK, `${path} (guarded) requires the scheme`)
+      }
+      for (const path of ['/api/public', '/api/open']) {
+        t.equal(doc.paths[path].get.security, undefined, `${path} (open) has no security`)
+      }
+      for (const [path, item] of Object.entries<Json>(doc.paths)) {
+        for (const operation of Object.values<Json>(item)) {
+          for (const requirement of operation.security ?? []) {
+            for (const name of Object.keys(requirement)) t.ok(name in doc.components.securitySchemes, `${path}: ${name} is a defined scheme`)
+          }
+        }
+      }
+    })
+
+    t.test('the document is sound', async (t) => {
+      const { refs, unresolved } = unresolvedRefs(doc)
+      t.ok(refs.length >= 8, `it uses $refs (${refs.length})`)
+      t.same(unresolved, [], 'every $ref resolves')
+      t.same(await structuralProblems(doc), [], 'a validator finds nothing wrong with its structure')
+    })
+
+    t.test('the plugin serves no document or pages of its own', async (t) => {
+      for (const url of ['/auth/openapi.json', '/auth/docs', '/auth/docs/json', '/auth/redoc']) {
+        t.equal((await get(host, url)).statusCode, 404, url)
+      }
+      t.equal((await get(host, '/docs')).statusCode, 200, "the host's Swagger UI")
+    })
+
+    t.test('the guarded routes work as documented', async (t) => {
+      const token = await signUp(host)
+      for (const path of ['/api/private', '/api/pre-handled', '/api/with-tokenauth', '/api/hook-list', '/api/child/nested']) {
+        t.equal((await get(host, path)).statusCode, 401, `${path} without a token`)
+        t.same((await get(host, path, token)).json(), { hello: hostUser.username }, `${path} with one`)
+      }
+    })
+  })
+}
+
+t.test('a renamed guard decorator gets the lock too', async (t) => {
+  const host = newHost(t)
+  await host.register(fastifySwagger, { openapi: { info: HOST_INFO } })
+  await host.register(tokenAuth, pluginOptions({ decorators: { authenticate: 'tokenAuthenticate', currentActiveUser: false } }))
+  const renamed = (host as unknown as Record<string, onRequestAsyncHookHandler>).tokenAuthenticate
+  host.get('/api/renamed', { onRequest: renamed }, async (request) => ({ hello: request.user.username }))
+  await host.ready()
+  t.same(host.swagger().paths?.['/api/renamed']?.get?.security, LOCK)
+})
+
+t.test('a host with Swagger 2 (not OpenAPI 3)', async (t) => {
+  const host = newHost(t)
+  await host.register(fastifySwagger, { swagger: { info: HOST_INFO } })
+  await host.register(tokenAuth, pluginOptions())
+  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+  await host.ready()
+  const doc: Json = host.swagger()
+  t.same(doc.securityDefinitions, { OAuth2PasswordBearer: { type: 'oauth2', flow: 'password', tokenUrl: '/auth/token', scopes: {} } })
+  t.same(doc.paths['/api/private'].get.security, LOCK)
+  t.same(unresolvedRefs(doc).unresolved, [], 'every $ref resolves')
+  t.same(await structuralProblems(doc), [], 'a validator finds nothing wrong with its structure', {
+    todo: "the plugin's schemas use examples, const, anyOf and type arrays, which Swagger 2 has not got (and @fastify/swagger copies as they are)"
+  })
+})
+
+t.test('a host with @fastify/swagger and the plugin with docs: false', async (t) => {
+  const host = await swaggerHost(t, { plugin: { docs: false } })
+  await host.ready()
+  t.equal(host.tokenAuth.settings.docs, 'off')
+  const served = await get(host, '/docs/json')
+  t.equal(served.statusCode, 200, 'GET /docs/json is 200, not 500')
+  const doc = served.json()
+  t.same(operations(doc), ['GET /api/open', 'GET /api/private', 'GET /api/public'], 'no plugin operation in it')
+  t.equal(doc.components?.securitySchemes, undefined, 'no security scheme')
+  t.equal(doc.paths['/api/private'].get.security, undefined, 'no security on the guarded host route')
+  t.same(unresolvedRefs(doc).unresolved, [], 'every $ref resolves')
+  t.same(await structuralProblems(doc), [], 'a validator finds nothing wrong with its structure')
+  t.equal((await get(host, '/docs')).statusCode, 200, 'Swagger UI answers')
+  for (const url of ['/auth/openapi.json', '/auth/docs']) t.equal((await get(host, url)).statusCode, 404, `no ${url}`)
+  const token = await signUp(host)
+  t.equal((await get(host, '/api/private', token)).statusCode, 200, 'the plugin works all the same')
+})
+
+t.test('a host that registers its own @fastify/swagger after the plugin', async (t) => {
+  const host = newHost(t)
+  await host.register(tokenAuth, pluginOptions())
+  await host.register(fastifySwagger, { openapi: { info: HOST_INFO } })
+  await host.register(fastifySwaggerUi, { routePrefix: '/docs' })
+  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+  await t.resolves(async () => { await host.ready() }, "it starts: no \"decorator 'swagger' has already been added\"")
+  t.equal(host.tokenAuth.settings.docs, 'own', 'the plugin found no host document when it registered')
+
+  const own = await get(host, '/auth/openapi.json')
+  t.equal(own.statusCode, 200, "the plugin's own document still answers")
+  t.same(operations(own.json()), ['GET /auth/users/me/', 'POST /auth/token', 'POST /auth/users/'])
+  t.same(own.json().components.securitySchemes, { OAuth2PasswordBearer: SCHEME })
+  t.equal((await get(host, '/auth/docs')).statusCode, 200, "and the plugin's Swagger UI")
+
+  const hostDoc = await get(host, '/docs/json')
+  t.equal(hostDoc.statusCode, 200, "the host's document answers")
+  t.same(operations(hostDoc.json()), ['GET /api/private'], "it has the host's routes")
+  t.same(hostDoc.json().info, HOST_INFO)
+  const token = await signUp(host)
+  t.equal((await get(host, '/api/private', token)).statusCode, 200)
+})

@@ -44,6 +44,8 @@ const nodeFlags = startArgs.filter((arg) => arg.startsWith('--'))
 // The ceiling is compiled to plain JavaScript beside the build (its imports resolve to dist/src),
 // so that it runs without the TypeScript loader, like the service.
 const CEILING_SCRIPT = 'dist/bench/ceiling.js'
+// The plugin on the built-in store with and without its private lookup, compiled the same way.
+const STORE_LOOKUP_SCRIPT = 'dist/bench/store-lookup.js'
 const canPin = existsSync('/usr/bin/taskset') && availableParallelism() >= 2
 const SERVER_CORE = '0'
 const LOAD_CORE = '1'
@@ -174,8 +176,10 @@ const pct = (n: number) => `${(n * 100).toFixed(1)} %`
 
 async function main () {
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: repo, stdio: 'inherit' })
-  execFileSync(join(repo, 'node_modules', '.bin', 'esbuild'), ['bench/ceiling.ts', `--outfile=${CEILING_SCRIPT}`, '--format=esm', '--platform=node', '--log-level=warning'],
-    { cwd: repo, stdio: 'inherit' })
+  for (const [source, outfile] of [['bench/ceiling.ts', CEILING_SCRIPT], ['bench/store-lookup.ts', STORE_LOOKUP_SCRIPT]] as const) {
+    execFileSync(join(repo, 'node_modules', '.bin', 'esbuild'), [source, `--outfile=${outfile}`, '--format=esm', '--platform=node', '--log-level=warning'],
+      { cwd: repo, stdio: 'inherit' })
+  }
   const dir = await mkdtemp(join(tmpdir(), 'bench-'))
   const servers: Server[] = []
   try {
@@ -223,6 +227,29 @@ async function main () {
     const meCpu = medianOf(meRounds.map((r) => r.cpuMicrosPerRequest))
     const cpuRatio = ceilingCpu / meCpu
     process.stderr.write(`bench: ceiling ${round(ceilingLoad.requestsPerSecond)} req/s, /users/me/ ${round(me.requestsPerSecond)} req/s (median of ${ROUNDS})\n`)
+
+    // 2b. What the built-in store's private lookup buys: the plugin with and without it, both
+    // pinned to the server's core, in alternating slices.
+    const lookupServers: Server[] = []
+    for (const variant of ['private', 'public']) {
+      const server = await startServer([...nodeFlags, STORE_LOOKUP_SCRIPT, variant], env({ DATABASE_URL: `sqlite:${join(dir, `lookup-${variant}.db`)}` }), SERVER_CORE)
+      servers.push(server)
+      lookupServers.push(server)
+    }
+    const lookupTargets: AlternateOptions['targets'] = []
+    for (const server of lookupServers) {
+      const { token } = await setUpUser(server.url)
+      lookupTargets.push({ url: `${server.url}/users/me/`, headers: { authorization: `Bearer ${token}` }, pid: server.child.pid as number })
+    }
+    const [privateSlices = [], publicSlices = []] = await alternate({
+      targets: lookupTargets, connections: ME_CONNECTIONS, rounds: ROUNDS, sliceSeconds: SLICE_SECONDS, warmup: ROUND_WARMUP
+    }, LOAD_CORE)
+    for (const server of lookupServers) await server.stop()
+    const lookupRatio = medianOf(privateSlices.map((s, i) => s.requestsPerSecond / (publicSlices[i] as Slice).requestsPerSecond))
+    const lookupCpuRatio = medianOf(publicSlices.map((s) => s.cpuMicrosPerRequest)) / medianOf(privateSlices.map((s) => s.cpuMicrosPerRequest))
+    const privateLookup = median(privateSlices)
+    const publicLookup = median(publicSlices)
+    process.stderr.write(`bench: private lookup ${round(privateLookup.requestsPerSecond)} req/s, through findByUsername ${round(publicLookup.requestsPerSecond)} req/s (median of ${ROUNDS})\n`)
 
     // 3. POST /token on both cores (bcrypt runs on the thread pool), against raw bcrypt, in
     // alternating rounds.
@@ -300,6 +327,7 @@ async function main () {
       token: { ...logins, rounds: loginRounds.map((r) => r.requestsPerSecond) },
       bcryptVerifiesPerSecond: { median: bcrypt, rounds: bcryptRounds },
       mixed: { usersMe: mixedMe },
+      storeLookup: { private: privateLookup, public: publicLookup, ratio: lookupRatio, ratioByCpu: lookupCpuRatio },
       workers: { one, two, ratio: workersRatio, ratioRounds: twoSlices.map((s, i) => s.requestsPerSecond / (oneSlices[i] as Slice).requestsPerSecond), estimatedPerFreeCore: perCore },
       peakRssMb: peakRss,
       startupMs: { median: startupMs, runs: startups },
@@ -318,6 +346,8 @@ async function main () {
       ['Ceiling: bare Fastify JSON route', `${round(ceilingLoad.requestsPerSecond)} req/s`, `p50 ${ceilingLoad.latencyMs.p50} ms, p99 ${ceilingLoad.latencyMs.p99} ms, ${round(ceilingCpu, 1)} µs CPU/req`, `median of ${ROUNDS} slices of ${SLICE_SECONDS} s`],
       ['GET /users/me/', `${round(me.requestsPerSecond)} req/s`, `p50 ${me.latencyMs.p50} ms, p99 ${me.latencyMs.p99} ms, ${round(meCpu, 1)} µs CPU/req`,
         `${pct(meToCeiling)} of ceiling (target ≥ 75 %) ${meToCeiling >= 0.75 ? 'MET' : 'MISSED'}; pairs ${pct(Math.min(...pairedRatios))}–${pct(Math.max(...pairedRatios))}; by CPU/req ${pct(cpuRatio)}`],
+      ['GET /users/me/, private lookup vs findByUsername', `${round(privateLookup.requestsPerSecond)} vs ${round(publicLookup.requestsPerSecond)} req/s`, 'the plugin alone on the built-in SQLite store',
+        `×${lookupRatio.toFixed(2)} req/s; ×${lookupCpuRatio.toFixed(2)} by CPU/req (what the private lookup buys)`],
       [`POST /token (cost ${BCRYPT_COST})`, `${round(logins.requestsPerSecond, 1)} logins/s`, `p50 ${logins.latencyMs.p50} ms, p99 ${logins.latencyMs.p99} ms`,
         `${pct(tokenToBcrypt)} of raw bcrypt ${round(bcrypt, 1)}/s (target ≥ 90 %) ${tokenToBcrypt >= 0.9 ? 'MET' : 'MISSED'}; rounds ${tokenRatios.map(pct).join(', ')}`],
       ['GET /users/me/ while /token saturated', `${round(mixedMe.requestsPerSecond)} req/s`, `p50 ${mixedMe.latencyMs.p50} ms, p99 ${mixedMe.latencyMs.p99} ms`,

@@ -37,7 +37,8 @@ export function markGuardedRoutes (app: FastifyInstance, guards: unknown[]): voi
   app.addHook('onRoute', (route: RouteOptions) => {
     const hooks = [route.onRequest, route.preValidation, route.preHandler].flat()
     if (!hooks.some((hook) => known.has(hook))) return
-    route.schema ??= {}
-    ;(route.schema as { security?: unknown }).security ??= securityRequirement()
+    // A copy: one schema object may be shared by routes that are not guarded.
+    const schema = route.schema ?? {}
+    route.schema = { ...schema, security: schema.security ?? securityRequirement() }
   })
 }

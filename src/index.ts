@@ -4,7 +4,7 @@ import tokenAuth from './token-auth.js'
 export default tokenAuth
 export { tokenAuth }
 export type { TokenAuth, TokenAuthDocsOptions, TokenAuthOptions, TokenAuthSettings } from './token-auth.js'
-export type { Guard, RequestUser, TokenAuthTypes, TokenAuthUser } from './core/public-types.js'
+export type { Guard, GuardReply, GuardRequest, RequestUser, TokenAuthTypes, TokenAuthUser } from './core/public-types.js'
 export { UsernameTakenError } from './core/user-store.js'
 export type { NewUser, UserRecord, UserStore } from './core/user-store.js'
 export type { Token } from './core/schemas/token.js'

@@ -23,6 +23,9 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
 export default fp<ServiceOptions>(async function service (app, opts) {
   const { database: url, databaseOptions, docs: withDocs = true, ...auth } = opts
   await app.register(errors, { notFound: true })
+  // The plugin leaves request.user undecorated (a host's own @fastify/jwt may want it); this
+  // host has none, and a decorated property keeps every request object of one shape.
+  app.decorateRequest<null>('user', null)
   await app.register(database, { database: url, databaseOptions })
   if (withDocs) {
     const redoc = redocInstalled()

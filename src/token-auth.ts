@@ -2,16 +2,18 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import accessTokens, { DEFAULT_TOKEN_ISSUER } from '../plugins/access-tokens.js'
-import docs from '../plugins/docs.js'
+import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
 import guards from '../plugins/guards.js'
 import { markGuardedRoutes, SECURITY_SCHEME } from '../plugins/openapi-security.js'
 import passwords from '../plugins/passwords.js'
+import schemaCompilers from '../plugins/schema-compilers.js'
 import userStore from '../plugins/user-store.js'
 import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
 import type { DatabaseOptions } from './core/db/database.js'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './core/jwt-secret.js'
+import { passwordLengthProblem } from './core/passwords.js'
 import type { Guard, GuardDecorators, RequestUser } from './core/public-types.js'
 import { addSchemas, authSchemas } from './core/schemas/index.js'
 import type { Token } from './core/schemas/token.js'
@@ -92,7 +94,7 @@ export interface TokenAuth {
   readonly currentActiveUser: Guard
   /** An access token for an existing user (after a login of the host's own, say). Rejects when there is no such user. */
   issueToken (username: string): Promise<Token>
-  /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. */
+  /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. Rejects a password outside 8 to 72 bytes (UTF-8). */
   hashPassword (password: string): Promise<string>
 }
 
@@ -110,7 +112,17 @@ function check (condition: boolean, message: string): void {
   if (!condition) throw new Error(`fastify-token-auth: ${message}`)
 }
 
+const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', 'accessTokenExpireMinutes', 'bcryptCost',
+  'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix',
+  // Fastify's own register options, which reach every plugin.
+  'logLevel', 'logSerializers'])
+const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc'])
+const STORE_METHODS = ['findByUsername', 'create', 'setPassword', 'replaceHash', 'setDisabled'] as const
+// As the service's ACCESS_TOKEN_EXPIRE_MINUTES: a week at most.
+const MAX_EXPIRE_MINUTES = 10080
+
 function validated (opts: TokenAuthOptions) {
+  for (const key of Object.keys(opts)) check(OPTION_KEYS.has(key), `unknown option ${key}`)
   const settings = {
     accessTokenExpireMinutes: opts.accessTokenExpireMinutes ?? 30,
     bcryptCost: opts.bcryptCost ?? 12,
@@ -121,19 +133,34 @@ function validated (opts: TokenAuthOptions) {
   }
   check(isLongEnoughSecret(opts.secret), `the secret option must be a string of at least ${MIN_SECRET_BYTES} bytes`)
   check((opts.database === undefined) !== (opts.store === undefined), 'give either the database option or the store option')
+  if (opts.store !== undefined) {
+    for (const method of STORE_METHODS) check(typeof opts.store?.[method] === 'function', `the store has no ${method} method (see UserStore)`)
+  } else {
+    check(typeof opts.database === 'string' || (typeof opts.database === 'object' && opts.database !== null), 'database must be a DATABASE_URL or a Kysely instance')
+  }
   const { accessTokenExpireMinutes: minutes, bcryptCost: cost, registration, prefix } = settings
-  check(Number.isInteger(minutes) && minutes >= 1, 'accessTokenExpireMinutes must be a whole number of at least 1')
+  check(Number.isInteger(minutes) && minutes >= 1 && minutes <= MAX_EXPIRE_MINUTES, `accessTokenExpireMinutes must be a whole number from 1 to ${MAX_EXPIRE_MINUTES}`)
   check(Number.isInteger(cost) && cost >= 4 && cost <= 15, 'bcryptCost must be a whole number from 4 to 15')
   check(registration === 'open' || registration === 'closed', "registration must be 'open' or 'closed'")
-  check(prefix === '' || prefix.startsWith('/'), "prefix must start with '/'")
+  check(typeof prefix === 'string' && (prefix === '' || prefix.startsWith('/')), "prefix must start with '/'")
   check(typeof settings.issuer === 'string' && settings.issuer !== '' && typeof settings.audience === 'string' && settings.audience !== '', 'issuer and audience must be non-empty strings')
   const { poolSize, timeoutMs } = opts.databaseOptions ?? {}
   // 0 would mean "wait for ever" to the PostgreSQL driver: a stuck database must give 503s, not hangs.
   check(timeoutMs === undefined || (Number.isInteger(timeoutMs) && timeoutMs >= 100), 'databaseOptions.timeoutMs must be a whole number of at least 100')
   check(poolSize === undefined || (Number.isInteger(poolSize) && poolSize >= 1), 'databaseOptions.poolSize must be a whole number of at least 1')
-  for (const [key, name] of Object.entries(opts.decorators ?? {})) {
-    check(name === false || (typeof name === 'string' && name !== ''), `decorators.${key} must be a name or false`)
+  const docs = opts.docs ?? true
+  check(typeof docs === 'boolean' || (typeof docs === 'object' && docs !== null), 'docs must be true, false or an object of docs options')
+  if (typeof docs === 'object') {
+    for (const key of Object.keys(docs)) check(DOCS_KEYS.has(key), `unknown option docs.${key}`)
+    check(docs.redoc !== true || redocInstalled(), 'docs.redoc needs the optional redoc package: npm install redoc@2')
   }
+  const names: string[] = []
+  for (const [key, name] of Object.entries(opts.decorators ?? {})) {
+    check(key === 'authenticate' || key === 'currentActiveUser', `unknown option decorators.${key}`)
+    check(name === false || (typeof name === 'string' && name !== ''), `decorators.${key} must be a name or false`)
+    if (typeof name === 'string') names.push(name)
+  }
+  check(new Set(names).size === names.length && !names.includes('tokenAuth'), 'decorators must name two different decorators, neither of them tokenAuth')
   return settings
 }
 
@@ -157,6 +184,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
 
   let context: FastifyInstance | undefined
   await host.register(async function tokenAuthContext (child) {
+    await child.register(schemaCompilers)
     await child.register(userStore, opts.store !== undefined
       ? { store: opts.store }
       : { database: opts.database, databaseOptions: opts.databaseOptions })
@@ -175,13 +203,13 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   if (context === undefined) throw new Error('fastify-token-auth: the plugin context did not load')
   const child = context
 
-  const settings: TokenAuthSettings = {
+  const settings: TokenAuthSettings = Object.freeze({
     ...base,
     prefix: child.prefix,
     tokenUrl: `${child.prefix}/token`,
     docs: docsMode,
     securityScheme: SECURITY_SCHEME
-  }
+  })
   const { authenticate, currentActiveUser } = child.tokenAuthGuards
   host.decorate('tokenAuth', {
     settings,
@@ -193,7 +221,11 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       if (user === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
       return child.tokenAuthTokens.issue(user)
     },
-    hashPassword: async (password: string) => await child.tokenAuthPasswords.hash(password)
+    async hashPassword (password: string) {
+      const problem = passwordLengthProblem(password)
+      if (problem !== undefined) throw new RangeError(`fastify-token-auth: ${problem}`)
+      return await child.tokenAuthPasswords.hash(password)
+    }
   } satisfies TokenAuth)
   if (names.authenticate !== false) host.decorate(names.authenticate ?? 'authenticate', authenticate)
   if (names.currentActiveUser !== false) host.decorate(names.currentActiveUser ?? 'currentActiveUser', currentActiveUser)

@@ -190,6 +190,10 @@ t.test('tokenAuth.issueToken gives a token the guards accept', async (t) => {
   t.same((await get(host, '/api/private', token.access_token)).json(), { hello: 'issued' })
   t.equal((await loginAs(host, { username: 'issued', password: 'issued-password' })).length > 0, true, 'the hash from hashPassword logs in')
   await t.rejects(host.tokenAuth.issueToken('nobody'), /no user named nobody/, 'no token for a user that does not exist')
+  // A password bcrypt would cut short, or one too short to allow, would make an account nobody can log in to.
+  await t.rejects(host.tokenAuth.hashPassword('x'.repeat(73)), /at most 72 bytes/, 'hashPassword refuses a password longer than 72 bytes')
+  await t.rejects(host.tokenAuth.hashPassword('short'), /at least 8 bytes/, 'and one shorter than 8')
+  t.throws(() => { (host.tokenAuth.settings as { bcryptCost: number }).bcryptCost = 99 }, TypeError, 'the settings cannot be changed')
 })
 
 t.test("the plugin's own document (the host has no @fastify/swagger)", async (t) => {
@@ -392,13 +396,23 @@ t.test('the plugin refuses bad options with a clear error, before it opens a dat
   for (const bcryptCost of [4, 15]) {
     t.equal(await message({ secret: testSecret(), bcryptCost, database: 'sqlite::memory:' }), 'resolved', `bcryptCost ${bcryptCost}`)
   }
-  t.match(await message({ secret: testSecret(), accessTokenExpireMinutes: 0 }), /accessTokenExpireMinutes must be a whole number of at least 1/)
+  for (const accessTokenExpireMinutes of [0, 10081, 1e12]) {
+    t.match(await message({ secret: testSecret(), accessTokenExpireMinutes }), /accessTokenExpireMinutes must be a whole number from 1 to 10080/, `accessTokenExpireMinutes ${accessTokenExpireMinutes}`)
+  }
+  t.match(await message({ secret: testSecret(), registation: 'closed' }), /unknown option registation/, 'a misspelt option')
+  t.match(await message({ secret: testSecret(), docs: 'off' }), /docs must be true, false or an object/)
+  t.match(await message({ secret: testSecret(), docs: { tittle: 'x' } }), /unknown option docs\.tittle/)
+  t.match(await message({ secret: testSecret(), decorators: { authenticate: 'guard', currentActiveUser: 'guard' } }), /two different decorators/, 'one name for both guards')
+  t.match(await message({ secret: testSecret(), decorators: { authenticate: 'tokenAuth' } }), /neither of them tokenAuth/)
+  t.match(await message({ secret: testSecret(), decorators: { authenticat: 'x' } }), /unknown option decorators\.authenticat/)
+  t.match(await message({ secret: testSecret(), database: undefined, store: {} }), /the store has no findByUsername method/, 'a store without the UserStore methods')
   t.match(await message({ secret: testSecret(), registration: 'invite' }), /registration must be 'open' or 'closed'/)
   t.match(await message({ secret: testSecret(), prefix: 'auth' }), /prefix must start with '\/'/)
   t.match(await message({ secret: testSecret(), issuer: '' }), /issuer and audience must be non-empty strings/)
   t.match(await message({ secret: testSecret(), databaseOptions: { timeoutMs: 0 } }), /databaseOptions\.timeoutMs must be a whole number of at least 100/)
   t.match(await message({ secret: testSecret(), decorators: { authenticate: '' } }), /decorators\.authenticate must be a name or false/)
   t.match(await message({ secret: testSecret(), store: { findByUsername: async () => undefined } }), /give either the database option or the store option/, 'both database and store')
+  t.match(await message({ secret: testSecret(), database: 42 }), /database must be a DATABASE_URL or a Kysely instance/)
   t.match(await message({ secret: testSecret(), database: 'mysql://localhost/db' }), /Unsupported DATABASE_URL/, 'an unknown database URL')
 
   t.same(readdirSync(dir), [], 'no database file was created by any refused registration')

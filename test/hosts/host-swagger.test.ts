@@ -118,6 +118,22 @@ t.test('a renamed guard decorator gets the lock too', async (t) => {
   t.same(host.swagger().paths?.['/api/renamed']?.get?.security, LOCK)
 })
 
+t.test('routes sharing one schema object: only the guarded one gets the lock', async (t) => {
+  const host = newHost(t)
+  await host.register(fastifySwagger, { openapi: { info: HOST_INFO } })
+  await host.register(tokenAuth, pluginOptions())
+  const shared = { response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } }
+  host.get('/api/open-before', { schema: shared }, async () => ({ ok: true }))
+  host.get('/api/guarded', { schema: shared, onRequest: host.authenticate }, async () => ({ ok: true }))
+  host.get('/api/open-after', { schema: shared }, async () => ({ ok: true }))
+  await host.ready()
+  const paths = host.swagger().paths ?? {}
+  t.same(paths['/api/guarded']?.get?.security, LOCK)
+  t.equal(paths['/api/open-before']?.get?.security, undefined, 'the route before it has no lock')
+  t.equal(paths['/api/open-after']?.get?.security, undefined, 'nor the route after it')
+  t.equal((shared as { security?: unknown }).security, undefined, "the host's schema object is left as it was")
+})
+
 t.test('a host with Swagger 2 (not OpenAPI 3)', async (t) => {
   const host = newHost(t)
   await host.register(fastifySwagger, { swagger: { info: HOST_INFO } })

@@ -58,6 +58,7 @@ t.test('without JWT_SECRET a secret file is generated beside the database (0600)
 
   const first = await startServer(t, env)
   t.equal((await stat(secretFile)).mode & 0o777, 0o600, 'the secret file is private to its owner')
+  t.equal((await stat(join(dir, 'app.db'))).mode & 0o777, 0o600, 'so is the database, which holds the password hashes')
   const secret = (await readFile(secretFile, 'utf8')).trim()
   t.ok(Buffer.byteLength(secret) >= 32, 'the generated secret is at least 32 bytes')
   const generated = findLog(first.server, /JWT_SECRET is not set: generated one/)

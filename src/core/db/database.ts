@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
@@ -97,7 +97,11 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely
   if (location.engine === 'postgres') {
     return new Kysely<AuthDatabase>({ dialect: translatingUnavailable(postgresDialect(location.url, opts, timeoutMs)) })
   }
-  if (location.path !== ':memory:') mkdirSync(dirname(location.path), { recursive: true })
+  if (location.path !== ':memory:') {
+    mkdirSync(dirname(location.path), { recursive: true })
+    // It holds password hashes: private to the service's user (SQLite gives its -wal and -shm files the same mode).
+    closeSync(openSync(location.path, 'a', 0o600))
+  }
   const sqlite = new SQLite(location.path)
   const db = new Kysely<AuthDatabase>({ dialect: translatingUnavailable(sqliteDialect(sqlite, timeoutMs)) })
   sqliteHandles.set(db, sqlite)

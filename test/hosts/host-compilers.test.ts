@@ -15,7 +15,7 @@ function hostValidatorCompiler ({ schema }: { schema: unknown }) {
     : { error: new Error(`${marker} is required`) }
 }
 
-t.test("a host with its own validator, serializer and reply serializer compilers", async (t) => {
+t.test('a host with its own validator, serializer and reply serializer compilers', async (t) => {
   const host = newHost(t)
   host.setValidatorCompiler(hostValidatorCompiler)
   host.setSerializerCompiler(() => (data) => JSON.stringify({ wrapped: data }))

@@ -66,6 +66,9 @@ t.test('the copy builds and prunes to production dependencies', async (t) => {
     t.ok(await exists(join(app, 'node_modules', dependency)), `${dependency} stays`)
   }
   t.ok(await exists(join(repoRoot, 'node_modules', 'typescript')), "the repository's own node_modules is untouched")
+  for (const optional of ['pg', 'redoc']) {
+    t.notOk(await exists(join(app, 'node_modules', optional)), `${optional}, an optional peer, is not installed`)
+  }
 })
 
 const port = await freePort()
@@ -87,6 +90,11 @@ t.test('npm start serves the API and SIGTERM stops it with exit code 0', { skip:
   const me = await httpMe(base, token)
   t.equal(me.status, 200, '/users/me/ answers with the token')
   t.match(await me.json(), { username: user.username, disabled: false }, 'with the user')
+
+  // Without the optional redoc package the service still serves its docs, and says ReDoc is off.
+  t.equal((await fetch(`${base}/docs/`, { signal: AbortSignal.timeout(10_000) })).status, 200, '/docs answers')
+  t.equal((await fetch(`${base}/redoc`, { signal: AbortSignal.timeout(10_000) })).status, 404, '/redoc is not served')
+  t.match(server.output, /ReDoc is off: install the optional redoc package/, 'and the start-up log says why')
 
   // SIGTERM to npm itself, as a container runtime or a process manager sends it.
   const exit = await server.stop('SIGTERM', 15_000)
@@ -112,6 +120,13 @@ t.test('the CLI runs from the pruned tree: its bin through npx, and npm run cli'
   t.match(viaScript.stdout, new RegExp(`^${user.username}\\t`, 'm'), 'and lists the first user')
   t.match(viaScript.stdout, /^cliuser\t/m, 'and the one the CLI created')
   t.notOk(created.stdout.includes(password) || created.stderr.includes(password), 'the password is never printed')
+})
+
+t.test('a postgres:// DATABASE_URL without the optional pg package: a start-up error naming it', { skip: notPruned }, async (t) => {
+  const env = npmEnv({ PORT: String(await freePort()), HOST: '127.0.0.1', DATABASE_URL: 'postgres://app@127.0.0.1:1/app', JWT_SECRET: randomSecret() })
+  const result = await run('npm', ['start'], { cwd: app, env, timeoutMs: 30_000 })
+  t.not(result.code, 0, 'npm start fails')
+  t.match(result.stdout + result.stderr, /needs the optional pg package: npm install pg@8/, 'naming the package to install', describeRun('npm start', result))
 })
 
 t.test('the pruned tree runs from a directory whose path has a space', { skip: notPruned }, async (t) => {

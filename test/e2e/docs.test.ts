@@ -5,28 +5,14 @@
  * Set DOCS_E2E_SCREENSHOT=/tmp/docs-e2e.png to save a full-page screenshot of /docs after
  * the Execute step.
  */
-import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core'
 import { buildApp, createUser, johndoe, type TestContext } from '../helper.js'
-
-const CHROMIUM = '/usr/bin/chromium'
-const LAUNCH_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'
-]
-/** Bounds for every wait: a page load, and one UI step. */
-const LOAD_TIMEOUT = 10_000
-const STEP_TIMEOUT = 5_000
+import { CHROMIUM, isCI, LAUNCH_ARGS, LOAD_TIMEOUT, missingChromium, STEP_TIMEOUT } from './browser.js'
 
 /** The operations that need a bearer token, each with a lock icon in Swagger UI. */
 const PROTECTED_OPERATIONS = 5
-
-const isCI = (process.env.CI ?? '') !== '' && process.env.CI !== 'false' && process.env.CI !== '0'
-const missingChromium = existsSync(CHROMIUM)
-  ? false
-  : `Chromium not found at ${CHROMIUM}: install Debian's chromium package (browsers are never downloaded)`
 
 if (missingChromium !== false && isCI) {
   t.fail(`${missingChromium}. The docs e2e tests cannot run in CI without it.`)

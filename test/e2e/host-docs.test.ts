@@ -2,24 +2,11 @@
  * A host's own Swagger UI (its @fastify/swagger registered before the plugin) in a real
  * Chromium: Authorize through the plugin's token route, then run the host's guarded operation.
  */
-import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { hostUser, swaggerHost } from '../hosts/support.js'
-
-const CHROMIUM = '/usr/bin/chromium'
-const LAUNCH_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'
-]
-const LOAD_TIMEOUT = 10_000
-const STEP_TIMEOUT = 5_000
-
-const isCI = (process.env.CI ?? '') !== '' && process.env.CI !== 'false' && process.env.CI !== '0'
-const missingChromium = existsSync(CHROMIUM)
-  ? false
-  : `Chromium not found at ${CHROMIUM}: install Debian's chromium package (browsers are never downloaded)`
+import { CHROMIUM, isCI, LAUNCH_ARGS, LOAD_TIMEOUT, missingChromium, STEP_TIMEOUT } from './browser.js'
 
 if (missingChromium !== false && isCI) {
   t.fail(`${missingChromium}. The host docs e2e test cannot run in CI without it.`)

@@ -1,10 +1,10 @@
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { copyFile, mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
-import { cleanEnv, repoRoot, type Exit, type LogLine, type Teardown } from '../src/process-helper.js'
+import { cleanEnv, repoRoot, WatchedProcess, type Exit, type Teardown } from '../src/process-helper.js'
 
 // Helpers for the packaging tests: bounded commands (npm, tsc, tar) in directories other than
 // the repository, and long-running processes started through npm.
@@ -98,73 +98,11 @@ export async function run (
  * Signals from `stop` go to the process itself only, as a container runtime sends them; the
  * teardown SIGKILLs the whole group, so nothing it started outlives the test.
  */
-export class LongRunning {
-  stdout = ''
-  stderr = ''
-  exit: Exit | undefined
-  readonly exited: Promise<Exit>
-  private readonly child: ChildProcessWithoutNullStreams
-  private readonly listeners = new Set<() => void>()
-
+export class LongRunning extends WatchedProcess {
   constructor (t: Teardown, command: string, args: string[], opts: { cwd: string, env: NodeJS.ProcessEnv }) {
-    this.child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: 'pipe', detached: true })
-    this.child.stdin.end()
-    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => { this.stdout += chunk; this.notify() })
-    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk; this.notify() })
-    // 'exit', not 'close': a child it leaves behind may hold the pipes open long after.
-    this.exited = new Promise<Exit>((resolve) => {
-      this.child.on('exit', (code, signal) => {
-        this.exit = { code, signal }
-        this.notify()
-        resolve(this.exit)
-      })
-    })
+    // Ended on 'exit', not 'close': a child it leaves behind may hold the pipes open long after.
+    super(spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: 'pipe', detached: true }), 'exit')
     t.teardown(async () => { await this.killGroup() })
-  }
-
-  get output (): string { return this.stdout + this.stderr }
-
-  /** The JSON log lines on stdout (npm's banners and anything else are skipped). */
-  logLines (): LogLine[] {
-    const lines: LogLine[] = []
-    for (const line of this.stdout.split('\n')) {
-      if (!line.startsWith('{')) continue
-      try {
-        lines.push(JSON.parse(line) as LogLine)
-      } catch {}
-    }
-    return lines
-  }
-
-  private notify (): void {
-    for (const listener of this.listeners) listener()
-  }
-
-  /** Resolves once `predicate` holds; rejects after `timeoutMs` or when the process exits first. */
-  async waitFor (what: string, predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (predicate()) {
-          done()
-          resolve()
-        } else if (this.exit !== undefined) {
-          done()
-          reject(new Error(`process exited (${JSON.stringify(this.exit)}) before ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`))
-        }
-      }
-      const timer = setTimeout(() => {
-        done()
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`))
-      }, timeoutMs)
-      const done = () => { clearTimeout(timer); this.listeners.delete(check) }
-      this.listeners.add(check)
-      check()
-    })
-  }
-
-  async waitForListening (timeoutMs = 20_000): Promise<void> {
-    await this.waitFor('the "Server listening" log line',
-      () => this.logLines().some((line) => typeof line.msg === 'string' && line.msg.startsWith('Server listening')), timeoutMs)
   }
 
   /** Sends `signal` to the process (not its group) and waits for it to end; undefined if it did not within `timeoutMs`. */

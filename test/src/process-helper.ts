@@ -118,24 +118,24 @@ export function startCommand (): string[] {
   return args
 }
 
-/** A running server process, with everything it wrote so far. */
-export class ServerProcess {
+/**
+ * A child process and everything it wrote so far, with waits on its log. It counts as ended on
+ * 'close' (its output complete) or, for a process whose own children may hold the pipes open,
+ * on 'exit'.
+ */
+export class WatchedProcess {
   stdout = ''
   stderr = ''
   readonly exited: Promise<Exit>
   exit: Exit | undefined
-  private readonly child: ChildProcessWithoutNullStreams
   private readonly listeners = new Set<() => void>()
 
-  constructor (env: NodeJS.ProcessEnv, entry: EntryOptions = {}) {
-    this.child = entry.built === true
-      ? spawn(process.execPath, startCommand(), { cwd: repoRoot, env, stdio: 'pipe' })
-      : spawnTs('src/server.ts', [], env)
+  constructor (protected readonly child: ChildProcessWithoutNullStreams, endsOn: 'close' | 'exit' = 'close') {
     this.child.stdin.end()
     this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => { this.stdout += chunk; this.notify() })
     this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk; this.notify() })
     this.exited = new Promise<Exit>((resolve) => {
-      this.child.on('close', (code, signal) => {
+      this.child.on(endsOn, (code: number | null, signal: NodeJS.Signals | null) => {
         this.exit = { code, signal }
         this.notify()
         resolve(this.exit)
@@ -146,11 +146,11 @@ export class ServerProcess {
   get pid (): number | undefined { return this.child.pid }
   get output (): string { return this.stdout + this.stderr }
 
-  /** The JSON log lines pino wrote on stdout (anything else is skipped). */
+  /** The JSON log lines on stdout (npm's banners and anything else are skipped). */
   logLines (): LogLine[] {
     const lines: LogLine[] = []
     for (const line of this.stdout.split('\n')) {
-      if (line.trim() === '') continue
+      if (!line.startsWith('{')) continue
       try {
         lines.push(JSON.parse(line) as LogLine)
       } catch {}
@@ -171,7 +171,7 @@ export class ServerProcess {
           resolve()
         } else if (this.exit !== undefined) {
           done()
-          reject(new Error(`server exited (${JSON.stringify(this.exit)}) before ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`))
+          reject(new Error(`process exited (${JSON.stringify(this.exit)}) before ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`))
         }
       }
       const timer = setTimeout(() => {
@@ -187,6 +187,15 @@ export class ServerProcess {
   async waitForListening (timeoutMs = 15_000): Promise<void> {
     await this.waitFor('the "Server listening" log line',
       () => this.logLines().some((line) => typeof line.msg === 'string' && line.msg.startsWith('Server listening')), timeoutMs)
+  }
+}
+
+/** The service's server process, from its sources (or, with `built`, as `npm start` runs it). */
+export class ServerProcess extends WatchedProcess {
+  constructor (env: NodeJS.ProcessEnv, entry: EntryOptions = {}) {
+    super(entry.built === true
+      ? spawn(process.execPath, startCommand(), { cwd: repoRoot, env, stdio: 'pipe' })
+      : spawnTs('src/server.ts', [], env))
   }
 
   /** Waits for the process to end; SIGKILLs it and rejects after `timeoutMs`. */

@@ -1,0 +1,21 @@
+import { existsSync } from 'node:fs'
+
+// What the browser tests share: Debian's Chromium (never a downloaded browser), the flags it
+// needs as root on a machine without network, the bounds of every wait, and the rule that a
+// missing Chromium skips the tests outside CI and fails them under CI.
+
+export const CHROMIUM = '/usr/bin/chromium'
+export const LAUNCH_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'
+]
+/** Bounds for every wait: a page load, and one UI step. */
+export const LOAD_TIMEOUT = 10_000
+export const STEP_TIMEOUT = 5_000
+
+export const isCI = (process.env.CI ?? '') !== '' && process.env.CI !== 'false' && process.env.CI !== '0'
+
+/** Why the browser tests cannot run here, or false when Chromium is installed. */
+export const missingChromium: string | false = existsSync(CHROMIUM)
+  ? false
+  : `Chromium not found at ${CHROMIUM}: install Debian's chromium package (browsers are never downloaded)`

@@ -1,7 +1,7 @@
 import type { SwaggerTransform } from '@fastify/swagger'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 
-/** The OAuth2 password-flow scheme the plugin's operations (and the routes its guards protect) require. */
+/** The default name of the OAuth2 password-flow scheme the plugin's operations (and the routes its guards protect) require. */
 export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
 
 type Json = Record<string, any>
@@ -13,32 +13,32 @@ type Json = Record<string, any>
  * @fastify/swagger reads a `security` requirement naming it. A scheme the host already defined
  * under that name is left as it is.
  */
-export function securitySchemeTransform (tokenUrl: string): SwaggerTransform {
+export function securitySchemeTransform (scheme: string, tokenUrl: string): SwaggerTransform {
   return function addSecurityScheme ({ schema, url, ...document }) {
     const { openapiObject, swaggerObject } = document as { openapiObject?: Json, swaggerObject?: Json }
     if (openapiObject !== undefined) {
       openapiObject.components ??= {}
       openapiObject.components.securitySchemes ??= {}
-      openapiObject.components.securitySchemes[SECURITY_SCHEME] ??= { type: 'oauth2', flows: { password: { tokenUrl, scopes: {} } } }
+      openapiObject.components.securitySchemes[scheme] ??= { type: 'oauth2', flows: { password: { tokenUrl, scopes: {} } } }
     } else if (swaggerObject !== undefined) {
       swaggerObject.securityDefinitions ??= {}
-      swaggerObject.securityDefinitions[SECURITY_SCHEME] ??= { type: 'oauth2', flow: 'password', tokenUrl, scopes: {} }
+      swaggerObject.securityDefinitions[scheme] ??= { type: 'oauth2', flow: 'password', tokenUrl, scopes: {} }
     }
     return { schema, url }
   }
 }
 
 /** The security requirement of a protected operation. */
-export const securityRequirement = () => [{ [SECURITY_SCHEME]: [] }]
+export const securityRequirement = (scheme: string) => [{ [scheme]: [] }]
 
 /** Marks every route registered from now on in `app` (and its children) whose hooks include a guard as protected. */
-export function markGuardedRoutes (app: FastifyInstance, guards: unknown[]): void {
+export function markGuardedRoutes (app: FastifyInstance, guards: unknown[], scheme: string): void {
   const known = new Set(guards)
   app.addHook('onRoute', (route: RouteOptions) => {
     const hooks = [route.onRequest, route.preValidation, route.preHandler].flat()
     if (!hooks.some((hook) => known.has(hook))) return
     // A copy: one schema object may be shared by routes that are not guarded.
     const schema = route.schema ?? {}
-    route.schema = { ...schema, security: schema.security ?? securityRequirement() }
+    route.schema = { ...schema, security: schema.security ?? securityRequirement(scheme) }
   })
 }

@@ -52,8 +52,8 @@ async function oauth2ErrorHandler (error: FastifyError, request: FastifyRequest,
 }
 
 export interface TokenRoutesOptions {
-  /** Where the token route is documented from, or false to leave it out of every document. */
-  docs: { tokenUrl: string } | false
+  /** The security scheme the token route defines and where it is documented from, or false to leave it out of every document. */
+  docs: { scheme: string, tokenUrl: string } | false
 }
 
 const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async function tokenRoutes (app, opts) {
@@ -68,7 +68,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
 
   for (const { url, hide } of pathVariants(app, '/token')) {
     app.post(url, {
-      config: opts.docs === false ? {} : { swaggerTransform: securitySchemeTransform(opts.docs.tokenUrl) },
+      config: opts.docs === false ? {} : { swaggerTransform: securitySchemeTransform(opts.docs.scheme, opts.docs.tokenUrl) },
       schema: {
         hide: hide || opts.docs === false,
         summary: 'Log in (OAuth2 password grant)',

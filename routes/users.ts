@@ -10,8 +10,8 @@ import { toPublicUser, UsernameTakenError } from '../src/core/user-store.js'
 
 export interface UserRoutesOptions {
   registration: 'open' | 'closed'
-  /** Whether the routes appear in an OpenAPI document. */
-  docs: boolean
+  /** The security scheme protected operations require, or false to leave the routes out of every document. */
+  docs: { scheme: string } | false
 }
 
 const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function userRoutes (app, opts) {
@@ -19,8 +19,8 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
     app.get(url, {
       onRequest: app.tokenAuthGuards.currentActiveUser,
       schema: {
-        hide: hide || !opts.docs,
-        security: securityRequirement(),
+        hide: hide || opts.docs === false,
+        security: opts.docs === false ? undefined : securityRequirement(opts.docs.scheme),
         summary: 'The current user',
         tags: ['users'],
         response: { 200: ref(User), 400: ref(HTTPError), 401: ref(HTTPError) }
@@ -31,7 +31,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
   for (const { url, hide } of pathVariants(app, '/users/')) {
     app.post(url, {
       schema: {
-        hide: hide || !opts.docs || opts.registration === 'closed',
+        hide: hide || opts.docs === false || opts.registration === 'closed',
         summary: 'Register a new user',
         description: 'Creates an account that can then log in at the token endpoint.',
         tags: ['users'],

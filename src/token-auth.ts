@@ -25,6 +25,11 @@ export interface TokenAuthDocsOptions {
   description?: string
   /** Also serve ReDoc at `<prefix>/redoc` (needs the optional `redoc` package). Default false. */
   redoc?: boolean
+  /**
+   * The name of the OAuth2 password-flow security scheme, in the host's document too. Give a
+   * second instance in one app a name of its own. Default 'OAuth2PasswordBearer'.
+   */
+  securityScheme?: string
 }
 
 interface CommonOptions {
@@ -116,7 +121,7 @@ const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', '
   'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix',
   // Fastify's own register options, which reach every plugin.
   'logLevel', 'logSerializers'])
-const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc'])
+const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme'])
 const STORE_METHODS = ['findByUsername', 'create', 'setPassword', 'replaceHash', 'setDisabled'] as const
 // As the service's ACCESS_TOKEN_EXPIRE_MINUTES: a week at most.
 const MAX_EXPIRE_MINUTES = 10080
@@ -153,6 +158,8 @@ function validated (opts: TokenAuthOptions) {
   if (typeof docs === 'object') {
     for (const key of Object.keys(docs)) check(DOCS_KEYS.has(key), `unknown option docs.${key}`)
     check(docs.redoc !== true || redocInstalled(), 'docs.redoc needs the optional redoc package: npm install redoc@2')
+    check(docs.securityScheme === undefined || (typeof docs.securityScheme === 'string' && /^[A-Za-z0-9._-]+$/.test(docs.securityScheme)),
+      'docs.securityScheme must be a name of letters, digits, dots, hyphens or underscores')
   }
   const names: string[] = []
   for (const [key, name] of Object.entries(opts.decorators ?? {})) {
@@ -179,6 +186,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   }
   check(!host.hasDecorator('tokenAuth'), "the app already has a 'tokenAuth' decorator: register the plugin once per context")
   const docsMode = opts.docs === false ? 'off' : host.hasDecorator('swagger') ? 'host' : 'own'
+  const securityScheme = (typeof opts.docs === 'object' ? opts.docs.securityScheme : undefined) ?? SECURITY_SCHEME
 
   addSchemas(host, authSchemas)
 
@@ -192,12 +200,13 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     await child.register(accessTokens, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
     await child.register(guards)
     if (docsMode === 'own') {
-      await child.register(docs, { ...(typeof opts.docs === 'object' ? opts.docs : {}), prefix: '' })
+      const { securityScheme: _scheme, ...pages } = typeof opts.docs === 'object' ? opts.docs : {}
+      await child.register(docs, { ...pages, prefix: '' })
     }
     await child.register(errors)
-    const routeDocs = docsMode === 'off' ? false : { tokenUrl: `${child.prefix}/token` }
+    const routeDocs = docsMode === 'off' ? false : { scheme: securityScheme, tokenUrl: `${child.prefix}/token` }
     await child.register(tokenRoutes, { docs: routeDocs })
-    await child.register(userRoutes, { registration: base.registration, docs: routeDocs !== false })
+    await child.register(userRoutes, { registration: base.registration, docs: routeDocs })
     context = child
   }, { prefix: base.prefix })
   if (context === undefined) throw new Error('fastify-token-auth: the plugin context did not load')
@@ -208,7 +217,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     prefix: child.prefix,
     tokenUrl: `${child.prefix}/token`,
     docs: docsMode,
-    securityScheme: SECURITY_SCHEME
+    securityScheme
   })
   const { authenticate, currentActiveUser } = child.tokenAuthGuards
   host.decorate('tokenAuth', {
@@ -230,5 +239,5 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   if (names.authenticate !== false) host.decorate(names.authenticate ?? 'authenticate', authenticate)
   if (names.currentActiveUser !== false) host.decorate(names.currentActiveUser ?? 'currentActiveUser', currentActiveUser)
   // Routes the host guards from now on show the lock in its document.
-  if (docsMode === 'host') markGuardedRoutes(host, [authenticate, currentActiveUser])
+  if (docsMode === 'host') markGuardedRoutes(host, [authenticate, currentActiveUser], securityScheme)
 }, { name: 'fastify-token-auth', fastify: '5.x' })

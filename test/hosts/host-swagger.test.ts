@@ -134,6 +134,35 @@ t.test('routes sharing one schema object: only the guarded one gets the lock', a
   t.equal((shared as { security?: unknown }).security, undefined, "the host's schema object is left as it was")
 })
 
+t.test('two instances in one document, each with a security scheme of its own', async (t) => {
+  const host = newHost(t)
+  await host.register(fastifySwagger, { openapi: { info: HOST_INFO } })
+  for (const [prefix, securityScheme] of [['/staff', 'StaffPassword'], ['/customers', 'CustomerPassword']] as const) {
+    await host.register(async (context) => {
+      await context.register(tokenAuth, pluginOptions({ prefix, docs: { securityScheme } }))
+      context.get(`${prefix}-area`, { onRequest: context.currentActiveUser }, async () => ({ ok: true }))
+      t.equal(context.tokenAuth.settings.securityScheme, securityScheme, `${prefix}: settings name the scheme`)
+    })
+  }
+  await host.ready()
+  const doc = host.swagger() as Json
+  t.same(doc.components?.securitySchemes, {
+    StaffPassword: { type: 'oauth2', flows: { password: { tokenUrl: '/staff/token', scopes: {} } } },
+    CustomerPassword: { type: 'oauth2', flows: { password: { tokenUrl: '/customers/token', scopes: {} } } }
+  }, 'each scheme points at its own token route')
+  t.same(doc.paths?.['/staff-area']?.get?.security, [{ StaffPassword: [] }], 'a staff route requires the staff scheme')
+  t.same(doc.paths?.['/customers-area']?.get?.security, [{ CustomerPassword: [] }], 'a customer route the customer scheme')
+  t.same(doc.paths?.['/customers/users/me/']?.get?.security, [{ CustomerPassword: [] }], "and each instance's own operations likewise")
+  t.match(await (async () => {
+    try {
+      await newHost(t).register(tokenAuth, pluginOptions({ docs: { securityScheme: 'has space' } }))
+      return 'resolved'
+    } catch (error) {
+      return (error as Error).message
+    }
+  })(), /docs\.securityScheme must be a name/, 'a name that cannot be an OpenAPI component key is refused')
+})
+
 t.test('a host with Swagger 2 (not OpenAPI 3)', async (t) => {
   const host = newHost(t)
   await host.register(fastifySwagger, { swagger: { info: HOST_INFO } })

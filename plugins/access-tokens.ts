@@ -1,17 +1,14 @@
 import fastifyJwt, { type JWT } from '@fastify/jwt'
 import fp from 'fastify-plugin'
-import { isLongEnoughSecret, MIN_SECRET_BYTES } from '../src/core/jwt-secret.js'
 import type { RequestUser } from '../src/core/public-types.js'
 import type { Token } from '../src/core/schemas/token.js'
 import { createVerifiedTokenCache, type VerifiedClaims } from '../src/core/verified-tokens.js'
 
-export const JWT_ALGORITHM = 'HS256'
+const JWT_ALGORITHM = 'HS256'
 export const DEFAULT_TOKEN_ISSUER = 'fastify-token-auth'
 const JWT_NAMESPACE = 'tokenAuth'
 
 export interface AccessTokens {
-  /** Seconds an access token lives. */
-  readonly expiresIn: number
   issue (user: { username: string, tokenVersion: number }): Token
   /** The claims of a usable access token (signature, algorithm, `exp`, `iss`, `aud` checked), else undefined. */
   claimsOf (token: string): VerifiedClaims | undefined
@@ -33,7 +30,7 @@ declare module '@fastify/jwt' {
 }
 
 export interface AccessTokensPluginOptions {
-  /** HMAC key for HS256, at least 32 bytes. */
+  /** HMAC key for HS256, at least 32 bytes (src/token-auth.ts checks the options). */
   secret: string
   expireMinutes: number
   /**
@@ -50,9 +47,6 @@ export interface AccessTokensPluginOptions {
  * touched, and the host never sees this one.
  */
 export default fp<AccessTokensPluginOptions>(async function accessTokens (app, opts) {
-  if (!isLongEnoughSecret(opts.secret)) {
-    throw new Error(`The JWT secret must be a string of at least ${MIN_SECRET_BYTES} bytes`)
-  }
   const expiresIn = opts.expireMinutes * 60
   let jwt: JWT | undefined
   await app.register(async function jwtContext (context) {
@@ -73,7 +67,6 @@ export default fp<AccessTokensPluginOptions>(async function accessTokens (app, o
   const signer = jwt
 
   app.decorate('tokenAuthTokens', {
-    expiresIn,
     issue: (user) => ({ access_token: signer.sign({ sub: user.username, ver: user.tokenVersion }), token_type: 'bearer', expires_in: expiresIn }),
     claimsOf: createVerifiedTokenCache((token) => signer.verify<VerifiedClaims>(token))
   } satisfies AccessTokens)

@@ -9,7 +9,8 @@ export const DEFAULT_TOKEN_ISSUER = 'fastify-token-auth'
 const JWT_NAMESPACE = 'tokenAuth'
 
 export interface AccessTokens {
-  issue (user: { username: string, tokenVersion: number }): Token
+  /** The token response for a session: an access token for it (expiring with it at the latest) beside its new refresh token. */
+  issue (session: { id: string, username: string, expiresAt: string }, refreshToken: string): Token
   /** The claims of a usable access token (signature, algorithm, `exp`, `iss`, `aud` checked), else undefined. */
   claimsOf (token: string): VerifiedClaims | undefined
 }
@@ -47,7 +48,7 @@ export interface AccessTokensPluginOptions {
  * touched, and the host never sees this one.
  */
 export default fp<AccessTokensPluginOptions>(async function accessTokens (app, opts) {
-  const expiresIn = opts.expireMinutes * 60
+  const lifetime = opts.expireMinutes * 60
   let jwt: JWT | undefined
   await app.register(async function jwtContext (context) {
     // @fastify/jwt adds its namespace to whatever `jwt` object the context has, the host's
@@ -56,10 +57,11 @@ export default fp<AccessTokensPluginOptions>(async function accessTokens (app, o
     await context.register(fastifyJwt, {
       secret: opts.secret,
       namespace: JWT_NAMESPACE,
-      sign: { algorithm: JWT_ALGORITHM, expiresIn, iss: opts.issuer, aud: opts.audience },
+      // `exp` is set per token (see issue), so no default lifetime here.
+      sign: { algorithm: JWT_ALGORITHM, iss: opts.issuer, aud: opts.audience },
       // Only the configured algorithm (so never `none`), and no token without an expiry, a
-      // subject, a token version, and this service as issuer and audience.
-      verify: { algorithms: [JWT_ALGORITHM], requiredClaims: ['exp', 'sub', 'ver', 'iss', 'aud'], allowedIss: opts.issuer, allowedAud: opts.audience }
+      // subject, a session, and this service as issuer and audience.
+      verify: { algorithms: [JWT_ALGORITHM], requiredClaims: ['exp', 'sub', 'sid', 'iss', 'aud'], allowedIss: opts.issuer, allowedAud: opts.audience }
     })
     jwt = (context.jwt as unknown as Record<string, JWT>)[JWT_NAMESPACE]
   })
@@ -67,7 +69,13 @@ export default fp<AccessTokensPluginOptions>(async function accessTokens (app, o
   const signer = jwt
 
   app.decorate('tokenAuthTokens', {
-    issue: (user) => ({ access_token: signer.sign({ sub: user.username, ver: user.tokenVersion }), token_type: 'bearer', expires_in: expiresIn }),
+    issue (session, refreshToken) {
+      const now = Math.floor(Date.now() / 1000)
+      // Never outliving its session: near the session's absolute limit the token is shorter.
+      const expiresIn = Math.max(1, Math.min(lifetime, Math.floor(Date.parse(session.expiresAt) / 1000) - now))
+      const accessToken = signer.sign({ sub: session.username, sid: session.id, exp: now + expiresIn })
+      return { access_token: accessToken, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken }
+    },
     claimsOf: createVerifiedTokenCache((token) => signer.verify<VerifiedClaims>(token))
   } satisfies AccessTokens)
 }, { name: 'token-auth/access-tokens', fastify: '5.x' })

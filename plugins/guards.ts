@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin'
 import { isPromise } from '../src/core/db/database.js'
 import { sendServerError } from './errors.js'
-import { profileLookupOf, type UserProfile } from '../src/core/profile-lookup.js'
 import type { Guard, GuardReply, GuardRequest } from '../src/core/public-types.js'
+import type { LiveSession } from '../src/core/session-lookup.js'
 import type { VerifiedClaims } from '../src/core/verified-tokens.js'
 
 export interface Guards {
@@ -10,6 +10,8 @@ export interface Guards {
   authenticate: Guard
   /** `authenticate`, then 400 "Inactive user" for a disabled account. */
   currentActiveUser: Guard
+  /** The verified claims of a request a guard admitted (its session id, for the session routes). */
+  claimsOf (request: GuardRequest): VerifiedClaims | undefined
 }
 
 declare module 'fastify' {
@@ -38,12 +40,25 @@ function bearerToken (request: GuardRequest): string | undefined {
 
 const SETTLED: Promise<void> = Promise.resolve()
 
-/** The two guard hooks, built on the access tokens and the user store of this context. */
-export default fp(async function guards (app) {
-  const lookup = profileLookupOf(app.tokenAuthUsers)
+// Now as an ISO string, worked out once per millisecond (requests under load share it).
+let nowMs = 0
+let nowIso = ''
+function isoNow (): string {
+  const ms = Date.now()
+  if (ms !== nowMs) {
+    nowMs = ms
+    nowIso = new Date(ms).toISOString()
+  }
+  return nowIso
+}
 
-  function admit (request: GuardRequest, reply: GuardReply, active: boolean, claims: VerifiedClaims, found: UserProfile | undefined): void {
-    if (found === undefined || found.tokenVersion !== claims.ver) {
+/** The two guard hooks, built on the access tokens and the sessions of this context. */
+export default fp(async function guards (app) {
+  const lookup = app.tokenAuthSessions.live
+
+  function admit (request: GuardRequest, reply: GuardReply, active: boolean, claims: VerifiedClaims, found: LiveSession | undefined): void {
+    // An ended session (logout, revocation, a password change, a deleted user) has no row.
+    if (found === undefined || found.user.username !== claims.sub || found.expiresAt <= isoNow()) {
       invalidToken(reply)
       return
     }
@@ -67,12 +82,12 @@ export default fp(async function guards (app) {
       invalidToken(reply)
       return SETTLED
     }
-    // The user (unlike the token) is looked up on every request, so a disabled or deleted
-    // account, or a changed password, is refused at once, by every instance. On a host's route
+    // The session and its user (unlike the token) are looked up on every request, so an ended
+    // session or a disabled account is refused at once, by every instance. On a host's route
     // the host's error handler would word a failed lookup: the guard answers in its own words.
     let found
     try {
-      found = lookup(claims.sub)
+      found = lookup(claims.sid)
     } catch (error) {
       sendServerError(error, request, reply)
       return SETTLED
@@ -86,6 +101,10 @@ export default fp(async function guards (app) {
 
   app.decorate('tokenAuthGuards', {
     authenticate: function authenticate (request, reply) { return guard(request, reply, false) },
-    currentActiveUser: function currentActiveUser (request, reply) { return guard(request, reply, true) }
+    currentActiveUser: function currentActiveUser (request, reply) { return guard(request, reply, true) },
+    claimsOf (request) {
+      const token = bearerToken(request)
+      return token === undefined ? undefined : app.tokenAuthTokens.claimsOf(token)
+    }
   } satisfies Guards)
-}, { name: 'token-auth/guards', dependencies: ['token-auth/access-tokens', 'token-auth/user-store'], fastify: '5.x' })
+}, { name: 'token-auth/guards', dependencies: ['token-auth/access-tokens', 'token-auth/storage'], fastify: '5.x' })

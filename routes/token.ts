@@ -6,8 +6,8 @@ import { securitySchemeTransform } from '../plugins/openapi-security.js'
 import { isUnavailable } from '../src/core/db/errors.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { OAuth2Error } from '../src/core/schemas/errors.js'
-import { ref } from '../src/core/schemas/ref.js'
-import { Token, TokenForm } from '../src/core/schemas/token.js'
+import { noContent, ref } from '../src/core/schemas/ref.js'
+import { RevokeForm, Token, TokenForm } from '../src/core/schemas/token.js'
 
 type OAuth2ErrorCode = OAuth2Error['error']
 
@@ -56,6 +56,17 @@ export interface TokenRoutesOptions {
   docs: { scheme: string, tokenUrl: string } | false
 }
 
+const REFRESH_FAILURES: Record<'unknown' | 'expired' | 'reused', string> = {
+  unknown: 'The refresh token is invalid or has been revoked',
+  expired: 'The session has expired: log in again',
+  reused: 'The refresh token was already used: its session has ended, log in again'
+}
+
+const invalidGrant = (description: string) => new OAuth2RequestError(400, 'invalid_grant', description)
+
+/** A form field as given, or undefined when absent or empty (RFC 6749 §3.1: a parameter without a value is omitted). */
+const given = (value: string | undefined) => value === undefined || value === '' ? undefined : value
+
 const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async function tokenRoutes (app, opts) {
   // This context accepts only the OAuth2 form encoding: a JSON body is an invalid_request.
   app.removeAllContentTypeParsers()
@@ -65,41 +76,103 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
   app.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   })
+  const hidden = opts.docs === false
+
+  async function passwordGrant (form: TokenForm, userAgent: string | undefined): Promise<Token> {
+    const username = given(form.username)
+    const password = given(form.password)
+    if (username === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: username')
+    if (password === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: password')
+    // No stored username holds a NUL (and PostgreSQL could not even compare one): no such user.
+    const user = username.includes('\0') ? undefined : await app.tokenAuthUsers.findByUsername(username)
+    // Always one bcrypt comparison, user or not: same answer, same time.
+    const valid = await app.tokenAuthPasswords.verify(password, user?.hashedPassword)
+    if (user === undefined || !valid) throw badCredentials()
+    if (app.tokenAuthPasswords.needsRehash(user.hashedPassword)) {
+      await app.tokenAuthUsers.setPassword(user.username, await app.tokenAuthPasswords.hash(password))
+    }
+    const { session, refreshToken } = await app.tokenAuthSessions.start(user.username, userAgent)
+    return app.tokenAuthTokens.issue(session, refreshToken)
+  }
+
+  async function refreshGrant (form: TokenForm): Promise<Token> {
+    const token = given(form.refresh_token)
+    if (token === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: refresh_token')
+    const outcome = await app.tokenAuthSessions.refresh(token)
+    if (!outcome.ok) throw invalidGrant(REFRESH_FAILURES[outcome.reason])
+    const { session, refreshToken } = outcome
+    // A deleted account's sessions are gone with it; over a host's store, or for an account
+    // disabled without ending its sessions, the session ends here.
+    const user = await app.tokenAuthUsers.findByUsername(session.username)
+    if (user === undefined || user.disabled) {
+      await app.tokenAuthSessions.end(session.username, session.id)
+      throw invalidGrant(user === undefined ? REFRESH_FAILURES.unknown : 'Inactive user')
+    }
+    return app.tokenAuthTokens.issue(session, refreshToken)
+  }
 
   for (const { url, hide } of pathVariants(app, '/token')) {
     app.post(url, {
       config: opts.docs === false ? {} : { swaggerTransform: securitySchemeTransform(opts.docs.scheme, opts.docs.tokenUrl) },
       schema: {
-        hide: hide || opts.docs === false,
-        summary: 'Log in (OAuth2 password grant)',
-        description: 'Exchanges a username and password for a bearer access token (a JWT).',
+        hide: hide || hidden,
+        operationId: hide ? undefined : 'token',
+        summary: 'Log in, or refresh (OAuth2 token endpoint)',
+        description: 'The password grant (`username`, `password`) opens a session and answers an access token (a JWT) ' +
+          'with a refresh token. The refresh_token grant (`grant_type=refresh_token&refresh_token=…`) exchanges a refresh ' +
+          'token for a new pair in the same session; the one presented is spent. Form-encoded, as RFC 6749 asks.',
         tags: ['auth'],
         consumes: ['application/x-www-form-urlencoded'],
         body: ref(TokenForm),
         response: {
-          200: ref(Token),
-          400: ref(OAuth2Error),
-          401: ref(OAuth2Error)
+          200: ref(Token, 'Logged in, or refreshed: a new access token and a new refresh token'),
+          400: ref(OAuth2Error, '`invalid_request`: a field is missing or given twice, or the body is not a form; ' +
+            '`unsupported_grant_type`: neither password nor refresh_token; `invalid_grant`: the refresh token is unknown, ' +
+            'expired, revoked, or was already used (then its session has ended too), or its user is disabled or gone'),
+          401: ref(OAuth2Error, 'Password grant: wrong username or password (the same answer for both)')
         }
       }
     }, async (request) => {
       const form = request.body
-      // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
-      if (form.grant_type !== undefined && form.grant_type !== '' && form.grant_type !== 'password') {
-        throw new OAuth2RequestError(400, 'unsupported_grant_type', 'Only grant_type=password is supported')
-      }
-      if (form.username === '') throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: username')
-      if (form.password === '') throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: password')
+      const grant = given(form.grant_type) ?? 'password'
+      if (grant === 'password') return await passwordGrant(form, request.headers['user-agent'])
+      if (grant === 'refresh_token') return await refreshGrant(form)
+      throw new OAuth2RequestError(400, 'unsupported_grant_type', 'Only grant_type=password and grant_type=refresh_token are supported')
+    })
+  }
 
-      // No stored username holds a NUL (and PostgreSQL could not even compare one): no such user.
-      const user = form.username.includes('\0') ? undefined : await app.tokenAuthUsers.findByUsername(form.username)
-      // Always one bcrypt comparison, user or not: same answer, same time.
-      const valid = await app.tokenAuthPasswords.verify(form.password, user?.hashedPassword)
-      if (user === undefined || !valid) throw badCredentials()
-      if (app.tokenAuthPasswords.needsRehash(user.hashedPassword)) {
-        await app.tokenAuthUsers.replaceHash(user.username, await app.tokenAuthPasswords.hash(form.password))
+  for (const { url, hide } of pathVariants(app, '/revoke')) {
+    app.post(url, {
+      schema: {
+        hide: hide || hidden,
+        operationId: hide ? undefined : 'revokeToken',
+        summary: 'Revoke a token (RFC 7009)',
+        description: 'Ends the session a refresh token or an access token belongs to: its refresh tokens stop working at once, ' +
+          'its access tokens on their next request. Answers 200 whether or not the token was known, as RFC 7009 asks.',
+        tags: ['auth'],
+        consumes: ['application/x-www-form-urlencoded'],
+        body: ref(RevokeForm),
+        response: {
+          200: noContent('Done, or the token was not known: nothing to revoke. Empty body'),
+          400: ref(OAuth2Error, '`invalid_request`: no token, or the body is not a form')
+        }
       }
-      return app.tokenAuthTokens.issue(user)
+    }, async (request, reply) => {
+      const token = given(request.body.token)
+      if (token === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: token')
+      // The hint only says which kind to try first (RFC 7009 §2.1); an unknown one is ignored.
+      const accessFirst = request.body.token_type_hint === 'access_token'
+      const revokeAccess = async () => {
+        const claims = app.tokenAuthTokens.claimsOf(token)
+        return claims !== undefined && await app.tokenAuthSessions.end(claims.sub, claims.sid)
+      }
+      const revokeRefresh = async () => await app.tokenAuthSessions.endByRefreshToken(token)
+      if (accessFirst) {
+        if (!await revokeAccess()) await revokeRefresh()
+      } else if (!await revokeRefresh()) {
+        await revokeAccess()
+      }
+      return await reply.code(200).send()
     })
   }
 }

@@ -20,10 +20,15 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
       onRequest: app.tokenAuthGuards.currentActiveUser,
       schema: {
         hide: hide || opts.docs === false,
+        operationId: hide ? undefined : 'readCurrentUser',
         security: opts.docs === false ? undefined : securityRequirement(opts.docs.scheme),
         summary: 'The current user',
         tags: ['users'],
-        response: { 200: ref(User), 400: ref(HTTPError), 401: ref(HTTPError) }
+        response: {
+          200: ref(User, 'The account the bearer token belongs to'),
+          400: ref(HTTPError, '`Inactive user`: the account is disabled'),
+          401: ref(HTTPError, 'No bearer token, or one that is unusable: malformed, expired, of an ended session or of an unknown user')
+        }
       }
     }, async (request) => request.user)
   }
@@ -32,11 +37,17 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
     app.post(url, {
       schema: {
         hide: hide || opts.docs === false || opts.registration === 'closed',
+        operationId: hide ? undefined : 'register',
         summary: 'Register a new user',
         description: 'Creates an account that can then log in at the token endpoint.',
         tags: ['users'],
         body: ref(UserCreate),
-        response: { 201: ref(User), 403: ref(HTTPError), 409: ref(HTTPError), 422: ref(HTTPValidationError) }
+        response: {
+          201: ref(User, 'Registered'),
+          403: ref(HTTPError, 'Registration is closed'),
+          409: ref(HTTPError, 'The username is taken, in some letter case'),
+          422: ref(HTTPValidationError, 'A field is missing, malformed or too long, or the password is outside 8 to 72 bytes')
+        }
       }
     }, async (request, reply) => {
       if (opts.registration === 'closed') throw new HttpError(403, 'Registration is closed')

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from './config.js'
 import { createKyselyUserStore } from './core/kysely-user-store.js'
+import { createSessionStore } from './core/session-store.js'
 import { hashPassword, passwordLengthProblem } from './core/passwords.js'
 import { toPublicUser, UsernameTakenError } from './core/user-store.js'
 import { createDatabase } from './core/db/database.js'
@@ -17,11 +18,14 @@ Commands:
   disable NAME
   enable NAME
   list [--json]
+  sessions NAME [--json]      the user's live sessions
+  revoke-sessions NAME        end every session of the user (signs them out everywhere)
   hash-password --password-stdin
   migrate                     apply pending database migrations (for deploy pipelines)
 
 The password is read from standard input (one trailing newline is dropped).
-Uses DATABASE_URL, BCRYPT_COST and DATABASE_TIMEOUT_MS like the service.
+set-password and disable end every session of the user.
+Uses DATABASE_URL, BCRYPT_COST, DATABASE_TIMEOUT_MS and the session settings like the service.
 Exit codes: 0 done, 1 refused (user exists, no such user, bad password) or database unavailable,
 2 usage or configuration error.`
 
@@ -78,7 +82,7 @@ async function run (argv: string[]): Promise<void> {
     if (command === undefined && !values.help) throw new CliError('', 2)
     return
   }
-  const needsName = ['create-user', 'set-password', 'disable', 'enable'].includes(command)
+  const needsName = ['create-user', 'set-password', 'disable', 'enable', 'sessions', 'revoke-sessions'].includes(command)
   if (needsName && name === undefined) throw usageError(`${command} needs a username`)
   if (extra.length > 0 || (!needsName && name !== undefined)) throw usageError(`Unexpected argument: ${extra[0] ?? name}`)
   const needsPassword = ['create-user', 'set-password', 'hash-password'].includes(command)
@@ -89,7 +93,7 @@ async function run (argv: string[]): Promise<void> {
     process.stdout.write(`${await hashPassword(await readNewPassword(), config.BCRYPT_COST)}\n`)
     return
   }
-  if (!['create-user', 'set-password', 'disable', 'enable', 'list', 'migrate'].includes(command)) throw usageError(`Unknown command: ${command}`)
+  if (!['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'migrate'].includes(command)) throw usageError(`Unknown command: ${command}`)
 
   const db = createDatabase(config.DATABASE_URL, { poolSize: 1, timeoutMs: config.DATABASE_TIMEOUT_MS })
   try {
@@ -99,7 +103,13 @@ async function run (argv: string[]): Promise<void> {
       return
     }
     const users = createKyselyUserStore(db)
+    const sessions = createSessionStore(db, {
+      refreshTokenExpireDays: config.REFRESH_TOKEN_EXPIRE_DAYS,
+      sessionMaxDays: config.SESSION_MAX_DAYS,
+      refreshTokenReuseSeconds: config.REFRESH_TOKEN_REUSE_SECONDS
+    })
     const username = name as string
+    const ended = (count: number) => count === 0 ? '' : ` (${count} session${count === 1 ? '' : 's'} ended)`
     switch (command) {
       case 'create-user': {
         if (!new RegExp(USERNAME_PATTERN).test(username)) {
@@ -120,13 +130,37 @@ async function run (argv: string[]): Promise<void> {
       case 'set-password': {
         if (await users.findByUsername(username) === undefined) throw new CliError(`No user named ${username}`, 1)
         await users.setPassword(username, await hashPassword(await readNewPassword(), config.BCRYPT_COST))
-        process.stdout.write(`Password changed for ${username}\n`)
+        process.stdout.write(`Password changed for ${username}${ended(await sessions.endAll(username))}\n`)
         return
       }
       case 'disable':
       case 'enable': {
         if (!await users.setDisabled(username, command === 'disable')) throw new CliError(`No user named ${username}`, 1)
-        process.stdout.write(`${command === 'disable' ? 'Disabled' : 'Enabled'} ${username}\n`)
+        const count = command === 'disable' ? await sessions.endAll(username) : 0
+        process.stdout.write(`${command === 'disable' ? 'Disabled' : 'Enabled'} ${username}${ended(count)}\n`)
+        return
+      }
+      case 'sessions': {
+        if (await users.findByUsername(username) === undefined) throw new CliError(`No user named ${username}`, 1)
+        const live = (await sessions.list(username)).map((session) => ({
+          id: session.id, created_at: session.createdAt, last_used_at: session.lastUsedAt, expires_at: session.expiresAt, user_agent: session.userAgent
+        }))
+        if (values.json) {
+          process.stdout.write(`${JSON.stringify(live, null, 2)}\n`)
+          return
+        }
+        process.stdout.write('id\tcreated_at\tlast_used_at\texpires_at\tuser_agent\n')
+        for (const session of live) {
+          // A user agent is the client's text: no tabs or line breaks of its own in the table.
+          const agent = (session.user_agent ?? '').replace(/[\t\r\n]/g, ' ')
+          process.stdout.write(`${session.id}\t${session.created_at}\t${session.last_used_at}\t${session.expires_at}\t${agent}\n`)
+        }
+        return
+      }
+      case 'revoke-sessions': {
+        if (await users.findByUsername(username) === undefined) throw new CliError(`No user named ${username}`, 1)
+        const count = await sessions.endAll(username)
+        process.stdout.write(`Ended ${count} session${count === 1 ? '' : 's'} of ${username}\n`)
         return
       }
       default: {

@@ -18,6 +18,9 @@ export const ConfigSchema = Type.Object({
   WORKERS: Type.String({ pattern: '^(auto|[1-9][0-9]?)$', default: '1' }),
   JWT_SECRET: Type.Optional(Type.String()),
   ACCESS_TOKEN_EXPIRE_MINUTES: Type.Integer({ minimum: 1, maximum: 10080, default: 30 }),
+  REFRESH_TOKEN_EXPIRE_DAYS: Type.Integer({ minimum: 1, maximum: 365, default: 14 }),
+  SESSION_MAX_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
+  REFRESH_TOKEN_REUSE_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
   BCRYPT_COST: Type.Integer({ minimum: 4, maximum: 15, default: 12 }),
   REGISTRATION: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
   LOG_LEVEL: Type.Union(
@@ -71,6 +74,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
   }
   if (server && !problems.has('WORKERS') && config.WORKERS !== '1' && config.DATABASE_URL === 'sqlite::memory:') {
     problems.set('WORKERS', `WORKERS=${JSON.stringify(config.WORKERS)}: worker processes cannot share an in-memory database; use a file or PostgreSQL`)
+  }
+  if (!problems.has('SESSION_MAX_DAYS') && !problems.has('REFRESH_TOKEN_EXPIRE_DAYS') && config.SESSION_MAX_DAYS < config.REFRESH_TOKEN_EXPIRE_DAYS) {
+    problems.set('SESSION_MAX_DAYS', `SESSION_MAX_DAYS=${config.SESSION_MAX_DAYS}: must be at least REFRESH_TOKEN_EXPIRE_DAYS (${config.REFRESH_TOKEN_EXPIRE_DAYS})`)
   }
   if (problems.size > 0) throw new ConfigError([...problems.values()])
   return config

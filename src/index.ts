@@ -3,9 +3,10 @@ import tokenAuth from './token-auth.js'
 
 export default tokenAuth
 export { tokenAuth }
-export type { TokenAuth, TokenAuthDocsOptions, TokenAuthOptions, TokenAuthSettings } from './token-auth.js'
+export type { TokenAuth, TokenAuthDocsOptions, TokenAuthOptions, TokenAuthSessions, TokenAuthSettings } from './token-auth.js'
 export type { Guard, GuardReply, GuardRequest, RequestUser, TokenAuthTypes, TokenAuthUser } from './core/public-types.js'
 export { UsernameTakenError } from './core/user-store.js'
-export type { NewUser, UserRecord, UserStore } from './core/user-store.js'
+export type { NewUser, ProfileChanges, UserRecord, UserStore } from './core/user-store.js'
+export type { SessionRecord } from './core/session-store.js'
 export type { Token } from './core/schemas/token.js'
 export { authSchemaMap as schemas } from './core/schemas/index.js'

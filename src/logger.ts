@@ -9,12 +9,19 @@ export const REDACTED_PATHS = [
   'req.headers.cookie',
   'req.body.password',
   'req.body.client_secret',
+  'req.body.refresh_token',
+  'req.body.token',
+  'req.body.current_password',
+  'req.body.new_password',
   'headers.authorization',
   'body.password',
   'body.client_secret',
+  'body.refresh_token',
+  'body.token',
   'password',
   'client_secret',
   'access_token',
+  'refresh_token',
   'secret'
 ]
 

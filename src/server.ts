@@ -26,6 +26,9 @@ async function buildServer (config: Config) {
     database: config.DATABASE_URL,
     databaseOptions: { poolSize: config.DATABASE_POOL_SIZE, timeoutMs: config.DATABASE_TIMEOUT_MS },
     accessTokenExpireMinutes: config.ACCESS_TOKEN_EXPIRE_MINUTES,
+    refreshTokenExpireDays: config.REFRESH_TOKEN_EXPIRE_DAYS,
+    sessionMaxDays: config.SESSION_MAX_DAYS,
+    refreshTokenReuseSeconds: config.REFRESH_TOKEN_REUSE_SECONDS,
     bcryptCost: config.BCRYPT_COST,
     registration: config.REGISTRATION
   })

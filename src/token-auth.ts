@@ -8,7 +8,9 @@ import guards from '../plugins/guards.js'
 import { markGuardedRoutes, SECURITY_SCHEME } from '../plugins/openapi-security.js'
 import passwords from '../plugins/passwords.js'
 import schemaCompilers from '../plugins/schema-compilers.js'
-import userStore from '../plugins/user-store.js'
+import storage from '../plugins/storage.js'
+import accountRoutes from '../routes/account.js'
+import sessionRoutes from '../routes/sessions.js'
 import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
 import type { DatabaseOptions } from './core/db/database.js'
@@ -17,6 +19,7 @@ import { passwordLengthProblem } from './core/passwords.js'
 import type { Guard, GuardDecorators, RequestUser } from './core/public-types.js'
 import { addSchemas, authSchemas } from './core/schemas/index.js'
 import type { Token } from './core/schemas/token.js'
+import type { SessionRecord } from './core/session-store.js'
 import type { UserStore } from './core/user-store.js'
 
 export interface TokenAuthDocsOptions {
@@ -37,6 +40,15 @@ interface CommonOptions {
   secret: string
   /** Lifetime of an access token. Default 30. */
   accessTokenExpireMinutes?: number
+  /** A session ends after this many days without a refresh. Default 14. */
+  refreshTokenExpireDays?: number
+  /** A session ends this many days after its login, however often it is refreshed. Default 90. */
+  sessionMaxDays?: number
+  /**
+   * A spent refresh token presented again within this many seconds gets a fresh pair (a retried
+   * request, a second tab); later, a stolen token is assumed and its session ends. Default 10.
+   */
+  refreshTokenReuseSeconds?: number
   /** bcrypt cost factor, 4 to 15. Default 12. */
   bcryptCost?: number
   /** Whether `POST /users/` creates accounts. Default 'open'. */
@@ -57,21 +69,18 @@ interface CommonOptions {
   prefix?: string
 }
 
-/** The plugin's options: a database for the built-in user store, or a store of the host's own. */
-export type TokenAuthOptions = CommonOptions & (
-  | {
-    /** A `DATABASE_URL` (`sqlite:PATH`, `sqlite::memory:`, `postgres://…`), or a Kysely instance the host owns and closes. */
-    database: string | Kysely<any>
-    /** PostgreSQL pool size, and the longest wait for the database before answering 503. */
-    databaseOptions?: Pick<DatabaseOptions, 'poolSize' | 'timeoutMs'>
-    store?: never
-  }
-  | {
-    /** The host's own user store. */
-    store: UserStore
-    database?: never
-    databaseOptions?: never
-  })
+/** The plugin's options: a database for the sessions (and the built-in user store, unless the host brings its own). */
+export interface TokenAuthOptions extends CommonOptions {
+  /**
+   * A `DATABASE_URL` (`sqlite:PATH`, `sqlite::memory:`, `postgres://…`), or a Kysely instance the
+   * host owns and closes. Holds the sessions, and the accounts unless `store` is given.
+   */
+  database: string | Kysely<any>
+  /** PostgreSQL pool size, and the longest wait for the database before answering 503. */
+  databaseOptions?: Pick<DatabaseOptions, 'poolSize' | 'timeoutMs'>
+  /** The host's own user store; the database then holds only the sessions. */
+  store?: UserStore
+}
 
 /** The settings a registered plugin runs with. */
 export interface TokenAuthSettings {
@@ -81,6 +90,9 @@ export interface TokenAuthSettings {
   readonly issuer: string
   readonly audience: string
   readonly accessTokenExpireMinutes: number
+  readonly refreshTokenExpireDays: number
+  readonly sessionMaxDays: number
+  readonly refreshTokenReuseSeconds: number
   readonly bcryptCost: number
   readonly registration: 'open' | 'closed'
   /** 'host': in the host's OpenAPI document; 'own': the plugin's own document and pages; 'off'. */
@@ -89,16 +101,33 @@ export interface TokenAuthSettings {
   readonly securityScheme: string
 }
 
+/** The sessions of the users, for a host's own administration. */
+export interface TokenAuthSessions {
+  /** The user's live sessions, the most recently used first. */
+  list (username: string): Promise<SessionRecord[]>
+  /** Ends one session of the user; false when the user has no such session. */
+  end (username: string, sessionId: string): Promise<boolean>
+  /** Ends every session of the user (after a password change or disabling made outside the plugin, say); how many ended. */
+  endAll (username: string): Promise<number>
+}
+
 /** Everything the plugin offers a host besides the guard decorators: `app.tokenAuth`. */
 export interface TokenAuth {
   readonly settings: TokenAuthSettings
-  /** The user store the plugin runs on. */
+  /**
+   * The user store the plugin runs on. Its methods change accounts only: after `setPassword` or
+   * `setDisabled` of your own, end the user's sessions with `sessions.endAll`.
+   */
   readonly users: UserStore
+  readonly sessions: TokenAuthSessions
   /** The guards, whatever names (if any) the host decorators got. */
   readonly authenticate: Guard
   readonly currentActiveUser: Guard
-  /** An access token for an existing user (after a login of the host's own, say). Rejects when there is no such user. */
-  issueToken (username: string): Promise<Token>
+  /**
+   * Opens a session for an existing user (after a login of the host's own, say) and answers its
+   * tokens, as the password grant does. Rejects when there is no such user.
+   */
+  issueToken (username: string, options?: { userAgent?: string }): Promise<Token>
   /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. Rejects a password outside 8 to 72 bytes (UTF-8). */
   hashPassword (password: string): Promise<string>
 }
@@ -118,11 +147,12 @@ function check (condition: boolean, message: string): void {
 }
 
 const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', 'accessTokenExpireMinutes', 'bcryptCost',
+  'refreshTokenExpireDays', 'sessionMaxDays', 'refreshTokenReuseSeconds',
   'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix',
   // Fastify's own register options, which reach every plugin.
   'logLevel', 'logSerializers'])
 const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme'])
-const STORE_METHODS = ['findByUsername', 'create', 'setPassword', 'replaceHash', 'setDisabled'] as const
+const STORE_METHODS = ['findByUsername', 'create', 'setPassword', 'setDisabled', 'update', 'delete'] as const
 // As the service's ACCESS_TOKEN_EXPIRE_MINUTES: a week at most.
 const MAX_EXPIRE_MINUTES = 10080
 
@@ -130,6 +160,9 @@ function validated (opts: TokenAuthOptions) {
   for (const key of Object.keys(opts)) check(OPTION_KEYS.has(key), `unknown option ${key}`)
   const settings = {
     accessTokenExpireMinutes: opts.accessTokenExpireMinutes ?? 30,
+    refreshTokenExpireDays: opts.refreshTokenExpireDays ?? 14,
+    sessionMaxDays: opts.sessionMaxDays ?? 90,
+    refreshTokenReuseSeconds: opts.refreshTokenReuseSeconds ?? 10,
     bcryptCost: opts.bcryptCost ?? 12,
     registration: opts.registration ?? 'open',
     issuer: opts.issuer ?? DEFAULT_TOKEN_ISSUER,
@@ -137,15 +170,18 @@ function validated (opts: TokenAuthOptions) {
     prefix: (opts.prefix ?? '').replace(/\/+$/, '')
   }
   check(isLongEnoughSecret(opts.secret), `the secret option must be a string of at least ${MIN_SECRET_BYTES} bytes`)
-  check((opts.database === undefined) !== (opts.store === undefined), 'give either the database option or the store option')
+  check(typeof opts.database === 'string' || (typeof opts.database === 'object' && opts.database !== null),
+    'the database option must be a DATABASE_URL or a Kysely instance (it holds the sessions, and the accounts unless store is given)')
   if (opts.store !== undefined) {
     for (const method of STORE_METHODS) check(typeof opts.store?.[method] === 'function', `the store has no ${method} method (see UserStore)`)
-  } else {
-    check(typeof opts.database === 'string' || (typeof opts.database === 'object' && opts.database !== null), 'database must be a DATABASE_URL or a Kysely instance')
   }
   const { accessTokenExpireMinutes: minutes, bcryptCost: cost, registration, prefix } = settings
   check(Number.isInteger(minutes) && minutes >= 1 && minutes <= MAX_EXPIRE_MINUTES, `accessTokenExpireMinutes must be a whole number from 1 to ${MAX_EXPIRE_MINUTES}`)
   check(Number.isInteger(cost) && cost >= 4 && cost <= 15, 'bcryptCost must be a whole number from 4 to 15')
+  const { refreshTokenExpireDays: idleDays, sessionMaxDays: maxDays, refreshTokenReuseSeconds: reuse } = settings
+  check(Number.isInteger(idleDays) && idleDays >= 1 && idleDays <= 365, 'refreshTokenExpireDays must be a whole number from 1 to 365')
+  check(Number.isInteger(maxDays) && maxDays >= idleDays && maxDays <= 3650, 'sessionMaxDays must be a whole number from refreshTokenExpireDays to 3650')
+  check(Number.isInteger(reuse) && reuse >= 0 && reuse <= 300, 'refreshTokenReuseSeconds must be a whole number from 0 to 300')
   check(registration === 'open' || registration === 'closed', "registration must be 'open' or 'closed'")
   check(typeof prefix === 'string' && (prefix === '' || prefix.startsWith('/')), "prefix must start with '/'")
   check(typeof settings.issuer === 'string' && settings.issuer !== '' && typeof settings.audience === 'string' && settings.audience !== '', 'issuer and audience must be non-empty strings')
@@ -193,9 +229,12 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   let context: FastifyInstance | undefined
   await host.register(async function tokenAuthContext (child) {
     await child.register(schemaCompilers)
-    await child.register(userStore, opts.store !== undefined
-      ? { store: opts.store }
-      : { database: opts.database, databaseOptions: opts.databaseOptions })
+    await child.register(storage, {
+      database: opts.database,
+      databaseOptions: opts.databaseOptions,
+      store: opts.store,
+      policy: { refreshTokenExpireDays: base.refreshTokenExpireDays, sessionMaxDays: base.sessionMaxDays, refreshTokenReuseSeconds: base.refreshTokenReuseSeconds }
+    })
     await child.register(passwords, { cost: base.bcryptCost })
     await child.register(accessTokens, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
     await child.register(guards)
@@ -207,6 +246,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     const routeDocs = docsMode === 'off' ? false : { scheme: securityScheme, tokenUrl: `${child.prefix}/token` }
     await child.register(tokenRoutes, { docs: routeDocs })
     await child.register(userRoutes, { registration: base.registration, docs: routeDocs })
+    await child.register(accountRoutes, { docs: routeDocs })
+    await child.register(sessionRoutes, { docs: routeDocs })
     context = child
   }, { prefix: base.prefix })
   if (context === undefined) throw new Error('fastify-token-auth: the plugin context did not load')
@@ -220,15 +261,22 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     securityScheme
   })
   const { authenticate, currentActiveUser } = child.tokenAuthGuards
+  const sessions = child.tokenAuthSessions
   host.decorate('tokenAuth', {
     settings,
     users: child.tokenAuthUsers,
+    sessions: Object.freeze({
+      list: async (username: string) => await sessions.list(username),
+      end: async (username: string, sessionId: string) => await sessions.end(username, sessionId),
+      endAll: async (username: string) => await sessions.endAll(username)
+    }),
     authenticate,
     currentActiveUser,
-    async issueToken (username: string) {
+    async issueToken (username: string, options: { userAgent?: string } = {}) {
       const user = await child.tokenAuthUsers.findByUsername(username)
       if (user === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
-      return child.tokenAuthTokens.issue(user)
+      const { session, refreshToken } = await sessions.start(user.username, options.userAgent)
+      return child.tokenAuthTokens.issue(session, refreshToken)
     },
     async hashPassword (password: string) {
       const problem = passwordLengthProblem(password)

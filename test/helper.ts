@@ -106,11 +106,33 @@ export async function requestToken (app: FastifyInstance, form: Record<string, s
   })
 }
 
+export interface TokenPair {
+  access_token: string
+  token_type: 'bearer'
+  expires_in: number
+  refresh_token: string
+}
+
+/** Logs in through POST /token (password grant) and returns the whole token response. */
+export async function loginPair (app: FastifyInstance, user: TestUser, headers: Record<string, string> = {}): Promise<TokenPair> {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    payload: new URLSearchParams({ username: user.username, password: user.password }).toString()
+  })
+  if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
+  return response.json()
+}
+
 /** Logs in through POST /token and returns the access token. */
 export async function login (app: FastifyInstance, user: TestUser): Promise<string> {
-  const response = await requestToken(app, { username: user.username, password: user.password })
-  if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
-  return response.json().access_token
+  return (await loginPair(app, user)).access_token
+}
+
+/** POST /token with grant_type=refresh_token. */
+export async function refresh (app: FastifyInstance, refreshToken: string): Promise<LightMyRequestResponse> {
+  return await requestToken(app, { grant_type: 'refresh_token', refresh_token: refreshToken })
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })

@@ -8,11 +8,6 @@ export interface UserRecord {
   disabled: boolean
   /** A bcrypt hash. */
   hashedPassword: string
-  /**
-   * Bumped by every password change. Access tokens carry the version they were issued under,
-   * and one carrying another version is refused: a password change ends the old sessions.
-   */
-  tokenVersion: number
 }
 
 export interface NewUser {
@@ -31,6 +26,12 @@ export class UsernameTakenError extends Error {
   }
 }
 
+/** The profile fields an account's owner may change; an absent field stays as it is. */
+export interface ProfileChanges {
+  email?: string | null
+  fullName?: string | null
+}
+
 /**
  * Where the plugin keeps its accounts. The built-in store (createKyselyUserStore) keeps them in
  * SQLite or PostgreSQL; a host may pass its own. Every method answers with a promise. Usernames
@@ -39,14 +40,16 @@ export class UsernameTakenError extends Error {
 export interface UserStore {
   /** The account, or undefined when there is none. Called on every authenticated request. */
   findByUsername (username: string): Promise<UserRecord | undefined>
-  /** Stores a new account with `tokenVersion` 0. Rejects with UsernameTakenError when the name is taken. */
+  /** Stores a new account. Rejects with UsernameTakenError when the name is taken. */
   create (user: NewUser): Promise<UserRecord>
-  /** A new password: stores its hash and bumps `tokenVersion`. False when there is no such user. */
+  /** Stores a new hash (a new password, or the same one rehashed at another cost). False when there is no such user. */
   setPassword (username: string, hashedPassword: string): Promise<boolean>
-  /** The same password hashed anew (at another bcrypt cost): `tokenVersion` stays. */
-  replaceHash (username: string, hashedPassword: string): Promise<void>
   /** False when there is no such user. */
   setDisabled (username: string, disabled: boolean): Promise<boolean>
+  /** Changes the profile fields given; the updated account, or undefined when there is no such user. */
+  update (username: string, changes: ProfileChanges): Promise<UserRecord | undefined>
+  /** Removes the account (and, in the built-in store, its sessions and items). False when there is no such user. */
+  delete (username: string): Promise<boolean>
 }
 
 /** The account as its owner sees it (what `request.user` carries): no hash, wire field names. */

@@ -1,8 +1,8 @@
 export interface VerifiedClaims {
   sub: string
   exp: number
-  /** The user's token version when the token was issued (see the users table). */
-  ver: number
+  /** The session the token belongs to. */
+  sid: string
 }
 
 /**
@@ -29,8 +29,8 @@ export function createVerifiedTokenCache (verify: (token: string) => VerifiedCla
     } catch {
       return undefined
     }
-    if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || !Number.isInteger(claims.ver)) return undefined
-    const remembered = { sub: claims.sub, exp: claims.exp, ver: claims.ver }
+    if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || typeof claims.sid !== 'string') return undefined
+    const remembered = { sub: claims.sub, exp: claims.exp, sid: claims.sid }
     if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string)
     entries.set(token, remembered)
     return remembered

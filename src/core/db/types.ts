@@ -8,8 +8,6 @@ export interface UsersTable {
   hashed_password: string
   // 0 or 1: one representation in every engine.
   disabled: number
-  /** Incremented by each password change; tokens of an older version are refused. */
-  token_version: Generated<number>
   created_at: string
   updated_at: string
 }
@@ -22,9 +20,30 @@ export interface ItemsTable {
   created_at: string
 }
 
+/** A login's lifetime: every access and refresh token belongs to one. Times are ISO 8601 (UTC). */
+export interface SessionsTable {
+  id: string
+  username: string
+  user_agent: string | null
+  created_at: string
+  last_used_at: string
+  expires_at: string
+  absolute_expires_at: string
+}
+
+export interface RefreshTokensTable {
+  token_hash: string
+  session_id: string
+  created_at: string
+  /** When it was exchanged for a new one; null while unspent. */
+  spent_at: string | null
+}
+
 /** The tables the auth plugin owns. */
 export interface AuthDatabase {
   users: UsersTable
+  sessions: SessionsTable
+  refresh_tokens: RefreshTokensTable
 }
 
 /** The tables the standalone service adds for its items resource. */

@@ -2,8 +2,9 @@ import type { TSchema } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import { HTTPError, HTTPValidationError, OAuth2Error, ValidationIssue } from './errors.js'
 import { Item, ItemCreate, ItemList } from './item.js'
-import { Token, TokenForm } from './token.js'
-import { User, UserCreate } from './user.js'
+import { Session, SessionList } from './session.js'
+import { RevokeForm, Token, TokenForm } from './token.js'
+import { AccountDeletion, PasswordChange, User, UserCreate, UserUpdate } from './user.js'
 
 export { ref } from './ref.js'
 
@@ -11,7 +12,10 @@ export { ref } from './ref.js'
  * The plugin's shared schemas by name, for a host's own route schemas: they are added to the
  * host when the plugin registers, so `{ $ref: schemas.HTTPError.$id }` resolves.
  */
-export const authSchemaMap = { User, UserCreate, TokenForm, Token, HTTPError, ValidationIssue, HTTPValidationError, OAuth2Error }
+export const authSchemaMap = {
+  User, UserCreate, UserUpdate, PasswordChange, AccountDeletion, TokenForm, Token, RevokeForm, Session, SessionList,
+  HTTPError, ValidationIssue, HTTPValidationError, OAuth2Error
+}
 
 /** The plugin's shared schemas, all with `$id`s under `TokenAuth.`: a host's own never collide with them. */
 export const authSchemas: TSchema[] = Object.values(authSchemaMap)

@@ -3,11 +3,15 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox'
 /**
  * A `$ref` to a shared schema, typed as the schema it points at: routes reference the one
  * declaration by `$id` (so OpenAPI names it once under components) and keep static types.
+ * A description says, for a response, when that status is answered.
  */
-export function ref<T extends TSchema> (schema: T) {
+export function ref<T extends TSchema> (schema: T, description?: string) {
   if (schema.$id === undefined) throw new Error('ref() needs a schema with an $id')
-  return Type.Unsafe<Static<T>>(Type.Ref(schema.$id))
+  return Type.Unsafe<Static<T>>(description === undefined ? Type.Ref(schema.$id) : { $ref: schema.$id, description })
 }
+
+/** A response without a body (204, or RFC 7009's empty 200), saying when it is answered. */
+export const noContent = (description: string) => Type.Unsafe<undefined>({ type: 'null', description })
 
 /**
  * `T | null` as `type: [T, "null"]` rather than TypeBox's `anyOf`: the same for validation and

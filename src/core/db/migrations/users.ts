@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Migration } from 'kysely'
 import { withIdColumn } from '../dialect.js'
+import { createSessionTables } from './sessions.js'
 
 export const usersMigrations: Record<string, Migration> = {
   '0001_create_users': {
@@ -22,14 +23,23 @@ export const usersMigrations: Record<string, Migration> = {
       await db.schema.dropTable('users').execute()
     }
   },
-  // Bumped by every password change; access tokens carry the version they were issued under, so
-  // a password change ends every session made with the old one.
+  // Superseded by sessions (0003): a password change now ends the user's sessions.
   '0002_add_token_version': {
     async up (db: Kysely<any>) {
       await db.schema.alterTable('users').addColumn('token_version', 'integer', (col) => col.notNull().defaultTo(0)).execute()
     },
     async down (db: Kysely<any>) {
       await db.schema.alterTable('users').dropColumn('token_version').execute()
+    }
+  },
+  '0003_create_sessions': createSessionTables(true),
+  // Sessions end by revocation now, so tokens carry no version.
+  '0004_drop_token_version': {
+    async up (db: Kysely<any>) {
+      await db.schema.alterTable('users').dropColumn('token_version').execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.alterTable('users').addColumn('token_version', 'integer', (col) => col.notNull().defaultTo(0)).execute()
     }
   }
 }

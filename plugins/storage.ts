@@ -1,0 +1,42 @@
+import fp from 'fastify-plugin'
+import type { DatabaseOptions } from '../src/core/db/database.js'
+import { migrateToLatest } from '../src/core/db/migrate.js'
+import { sessionMigrations } from '../src/core/db/migrations/sessions.js'
+import { usersMigrations } from '../src/core/db/migrations/users.js'
+import { createKyselyUserStore } from '../src/core/kysely-user-store.js'
+import { createSessionLookup, type SessionLookup } from '../src/core/session-lookup.js'
+import { createSessionStore, type SessionPolicy, type SessionStore } from '../src/core/session-store.js'
+import type { UserStore } from '../src/core/user-store.js'
+import { openDatabase, type DatabasePluginOptions } from './database.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokenAuthUsers: UserStore
+    tokenAuthSessions: SessionStore & {
+      /** The session behind an access token, with its user: the per-request check. */
+      live: SessionLookup
+    }
+  }
+}
+
+export interface StoragePluginOptions {
+  /** Where the sessions live, and the accounts too unless `store` is given. */
+  database: DatabasePluginOptions['database']
+  databaseOptions?: Omit<DatabaseOptions, 'onPoolError'>
+  /** The host's own user store. */
+  store?: UserStore
+  policy: SessionPolicy
+}
+
+/**
+ * The plugin's storage: its database, migrated (the `users` table and the sessions, or only the
+ * sessions beside a host's user store), the user store, the session store, and the lookup
+ * behind every protected request.
+ */
+export default fp<StoragePluginOptions>(async function storage (app, opts) {
+  const db = openDatabase(app, opts)
+  if (opts.store === undefined) await migrateToLatest(db, usersMigrations, 'auth_migrations')
+  else await migrateToLatest(db, sessionMigrations, 'auth_session_migrations')
+  app.decorate('tokenAuthUsers', opts.store ?? createKyselyUserStore(db))
+  app.decorate('tokenAuthSessions', { ...createSessionStore(db, opts.policy), live: createSessionLookup(db, opts.store) })
+}, { name: 'token-auth/storage', fastify: '5.x' })

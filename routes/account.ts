@@ -1,0 +1,121 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { HttpError, RequestValidationError } from '../plugins/errors.js'
+import { securityRequirement } from '../plugins/openapi-security.js'
+import { passwordLengthProblem } from '../src/core/passwords.js'
+import { pathVariants } from '../src/core/route-paths.js'
+import { HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
+import { noContent, ref } from '../src/core/schemas/ref.js'
+import { AccountDeletion, PasswordChange, User, UserUpdate } from '../src/core/schemas/user.js'
+import { toPublicUser } from '../src/core/user-store.js'
+
+export interface AccountRoutesOptions {
+  /** The security scheme the operations require, or false to leave the routes out of every document. */
+  docs: { scheme: string } | false
+}
+
+const UNAUTHORIZED = 'No bearer token, or one that is unusable: malformed, expired, of an ended session or of an unknown user'
+const INACTIVE = '`Inactive user`: the account is disabled'
+
+/** Self-service for the owner of an account: password, profile, deletion. */
+const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async function accountRoutes (app, opts) {
+  const guards = app.tokenAuthGuards
+  const security = opts.docs === false ? undefined : securityRequirement(opts.docs.scheme)
+  const hidden = opts.docs === false
+
+  /** The stored account of the guarded request's user, its password checked with one bcrypt comparison. */
+  async function verifiedAccount (username: string, password: string, wrong: string) {
+    const account = await app.tokenAuthUsers.findByUsername(username)
+    const valid = await app.tokenAuthPasswords.verify(password, account?.hashedPassword)
+    // The guard found the user a moment ago; gone since, it is as good as deleted.
+    if (account === undefined) throw new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
+    if (!valid) throw new HttpError(400, wrong)
+    return account
+  }
+
+  for (const { url, hide } of pathVariants(app, '/users/me/password')) {
+    app.post(url, {
+      onRequest: guards.currentActiveUser,
+      schema: {
+        hide: hide || hidden,
+        operationId: hide ? undefined : 'changePassword',
+        security,
+        summary: 'Change the current user\'s password',
+        description: 'Needs the current password. Every other session of the user ends; this one goes on.',
+        tags: ['users'],
+        body: ref(PasswordChange),
+        response: {
+          204: noContent('Changed'),
+          400: ref(HTTPError, '`Current password is incorrect`, or ' + INACTIVE),
+          401: ref(HTTPError, UNAUTHORIZED),
+          422: ref(HTTPValidationError, 'The new password is outside 8 to 72 bytes, or the same as the current one')
+        }
+      }
+    }, async (request, reply) => {
+      const { current_password: currentPassword, new_password: newPassword } = request.body
+      const problem = passwordLengthProblem(newPassword) ??
+        (newPassword === currentPassword ? 'The new password must differ from the current one' : undefined)
+      if (problem !== undefined) throw new RequestValidationError([{ loc: ['body', 'new_password'], msg: problem, type: 'password_invalid' }])
+      const { username } = request.user
+      await verifiedAccount(username, currentPassword, 'Current password is incorrect')
+      await app.tokenAuthUsers.setPassword(username, await app.tokenAuthPasswords.hash(newPassword))
+      const current = guards.claimsOf(request)?.sid
+      await app.tokenAuthSessions.endAll(username, { except: current })
+      return await reply.code(204).send()
+    })
+  }
+
+  for (const { url, hide } of pathVariants(app, '/users/me/')) {
+    app.patch(url, {
+      onRequest: guards.currentActiveUser,
+      schema: {
+        hide: hide || hidden,
+        operationId: hide ? undefined : 'updateCurrentUser',
+        security,
+        summary: 'Change the current user\'s profile',
+        description: 'Sets `email` and `full_name`; a field left out stays as it is, `null` clears it.',
+        tags: ['users'],
+        body: ref(UserUpdate),
+        response: {
+          200: ref(User, 'The updated account'),
+          400: ref(HTTPError, INACTIVE),
+          401: ref(HTTPError, UNAUTHORIZED),
+          422: ref(HTTPValidationError, 'A field is not an email address, too long, or not one of email and full_name')
+        }
+      }
+    }, async (request) => {
+      const { email, full_name: fullName } = request.body
+      const updated = await app.tokenAuthUsers.update(request.user.username, { email, fullName })
+      if (updated === undefined) throw new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
+      return toPublicUser(updated)
+    })
+
+    app.delete(url, {
+      onRequest: guards.currentActiveUser,
+      schema: {
+        hide: hide || hidden,
+        operationId: hide ? undefined : 'deleteCurrentUser',
+        security,
+        summary: 'Delete the current user',
+        description: 'Needs the password. The account, its sessions and everything it owns are gone for good.',
+        tags: ['users'],
+        body: ref(AccountDeletion),
+        response: {
+          204: noContent('Deleted'),
+          400: ref(HTTPError, '`Password is incorrect` (nothing was deleted), or ' + INACTIVE),
+          401: ref(HTTPError, UNAUTHORIZED),
+          422: ref(HTTPValidationError, 'No password in the body')
+        }
+      }
+    }, async (request, reply) => {
+      const { username } = request.user
+      await verifiedAccount(username, request.body.password, 'Password is incorrect')
+      // The built-in store's foreign keys take the sessions with the account; a host's store may
+      // not, and after the account is gone no login can open another.
+      await app.tokenAuthUsers.delete(username)
+      await app.tokenAuthSessions.endAll(username)
+      return await reply.code(204).send()
+    })
+  }
+}
+
+export default accountRoutes

@@ -1,0 +1,113 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { HttpError } from '../plugins/errors.js'
+import { securityRequirement } from '../plugins/openapi-security.js'
+import type { GuardRequest } from '../src/core/public-types.js'
+import { pathVariants } from '../src/core/route-paths.js'
+import { HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
+import { noContent, ref } from '../src/core/schemas/ref.js'
+import { LogoutQuery, SessionList, SessionParams } from '../src/core/schemas/session.js'
+
+export interface SessionRoutesOptions {
+  /** The security scheme the operations require, or false to leave the routes out of every document. */
+  docs: { scheme: string } | false
+}
+
+const UNAUTHORIZED = 'No bearer token, or one that is unusable: malformed, expired, of an ended session or of an unknown user'
+
+/** Logout, and the caller's view of their own sessions. */
+const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async function sessionRoutes (app, opts) {
+  const guards = app.tokenAuthGuards
+  const security = opts.docs === false ? undefined : securityRequirement(opts.docs.scheme)
+  const hidden = opts.docs === false
+  /** The session of a request a guard admitted. */
+  const sessionId = (request: GuardRequest): string => {
+    const claims = guards.claimsOf(request)
+    if (claims === undefined) throw new Error('a session route ran without its guard')
+    return claims.sid
+  }
+
+  for (const { url, hide } of pathVariants(app, '/logout')) {
+    app.post(url, {
+      // A disabled account may still log out.
+      onRequest: guards.authenticate,
+      schema: {
+        hide: hide || hidden,
+        operationId: hide ? undefined : 'logout',
+        security,
+        summary: 'Log out',
+        description: 'Ends this session (its refresh tokens at once, its access tokens on their next request); ' +
+          '`scope=others` ends every other session of the user instead, `scope=global` all of them.',
+        tags: ['sessions'],
+        querystring: LogoutQuery,
+        response: {
+          204: noContent('The sessions named by `scope` have ended'),
+          401: ref(HTTPError, UNAUTHORIZED),
+          422: ref(HTTPValidationError, '`scope` is not local, others or global')
+        }
+      }
+    }, async (request, reply) => {
+      const current = sessionId(request)
+      const { username } = request.user
+      const scope = request.query.scope ?? 'local'
+      if (scope === 'local') await app.tokenAuthSessions.end(username, current)
+      else await app.tokenAuthSessions.endAll(username, scope === 'others' ? { except: current } : {})
+      return await reply.code(204).send()
+    })
+  }
+
+  for (const { url, hide } of pathVariants(app, '/users/me/sessions')) {
+    app.get(url, {
+      onRequest: guards.currentActiveUser,
+      schema: {
+        hide: hide || hidden,
+        operationId: hide ? undefined : 'listSessions',
+        security,
+        summary: 'The current user\'s live sessions',
+        description: 'Every session of the user that has not ended, the most recently used first; `current` marks the one asking.',
+        tags: ['sessions'],
+        response: {
+          200: ref(SessionList, 'The live sessions'),
+          400: ref(HTTPError, '`Inactive user`: the account is disabled'),
+          401: ref(HTTPError, UNAUTHORIZED)
+        }
+      }
+    }, async (request) => {
+      const current = sessionId(request)
+      const sessions = await app.tokenAuthSessions.list(request.user.username)
+      return sessions.map((session) => ({
+        id: session.id,
+        created_at: session.createdAt,
+        last_used_at: session.lastUsedAt,
+        expires_at: session.expiresAt,
+        user_agent: session.userAgent,
+        current: session.id === current
+      }))
+    })
+  }
+
+  for (const { url, hide } of pathVariants(app, '/users/me/sessions/:session_id')) {
+    app.delete(url, {
+      onRequest: guards.currentActiveUser,
+      schema: {
+        hide: hide || hidden,
+        operationId: hide ? undefined : 'endSession',
+        security,
+        summary: 'End one of the current user\'s sessions',
+        description: 'Signs that session out, wherever it is (the current one included).',
+        tags: ['sessions'],
+        params: SessionParams,
+        response: {
+          204: noContent('The session has ended'),
+          400: ref(HTTPError, '`Inactive user`: the account is disabled'),
+          401: ref(HTTPError, UNAUTHORIZED),
+          404: ref(HTTPError, 'The user has no live session of that id')
+        }
+      }
+    }, async (request, reply) => {
+      if (!await app.tokenAuthSessions.end(request.user.username, request.params.session_id)) throw new HttpError(404, 'Session not found')
+      return await reply.code(204).send()
+    })
+  }
+}
+
+export default sessionRoutes

@@ -1,0 +1,44 @@
+import type { Kysely, Migration } from 'kysely'
+
+/**
+ * The sessions a password grant opens and the refresh tokens that rotate within them. With
+ * `usersTable`, a session belongs to a row of the plugin's `users` table and goes with it; over
+ * a host's own user store there is no table to point at.
+ */
+export function createSessionTables (usersTable: boolean): Migration {
+  return {
+    async up (db: Kysely<any>) {
+      await db.schema.createTable('sessions')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('username', 'text', (col) => usersTable
+          ? col.notNull().references('users.username').onDelete('cascade')
+          : col.notNull())
+        .addColumn('user_agent', 'text')
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .addColumn('last_used_at', 'text', (col) => col.notNull())
+        // The sooner of the idle limit (moved on by each refresh) and the absolute limit.
+        .addColumn('expires_at', 'text', (col) => col.notNull())
+        .addColumn('absolute_expires_at', 'text', (col) => col.notNull())
+        .execute()
+      await db.schema.createIndex('sessions_username').on('sessions').column('username').execute()
+      await db.schema.createIndex('sessions_expires_at').on('sessions').column('expires_at').execute()
+      await db.schema.createTable('refresh_tokens')
+        // SHA-256 of the token: the token itself is never stored.
+        .addColumn('token_hash', 'text', (col) => col.primaryKey())
+        .addColumn('session_id', 'text', (col) => col.notNull().references('sessions.id').onDelete('cascade'))
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .addColumn('spent_at', 'text')
+        .execute()
+      await db.schema.createIndex('refresh_tokens_session_id').on('refresh_tokens').column('session_id').execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.dropTable('refresh_tokens').execute()
+      await db.schema.dropTable('sessions').execute()
+    }
+  }
+}
+
+/** The session tables alone, in a database of their own beside a host's user store. */
+export const sessionMigrations: Record<string, Migration> = {
+  '0001_create_sessions': createSessionTables(false)
+}

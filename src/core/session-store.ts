@@ -1,0 +1,181 @@
+import type { Kysely, Selectable } from 'kysely'
+import type { AuthDatabase, SessionsTable } from './db/types.js'
+import { newRefreshToken, newSessionId, refreshTokenHash } from './refresh-tokens.js'
+
+const DAY_MS = 86_400_000
+// A user agent is kept for the owner to recognise a session by, not in full.
+const USER_AGENT_MAX_LENGTH = 512
+
+export interface SessionPolicy {
+  /** A session ends after this long without a refresh. */
+  refreshTokenExpireDays: number
+  /** A session ends this long after the login, however often it is refreshed. */
+  sessionMaxDays: number
+  /** A spent refresh token presented again within this many seconds gets a fresh pair (a retry, a second tab); later, the session is revoked. */
+  refreshTokenReuseSeconds: number
+}
+
+/** A live session, as its owner sees it. Times are ISO 8601 (UTC). */
+export interface SessionRecord {
+  id: string
+  username: string
+  userAgent: string | null
+  createdAt: string
+  lastUsedAt: string
+  expiresAt: string
+}
+
+export type RefreshOutcome =
+  | { ok: true, session: SessionRecord, refreshToken: string }
+  /** `unknown` covers revoked and never-issued tokens alike; `reused`: a spent token came back too late, and its session was revoked. */
+  | { ok: false, reason: 'unknown' | 'expired' | 'reused' }
+
+function toRecord (row: Selectable<SessionsTable>): SessionRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    userAgent: row.user_agent,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    expiresAt: row.expires_at
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+/** True for a violated foreign key, in either engine: the session went while a token was being added to it. */
+function isForeignKeyViolation (error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503'
+}
+
+/**
+ * Sessions and their refresh tokens in the plugin's database. Every step is one atomic
+ * statement, so concurrent refreshes and logouts, from any number of processes, leave a
+ * consistent state without holding a transaction open: a refresh token is spent by exactly
+ * one conditional update, and a token added to a session ended meanwhile fails its foreign key.
+ */
+export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPolicy) {
+  const idleMs = policy.refreshTokenExpireDays * DAY_MS
+  const reuseMs = policy.refreshTokenReuseSeconds * 1000
+
+  async function addRefreshToken (sessionId: string, now: string): Promise<string> {
+    const token = newRefreshToken()
+    await db.insertInto('refresh_tokens').values({ token_hash: refreshTokenHash(token), session_id: sessionId, created_at: now, spent_at: null }).execute()
+    return token
+  }
+
+  async function end (id: string): Promise<boolean> {
+    const result = await db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst()
+    return result.numDeletedRows > 0n
+  }
+
+  return {
+    policy,
+
+    /** Opens a session for a login and issues its first refresh token. Expired sessions are cleared on the way. */
+    async start (username: string, userAgent: string | undefined): Promise<{ session: SessionRecord, refreshToken: string }> {
+      const nowMs = Date.now()
+      const now = iso(nowMs)
+      await db.deleteFrom('sessions').where('expires_at', '<=', now).execute()
+      const absolute = nowMs + policy.sessionMaxDays * DAY_MS
+      const row = {
+        id: newSessionId(),
+        username,
+        user_agent: userAgent === undefined || userAgent === '' ? null : userAgent.slice(0, USER_AGENT_MAX_LENGTH),
+        created_at: now,
+        last_used_at: now,
+        expires_at: iso(Math.min(nowMs + idleMs, absolute)),
+        absolute_expires_at: iso(absolute)
+      }
+      await db.insertInto('sessions').values(row).execute()
+      return { session: toRecord(row), refreshToken: await addRefreshToken(row.id, now) }
+    },
+
+    /**
+     * Exchanges a refresh token for a new one in the same session (rotation), moving the
+     * session's idle expiry on. A spent token within the reuse window gets a fresh one too;
+     * after it, reuse of a stolen token is assumed and the whole session ends.
+     */
+    async refresh (token: string): Promise<RefreshOutcome> {
+      const hash = refreshTokenHash(token)
+      const nowMs = Date.now()
+      const now = iso(nowMs)
+      const row = await db.selectFrom('refresh_tokens')
+        .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+        .select(['refresh_tokens.spent_at', 'sessions.id', 'sessions.username', 'sessions.user_agent', 'sessions.created_at',
+          'sessions.last_used_at', 'sessions.expires_at', 'sessions.absolute_expires_at'])
+        .where('refresh_tokens.token_hash', '=', hash)
+        .executeTakeFirst()
+      if (row === undefined) return { ok: false, reason: 'unknown' }
+      if (row.expires_at <= now) {
+        await end(row.id)
+        return { ok: false, reason: 'expired' }
+      }
+      let spentAt = row.spent_at
+      if (spentAt === null) {
+        const spent = await db.updateTable('refresh_tokens').set({ spent_at: now })
+          .where('token_hash', '=', hash).where('spent_at', 'is', null).executeTakeFirst()
+        if (spent.numUpdatedRows === 0n) {
+          // Another request spent it first: the same as presenting it again.
+          const again = await db.selectFrom('refresh_tokens').select('spent_at').where('token_hash', '=', hash).executeTakeFirst()
+          if (again === undefined) return { ok: false, reason: 'unknown' }
+          spentAt = again.spent_at
+        }
+      }
+      if (spentAt !== null && Date.parse(spentAt) + reuseMs < nowMs) {
+        await end(row.id)
+        return { ok: false, reason: 'reused' }
+      }
+      let refreshToken: string
+      try {
+        refreshToken = await addRefreshToken(row.id, now)
+      } catch (error) {
+        if (isForeignKeyViolation(error)) return { ok: false, reason: 'unknown' }
+        throw error
+      }
+      const expiresAt = iso(Math.min(nowMs + idleMs, Date.parse(row.absolute_expires_at)))
+      const moved = await db.updateTable('sessions').set({ last_used_at: now, expires_at: expiresAt }).where('id', '=', row.id).executeTakeFirst()
+      if (moved.numUpdatedRows === 0n) return { ok: false, reason: 'unknown' }
+      return { ok: true, refreshToken, session: toRecord({ ...row, last_used_at: now, expires_at: expiresAt }) }
+    },
+
+    /** The session a refresh token belongs to, ended (RFC 7009 revocation). False when the token is unknown. */
+    async endByRefreshToken (token: string): Promise<boolean> {
+      const row = await db.selectFrom('refresh_tokens').select('session_id').where('token_hash', '=', refreshTokenHash(token)).executeTakeFirst()
+      return row !== undefined && await end(row.session_id)
+    },
+
+    /** A live session of the user, or undefined. */
+    async find (username: string, id: string): Promise<SessionRecord | undefined> {
+      const row = await db.selectFrom('sessions').selectAll()
+        .where('id', '=', id).where('username', '=', username).where('expires_at', '>', iso(Date.now()))
+        .executeTakeFirst()
+      return row === undefined ? undefined : toRecord(row)
+    },
+
+    /** The user's live sessions, the most recently used first. */
+    async list (username: string): Promise<SessionRecord[]> {
+      const rows = await db.selectFrom('sessions').selectAll()
+        .where('username', '=', username).where('expires_at', '>', iso(Date.now()))
+        .orderBy('last_used_at', 'desc').orderBy('id').execute()
+      return rows.map(toRecord)
+    },
+
+    /** Ends one session of the user (with its refresh tokens). False when the user has no such session. */
+    async end (username: string, id: string): Promise<boolean> {
+      const result = await db.deleteFrom('sessions').where('id', '=', id).where('username', '=', username).executeTakeFirst()
+      return result.numDeletedRows > 0n
+    },
+
+    /** Ends every session of the user, or every one but `except`; how many ended. */
+    async endAll (username: string, { except }: { except?: string } = {}): Promise<number> {
+      let query = db.deleteFrom('sessions').where('username', '=', username)
+      if (except !== undefined) query = query.where('id', '!=', except)
+      const result = await query.executeTakeFirst()
+      return Number(result.numDeletedRows)
+    }
+  }
+}
+
+export type SessionStore = ReturnType<typeof createSessionStore>

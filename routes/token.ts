@@ -172,7 +172,9 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       } else if (!await revokeRefresh()) {
         await revokeAccess()
       }
-      return await reply.code(200).send()
+      // RFC 7009 §2.2: the client ignores the body. It is empty, typed as JSON: clients that
+      // parse every answer strictly (simple-oauth2) read an empty JSON body as nothing.
+      return await reply.code(200).type('application/json; charset=utf-8').send()
     })
   }
 }

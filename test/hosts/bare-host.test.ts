@@ -7,7 +7,7 @@ import t from 'tap'
 import tokenAuth, { schemas, type TokenAuthOptions, type TokenAuthSettings } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 import { tempDir } from '../src/process-helper.js'
-import { bearer, get, hostUser, loginAs, newHost, operations, pluginOptions, registerUser, requestToken, signUp, type Json } from './support.js'
+import { bearer, get, hostUser, loginAs, newHost, operations, pluginOperations, pluginOptions, registerUser, requestToken, signUp, type Json } from './support.js'
 
 /* A bare Fastify host: nothing but the plugin under /auth and the host's own routes. */
 
@@ -133,14 +133,14 @@ t.test('a bare host with the plugin under /auth', async (t) => {
 
 t.test('exactly what the host gains', async (t) => {
   const host = await buildHost(t)
-  const absent = ['db', 'users', 'passwords', 'auth', 'jwt', 'tokenAuthUsers', 'tokenAuthPasswords', 'tokenAuthTokens', 'tokenAuthGuards', 'swagger']
+  const absent = ['db', 'users', 'passwords', 'auth', 'jwt', 'tokenAuthUsers', 'tokenAuthSessions', 'tokenAuthPasswords', 'tokenAuthTokens', 'tokenAuthGuards', 'swagger']
   for (const name of absent) t.equal(host.hasDecorator(name), false, `no ${name} decorator`)
   for (const name of ['authenticate', 'currentActiveUser', 'tokenAuth']) t.equal(host.hasDecorator(name), true, `a ${name} decorator`)
   t.equal(host.hasRequestDecorator('user'), false, 'request.user is not decorated')
   for (const name of ['jwtVerify', 'tokenAuthJwtVerify', 'tokenAuthJwtDecode']) t.equal(host.hasRequestDecorator(name), false, `no request.${name}`)
   for (const name of ['jwtSign', 'tokenAuthJwtSign']) t.equal(host.hasReplyDecorator(name), false, `no reply.${name}`)
 
-  t.same(Object.keys(host.tokenAuth).sort(), ['authenticate', 'currentActiveUser', 'hashPassword', 'issueToken', 'settings', 'users'])
+  t.same(Object.keys(host.tokenAuth).sort(), ['authenticate', 'currentActiveUser', 'hashPassword', 'issueToken', 'sessions', 'settings', 'users'])
   t.equal(host.tokenAuth.authenticate, host.authenticate, 'tokenAuth.authenticate is the authenticate decorator')
   t.equal(host.tokenAuth.currentActiveUser, host.currentActiveUser, 'tokenAuth.currentActiveUser is the currentActiveUser decorator')
   for (const [name, schema] of Object.entries(schemas)) {
@@ -156,19 +156,36 @@ t.test('tokenAuth.settings reflect the options', async (t) => {
     issuer: 'fastify-token-auth',
     audience: 'fastify-token-auth',
     accessTokenExpireMinutes: 30,
+    refreshTokenExpireDays: 14,
+    sessionMaxDays: 90,
+    refreshTokenReuseSeconds: 10,
     bcryptCost: 4,
     registration: 'open',
     docs: 'own',
     securityScheme: 'OAuth2PasswordBearer'
   } satisfies TokenAuthSettings)
 
-  const custom = await buildHost(t, { prefix: '/login/', accessTokenExpireMinutes: 5, bcryptCost: 5, registration: 'closed', issuer: 'host-iss', audience: 'host-aud', docs: false })
+  const custom = await buildHost(t, {
+    prefix: '/login/',
+    accessTokenExpireMinutes: 5,
+    refreshTokenExpireDays: 2,
+    sessionMaxDays: 7,
+    refreshTokenReuseSeconds: 0,
+    bcryptCost: 5,
+    registration: 'closed',
+    issuer: 'host-iss',
+    audience: 'host-aud',
+    docs: false
+  })
   t.same(custom.tokenAuth.settings, {
     prefix: '/login',
     tokenUrl: '/login/token',
     issuer: 'host-iss',
     audience: 'host-aud',
     accessTokenExpireMinutes: 5,
+    refreshTokenExpireDays: 2,
+    sessionMaxDays: 7,
+    refreshTokenReuseSeconds: 0,
     bcryptCost: 5,
     registration: 'closed',
     docs: 'off',
@@ -204,7 +221,7 @@ t.test("the plugin's own document (the host has no @fastify/swagger)", async (t)
   t.same(doc.components?.securitySchemes, {
     OAuth2PasswordBearer: { type: 'oauth2', flows: { password: { tokenUrl: '/auth/token', scopes: {} } } }
   }, 'one oauth2 password-flow scheme, its tokenUrl under the prefix')
-  t.same(operations(doc), ['GET /auth/users/me/', 'POST /auth/token', 'POST /auth/users/'],
+  t.same(operations(doc), pluginOperations('/auth'),
     "the plugin's operations only: the host's routes belong to no document of the plugin's")
   t.same(doc.paths['/auth/users/me/'].get.security, [{ OAuth2PasswordBearer: [] }], 'GET /auth/users/me/ requires the scheme')
 })
@@ -405,14 +422,24 @@ t.test('the plugin refuses bad options with a clear error, before it opens a dat
   t.match(await message({ secret: testSecret(), decorators: { authenticate: 'guard', currentActiveUser: 'guard' } }), /two different decorators/, 'one name for both guards')
   t.match(await message({ secret: testSecret(), decorators: { authenticate: 'tokenAuth' } }), /neither of them tokenAuth/)
   t.match(await message({ secret: testSecret(), decorators: { authenticat: 'x' } }), /unknown option decorators\.authenticat/)
-  t.match(await message({ secret: testSecret(), database: undefined, store: {} }), /the store has no findByUsername method/, 'a store without the UserStore methods')
+  t.match(await message({ secret: testSecret(), store: {} }), /the store has no findByUsername method/, 'a store without the UserStore methods')
+  t.match(await message({ secret: testSecret(), database: undefined, store: {} }), /the database option must be a DATABASE_URL or a Kysely instance \(it holds the sessions/, 'a store without a database for the sessions')
+  for (const [option, value, rule] of [
+    ['refreshTokenExpireDays', 0, /refreshTokenExpireDays must be a whole number from 1 to 365/],
+    ['refreshTokenExpireDays', 1.5, /refreshTokenExpireDays must be a whole number from 1 to 365/],
+    ['sessionMaxDays', 7, /sessionMaxDays must be a whole number from refreshTokenExpireDays to 3650/],
+    ['refreshTokenReuseSeconds', -1, /refreshTokenReuseSeconds must be a whole number from 0 to 300/],
+    ['refreshTokenReuseSeconds', 301, /refreshTokenReuseSeconds must be a whole number from 0 to 300/]
+  ] as const) {
+    t.match(await message({ secret: testSecret(), [option]: value }), rule, `${option} ${value}`)
+  }
   t.match(await message({ secret: testSecret(), registration: 'invite' }), /registration must be 'open' or 'closed'/)
   t.match(await message({ secret: testSecret(), prefix: 'auth' }), /prefix must start with '\/'/)
   t.match(await message({ secret: testSecret(), issuer: '' }), /issuer and audience must be non-empty strings/)
   t.match(await message({ secret: testSecret(), databaseOptions: { timeoutMs: 0 } }), /databaseOptions\.timeoutMs must be a whole number of at least 100/)
   t.match(await message({ secret: testSecret(), decorators: { authenticate: '' } }), /decorators\.authenticate must be a name or false/)
-  t.match(await message({ secret: testSecret(), store: { findByUsername: async () => undefined } }), /give either the database option or the store option/, 'both database and store')
-  t.match(await message({ secret: testSecret(), database: 42 }), /database must be a DATABASE_URL or a Kysely instance/)
+  t.match(await message({ secret: testSecret(), store: { findByUsername: async () => undefined } }), /the store has no create method/, 'a store with only some of the methods')
+  t.match(await message({ secret: testSecret(), database: 42 }), /database option must be a DATABASE_URL or a Kysely instance/)
   t.match(await message({ secret: testSecret(), database: 'mysql://localhost/db' }), /Unsupported DATABASE_URL/, 'an unknown database URL')
 
   t.same(readdirSync(dir), [], 'no database file was created by any refused registration')
@@ -462,7 +489,7 @@ t.test('a host that registers the plugin inside its own prefixed context', async
 
   const doc = (await get(host, '/v1/auth/openapi.json')).json()
   t.equal(doc.components?.securitySchemes?.OAuth2PasswordBearer?.flows?.password?.tokenUrl, '/v1/auth/token', "the plugin's document names the full tokenUrl")
-  t.same(operations(doc), ['GET /v1/auth/users/me/', 'POST /v1/auth/token', 'POST /v1/auth/users/'])
+  t.same(operations(doc), pluginOperations('/v1/auth'))
   t.equal((await get(host, '/v1/auth/docs')).statusCode, 200, 'Swagger UI at /v1/auth/docs')
   t.same((await get(host, '/v1/auth/docs/json')).json().components.securitySchemes, doc.components.securitySchemes, 'its document is the same')
 })

@@ -1,12 +1,13 @@
 import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import t from 'tap'
-import tokenAuth, { UsernameTakenError, type NewUser, type UserRecord, type UserStore } from '../../src/index.js'
+import tokenAuth, { UsernameTakenError, type NewUser, type ProfileChanges, type UserRecord, type UserStore } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 import { tempDir } from '../src/process-helper.js'
 import { get, hostUser, loginAs, newHost, openFiles, pluginOptions, registerUser, requestToken } from './support.js'
 
-/* A host with a user store of its own: the plugin opens no database at all. */
+/* A host with a user store of its own: the plugin keeps only its sessions, in an in-memory database. */
 
 /** The host's store: a Map, unique ignoring case (its own choice), looked up by the exact name. */
 class MapUserStore implements UserStore {
@@ -48,8 +49,7 @@ class MapUserStore implements UserStore {
       email: user.email ?? null,
       fullName: user.fullName ?? null,
       disabled: user.disabled ?? false,
-      hashedPassword: user.hashedPassword,
-      tokenVersion: 0
+      hashedPassword: user.hashedPassword
     }
     this.records.set(key, record)
     return { ...record }
@@ -60,14 +60,7 @@ class MapUserStore implements UserStore {
     const record = this.exact(username)
     if (record === undefined) return false
     record.hashedPassword = hashedPassword
-    record.tokenVersion += 1
     return true
-  }
-
-  async replaceHash (username: string, hashedPassword: string): Promise<void> {
-    this.check()
-    const record = this.exact(username)
-    if (record !== undefined) record.hashedPassword = hashedPassword
   }
 
   async setDisabled (username: string, disabled: boolean): Promise<boolean> {
@@ -77,12 +70,26 @@ class MapUserStore implements UserStore {
     record.disabled = disabled
     return true
   }
+
+  async update (username: string, changes: ProfileChanges): Promise<UserRecord | undefined> {
+    this.check()
+    const record = this.exact(username)
+    if (record === undefined) return undefined
+    if (changes.email !== undefined) record.email = changes.email
+    if (changes.fullName !== undefined) record.fullName = changes.fullName
+    return { ...record }
+  }
+
+  async delete (username: string): Promise<boolean> {
+    this.check()
+    return this.exact(username) !== undefined && this.records.delete(username.toLowerCase())
+  }
 }
 
-async function buildHost (t: TestContext, store: UserStore, before?: (host: FastifyInstance) => void, secret = testSecret()): Promise<FastifyInstance> {
+async function buildHost (t: TestContext, store: UserStore, before?: (host: FastifyInstance) => void, secret = testSecret(), database = 'sqlite::memory:'): Promise<FastifyInstance> {
   const host = newHost(t)
   before?.(host)
-  await host.register(tokenAuth, pluginOptions({ store, secret }))
+  await host.register(tokenAuth, pluginOptions({ store, secret, database }))
   host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
   await host.ready()
   return host
@@ -104,7 +111,7 @@ t.test('the whole token flow on the host\'s own store', async (t) => {
   const created = await registerUser(host)
   t.equal(created.statusCode, 201, 'POST /auth/users/ registers')
   t.same(created.json(), { username: hostUser.username, email: null, full_name: null, disabled: false })
-  t.match(store.records.get(hostUser.username), { username: hostUser.username, hashedPassword: /^\$2[aby]\$04\$/, tokenVersion: 0 }, 'into the store, bcrypt-hashed at the configured cost')
+  t.match(store.records.get(hostUser.username), { username: hostUser.username, hashedPassword: /^\$2[aby]\$04\$/ }, 'into the store, bcrypt-hashed at the configured cost')
   for (const username of [hostUser.username, hostUser.username.toUpperCase()]) {
     const duplicate = await registerUser(host, { username, password: 'another-password' })
     t.equal(duplicate.statusCode, 409, `${username} again: the store says taken`)
@@ -144,7 +151,8 @@ t.test('the whole token flow on the host\'s own store', async (t) => {
 
   const newPassword = 'brand-new-password'
   t.equal(await host.tokenAuth.users.setPassword(hostUser.username, await host.tokenAuth.hashPassword(newPassword)), true, 'setPassword through tokenAuth.users')
-  t.equal(store.records.get(hostUser.username)?.tokenVersion, 1, 'the store bumped tokenVersion')
+  t.equal((await get(host, '/api/private', token)).statusCode, 200, 'the store changes the account only: the session goes on')
+  t.equal(await host.tokenAuth.sessions.endAll(hostUser.username), 1, 'until the host ends the user\'s sessions')
   for (const url of ['/api/private', '/auth/users/me/']) {
     const stale = await get(host, url, token)
     t.equal(stale.statusCode, 401, `the token from before the change is refused on ${url}`)
@@ -162,16 +170,17 @@ t.test('the whole token flow on the host\'s own store', async (t) => {
 t.test('a store that fails', async (t) => {
   const store = new MapUserStore()
   const seen: unknown[] = []
-  // The hosts share the store and the secret: one token is good on all of them.
+  // The hosts share the store, the secret and the sessions' database: one token is good on all of them.
   const secret = testSecret()
-  const host = await buildHost(t, store, undefined, secret)
+  const database = `sqlite:${join(await tempDir(t), 'sessions.db')}`
+  const host = await buildHost(t, store, undefined, secret, database)
   // A second host with an error handler of its own.
   const handled = await buildHost(t, store, (host) => {
     host.setErrorHandler((error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
       seen.push(error)
       return reply.code(error.statusCode ?? 500).send({ handledBy: 'host' })
     })
-  }, secret)
+  }, secret, database)
   t.equal((await registerUser(host)).statusCode, 201)
   const token = await loginAs(host)
 
@@ -218,7 +227,7 @@ t.test('a store that fails', async (t) => {
     const findByUsername = (): Promise<UserRecord | undefined> => { throw new Error('thrown, not rejected') }
     const throwing: UserStore = Object.assign(Object.create(store) as MapUserStore, { findByUsername })
     const sync = newHost(t)
-    await sync.register(tokenAuth, pluginOptions({ store: throwing, secret }))
+    await sync.register(tokenAuth, pluginOptions({ store: throwing, secret, database }))
     sync.get('/api/private', { onRequest: sync.currentActiveUser }, async () => ({ ok: true }))
     await sync.ready()
     t.same((await get(sync, '/auth/users/me/', token)).json(), { detail: 'Internal Server Error' })

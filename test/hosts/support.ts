@@ -19,8 +19,7 @@ export const hostUser: Credentials = { username: 'hostuser', password: 'host-pas
 
 /** The plugin's options for a host: /auth, a fresh secret, SQLite in memory (unless a store is given), the cheapest bcrypt. */
 export function pluginOptions (overrides: Partial<TokenAuthOptions> = {}): TokenAuthOptions {
-  const storage = overrides.store === undefined ? { database: 'sqlite::memory:' } : {}
-  return { prefix: '/auth', secret: testSecret(), ...storage, bcryptCost: 4, ...overrides } as TokenAuthOptions
+  return { prefix: '/auth', secret: testSecret(), database: 'sqlite::memory:', bcryptCost: 4, ...overrides }
 }
 
 /** A new, empty host app, closed when the test ends. */
@@ -99,6 +98,13 @@ function resolvePointer (doc: Json, ref: string): unknown {
 }
 
 /** The operations of a document as `METHOD path`, sorted. */
+/** Every operation the plugin documents, under its prefix, as `operations` lists them. */
+export function pluginOperations (prefix: string): string[] {
+  return ['DELETE /users/me/', 'DELETE /users/me/sessions/{session_id}', 'GET /users/me/', 'GET /users/me/sessions', 'PATCH /users/me/',
+    'POST /logout', 'POST /revoke', 'POST /token', 'POST /users/', 'POST /users/me/password']
+    .map((operation) => operation.replace(' /', ` ${prefix}/`))
+}
+
 export function operations (doc: Json): string[] {
   const methods = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'])
   return Object.entries(doc.paths ?? {}).flatMap(([path, item]) =>

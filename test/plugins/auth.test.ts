@@ -14,7 +14,10 @@ function makeJwt (header: object, payload: object, secret: string, hash = 'sha25
 const now = () => Math.floor(Date.now() / 1000)
 const HS256 = { alg: 'HS256', typ: 'JWT' }
 // Issuer and audience as the service sets them, so each token below fails for its own flaw only.
-const ours = { iss: 'fastify-token-auth', aud: 'fastify-token-auth', ver: 0 }
+const issuedBy = { iss: 'fastify-token-auth', aud: 'fastify-token-auth' }
+
+/** The session id (`sid`) an access token carries. */
+const sessionOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).sid
 
 const INVALID = { detail: 'Could not validate credentials' }
 const INVALID_CHALLENGE = 'Bearer error="invalid_token"'
@@ -27,6 +30,8 @@ forEachEngine(t, async (t, engine) => {
     await createUser(app, alice)
 
     const me = async (headers: Record<string, string>) => await app.inject({ method: 'GET', url: '/users/me/', headers })
+    // A live session of johndoe's, so each hand-made token below fails for its own flaw only.
+    const ours = { ...issuedBy, sid: sessionOf(await login(app, johndoe)) }
 
     t.test('no Authorization header: 401 Not authenticated', async (t) => {
       const res = await me({})
@@ -67,9 +72,11 @@ forEachEngine(t, async (t, engine) => {
       'the sub in another letter case': () => makeJwt(HS256, { ...ours, sub: 'JohnDoe', exp: now() + 600 }, secret),
       'another issuer': () => makeJwt(HS256, { ...ours, iss: 'someone-else', sub: 'johndoe', exp: now() + 600 }, secret),
       'another audience': () => makeJwt(HS256, { ...ours, aud: 'password-reset', sub: 'johndoe', exp: now() + 600 }, secret),
-      'no audience': () => makeJwt(HS256, { iss: ours.iss, ver: 0, sub: 'johndoe', exp: now() + 600 }, secret),
-      'no token version': () => makeJwt(HS256, { iss: ours.iss, aud: ours.aud, sub: 'johndoe', exp: now() + 600 }, secret),
-      'an older token version': () => makeJwt(HS256, { ...ours, ver: -1, sub: 'johndoe', exp: now() + 600 }, secret),
+      'no audience': () => makeJwt(HS256, { iss: ours.iss, sid: ours.sid, sub: 'johndoe', exp: now() + 600 }, secret),
+      'no session': () => makeJwt(HS256, { ...issuedBy, sub: 'johndoe', exp: now() + 600 }, secret),
+      'a numeric session': () => makeJwt(HS256, { ...ours, sid: 42, sub: 'johndoe', exp: now() + 600 }, secret),
+      'an unknown session': () => makeJwt(HS256, { ...ours, sid: 'AAAAAAAAAAAAAAAAAAAAAA', sub: 'johndoe', exp: now() + 600 }, secret),
+      "another user's session": () => makeJwt(HS256, { ...ours, sub: 'alice', exp: now() + 600 }, secret),
       'a future nbf': () => makeJwt(HS256, { ...ours, sub: 'johndoe', exp: now() + 600, nbf: now() + 300 }, secret)
     }
     for (const [name, make] of Object.entries(unusable)) {
@@ -96,11 +103,12 @@ forEachEngine(t, async (t, engine) => {
       }
     })
 
-    t.test('a password change ends the sessions made with the old password, not the new ones', async (t) => {
+    t.test('ending the sessions of a user (as after a password change) refuses their tokens, not later ones', async (t) => {
       await createUser(app, { username: 'changer', password: 'first-password' })
       const before = await login(app, { username: 'changer', password: 'first-password' })
       t.equal((await me(bearer(before))).statusCode, 200)
       await app.tokenAuth.users.setPassword('changer', await app.tokenAuth.hashPassword('second-password'))
+      t.equal(await app.tokenAuth.sessions.endAll('changer'), 1, 'one session ended')
       const res = await me(bearer(before))
       t.equal(res.statusCode, 401, 'the old token is refused')
       t.same(res.json(), INVALID)
@@ -138,7 +146,8 @@ forEachEngine(t, async (t, engine) => {
     const app = await buildApp(t, { secret }, engine)
     await createUser(app, johndoe)
     // One second of life: valid now, refused once exp has passed.
-    const token = makeJwt(HS256, { ...ours, sub: 'johndoe', iat: now(), exp: now() + 1 }, secret)
+    const sid = sessionOf(await login(app, johndoe))
+    const token = makeJwt(HS256, { ...issuedBy, sid, sub: 'johndoe', iat: now(), exp: now() + 1 }, secret)
     t.equal((await app.inject({ url: '/users/me/', headers: bearer(token) })).statusCode, 200)
     await new Promise((resolve) => setTimeout(resolve, 2100))
     const res = await app.inject({ url: '/users/me/', headers: bearer(token) })

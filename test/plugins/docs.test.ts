@@ -157,12 +157,12 @@ t.test('GET /openapi.json', async (t) => {
     const form = resolve(doc, content['application/x-www-form-urlencoded']?.schema)
     t.ok(form, 'the form schema resolves')
     t.equal(form?.type, 'object')
-    t.ok(form?.required?.includes('username'), 'username is required')
-    t.ok(form?.required?.includes('password'), 'password is required')
-    for (const field of ['username', 'password', 'grant_type', 'scope', 'client_id', 'client_secret']) {
+    // One form for both grants: which fields a grant needs, the route says with RFC 6749 error codes.
+    for (const field of ['username', 'password', 'grant_type', 'refresh_token', 'scope', 'client_id', 'client_secret']) {
       t.ok(form?.properties?.[field], `form has ${field}`)
+      t.ok(form?.properties?.[field]?.description, `${field} says what it is for`)
     }
-    for (const field of ['grant_type', 'scope', 'client_id', 'client_secret']) {
+    for (const field of ['username', 'password', 'grant_type', 'refresh_token', 'scope', 'client_id', 'client_secret']) {
       t.notOk(form?.required?.includes(field), `${field} is optional`)
     }
   })
@@ -172,7 +172,7 @@ t.test('GET /openapi.json', async (t) => {
     const raw = ok?.content?.['application/json']?.schema
     t.equal(raw?.$ref, '#/components/schemas/TokenAuth.Token', 'refers to the TokenAuth.Token component')
     const token = resolve(doc, raw)
-    for (const field of ['access_token', 'token_type', 'expires_in']) {
+    for (const field of ['access_token', 'token_type', 'expires_in', 'refresh_token']) {
       t.ok(token?.properties?.[field], `Token has ${field}`)
       t.ok(token?.required?.includes(field), `${field} is required`)
     }
@@ -200,13 +200,20 @@ t.test('GET /openapi.json', async (t) => {
   t.test('exactly the expected operations are documented', async (t) => {
     const documented = operations(doc).map(([path, method]) => `${method.toUpperCase()} ${path}`).sort()
     t.same(documented, [
+      'DELETE /users/me/',
       'DELETE /users/me/items/{item_id}',
+      'DELETE /users/me/sessions/{session_id}',
       'GET /users/me/',
       'GET /users/me/items/',
       'GET /users/me/items/{item_id}',
+      'GET /users/me/sessions',
+      'PATCH /users/me/',
+      'POST /logout',
+      'POST /revoke',
       'POST /token',
       'POST /users/',
-      'POST /users/me/items/'
+      'POST /users/me/items/',
+      'POST /users/me/password'
     ])
   })
 

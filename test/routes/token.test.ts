@@ -24,7 +24,7 @@ forEachEngine(t, async (t, engine) => {
     t.equal(res.headers.pragma, 'no-cache')
     t.match(res.headers['content-type'], /^application\/json/)
     const body = res.json()
-    t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'token_type'])
+    t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'refresh_token', 'token_type'])
     t.equal(body.token_type, 'bearer')
     t.equal(body.expires_in, 1800)
     const { header, payload } = decodeJwt(body.access_token)

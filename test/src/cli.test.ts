@@ -16,7 +16,7 @@ import { dbEnv, runCli, tempDir, type CliResult, type Teardown } from './process
 // Every CLI call starts node with the tsx loader (a second or more), so calls that cannot
 // interfere run side by side, and accounts a test merely needs are stored in-process.
 
-t.setTimeout(120_000)
+t.setTimeout(180_000)
 
 /** A password made up at run time, 8 to 72 bytes. */
 const newPassword = () => `pw-${randomBytes(12).toString('base64url')}`
@@ -222,9 +222,11 @@ t.test('set-password replaces the password; an unknown user exits 1', async (t) 
   const newPass = newPassword()
   await createUser(app, { username: 'carol', password: oldPassword })
 
+  const session = await token(app, 'carol', oldPassword)
   const changed = await s.cli(['set-password', 'carol', '--password-stdin'], `${newPass}\n`)
   exitsWith(t, changed, 0, 'set-password')
-  t.match(changed.stdout, /Password changed for carol/)
+  t.match(changed.stdout, /Password changed for carol \(1 session ended\)/)
+  t.equal((await app.inject({ url: '/users/me/', headers: bearer(session) })).statusCode, 401, 'the session opened with the old password has ended')
   t.equal(await loginStatus(app, 'carol', oldPassword), 401, 'the old password no longer works')
   t.equal(await loginStatus(app, 'carol', newPass), 200, 'the new one does')
 
@@ -252,19 +254,22 @@ t.test('disable and enable switch an account; an unknown user exits 1', async (t
   exitsWith(t, disabled, 0, 'disable')
   t.match(disabled.stdout, /Disabled dave/)
   t.same(await listJson(t, s), [{ username: 'dave', email: null, full_name: null, disabled: true }])
+  t.match(disabled.stdout, /\(1 session ended\)/, 'and says it ended the session')
+  const before = await app.inject({ url: '/users/me/', headers: bearer(earlier) })
+  t.equal(before.statusCode, 401, 'a token issued before: its session has ended')
+  t.same(before.json(), { detail: 'Could not validate credentials' })
+  // As in the tutorial, a disabled account can still log in; its token is refused with 400.
   const later = await token(app, 'dave', password)
-  for (const [what, bearerToken] of [['a token issued before', earlier], ['a token issued after', later]] as const) {
-    const me = await app.inject({ url: '/users/me/', headers: bearer(bearerToken) })
-    t.equal(me.statusCode, 400, `${what}: 400`)
-    t.same(me.json(), { detail: 'Inactive user' })
-  }
+  const after = await app.inject({ url: '/users/me/', headers: bearer(later) })
+  t.equal(after.statusCode, 400, 'a token issued after: 400')
+  t.same(after.json(), { detail: 'Inactive user' })
 
   const enabled = await s.cli(['enable', 'dave'])
   exitsWith(t, enabled, 0, 'enable')
   t.match(enabled.stdout, /Enabled dave/)
   t.same(await listJson(t, s), [{ username: 'dave', email: null, full_name: null, disabled: false }])
-  const me = await app.inject({ url: '/users/me/', headers: bearer(earlier) })
-  t.equal(me.statusCode, 200, 'the same token works again')
+  const me = await app.inject({ url: '/users/me/', headers: bearer(later) })
+  t.equal(me.statusCode, 200, 'the token issued while disabled works once enabled')
   t.equal(me.json().username, 'dave')
 
   const unknown = await Promise.all([s.cli(['disable', 'nobody']), s.cli(['enable', 'nobody'])])
@@ -272,6 +277,52 @@ t.test('disable and enable switch an account; an unknown user exits 1', async (t
     exitsWith(t, unknown[i] as CliResult, 1, `${command} nobody`)
     t.match((unknown[i] as CliResult).stderr, /No user named nobody/)
   }
+})
+
+t.test('sessions lists a user\'s live sessions; revoke-sessions ends them all', async (t) => {
+  const s = await setup(t)
+  const app = await openService(t, s)
+  const password = newPassword()
+  await createUser(app, { username: 'gina', password })
+  await createUser(app, { username: 'hank', password })
+  const agent = 'Agent\twith a tab'
+  const tokens = []
+  for (const userAgent of [agent, 'Second/1.0']) {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent },
+      payload: new URLSearchParams({ username: 'gina', password }).toString()
+    })
+    tokens.push(response.json().access_token as string)
+  }
+  const others = await token(app, 'hank', password)
+
+  const [table, json, none] = await Promise.all([s.cli(['sessions', 'gina']), s.cli(['sessions', 'gina', '--json']), s.cli(['sessions', 'nobody'])])
+  exitsWith(t, table, 0, 'sessions')
+  const lines = table.stdout.trimEnd().split('\n')
+  t.equal(lines[0], 'id\tcreated_at\tlast_used_at\texpires_at\tuser_agent', 'a header')
+  t.equal(lines.length, 3, 'one line per session')
+  for (const line of lines.slice(1)) t.equal(line.split('\t').length, 5, 'five columns, whatever the user agent holds')
+  t.match(table.stdout, /Agent with a tab/, 'the user agent, its tab made a space')
+  exitsWith(t, json, 0, 'sessions --json')
+  const listed = JSON.parse(json.stdout) as Array<Record<string, unknown>>
+  t.equal(listed.length, 2)
+  t.same(Object.keys(listed[0] ?? {}).sort(), ['created_at', 'expires_at', 'id', 'last_used_at', 'user_agent'])
+  t.same(listed.map((session) => session.user_agent).sort(), [agent, 'Second/1.0'])
+  exitsWith(t, none, 1, 'sessions of an unknown user')
+  t.match(none.stderr, /No user named nobody/)
+
+  const revoked = await s.cli(['revoke-sessions', 'gina'])
+  exitsWith(t, revoked, 0, 'revoke-sessions')
+  t.match(revoked.stdout, /Ended 2 sessions of gina/)
+  for (const [i, tokenOfGina] of tokens.entries()) {
+    t.equal((await app.inject({ url: '/users/me/', headers: bearer(tokenOfGina) })).statusCode, 401, `gina's session ${i + 1} has ended`)
+  }
+  t.equal((await app.inject({ url: '/users/me/', headers: bearer(others) })).statusCode, 200, "hank's session goes on")
+  const [empty, unknown] = await Promise.all([s.cli(['sessions', 'gina', '--json']), s.cli(['revoke-sessions', 'nobody'])])
+  t.same(JSON.parse(empty.stdout), [], 'no live session left')
+  exitsWith(t, unknown, 1, 'revoke-sessions of an unknown user')
 })
 
 t.test('list prints a tab-separated table and --json an array, never a password or hash', async (t) => {

@@ -13,6 +13,9 @@ t.test('defaults', async (t) => {
     DATABASE_TIMEOUT_MS: 5000,
     WORKERS: '1',
     ACCESS_TOKEN_EXPIRE_MINUTES: 30,
+    REFRESH_TOKEN_EXPIRE_DAYS: 14,
+    SESSION_MAX_DAYS: 90,
+    REFRESH_TOKEN_REUSE_SECONDS: 10,
     BCRYPT_COST: 12,
     REGISTRATION: 'open',
     LOG_LEVEL: 'info'
@@ -29,6 +32,9 @@ t.test('values are read from the environment and converted', async (t) => {
     WORKERS: 'auto',
     JWT_SECRET: secret,
     ACCESS_TOKEN_EXPIRE_MINUTES: '15',
+    REFRESH_TOKEN_EXPIRE_DAYS: '7',
+    SESSION_MAX_DAYS: '30',
+    REFRESH_TOKEN_REUSE_SECONDS: '0',
     BCRYPT_COST: '10',
     REGISTRATION: 'closed',
     LOG_LEVEL: 'warn',
@@ -43,6 +49,9 @@ t.test('values are read from the environment and converted', async (t) => {
     WORKERS: 'auto',
     JWT_SECRET: secret,
     ACCESS_TOKEN_EXPIRE_MINUTES: 15,
+    REFRESH_TOKEN_EXPIRE_DAYS: 7,
+    SESSION_MAX_DAYS: 30,
+    REFRESH_TOKEN_REUSE_SECONDS: 0,
     BCRYPT_COST: 10,
     REGISTRATION: 'closed',
     LOG_LEVEL: 'warn'
@@ -123,4 +132,18 @@ t.test('a bad DATABASE_URL is echoed without its password', async (t) => {
   const [line] = problemsOf({ DATABASE_URL: 'mysql://app:hunter2@db:3306/app' })
   t.match(line, /^DATABASE_URL="mysql:\/\/app:\*\*\*@db:3306\/app": expected/)
   t.notMatch(line, /hunter2/)
+})
+
+t.test('session settings: each in its range, and the absolute limit no shorter than the idle one', async (t) => {
+  for (const [key, value, rule] of [
+    ['REFRESH_TOKEN_EXPIRE_DAYS', '0', /REFRESH_TOKEN_EXPIRE_DAYS="0": expected a whole number from 1 to 365/],
+    ['SESSION_MAX_DAYS', '4000', /SESSION_MAX_DAYS="4000": expected a whole number from 1 to 3650/],
+    ['REFRESH_TOKEN_REUSE_SECONDS', '2.5', /REFRESH_TOKEN_REUSE_SECONDS="2.5": expected a whole number/],
+    ['REFRESH_TOKEN_REUSE_SECONDS', '301', /expected a whole number from 0 to 300/]
+  ] as const) {
+    t.throws(() => loadConfig({ [key]: value }), { name: 'ConfigError', message: rule }, `${key}=${value}`)
+  }
+  t.throws(() => loadConfig({ REFRESH_TOKEN_EXPIRE_DAYS: '30', SESSION_MAX_DAYS: '7' }),
+    { message: /SESSION_MAX_DAYS=7: must be at least REFRESH_TOKEN_EXPIRE_DAYS \(30\)/ })
+  t.equal(loadConfig({ REFRESH_TOKEN_EXPIRE_DAYS: '30', SESSION_MAX_DAYS: '30' }).SESSION_MAX_DAYS, 30, 'equal limits are fine')
 })

@@ -13,8 +13,20 @@ export { ref } from './ref.js'
  * host when the plugin registers, so `{ $ref: schemas.HTTPError.$id }` resolves.
  */
 export const authSchemaMap = {
-  User, UserCreate, UserUpdate, PasswordChange, AccountDeletion, TokenForm, Token, RevokeForm, Session, SessionList,
-  HTTPError, ValidationIssue, HTTPValidationError, OAuth2Error
+  User,
+  UserCreate,
+  UserUpdate,
+  PasswordChange,
+  AccountDeletion,
+  TokenForm,
+  Token,
+  RevokeForm,
+  Session,
+  SessionList,
+  HTTPError,
+  ValidationIssue,
+  HTTPValidationError,
+  OAuth2Error
 }
 
 /** The plugin's shared schemas, all with `$id`s under `TokenAuth.`: a host's own never collide with them. */

@@ -16,9 +16,9 @@ function verifier (table: Record<string, VerifiedClaims | Error>) {
 }
 
 t.test('a verified token is verified once, then answered from memory', async (t) => {
-  const { verify, calls } = verifier({ good: { sub: 'alice', exp: now() + 600, ver: 0 } })
+  const { verify, calls } = verifier({ good: { sub: 'alice', exp: now() + 600, sid: 's1' } })
   const subjectOf = createVerifiedTokenCache(verify)
-  t.same(subjectOf('good'), { sub: 'alice', exp: now() + 600, ver: 0 })
+  t.same(subjectOf('good'), { sub: 'alice', exp: now() + 600, sid: 's1' })
   t.equal(subjectOf('good')?.sub, 'alice')
   t.equal(subjectOf('good')?.sub, 'alice')
   t.same(calls, ['good'])
@@ -32,15 +32,15 @@ t.test('failures are never remembered', async (t) => {
   t.same(calls, ['bad', 'bad'])
 })
 
-t.test('claims without a string sub, a numeric exp or an integer ver are refused', async (t) => {
-  const { verify } = verifier({ nosub: { exp: now() + 600, ver: 0 } as unknown as VerifiedClaims, noexp: { sub: 'x' } as unknown as VerifiedClaims })
+t.test('claims without a string sub, a numeric exp or a string sid are refused', async (t) => {
+  const { verify } = verifier({ nosub: { exp: now() + 600, sid: 's1' } as unknown as VerifiedClaims, noexp: { sub: 'x' } as unknown as VerifiedClaims })
   const subjectOf = createVerifiedTokenCache(verify)
   t.equal(subjectOf('nosub'), undefined)
   t.equal(subjectOf('noexp'), undefined)
 })
 
 t.test('a remembered token is refused from the second it expires', async (t) => {
-  const { verify } = verifier({ brief: { sub: 'bob', exp: now() + 1, ver: 0 } })
+  const { verify } = verifier({ brief: { sub: 'bob', exp: now() + 1, sid: 's1' } })
   const subjectOf = createVerifiedTokenCache(verify)
   t.equal(subjectOf('brief')?.sub, 'bob')
   await new Promise((resolve) => setTimeout(resolve, 2100))
@@ -49,7 +49,7 @@ t.test('a remembered token is refused from the second it expires', async (t) => 
 
 t.test('the memory is bounded: the oldest token is forgotten first', async (t) => {
   const table: Record<string, VerifiedClaims> = {}
-  for (const token of ['a', 'b', 'c']) table[token] = { sub: token, exp: now() + 600, ver: 0 }
+  for (const token of ['a', 'b', 'c']) table[token] = { sub: token, exp: now() + 600, sid: 's1' }
   const { verify, calls } = verifier(table)
   const subjectOf = createVerifiedTokenCache(verify, 2)
   subjectOf('a')

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from '../test/support/postgres.js'
 import type { AlternateOptions, AlternateResult, LoadOptions, LoadResult, Slice } from './load.js'
+import type { RefreshLoadOptions, RefreshLoadResult } from './refresh-load.js'
 import { rssMb } from './proc.js'
 
 // `npm run bench`: measures the service against the ceiling of a bare Fastify route and
@@ -29,7 +30,11 @@ const TOKEN_ROUND_DURATION = quick ? 3 : 5
 // Phase 5 alternates between one process and WORKERS=2 the same way.
 const WORKER_ROUNDS = quick ? 3 : 7
 const WORKER_SLICE_SECONDS = quick ? 2 : 3
-const LOG_LEVEL = 'info' // the service's default, so the ceiling logs the same way
+// The headline compares both servers at `warn`: no log line per request on either side. The
+// second framing keeps the service's default, `info`, for both: two log lines per request.
+const QUIET_LEVEL = 'warn'
+const LOG_LEVEL = 'info'
+const REFRESH_LOOPS = 16
 const BCRYPT_COST = 10
 const TOKEN_CONNECTIONS = 8
 const ME_CONNECTIONS = 50
@@ -44,8 +49,6 @@ const nodeFlags = startArgs.filter((arg) => arg.startsWith('--'))
 // The ceiling is compiled to plain JavaScript beside the build (its imports resolve to dist/src),
 // so that it runs without the TypeScript loader, like the service.
 const CEILING_SCRIPT = 'dist/bench/ceiling.js'
-// The plugin on the built-in store with and without its private lookup, compiled the same way.
-const STORE_LOOKUP_SCRIPT = 'dist/bench/store-lookup.js'
 const canPin = existsSync('/usr/bin/taskset') && availableParallelism() >= 2
 const SERVER_CORE = '0'
 const LOAD_CORE = '1'
@@ -176,7 +179,7 @@ const pct = (n: number) => `${(n * 100).toFixed(1)} %`
 
 async function main () {
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: repo, stdio: 'inherit' })
-  for (const [source, outfile] of [['bench/ceiling.ts', CEILING_SCRIPT], ['bench/store-lookup.ts', STORE_LOOKUP_SCRIPT]] as const) {
+  for (const [source, outfile] of [['bench/ceiling.ts', CEILING_SCRIPT]] as const) {
     execFileSync(join(repo, 'node_modules', '.bin', 'esbuild'), [source, `--outfile=${outfile}`, '--format=esm', '--platform=node', '--log-level=warning'],
       { cwd: repo, stdio: 'inherit' })
   }
@@ -197,59 +200,65 @@ async function main () {
 
     // 1 and 2. The ceiling and GET /users/me/, both servers pinned to one core and the generator
     // to the other, measured in alternating slices so that drift in this machine's speed falls
-    // on both alike; each is reported as its median slice.
-    const ceiling = await startServer([...nodeFlags, CEILING_SCRIPT], { LOG_LEVEL }, SERVER_CORE)
-    servers.push(ceiling)
-    const app = await startServer(service, env(), SERVER_CORE)
-    servers.push(app)
+    // on both alike. Once with both at `warn` (the headline: nothing logged per request), once
+    // with both at `info` (two log lines per request, which narrows the gap).
+    const pair = async (level: string, database: string) => {
+      const ceiling = await startServer([...nodeFlags, CEILING_SCRIPT], { LOG_LEVEL: level }, SERVER_CORE)
+      servers.push(ceiling)
+      const app = await startServer(service, env({ LOG_LEVEL: level, DATABASE_URL: `sqlite:${join(dir, database)}` }), SERVER_CORE)
+      servers.push(app)
+      const { token, form } = await setUpUser(app.url)
+      const auth = { authorization: `Bearer ${token}` }
+      // The same request bytes as /users/me/ (the ceiling ignores the header), so the two differ
+      // only in what the service does with them.
+      const [ceilingRounds = [], meRounds = []] = await alternate({
+        targets: [{ url: `${ceiling.url}/ceiling`, headers: auth, pid: ceiling.child.pid as number }, { url: `${app.url}/users/me/`, headers: auth, pid: app.child.pid as number }],
+        connections: ME_CONNECTIONS,
+        rounds: ROUNDS,
+        sliceSeconds: SLICE_SECONDS,
+        warmup: ROUND_WARMUP
+      }, LOAD_CORE)
+      await ceiling.stop()
+      // Each round's pair ran back to back, so its ratio is the least disturbed by the machine's
+      // drift; the reported ratio is the median of the rounds' ratios. The ratio of CPU time per
+      // request says the same without the drift, as far as CPU time is unaffected by it.
+      const pairedRatios = meRounds.map((r, i) => r.requestsPerSecond / (ceilingRounds[i] as Slice).requestsPerSecond)
+      const ceilingCpu = medianOf(ceilingRounds.map((r) => r.cpuMicrosPerRequest))
+      const meCpu = medianOf(meRounds.map((r) => r.cpuMicrosPerRequest))
+      const result = {
+        level,
+        app,
+        auth,
+        form,
+        ceiling: { ...median(ceilingRounds), medianCpuMicrosPerRequest: ceilingCpu, rounds: ceilingRounds.map((r) => r.requestsPerSecond) },
+        usersMe: { ...median(meRounds), medianCpuMicrosPerRequest: meCpu, rounds: meRounds.map((r) => r.requestsPerSecond) },
+        ratio: medianOf(pairedRatios),
+        ratioByCpu: ceilingCpu / meCpu,
+        pairedRatios
+      }
+      process.stderr.write(`bench: at ${level}, ceiling ${round(result.ceiling.requestsPerSecond)} req/s, /users/me/ ${round(result.usersMe.requestsPerSecond)} req/s (median of ${ROUNDS})\n`)
+      return result
+    }
+    const quiet = await pair(QUIET_LEVEL, 'app.db')
+
+    // 2b. The refresh grant on the quiet server (no bcrypt on that path): loops of their own
+    // sessions, each refreshing with the token the previous answer gave.
+    const refreshTokens: string[] = []
+    for (let i = 0; i < REFRESH_LOOPS; i++) {
+      const login = await fetch(`${quiet.app.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: quiet.form })
+      refreshTokens.push(((await login.json()) as { refresh_token: string }).refresh_token)
+    }
+    const refreshOpts: RefreshLoadOptions = { url: `${quiet.app.url}/token`, refreshTokens, warmup: WARMUP, duration: DURATION, pid: quiet.app.child.pid as number }
+    const [refreshCommand, refreshArgs] = pinned(LOAD_CORE, process.execPath, ['--import', 'tsx', 'bench/refresh-load.ts', JSON.stringify(refreshOpts)])
+    const refreshes = JSON.parse(execFileSync(refreshCommand, refreshArgs, { cwd: repo, timeout: (DURATION + WARMUP + 60) * 1000 }).toString().trim().split('\n').at(-1) as string) as RefreshLoadResult
+    if (refreshes.failures > 0) throw new Error(`refresh grant: ${refreshes.failures} loops failed`)
+    await quiet.app.stop()
+    process.stderr.write(`bench: refresh grant ${round(refreshes.refreshesPerSecond)} refreshes/s, ${round(refreshes.cpuMicrosPerRefresh)} µs server CPU each\n`)
+
+    const logged = await pair(LOG_LEVEL, 'app-info.db')
+    const { app, auth, form } = logged
     const pid = app.child.pid as number
     const rss = watchRss(pid)
-    const { token, form } = await setUpUser(app.url)
-    const auth = { authorization: `Bearer ${token}` }
-    // The same request bytes as /users/me/ (the ceiling ignores the header), so the two differ
-    // only in what the service does with them.
-    const [ceilingRounds = [], meRounds = []] = await alternate({
-      targets: [{ url: `${ceiling.url}/ceiling`, headers: auth, pid: ceiling.child.pid as number }, { url: `${app.url}/users/me/`, headers: auth, pid }],
-      connections: ME_CONNECTIONS,
-      rounds: ROUNDS,
-      sliceSeconds: SLICE_SECONDS,
-      warmup: ROUND_WARMUP
-    }, LOAD_CORE)
-    await ceiling.stop()
-    const ceilingLoad = median(ceilingRounds)
-    const me = median(meRounds)
-    // Each round's pair ran back to back, so its ratio is the least disturbed by the machine's
-    // drift; the reported ratio is the median of the rounds' ratios. The ratio of CPU time per
-    // request says the same without the drift, as far as CPU time is unaffected by it.
-    const pairedRatios = meRounds.map((r, i) => r.requestsPerSecond / (ceilingRounds[i] as Slice).requestsPerSecond)
-    const meToCeiling = medianOf(pairedRatios)
-    const ceilingCpu = medianOf(ceilingRounds.map((r) => r.cpuMicrosPerRequest))
-    const meCpu = medianOf(meRounds.map((r) => r.cpuMicrosPerRequest))
-    const cpuRatio = ceilingCpu / meCpu
-    process.stderr.write(`bench: ceiling ${round(ceilingLoad.requestsPerSecond)} req/s, /users/me/ ${round(me.requestsPerSecond)} req/s (median of ${ROUNDS})\n`)
-
-    // 2b. What the built-in store's private lookup buys: the plugin with and without it, both
-    // pinned to the server's core, in alternating slices.
-    const lookupServers: Server[] = []
-    for (const variant of ['private', 'public']) {
-      const server = await startServer([...nodeFlags, STORE_LOOKUP_SCRIPT, variant], env({ DATABASE_URL: `sqlite:${join(dir, `lookup-${variant}.db`)}` }), SERVER_CORE)
-      servers.push(server)
-      lookupServers.push(server)
-    }
-    const lookupTargets: AlternateOptions['targets'] = []
-    for (const server of lookupServers) {
-      const { token } = await setUpUser(server.url)
-      lookupTargets.push({ url: `${server.url}/users/me/`, headers: { authorization: `Bearer ${token}` }, pid: server.child.pid as number })
-    }
-    const [privateSlices = [], publicSlices = []] = await alternate({
-      targets: lookupTargets, connections: ME_CONNECTIONS, rounds: ROUNDS, sliceSeconds: SLICE_SECONDS, warmup: ROUND_WARMUP
-    }, LOAD_CORE)
-    for (const server of lookupServers) await server.stop()
-    const lookupRatio = medianOf(privateSlices.map((s, i) => s.requestsPerSecond / (publicSlices[i] as Slice).requestsPerSecond))
-    const lookupCpuRatio = medianOf(publicSlices.map((s) => s.cpuMicrosPerRequest)) / medianOf(privateSlices.map((s) => s.cpuMicrosPerRequest))
-    const privateLookup = median(privateSlices)
-    const publicLookup = median(publicSlices)
-    process.stderr.write(`bench: private lookup ${round(privateLookup.requestsPerSecond)} req/s, through findByUsername ${round(publicLookup.requestsPerSecond)} req/s (median of ${ROUNDS})\n`)
 
     // 3. POST /token on both cores (bcrypt runs on the thread pool), against raw bcrypt, in
     // alternating rounds.
@@ -317,24 +326,25 @@ async function main () {
     }
     const startupMs = startups.sort((a, b) => a - b)[1] as number
 
+    const framing = ({ app: _app, auth: _auth, form: _form, ...rest }: typeof quiet) => rest
     const results = {
       date: new Date().toISOString(),
       mode: quick ? 'quick' : 'full',
       machine: { cores: availableParallelism(), node: process.version, placement },
-      settings: { durationSeconds: DURATION, warmupSeconds: WARMUP, logLevel: LOG_LEVEL, bcryptCost: BCRYPT_COST, meConnections: ME_CONNECTIONS, tokenConnections: TOKEN_CONNECTIONS, probeConnections: PROBE_CONNECTIONS },
-      ceiling: { ...ceilingLoad, medianCpuMicrosPerRequest: ceilingCpu, rounds: ceilingRounds.map((r) => r.requestsPerSecond) },
-      usersMe: { ...me, medianCpuMicrosPerRequest: meCpu, rounds: meRounds.map((r) => r.requestsPerSecond) },
+      settings: { durationSeconds: DURATION, warmupSeconds: WARMUP, logLevels: [QUIET_LEVEL, LOG_LEVEL], bcryptCost: BCRYPT_COST, meConnections: ME_CONNECTIONS, tokenConnections: TOKEN_CONNECTIONS, probeConnections: PROBE_CONNECTIONS, refreshLoops: REFRESH_LOOPS },
+      usersMe: { [QUIET_LEVEL]: framing(quiet), [LOG_LEVEL]: framing(logged) },
+      refresh: refreshes,
       token: { ...logins, rounds: loginRounds.map((r) => r.requestsPerSecond) },
       bcryptVerifiesPerSecond: { median: bcrypt, rounds: bcryptRounds },
       mixed: { usersMe: mixedMe },
-      storeLookup: { private: privateLookup, public: publicLookup, ratio: lookupRatio, ratioByCpu: lookupCpuRatio },
       workers: { one, two, ratio: workersRatio, ratioRounds: twoSlices.map((s, i) => s.requestsPerSecond / (oneSlices[i] as Slice).requestsPerSecond), estimatedPerFreeCore: perCore },
       peakRssMb: peakRss,
       startupMs: { median: startupMs, runs: startups },
       ratios: {
-        usersMeToCeiling: meToCeiling,
-        usersMeToCeilingByCpu: cpuRatio,
-        usersMeToCeilingRounds: pairedRatios,
+        usersMeToCeiling: quiet.ratio,
+        usersMeToCeilingByCpu: quiet.ratioByCpu,
+        usersMeToCeilingAtInfo: logged.ratio,
+        usersMeToCeilingAtInfoByCpu: logged.ratioByCpu,
         tokenToBcrypt,
         tokenToBcryptRounds: tokenRatios
       }
@@ -342,12 +352,19 @@ async function main () {
     await mkdir(join(repo, 'bench', 'results'), { recursive: true })
     await writeFile(join(repo, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`)
 
+    const usersMeRows = (result: typeof quiet, headline: boolean): Array<[string, string, string, string]> => [
+      [`Ceiling: bare Fastify JSON route, ${result.level}`, `${round(result.ceiling.requestsPerSecond)} req/s`,
+        `p50 ${result.ceiling.latencyMs.p50} ms, p99 ${result.ceiling.latencyMs.p99} ms, ${round(result.ceiling.medianCpuMicrosPerRequest, 1)} µs CPU/req`, `median of ${ROUNDS} slices of ${SLICE_SECONDS} s`],
+      [`GET /users/me/, ${result.level}`, `${round(result.usersMe.requestsPerSecond)} req/s`,
+        `p50 ${result.usersMe.latencyMs.p50} ms, p99 ${result.usersMe.latencyMs.p99} ms, ${round(result.usersMe.medianCpuMicrosPerRequest, 1)} µs CPU/req`,
+        `${pct(result.ratio)} of ceiling${headline ? ` (target ≥ 75 %) ${result.ratio >= 0.75 ? 'MET' : 'MISSED'}` : ''}; pairs ${pct(Math.min(...result.pairedRatios))}–${pct(Math.max(...result.pairedRatios))}; ` +
+        `by CPU/req ${pct(result.ratioByCpu)}${headline ? ` (target ≥ 75 %) ${result.ratioByCpu >= 0.75 ? 'MET' : 'MISSED'}` : ''}`]
+    ]
     const rows: Array<[string, string, string, string]> = [
-      ['Ceiling: bare Fastify JSON route', `${round(ceilingLoad.requestsPerSecond)} req/s`, `p50 ${ceilingLoad.latencyMs.p50} ms, p99 ${ceilingLoad.latencyMs.p99} ms, ${round(ceilingCpu, 1)} µs CPU/req`, `median of ${ROUNDS} slices of ${SLICE_SECONDS} s`],
-      ['GET /users/me/', `${round(me.requestsPerSecond)} req/s`, `p50 ${me.latencyMs.p50} ms, p99 ${me.latencyMs.p99} ms, ${round(meCpu, 1)} µs CPU/req`,
-        `${pct(meToCeiling)} of ceiling (target ≥ 75 %) ${meToCeiling >= 0.75 ? 'MET' : 'MISSED'}; pairs ${pct(Math.min(...pairedRatios))}–${pct(Math.max(...pairedRatios))}; by CPU/req ${pct(cpuRatio)}`],
-      ['GET /users/me/, private lookup vs findByUsername', `${round(privateLookup.requestsPerSecond)} vs ${round(publicLookup.requestsPerSecond)} req/s`, 'the plugin alone on the built-in SQLite store',
-        `×${lookupRatio.toFixed(2)} req/s; ×${lookupCpuRatio.toFixed(2)} by CPU/req (what the private lookup buys)`],
+      ...usersMeRows(quiet, true),
+      ['POST /token, refresh grant (SQLite)', `${round(refreshes.refreshesPerSecond)} refreshes/s`, `p50 ${refreshes.latencyMs.p50} ms, p99 ${refreshes.latencyMs.p99} ms`,
+        `${round(refreshes.cpuMicrosPerRefresh)} µs server CPU per refresh; ${REFRESH_LOOPS} sessions refreshing in a loop`],
+      ...usersMeRows(logged, false),
       [`POST /token (cost ${BCRYPT_COST})`, `${round(logins.requestsPerSecond, 1)} logins/s`, `p50 ${logins.latencyMs.p50} ms, p99 ${logins.latencyMs.p99} ms`,
         `${pct(tokenToBcrypt)} of raw bcrypt ${round(bcrypt, 1)}/s (target ≥ 90 %) ${tokenToBcrypt >= 0.9 ? 'MET' : 'MISSED'}; rounds ${tokenRatios.map(pct).join(', ')}`],
       ['GET /users/me/ while /token saturated', `${round(mixedMe.requestsPerSecond)} req/s`, `p50 ${mixedMe.latencyMs.p50} ms, p99 ${mixedMe.latencyMs.p99} ms`,

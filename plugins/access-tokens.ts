@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import fastifyJwt, { type JWT } from '@fastify/jwt'
 import fp from 'fastify-plugin'
 import type { RequestUser } from '../src/core/public-types.js'
@@ -73,7 +74,8 @@ export default fp<AccessTokensPluginOptions>(async function accessTokens (app, o
       const now = Math.floor(Date.now() / 1000)
       // Never outliving its session: near the session's absolute limit the token is shorter.
       const expiresIn = Math.max(1, Math.min(lifetime, Math.floor(Date.parse(session.expiresAt) / 1000) - now))
-      const accessToken = signer.sign({ sub: session.username, sid: session.id, exp: now + expiresIn })
+      // jti: every token is new, a refresh within the same second included.
+      const accessToken = signer.sign({ sub: session.username, sid: session.id, jti: randomBytes(12).toString('base64url'), exp: now + expiresIn })
       return { access_token: accessToken, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken }
     },
     claimsOf: createVerifiedTokenCache((token) => signer.verify<VerifiedClaims>(token))

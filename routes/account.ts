@@ -79,7 +79,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
           200: ref(User, 'The updated account'),
           400: ref(HTTPError, INACTIVE),
           401: ref(HTTPError, UNAUTHORIZED),
-          422: ref(HTTPValidationError, 'A field is not an email address, too long, or not one of email and full_name')
+          422: ref(HTTPValidationError, 'A field is not an email address, or too long (other fields are ignored)')
         }
       }
     }, async (request) => {

@@ -38,8 +38,7 @@ function toOAuth2Error (error: FastifyError): OAuth2RequestError | undefined {
   const status = error.statusCode ?? 500
   if (status >= 500 || isUnavailable(error)) return undefined
   if (status === 413) return new OAuth2RequestError(413, 'invalid_request', 'Request body is too large')
-  return new OAuth2RequestError(400, 'invalid_request',
-    'The request body must be a form (application/x-www-form-urlencoded) with username and password')
+  return new OAuth2RequestError(400, 'invalid_request', 'The request body must be a form (application/x-www-form-urlencoded)')
 }
 
 async function oauth2ErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
@@ -174,7 +173,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       }
       // RFC 7009 §2.2: the client ignores the body. It is empty, typed as JSON: clients that
       // parse every answer strictly (simple-oauth2) read an empty JSON body as nothing.
-      return await reply.code(200).type('application/json; charset=utf-8').send()
+      reply.type('application/json; charset=utf-8')
+      return await reply.code(200).send()
     })
   }
 }

@@ -8,6 +8,7 @@ import type { Test } from 'tap'
 import type { Engine } from '../src/core/db/dialect.js'
 import { serviceFastifyOptions } from '../src/fastify-options.js'
 import service, { type ServiceOptions } from '../src/service.js'
+import { CHANGE_CHECK_INTERVAL_MS } from '../src/core/session-lookup.js'
 
 /** A fresh secret per test app: nothing secret is ever committed. */
 export const testSecret = () => randomBytes(32).toString('base64url')
@@ -136,3 +137,11 @@ export async function refresh (app: FastifyInstance, refreshToken: string): Prom
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+/**
+ * Waits out the bound on how long an instance on a shared SQLite file may answer from its
+ * memory of live sessions after another process changed them (PostgreSQL keeps no such memory).
+ */
+export async function otherInstancesCatchUp (): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, CHANGE_CHECK_INTERVAL_MS + 5))
+}

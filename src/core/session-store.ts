@@ -1,4 +1,5 @@
-import type { Kysely, Selectable } from 'kysely'
+import type { CompiledQuery, Kysely, Selectable } from 'kysely'
+import { inWriteTransaction } from './db/transaction.js'
 import type { AuthDatabase, SessionsTable } from './db/types.js'
 import { newRefreshToken, newSessionId, refreshTokenHash } from './refresh-tokens.js'
 
@@ -50,24 +51,73 @@ function isForeignKeyViolation (error: unknown): boolean {
 }
 
 /**
- * Sessions and their refresh tokens in the plugin's database. Every step is one atomic
- * statement, so concurrent refreshes and logouts, from any number of processes, leave a
- * consistent state without holding a transaction open: a refresh token is spent by exactly
- * one conditional update, and a token added to a session ended meanwhile fails its foreign key.
+ * Sessions and their refresh tokens in the plugin's database. A login and a refresh are each one
+ * write transaction, so concurrent refreshes and logouts, from any number of processes, leave a
+ * consistent state: a refresh token is spent by exactly one conditional update, and a token
+ * added to a session ended meanwhile fails its foreign key.
  */
 export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPolicy) {
   const idleMs = policy.refreshTokenExpireDays * DAY_MS
   const reuseMs = policy.refreshTokenReuseSeconds * 1000
 
-  async function addRefreshToken (sessionId: string, now: string): Promise<string> {
+  async function addRefreshToken (trx: Kysely<AuthDatabase>, sessionId: string, now: string): Promise<string> {
     const token = newRefreshToken()
-    await db.insertInto('refresh_tokens').values({ token_hash: refreshTokenHash(token), session_id: sessionId, created_at: now, spent_at: null }).execute()
+    await trx.insertInto('refresh_tokens').values({ token_hash: refreshTokenHash(token), session_id: sessionId, created_at: now, spent_at: null }).execute()
     return token
   }
 
-  async function end (id: string): Promise<boolean> {
-    const result = await db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst()
+  async function end (trx: Kysely<AuthDatabase>, id: string): Promise<boolean> {
+    const result = await trx.deleteFrom('sessions').where('id', '=', id).executeTakeFirst()
     return result.numDeletedRows > 0n
+  }
+
+  // The refresh grant's statements, built and compiled once (building Kysely's query trees cost
+  // more than SQLite spent running them); each runs with its parameters in the order they appear.
+  const compiled = {
+    tokenWithSession: db.selectFrom('refresh_tokens')
+      .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+      .select(['refresh_tokens.spent_at', 'sessions.id', 'sessions.username', 'sessions.user_agent', 'sessions.created_at',
+        'sessions.last_used_at', 'sessions.expires_at', 'sessions.absolute_expires_at'])
+      .where('refresh_tokens.token_hash', '=', '').compile(),
+    spend: db.updateTable('refresh_tokens').set({ spent_at: '' }).where('token_hash', '=', '').where('spent_at', 'is', null).compile(),
+    spentAt: db.selectFrom('refresh_tokens').select('spent_at').where('token_hash', '=', '').compile(),
+    addToken: db.insertInto('refresh_tokens').values({ token_hash: '', session_id: '', created_at: '', spent_at: '' }).compile(),
+    move: db.updateTable('sessions').set({ last_used_at: '', expires_at: '' }).where('id', '=', '').compile(),
+    end: db.deleteFrom('sessions').where('id', '=', '').compile()
+  }
+  async function run<R> (trx: Kysely<AuthDatabase>, query: CompiledQuery<R>, parameters: unknown[]) {
+    if (parameters.length !== query.parameters.length) throw new Error(`${parameters.length} parameters for ${query.sql}`)
+    return await trx.executeQuery<R>({ ...query, parameters })
+  }
+  const affected = (result: { numAffectedRows?: bigint }) => (result.numAffectedRows ?? 0n) > 0n
+
+  async function rotate (trx: Kysely<AuthDatabase>, hash: string, nowMs: number): Promise<RefreshOutcome> {
+    const now = iso(nowMs)
+    const row = (await run(trx, compiled.tokenWithSession, [hash])).rows[0]
+    if (row === undefined) return { ok: false, reason: 'unknown' }
+    if (row.expires_at <= now) {
+      await run(trx, compiled.end, [row.id])
+      return { ok: false, reason: 'expired' }
+    }
+    let spentAt = row.spent_at
+    if (spentAt === null) {
+      if (!affected(await run(trx, compiled.spend, [now, hash]))) {
+        // Another request spent it first: the same as presenting it again.
+        const again = (await run(trx, compiled.spentAt, [hash])).rows[0]
+        if (again === undefined) return { ok: false, reason: 'unknown' }
+        spentAt = again.spent_at
+      }
+    }
+    // Within the window, counted from when it was spent; a window of 0 forgives nothing.
+    if (spentAt !== null && !(reuseMs > 0 && nowMs - Date.parse(spentAt) < reuseMs)) {
+      await run(trx, compiled.end, [row.id])
+      return { ok: false, reason: 'reused' }
+    }
+    const refreshToken = newRefreshToken()
+    await run(trx, compiled.addToken, [refreshTokenHash(refreshToken), row.id, now, null])
+    const expiresAt = iso(Math.min(nowMs + idleMs, Date.parse(row.absolute_expires_at)))
+    if (!affected(await run(trx, compiled.move, [now, expiresAt, row.id]))) return { ok: false, reason: 'unknown' }
+    return { ok: true, refreshToken, session: toRecord({ ...row, last_used_at: now, expires_at: expiresAt }) }
   }
 
   return {
@@ -77,7 +127,6 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
     async start (username: string, userAgent: string | undefined): Promise<{ session: SessionRecord, refreshToken: string }> {
       const nowMs = Date.now()
       const now = iso(nowMs)
-      await db.deleteFrom('sessions').where('expires_at', '<=', now).execute()
       const absolute = nowMs + policy.sessionMaxDays * DAY_MS
       const row = {
         id: newSessionId(),
@@ -88,8 +137,11 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
         expires_at: iso(Math.min(nowMs + idleMs, absolute)),
         absolute_expires_at: iso(absolute)
       }
-      await db.insertInto('sessions').values(row).execute()
-      return { session: toRecord(row), refreshToken: await addRefreshToken(row.id, now) }
+      return await inWriteTransaction(db, async (trx) => {
+        await trx.deleteFrom('sessions').where('expires_at', '<=', now).execute()
+        await trx.insertInto('sessions').values(row).execute()
+        return { session: toRecord(row), refreshToken: await addRefreshToken(trx, row.id, now) }
+      })
     },
 
     /**
@@ -99,51 +151,19 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
      */
     async refresh (token: string): Promise<RefreshOutcome> {
       const hash = refreshTokenHash(token)
-      const nowMs = Date.now()
-      const now = iso(nowMs)
-      const row = await db.selectFrom('refresh_tokens')
-        .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
-        .select(['refresh_tokens.spent_at', 'sessions.id', 'sessions.username', 'sessions.user_agent', 'sessions.created_at',
-          'sessions.last_used_at', 'sessions.expires_at', 'sessions.absolute_expires_at'])
-        .where('refresh_tokens.token_hash', '=', hash)
-        .executeTakeFirst()
-      if (row === undefined) return { ok: false, reason: 'unknown' }
-      if (row.expires_at <= now) {
-        await end(row.id)
-        return { ok: false, reason: 'expired' }
-      }
-      let spentAt = row.spent_at
-      if (spentAt === null) {
-        const spent = await db.updateTable('refresh_tokens').set({ spent_at: now })
-          .where('token_hash', '=', hash).where('spent_at', 'is', null).executeTakeFirst()
-        if (spent.numUpdatedRows === 0n) {
-          // Another request spent it first: the same as presenting it again.
-          const again = await db.selectFrom('refresh_tokens').select('spent_at').where('token_hash', '=', hash).executeTakeFirst()
-          if (again === undefined) return { ok: false, reason: 'unknown' }
-          spentAt = again.spent_at
-        }
-      }
-      if (spentAt !== null && Date.parse(spentAt) + reuseMs < nowMs) {
-        await end(row.id)
-        return { ok: false, reason: 'reused' }
-      }
-      let refreshToken: string
       try {
-        refreshToken = await addRefreshToken(row.id, now)
+        return await inWriteTransaction(db, async (trx) => await rotate(trx, hash, Date.now()))
       } catch (error) {
+        // The session ended while the refresh was under way.
         if (isForeignKeyViolation(error)) return { ok: false, reason: 'unknown' }
         throw error
       }
-      const expiresAt = iso(Math.min(nowMs + idleMs, Date.parse(row.absolute_expires_at)))
-      const moved = await db.updateTable('sessions').set({ last_used_at: now, expires_at: expiresAt }).where('id', '=', row.id).executeTakeFirst()
-      if (moved.numUpdatedRows === 0n) return { ok: false, reason: 'unknown' }
-      return { ok: true, refreshToken, session: toRecord({ ...row, last_used_at: now, expires_at: expiresAt }) }
     },
 
     /** The session a refresh token belongs to, ended (RFC 7009 revocation). False when the token is unknown. */
     async endByRefreshToken (token: string): Promise<boolean> {
       const row = await db.selectFrom('refresh_tokens').select('session_id').where('token_hash', '=', refreshTokenHash(token)).executeTakeFirst()
-      return row !== undefined && await end(row.session_id)
+      return row !== undefined && await end(db, row.session_id)
     },
 
     /** A live session of the user, or undefined. */
@@ -162,9 +182,11 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
       return rows.map(toRecord)
     },
 
-    /** Ends one session of the user (with its refresh tokens). False when the user has no such session. */
+    /** Ends one live session of the user (with its refresh tokens). False when the user has no such session. */
     async end (username: string, id: string): Promise<boolean> {
-      const result = await db.deleteFrom('sessions').where('id', '=', id).where('username', '=', username).executeTakeFirst()
+      const result = await db.deleteFrom('sessions')
+        .where('id', '=', id).where('username', '=', username).where('expires_at', '>', iso(Date.now()))
+        .executeTakeFirst()
       return result.numDeletedRows > 0n
     },
 

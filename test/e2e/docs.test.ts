@@ -12,7 +12,7 @@ import { buildApp, createUser, johndoe, type TestContext } from '../helper.js'
 import { CHROMIUM, isCI, LAUNCH_ARGS, LOAD_TIMEOUT, missingChromium, STEP_TIMEOUT } from './browser.js'
 
 /** The operations that need a bearer token, each with a lock icon in Swagger UI. */
-const PROTECTED_OPERATIONS = 5
+const PROTECTED_OPERATIONS = 11
 
 if (missingChromium !== false && isCI) {
   t.fail(`${missingChromium}. The docs e2e tests cannot run in CI without it.`)
@@ -125,8 +125,16 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
     t.same(await lockLabels(page, 'authorization button unlocked'), Array(PROTECTED_OPERATIONS).fill('authorization button unlocked'),
       'before authorizing, every protected operation shows an open lock')
 
+    const tokenResponse = page.waitForResponse((r) => r.url() === `${origin}/token`, { timeout: STEP_TIMEOUT })
     const modal = await authorize(page, johndoe.username, johndoe.password)
     t.ok(await shows(modal.getByRole('heading', { name: 'Authorized' })), 'the modal says Authorized')
+    const { refresh_token: refreshToken } = await (await tokenResponse).json() as { refresh_token: string }
+    t.ok(refreshToken.length >= 43, 'the login answered a refresh token')
+    // Swagger UI keeps the tokens in memory only: the refresh token is on no page, in no storage.
+    const stored = await page.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, document.cookie]))
+    t.notOk(stored.includes(refreshToken), 'not in localStorage, sessionStorage or a cookie')
+    t.notOk((await page.content()).includes(refreshToken), 'not in the page')
+    t.notOk((await page.context().cookies()).some((cookie) => cookie.value.includes(refreshToken)), 'not in any cookie of the context')
     t.ok(await shows(modal.getByRole('button', { name: 'Remove authorization' })), 'the modal offers Logout')
     t.notOk(await modal.locator('.errors').isVisible(), 'no auth error in the modal')
     await modal.getByRole('button', { name: 'Close', exact: true }).click()
@@ -146,6 +154,7 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
     t.match(body, { username: johndoe.username, email: johndoe.email, full_name: johndoe.fullName, disabled: false },
       'the body is the logged-in user')
     t.notOk('hashed_password' in body || 'password' in body, 'no password or hash in the body')
+    t.notOk((await page.content()).includes(refreshToken), 'after Execute, still not in the page')
 
     if (process.env.DOCS_E2E_SCREENSHOT !== undefined && process.env.DOCS_E2E_SCREENSHOT !== '') {
       await page.screenshot({ path: process.env.DOCS_E2E_SCREENSHOT, fullPage: true })
@@ -187,7 +196,7 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
     t.ok(await shows(title, LOAD_TIMEOUT), 'the API title is shown')
     t.match(await title.innerText(), /Token authentication API \(0\.1\.0\)/, 'with its version')
     const operations = [
-      'Log in (OAuth2 password grant)', 'The current user', 'Register a new user',
+      'Log in, or refresh (OAuth2 token endpoint)', 'The current user', 'Register a new user', 'Log out', 'Revoke a token (RFC 7009)',
       'List my items', 'Create an item', 'Get one of my items', 'Delete one of my items'
     ]
     // ReDoc renders each operation as an <h2> (after an empty permalink anchor) in the middle panel.

@@ -116,6 +116,17 @@ forEachEngine(t, async (t, engine) => {
       t.equal((await me(bearer(after))).statusCode, 200, 'a token from the new password works')
     })
 
+    t.test('a change written straight to the database by this process is seen on the next request', async (t) => {
+      await createUser(app, { username: 'direct', password: 'direct-password' })
+      const token = await login(app, { username: 'direct', password: 'direct-password' })
+      t.equal((await me(bearer(token))).statusCode, 200)
+      t.equal((await me(bearer(token))).statusCode, 200, 'twice: remembered, where the engine allows')
+      await sql`update users set disabled = 1 where username = 'direct'`.execute(app.db)
+      t.same((await me(bearer(token))).json(), { detail: 'Inactive user' }, 'an update of the users table')
+      await sql`delete from sessions where username = 'direct'`.execute(app.db)
+      t.equal((await me(bearer(token))).statusCode, 401, 'a session deleted by hand')
+    })
+
     t.test('disabling a user takes effect on the next request; enabling restores access', async (t) => {
       await createUser(app, { username: 'toggled', password: 'toggled-password' })
       const token = await login(app, { username: 'toggled', password: 'toggled-password' })

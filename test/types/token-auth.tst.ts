@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import type { Guard, Token, TokenAuth, TokenAuthSettings, UserStore } from 'fastify-token-auth'
+import type { Guard, SessionRecord, Token, TokenAuth, TokenAuthSettings, UserStore } from 'fastify-token-auth'
 import { expect, test } from 'tstyche'
 
 const app = Fastify()
@@ -19,19 +19,31 @@ test('the settings the plugin runs with', () => {
   expect(settings.audience).type.toBe<string>()
   expect(settings.accessTokenExpireMinutes).type.toBe<number>()
   expect(settings.bcryptCost).type.toBe<number>()
+  expect(settings.refreshTokenExpireDays).type.toBe<number>()
+  expect(settings.sessionMaxDays).type.toBe<number>()
+  expect(settings.refreshTokenReuseSeconds).type.toBe<number>()
   expect(settings.securityScheme).type.toBe<string>()
 })
 
 test('the settings are read-only', () => {
   expect(() => { app.tokenAuth.settings.docs = 'off' }).type.toRaiseError(2540)
   expect(() => { app.tokenAuth.users = { ...app.tokenAuth.users } }).type.toRaiseError(2540)
+  expect(() => { app.tokenAuth.sessions = { ...app.tokenAuth.sessions } }).type.toRaiseError(2540)
 })
 
 test('issueToken answers a Token', () => {
   expect(app.tokenAuth.issueToken('alice')).type.toBe<Promise<Token>>()
-  expect<Token>().type.toBe<{ access_token: string, token_type: 'bearer', expires_in: number }>()
+  expect(app.tokenAuth.issueToken('alice', { userAgent: 'host-login/1.0' })).type.toBe<Promise<Token>>()
+  expect<Token>().type.toBe<{ access_token: string, token_type: 'bearer', expires_in: number, refresh_token: string }>()
   expect(app.tokenAuth.issueToken).type.not.toBeCallableWith(1)
   expect(app.tokenAuth.issueToken).type.not.toBeCallableWith()
+})
+
+test('sessions: list, end one, end all', () => {
+  expect(app.tokenAuth.sessions.list('alice')).type.toBe<Promise<SessionRecord[]>>()
+  expect<SessionRecord>().type.toBe<{ id: string, username: string, userAgent: string | null, createdAt: string, lastUsedAt: string, expiresAt: string }>()
+  expect(app.tokenAuth.sessions.end('alice', 'a-session-id')).type.toBe<Promise<boolean>>()
+  expect(app.tokenAuth.sessions.endAll('alice')).type.toBe<Promise<number>>()
 })
 
 test('users is the UserStore, hashPassword a bcrypt hash', () => {

@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import tokenAuth, { UsernameTakenError, schemas, type NewUser, type UserRecord, type UserStore } from 'fastify-token-auth'
+import tokenAuth, { UsernameTakenError, schemas, type NewUser, type ProfileChanges, type UserRecord, type UserStore } from 'fastify-token-auth'
 import { expect, test } from 'tstyche'
 
 const users = new Map<string, UserRecord>()
@@ -15,8 +15,7 @@ const mapStore = {
       email: user.email ?? null,
       fullName: user.fullName ?? null,
       disabled: user.disabled ?? false,
-      hashedPassword: user.hashedPassword,
-      tokenVersion: 0
+      hashedPassword: user.hashedPassword
     }
     users.set(record.username, record)
     return record
@@ -24,35 +23,42 @@ const mapStore = {
   async setPassword (username: string, hashedPassword: string) {
     const user = users.get(username)
     if (user === undefined) return false
-    users.set(username, { ...user, hashedPassword, tokenVersion: user.tokenVersion + 1 })
+    users.set(username, { ...user, hashedPassword })
     return true
-  },
-  async replaceHash (username: string, hashedPassword: string) {
-    const user = users.get(username)
-    if (user !== undefined) users.set(username, { ...user, hashedPassword })
   },
   async setDisabled (username: string, disabled: boolean) {
     const user = users.get(username)
     if (user === undefined) return false
     users.set(username, { ...user, disabled })
     return true
+  },
+  async update (username: string, changes: ProfileChanges) {
+    const user = users.get(username)
+    if (user === undefined) return undefined
+    const updated = { ...user, email: changes.email === undefined ? user.email : changes.email, fullName: changes.fullName === undefined ? user.fullName : changes.fullName }
+    users.set(username, updated)
+    return updated
+  },
+  async delete (username: string) {
+    return users.delete(username)
   }
 }
 
 test('a Map-based store is a UserStore, and the plugin takes it', () => {
   expect(mapStore).type.toBeAssignableTo<UserStore>()
   expect(mapStore satisfies UserStore).type.not.toRaiseError()
-  expect(Fastify().register(tokenAuth, { secret: 'a-secret-of-at-least-thirty-two-bytes', store: mapStore })).type.not.toRaiseError()
+  expect(Fastify().register(tokenAuth, { secret: 'a-secret-of-at-least-thirty-two-bytes', database: 'sqlite::memory:', store: mapStore })).type.not.toRaiseError()
 })
 
 test('a store typed as UserStore from the start', () => {
   expect(() => {
     const store: UserStore = {
       findByUsername: async (username) => users.get(username),
-      create: async (user) => ({ email: null, fullName: null, disabled: false, tokenVersion: 0, ...user }),
+      create: async (user) => ({ email: null, fullName: null, disabled: false, ...user }),
       setPassword: async () => false,
-      replaceHash: async () => {},
-      setDisabled: async () => false
+      setDisabled: async () => false,
+      update: async () => undefined,
+      delete: async () => false
     }
     return store
   }).type.not.toRaiseError()
@@ -62,8 +68,9 @@ test('every method answers with a promise', () => {
   expect<ReturnType<UserStore['findByUsername']>>().type.toBe<Promise<UserRecord | undefined>>()
   expect<ReturnType<UserStore['create']>>().type.toBe<Promise<UserRecord>>()
   expect<ReturnType<UserStore['setPassword']>>().type.toBe<Promise<boolean>>()
-  expect<ReturnType<UserStore['replaceHash']>>().type.toBe<Promise<void>>()
   expect<ReturnType<UserStore['setDisabled']>>().type.toBe<Promise<boolean>>()
+  expect<ReturnType<UserStore['update']>>().type.toBe<Promise<UserRecord | undefined>>()
+  expect<ReturnType<UserStore['delete']>>().type.toBe<Promise<boolean>>()
 })
 
 test('a synchronous method is not a UserStore', () => {
@@ -73,12 +80,12 @@ test('a synchronous method is not a UserStore', () => {
 })
 
 test('a store missing a method is not a UserStore', () => {
-  const { replaceHash, ...partial } = mapStore
+  const { update, ...partial } = mapStore
   expect(partial).type.not.toBeAssignableTo<UserStore>()
 })
 
 test('UserRecord and NewUser', () => {
-  expect<UserRecord>().type.toBe<{ username: string, email: string | null, fullName: string | null, disabled: boolean, hashedPassword: string, tokenVersion: number }>()
+  expect<UserRecord>().type.toBe<{ username: string, email: string | null, fullName: string | null, disabled: boolean, hashedPassword: string }>()
   expect<NewUser>().type.toBe<{ username: string, hashedPassword: string, email?: string | null, fullName?: string | null, disabled?: boolean }>()
 })
 

@@ -139,6 +139,45 @@ export function preparedFirstRow<R> (db: Kysely<any>, compiled: CompiledQuery<R>
   }
 }
 
+/**
+ * For a SQLite database opened here, a function answering whether anything in the database may
+ * have changed since its last call: every call compares this connection's own change count (a
+ * fraction of a microsecond), and at most every `intervalMs` SQLite's `data_version`, which moves
+ * when another connection (another worker, process or CLI) commits. Undefined for any other
+ * database. Writes of this connection are seen at once, other connections' within `intervalMs`.
+ */
+export function sqliteChangeWatch (db: Kysely<any>, intervalMs: number): (() => boolean) | undefined {
+  const sqlite = sqliteHandles.get(db)
+  if (sqlite === undefined) return undefined
+  const ownChanges = sqlite.prepare('select total_changes()').pluck()
+  const dataVersion = sqlite.prepare('pragma data_version').pluck()
+  let changes: unknown
+  let version: unknown
+  let checkedAt = -Infinity
+  return () => {
+    try {
+      let changed = false
+      const nowChanges = ownChanges.get()
+      if (nowChanges !== changes) {
+        changes = nowChanges
+        changed = true
+      }
+      const now = performance.now()
+      if (now - checkedAt >= intervalMs) {
+        checkedAt = now
+        const nowVersion = dataVersion.get()
+        if (nowVersion !== version) {
+          version = nowVersion
+          changed = true
+        }
+      }
+      return changed
+    } catch (error) {
+      throw asUnavailable(error)
+    }
+  }
+}
+
 /** Resolves when the database answers a trivial query (within the configured timeouts). */
 export async function ping (db: Kysely<any>): Promise<void> {
   await sql`select 1`.execute(db)

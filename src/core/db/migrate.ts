@@ -1,5 +1,6 @@
 import { Migrator, sql, type Kysely, type Migration } from 'kysely'
 import { engineOf } from './dialect.js'
+import { inWriteTransaction } from './transaction.js'
 import { itemsMigrations } from './migrations/items.js'
 import { usersMigrations } from './migrations/users.js'
 
@@ -34,16 +35,7 @@ export async function migrateToLatest (
     }
   }
   if (engineOf(db) === 'postgres') return await run(db)
-  await db.connection().execute(async (connection) => {
-    await sql`begin immediate`.execute(connection)
-    try {
-      await run(connection)
-    } catch (error) {
-      await sql`rollback`.execute(connection)
-      throw error
-    }
-    await sql`commit`.execute(connection)
-  })
+  await inWriteTransaction(db, run)
 }
 
 async function currentSchema (db: Kysely<any>): Promise<string> {

@@ -3,7 +3,7 @@ import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { securityRequirement } from '../plugins/openapi-security.js'
 import { passwordLengthProblem } from '../src/core/passwords.js'
 import { pathVariants } from '../src/core/route-paths.js'
-import { HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
+import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
 import { AccountDeletion, PasswordChange, User, UserUpdate } from '../src/core/schemas/user.js'
 import { toPublicUser } from '../src/core/user-store.js'
@@ -13,21 +13,20 @@ export interface AccountRoutesOptions {
   docs: { scheme: string } | false
 }
 
-const UNAUTHORIZED = 'No bearer token, or one that is unusable: malformed, expired, of an ended session or of an unknown user'
-const INACTIVE = '`Inactive user`: the account is disabled'
-
 /** Self-service for the owner of an account: password, profile, deletion. */
 const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async function accountRoutes (app, opts) {
   const guards = app.tokenAuthGuards
   const security = opts.docs === false ? undefined : securityRequirement(opts.docs.scheme)
   const hidden = opts.docs === false
 
+  // The guard found the user a moment ago; gone since, it is as good as deleted.
+  const gone = () => new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
+
   /** The stored account of the guarded request's user, its password checked with one bcrypt comparison. */
   async function verifiedAccount (username: string, password: string, wrong: string) {
     const account = await app.tokenAuthUsers.findByUsername(username)
     const valid = await app.tokenAuthPasswords.verify(password, account?.hashedPassword)
-    // The guard found the user a moment ago; gone since, it is as good as deleted.
-    if (account === undefined) throw new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
+    if (account === undefined) throw gone()
     if (!valid) throw new HttpError(400, wrong)
     return account
   }
@@ -44,9 +43,9 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         tags: ['users'],
         body: ref(PasswordChange),
         response: {
-          204: noContent('Changed'),
-          400: ref(HTTPError, '`Current password is incorrect`, or ' + INACTIVE),
-          401: ref(HTTPError, UNAUTHORIZED),
+          204: noContent('The password is changed; every other session of the user has ended'),
+          400: ref(HTTPError, '`Current password is incorrect`, or ' + GUARD_RESPONSES.inactive),
+          401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
           422: ref(HTTPValidationError, 'The new password is outside 8 to 72 bytes, or the same as the current one')
         }
       }
@@ -77,15 +76,15 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         body: ref(UserUpdate),
         response: {
           200: ref(User, 'The updated account'),
-          400: ref(HTTPError, INACTIVE),
-          401: ref(HTTPError, UNAUTHORIZED),
+          400: ref(HTTPError, GUARD_RESPONSES.inactive),
+          401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
           422: ref(HTTPValidationError, 'A field is not an email address, or too long (other fields are ignored)')
         }
       }
     }, async (request) => {
       const { email, full_name: fullName } = request.body
       const updated = await app.tokenAuthUsers.update(request.user.username, { email, fullName })
-      if (updated === undefined) throw new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
+      if (updated === undefined) throw gone()
       return toPublicUser(updated)
     })
 
@@ -100,9 +99,9 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         tags: ['users'],
         body: ref(AccountDeletion),
         response: {
-          204: noContent('Deleted'),
-          400: ref(HTTPError, '`Password is incorrect` (nothing was deleted), or ' + INACTIVE),
-          401: ref(HTTPError, UNAUTHORIZED),
+          204: noContent('The account is gone, with its sessions and everything it owned'),
+          400: ref(HTTPError, '`Password is incorrect` (nothing was deleted), or ' + GUARD_RESPONSES.inactive),
+          401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
           422: ref(HTTPValidationError, 'No password in the body')
         }
       }

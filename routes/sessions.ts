@@ -3,7 +3,7 @@ import { HttpError } from '../plugins/errors.js'
 import { securityRequirement } from '../plugins/openapi-security.js'
 import type { GuardRequest } from '../src/core/public-types.js'
 import { pathVariants } from '../src/core/route-paths.js'
-import { HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
+import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
 import { LogoutQuery, SessionList, SessionParams } from '../src/core/schemas/session.js'
 
@@ -11,8 +11,6 @@ export interface SessionRoutesOptions {
   /** The security scheme the operations require, or false to leave the routes out of every document. */
   docs: { scheme: string } | false
 }
-
-const UNAUTHORIZED = 'No bearer token, or one that is unusable: malformed, expired, of an ended session or of an unknown user'
 
 /** Logout, and the caller's view of their own sessions. */
 const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async function sessionRoutes (app, opts) {
@@ -41,7 +39,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         querystring: LogoutQuery,
         response: {
           204: noContent('The sessions named by `scope` have ended'),
-          401: ref(HTTPError, UNAUTHORIZED),
+          401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
           422: ref(HTTPValidationError, '`scope` is not local, others or global')
         }
       }
@@ -67,8 +65,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         tags: ['sessions'],
         response: {
           200: ref(SessionList, 'The live sessions'),
-          400: ref(HTTPError, '`Inactive user`: the account is disabled'),
-          401: ref(HTTPError, UNAUTHORIZED)
+          400: ref(HTTPError, GUARD_RESPONSES.inactive),
+          401: ref(HTTPError, GUARD_RESPONSES.unauthorized)
         }
       }
     }, async (request) => {
@@ -98,8 +96,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         params: SessionParams,
         response: {
           204: noContent('The session has ended'),
-          400: ref(HTTPError, '`Inactive user`: the account is disabled'),
-          401: ref(HTTPError, UNAUTHORIZED),
+          400: ref(HTTPError, GUARD_RESPONSES.inactive),
+          401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
           404: ref(HTTPError, 'The user has no live session of that id')
         }
       }

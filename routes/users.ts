@@ -3,7 +3,7 @@ import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { securityRequirement } from '../plugins/openapi-security.js'
 import { passwordLengthProblem } from '../src/core/passwords.js'
 import { pathVariants } from '../src/core/route-paths.js'
-import { HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
+import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
 import { ref } from '../src/core/schemas/ref.js'
 import { User, UserCreate } from '../src/core/schemas/user.js'
 import { toPublicUser, UsernameTakenError } from '../src/core/user-store.js'
@@ -26,8 +26,8 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
         tags: ['users'],
         response: {
           200: ref(User, 'The account the bearer token belongs to'),
-          400: ref(HTTPError, '`Inactive user`: the account is disabled'),
-          401: ref(HTTPError, 'No bearer token, or one that is unusable: malformed, expired, of an ended session or of an unknown user')
+          400: ref(HTTPError, GUARD_RESPONSES.inactive),
+          401: ref(HTTPError, GUARD_RESPONSES.unauthorized)
         }
       }
     }, async (request) => request.user)

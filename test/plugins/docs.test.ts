@@ -197,6 +197,43 @@ t.test('GET /openapi.json', async (t) => {
     t.equal(doc.security, undefined, 'no document-wide security requirement')
   })
 
+  t.test('the session and account operations: a summary, an operationId, when each status is answered, examples', async (t) => {
+    const sessionOperations: Array<[string, string, string[], boolean]> = [
+      ['/token', 'post', ['200', '400', '401'], false],
+      ['/revoke', 'post', ['200', '400'], false],
+      ['/logout', 'post', ['204', '401', '422'], true],
+      ['/users/me/sessions', 'get', ['200', '400', '401'], true],
+      ['/users/me/sessions/{session_id}', 'delete', ['204', '400', '401', '404'], true],
+      ['/users/me/password', 'post', ['204', '400', '401', '422'], true],
+      ['/users/me/', 'patch', ['200', '400', '401', '422'], true],
+      ['/users/me/', 'delete', ['204', '400', '401', '422'], true]
+    ]
+    const operationIds = new Set<string>()
+    for (const [path, method, statuses, locked] of sessionOperations) {
+      const operation = doc.paths?.[path]?.[method]
+      const name = `${method.toUpperCase()} ${path}`
+      t.ok(operation?.summary, `${name} has a summary`)
+      t.type(operation?.operationId, 'string', `${name} has an operationId`)
+      operationIds.add(operation?.operationId)
+      t.same(Object.keys(operation?.responses ?? {}).sort(), statuses, `${name} documents ${statuses.join(', ')}`)
+      for (const status of statuses) {
+        const description = operation?.responses?.[status]?.description
+        t.ok(typeof description === 'string' && description !== 'Default Response' && description.length > 10, `${name} ${status} says when it is answered`)
+      }
+      if (locked) t.same(operation?.security, [{ OAuth2PasswordBearer: [] }], `${name} requires the bearer token`)
+      else t.notOk(operation?.security?.length, `${name} needs no bearer token`)
+    }
+    t.equal(operationIds.size, sessionOperations.length, 'operationIds are unique')
+    for (const name of ['TokenAuth.Session', 'TokenAuth.PasswordChange', 'TokenAuth.UserUpdate', 'TokenAuth.Token', 'TokenAuth.RevokeForm']) {
+      const properties = Object.entries<Record<string, unknown>>(doc.components?.schemas?.[name]?.properties ?? {})
+      t.ok(properties.length > 0, `${name} is a component`)
+      const literal = (field: Record<string, unknown>) => 'const' in field || 'enum' in field
+      const without = properties.filter(([key, field]) => !Array.isArray(field.examples) && !literal(field) && !['client_id', 'client_secret'].includes(key)).map(([key]) => key)
+      t.same(without, [], `every field of ${name} has an example`)
+    }
+    t.equal(doc.paths?.['/revoke']?.post?.responses?.['200']?.content, undefined, "RFC 7009's 200 has no body")
+  })
+
   t.test('exactly the expected operations are documented', async (t) => {
     const documented = operations(doc).map(([path, method]) => `${method.toUpperCase()} ${path}`).sort()
     t.same(documented, [

@@ -1,11 +1,9 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import type { Kysely } from 'kysely'
 import t, { type Test } from 'tap'
-import type { AuthDatabase, ItemsDatabase } from '../../src/core/db/types.js'
-import { bearer, buildApp, createUser, forEachEngine, loginPair, refresh, requestToken, type TestUser, type TokenPair } from '../helper.js'
+import { bearer, buildApp, createUser, forEachEngine, loginPair, requestToken, type TestUser, type TokenPair } from '../helper.js'
+import { assertAlive, assertEnded, dbOf, me } from './session-support.js'
 
 const sidOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).sid
-const dbOf = (app: FastifyInstance) => app.db as Kysely<AuthDatabase & ItemsDatabase>
 
 let userCount = 0
 /** A user of its own for a test, on an app the tests of a group share. */
@@ -16,7 +14,6 @@ async function someone (app: FastifyInstance, extra: Partial<TestUser> = {}): Pr
   return user
 }
 
-const me = async (app: FastifyInstance, pair: TokenPair) => await app.inject({ url: '/users/me/', headers: bearer(pair.access_token) })
 const changePassword = async (app: FastifyInstance, pair: TokenPair, body: unknown) =>
   await app.inject({ method: 'POST', url: '/users/me/password', headers: bearer(pair.access_token), payload: body as object })
 const patchMe = async (app: FastifyInstance, pair: TokenPair, body: unknown, url = '/users/me') =>
@@ -25,23 +22,6 @@ const deleteMe = async (app: FastifyInstance, pair: TokenPair, body: unknown) =>
   await app.inject({ method: 'DELETE', url: '/users/me', headers: bearer(pair.access_token), payload: body as object })
 const loginStatus = async (app: FastifyInstance, username: string, password: string) =>
   (await requestToken(app, { username, password })).statusCode
-
-async function assertAlive (t: Test, app: FastifyInstance, pair: TokenPair, what: string): Promise<TokenPair> {
-  t.equal((await me(app, pair)).statusCode, 200, `${what}: its access token works`)
-  const res = await refresh(app, pair.refresh_token)
-  t.equal(res.statusCode, 200, `${what}: its refresh token works`)
-  return res.statusCode === 200 ? res.json() : pair
-}
-
-async function assertEnded (t: Test, app: FastifyInstance, pair: TokenPair, what: string): Promise<void> {
-  const res = await me(app, pair)
-  t.equal(res.statusCode, 401, `${what}: its access token is refused`)
-  t.same(res.json(), { detail: 'Could not validate credentials' }, `${what}: body`)
-  t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"', `${what}: WWW-Authenticate`)
-  const refreshed = await refresh(app, pair.refresh_token)
-  t.equal(refreshed.statusCode, 400, `${what}: its refresh token is refused`)
-  t.equal(refreshed.json().error, 'invalid_grant', `${what}: invalid_grant`)
-}
 
 /** A 422 whose detail names the field, and (when given) says why. */
 function assertInvalid (t: Test, res: LightMyRequestResponse, loc: Array<string | number>, msg: RegExp | undefined, what: string) {

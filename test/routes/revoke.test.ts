@@ -1,12 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import type { Kysely } from 'kysely'
 import t, { type Test } from 'tap'
-import type { AuthDatabase } from '../../src/core/db/types.js'
-import { bearer, buildApp, createUser, forEachEngine, loginPair, refresh, type TestUser, type TokenPair } from '../helper.js'
+import { buildApp, createUser, forEachEngine, loginPair, refresh, type TestUser, type TokenPair } from '../helper.js'
+import { assertAlive, assertEnded, dbOf } from './session-support.js'
 
 const sidOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).sid
-const dbOf = (app: FastifyInstance) => app.db as Kysely<AuthDatabase>
 
 let userCount = 0
 /** A user of its own for a test, on an app the tests of a group share. */
@@ -39,25 +37,6 @@ function assertInvalidRequest (t: Test, res: LightMyRequestResponse, what: strin
   t.same(Object.keys(body).sort(), ['detail', 'error', 'error_description'], `${what}: the error keys`)
   t.equal(body.error, 'invalid_request', `${what}: invalid_request`)
   t.equal(body.error_description, body.detail, `${what}: error_description is the detail`)
-}
-
-const me = async (app: FastifyInstance, pair: TokenPair) => await app.inject({ url: '/users/me/', headers: bearer(pair.access_token) })
-
-async function assertAlive (t: Test, app: FastifyInstance, pair: TokenPair, what: string): Promise<TokenPair> {
-  t.equal((await me(app, pair)).statusCode, 200, `${what}: its access token works`)
-  const res = await refresh(app, pair.refresh_token)
-  t.equal(res.statusCode, 200, `${what}: its refresh token works`)
-  return res.statusCode === 200 ? res.json() : pair
-}
-
-async function assertEnded (t: Test, app: FastifyInstance, pair: TokenPair, what: string): Promise<void> {
-  const res = await me(app, pair)
-  t.equal(res.statusCode, 401, `${what}: its access token is refused`)
-  t.same(res.json(), { detail: 'Could not validate credentials' }, `${what}: body`)
-  t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"', `${what}: WWW-Authenticate`)
-  const refreshed = await refresh(app, pair.refresh_token)
-  t.equal(refreshed.statusCode, 400, `${what}: its refresh token is refused`)
-  t.equal(refreshed.json().error, 'invalid_grant', `${what}: invalid_grant`)
 }
 
 forEachEngine(t, async (t, engine) => {

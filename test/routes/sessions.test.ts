@@ -1,14 +1,12 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import type { Kysely } from 'kysely'
 import t, { type Test } from 'tap'
-import type { AuthDatabase } from '../../src/core/db/types.js'
 import { alice, bearer, buildApp, createUser, forEachEngine, loginPair, refresh, type TestUser, type TokenPair } from '../helper.js'
+import { assertAlive, assertEnded, dbOf, me } from './session-support.js'
 
 const SESSION_KEYS = ['created_at', 'current', 'expires_at', 'id', 'last_used_at', 'user_agent']
 
 const sidOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).sid
 const iso = (ms: number) => new Date(ms).toISOString()
-const dbOf = (app: FastifyInstance) => app.db as Kysely<AuthDatabase>
 
 let userCount = 0
 /** A user of its own for a test, on an app the tests of a group share. */
@@ -18,32 +16,12 @@ async function someone (app: FastifyInstance): Promise<TestUser> {
   return user
 }
 
-const me = async (app: FastifyInstance, pair: TokenPair) => await app.inject({ url: '/users/me/', headers: bearer(pair.access_token) })
 const logout = async (app: FastifyInstance, pair: TokenPair, query = '') =>
   await app.inject({ method: 'POST', url: `/logout${query}`, headers: bearer(pair.access_token) })
 const listSessions = async (app: FastifyInstance, pair: TokenPair, url = '/users/me/sessions') =>
   await app.inject({ url, headers: bearer(pair.access_token) })
 const endSession = async (app: FastifyInstance, pair: TokenPair, id: string) =>
   await app.inject({ method: 'DELETE', url: `/users/me/sessions/${encodeURIComponent(id)}`, headers: bearer(pair.access_token) })
-
-/** A session that works: its access token is admitted, its refresh token refreshes (and the fresh pair is what is returned). */
-async function assertAlive (t: Test, app: FastifyInstance, pair: TokenPair, what: string): Promise<TokenPair> {
-  t.equal((await me(app, pair)).statusCode, 200, `${what}: its access token works`)
-  const res = await refresh(app, pair.refresh_token)
-  t.equal(res.statusCode, 200, `${what}: its refresh token works`)
-  return res.statusCode === 200 ? res.json() : pair
-}
-
-/** A session that has ended: its access token gets invalid_token, its refresh token invalid_grant. */
-async function assertEnded (t: Test, app: FastifyInstance, pair: TokenPair, what: string): Promise<void> {
-  const res = await me(app, pair)
-  t.equal(res.statusCode, 401, `${what}: its access token is refused`)
-  t.same(res.json(), { detail: 'Could not validate credentials' }, `${what}: body`)
-  t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"', `${what}: WWW-Authenticate`)
-  const refreshed = await refresh(app, pair.refresh_token)
-  t.equal(refreshed.statusCode, 400, `${what}: its refresh token is refused`)
-  t.equal(refreshed.json().error, 'invalid_grant', `${what}: invalid_grant`)
-}
 
 function assertNotAuthenticated (t: Test, res: LightMyRequestResponse, what: string) {
   t.equal(res.statusCode, 401, what)

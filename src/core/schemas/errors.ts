@@ -29,3 +29,9 @@ export const OAuth2Error = Type.Object({
   error_description: Type.String()
 }, { $id: 'TokenAuth.OAuth2Error' })
 export type OAuth2Error = Static<typeof OAuth2Error>
+
+/** When the guards' answers happen, for the responses of every protected operation. */
+export const GUARD_RESPONSES = {
+  unauthorized: 'No bearer token, or one that is unusable: malformed, expired, of an ended session or of an unknown user',
+  inactive: '`Inactive user`: the account is disabled'
+} as const

@@ -9,7 +9,7 @@ export const Session = Type.Object({
   last_used_at: time('The last login or refresh'),
   expires_at: time('When it ends unless refreshed before (never later than its absolute limit)'),
   user_agent: nullable(Type.String({ description: 'The User-Agent of the login', examples: ['Mozilla/5.0 (X11; Linux x86_64)'] })),
-  current: Type.Boolean({ description: 'True for the session of the token that asked' })
+  current: Type.Boolean({ description: 'True for the session of the token that asked', examples: [true] })
 }, { $id: 'TokenAuth.Session', description: 'A live session: a login and the refreshes since' })
 export type Session = Static<typeof Session>
 

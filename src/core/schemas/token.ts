@@ -30,7 +30,7 @@ export type Token = Static<typeof Token>
 
 // RFC 7009 token revocation request, form-encoded.
 export const RevokeForm = Type.Object({
-  token: Type.Optional(Type.String({ description: 'A refresh token or an access token' })),
+  token: Type.Optional(Type.String({ description: 'A refresh token or an access token', examples: ['q3Vn0d0vX9mT2wJfY8cKp1sR4uE6hA7bL5zN0xQyW2E'] })),
   token_type_hint: Type.Optional(Type.String({ description: '`refresh_token` or `access_token`; any other hint is ignored', examples: ['refresh_token'] })),
   client_id: Type.Optional(Type.String({ description: 'Not needed: any value is accepted' })),
   client_secret: Type.Optional(Type.String({ format: 'password', description: 'Not needed: any value is accepted' }))

@@ -5,7 +5,7 @@ import t from 'tap'
 import tokenAuth, { UsernameTakenError, type NewUser, type ProfileChanges, type UserRecord, type UserStore } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 import { tempDir } from '../src/process-helper.js'
-import { get, hostUser, loginAs, newHost, openFiles, pluginOptions, registerUser, requestToken } from './support.js'
+import { bearer, get, hostUser, loginAs, newHost, openFiles, pluginOptions, registerUser, requestToken } from './support.js'
 
 /* A host with a user store of its own: the plugin keeps only its sessions, in an in-memory database. */
 
@@ -165,6 +165,43 @@ t.test('the whole token flow on the host\'s own store', async (t) => {
   t.same(readdirSync(dir), [], 'no file in the working directory')
   const opened = openFiles().filter((file) => !filesBefore.has(file))
   t.same(opened, [], 'and no file (database or other) held open by the process')
+})
+
+t.test("sessions beside the host's store: refresh, logout, profile and deletion go through it", async (t) => {
+  const store = new MapUserStore()
+  const host = await buildHost(t, store)
+  t.equal((await registerUser(host)).statusCode, 201)
+  const login = (await requestToken(host)).json()
+  const form = (fields: Record<string, string>) => ({ headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(fields).toString() })
+  const refresh = async (token: string) => await host.inject({ method: 'POST', url: '/auth/token', ...form({ grant_type: 'refresh_token', refresh_token: token }) })
+
+  const refreshed = await refresh(login.refresh_token)
+  t.equal(refreshed.statusCode, 200, 'the refresh grant')
+  const pair = refreshed.json()
+  t.same((await get(host, '/api/private', pair.access_token)).json(), { hello: hostUser.username }, 'its access token works on the host\'s route')
+
+  const patched = await host.inject({ method: 'PATCH', url: '/auth/users/me', headers: bearer(pair.access_token), payload: { full_name: 'Host User' } })
+  t.equal(patched.statusCode, 200, 'PATCH /auth/users/me through the store\'s update')
+  t.equal(store.records.get(hostUser.username)?.fullName, 'Host User')
+
+  const other = (await requestToken(host)).json()
+  t.equal((await host.inject({ method: 'POST', url: '/auth/logout', headers: bearer(pair.access_token) })).statusCode, 204, 'logout')
+  t.equal((await get(host, '/api/private', pair.access_token)).statusCode, 401, 'the session has ended')
+  t.equal((await refresh(pair.refresh_token)).statusCode, 400, 'and its refresh token with it')
+
+  await store.setDisabled(hostUser.username, true)
+  const disabled = await refresh(other.refresh_token)
+  t.equal(disabled.statusCode, 400, 'a user the host disabled cannot refresh')
+  t.equal(disabled.json().error, 'invalid_grant')
+  await store.setDisabled(hostUser.username, false)
+
+  const last = (await requestToken(host)).json()
+  const deleted = await host.inject({ method: 'DELETE', url: '/auth/users/me', headers: bearer(last.access_token), payload: { password: hostUser.password } })
+  t.equal(deleted.statusCode, 204, 'DELETE /auth/users/me through the store\'s delete')
+  t.equal(store.records.size, 0, 'the account is gone from the store')
+  t.same(await host.tokenAuth.sessions.list(hostUser.username), [], 'and its sessions from the plugin\'s database')
+  t.equal((await registerUser(host)).statusCode, 201, 'the name can be registered again')
+  t.equal((await get(host, '/api/private', last.access_token)).statusCode, 401, 'a new account of the name inherits no session')
 })
 
 t.test('a store that fails', async (t) => {

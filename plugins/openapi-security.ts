@@ -31,6 +31,21 @@ export function securitySchemeTransform (scheme: string, tokenUrl: string): Swag
 /** The security requirement of a protected operation. */
 export const securityRequirement = (scheme: string) => [{ [scheme]: [] }]
 
+/** Where a route plugin's operations are documented: the scheme its protected ones require, or false for no document. */
+export type RouteDocs = { scheme: string } | false
+
+/**
+ * The documentation fields of an operation at one of its paths (see pathVariants): the hidden
+ * twin and a plugin without docs leave it out, and a protected operation requires the scheme.
+ */
+export function operationDocs (docs: RouteDocs, variant: { hide: boolean }, operationId: string, protectedBy: 'guard' | 'none') {
+  return {
+    hide: variant.hide || docs === false,
+    operationId: variant.hide ? undefined : operationId,
+    security: protectedBy === 'guard' && docs !== false ? securityRequirement(docs.scheme) : undefined
+  }
+}
+
 /** Marks every route registered from now on in `app` (and its children) whose hooks include a guard as protected. */
 export function markGuardedRoutes (app: FastifyInstance, guards: unknown[], scheme: string): void {
   const known = new Set(guards)

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
-import { securityRequirement } from '../plugins/openapi-security.js'
+import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { passwordLengthProblem } from '../src/core/passwords.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
@@ -9,15 +9,12 @@ import { AccountDeletion, PasswordChange, User, UserUpdate } from '../src/core/s
 import { toPublicUser } from '../src/core/user-store.js'
 
 export interface AccountRoutesOptions {
-  /** The security scheme the operations require, or false to leave the routes out of every document. */
-  docs: { scheme: string } | false
+  docs: RouteDocs
 }
 
 /** Self-service for the owner of an account: password, profile, deletion. */
 const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async function accountRoutes (app, opts) {
   const guards = app.tokenAuthGuards
-  const security = opts.docs === false ? undefined : securityRequirement(opts.docs.scheme)
-  const hidden = opts.docs === false
 
   // The guard found the user a moment ago; gone since, it is as good as deleted.
   const gone = () => new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
@@ -31,13 +28,11 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
     return account
   }
 
-  for (const { url, hide } of pathVariants(app, '/users/me/password')) {
+  for (const { url, ...variant } of pathVariants(app, '/users/me/password')) {
     app.post(url, {
       onRequest: guards.currentActiveUser,
       schema: {
-        hide: hide || hidden,
-        operationId: hide ? undefined : 'changePassword',
-        security,
+        ...operationDocs(opts.docs, variant, 'changePassword', 'guard'),
         summary: 'Change the current user\'s password',
         description: 'Needs the current password. Every other session of the user ends; this one goes on.',
         tags: ['users'],
@@ -63,13 +58,11 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
     })
   }
 
-  for (const { url, hide } of pathVariants(app, '/users/me/')) {
+  for (const { url, ...variant } of pathVariants(app, '/users/me/')) {
     app.patch(url, {
       onRequest: guards.currentActiveUser,
       schema: {
-        hide: hide || hidden,
-        operationId: hide ? undefined : 'updateCurrentUser',
-        security,
+        ...operationDocs(opts.docs, variant, 'updateCurrentUser', 'guard'),
         summary: 'Change the current user\'s profile',
         description: 'Sets `email` and `full_name`; a field left out stays as it is, `null` clears it.',
         tags: ['users'],
@@ -91,9 +84,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
     app.delete(url, {
       onRequest: guards.currentActiveUser,
       schema: {
-        hide: hide || hidden,
-        operationId: hide ? undefined : 'deleteCurrentUser',
-        security,
+        ...operationDocs(opts.docs, variant, 'deleteCurrentUser', 'guard'),
         summary: 'Delete the current user',
         description: 'Needs the password. The account, its sessions and everything it owns are gone for good.',
         tags: ['users'],

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../plugins/errors.js'
-import { securityRequirement } from '../plugins/openapi-security.js'
+import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { GuardRequest } from '../src/core/public-types.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
@@ -8,15 +8,12 @@ import { noContent, ref } from '../src/core/schemas/ref.js'
 import { LogoutQuery, SessionList, SessionParams } from '../src/core/schemas/session.js'
 
 export interface SessionRoutesOptions {
-  /** The security scheme the operations require, or false to leave the routes out of every document. */
-  docs: { scheme: string } | false
+  docs: RouteDocs
 }
 
 /** Logout, and the caller's view of their own sessions. */
 const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async function sessionRoutes (app, opts) {
   const guards = app.tokenAuthGuards
-  const security = opts.docs === false ? undefined : securityRequirement(opts.docs.scheme)
-  const hidden = opts.docs === false
   /** The session of a request a guard admitted. */
   const sessionId = (request: GuardRequest): string => {
     const claims = guards.claimsOf(request)
@@ -24,14 +21,12 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
     return claims.sid
   }
 
-  for (const { url, hide } of pathVariants(app, '/logout')) {
+  for (const { url, ...variant } of pathVariants(app, '/logout')) {
     app.post(url, {
       // A disabled account may still log out.
       onRequest: guards.authenticate,
       schema: {
-        hide: hide || hidden,
-        operationId: hide ? undefined : 'logout',
-        security,
+        ...operationDocs(opts.docs, variant, 'logout', 'guard'),
         summary: 'Log out',
         description: 'Ends this session (its refresh tokens at once, its access tokens on their next request); ' +
           '`scope=others` ends every other session of the user instead, `scope=global` all of them.',
@@ -53,13 +48,11 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
     })
   }
 
-  for (const { url, hide } of pathVariants(app, '/users/me/sessions')) {
+  for (const { url, ...variant } of pathVariants(app, '/users/me/sessions')) {
     app.get(url, {
       onRequest: guards.currentActiveUser,
       schema: {
-        hide: hide || hidden,
-        operationId: hide ? undefined : 'listSessions',
-        security,
+        ...operationDocs(opts.docs, variant, 'listSessions', 'guard'),
         summary: 'The current user\'s live sessions',
         description: 'Every session of the user that has not ended, the most recently used first; `current` marks the one asking.',
         tags: ['sessions'],
@@ -83,13 +76,11 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
     })
   }
 
-  for (const { url, hide } of pathVariants(app, '/users/me/sessions/:session_id')) {
+  for (const { url, ...variant } of pathVariants(app, '/users/me/sessions/:session_id')) {
     app.delete(url, {
       onRequest: guards.currentActiveUser,
       schema: {
-        hide: hide || hidden,
-        operationId: hide ? undefined : 'endSession',
-        security,
+        ...operationDocs(opts.docs, variant, 'endSession', 'guard'),
         summary: 'End one of the current user\'s sessions',
         description: 'Signs that session out, wherever it is (the current one included).',
         tags: ['sessions'],

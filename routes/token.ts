@@ -2,7 +2,7 @@ import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errorHandler } from '../plugins/errors.js'
-import { securitySchemeTransform } from '../plugins/openapi-security.js'
+import { operationDocs, securitySchemeTransform } from '../plugins/openapi-security.js'
 import { isUnavailable } from '../src/core/db/errors.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { OAuth2Error } from '../src/core/schemas/errors.js'
@@ -75,7 +75,6 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
   app.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   })
-  const hidden = opts.docs === false
 
   async function passwordGrant (form: TokenForm, userAgent: string | undefined): Promise<Token> {
     const username = given(form.username)
@@ -110,12 +109,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     return app.tokenAuthTokens.issue(session, refreshToken)
   }
 
-  for (const { url, hide } of pathVariants(app, '/token')) {
+  for (const { url, ...variant } of pathVariants(app, '/token')) {
     app.post(url, {
       config: opts.docs === false ? {} : { swaggerTransform: securitySchemeTransform(opts.docs.scheme, opts.docs.tokenUrl) },
       schema: {
-        hide: hide || hidden,
-        operationId: hide ? undefined : 'token',
+        ...operationDocs(opts.docs, variant, 'token', 'none'),
         summary: 'Log in, or refresh (OAuth2 token endpoint)',
         description: 'The password grant (`username`, `password`) opens a session and answers an access token (a JWT) ' +
           'with a refresh token. The refresh_token grant (`grant_type=refresh_token&refresh_token=…`) exchanges a refresh ' +
@@ -140,11 +138,10 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     })
   }
 
-  for (const { url, hide } of pathVariants(app, '/revoke')) {
+  for (const { url, ...variant } of pathVariants(app, '/revoke')) {
     app.post(url, {
       schema: {
-        hide: hide || hidden,
-        operationId: hide ? undefined : 'revokeToken',
+        ...operationDocs(opts.docs, variant, 'revokeToken', 'none'),
         summary: 'Revoke a token (RFC 7009)',
         description: 'Ends the session a refresh token or an access token belongs to: its refresh tokens stop working at once, ' +
           'its access tokens on their next request. Answers 200 whether or not the token was known, as RFC 7009 asks.',

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
-import { securityRequirement } from '../plugins/openapi-security.js'
+import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { passwordLengthProblem } from '../src/core/passwords.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
@@ -10,18 +10,15 @@ import { toPublicUser, UsernameTakenError } from '../src/core/user-store.js'
 
 export interface UserRoutesOptions {
   registration: 'open' | 'closed'
-  /** The security scheme protected operations require, or false to leave the routes out of every document. */
-  docs: { scheme: string } | false
+  docs: RouteDocs
 }
 
 const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function userRoutes (app, opts) {
-  for (const { url, hide } of pathVariants(app, '/users/me/')) {
+  for (const { url, ...variant } of pathVariants(app, '/users/me/')) {
     app.get(url, {
       onRequest: app.tokenAuthGuards.currentActiveUser,
       schema: {
-        hide: hide || opts.docs === false,
-        operationId: hide ? undefined : 'readCurrentUser',
-        security: opts.docs === false ? undefined : securityRequirement(opts.docs.scheme),
+        ...operationDocs(opts.docs, variant, 'readCurrentUser', 'guard'),
         summary: 'The current user',
         tags: ['users'],
         response: {
@@ -33,11 +30,11 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
     }, async (request) => request.user)
   }
 
-  for (const { url, hide } of pathVariants(app, '/users/')) {
+  for (const { url, ...variant } of pathVariants(app, '/users/')) {
     app.post(url, {
       schema: {
-        hide: hide || opts.docs === false || opts.registration === 'closed',
-        operationId: hide ? undefined : 'register',
+        // Closed registration is out of the docs: the 403 is all it would show.
+        ...operationDocs(opts.registration === 'closed' ? false : opts.docs, variant, 'register', 'none'),
         summary: 'Register a new user',
         description: 'Creates an account that can then log in at the token endpoint.',
         tags: ['users'],

@@ -83,7 +83,8 @@ export default fp(async function guards (app) {
       return SETTLED
     }
     // The session and its user (unlike the token) are looked up on every request, so an ended
-    // session or a disabled account is refused at once, by every instance. On a host's route
+    // session or a disabled account is refused on the next request (by other processes on a
+    // shared SQLite file, within the lookup's CHANGE_CHECK_INTERVAL_MS). On a host's route
     // the host's error handler would word a failed lookup: the guard answers in its own words.
     let found
     try {

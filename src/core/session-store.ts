@@ -60,18 +60,7 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
   const idleMs = policy.refreshTokenExpireDays * DAY_MS
   const reuseMs = policy.refreshTokenReuseSeconds * 1000
 
-  async function addRefreshToken (trx: Kysely<AuthDatabase>, sessionId: string, now: string): Promise<string> {
-    const token = newRefreshToken()
-    await trx.insertInto('refresh_tokens').values({ token_hash: refreshTokenHash(token), session_id: sessionId, created_at: now, spent_at: null }).execute()
-    return token
-  }
-
-  async function end (trx: Kysely<AuthDatabase>, id: string): Promise<boolean> {
-    const result = await trx.deleteFrom('sessions').where('id', '=', id).executeTakeFirst()
-    return result.numDeletedRows > 0n
-  }
-
-  // The refresh grant's statements, built and compiled once (building Kysely's query trees cost
+  // The statements of a login and a refresh, built and compiled once (building Kysely's query trees cost
   // more than SQLite spent running them); each runs with its parameters in the order they appear.
   const compiled = {
     tokenWithSession: db.selectFrom('refresh_tokens')
@@ -90,6 +79,12 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
     return await trx.executeQuery<R>({ ...query, parameters })
   }
   const affected = (result: { numAffectedRows?: bigint }) => (result.numAffectedRows ?? 0n) > 0n
+
+  async function addRefreshToken (trx: Kysely<AuthDatabase>, sessionId: string, now: string): Promise<string> {
+    const token = newRefreshToken()
+    await run(trx, compiled.addToken, [refreshTokenHash(token), sessionId, now, null])
+    return token
+  }
 
   async function rotate (trx: Kysely<AuthDatabase>, hash: string, nowMs: number): Promise<RefreshOutcome> {
     const now = iso(nowMs)
@@ -113,16 +108,13 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
       await run(trx, compiled.end, [row.id])
       return { ok: false, reason: 'reused' }
     }
-    const refreshToken = newRefreshToken()
-    await run(trx, compiled.addToken, [refreshTokenHash(refreshToken), row.id, now, null])
+    const refreshToken = await addRefreshToken(trx, row.id, now)
     const expiresAt = iso(Math.min(nowMs + idleMs, Date.parse(row.absolute_expires_at)))
     if (!affected(await run(trx, compiled.move, [now, expiresAt, row.id]))) return { ok: false, reason: 'unknown' }
     return { ok: true, refreshToken, session: toRecord({ ...row, last_used_at: now, expires_at: expiresAt }) }
   }
 
   return {
-    policy,
-
     /** Opens a session for a login and issues its first refresh token. Expired sessions are cleared on the way. */
     async start (username: string, userAgent: string | undefined): Promise<{ session: SessionRecord, refreshToken: string }> {
       const nowMs = Date.now()
@@ -163,7 +155,7 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
     /** The session a refresh token belongs to, ended (RFC 7009 revocation). False when the token is unknown. */
     async endByRefreshToken (token: string): Promise<boolean> {
       const row = await db.selectFrom('refresh_tokens').select('session_id').where('token_hash', '=', refreshTokenHash(token)).executeTakeFirst()
-      return row !== undefined && await end(db, row.session_id)
+      return row !== undefined && affected(await run(db, compiled.end, [row.session_id]))
     },
 
     /** A live session of the user, or undefined. */

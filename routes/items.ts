@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../plugins/errors.js'
+import { finiteNumbersOnly } from '../plugins/finite-numbers.js'
 import { HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
 import { Item, ItemCreate, ItemList, ItemParams, ItemsQuery, ITEMS_PAGE_DEFAULT } from '../src/core/schemas/item.js'
 import { ref } from '../src/core/schemas/ref.js'
@@ -15,6 +16,7 @@ const guarded = { 400: ref(HTTPError), 401: ref(HTTPError), 422: ref(HTTPValidat
 const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
   const onRequest = app.currentActiveUser
   const tags = ['items']
+  app.addHook('preHandler', finiteNumbersOnly)
 
   for (const { url, hide } of pathVariants(app, '/users/me/items/')) {
     app.get(url, {

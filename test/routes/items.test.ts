@@ -100,7 +100,15 @@ forEachEngine(t, async (t, engine) => {
       ['a 201-character title', 'POST', '/users/me/items/', { title: 'x'.repeat(201) }, ['body', 'title'], 'string_too_long'],
       ['a NUL in the title', 'POST', '/users/me/items/', { title: 'a\u0000b' }, ['body', 'title'], 'string_pattern_mismatch'],
       ['an item_id past the id range', 'GET', '/users/me/items/2147483648', undefined, ['path', 'item_id'], 'less_than_equal'],
-      ['an offset past a million', 'GET', '/users/me/items/?offset=100000000000000000000', undefined, ['query', 'offset'], 'less_than_equal']
+      ['an offset past a million', 'GET', '/users/me/items/?offset=100000000000000000000', undefined, ['query', 'offset'], 'less_than_equal'],
+      // Numbers too large for a double coerce to Infinity, which the schema's bounds pass over.
+      ['limit 1e400', 'GET', '/users/me/items/?limit=1e400', undefined, ['query', 'limit'], 'finite_number'],
+      ['limit -1e400', 'GET', '/users/me/items/?limit=-1e400', undefined, ['query', 'limit'], 'finite_number'],
+      ['limit Infinity', 'GET', '/users/me/items/?limit=Infinity', undefined, ['query', 'limit'], 'finite_number'],
+      ['offset 1e400', 'GET', '/users/me/items/?offset=1e400', undefined, ['query', 'offset'], 'finite_number'],
+      ['item_id Infinity', 'GET', '/users/me/items/Infinity', undefined, ['path', 'item_id'], 'finite_number'],
+      ['item_id 1e400', 'GET', '/users/me/items/1e400', undefined, ['path', 'item_id'], 'finite_number'],
+      ['item_id 1e400, deleting', 'DELETE', '/users/me/items/1e400', undefined, ['path', 'item_id'], 'finite_number']
     ]
     for (const [name, method, url, payload, loc, type] of invalid) {
       t.test(`${name}: 422 in FastAPI's shape`, async (t) => {

@@ -61,8 +61,16 @@ export default fp<AccessTokensPluginOptions>(async function accessTokens (app, o
       // `exp` is set per token (see issue), so no default lifetime here.
       sign: { algorithm: JWT_ALGORITHM, iss: opts.issuer, aud: opts.audience },
       // Only the configured algorithm (so never `none`), and no token without an expiry, a
-      // subject, a session, and this service as issuer and audience.
-      verify: { algorithms: [JWT_ALGORITHM], requiredClaims: ['exp', 'sub', 'sid', 'iss', 'aud'], allowedIss: opts.issuer, allowedAud: opts.audience }
+      // numeric issue time no older than the lifetime, a subject, a session, and this service as
+      // issuer and audience. An issue time in the future is refused by claimsOf.
+      verify: {
+        algorithms: [JWT_ALGORITHM],
+        requiredClaims: ['exp', 'iat', 'sub', 'sid', 'iss', 'aud'],
+        // Seconds: @fastify/jwt converts a number to fast-jwt's milliseconds.
+        maxAge: lifetime,
+        allowedIss: opts.issuer,
+        allowedAud: opts.audience
+      }
     })
     jwt = (context.jwt as unknown as Record<string, JWT>)[JWT_NAMESPACE]
   })

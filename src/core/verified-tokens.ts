@@ -1,9 +1,14 @@
 export interface VerifiedClaims {
   sub: string
   exp: number
+  /** Seconds since the epoch, as `exp`. */
+  iat: number
   /** The session the token belongs to. */
   sid: string
 }
+
+/** How far ahead of this clock another instance's may be. */
+const CLOCK_SKEW_MS = 5000
 
 /**
  * Remembers, for tokens already verified (signature, algorithm, claims), their claims until
@@ -30,7 +35,9 @@ export function createVerifiedTokenCache (verify: (token: string) => VerifiedCla
       return undefined
     }
     if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || typeof claims.sid !== 'string') return undefined
-    const remembered = { sub: claims.sub, exp: claims.exp, sid: claims.sid }
+    // Issued in the future: not by this service, whose instances' clocks agree within the skew.
+    if (typeof claims.iat !== 'number' || claims.iat * 1000 > now + CLOCK_SKEW_MS) return undefined
+    const remembered = { sub: claims.sub, exp: claims.exp, iat: claims.iat, sid: claims.sid }
     if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string)
     entries.set(token, remembered)
     return remembered

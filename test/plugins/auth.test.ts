@@ -31,7 +31,7 @@ forEachEngine(t, async (t, engine) => {
 
     const me = async (headers: Record<string, string>) => await app.inject({ method: 'GET', url: '/users/me/', headers })
     // A live session of johndoe's, so each hand-made token below fails for its own flaw only.
-    const ours = { ...issuedBy, sid: sessionOf(await login(app, johndoe)) }
+    const ours = { ...issuedBy, sid: sessionOf(await login(app, johndoe)), iat: now() }
 
     t.test('no Authorization header: 401 Not authenticated', async (t) => {
       const res = await me({})
@@ -77,7 +77,11 @@ forEachEngine(t, async (t, engine) => {
       'a numeric session': () => makeJwt(HS256, { ...ours, sid: 42, sub: 'johndoe', exp: now() + 600 }, secret),
       'an unknown session': () => makeJwt(HS256, { ...ours, sid: 'AAAAAAAAAAAAAAAAAAAAAA', sub: 'johndoe', exp: now() + 600 }, secret),
       "another user's session": () => makeJwt(HS256, { ...ours, sub: 'alice', exp: now() + 600 }, secret),
-      'a future nbf': () => makeJwt(HS256, { ...ours, sub: 'johndoe', exp: now() + 600, nbf: now() + 300 }, secret)
+      'a future nbf': () => makeJwt(HS256, { ...ours, sub: 'johndoe', exp: now() + 600, nbf: now() + 300 }, secret),
+      'no iat': () => makeJwt(HS256, { ...issuedBy, sid: ours.sid, sub: 'johndoe', exp: now() + 600 }, secret),
+      'a string iat': () => makeJwt(HS256, { ...ours, iat: String(now()), sub: 'johndoe', exp: now() + 600 }, secret),
+      'an iat a minute in the future': () => makeJwt(HS256, { ...ours, iat: now() + 60, sub: 'johndoe', exp: now() + 600 }, secret),
+      'an iat older than the token lifetime': () => makeJwt(HS256, { ...ours, iat: now() - 31 * 60, sub: 'johndoe', exp: now() + 600 }, secret)
     }
     for (const [name, make] of Object.entries(unusable)) {
       t.test(`${name}: 401 Could not validate credentials`, async (t) => {

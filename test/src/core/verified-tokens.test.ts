@@ -16,9 +16,9 @@ function verifier (table: Record<string, VerifiedClaims | Error>) {
 }
 
 t.test('a verified token is verified once, then answered from memory', async (t) => {
-  const { verify, calls } = verifier({ good: { sub: 'alice', exp: now() + 600, sid: 's1' } })
+  const { verify, calls } = verifier({ good: { sub: 'alice', exp: now() + 600, iat: now(), sid: 's1' } })
   const subjectOf = createVerifiedTokenCache(verify)
-  t.same(subjectOf('good'), { sub: 'alice', exp: now() + 600, sid: 's1' })
+  t.same(subjectOf('good'), { sub: 'alice', exp: now() + 600, iat: now(), sid: 's1' })
   t.equal(subjectOf('good')?.sub, 'alice')
   t.equal(subjectOf('good')?.sub, 'alice')
   t.same(calls, ['good'])
@@ -33,14 +33,14 @@ t.test('failures are never remembered', async (t) => {
 })
 
 t.test('claims without a string sub, a numeric exp or a string sid are refused', async (t) => {
-  const { verify } = verifier({ nosub: { exp: now() + 600, sid: 's1' } as unknown as VerifiedClaims, noexp: { sub: 'x' } as unknown as VerifiedClaims })
+  const { verify } = verifier({ nosub: { exp: now() + 600, iat: now(), sid: 's1' } as unknown as VerifiedClaims, noexp: { sub: 'x' } as unknown as VerifiedClaims })
   const subjectOf = createVerifiedTokenCache(verify)
   t.equal(subjectOf('nosub'), undefined)
   t.equal(subjectOf('noexp'), undefined)
 })
 
 t.test('a remembered token is refused from the second it expires', async (t) => {
-  const { verify } = verifier({ brief: { sub: 'bob', exp: now() + 1, sid: 's1' } })
+  const { verify } = verifier({ brief: { sub: 'bob', exp: now() + 1, iat: now(), sid: 's1' } })
   const subjectOf = createVerifiedTokenCache(verify)
   t.equal(subjectOf('brief')?.sub, 'bob')
   await new Promise((resolve) => setTimeout(resolve, 2100))
@@ -49,7 +49,7 @@ t.test('a remembered token is refused from the second it expires', async (t) => 
 
 t.test('the memory is bounded: the oldest token is forgotten first', async (t) => {
   const table: Record<string, VerifiedClaims> = {}
-  for (const token of ['a', 'b', 'c']) table[token] = { sub: token, exp: now() + 600, sid: 's1' }
+  for (const token of ['a', 'b', 'c']) table[token] = { sub: token, exp: now() + 600, iat: now(), sid: 's1' }
   const { verify, calls } = verifier(table)
   const subjectOf = createVerifiedTokenCache(verify, 2)
   subjectOf('a')
@@ -58,4 +58,18 @@ t.test('the memory is bounded: the oldest token is forgotten first', async (t) =
   subjectOf('b')
   subjectOf('a') // verified again
   t.same(calls, ['a', 'b', 'c', 'a'])
+})
+
+t.test('a token issued in the future, or without a numeric iat, is refused', async (t) => {
+  const { verify } = verifier({
+    ahead: { sub: 'x', exp: now() + 600, iat: now() + 60, sid: 's1' },
+    skewed: { sub: 'x', exp: now() + 600, iat: now() + 2, sid: 's1' },
+    text: { sub: 'x', exp: now() + 600, iat: String(now()), sid: 's1' } as unknown as VerifiedClaims,
+    none: { sub: 'x', exp: now() + 600, sid: 's1' } as unknown as VerifiedClaims
+  })
+  const claimsOf = createVerifiedTokenCache(verify)
+  t.equal(claimsOf('ahead'), undefined, 'a minute ahead')
+  t.equal(claimsOf('skewed')?.sub, 'x', 'two seconds ahead: within the clock skew between instances')
+  t.equal(claimsOf('text'), undefined, 'a string iat')
+  t.equal(claimsOf('none'), undefined, 'no iat')
 })

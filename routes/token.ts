@@ -3,7 +3,6 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errorHandler } from '../plugins/errors.js'
 import { operationDocs, securitySchemeTransform } from '../plugins/openapi-security.js'
-import { isUnavailable } from '../src/core/db/errors.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { OAuth2Error } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
@@ -35,8 +34,10 @@ function toOAuth2Error (error: FastifyError): OAuth2RequestError | undefined {
     if (issue.keyword === 'required') return new OAuth2RequestError(400, 'invalid_request', `Missing required field: ${field}`)
     if (field !== '') return new OAuth2RequestError(400, 'invalid_request', `Field ${field} must be given once, as text`)
   }
+  // A database failure has a 5xx (or no) status; a client's connection error (ECONNRESET from a
+  // body cut short) is the client's doing, whatever its code says.
   const status = error.statusCode ?? 500
-  if (status >= 500 || isUnavailable(error)) return undefined
+  if (status >= 500) return undefined
   if (status === 413) return new OAuth2RequestError(413, 'invalid_request', 'Request body is too large')
   return new OAuth2RequestError(400, 'invalid_request', 'The request body must be a form (application/x-www-form-urlencoded)')
 }

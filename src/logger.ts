@@ -41,10 +41,20 @@ export function logDestination (): DestinationStream {
 
 const CREDENTIAL_IN_QUERY = /[?&](password|client_secret|access_token|refresh_token|token)=/i
 
-/** A URL for the log: the query string is dropped when it carries a credential (a client may put one there). */
+// A path segment that looks like a token: a JWT's three parts, or 32 or more base64url characters
+// (a refresh token is 43). Session ids (22) and ordinary names stay.
+const TOKEN_SEGMENT = /(?<=\/)(?:[\w-]{2,}\.[\w-]{2,}\.[\w-]{2,}|[\w-]{32,})(?=\/|\?|$)/g
+
+/**
+ * A URL for the log: the query string is dropped when it carries a credential, and a path
+ * segment that looks like a token is masked (a client may put one in either).
+ */
 export function loggableUrl (url: string): string {
   const query = url.indexOf('?')
-  return query !== -1 && CREDENTIAL_IN_QUERY.test(url.slice(query)) ? `${url.slice(0, query)}?[redacted]` : url
+  const path = query === -1 ? url : url.slice(0, query)
+  const safePath = path.replace(TOKEN_SEGMENT, '[redacted]')
+  if (query === -1) return safePath
+  return CREDENTIAL_IN_QUERY.test(url.slice(query)) ? `${safePath}?[redacted]` : `${safePath}${url.slice(query)}`
 }
 
 interface LoggedRequest {

@@ -1,0 +1,28 @@
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyInstance } from 'fastify'
+
+// What Node's HTTP parser refuses before Fastify sees a request, in the service's words.
+const ANSWERS: Record<string, [number, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request did not arrive in time'],
+  HPE_HEADER_OVERFLOW: [431, 'The request headers are too large (at most 16 KB in all)']
+}
+const MALFORMED: [number, string] = [400, 'Malformed HTTP request']
+
+/**
+ * The service's `clientErrorHandler`: a `{"detail"}` answer, as everywhere else, and a debug
+ * line with the parser's code only. Never the error itself, whose `rawPacket` holds the bytes
+ * received (a bearer token or a password among them); a client's doing is never an error-level
+ * event, and a client that went away gets no answer.
+ */
+export function clientErrorHandler (this: FastifyInstance, error: Error & { code?: string, reason?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+    this.log.debug({ code: error.code }, 'client went away')
+    return
+  }
+  const [status, detail] = ANSWERS[error.code ?? ''] ?? MALFORMED
+  this.log.debug({ code: error.code, reason: error.reason, status }, 'refused a malformed request')
+  const body = JSON.stringify({ detail })
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}

@@ -1,0 +1,100 @@
+import { connect } from 'node:net'
+import { Writable } from 'node:stream'
+import Fastify, { type FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
+import { serviceFastifyOptions } from '../../src/fastify-options.js'
+import { fastifyLogger, loggableUrl } from '../../src/logger.js'
+import service from '../../src/service.js'
+import { testSecret } from '../helper.js'
+
+// What Node's HTTP layer refuses, and clients that go away, as the service answers and logs
+// them: over a real socket, with the log captured at trace, the most it ever says.
+
+const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJqb2huZG9lIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg'
+const PASSWORD = 'hunter2-the-password'
+
+interface Logged { level: number, msg: string, [key: string]: unknown }
+
+/** The service listening on loopback, its log captured from the moment it listens (its start-up lines left out). */
+async function listening (t: Test, overrides: { requestTimeout?: number } = {}): Promise<{ app: FastifyInstance, port: number, lines: Logged[], text: () => string }> {
+  const raw: string[] = []
+  const sink = new Writable({ write (chunk, _encoding, done) { raw.push(String(chunk)); done() } })
+  const app = Fastify({ ...serviceFastifyOptions('trace'), ...overrides, logger: { ...fastifyLogger('trace') as object, stream: sink } })
+  await app.register(service, { secret: testSecret(), database: 'sqlite::memory:', bcryptCost: 4 })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(async () => await app.close())
+  const port = (app.server.address() as { port: number }).port
+  await new Promise((resolve) => setImmediate(resolve))
+  raw.length = 0
+  return { app, port, get lines () { return raw.map((line) => JSON.parse(line) as Logged) }, text: () => raw.join('') }
+}
+
+/** Writes raw bytes, then reads whatever comes back until the server closes or `waitMs` passes. */
+async function exchange (port: number, bytes: string, { waitMs = 500, hangUp = false } = {}): Promise<{ answer: string, ms: number }> {
+  const started = performance.now()
+  return await new Promise((resolve, reject) => {
+    let answer = ''
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(bytes)
+      if (hangUp) setTimeout(() => { socket.destroy(); resolve({ answer, ms: performance.now() - started }) }, 100)
+    })
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => { answer += chunk })
+    socket.on('error', reject)
+    socket.on('close', () => { resolve({ answer, ms: performance.now() - started }) })
+    setTimeout(() => { socket.destroy() }, waitMs)
+  })
+}
+
+const statusOf = (answer: string) => Number(answer.split(' ')[1])
+const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))
+
+t.test("Node's HTTP layer: a {detail} answer, and no bytes of the request in the log", async (t) => {
+  const { port, lines, text } = await listening(t)
+  const cases = [
+    ['a malformed header, a bearer token in the request', `GET /users/me/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nBad Header\r\n\r\n`, 400],
+    ['a bad chunk size, a password in the form', `POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nusername=a&password=${PASSWORD}\r\n`, 400],
+    ['headers of more than 16 KB', `GET /users/me/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431]
+  ] as const
+  for (const [what, bytes, status] of cases) {
+    const { answer } = await exchange(port, bytes)
+    t.equal(statusOf(answer), status, `${what}: ${status}`)
+    t.match(answer, /content-type: application\/json/i, 'JSON')
+    t.type(bodyOf(answer).detail, 'string', 'with a detail')
+    t.same(Object.keys(bodyOf(answer)), ['detail'], 'and nothing else')
+  }
+  const log = text()
+  t.notOk(log.includes(TOKEN), 'the bearer token is in no log line, at trace')
+  t.notOk(log.includes(PASSWORD), 'nor the password')
+  t.notOk(log.includes('rawPacket'), 'no raw packet is logged')
+  t.same(lines.filter((line) => line.level >= 40), [], 'nothing at warn or above: these are the client\'s doing')
+})
+
+t.test('a client that goes away mid-body is not an error', async (t) => {
+  const { port, lines } = await listening(t)
+  await exchange(port, 'POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=a&pass', { hangUp: true })
+  await exchange(port, 'POST /users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"username":', { hangUp: true })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.same(lines.filter((line) => line.level >= 40).map((line) => line.msg), [], 'no line at warn or above, and no stack')
+})
+
+t.test('stalled headers are cut at requestTimeout, give or take a second', async (t) => {
+  // The service's options with a short requestTimeout: Node checks it every second, not every 30.
+  const { port } = await listening(t, { requestTimeout: 2000 })
+  const { answer, ms } = await exchange(port, `GET /users/me/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n`, { waitMs: 15_000 })
+  t.equal(statusOf(answer), 408, '408')
+  t.same(bodyOf(answer), { detail: 'The request did not arrive in time' })
+  t.ok(ms < 6000, `answered after ${Math.round(ms)} ms: requestTimeout (2 s) plus at most the 1-s check interval, with room for a busy machine`)
+})
+
+t.test('a token in the path is masked in the log, not only one in the query', async (t) => {
+  t.equal(loggableUrl(`/users/me/${TOKEN}`), '/users/me/[redacted]', 'a JWT')
+  t.equal(loggableUrl('/users/me/q3Vn0d0vX9mT2wJfY8cKp1sR4uE6hA7bL5zN0xQyW2E/x'), '/users/me/[redacted]/x', 'a refresh token')
+  t.equal(loggableUrl(`/a/${TOKEN}?limit=5`), '/a/[redacted]?limit=5', 'the query kept when it holds no credential')
+  t.equal(loggableUrl('/users/me/sessions/n4bQgcGh1hZ3PmGH3nNk9A'), '/users/me/sessions/n4bQgcGh1hZ3PmGH3nNk9A', 'a session id stays')
+  t.equal(loggableUrl('/users/me/items/42'), '/users/me/items/42')
+  const { port, text } = await listening(t)
+  await exchange(port, `GET /users/me/${TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n`)
+  t.notOk(text().includes(TOKEN), 'the request line logged at info holds no token')
+  t.match(text(), /"url":"\/users\/me\/\[redacted\]"/)
+})

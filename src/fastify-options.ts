@@ -10,9 +10,9 @@ import { fastifyLogger } from './logger.js'
 export function serviceFastifyOptions (logLevel: string): FastifyHttpOptions<Server> {
   return {
     logger: logLevel === 'silent' ? false : fastifyLogger(logLevel),
-    // A request must arrive whole within 30 s, its headers within 20 s: a client dripping its body
-    // cannot hold a socket for ever. Node checks these every connectionsCheckingInterval (30 s by
-    // default, so a stalled body was held about 90 s): every second instead.
+    // A request's line and headers must arrive within requestTimeout (30 s), the headers within
+    // 20 s. Node checks these every connectionsCheckingInterval: every second, not the default 30.
+    // (Node does not apply them to a body once the request is handed over.)
     requestTimeout: 30_000,
     http: { headersTimeout: 20_000, connectionsCheckingInterval: 1000 },
     clientErrorHandler,

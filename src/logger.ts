@@ -41,9 +41,10 @@ export function logDestination (): DestinationStream {
 
 const CREDENTIAL_IN_QUERY = /[?&](password|client_secret|access_token|refresh_token|token)=/i
 
-// A path segment that looks like a token: a JWT's three parts, or 32 or more base64url characters
-// (a refresh token is 43). Session ids (22) and ordinary names stay.
-const TOKEN_SEGMENT = /(?<=\/)(?:[\w-]{2,}\.[\w-]{2,}\.[\w-]{2,}|[\w-]{32,})(?=\/|\?|$)/g
+// A path segment that looks like a token: a JWT (its header is base64url JSON, so `eyJ…`, then
+// two more parts), or 32 or more base64url characters (a refresh token is 43). Session ids (22)
+// and ordinary names (`file.tar.gz`) stay.
+const TOKEN_SEGMENT = /(?<=\/)(?:eyJ[\w-]*\.[\w-]+\.[\w-]*|[\w-]{32,})(?=\/|\?|$)/g
 
 /**
  * A URL for the log: the query string is dropped when it carries a credential, and a path

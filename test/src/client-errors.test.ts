@@ -93,6 +93,7 @@ t.test('a token in the path is masked in the log, not only one in the query', as
   t.equal(loggableUrl(`/a/${TOKEN}?limit=5`), '/a/[redacted]?limit=5', 'the query kept when it holds no credential')
   t.equal(loggableUrl('/users/me/sessions/n4bQgcGh1hZ3PmGH3nNk9A'), '/users/me/sessions/n4bQgcGh1hZ3PmGH3nNk9A', 'a session id stays')
   t.equal(loggableUrl('/users/me/items/42'), '/users/me/items/42')
+  t.equal(loggableUrl('/files/file.tar.gz'), '/files/file.tar.gz', 'a dotted name is not a JWT')
   const { port, text } = await listening(t)
   await exchange(port, `GET /users/me/${TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n`)
   t.notOk(text().includes(TOKEN), 'the request line logged at info holds no token')

@@ -10,8 +10,8 @@ export interface Guards {
   authenticate: Guard
   /** `authenticate`, then 400 "Inactive user" for a disabled account. */
   currentActiveUser: Guard
-  /** The verified claims of a request a guard admitted (its session id, for the session routes). */
-  claimsOf (request: GuardRequest): VerifiedClaims | undefined
+  /** The session id of a request a guard admitted (for the session routes); throws on any other. */
+  sessionOf (request: GuardRequest): string
 }
 
 declare module 'fastify' {
@@ -103,9 +103,11 @@ export default fp(async function guards (app) {
   app.decorate('tokenAuthGuards', {
     authenticate: function authenticate (request, reply) { return guard(request, reply, false) },
     currentActiveUser: function currentActiveUser (request, reply) { return guard(request, reply, true) },
-    claimsOf (request) {
+    sessionOf (request) {
       const token = bearerToken(request)
-      return token === undefined ? undefined : app.tokenAuthTokens.claimsOf(token)
+      const claims = token === undefined ? undefined : app.tokenAuthTokens.claimsOf(token)
+      if (claims === undefined) throw new Error('fastify-token-auth: a session route ran without its guard')
+      return claims.sid
     }
   } satisfies Guards)
 }, { name: 'token-auth/guards', dependencies: ['token-auth/access-tokens', 'token-auth/storage'], fastify: '5.x' })

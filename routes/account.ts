@@ -52,8 +52,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       const { username } = request.user
       await verifiedAccount(username, currentPassword, 'Current password is incorrect')
       await app.tokenAuthUsers.setPassword(username, await app.tokenAuthPasswords.hash(newPassword))
-      const current = guards.claimsOf(request)?.sid
-      await app.tokenAuthSessions.endAll(username, { except: current })
+      await app.tokenAuthSessions.endAll(username, { except: guards.sessionOf(request) })
       return await reply.code(204).send()
     })
   }

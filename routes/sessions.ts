@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
-import type { GuardRequest } from '../src/core/public-types.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
@@ -14,12 +13,6 @@ export interface SessionRoutesOptions {
 /** Logout, and the caller's view of their own sessions. */
 const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async function sessionRoutes (app, opts) {
   const guards = app.tokenAuthGuards
-  /** The session of a request a guard admitted. */
-  const sessionId = (request: GuardRequest): string => {
-    const claims = guards.claimsOf(request)
-    if (claims === undefined) throw new Error('a session route ran without its guard')
-    return claims.sid
-  }
 
   for (const { url, ...variant } of pathVariants(app, '/logout')) {
     app.post(url, {
@@ -39,7 +32,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         }
       }
     }, async (request, reply) => {
-      const current = sessionId(request)
+      const current = guards.sessionOf(request)
       const { username } = request.user
       const scope = request.query.scope ?? 'local'
       if (scope === 'local') await app.tokenAuthSessions.end(username, current)
@@ -63,7 +56,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         }
       }
     }, async (request) => {
-      const current = sessionId(request)
+      const current = guards.sessionOf(request)
       const sessions = await app.tokenAuthSessions.list(request.user.username)
       return sessions.map((session) => ({
         id: session.id,

@@ -158,14 +158,6 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
       return row !== undefined && affected(await run(db, compiled.end, [row.session_id]))
     },
 
-    /** A live session of the user, or undefined. */
-    async find (username: string, id: string): Promise<SessionRecord | undefined> {
-      const row = await db.selectFrom('sessions').selectAll()
-        .where('id', '=', id).where('username', '=', username).where('expires_at', '>', iso(Date.now()))
-        .executeTakeFirst()
-      return row === undefined ? undefined : toRecord(row)
-    },
-
     /** The user's live sessions, the most recently used first. */
     async list (username: string): Promise<SessionRecord[]> {
       const rows = await db.selectFrom('sessions').selectAll()

@@ -111,6 +111,62 @@ app.get('/orders', { onRequest: app.currentActiveUser }, async (request) => {
 })
 `
 
+const storeHost = `import Fastify from 'fastify'
+import tokenAuth, { UsernameTakenError, type NewUser, type ProfileChanges, type SessionRecord, type Token, type UserRecord, type UserStore } from 'fastify-token-auth'
+
+/** The host's own accounts; the plugin keeps only its sessions, in a database of their own. */
+const accounts = new Map<string, UserRecord>()
+const store: UserStore = {
+  findByUsername: async (username) => accounts.get(username),
+  async create (user: NewUser) {
+    if (accounts.has(user.username)) throw new UsernameTakenError(user.username)
+    const record: UserRecord = { username: user.username, email: user.email ?? null, fullName: user.fullName ?? null, disabled: user.disabled ?? false, hashedPassword: user.hashedPassword }
+    accounts.set(record.username, record)
+    return record
+  },
+  async setPassword (username, hashedPassword) {
+    const record = accounts.get(username)
+    if (record !== undefined) record.hashedPassword = hashedPassword
+    return record !== undefined
+  },
+  async setDisabled (username, disabled) {
+    const record = accounts.get(username)
+    if (record !== undefined) record.disabled = disabled
+    return record !== undefined
+  },
+  async update (username, changes: ProfileChanges) {
+    const record = accounts.get(username)
+    if (record === undefined) return undefined
+    if (changes.email !== undefined) record.email = changes.email
+    if (changes.fullName !== undefined) record.fullName = changes.fullName
+    return record
+  },
+  delete: async (username) => accounts.delete(username)
+}
+
+const secret = process.env.JWT_SECRET ?? ''
+const app = Fastify()
+// @ts-expect-error a store needs a database beside it for the sessions
+await app.register(tokenAuth, { secret, store })
+await app.register(tokenAuth, { secret, store, database: 'sqlite::memory:', refreshTokenExpireDays: 7, sessionMaxDays: 30, refreshTokenReuseSeconds: 5 })
+
+app.get('/admin/sessions/:username', async (request) => {
+  const { username } = request.params as { username: string }
+  const sessions: SessionRecord[] = await app.tokenAuth.sessions.list(username)
+  return sessions.map((session) => ({ id: session.id, agent: session.userAgent, until: session.expiresAt }))
+})
+app.post('/admin/disable/:username', async (request) => {
+  const { username } = request.params as { username: string }
+  await app.tokenAuth.users.setDisabled(username, true)
+  const ended: number = await app.tokenAuth.sessions.endAll(username)
+  return { ended }
+})
+
+export const issued: Promise<Token> = app.tokenAuth.issueToken('someone', { userAgent: 'host-login/1.0' })
+export const refreshToken: Promise<string> = issued.then((token) => token.refresh_token)
+export const idleDays: number = app.tokenAuth.settings.refreshTokenExpireDays
+`
+
 /** A fresh host from examples/host whose fastify-token-auth is the tarball, installed by npm. */
 async function installHost (tarball: string): Promise<{ dir: string, install: RunResult, problem?: string }> {
   const dir = join(work, 'host')
@@ -136,7 +192,7 @@ async function installHost (tarball: string): Promise<{ dir: string, install: Ru
   await mkdir(join(dir, 'node_modules', 'better-sqlite3', 'build', 'Release'), { recursive: true })
   await copyFile(join(repoRoot, binary), join(dir, binary))
 
-  for (const [name, source] of [['jwt-host', jwtHost], ['db-host', dbHost]] as const) {
+  for (const [name, source] of [['jwt-host', jwtHost], ['db-host', dbHost], ['store-host', storeHost]] as const) {
     await mkdir(join(dir, 'checks'), { recursive: true })
     await writeFile(join(dir, 'checks', `${name}.ts`), source)
     await writeFile(join(dir, `tsconfig.${name}.json`), JSON.stringify({
@@ -158,7 +214,8 @@ const compiled = host === undefined || noHost !== false
   : {
       example: run('npm', ['run', 'build'], { cwd: host.dir, env: hostEnv, timeoutMs: 150_000 }),
       jwt: run(process.execPath, [tsc, '--noEmit', '-p', 'tsconfig.jwt-host.json'], { cwd: host.dir, env: hostEnv, timeoutMs: 150_000 }),
-      db: run(process.execPath, [tsc, '--noEmit', '-p', 'tsconfig.db-host.json'], { cwd: host.dir, env: hostEnv, timeoutMs: 150_000 })
+      db: run(process.execPath, [tsc, '--noEmit', '-p', 'tsconfig.db-host.json'], { cwd: host.dir, env: hostEnv, timeoutMs: 150_000 }),
+      store: run(process.execPath, [tsc, '--noEmit', '-p', 'tsconfig.store-host.json'], { cwd: host.dir, env: hostEnv, timeoutMs: 150_000 })
     }
 
 t.test('npm pack builds and packs the package', async (t) => {
@@ -239,9 +296,18 @@ t.test('the example host compiles and serves: registration, token, its own guard
   t.equal(created.status, 201, 'POST /auth/users/ creates the account')
   const tokenResponse = await httpToken(`${base}/auth`, user.username, user.password)
   t.equal(tokenResponse.status, 200, 'POST /auth/token answers')
-  const token = await tokenResponse.json() as { access_token: string, token_type: string }
-  t.equal(token.token_type, 'bearer', 'with a bearer token')
-  t.type(token.access_token, 'string')
+  const login = await tokenResponse.json() as { access_token: string, token_type: string, refresh_token: string }
+  t.equal(login.token_type, 'bearer', 'with a bearer token')
+  t.type(login.refresh_token, 'string', 'and a refresh token')
+  const refreshed = await fetch(`${base}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: login.refresh_token }),
+    signal: AbortSignal.timeout(10_000)
+  })
+  t.equal(refreshed.status, 200, 'the refresh grant answers')
+  const token = await refreshed.json() as { access_token: string, refresh_token: string }
+  t.not(token.refresh_token, login.refresh_token, 'with a new refresh token')
 
   const anonymous = await fetch(`${base}/api/orders`, { signal: AbortSignal.timeout(10_000) })
   t.equal(anonymous.status, 401, "the host's guarded route refuses a request without a token")
@@ -249,6 +315,10 @@ t.test('the example host compiles and serves: registration, token, its own guard
   const orders = await fetch(`${base}/api/orders`, { headers: { authorization: `Bearer ${token.access_token}` }, signal: AbortSignal.timeout(10_000) })
   t.equal(orders.status, 200, 'and answers with the token')
   t.same(await orders.json(), { owner: user.username, orders: [] }, 'with request.user.username')
+  const logout = await fetch(`${base}/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${token.access_token}` }, signal: AbortSignal.timeout(10_000) })
+  t.equal(logout.status, 204, 'POST /auth/logout ends the session')
+  const after = await fetch(`${base}/api/orders`, { headers: { authorization: `Bearer ${token.access_token}` }, signal: AbortSignal.timeout(10_000) })
+  t.equal(after.status, 401, "and the host's guarded route refuses its token next")
 
   const docs = await fetch(`${base}/auth/docs`, { signal: AbortSignal.timeout(10_000) })
   t.equal(docs.status, 200, 'GET /auth/docs answers')
@@ -269,6 +339,12 @@ t.test('a host with its own @fastify/jwt, request.user and authenticate decorato
   const check = await (compiled as NonNullable<typeof compiled>).jwt
   t.equal(check.code, 0, 'tsc --noEmit (skipLibCheck false) reports nothing', describeRun('tsc --noEmit -p tsconfig.jwt-host.json', check))
   t.equal(check.stdout.trim(), '', 'no tsc errors')
+})
+
+t.test('a host with its own user store, the session API and the session options compiles against the package', { skip: noHost }, async (t) => {
+  const check = await (compiled as NonNullable<typeof compiled>).store
+  t.equal(check.code, 0, 'tsc --noEmit (skipLibCheck false) reports nothing', describeRun('tsc --noEmit -p tsconfig.store-host.json', check))
+  t.equal(check.stdout.trim(), '', 'no tsc errors, the @ts-expect-error for a store without a database included')
 })
 
 t.test("a host with decorators named like the plugin's internal ones (db, items) compiles against the package", { skip: noHost }, async (t) => {

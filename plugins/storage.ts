@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { Kysely } from 'kysely'
 import type { DatabaseOptions } from '../src/core/db/database.js'
 import { migrateToLatest } from '../src/core/db/migrate.js'
 import { sessionMigrations } from '../src/core/db/migrations/sessions.js'
@@ -11,6 +12,8 @@ import { openDatabase, type DatabasePluginOptions } from './database.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** The plugin's database, for its other internals (the throttling counters). */
+    tokenAuthDatabase: Kysely<any>
     tokenAuthUsers: UserStore
     tokenAuthSessions: SessionStore & {
       /** The session behind an access token, with its user: the per-request check. */
@@ -37,6 +40,7 @@ export default fp<StoragePluginOptions>(async function storage (app, opts) {
   const db = openDatabase(app, opts)
   if (opts.store === undefined) await migrateToLatest(db, usersMigrations, 'auth_migrations')
   else await migrateToLatest(db, sessionMigrations, 'auth_session_migrations')
+  app.decorate('tokenAuthDatabase', db)
   app.decorate('tokenAuthUsers', opts.store ?? createKyselyUserStore(db))
   app.decorate('tokenAuthSessions', { ...createSessionStore(db, opts.policy), live: createSessionLookup(db, opts.store) })
 }, { name: 'token-auth/storage', fastify: '5.x' })

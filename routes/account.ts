@@ -1,12 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { audit } from '../plugins/audit.js'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
+import { addressLimit } from '../plugins/throttle.js'
 import { passwordLengthProblem } from '../src/core/passwords.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
 import { AccountDeletion, PasswordChange, User, UserUpdate } from '../src/core/schemas/user.js'
 import { toPublicUser } from '../src/core/user-store.js'
+
+// Bodies of a password or two, and of a profile.
+const SMALL_BODY_LIMIT = 4096
+const PROFILE_BODY_LIMIT = 8192
 
 export interface AccountRoutesOptions {
   docs: RouteDocs
@@ -28,37 +34,46 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
     return account
   }
 
-  for (const { url, ...variant } of pathVariants(app, '/users/me/password')) {
-    app.post(url, {
-      onRequest: guards.currentActiveUser,
-      schema: {
-        ...operationDocs(opts.docs, variant, 'changePassword', 'guard'),
-        summary: 'Change the current user\'s password',
-        description: 'Needs the current password. Every other session of the user ends; this one goes on.',
-        tags: ['users'],
-        body: ref(PasswordChange),
-        response: {
-          204: noContent('The password is changed; every other session of the user has ended'),
-          400: ref(HTTPError, '`Current password is incorrect`, or ' + GUARD_RESPONSES.inactive),
-          401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
-          422: ref(HTTPValidationError, 'The new password is outside 8 to 72 bytes, or the same as the current one')
+  await app.register(async function passwordChange (scope: typeof app) {
+    await scope.register(addressLimit, { limit: 'passwordChange' })
+    for (const { url, ...variant } of pathVariants(scope, '/users/me/password')) {
+      scope.post(url, {
+        bodyLimit: SMALL_BODY_LIMIT,
+        onRequest: guards.currentActiveUser,
+        schema: {
+          ...operationDocs(opts.docs, variant, 'changePassword', 'guard'),
+          summary: 'Change the current user\'s password',
+          description: 'Needs the current password. Every other session of the user ends; this one goes on.',
+          tags: ['users'],
+          body: ref(PasswordChange),
+          response: {
+            204: noContent('The password is changed; every other session of the user has ended'),
+            400: ref(HTTPError, '`Current password is incorrect`, or ' + GUARD_RESPONSES.inactive),
+            401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
+            413: ref(HTTPError, 'The body is larger than two passwords can be'),
+            422: ref(HTTPValidationError, 'The new password is outside 8 to 72 bytes, or the same as the current one'),
+            429: ref(HTTPError, 'Too many password changes from this address: retry after the `Retry-After` seconds')
+          }
         }
-      }
-    }, async (request, reply) => {
-      const { current_password: currentPassword, new_password: newPassword } = request.body
-      const problem = passwordLengthProblem(newPassword) ??
-        (newPassword === currentPassword ? 'The new password must differ from the current one' : undefined)
-      if (problem !== undefined) throw new RequestValidationError([{ loc: ['body', 'new_password'], msg: problem, type: 'password_invalid' }])
-      const { username } = request.user
-      await verifiedAccount(username, currentPassword, 'Current password is incorrect')
-      await app.tokenAuthUsers.setPassword(username, await app.tokenAuthPasswords.hash(newPassword))
-      await app.tokenAuthSessions.endAll(username, { except: guards.sessionOf(request) })
-      return await reply.code(204).send()
-    })
-  }
+      }, async (request, reply) => {
+        const { current_password: currentPassword, new_password: newPassword } = request.body
+        const problem = passwordLengthProblem(newPassword) ??
+          (newPassword === currentPassword ? 'The new password must differ from the current one' : undefined)
+        if (problem !== undefined) throw new RequestValidationError([{ loc: ['body', 'new_password'], msg: problem, type: 'password_invalid' }])
+        const { username } = request.user
+        await verifiedAccount(username, currentPassword, 'Current password is incorrect')
+        await app.tokenAuthUsers.setPassword(username, await app.tokenAuthPasswords.hash(newPassword))
+        const session = guards.sessionOf(request)
+        const ended = await app.tokenAuthSessions.endAll(username, { except: session })
+        audit(request, 'password.changed', { username, session, endedSessions: ended })
+        return await reply.code(204).send()
+      })
+    }
+  })
 
   for (const { url, ...variant } of pathVariants(app, '/users/me/')) {
     app.patch(url, {
+      bodyLimit: PROFILE_BODY_LIMIT,
       onRequest: guards.currentActiveUser,
       schema: {
         ...operationDocs(opts.docs, variant, 'updateCurrentUser', 'guard'),
@@ -70,6 +85,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
           200: ref(User, 'The updated account'),
           400: ref(HTTPError, GUARD_RESPONSES.inactive),
           401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
+          413: ref(HTTPError, 'The body is larger than a profile can be'),
           422: ref(HTTPValidationError, 'A field is not an email address, or too long (other fields are ignored)')
         }
       }
@@ -81,6 +97,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
     })
 
     app.delete(url, {
+      bodyLimit: SMALL_BODY_LIMIT,
       onRequest: guards.currentActiveUser,
       schema: {
         ...operationDocs(opts.docs, variant, 'deleteCurrentUser', 'guard'),
@@ -92,6 +109,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
           204: noContent('The account is gone, with its sessions and everything it owned'),
           400: ref(HTTPError, '`Password is incorrect` (nothing was deleted), or ' + GUARD_RESPONSES.inactive),
           401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
+          413: ref(HTTPError, 'The body is larger than a password can be'),
           422: ref(HTTPValidationError, 'No password in the body')
         }
       }
@@ -102,6 +120,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       // not, and after the account is gone no login can open another.
       await app.tokenAuthUsers.delete(username)
       await app.tokenAuthSessions.endAll(username)
+      audit(request, 'user.deleted', { username, session: guards.sessionOf(request) })
       return await reply.code(204).send()
     })
   }

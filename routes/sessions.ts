@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { audit } from '../plugins/audit.js'
 import { HttpError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { pathVariants } from '../src/core/route-paths.js'
@@ -35,8 +36,10 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
       const current = guards.sessionOf(request)
       const { username } = request.user
       const scope = request.query.scope ?? 'local'
-      if (scope === 'local') await app.tokenAuthSessions.end(username, current)
-      else await app.tokenAuthSessions.endAll(username, scope === 'others' ? { except: current } : {})
+      const ended = scope === 'local'
+        ? Number(await app.tokenAuthSessions.end(username, current))
+        : await app.tokenAuthSessions.endAll(username, scope === 'others' ? { except: current } : {})
+      audit(request, 'logout', { username, session: current, scope, endedSessions: ended })
       return await reply.code(204).send()
     })
   }
@@ -86,7 +89,10 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         }
       }
     }, async (request, reply) => {
-      if (!await app.tokenAuthSessions.end(request.user.username, request.params.session_id)) throw new HttpError(404, 'Session not found')
+      const { username } = request.user
+      const ended = request.params.session_id
+      if (!await app.tokenAuthSessions.end(username, ended)) throw new HttpError(404, 'Session not found')
+      audit(request, 'session.ended', { username, session: guards.sessionOf(request), endedSession: ended })
       return await reply.code(204).send()
     })
   }

@@ -1,8 +1,10 @@
 import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errorHandler } from '../plugins/errors.js'
+import { audit } from '../plugins/audit.js'
+import { errorHandler, HttpError } from '../plugins/errors.js'
 import { operationDocs, securitySchemeTransform } from '../plugins/openapi-security.js'
+import { addressLimit, tooManyRequests } from '../plugins/throttle.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { OAuth2Error } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
@@ -12,7 +14,8 @@ type OAuth2ErrorCode = OAuth2Error['error']
 
 /** An RFC 6749 §5.2 error, with the tutorial's `detail` beside it. */
 export class OAuth2RequestError extends Error {
-  constructor (readonly statusCode: number, readonly code: OAuth2ErrorCode, readonly description: string) {
+  constructor (readonly statusCode: number, readonly code: OAuth2ErrorCode, readonly description: string,
+    readonly headers: Record<string, string> = {}) {
     super(description)
     this.name = 'OAuth2RequestError'
   }
@@ -26,6 +29,8 @@ const badCredentials = () => new OAuth2RequestError(401, 'invalid_grant', 'Incor
  */
 function toOAuth2Error (error: FastifyError): OAuth2RequestError | undefined {
   if (error instanceof OAuth2RequestError) return error
+  // A limit or a backoff: RFC 6749 has no code of its own for it; 429 and Retry-After say it.
+  if (error instanceof HttpError && error.statusCode === 429) return new OAuth2RequestError(429, 'invalid_request', error.detail, error.headers)
   const issue = error.validation?.[0]
   if (issue !== undefined) {
     const field = issue.keyword === 'required'
@@ -47,7 +52,7 @@ async function oauth2ErrorHandler (error: FastifyError, request: FastifyRequest,
   // Not the client's doing: the one error handler words it (503 or 500, nothing internal).
   if (problem === undefined) return errorHandler(error, request, reply)
   if (problem.statusCode === 401) reply.header('www-authenticate', 'Bearer')
-  return await reply.code(problem.statusCode)
+  return await reply.code(problem.statusCode).headers(problem.headers)
     .send({ detail: problem.description, error: problem.code, error_description: problem.description })
 }
 
@@ -61,6 +66,11 @@ const REFRESH_FAILURES: Record<'unknown' | 'expired' | 'reused', string> = {
   expired: 'The session has expired: log in again',
   reused: 'The refresh token was already used: its session has ended, log in again'
 }
+
+// A token request is a few short fields; a revocation may carry an access token (a guard refuses
+// bearer tokens over 8 KB).
+const TOKEN_BODY_LIMIT = 4096
+const REVOKE_BODY_LIMIT = 12_288
 
 const invalidGrant = (description: string) => new OAuth2RequestError(400, 'invalid_grant', description)
 
@@ -77,28 +87,43 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   })
 
-  async function passwordGrant (form: TokenForm, userAgent: string | undefined): Promise<Token> {
+  async function passwordGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
     const username = given(form.username)
     const password = given(form.password)
     if (username === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: username')
     if (password === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: password')
+    // Counted by the name as typed, before anyone looks it up: an unknown name waits just the same.
+    const wait = await app.tokenAuthThrottle.logins.admit(username, request.ip)
+    if (wait > 0) {
+      audit(request, 'login.throttled', { retryAfterMs: wait })
+      throw tooManyRequests(wait)
+    }
     // No stored username holds a NUL (and PostgreSQL could not even compare one): no such user.
     const user = username.includes('\0') ? undefined : await app.tokenAuthUsers.findByUsername(username)
     // Always one bcrypt comparison, user or not: same answer, same time.
     const valid = await app.tokenAuthPasswords.verify(password, user?.hashedPassword)
-    if (user === undefined || !valid) throw badCredentials()
+    if (user === undefined || !valid) {
+      // A name nobody has is not logged: it may be a password typed in the wrong field.
+      audit(request, 'login.failed', user === undefined ? { reason: 'unknown_user' } : { username: user.username, reason: 'wrong_password' })
+      throw badCredentials()
+    }
+    await app.tokenAuthThrottle.logins.succeeded(username, request.ip)
     if (app.tokenAuthPasswords.needsRehash(user.hashedPassword)) {
       await app.tokenAuthUsers.setPassword(user.username, await app.tokenAuthPasswords.hash(password))
     }
-    const { session, refreshToken } = await app.tokenAuthSessions.start(user.username, userAgent)
+    const { session, refreshToken } = await app.tokenAuthSessions.start(user.username, request.headers['user-agent'])
+    audit(request, 'login.succeeded', { username: user.username, session: session.id })
     return app.tokenAuthTokens.issue(session, refreshToken)
   }
 
-  async function refreshGrant (form: TokenForm): Promise<Token> {
+  async function refreshGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
     const token = given(form.refresh_token)
     if (token === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: refresh_token')
     const outcome = await app.tokenAuthSessions.refresh(token)
-    if (!outcome.ok) throw invalidGrant(REFRESH_FAILURES[outcome.reason])
+    if (!outcome.ok) {
+      if (outcome.reason === 'reused') audit(request, 'token.reuse_detected', { username: outcome.username, session: outcome.sessionId })
+      throw invalidGrant(REFRESH_FAILURES[outcome.reason])
+    }
     const { session, refreshToken } = outcome
     // A deleted account's sessions are gone with it; over a host's store, or for an account
     // disabled without ending its sessions, the session ends here.
@@ -107,74 +132,87 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       await app.tokenAuthSessions.end(session.username, session.id)
       throw invalidGrant(user === undefined ? REFRESH_FAILURES.unknown : 'Inactive user')
     }
+    audit(request, 'token.refreshed', { username: session.username, session: session.id })
     return app.tokenAuthTokens.issue(session, refreshToken)
   }
 
-  for (const { url, ...variant } of pathVariants(app, '/token')) {
-    app.post(url, {
-      config: opts.docs === false ? {} : { swaggerTransform: securitySchemeTransform(opts.docs.scheme, opts.docs.tokenUrl) },
-      schema: {
-        ...operationDocs(opts.docs, variant, 'token', 'none'),
-        summary: 'Log in, or refresh (OAuth2 token endpoint)',
-        description: 'The password grant (`username`, `password`) opens a session and answers an access token (a JWT) ' +
-          'with a refresh token. The refresh_token grant (`grant_type=refresh_token&refresh_token=…`) exchanges a refresh ' +
-          'token for a new pair in the same session; the one presented is spent. Form-encoded, as RFC 6749 asks.',
-        tags: ['auth'],
-        consumes: ['application/x-www-form-urlencoded'],
-        body: ref(TokenForm),
-        response: {
-          200: ref(Token, 'Logged in, or refreshed: a new access token and a new refresh token'),
-          400: ref(OAuth2Error, '`invalid_request`: a field is missing or given twice, or the body is not a form; ' +
-            '`unsupported_grant_type`: neither password nor refresh_token; `invalid_grant`: the refresh token is unknown, ' +
-            'expired, revoked, or was already used (then its session has ended too), or its user is disabled or gone'),
-          401: ref(OAuth2Error, 'Password grant: wrong username or password (the same answer for both)')
+  await app.register(async function tokenEndpoint (scope: typeof app) {
+    await scope.register(addressLimit, { limit: 'token' })
+    for (const { url, ...variant } of pathVariants(scope, '/token')) {
+      scope.post(url, {
+        bodyLimit: TOKEN_BODY_LIMIT,
+        config: opts.docs === false ? {} : { swaggerTransform: securitySchemeTransform(opts.docs.scheme, opts.docs.tokenUrl) },
+        schema: {
+          ...operationDocs(opts.docs, variant, 'token', 'none'),
+          summary: 'Log in, or refresh (OAuth2 token endpoint)',
+          description: 'The password grant (`username`, `password`) opens a session and answers an access token (a JWT) ' +
+            'with a refresh token. The refresh_token grant (`grant_type=refresh_token&refresh_token=…`) exchanges a refresh ' +
+            'token for a new pair in the same session; the one presented is spent. Form-encoded, as RFC 6749 asks.',
+          tags: ['auth'],
+          consumes: ['application/x-www-form-urlencoded'],
+          body: ref(TokenForm),
+          response: {
+            200: ref(Token, 'Logged in, or refreshed: a new access token and a new refresh token'),
+            400: ref(OAuth2Error, '`invalid_request`: a field is missing or given twice, or the body is not a form; ' +
+              '`unsupported_grant_type`: neither password nor refresh_token; `invalid_grant`: the refresh token is unknown, ' +
+              'expired, revoked, or was already used (then its session has ended too), or its user is disabled or gone'),
+            401: ref(OAuth2Error, 'Password grant: wrong username or password (the same answer for both)'),
+            413: ref(OAuth2Error, '`invalid_request`: the body is larger than a token request can be'),
+            429: ref(OAuth2Error, 'Too many requests from this address, or too many failed logins for this username: ' +
+              'retry after the `Retry-After` seconds (no password is checked meanwhile)')
+          }
         }
-      }
-    }, async (request) => {
-      const form = request.body
-      const grant = given(form.grant_type) ?? 'password'
-      if (grant === 'password') return await passwordGrant(form, request.headers['user-agent'])
-      if (grant === 'refresh_token') return await refreshGrant(form)
-      throw new OAuth2RequestError(400, 'unsupported_grant_type', 'Only grant_type=password and grant_type=refresh_token are supported')
-    })
-  }
+      }, async (request) => {
+        const form = request.body
+        const grant = given(form.grant_type) ?? 'password'
+        if (grant === 'password') return await passwordGrant(form, request)
+        if (grant === 'refresh_token') return await refreshGrant(form, request)
+        throw new OAuth2RequestError(400, 'unsupported_grant_type', 'Only grant_type=password and grant_type=refresh_token are supported')
+      })
+    }
+  })
 
-  for (const { url, ...variant } of pathVariants(app, '/revoke')) {
-    app.post(url, {
-      schema: {
-        ...operationDocs(opts.docs, variant, 'revokeToken', 'none'),
-        summary: 'Revoke a token (RFC 7009)',
-        description: 'Ends the session a refresh token or an access token belongs to: its refresh tokens stop working at once, ' +
-          'its access tokens on their next request. Answers 200 whether or not the token was known, as RFC 7009 asks.',
-        tags: ['auth'],
-        consumes: ['application/x-www-form-urlencoded'],
-        body: ref(RevokeForm),
-        response: {
-          200: noContent('Done, or the token was not known: nothing to revoke. Empty body'),
-          400: ref(OAuth2Error, '`invalid_request`: no token, or the body is not a form')
+  await app.register(async function revocationEndpoint (scope: typeof app) {
+    await scope.register(addressLimit, { limit: 'revoke' })
+    for (const { url, ...variant } of pathVariants(scope, '/revoke')) {
+      scope.post(url, {
+        bodyLimit: REVOKE_BODY_LIMIT,
+        schema: {
+          ...operationDocs(opts.docs, variant, 'revokeToken', 'none'),
+          summary: 'Revoke a token (RFC 7009)',
+          description: 'Ends the session a refresh token or an access token belongs to: its refresh tokens stop working at once, ' +
+            'its access tokens on their next request. Answers 200 whether or not the token was known, as RFC 7009 asks.',
+          tags: ['auth'],
+          consumes: ['application/x-www-form-urlencoded'],
+          body: ref(RevokeForm),
+          response: {
+            200: noContent('Done, or the token was not known: nothing to revoke. Empty body'),
+            400: ref(OAuth2Error, '`invalid_request`: no token, or the body is not a form'),
+            413: ref(OAuth2Error, '`invalid_request`: the body is larger than a revocation request can be'),
+            429: ref(OAuth2Error, 'Too many requests from this address: retry after the `Retry-After` seconds')
+          }
         }
-      }
-    }, async (request, reply) => {
-      const token = given(request.body.token)
-      if (token === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: token')
-      // The hint only says which kind to try first (RFC 7009 §2.1); an unknown one is ignored.
-      const accessFirst = request.body.token_type_hint === 'access_token'
-      const revokeAccess = async () => {
-        const claims = app.tokenAuthTokens.claimsOf(token)
-        return claims !== undefined && await app.tokenAuthSessions.end(claims.sub, claims.sid)
-      }
-      const revokeRefresh = async () => await app.tokenAuthSessions.endByRefreshToken(token)
-      if (accessFirst) {
-        if (!await revokeAccess()) await revokeRefresh()
-      } else if (!await revokeRefresh()) {
-        await revokeAccess()
-      }
-      // RFC 7009 §2.2: the client ignores the body. It is empty, typed as JSON: clients that
-      // parse every answer strictly (simple-oauth2) read an empty JSON body as nothing.
-      reply.type('application/json; charset=utf-8')
-      return await reply.code(200).send()
-    })
-  }
+      }, async (request, reply) => {
+        const token = given(request.body.token)
+        if (token === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: token')
+        // The hint only says which kind to try first (RFC 7009 §2.1); an unknown one is ignored.
+        const accessFirst = request.body.token_type_hint === 'access_token'
+        const revokeAccess = async () => {
+          const claims = app.tokenAuthTokens.claimsOf(token)
+          return claims !== undefined && await app.tokenAuthSessions.end(claims.sub, claims.sid)
+        }
+        const revokeRefresh = async () => await app.tokenAuthSessions.endByRefreshToken(token)
+        const revoked = accessFirst
+          ? await revokeAccess() || await revokeRefresh()
+          : await revokeRefresh() || await revokeAccess()
+        if (revoked) audit(request, 'token.revoked')
+        // RFC 7009 §2.2: the client ignores the body. It is empty, typed as JSON: clients that
+        // parse every answer strictly (simple-oauth2) read an empty JSON body as nothing.
+        reply.type('application/json; charset=utf-8')
+        return await reply.code(200).send()
+      })
+    }
+  })
 }
 
 export default tokenRoutes

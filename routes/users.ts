@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { audit } from '../plugins/audit.js'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
+import { addressLimit } from '../plugins/throttle.js'
 import { passwordLengthProblem } from '../src/core/passwords.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
@@ -12,6 +14,9 @@ export interface UserRoutesOptions {
   registration: 'open' | 'closed'
   docs: RouteDocs
 }
+
+// A registration is a few short fields.
+const USER_BODY_LIMIT = 8192
 
 const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function userRoutes (app, opts) {
   for (const { url, ...variant } of pathVariants(app, '/users/me/')) {
@@ -30,38 +35,45 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
     }, async (request) => request.user)
   }
 
-  for (const { url, ...variant } of pathVariants(app, '/users/')) {
-    app.post(url, {
-      schema: {
-        // Closed registration is out of the docs: the 403 is all it would show.
-        ...operationDocs(opts.registration === 'closed' ? false : opts.docs, variant, 'register', 'none'),
-        summary: 'Register a new user',
-        description: 'Creates an account that can then log in at the token endpoint.',
-        tags: ['users'],
-        body: ref(UserCreate),
-        response: {
-          201: ref(User, 'Registered'),
-          403: ref(HTTPError, 'Registration is closed'),
-          409: ref(HTTPError, 'The username is taken, in some letter case'),
-          422: ref(HTTPValidationError, 'A field is missing, malformed or too long, or the password is outside 8 to 72 bytes')
+  await app.register(async function registration (scope: typeof app) {
+    await scope.register(addressLimit, { limit: 'registration' })
+    for (const { url, ...variant } of pathVariants(scope, '/users/')) {
+      scope.post(url, {
+        bodyLimit: USER_BODY_LIMIT,
+        schema: {
+          // Closed registration is out of the docs: the 403 is all it would show.
+          ...operationDocs(opts.registration === 'closed' ? false : opts.docs, variant, 'register', 'none'),
+          summary: 'Register a new user',
+          description: 'Creates an account that can then log in at the token endpoint.',
+          tags: ['users'],
+          body: ref(UserCreate),
+          response: {
+            201: ref(User, 'Registered'),
+            403: ref(HTTPError, 'Registration is closed'),
+            409: ref(HTTPError, 'The username is taken, in some letter case'),
+            413: ref(HTTPError, 'The body is larger than a registration can be'),
+            422: ref(HTTPValidationError, 'A field is missing, malformed or too long, or the password is outside 8 to 72 bytes'),
+            429: ref(HTTPError, 'Too many registrations from this address: retry after the `Retry-After` seconds')
+          }
         }
-      }
-    }, async (request, reply) => {
-      if (opts.registration === 'closed') throw new HttpError(403, 'Registration is closed')
-      const { username, password, email, full_name: fullName } = request.body
-      const problem = passwordLengthProblem(password)
-      if (problem !== undefined) {
-        throw new RequestValidationError([{ loc: ['body', 'password'], msg: problem, type: 'password_length' }])
-      }
-      try {
-        const user = await app.tokenAuthUsers.create({ username, email, fullName, hashedPassword: await app.tokenAuthPasswords.hash(password) })
-        return await reply.code(201).send(toPublicUser(user))
-      } catch (error) {
-        if (error instanceof UsernameTakenError) throw new HttpError(409, 'Username already registered')
-        throw error
-      }
-    })
-  }
+      }, async (request, reply) => {
+        if (opts.registration === 'closed') throw new HttpError(403, 'Registration is closed')
+        const { username, password, email, full_name: fullName } = request.body
+        const problem = passwordLengthProblem(password)
+        if (problem !== undefined) {
+          throw new RequestValidationError([{ loc: ['body', 'password'], msg: problem, type: 'password_length' }])
+        }
+        try {
+          const user = await app.tokenAuthUsers.create({ username, email, fullName, hashedPassword: await app.tokenAuthPasswords.hash(password) })
+          audit(request, 'user.registered', { username: user.username })
+          return await reply.code(201).send(toPublicUser(user))
+        } catch (error) {
+          if (error instanceof UsernameTakenError) throw new HttpError(409, 'Username already registered')
+          throw error
+        }
+      })
+    }
+  })
 }
 
 export default userRoutes

@@ -1,7 +1,11 @@
+import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './core/jwt-secret.js'
+
+const RATE_PATTERN = '^(off|[1-9][0-9]{0,6}/([1-9][0-9]{0,4})?(s|min|h))$'
+const TRUST_PROXY_PATTERN = '^(true|false|[0-9]{1,2}|[0-9a-fA-F.:/]+( *, *[0-9a-fA-F.:/]+)*)$'
 
 // Every setting the service reads, with its default. The names are the environment
 // variables; src/service.ts maps them onto the plugin's options.
@@ -23,6 +27,18 @@ export const ConfigSchema = Type.Object({
   REFRESH_TOKEN_REUSE_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
   BCRYPT_COST: Type.Integer({ minimum: 4, maximum: 15, default: 12 }),
   REGISTRATION: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
+  // Requests per client address: N/PERIOD (s, min, h, optionally with a count: 10/15min), or off.
+  RATE_LIMIT_TOKEN: Type.String({ pattern: RATE_PATTERN, default: '60/min' }),
+  RATE_LIMIT_REGISTRATION: Type.String({ pattern: RATE_PATTERN, default: '20/h' }),
+  RATE_LIMIT_REVOKE: Type.String({ pattern: RATE_PATTERN, default: '60/min' }),
+  RATE_LIMIT_PASSWORD_CHANGE: Type.String({ pattern: RATE_PATTERN, default: '20/h' }),
+  // Consecutive failed logins of a username from one address before each attempt waits (0: never).
+  LOGIN_BACKOFF_AFTER: Type.Integer({ minimum: 0, maximum: 1000, default: 5 }),
+  LOGIN_BACKOFF_MAX_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 900 }),
+  LOGIN_FAILURES_PER_HOUR: Type.Integer({ minimum: 1, maximum: 1000000, default: 100 }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+' })),
+  // Which proxies to believe about the client address: a hop count, addresses/CIDRs, true, or false.
+  TRUST_PROXY: Type.String({ pattern: TRUST_PROXY_PATTERN, default: 'false' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' }
@@ -78,8 +94,44 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
   if (!problems.has('SESSION_MAX_DAYS') && !problems.has('REFRESH_TOKEN_EXPIRE_DAYS') && config.SESSION_MAX_DAYS < config.REFRESH_TOKEN_EXPIRE_DAYS) {
     problems.set('SESSION_MAX_DAYS', `SESSION_MAX_DAYS=${config.SESSION_MAX_DAYS}: must be at least REFRESH_TOKEN_EXPIRE_DAYS (${config.REFRESH_TOKEN_EXPIRE_DAYS})`)
   }
+  for (const key of ['RATE_LIMIT_TOKEN', 'RATE_LIMIT_REGISTRATION', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_PASSWORD_CHANGE'] as const) {
+    const limit = problems.has(key) ? false : addressLimit(config[key])
+    if (limit !== false && limit.windowSeconds > 86_400) problems.set(key, `${key}=${JSON.stringify(config[key])}: the period can be a day at most`)
+  }
+  if (!problems.has('TRUST_PROXY')) {
+    const proxies = trustProxy(config.TRUST_PROXY)
+    const bad = Array.isArray(proxies) ? proxies.find((entry) => !isAddressOrCidr(entry)) : undefined
+    if (bad !== undefined) problems.set('TRUST_PROXY', `TRUST_PROXY=${JSON.stringify(config.TRUST_PROXY)}: ${JSON.stringify(bad)} is not an IP address or CIDR`)
+  }
   if (problems.size > 0) throw new ConfigError([...problems.values()])
   return config
+}
+
+const PERIOD_SECONDS: Record<string, number> = { s: 1, min: 60, h: 3600 }
+
+/** A RATE_LIMIT_* value as a limit per address, or false for off. */
+export function addressLimit (value: string): { max: number, windowSeconds: number } | false {
+  const match = /^(\d+)\/(\d*)(s|min|h)$/.exec(value)
+  if (match === null) return false
+  const [, max, count, unit] = match as unknown as [string, string, string, string]
+  return { max: Number(max), windowSeconds: Number(count === '' ? 1 : count) * (PERIOD_SECONDS[unit] ?? 1) }
+}
+
+/** TRUST_PROXY as Fastify's trustProxy: a boolean, a list of addresses, or (a hop count) the nearest N hops. */
+export function trustProxy (value: string): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (value === 'true' || value === 'false') return value === 'true'
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  return value.split(',').map((part) => part.trim())
+}
+
+function isAddressOrCidr (entry: string): boolean {
+  const [address = '', bits, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))
 }
 
 /** How many worker processes WORKERS asks for (`auto`: one per CPU). */
@@ -99,6 +151,9 @@ function describe (key: string, message: string): string {
   if (key === 'LOG_LEVEL') return 'expected one of fatal, error, warn, info, debug, trace, silent'
   if (key === 'DATABASE_URL') return 'expected sqlite:PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE'
   if (key === 'WORKERS') return 'expected auto or a whole number from 1 to 99'
+  if (key.startsWith('RATE_LIMIT_')) return 'expected off, or requests per period such as 60/min, 20/h or 10/15min'
+  if (key === 'REDIS_URL') return 'expected redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…'
+  if (key === 'TRUST_PROXY') return 'expected false, true, a hop count, or comma-separated proxy addresses or CIDRs'
   if ('minimum' in schema && 'maximum' in schema) {
     return `expected a whole number from ${schema.minimum} to ${schema.maximum}`
   }

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { pino, type Logger } from 'pino'
-import { ConfigError, loadConfig, workerCount, type Config } from './config.js'
+import { addressLimit, ConfigError, loadConfig, trustProxy, workerCount, type Config } from './config.js'
 import { createDatabase } from './core/db/database.js'
 import { migrateService } from './core/db/migrate.js'
 import { serviceFastifyOptions } from './fastify-options.js'
@@ -12,7 +12,7 @@ import service from './service.js'
 
 /** The standalone service as a Fastify instance, ready to listen. */
 async function buildServer (config: Config) {
-  const app = Fastify(serviceFastifyOptions(config.LOG_LEVEL))
+  const app = Fastify({ ...serviceFastifyOptions(config.LOG_LEVEL), trustProxy: trustProxy(config.TRUST_PROXY) })
   // Fastify's close() closes the keep-alive sockets that are idle when it starts, then waits for
   // the rest. A socket whose request was in flight turns idle once answered: close those as they
   // do, so the close ends promptly (and without an onSend hook costing every request).
@@ -30,7 +30,17 @@ async function buildServer (config: Config) {
     sessionMaxDays: config.SESSION_MAX_DAYS,
     refreshTokenReuseSeconds: config.REFRESH_TOKEN_REUSE_SECONDS,
     bcryptCost: config.BCRYPT_COST,
-    registration: config.REGISTRATION
+    registration: config.REGISTRATION,
+    redisUrl: config.REDIS_URL,
+    throttle: {
+      token: addressLimit(config.RATE_LIMIT_TOKEN),
+      registration: addressLimit(config.RATE_LIMIT_REGISTRATION),
+      revoke: addressLimit(config.RATE_LIMIT_REVOKE),
+      passwordChange: addressLimit(config.RATE_LIMIT_PASSWORD_CHANGE),
+      loginBackoffAfter: config.LOGIN_BACKOFF_AFTER === 0 ? false : config.LOGIN_BACKOFF_AFTER,
+      loginBackoffMaxSeconds: config.LOGIN_BACKOFF_MAX_SECONDS,
+      loginFailuresPerHour: config.LOGIN_FAILURES_PER_HOUR
+    }
   })
   return app
 }

@@ -3,6 +3,7 @@ import database from '../plugins/database.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
 import items from '../plugins/items.js'
+import redis from '../plugins/redis.js'
 import healthRoutes from '../routes/health.js'
 import itemRoutes from '../routes/items.js'
 import { countUsers } from './core/kysely-user-store.js'
@@ -11,6 +12,8 @@ import tokenAuth, { type TokenAuthOptions } from './token-auth.js'
 
 export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'docs' | 'store' | 'database'> & {
   database: string
+  /** Keep the throttling counters in this Redis (REDIS_URL) rather than the database. */
+  redisUrl?: string
   /** Serve /openapi.json, /docs and (when the redoc package is installed) /redoc. Default true. */
   docs?: boolean
 }
@@ -21,7 +24,7 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
  * it; tests build it on an in-memory database. Not encapsulated: it is the root of its server.
  */
 export default fp<ServiceOptions>(async function service (app, opts) {
-  const { database: url, databaseOptions, docs: withDocs = true, ...auth } = opts
+  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, ...auth } = opts
   await app.register(errors, { notFound: true })
   // The plugin leaves request.user undecorated (a host's own @fastify/jwt may want it); this
   // host has none, and a decorated property keeps every request object of one shape.
@@ -32,7 +35,9 @@ export default fp<ServiceOptions>(async function service (app, opts) {
     if (!redoc) app.log.info('ReDoc is off: install the optional redoc package to serve /redoc')
     await app.register(docs, { prefix: '', redoc })
   }
-  await app.register(tokenAuth, { ...auth, database: app.db, docs: withDocs })
+  if (redisUrl !== undefined) await app.register(redis, { url: redisUrl })
+  const throttle = auth.throttle === false || app.redis === undefined ? auth.throttle : { ...auth.throttle, redis: app.redis }
+  await app.register(tokenAuth, { ...auth, throttle, database: app.db, docs: withDocs })
   addSchemas(app, itemSchemas)
   await app.register(items)
   await app.register(itemRoutes)

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import accessTokens, { DEFAULT_TOKEN_ISSUER } from '../plugins/access-tokens.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
@@ -9,6 +10,7 @@ import { markGuardedRoutes, SECURITY_SCHEME } from '../plugins/openapi-security.
 import passwords from '../plugins/passwords.js'
 import schemaCompilers from '../plugins/schema-compilers.js'
 import storage from '../plugins/storage.js'
+import throttle, { type AddressLimit, type LimitName } from '../plugins/throttle.js'
 import accountRoutes from '../routes/account.js'
 import sessionRoutes from '../routes/sessions.js'
 import tokenRoutes from '../routes/token.js'
@@ -33,6 +35,36 @@ export interface TokenAuthDocsOptions {
    * second instance in one app a name of its own. Default 'OAuth2PasswordBearer'.
    */
   securityScheme?: string
+}
+
+export type { AddressLimit }
+
+/** Throttling: limits per client address on the routes a script would hammer, and a backoff per username at the token endpoint. */
+export interface TokenAuthThrottleOptions {
+  /** `POST /token`, every grant. Default 60 per 60 s. false: unlimited. */
+  token?: AddressLimit | false
+  /** `POST /users/`. Default 20 per hour. */
+  registration?: AddressLimit | false
+  /** `POST /revoke`. Default 60 per 60 s. */
+  revoke?: AddressLimit | false
+  /** `POST /users/me/password`. Default 20 per hour. */
+  passwordChange?: AddressLimit | false
+  /**
+   * After this many consecutive failed logins for a username from one address, each further
+   * attempt from there waits 1 s, 2 s, 4 s … (answered 429, no password checked). Default 5;
+   * false: no backoff.
+   */
+  loginBackoffAfter?: number | false
+  /** The longest of those waits. Default 900 (15 min). */
+  loginBackoffMaxSeconds?: number
+  /**
+   * Failed logins for one username from all addresses together in an hour, after which every
+   * attempt for it waits for the hour to end. Default 100: more than one address's backoff lets
+   * through, so only many addresses together can hold an owner out.
+   */
+  loginFailuresPerHour?: number
+  /** An ioredis client to keep the counters in, shared by every instance using it. Default: the plugin's database. */
+  redis?: Redis
 }
 
 interface CommonOptions {
@@ -67,6 +99,8 @@ interface CommonOptions {
   decorators?: { authenticate?: string | false, currentActiveUser?: string | false }
   /** Where the token and account routes live, e.g. '/auth'. Default ''. */
   prefix?: string
+  /** Limits and login backoff (see TokenAuthThrottleOptions); false: none at all. Default: on, with the defaults. */
+  throttle?: TokenAuthThrottleOptions | false
 }
 
 /** The plugin's options: a database for the sessions (and the built-in user store, unless the host brings its own). */
@@ -148,10 +182,54 @@ function check (condition: boolean, message: string): void {
 
 const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', 'accessTokenExpireMinutes', 'bcryptCost',
   'refreshTokenExpireDays', 'sessionMaxDays', 'refreshTokenReuseSeconds',
-  'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix',
+  'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix', 'throttle',
   // Fastify's own register options, which reach every plugin.
   'logLevel', 'logSerializers'])
 const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme'])
+const THROTTLE_KEYS = new Set(['token', 'registration', 'revoke', 'passwordChange', 'loginBackoffAfter', 'loginBackoffMaxSeconds', 'loginFailuresPerHour', 'redis'])
+const DEFAULT_LIMITS: Record<LimitName, AddressLimit> = {
+  token: { max: 60, windowSeconds: 60 },
+  registration: { max: 20, windowSeconds: 3600 },
+  revoke: { max: 60, windowSeconds: 60 },
+  passwordChange: { max: 20, windowSeconds: 3600 }
+}
+const HOUR_MS = 3_600_000
+
+const isWhole = (value: unknown, min: number, max: number): value is number =>
+  Number.isInteger(value) && (value as number) >= min && (value as number) <= max
+
+/** The throttle plugin's options from the plugin's: defaults filled in, every value checked. */
+function throttleSettings (opts: TokenAuthThrottleOptions | false | undefined) {
+  const off = opts === false
+  const given = opts === false || opts === undefined ? {} : opts
+  check(typeof given === 'object' && given !== null, 'throttle must be false or an object of throttle options')
+  for (const key of Object.keys(given)) check(THROTTLE_KEYS.has(key), `unknown option throttle.${key}`)
+  const limits = {} as Record<LimitName, AddressLimit | false>
+  for (const name of Object.keys(DEFAULT_LIMITS) as LimitName[]) {
+    const limit = off ? false : given[name] ?? DEFAULT_LIMITS[name]
+    check(limit === false || (typeof limit === 'object' && limit !== null && isWhole(limit.max, 1, 1_000_000) && isWhole(limit.windowSeconds, 1, 86_400) &&
+      Object.keys(limit).every((key) => key === 'max' || key === 'windowSeconds')),
+    `throttle.${name} must be false or { max, windowSeconds }: whole numbers, max from 1 to 1000000, windowSeconds from 1 to 86400`)
+    limits[name] = limit
+  }
+  const after = off ? false : given.loginBackoffAfter ?? 5
+  const maxSeconds = given.loginBackoffMaxSeconds ?? 900
+  const perHour = given.loginFailuresPerHour ?? 100
+  check(after === false || isWhole(after, 1, 1000), 'throttle.loginBackoffAfter must be false or a whole number from 1 to 1000')
+  check(isWhole(maxSeconds, 1, 86_400), 'throttle.loginBackoffMaxSeconds must be a whole number from 1 to 86400')
+  check(isWhole(perHour, 1, 1_000_000), 'throttle.loginFailuresPerHour must be a whole number from 1 to 1000000')
+  const redis = given.redis
+  check(redis === undefined || (typeof redis === 'object' && redis !== null && typeof (redis as { eval?: unknown }).eval === 'function'),
+    'throttle.redis must be an ioredis client')
+  return {
+    limits,
+    login: after === false
+      ? false as const
+      : { backoffAfter: after, baseDelayMs: 1000, maxDelayMs: maxSeconds * 1000, userLimit: perHour, userWindowMs: HOUR_MS, memoryMs: 24 * HOUR_MS },
+    redis
+  }
+}
+
 const STORE_METHODS = ['findByUsername', 'create', 'setPassword', 'setDisabled', 'update', 'delete'] as const
 // As the service's ACCESS_TOKEN_EXPIRE_MINUTES: a week at most.
 const MAX_EXPIRE_MINUTES = 10080
@@ -214,6 +292,7 @@ function validated (opts: TokenAuthOptions) {
  */
 export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   const base = validated(opts)
+  const throttling = throttleSettings(opts.throttle)
   const names = opts.decorators ?? {}
   const guardNames = [names.authenticate ?? 'authenticate', names.currentActiveUser ?? 'currentActiveUser'].filter((name) => name !== false)
   // Checked before anything is opened, so a clash leaves no database file behind.
@@ -235,6 +314,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       store: opts.store,
       policy: { refreshTokenExpireDays: base.refreshTokenExpireDays, sessionMaxDays: base.sessionMaxDays, refreshTokenReuseSeconds: base.refreshTokenReuseSeconds }
     })
+    await child.register(throttle, { ...throttling, redisPrefix: `token-auth:${child.prefix}:` })
     await child.register(passwords, { cost: base.bcryptCost })
     await child.register(accessTokens, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
     await child.register(guards)

@@ -70,11 +70,15 @@ async function adminQuery (sql: string): Promise<void> {
   }
 }
 
-/** The standalone service on a fresh database of the engine (SQLite in memory by default), bcrypt at its cheapest cost. */
+/**
+ * The standalone service on a fresh database of the engine (SQLite in memory by default), bcrypt
+ * at its cheapest cost. Throttling is off unless asked for: every injected request comes from one
+ * address, and most tests log in far more often than a person would.
+ */
 export async function buildApp (t: TestContext, opts: Partial<ServiceOptions> = {}, engine: Engine = 'sqlite'): Promise<FastifyInstance> {
   const database = opts.database ?? await freshDatabaseUrl(t, engine)
   const app = Fastify(serviceFastifyOptions('silent'))
-  await app.register(service, { secret: testSecret(), bcryptCost: 4, ...opts, database })
+  await app.register(service, { secret: testSecret(), bcryptCost: 4, throttle: false, ...opts, database })
   // Registered after the schema's teardown, and tap runs teardowns last-in first-out: the app
   // (and its pool) closes before the schema is dropped.
   t.teardown(async () => await app.close())

@@ -28,8 +28,10 @@ export interface SessionRecord {
 
 export type RefreshOutcome =
   | { ok: true, session: SessionRecord, refreshToken: string }
-  /** `unknown` covers revoked and never-issued tokens alike; `reused`: a spent token came back too late, and its session was revoked. */
-  | { ok: false, reason: 'unknown' | 'expired' | 'reused' }
+  /** `unknown` covers revoked and never-issued tokens alike. */
+  | { ok: false, reason: 'unknown' | 'expired' }
+  /** A spent token came back too late: its session was revoked. */
+  | { ok: false, reason: 'reused', username: string, sessionId: string }
 
 function toRecord (row: Selectable<SessionsTable>): SessionRecord {
   return {
@@ -106,7 +108,7 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
     // Within the window, counted from when it was spent; a window of 0 forgives nothing.
     if (spentAt !== null && !(reuseMs > 0 && nowMs - Date.parse(spentAt) < reuseMs)) {
       await run(trx, compiled.end, [row.id])
-      return { ok: false, reason: 'reused' }
+      return { ok: false, reason: 'reused', username: row.username, sessionId: row.id }
     }
     const refreshToken = await addRefreshToken(trx, row.id, now)
     const expiresAt = iso(Math.min(nowMs + idleMs, Date.parse(row.absolute_expires_at)))

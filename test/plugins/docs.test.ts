@@ -199,14 +199,14 @@ t.test('GET /openapi.json', async (t) => {
 
   t.test('the session and account operations: a summary, an operationId, when each status is answered, examples', async (t) => {
     const sessionOperations: Array<[string, string, string[], boolean]> = [
-      ['/token', 'post', ['200', '400', '401'], false],
-      ['/revoke', 'post', ['200', '400'], false],
+      ['/token', 'post', ['200', '400', '401', '413', '429'], false],
+      ['/revoke', 'post', ['200', '400', '413', '429'], false],
       ['/logout', 'post', ['204', '401', '422'], true],
       ['/users/me/sessions', 'get', ['200', '400', '401'], true],
       ['/users/me/sessions/{session_id}', 'delete', ['204', '400', '401', '404'], true],
-      ['/users/me/password', 'post', ['204', '400', '401', '422'], true],
-      ['/users/me/', 'patch', ['200', '400', '401', '422'], true],
-      ['/users/me/', 'delete', ['204', '400', '401', '422'], true]
+      ['/users/me/password', 'post', ['204', '400', '401', '413', '422', '429'], true],
+      ['/users/me/', 'patch', ['200', '400', '401', '413', '422'], true],
+      ['/users/me/', 'delete', ['204', '400', '401', '413', '422'], true]
     ]
     const operationIds = new Set<string>()
     for (const [path, method, statuses, locked] of sessionOperations) {

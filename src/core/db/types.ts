@@ -51,3 +51,25 @@ export interface AuthDatabase {
 export type ItemsDatabase = {
   items: ItemsTable
 }
+
+/** Fixed-window hit counters (per client address, per username). Times are epoch milliseconds. */
+export interface RateLimitsTable {
+  key: string
+  hits: number
+  // bigint columns: PostgreSQL answers them as strings.
+  resets_at: number | string
+}
+
+/** Consecutive failed logins of a username at one address, and until when it must wait. */
+export interface LoginFailuresTable {
+  key: string
+  failures: number
+  blocked_until: number | string
+  expires_at: number | string
+}
+
+/** The throttling tables, where no Redis holds the counters. */
+export interface ThrottleDatabase {
+  auth_rate_limits: RateLimitsTable
+  auth_login_failures: LoginFailuresTable
+}

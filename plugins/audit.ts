@@ -1,0 +1,25 @@
+import type { FastifyRequest } from 'fastify'
+
+/** The security-relevant actions the log records, one event each. */
+export type AuditEvent =
+  | 'login.succeeded' | 'login.failed' | 'login.throttled'
+  | 'token.refreshed' | 'token.reuse_detected' | 'token.revoked'
+  | 'logout' | 'session.ended' | 'password.changed'
+  | 'user.registered' | 'user.deleted'
+  | 'request.throttled'
+
+export interface AuditFields {
+  username?: string
+  session?: string
+  reason?: string
+  [field: string]: string | number | boolean | undefined
+}
+
+/**
+ * One structured line per security-relevant action, at info: `audit` names the event, `client`
+ * is the caller's address (the proxy's client, under trustProxy). Never a password or a token:
+ * callers pass names, ids and reasons only.
+ */
+export function audit (request: Pick<FastifyRequest, 'log' | 'ip'>, event: AuditEvent, fields: AuditFields = {}): void {
+  request.log.info({ audit: event, client: request.ip, ...fields }, `audit: ${event}`)
+}

@@ -1,0 +1,204 @@
+import { Writable } from 'node:stream'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import { sql } from 'kysely'
+import { test, type Test } from 'tap'
+import { serviceFastifyOptions } from '../../src/fastify-options.js'
+import service, { type ServiceOptions } from '../../src/service.js'
+import { buildApp, createUser, engines, freshDatabaseUrl, johndoe, postgresUrl, testSecret } from '../helper.js'
+import { redisServerBin, startRedis } from '../support/redis.js'
+
+// Throttling as a client meets it: per-address limits on the routes a script hammers, and the
+// per-username backoff at /token, with the counters in each kind of shared store.
+
+const form = { 'content-type': 'application/x-www-form-urlencoded' }
+const A = '203.0.113.10'
+const B = '198.51.100.20'
+
+async function tokenRequest (app: FastifyInstance, fields: Record<string, string>, ip = A): Promise<LightMyRequestResponse> {
+  return await app.inject({ method: 'POST', url: '/token', headers: form, remoteAddress: ip, payload: new URLSearchParams(fields).toString() })
+}
+
+const attempt = async (app: FastifyInstance, username: string, password: string, ip = A) =>
+  await tokenRequest(app, { username, password }, ip)
+
+const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+type Mode = 'sqlite' | 'postgres' | 'redis'
+const modes: Mode[] = [...engines, ...(redisServerBin === undefined ? [] : ['redis' as const])]
+
+/** A service app whose counters live in the mode's store; `shared` apps of one call share them. */
+async function appsFor (t: Test, mode: Mode, throttle: ServiceOptions['throttle'], count = 1): Promise<FastifyInstance[]> {
+  const engine = mode === 'postgres' ? 'postgres' : 'sqlite'
+  const database = await freshDatabaseUrl(t, engine, { shared: count > 1 })
+  const redisUrl = mode === 'redis' ? (await startRedis(t)).url : undefined
+  const apps: FastifyInstance[] = []
+  for (let i = 0; i < count; i++) apps.push(await buildApp(t, { database, redisUrl, throttle }, engine))
+  return apps
+}
+
+function assertTooMany (t: Test, res: LightMyRequestResponse, oauth2: boolean, what: string): number {
+  t.equal(res.statusCode, 429, `${what}: 429`)
+  const retry = Number(res.headers['retry-after'])
+  t.ok(Number.isInteger(retry) && retry >= 1, `${what}: Retry-After in whole seconds (${String(res.headers['retry-after'])})`)
+  const body = res.json()
+  t.equal(body.detail, `Too many requests: retry in ${retry} s`, `${what}: the detail says when`)
+  if (oauth2) t.same([body.error, body.error_description], ['invalid_request', body.detail], `${what}: with the RFC 6749 fields`)
+  return retry
+}
+
+test('missing redis-server under CI is a failure, not a skip', { skip: redisServerBin !== undefined }, async (t) => {
+  if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') t.fail('redis-server is not installed (.ci/run installs it)')
+})
+
+test('without PostgreSQL the PostgreSQL mode is skipped', { skip: postgresUrl !== undefined }, async (t) => { t.pass() })
+
+for (const mode of modes) {
+  test(`${mode}: per-address limits`, async (t) => {
+    t.test('POST /token: every grant counts; over the limit 429 with Retry-After and the OAuth2 fields', async (t) => {
+      const [app] = await appsFor(t, mode, { token: { max: 3, windowSeconds: 60 }, loginBackoffAfter: false }) as [FastifyInstance]
+      const grants = [
+        await attempt(app, 'nobody', 'wrong-password'),
+        await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: 'not-a-token' }),
+        await tokenRequest(app, { grant_type: 'client_credentials' })
+      ]
+      t.same(grants.map((r) => r.statusCode), [401, 400, 400], 'three requests of any grant are answered')
+      t.equal(grants[0]?.headers['x-ratelimit-remaining'], '2', 'the remaining allowance is announced')
+      const over = await attempt(app, 'nobody', 'wrong-password')
+      t.ok(assertTooMany(t, over, true, 'the fourth') <= 60, 'within the window')
+      t.equal((await attempt(app, 'nobody', 'wrong-password', B)).statusCode, 401, 'another address has its own allowance')
+    })
+
+    t.test('POST /users/, /revoke, /users/me/password: JSON 429s, each limit its own', async (t) => {
+      const limit = { max: 1, windowSeconds: 3600 }
+      const [app] = await appsFor(t, mode, { registration: limit, revoke: limit, passwordChange: limit, token: false }) as [FastifyInstance]
+      const register = async (username: string) => await app.inject({ method: 'POST', url: '/users/', remoteAddress: A, payload: { username, password: 'long-enough-password' } })
+      t.equal((await register('first')).statusCode, 201)
+      assertTooMany(t, await register('second'), false, 'a second registration')
+      const revoke = async () => await app.inject({ method: 'POST', url: '/revoke', headers: form, remoteAddress: A, payload: 'token=whatever' })
+      t.equal((await revoke()).statusCode, 200)
+      assertTooMany(t, await revoke(), true, 'a second revocation')
+      const token = (await attempt(app, 'first', 'long-enough-password')).json().access_token as string
+      const change = async (password: string) => await app.inject({
+        method: 'POST',
+        url: '/users/me/password',
+        remoteAddress: A,
+        headers: { authorization: `Bearer ${token}` },
+        payload: { current_password: password, new_password: `${password}-2` }
+      })
+      t.equal((await change('long-enough-password')).statusCode, 204)
+      assertTooMany(t, await change('long-enough-password-2'), false, 'a second password change')
+      t.equal((await app.inject({ url: '/users/me/', headers: { authorization: `Bearer ${token}` }, remoteAddress: A })).statusCode, 200,
+        'unlimited routes stay open to the address')
+    })
+  })
+
+  test(`${mode}: login backoff per username`, async (t) => {
+    t.test('after 5 failures from one address: 429 without a password check, 1 s, then 2 s; the owner elsewhere is not held out', async (t) => {
+      const [app] = await appsFor(t, mode, { token: false }) as [FastifyInstance]
+      await createUser(app, johndoe)
+      for (let i = 1; i <= 5; i++) t.equal((await attempt(app, 'johndoe', 'wrong-password')).statusCode, 401, `failure ${i}`)
+      const held = await attempt(app, 'johndoe', johndoe.password)
+      t.equal(assertTooMany(t, held, true, 'the right password right after'), 1, 'the first wait is 1 s')
+      t.equal((await attempt(app, 'johndoe', johndoe.password, B)).statusCode, 200, 'the owner logs in from another address meanwhile')
+      await sleep(1100)
+      t.equal((await attempt(app, 'johndoe', 'wrong-password')).statusCode, 401, 'after the wait an attempt is checked again')
+      t.equal(assertTooMany(t, await attempt(app, 'johndoe', 'wrong-password'), true, 'the sixth failure'), 2, 'then the wait doubles')
+    })
+
+    t.test('an unknown username is answered exactly as an existing one', async (t) => {
+      const [app] = await appsFor(t, mode, { token: false }) as [FastifyInstance]
+      await createUser(app, johndoe)
+      const answers = async (username: string) => {
+        const seen: Array<[number, string, unknown]> = []
+        for (let i = 0; i < 6; i++) {
+          const res = await attempt(app, username, 'wrong-password')
+          seen.push([res.statusCode, String(res.headers['retry-after']), res.json()])
+        }
+        return seen
+      }
+      const existing = await answers('johndoe')
+      t.same(await answers('nobody-here'), existing, 'the same statuses, Retry-After and bodies')
+      t.equal(existing[5]?.[0], 429, 'both are held after five failures')
+    })
+
+    t.test('a success forgets the failures; the username is counted in any letter case', async (t) => {
+      const [app] = await appsFor(t, mode, { token: false }) as [FastifyInstance]
+      await createUser(app, johndoe)
+      for (let i = 0; i < 4; i++) await attempt(app, 'johndoe', 'wrong-password')
+      t.equal((await attempt(app, 'johndoe', johndoe.password)).statusCode, 200, 'the fifth attempt succeeds')
+      for (let i = 0; i < 4; i++) t.equal((await attempt(app, i % 2 === 0 ? 'johndoe' : 'JohnDoe', 'wrong-password')).statusCode, 401, `failure ${i + 1} after it`)
+      t.equal((await attempt(app, 'JOHNDOE', 'wrong-password')).statusCode, 401, 'the fifth failure, in capitals')
+      t.equal((await attempt(app, 'johndoe', johndoe.password)).statusCode, 429, 'the case variants counted as one name')
+    })
+
+    t.test('parallel guesses cannot slip past the count: exactly 5 are checked', async (t) => {
+      const [app] = await appsFor(t, mode, { token: false }) as [FastifyInstance]
+      await createUser(app, johndoe)
+      const answers = await Promise.all(Array.from({ length: 20 }, async () => await attempt(app, 'johndoe', 'wrong-password')))
+      const statuses = answers.map((r) => r.statusCode).sort()
+      t.same(statuses, [...Array(5).fill(401), ...Array(15).fill(429)], '5 checked, 15 held')
+    })
+
+    t.test('many addresses together: the username is held once its hourly total is spent', async (t) => {
+      const [app] = await appsFor(t, mode, { token: false, loginFailuresPerHour: 6 }) as [FastifyInstance]
+      await createUser(app, johndoe)
+      for (let i = 1; i <= 6; i++) t.equal((await attempt(app, 'johndoe', 'wrong-password', `192.0.2.${i}`)).statusCode, 401, `address ${i}: one failure`)
+      const retry = assertTooMany(t, await attempt(app, 'johndoe', johndoe.password, '192.0.2.99'), true, 'a seventh address')
+      t.ok(retry > 3500 && retry <= 3600, `until the hour ends (${retry} s)`)
+      t.equal((await attempt(app, 'someone-else', 'wrong-password', '192.0.2.99')).statusCode, 401, 'other usernames are not held')
+    })
+  })
+
+  test(`${mode}: two instances share the counters`, async (t) => {
+    const [one, two] = await appsFor(t, mode, { token: { max: 4, windowSeconds: 60 }, loginBackoffAfter: 3 }, 2) as [FastifyInstance, FastifyInstance]
+    await createUser(one, johndoe)
+    t.equal((await attempt(one, 'johndoe', 'wrong-password')).statusCode, 401)
+    t.equal((await attempt(two, 'johndoe', 'wrong-password')).statusCode, 401)
+    t.equal((await attempt(one, 'johndoe', 'wrong-password')).statusCode, 401, 'the third failure, over both')
+    assertTooMany(t, await attempt(two, 'johndoe', johndoe.password), true, 'the backoff holds on the other instance')
+    assertTooMany(t, await attempt(one, 'nobody', 'wrong-password'), true, 'and the fifth request from the address is over the limit of 4')
+  })
+}
+
+/** The service with its log captured (warn and above), on an in-memory SQLite database. */
+async function loggedApp (t: Test, opts: Partial<ServiceOptions>): Promise<{ app: FastifyInstance, logged: Array<Record<string, unknown>> }> {
+  const logged: Array<Record<string, unknown>> = []
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { logged.push(JSON.parse(chunk.toString())); done() } })
+  const app = Fastify({ ...serviceFastifyOptions('silent'), logger: { level: 'warn', stream } })
+  await app.register(service, { secret: testSecret(), bcryptCost: 4, database: 'sqlite::memory:', ...opts })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  return { app, logged }
+}
+
+const degradedLines = (logged: Array<Record<string, unknown>>) => logged.filter((line) => String(line.msg).startsWith('throttling degraded'))
+
+test('the database counters unusable: requests are answered unthrottled, and the log says so', async (t) => {
+  const { app, logged } = await loggedApp(t, { throttle: { token: { max: 1, windowSeconds: 60 } } })
+  await sql`drop table auth_rate_limits`.execute(app.db)
+  await sql`drop table auth_login_failures`.execute(app.db)
+  await createUser(app, johndoe)
+  const answers = []
+  for (let i = 0; i < 3; i++) answers.push((await attempt(app, 'johndoe', johndoe.password)).statusCode)
+  t.same(answers, [200, 200, 200], 'logins go on, with no 5xx')
+  t.equal(degradedLines(logged).length, 1, 'one warning says the throttling is degraded (at most one a minute)')
+  t.equal(degradedLines(logged)[0]?.counters, 'database', 'naming where the counters are')
+})
+
+test('Redis stopped: requests are answered unthrottled, the log says degraded, and the limits come back with it', { skip: redisServerBin === undefined }, async (t) => {
+  const redis = await startRedis(t)
+  const { app, logged } = await loggedApp(t, { redisUrl: redis.url, throttle: { token: { max: 2, windowSeconds: 60 } } })
+  await createUser(app, johndoe)
+  t.equal((await attempt(app, 'johndoe', johndoe.password)).statusCode, 200)
+  await redis.stop()
+  const statuses = []
+  for (let i = 0; i < 4; i++) statuses.push((await attempt(app, 'johndoe', johndoe.password)).statusCode)
+  t.same(statuses, [200, 200, 200, 200], 'answered, unthrottled, while Redis is away')
+  t.ok(degradedLines(logged).length >= 1, 'the log says the throttling is degraded')
+  t.notOk(logged.some((line) => Number(line.level) >= 50), 'nothing at error level')
+  await redis.start()
+  for (let i = 0; i < 100 && app.redis?.status !== 'ready'; i++) await sleep(100)
+  const after = []
+  for (let i = 0; i < 3; i++) after.push((await attempt(app, 'johndoe', johndoe.password)).statusCode)
+  t.same(after, [200, 200, 429], 'with Redis back (empty), the limit holds again')
+})

@@ -202,3 +202,19 @@ test('Redis stopped: requests are answered unthrottled, the log says degraded, a
   for (let i = 0; i < 3; i++) after.push((await attempt(app, 'johndoe', johndoe.password)).statusCode)
   t.same(after, [200, 200, 429], 'with Redis back (empty), the limit holds again')
 })
+
+test('bad throttle options stop the plugin with a message naming the option', async (t) => {
+  const cases: Array<[unknown, RegExp]> = [
+    [{ token: { max: 0, windowSeconds: 60 } }, /throttle\.token must be false or \{ max, windowSeconds \}/],
+    [{ token: { max: 5 } }, /throttle\.token must be/],
+    [{ revoke: { max: 5, windowSeconds: 60, burst: 2 } }, /throttle\.revoke must be/],
+    [{ loginBackoffAfter: 0 }, /throttle\.loginBackoffAfter must be false or a whole number from 1 to 1000/],
+    [{ loginFailuresPerHour: 1.5 }, /throttle\.loginFailuresPerHour/],
+    [{ redis: 'redis://localhost' }, /throttle\.redis must be an ioredis client/],
+    [{ tokens: false }, /unknown option throttle\.tokens/],
+    ['off', /throttle must be false or an object/]
+  ]
+  for (const [throttle, message] of cases) {
+    await t.rejects(buildApp(t, { throttle: throttle as ServiceOptions['throttle'] }), message, JSON.stringify(throttle))
+  }
+})

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyPluginCallback } from 'fastify'
+import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import tokenAuth, { tokenAuth as namedTokenAuth, type TokenAuthOptions, type UserStore } from 'fastify-token-auth'
 import { describe, expect, test } from 'tstyche'
@@ -7,6 +8,7 @@ const app = Fastify()
 const secret = 'a-secret-of-at-least-thirty-two-bytes'
 declare const store: UserStore
 declare const db: Kysely<{ users: { username: string } }>
+declare const redis: Redis
 
 test('the default export is a Fastify plugin taking TokenAuthOptions', () => {
   expect(tokenAuth).type.toBeAssignableTo<FastifyPluginCallback<TokenAuthOptions>>()
@@ -41,8 +43,10 @@ describe('app.register accepts', () => {
       issuer: 'me',
       audience: 'you',
       docs: { title: 'Auth', version: '1.0.0', description: 'Accounts', redoc: true },
-      decorators: { authenticate: 'tokenAuthenticate', currentActiveUser: false }
+      decorators: { authenticate: 'tokenAuthenticate', currentActiveUser: false },
+      throttle: { token: { max: 30, windowSeconds: 60 }, registration: false, loginBackoffAfter: 10, loginBackoffMaxSeconds: 600, loginFailuresPerHour: 50, redis }
     })).type.not.toRaiseError()
+    expect(app.register(tokenAuth, { secret, database: db, throttle: false })).type.not.toRaiseError()
     expect(app.register(tokenAuth, { secret, database: db, store, docs: false })).type.not.toRaiseError()
   })
 
@@ -81,6 +85,11 @@ describe('app.register refuses', () => {
     expect(app.register(tokenAuth, { secret, store, decorators: { authenticate: 1 } })).type.toRaiseError(2769)
     expect({ secret, store, decorators: { authenticate: 1 } } satisfies TokenAuthOptions).type.toRaiseError("Type 'number' is not assignable to type 'string | false")
     expect({ secret, store, decorators: { authenticate: true } } satisfies TokenAuthOptions).type.toRaiseError()
+  })
+
+  test('a limit without its window, or a Redis URL where a client belongs', () => {
+    expect({ secret, database: db, throttle: { token: { max: 5 } } } satisfies TokenAuthOptions).type.toRaiseError("Property 'windowSeconds' is missing")
+    expect({ secret, database: db, throttle: { redis: 'redis://localhost' } } satisfies TokenAuthOptions).type.toRaiseError(2322)
   })
 
   test('a secret or docs of the wrong type', () => {

@@ -54,13 +54,13 @@ async function owner (port: number, from: string, until: number): Promise<Answer
 }
 
 /** Wrong passwords from one address as fast as the connections allow, for `accounts` usernames in turn. */
-async function attack (port: number, accounts: number, until: number) {
+async function attack (port: number, from: string, accounts: number, until: number) {
   const agent = new Agent({ keepAlive: true, maxSockets: ATTACKER_CONNECTIONS })
   const counts = new Map<number, number>()
   let n = 0
   await Promise.all(Array.from({ length: ATTACKER_CONNECTIONS }, async () => {
     while (performance.now() < until) {
-      const { status } = await login(port, '127.0.0.2', agent, `user${n++ % accounts}`, `guess-${n}`)
+      const { status } = await login(port, from, agent, `user${n++ % accounts}`, `guess-${n}`)
       counts.set(status, (counts.get(status) ?? 0) + 1)
     }
   }))
@@ -68,9 +68,12 @@ async function attack (port: number, accounts: number, until: number) {
   return counts
 }
 
-async function phase (port: number, name: string, accounts: number, ownerAddress: string) {
+/** One phase, with addresses of its own for the attacker and the owner (no limit carries over from the last). */
+async function phase (port: number, name: string, accounts: number, index: number) {
   const until = performance.now() + SECONDS * 1000
-  const [counts, owned] = await Promise.all([accounts === 0 ? new Map<number, number>() : attack(port, accounts, until), owner(port, ownerAddress, until)])
+  const attacker = `127.0.2.${index}`
+  const ownerAddress = `127.0.3.${index}`
+  const [counts, owned] = await Promise.all([accounts === 0 ? new Map<number, number>() : attack(port, attacker, accounts, until), owner(port, ownerAddress, until)])
   const sent = [...counts.values()].reduce((a, b) => a + b, 0)
   const checked = counts.get(401) ?? 0
   const ms = owned.map((a) => a.ms)
@@ -108,9 +111,9 @@ try {
     if (res.status !== 201) throw new Error(`registration answered ${res.status}`)
   }
   const results = [
-    await phase(port, 'owner alone', 0, '127.0.0.3'),
-    await phase(port, 'one address, one account', 1, '127.0.0.4'),
-    await phase(port, `one address, sprayed over ${ACCOUNTS} accounts`, ACCOUNTS, '127.0.0.5')
+    await phase(port, 'owner alone', 0, 1),
+    await phase(port, 'one address, one account', 1, 2),
+    await phase(port, `one address, sprayed over ${ACCOUNTS} accounts`, ACCOUNTS, 3)
   ]
   process.stdout.write(`${JSON.stringify({ seconds: SECONDS, attackerConnections: ATTACKER_CONNECTIONS, bcryptCost: 12, results }, null, 2)}\n`)
 } finally {

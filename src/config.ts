@@ -15,6 +15,8 @@ export const ConfigSchema = Type.Object({
   }),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
   DATABASE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+  // Start on an empty SQLite database although the marker beside it says one existed there.
+  ALLOW_EMPTY_DATABASE: Type.Boolean({ default: false }),
   WORKERS: Type.String({ pattern: '^(auto|[1-9][0-9]?)$', default: '1' }),
   JWT_SECRET: Type.Optional(Type.String()),
   ACCESS_TOKEN_EXPIRE_MINUTES: Type.Integer({ minimum: 1, maximum: 10080, default: 30 }),
@@ -99,6 +101,7 @@ function describe (key: string, message: string): string {
   if (key === 'LOG_LEVEL') return 'expected one of fatal, error, warn, info, debug, trace, silent'
   if (key === 'DATABASE_URL') return 'expected sqlite:PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE'
   if (key === 'WORKERS') return 'expected auto or a whole number from 1 to 99'
+  if (key === 'ALLOW_EMPTY_DATABASE') return 'expected true or false'
   if ('minimum' in schema && 'maximum' in schema) {
     return `expected a whole number from ${schema.minimum} to ${schema.maximum}`
   }

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isUnavailable } from '../src/core/db/errors.js'
+import { isUnavailable, unavailableReason } from '../src/core/db/errors.js'
 import type { ValidationIssue } from '../src/core/schemas/errors.js'
 
 /** An error a route throws on purpose: its status, its `detail`, and any headers. */
@@ -97,12 +97,13 @@ export function errorHandler (error: FastifyError, request: FastifyRequest, repl
 }
 
 /**
- * Answers a failure that is not the client's doing: 503 for an unavailable dependency, else
- * 500, logged, with nothing internal in the body.
+ * Answers a failure that is not the client's doing: 503 for an unavailable dependency (logged at
+ * warn with the reason: unreachable, full, read-only, deleted), else 500, logged as an error;
+ * nothing internal in the body.
  */
 export function sendServerError (error: unknown, request: Pick<FastifyRequest, 'log'>, reply: { code: (statusCode: number) => { send: (payload: { detail: string }) => unknown } }) {
   if (isUnavailable(error) || (error as { statusCode?: unknown } | null)?.statusCode === 503) {
-    request.log.warn({ err: error }, 'database unavailable')
+    request.log.warn({ err: error, reason: unavailableReason(error) }, 'database unavailable')
     return reply.code(503).send({ detail: 'Service unavailable' })
   }
   request.log.error({ err: error }, 'request failed')

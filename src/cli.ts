@@ -5,9 +5,9 @@ import { createKyselyUserStore } from './core/kysely-user-store.js'
 import { createSessionStore } from './core/session-store.js'
 import { hashPassword, passwordLengthProblem } from './core/passwords.js'
 import { toPublicUser, UsernameTakenError } from './core/user-store.js'
-import { createDatabase } from './core/db/database.js'
+import { DatabaseStartError } from './core/db/database-marker.js'
 import { DatabaseUnavailableError } from './core/db/errors.js'
-import { migrateService } from './core/db/migrate.js'
+import { openServiceDatabase } from './core/db/service-database.js'
 import { EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, USERNAME_PATTERN } from './core/schemas/user.js'
 
 const USAGE = `Usage: fastify-token-auth <command> [options]   (in this repository: npm run cli -- <command>)
@@ -25,7 +25,8 @@ Commands:
 
 The password is read from standard input (one trailing newline is dropped).
 set-password and disable end every session of the user.
-Uses DATABASE_URL, BCRYPT_COST, DATABASE_TIMEOUT_MS and the session settings like the service.
+Uses DATABASE_URL, BCRYPT_COST, DATABASE_TIMEOUT_MS, ALLOW_EMPTY_DATABASE and the session settings
+like the service.
 Exit codes: 0 done, 1 refused (user exists, no such user, bad password) or database unavailable,
 2 usage or configuration error.`
 
@@ -95,9 +96,13 @@ async function run (argv: string[]): Promise<void> {
   }
   if (!['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'migrate'].includes(command)) throw usageError(`Unknown command: ${command}`)
 
-  const db = createDatabase(config.DATABASE_URL, { poolSize: 1, timeoutMs: config.DATABASE_TIMEOUT_MS })
+  const db = await openServiceDatabase(config.DATABASE_URL, {
+    poolSize: 1,
+    timeoutMs: config.DATABASE_TIMEOUT_MS,
+    allowEmpty: config.ALLOW_EMPTY_DATABASE,
+    warn: (message) => { process.stderr.write(`${message}\n`) }
+  })
   try {
-    await migrateService(db)
     if (command === 'migrate') {
       process.stdout.write('Migrations applied\n')
       return
@@ -186,6 +191,9 @@ try {
   if (error instanceof CliError) {
     if (error.message !== '') process.stderr.write(`${error.message}\n`)
     process.exitCode = error.exitCode
+  } else if (error instanceof DatabaseStartError) {
+    process.stderr.write(`${error.message}\n`)
+    process.exitCode = 1
   } else if (error instanceof DatabaseUnavailableError) {
     process.stderr.write(`The database is unavailable: ${String((error.cause as Error | undefined)?.message ?? error.message)}\n`)
     process.exitCode = 1

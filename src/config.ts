@@ -19,6 +19,8 @@ export const ConfigSchema = Type.Object({
   }),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
   DATABASE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+  // Start on an empty SQLite database although the marker beside it says one existed there.
+  ALLOW_EMPTY_DATABASE: Type.Boolean({ default: false }),
   WORKERS: Type.String({ pattern: '^(auto|[1-9][0-9]?)$', default: '1' }),
   JWT_SECRET: Type.Optional(Type.String()),
   ACCESS_TOKEN_EXPIRE_MINUTES: Type.Integer({ minimum: 1, maximum: 10080, default: 30 }),
@@ -154,6 +156,7 @@ function describe (key: string, message: string): string {
   if (key.startsWith('RATE_LIMIT_')) return 'expected off, or requests per period such as 60/min, 20/h or 10/15min'
   if (key === 'REDIS_URL') return 'expected redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…'
   if (key === 'TRUST_PROXY') return 'expected false, true, a hop count, or comma-separated proxy addresses or CIDRs'
+  if (key === 'ALLOW_EMPTY_DATABASE') return 'expected true or false'
   if ('minimum' in schema && 'maximum' in schema) {
     return `expected a whole number from ${schema.minimum} to ${schema.maximum}`
   }

@@ -3,16 +3,34 @@ import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { pino, type Logger } from 'pino'
 import { addressLimit, ConfigError, loadConfig, trustProxy, workerCount, type Config } from './config.js'
-import { createDatabase } from './core/db/database.js'
-import { migrateService } from './core/db/migrate.js'
+import { parseDatabaseUrl } from './core/db/database.js'
+import { DatabaseStartError } from './core/db/database-marker.js'
+import { openServiceDatabase } from './core/db/service-database.js'
 import { serviceFastifyOptions } from './fastify-options.js'
 import { logDestination, loggerOptions } from './logger.js'
 import { resolveJwtSecret } from './secret.js'
 import service from './service.js'
 
+/**
+ * Before a process serves or forks workers: a SQLite file is checked against its marker (an
+ * empty database where one existed is refused), then the database is migrated and marked.
+ */
+async function prepareDatabase (config: Config, log: { warn: (message: string) => void }) {
+  const db = await openServiceDatabase(config.DATABASE_URL, {
+    timeoutMs: config.DATABASE_TIMEOUT_MS,
+    allowEmpty: config.ALLOW_EMPTY_DATABASE,
+    warn: (message) => { log.warn(message) }
+  })
+  await db.destroy()
+}
+
 /** The standalone service as a Fastify instance, ready to listen. */
 async function buildServer (config: Config) {
   const app = Fastify({ ...serviceFastifyOptions(config.LOG_LEVEL), trustProxy: trustProxy(config.TRUST_PROXY) })
+  // A worker checks too: one started after the file was deleted must not begin an empty
+  // database there. (The service migrates PostgreSQL itself.)
+  const location = parseDatabaseUrl(config.DATABASE_URL)
+  if (location.engine === 'sqlite' && location.path !== ':memory:') await prepareDatabase(config, app.log)
   // Fastify's close() closes the keep-alive sockets that are idle when it starts, then waits for
   // the rest. A socket whose request was in flight turns idle once answered: close those as they
   // do, so the close ends promptly (and without an onSend hook costing every request).
@@ -72,12 +90,7 @@ const MAX_RESTART_DELAY_MS = 10_000
  */
 async function supervise (config: Config, count: number) {
   const log: Logger = pino(loggerOptions(config.LOG_LEVEL), logDestination())
-  const db = createDatabase(config.DATABASE_URL, { timeoutMs: config.DATABASE_TIMEOUT_MS })
-  try {
-    await migrateService(db)
-  } finally {
-    await db.destroy()
-  }
+  await prepareDatabase(config, log)
   await resolveJwtSecret(config, log)
 
   let closing = false
@@ -144,8 +157,14 @@ async function main () {
     process.exit(1)
   }
   const count = workerCount(config)
-  if (count > 1 && cluster.isPrimary) await supervise(config, count)
-  else await serve(config)
+  try {
+    if (count > 1 && cluster.isPrimary) await supervise(config, count)
+    else await serve(config)
+  } catch (error) {
+    if (!(error instanceof DatabaseStartError)) throw error
+    process.stderr.write(`${error.message}\n`)
+    process.exit(1)
+  }
 }
 
 await main()

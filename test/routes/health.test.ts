@@ -12,12 +12,15 @@ forEachEngine(t, async (t, engine) => {
     }
   })
 
-  t.test('/health/ready answers while the database does', async (t) => {
+  t.test('/health/ready answers while the database takes a write', async (t) => {
     for (const url of ['/health/ready', '/health/ready/']) {
       const res = await app.inject({ url })
       t.equal(res.statusCode, 200, url)
       t.same(res.json(), { status: 'ready' })
     }
+    const rows = await app.db.selectFrom('health_probe').select(['id', 'checked_at']).execute()
+    t.equal(rows.length, 1, 'the probe upserts one row')
+    t.match(rows[0]?.checked_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'stamped with the time of the probe')
   })
 
   t.test('the probes are not in the API docs', async (t) => {

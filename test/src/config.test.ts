@@ -11,6 +11,7 @@ t.test('defaults', async (t) => {
     DATABASE_URL: 'sqlite:./data/app.db',
     DATABASE_POOL_SIZE: 10,
     DATABASE_TIMEOUT_MS: 5000,
+    ALLOW_EMPTY_DATABASE: false,
     WORKERS: '1',
     ACCESS_TOKEN_EXPIRE_MINUTES: 30,
     REFRESH_TOKEN_EXPIRE_DAYS: 14,
@@ -29,6 +30,7 @@ t.test('values are read from the environment and converted', async (t) => {
     DATABASE_URL: 'postgres://app:pw@127.0.0.1:5432/app',
     DATABASE_POOL_SIZE: '4',
     DATABASE_TIMEOUT_MS: '2000',
+    ALLOW_EMPTY_DATABASE: 'true',
     WORKERS: 'auto',
     JWT_SECRET: secret,
     ACCESS_TOKEN_EXPIRE_MINUTES: '15',
@@ -46,6 +48,7 @@ t.test('values are read from the environment and converted', async (t) => {
     DATABASE_URL: 'postgres://app:pw@127.0.0.1:5432/app',
     DATABASE_POOL_SIZE: 4,
     DATABASE_TIMEOUT_MS: 2000,
+    ALLOW_EMPTY_DATABASE: true,
     WORKERS: 'auto',
     JWT_SECRET: secret,
     ACCESS_TOKEN_EXPIRE_MINUTES: 15,
@@ -126,6 +129,12 @@ t.test('WORKERS', async (t) => {
   for (const bad of ['0', '-1', 'many', '1.5', '100']) {
     t.match(problemsOf({ WORKERS: bad }), [/^WORKERS=.*expected auto or a whole number from 1 to 99/], bad)
   }
+})
+
+t.test('ALLOW_EMPTY_DATABASE is true or false', async (t) => {
+  t.equal(loadConfig({ ALLOW_EMPTY_DATABASE: 'false' }).ALLOW_EMPTY_DATABASE, false)
+  t.equal(loadConfig({ ALLOW_EMPTY_DATABASE: 'true' }).ALLOW_EMPTY_DATABASE, true)
+  t.match(problemsOf({ ALLOW_EMPTY_DATABASE: 'yes' }), [/^ALLOW_EMPTY_DATABASE="yes": expected true or false$/])
 })
 
 t.test('a bad DATABASE_URL is echoed without its password', async (t) => {

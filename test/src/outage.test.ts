@@ -280,12 +280,12 @@ t.test('sqlite: another connection holds the write lock longer than the busy tim
   assertUnavailable(t, blocked, 'POST /users/ while the file is write-locked')
   t.ok(waited >= 250, `the service waited for the lock (busy timeout 300 ms) before giving up: ${waited} ms`)
 
-  // Readers are not blocked by a writer in WAL mode: the probe stays ready.
-  const ready = await bounded(app, { url: '/health/ready' })
-  t.equal(ready.statusCode, 200, '/health/ready: reads still work under the write lock (WAL)')
+  // The readiness probe writes, so it waits for the lock as the registration did, and fails.
+  assertUnavailable(t, await bounded(app, { url: '/health/ready' }), 'GET /health/ready while the file is write-locked')
 
   other.exec('ROLLBACK')
   t.notOk(other.inTransaction, 'the lock is released')
+  t.equal((await bounded(app, { url: '/health/ready' })).statusCode, 200, '/health/ready: ready again once the lock is gone')
 
   const registered = await register(app, 'blocked', password)
   t.equal(registered.statusCode, 201, 'the same registration works once the lock is gone', { body: registered.body })

@@ -2,8 +2,9 @@ import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect, sql, type CompiledQuery, type Dialect } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type Dialect } from 'kysely'
 import { asUnavailable } from './errors.js'
+import { watchFileIdentity, type FileIdentity } from './file-identity.js'
 import type { AuthDatabase } from './types.js'
 import { translatingUnavailable } from './unavailable-dialect.js'
 
@@ -27,19 +28,25 @@ export interface DatabaseOptions {
   timeoutMs?: number
   /** Told about errors of idle pooled connections (say, the server restarted), which would otherwise crash the process. */
   onPoolError?: (error: Error) => void
+  /** Told once when a SQLite file's path stops naming the file opened (deleted, replaced): what happened and what to do. */
+  onFileLost?: (message: string, path: string) => void
+  /** Told when that path names the file opened again. */
+  onFileBack?: (path: string) => void
 }
 
 // The better-sqlite3 handle behind each Kysely instance this module opened, for preparedFirstRow.
 const sqliteHandles = new WeakMap<Kysely<any>, SQLite.Database>()
+// Whether the path of each SQLite file database this module opened still names its file.
+const fileIdentities = new WeakMap<Kysely<any>, FileIdentity>()
 
-function sqliteDialect (sqlite: SQLite.Database, timeoutMs: number): Dialect {
+function sqliteDialect (sqlite: SQLite.Database, timeoutMs: number, identity: FileIdentity | undefined): Dialect {
   // WAL lets readers run beside a writer; the busy timeout makes a second writer (another
   // worker process) wait for the lock instead of failing at once.
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma(`busy_timeout = ${timeoutMs}`)
   sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('foreign_keys = ON')
-  return new SqliteDialect({ database: withStatementCache(sqlite) })
+  return new SqliteDialect({ database: withStatementCache(sqlite, identity) })
 }
 
 const STATEMENT_CACHE_SIZE = 256
@@ -48,8 +55,9 @@ const STATEMENT_CACHE_SIZE = 256
  * Kysely's SQLite driver prepares every query anew; preparing was the largest single cost of an
  * authenticated request. The service's queries are a small fixed set, so each text is prepared
  * once and reused (better-sqlite3 runs one statement at a time, and Kysely does not stream here).
+ * A statement that writes runs only while the file's path still names the file opened.
  */
-function withStatementCache (sqlite: SQLite.Database) {
+function withStatementCache (sqlite: SQLite.Database, identity: FileIdentity | undefined) {
   const statements = new Map<string, SQLite.Statement>()
   return {
     close: () => { sqlite.close() },
@@ -60,6 +68,7 @@ function withStatementCache (sqlite: SQLite.Database) {
         if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value as string)
         statements.set(text, statement)
       }
+      if (!statement.readonly) identity?.assertUnchanged()
       return statement
     }
   }
@@ -103,9 +112,25 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely
     closeSync(openSync(location.path, 'a', 0o600))
   }
   const sqlite = new SQLite(location.path)
-  const db = new Kysely<AuthDatabase>({ dialect: translatingUnavailable(sqliteDialect(sqlite, timeoutMs)) })
+  const { path } = location
+  const identity = path === ':memory:'
+    ? undefined
+    : watchFileIdentity(path, {
+      onLost: (message) => { opts.onFileLost?.(message, path) },
+      onBack: () => { opts.onFileBack?.(path) }
+    })
+  const db = new Kysely<AuthDatabase>({ dialect: translatingUnavailable(sqliteDialect(sqlite, timeoutMs, identity)) })
   sqliteHandles.set(db, sqlite)
+  if (identity !== undefined) fileIdentities.set(db, identity)
   return db
+}
+
+/**
+ * For a SQLite file database opened here: throws a DatabaseUnavailableError unless its path
+ * still names the file opened, looking now. Nothing for any other database.
+ */
+export function assertDatabaseFileUnchanged (db: Kysely<any>): void {
+  fileIdentities.get(db)?.assertUnchanged(true)
 }
 
 export type MaybePromise<T> = T | Promise<T>
@@ -176,9 +201,4 @@ export function sqliteChangeWatch (db: Kysely<any>, intervalMs: number): (() => 
       throw asUnavailable(error)
     }
   }
-}
-
-/** Resolves when the database answers a trivial query (within the configured timeouts). */
-export async function ping (db: Kysely<any>): Promise<void> {
-  await sql`select 1`.execute(db)
 }

@@ -1,6 +1,7 @@
 import { Migrator, sql, type Kysely, type Migration } from 'kysely'
 import { engineOf } from './dialect.js'
 import { inWriteTransaction } from './transaction.js'
+import { healthMigrations } from './migrations/health.js'
 import { itemsMigrations } from './migrations/items.js'
 import { usersMigrations } from './migrations/users.js'
 
@@ -45,8 +46,9 @@ async function currentSchema (db: Kysely<any>): Promise<string> {
   return schema
 }
 
-/** Every migration of the standalone service: the auth plugin's tables, then the items table. */
+/** Every migration of the standalone service: the auth plugin's tables, the items table, the readiness probe's table. */
 export async function migrateService (db: Kysely<any>): Promise<void> {
   await migrateToLatest(db, usersMigrations, 'auth_migrations')
   await migrateToLatest(db, itemsMigrations, 'items_migrations')
+  await migrateToLatest(db, healthMigrations, 'health_migrations')
 }

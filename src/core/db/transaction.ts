@@ -11,14 +11,24 @@ export async function inWriteTransaction<DB, T> (db: Kysely<DB>, fn: (trx: Kysel
   if (engineOf(db) === 'postgres') return await db.transaction().execute(fn)
   return await db.connection().execute(async (connection) => {
     await sql`begin immediate`.execute(connection)
-    let result: T
     try {
-      result = await fn(connection)
+      const result = await fn(connection)
+      await sql`commit`.execute(connection)
+      return result
     } catch (error) {
-      await sql`rollback`.execute(connection)
+      await rollbackIfOpen(connection)
       throw error
     }
-    await sql`commit`.execute(connection)
-    return result
   })
+}
+
+/**
+ * Ends a failed SQLite transaction, and the caller sees the failure itself. A full disk or an I/O
+ * error makes SQLite roll back on its own (the ROLLBACK then finds no transaction); a failed
+ * COMMIT leaves the transaction open, and the connection could begin no other.
+ */
+async function rollbackIfOpen (connection: Kysely<any>): Promise<void> {
+  try {
+    await sql`rollback`.execute(connection)
+  } catch {}
 }

@@ -16,6 +16,8 @@ const guarded = { 400: ref(HTTPError), 401: ref(HTTPError), 422: ref(HTTPValidat
 const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
   const onRequest = app.currentActiveUser
   const tags = ['items']
+  // A title and 10,000 characters of description, each escaped as \uXXXX at worst, fit.
+  const ITEM_BODY_LIMIT = 65_536
   app.addHook('preHandler', finiteNumbersOnly)
 
   for (const { url, hide } of pathVariants(app, '/users/me/items/')) {
@@ -25,6 +27,7 @@ const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
     }, async (request) => await app.items.list(request.user.username, request.query.limit ?? ITEMS_PAGE_DEFAULT, request.query.offset ?? 0))
 
     app.post(url, {
+      bodyLimit: ITEM_BODY_LIMIT,
       onRequest,
       schema: { hide, tags, summary: 'Create an item', body: ref(ItemCreate), response: { 201: ref(Item), ...guarded } }
     }, async (request, reply) => await reply.code(201).send(await app.items.create(request.user.username, request.body)))

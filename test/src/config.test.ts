@@ -1,6 +1,6 @@
 import t from 'tap'
 import { availableParallelism } from 'node:os'
-import { ConfigError, loadConfig, workerCount } from '../../src/config.js'
+import { addressLimit, ConfigError, loadConfig, trustProxy, workerCount } from '../../src/config.js'
 
 const secret = 'x'.repeat(32)
 
@@ -19,7 +19,15 @@ t.test('defaults', async (t) => {
     REFRESH_TOKEN_REUSE_SECONDS: 10,
     BCRYPT_COST: 12,
     REGISTRATION: 'open',
-    LOG_LEVEL: 'info'
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_TOKEN: '60/min',
+    RATE_LIMIT_REGISTRATION: '20/h',
+    RATE_LIMIT_REVOKE: '60/min',
+    RATE_LIMIT_PASSWORD_CHANGE: '20/h',
+    LOGIN_BACKOFF_AFTER: 5,
+    LOGIN_BACKOFF_MAX_SECONDS: 900,
+    LOGIN_FAILURES_PER_HOUR: 100,
+    TRUST_PROXY: 'false'
   })
 })
 
@@ -40,6 +48,15 @@ t.test('values are read from the environment and converted', async (t) => {
     BCRYPT_COST: '10',
     REGISTRATION: 'closed',
     LOG_LEVEL: 'warn',
+    RATE_LIMIT_TOKEN: '10/15min',
+    RATE_LIMIT_REGISTRATION: 'off',
+    RATE_LIMIT_REVOKE: '5/s',
+    RATE_LIMIT_PASSWORD_CHANGE: '3/h',
+    LOGIN_BACKOFF_AFTER: '0',
+    LOGIN_BACKOFF_MAX_SECONDS: '60',
+    LOGIN_FAILURES_PER_HOUR: '1000',
+    REDIS_URL: 'redis://127.0.0.1:6379/2',
+    TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
     UNRELATED: 'ignored'
   })
   t.same(config, {
@@ -57,8 +74,49 @@ t.test('values are read from the environment and converted', async (t) => {
     REFRESH_TOKEN_REUSE_SECONDS: 0,
     BCRYPT_COST: 10,
     REGISTRATION: 'closed',
-    LOG_LEVEL: 'warn'
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_TOKEN: '10/15min',
+    RATE_LIMIT_REGISTRATION: 'off',
+    RATE_LIMIT_REVOKE: '5/s',
+    RATE_LIMIT_PASSWORD_CHANGE: '3/h',
+    LOGIN_BACKOFF_AFTER: 0,
+    LOGIN_BACKOFF_MAX_SECONDS: 60,
+    LOGIN_FAILURES_PER_HOUR: 1000,
+    REDIS_URL: 'redis://127.0.0.1:6379/2',
+    TRUST_PROXY: '10.0.0.0/8, 127.0.0.1'
   })
+})
+
+t.test('RATE_LIMIT_* and TRUST_PROXY as the service applies them', async (t) => {
+  t.same(addressLimit('60/min'), { max: 60, windowSeconds: 60 })
+  t.same(addressLimit('10/15min'), { max: 10, windowSeconds: 900 })
+  t.same(addressLimit('5/s'), { max: 5, windowSeconds: 1 })
+  t.same(addressLimit('20/h'), { max: 20, windowSeconds: 3600 })
+  t.equal(addressLimit('off'), false)
+  t.equal(trustProxy('false'), false)
+  t.equal(trustProxy('true'), true)
+  t.same(trustProxy('10.0.0.0/8, 127.0.0.1'), ['10.0.0.0/8', '127.0.0.1'])
+  const hops = trustProxy('2')
+  t.type(hops, 'function', 'a hop count trusts the nearest hops')
+  if (typeof hops === 'function') t.same([hops('198.51.100.1', 0), hops('198.51.100.1', 1), hops('198.51.100.1', 2)], [true, true, false])
+})
+
+t.test('bad throttling and proxy settings are named, each on its line', async (t) => {
+  const error = (() => {
+    try {
+      loadConfig({ RATE_LIMIT_TOKEN: '60 per minute', RATE_LIMIT_REVOKE: '10/48h', REDIS_URL: 'localhost:6379', TRUST_PROXY: '10.0.0.0/33', LOGIN_BACKOFF_AFTER: '-1' })
+    } catch (error) {
+      return error
+    }
+  })()
+  t.ok(error instanceof ConfigError)
+  t.same((error as ConfigError).problems, [
+    'RATE_LIMIT_TOKEN="60 per minute": expected off, or requests per period such as 60/min, 20/h or 10/15min',
+    'LOGIN_BACKOFF_AFTER="-1": expected a whole number from 0 to 1000',
+    'REDIS_URL="localhost:6379": expected redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…',
+    'RATE_LIMIT_REVOKE="10/48h": the period can be a day at most',
+    'TRUST_PROXY="10.0.0.0/33": "10.0.0.0/33" is not an IP address or CIDR'
+  ])
 })
 
 t.test('an empty variable counts as unset', async (t) => {

@@ -5,7 +5,7 @@ import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
 import { migrateToLatest } from '../src/core/db/migrate.js'
 import { throttleMigrations } from '../src/core/db/migrations/throttle.js'
-import { loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/core/login-throttle.js'
+import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/core/login-throttle.js'
 import { createRedisLoginAttemptStore } from '../src/core/redis-throttle-store.js'
 import { createDatabaseThrottleStore } from '../src/core/throttle-store.js'
 import { audit } from './audit.js'
@@ -31,10 +31,13 @@ export interface ThrottlePluginOptions {
   redisPrefix: string
 }
 
+/** An attempt let through (`done` once its password is checked), or held for `waitMs`. */
+export type LoginAdmission = { held: false, done: () => void } | { held: true, waitMs: number, reason: 'backoff' | 'concurrent' }
+
 /** The login side of the throttling, for the token route. */
 export interface LoginThrottle {
-  /** 0 when an attempt for `username` from `ip` may go ahead (it then counts as a failure until `succeeded`), else the wait in ms. */
-  admit (username: string, ip: string): Promise<number>
+  /** Lets an attempt for `username` from `ip` go ahead (it counts as a failure until `succeeded`), or says how long it must wait. */
+  admit (username: string, ip: string): Promise<LoginAdmission>
   succeeded (username: string, ip: string): Promise<void>
 }
 
@@ -59,6 +62,10 @@ export function tooManyRequests (waitMs: number): HttpError {
 }
 
 const DEGRADED_LOG_INTERVAL_MS = 60_000
+const OVER_LIMIT_MEMORY = 10_000
+// Password checks under way at once for one address, per process: a flood from one address
+// cannot queue up bcrypt work in front of everybody else's logins.
+const CONCURRENT_CHECKS_PER_ADDRESS = 2
 const SWEEP_INTERVAL_MS = 10 * 60_000
 
 interface DegradedLog {
@@ -88,7 +95,7 @@ function degradedLog (log: FastifyBaseLogger, where: string): DegradedLog {
 }
 
 interface StoreContract {
-  incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number, max: number): void
+  incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number } | null) => void, timeWindow: number, max: number): void
   child (): StoreContract
 }
 
@@ -98,11 +105,24 @@ const RedisStore = createRequire(import.meta.url)('@fastify/rate-limit/store/Red
 
 /** A store that reports failures to `degraded`, and is one counter for every route it is given to. */
 function reportingStore (inner: Pick<StoreContract, 'incr'>, degraded: DegradedLog): NonNullable<RateLimitPluginOptions['store']> {
+  // An address over its limit stays over it until its window ends: answered from memory till
+  // then, a flood of refused requests costs the shared store nothing.
+  const over = new Map<string, number>()
   const store: StoreContract = {
     incr (key, callback, timeWindow, max) {
+      const now = Date.now()
+      const until = over.get(key)
+      if (until !== undefined) {
+        if (until > now) return callback(null, { current: max + 1, ttl: until - now })
+        over.delete(key)
+      }
       inner.incr(key, (error, result) => {
         if (error !== null) degraded.failed(error)
         else degraded.ok()
+        if (error === null && result != null && result.current > max && result.ttl > 0) {
+          if (over.size >= OVER_LIMIT_MEMORY) over.delete(over.keys().next().value as string)
+          over.set(key, now + result.ttl)
+        }
         callback(error, result)
       }, timeWindow, max)
     },
@@ -145,16 +165,36 @@ export default fp<ThrottlePluginOptions>(async function throttle (app, opts) {
   }
 
   const policy = opts.login
+  const checking = new Map<string, number>()
+  const admitted = (address: string) => {
+    checking.set(address, (checking.get(address) ?? 0) + 1)
+    let released = false
+    return {
+      held: false as const,
+      done () {
+        if (released) return
+        released = true
+        const left = (checking.get(address) ?? 1) - 1
+        if (left === 0) checking.delete(address)
+        else checking.set(address, left)
+      }
+    }
+  }
   const logins: LoginThrottle = {
     async admit (username, ip) {
-      if (policy === false) return 0
+      if (policy === false) return { held: false, done () {} }
+      const address = clientKey(ip)
+      if ((checking.get(address) ?? 0) >= CONCURRENT_CHECKS_PER_ADDRESS) return { held: true, waitMs: 1000, reason: 'concurrent' }
+      const admission = admitted(address)
       try {
         const wait = await attempts.admit(loginKeys(username, ip), policy, Date.now())
         degraded.ok()
-        return wait
+        if (wait === 0) return admission
+        admission.done()
+        return { held: true, waitMs: wait, reason: 'backoff' }
       } catch (error) {
         degraded.failed(error)
-        return 0
+        return admission
       }
     },
     async succeeded (username, ip) {

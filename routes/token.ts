@@ -93,15 +93,20 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     if (username === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: username')
     if (password === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: password')
     // Counted by the name as typed, before anyone looks it up: an unknown name waits just the same.
-    const wait = await app.tokenAuthThrottle.logins.admit(username, request.ip)
-    if (wait > 0) {
-      audit(request, 'login.throttled', { retryAfterMs: wait })
-      throw tooManyRequests(wait)
+    const admission = await app.tokenAuthThrottle.logins.admit(username, request.ip)
+    if (admission.held) {
+      audit(request, 'login.throttled', { reason: admission.reason, retryAfterMs: admission.waitMs })
+      throw tooManyRequests(admission.waitMs)
     }
-    // No stored username holds a NUL (and PostgreSQL could not even compare one): no such user.
-    const user = username.includes('\0') ? undefined : await app.tokenAuthUsers.findByUsername(username)
-    // Always one bcrypt comparison, user or not: same answer, same time.
-    const valid = await app.tokenAuthPasswords.verify(password, user?.hashedPassword)
+    let user, valid
+    try {
+      // No stored username holds a NUL (and PostgreSQL could not even compare one): no such user.
+      user = username.includes('\0') ? undefined : await app.tokenAuthUsers.findByUsername(username)
+      // Always one bcrypt comparison, user or not: same answer, same time.
+      valid = await app.tokenAuthPasswords.verify(password, user?.hashedPassword)
+    } finally {
+      admission.done()
+    }
     if (user === undefined || !valid) {
       // A name nobody has is not logged: it may be a password typed in the wrong field.
       audit(request, 'login.failed', user === undefined ? { reason: 'unknown_user' } : { username: user.username, reason: 'wrong_password' })

@@ -85,7 +85,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
           204: noContent('The session has ended'),
           400: ref(HTTPError, GUARD_RESPONSES.inactive),
           401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
-          404: ref(HTTPError, 'The user has no live session of that id')
+          404: ref(HTTPError, 'The user has no live session of that id'),
+          422: ref(HTTPValidationError, 'The id is not a session id (base64url, at most 64 characters)')
         }
       }
     }, async (request, reply) => {

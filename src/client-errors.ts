@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 // What Node's HTTP parser refuses before Fastify sees a request, in the service's words.
 const ANSWERS: Record<string, [number, string]> = {
@@ -25,4 +25,24 @@ export function clientErrorHandler (this: FastifyInstance, error: Error & { code
   const body = JSON.stringify({ detail })
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
+
+// What Fastify's router refuses before a route is found.
+const FRAMEWORK_ANSWERS: Record<string, [number, string]> = {
+  FST_ERR_BAD_URL: [400, 'The URL is malformed: a percent-escape does not decode'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'A path parameter is too long']
+}
+
+/**
+ * The service's `frameworkErrors`: the router's refusals answer `{"detail"}` too, without
+ * echoing the path (it may hold a token).
+ */
+export function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const answer = FRAMEWORK_ANSWERS[error.code]
+  if (answer === undefined) {
+    request.log.error({ code: error.code }, 'the router failed')
+    return reply.code(500).send({ detail: 'Internal Server Error' })
+  }
+  request.log.debug({ code: error.code }, 'refused a malformed URL')
+  return reply.code(answer[0]).send({ detail: answer[1] })
 }

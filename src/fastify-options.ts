@@ -1,6 +1,6 @@
 import type { Server } from 'node:http'
 import type { FastifyHttpOptions } from 'fastify'
-import { clientErrorHandler } from './client-errors.js'
+import { clientErrorHandler, frameworkErrorHandler } from './client-errors.js'
 import { fastifyLogger } from './logger.js'
 
 /**
@@ -16,6 +16,7 @@ export function serviceFastifyOptions (logLevel: string): FastifyHttpOptions<Ser
     requestTimeout: 30_000,
     http: { headersTimeout: 20_000, connectionsCheckingInterval: 1000 },
     clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     // `/users/me` and `/users/me/` are one route (no duplicate route compiled per path: a
     // quarter of start-up went to compiling schemas).
     routerOptions: { ignoreTrailingSlash: true }

@@ -203,7 +203,7 @@ t.test('GET /openapi.json', async (t) => {
       ['/revoke', 'post', ['200', '400', '413', '429'], false],
       ['/logout', 'post', ['204', '401', '422'], true],
       ['/users/me/sessions', 'get', ['200', '400', '401'], true],
-      ['/users/me/sessions/{session_id}', 'delete', ['204', '400', '401', '404'], true],
+      ['/users/me/sessions/{session_id}', 'delete', ['204', '400', '401', '404', '422'], true],
       ['/users/me/password', 'post', ['204', '400', '401', '413', '422', '429'], true],
       ['/users/me/', 'patch', ['200', '400', '401', '413', '422'], true],
       ['/users/me/', 'delete', ['204', '400', '401', '413', '422'], true]

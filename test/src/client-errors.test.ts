@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { serviceFastifyOptions } from '../../src/fastify-options.js'
 import { fastifyLogger, loggableUrl } from '../../src/logger.js'
 import service from '../../src/service.js'
-import { testSecret } from '../helper.js'
+import { bearer, buildApp, createUser, forEachEngine, johndoe, login, testSecret } from '../helper.js'
 
 // What Node's HTTP layer refuses, and clients that go away, as the service answers and logs
 // them: over a real socket, with the log captured at trace, the most it ever says.
@@ -98,4 +98,30 @@ t.test('a token in the path is masked in the log, not only one in the query', as
   await exchange(port, `GET /users/me/${TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n`)
   t.notOk(text().includes(TOKEN), 'the request line logged at info holds no token')
   t.match(text(), /"url":"\/users\/me\/\[redacted\]"/)
+})
+
+t.test("the router's refusals answer {detail} without echoing the path", async (t) => {
+  const app = await buildApp(t)
+  for (const url of ['/users/me/items/%zz', '/%E0%A4%A', '/health/%']) {
+    const res = await app.inject({ url })
+    t.equal(res.statusCode, 400, `${url}: 400`)
+    t.same(res.json(), { detail: 'The URL is malformed: a percent-escape does not decode' }, `${url}: a detail, and not the path`)
+  }
+  const long = await app.inject({ method: 'DELETE', url: `/users/me/sessions/${'a'.repeat(200)}` })
+  t.equal(long.statusCode, 414)
+  t.same(long.json(), { detail: 'A path parameter is too long' })
+})
+
+t.test('a session id that is not base64url is a 422, on either engine', async (t) => {
+  forEachEngine(t, async (t, engine) => {
+    const app = await buildApp(t, {}, engine)
+    await createUser(app, johndoe)
+    const token = await login(app, johndoe)
+    for (const id of ['%00', 'a%00b', 'a%20b']) {
+      const res = await app.inject({ method: 'DELETE', url: `/users/me/sessions/${id}`, headers: bearer(token) })
+      t.equal(res.statusCode, 422, `${id}: 422`)
+      t.equal(res.json().detail[0].loc.join('.'), 'path.session_id', `${id}: naming the parameter`)
+    }
+    t.equal((await app.inject({ method: 'DELETE', url: '/users/me/sessions/AAAAAAAAAAAAAAAAAAAAAA', headers: bearer(token) })).statusCode, 404, 'a well-formed unknown id: 404')
+  })
 })

@@ -834,7 +834,7 @@ function itemRequest (family: Family, method: 'GET' | 'DELETE', mode: Mode): fc.
 export const itemGetRequest = (mode: Mode) => itemRequest('GET /users/me/items/:item_id', 'GET', mode)
 export const itemDeleteRequest = (mode: Mode) => itemRequest('DELETE /users/me/items/:item_id', 'DELETE', mode)
 
-/** The probes and the documentation: open to all, read-only. */
+/** The probes and the documentation: open to all, read-only but for the readiness probe's own row. */
 export function publicRequest (): fc.Arbitrary<FuzzRequest> {
   const staticFile = fc.oneof(fc.constantFrom('swagger-ui.css', 'swagger-ui-bundle.js', 'index.css', 'favicon-32x32.png', 'swagger-initializer.js', 'index.html',
     '..%2f..%2fpackage.json', '%2e%2e/%2e%2e/package.json', '....//....//etc/passwd', '%00', 'a%00.js', '.%2e/', 'nope.js', '~', '%c0%ae%c0%ae/'), segment(anyText(20)))
@@ -844,7 +844,8 @@ export function publicRequest (): fc.Arbitrary<FuzzRequest> {
     { weight: 2, arbitrary: staticFile.map((file): [Family, Text[]] => ['GET /docs/*', ['docs', 'static', file]]) }
   )
   return fc.record({ page, method: fc.constantFrom<FuzzRequest['method']>('GET', 'GET', 'GET', 'HEAD'), auth: fc.oneof(fc.constant<Auth>({ kind: 'none' }), badAuth, standingAuth()), headers: extraHeaders, query: fc.option(queryString(junkQueryPairs), { freq: 3, nil: '' }) })
-    .map(({ page: [family, path], method, auth, headers, query }) => ({ family, method, path, query, auth, headers, body: { kind: 'none' }, inert: true as const }))
+    // The readiness probe writes its probe row by design: a read everywhere else.
+    .map(({ page: [family, path], method, auth, headers, query }): FuzzRequest => ({ family, method, path, query, auth, headers, body: { kind: 'none' }, ...(family === 'GET /health/ready' ? {} : { inert: true as const }) }))
 }
 
 /** Paths the service does not have, and methods its paths do not take: 404 for all. */

@@ -24,6 +24,6 @@ export const LogoutQuery = Type.Object({
 export type LogoutQuery = Static<typeof LogoutQuery>
 
 export const SessionParams = Type.Object({
-  session_id: Type.String({ minLength: 1, maxLength: 64, description: 'A session id from GET /users/me/sessions' })
+  session_id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'A session id from GET /users/me/sessions (base64url)' })
 })
 export type SessionParams = Static<typeof SessionParams>

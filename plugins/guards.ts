@@ -30,9 +30,14 @@ function invalidToken (reply: GuardReply) {
     .send({ detail: 'Could not validate credentials' })
 }
 
+/** The longest bearer token the guards read; ours are a few hundred characters. */
+export const MAX_TOKEN_LENGTH = 8192
+// An Authorization header longer than "Bearer " and such a token is refused as an invalid
+// token before it is matched, decoded, verified or used as a cache key.
+const MAX_AUTHORIZATION_LENGTH = 'Bearer '.length + MAX_TOKEN_LENGTH
+
 /** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 7235), or undefined. */
-function bearerToken (request: GuardRequest): string | undefined {
-  const header = request.headers.authorization
+function bearerToken (header: string | undefined): string | undefined {
   if (header === undefined) return undefined
   const match = /^Bearer +(\S+) *$/i.exec(header)
   return match?.[1]
@@ -72,7 +77,12 @@ export default fp(async function guards (app) {
    * promise, so an admitted request allocates none of its own.
    */
   function guard (request: GuardRequest, reply: GuardReply, active: boolean): Promise<void> {
-    const token = bearerToken(request)
+    const header = request.headers.authorization
+    if (header !== undefined && header.length > MAX_AUTHORIZATION_LENGTH) {
+      invalidToken(reply)
+      return SETTLED
+    }
+    const token = bearerToken(header)
     if (token === undefined) {
       notAuthenticated(reply)
       return SETTLED
@@ -104,7 +114,7 @@ export default fp(async function guards (app) {
     authenticate: function authenticate (request, reply) { return guard(request, reply, false) },
     currentActiveUser: function currentActiveUser (request, reply) { return guard(request, reply, true) },
     sessionOf (request) {
-      const token = bearerToken(request)
+      const token = bearerToken(request.headers.authorization)
       const claims = token === undefined ? undefined : app.tokenAuthTokens.claimsOf(token)
       if (claims === undefined) throw new Error('fastify-token-auth: a session route ran without its guard')
       return claims.sid

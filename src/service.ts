@@ -1,9 +1,11 @@
 import fp from 'fastify-plugin'
+import bodyDeadline from '../plugins/body-deadline.js'
 import database from '../plugins/database.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
 import items from '../plugins/items.js'
 import redis from '../plugins/redis.js'
+import securityHeaders from '../plugins/security-headers.js'
 import healthRoutes from '../routes/health.js'
 import itemRoutes from '../routes/items.js'
 import { countUsers } from './core/kysely-user-store.js'
@@ -16,6 +18,11 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
   redisUrl?: string
   /** Serve /openapi.json, /docs and (when the redoc package is installed) /redoc. Default true. */
   docs?: boolean
+  /**
+   * How long a request body may take to arrive after its headers, in ms, before the answer is
+   * 408 and the connection closes. Default the server's `requestTimeout`; 0: no bound.
+   */
+  bodyTimeout?: number
 }
 
 /**
@@ -24,8 +31,10 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
  * it; tests build it on an in-memory database. Not encapsulated: it is the root of its server.
  */
 export default fp<ServiceOptions>(async function service (app, opts) {
-  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, ...auth } = opts
+  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, ...auth } = opts
   await app.register(errors, { notFound: true })
+  await app.register(securityHeaders)
+  await app.register(bodyDeadline, { timeout: bodyTimeout ?? app.server.requestTimeout })
   // The plugin leaves request.user undecorated (a host's own @fastify/jwt may want it); this
   // host has none, and a decorated property keeps every request object of one shape.
   app.decorateRequest<null>('user', null)

@@ -6,10 +6,12 @@
  * the Execute step.
  */
 import type { AddressInfo } from 'node:net'
-import t from 'tap'
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core'
+import t, { type Test } from 'tap'
+import { chromium, type Browser, type Page } from 'playwright-core'
 import { buildApp, createUser, johndoe, type TestContext } from '../helper.js'
 import { CHROMIUM, isCI, LAUNCH_ARGS, LOAD_TIMEOUT, missingChromium, STEP_TIMEOUT } from './browser.js'
+import { watch, type PageLog } from './page-log.js'
+import { authorize, execute, operation, shows } from './swagger-ui.js'
 
 /** The operations that need a bearer token, each with a lock icon in Swagger UI. */
 const PROTECTED_OPERATIONS = 11
@@ -18,51 +20,9 @@ if (missingChromium !== false && isCI) {
   t.fail(`${missingChromium}. The docs e2e tests cannot run in CI without it.`)
 }
 
-/** Everything a page did that a user (or their network admin) could notice. */
-interface PageLog {
-  requests: string[]
-  /** Requests the browser gave up on, with Chromium's reason ('csp' when the CSP blocked it). */
-  failed: Array<{ url: string, error: string }>
-  consoleErrors: string[]
-  pageErrors: string[]
-  /** securitypolicyviolation events: what the CSP blocked, and by which directive. */
-  cspViolations: Array<{ blockedURI: string, directive: string }>
-}
-
-async function watch (page: Page): Promise<PageLog> {
-  const log: PageLog = { requests: [], failed: [], consoleErrors: [], pageErrors: [], cspViolations: [] }
-  page.on('request', (request) => { log.requests.push(request.url()) })
-  page.on('requestfailed', (request) => {
-    log.failed.push({ url: request.url(), error: request.failure()?.errorText ?? 'unknown' })
-  })
-  page.on('console', (message) => { if (message.type() === 'error') log.consoleErrors.push(message.text()) })
-  page.on('pageerror', (error) => { log.pageErrors.push(error.message) })
-  // Bindings and init scripts are injected over CDP, so the page's own CSP does not stop them.
-  await page.exposeFunction('__reportCspViolation', (blockedURI: string, directive: string) => {
-    log.cspViolations.push({ blockedURI, directive })
-  })
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (event) => {
-      const report = (window as unknown as { __reportCspViolation: (uri: string, directive: string) => void }).__reportCspViolation
-      report(event.blockedURI, event.effectiveDirective)
-    })
-  })
-  return log
-}
-
-/** Waits, within a bound, for the locator to be visible: true if it showed up. */
-async function shows (locator: Locator, timeout = STEP_TIMEOUT): Promise<boolean> {
-  try {
-    await locator.first().waitFor({ state: 'visible', timeout })
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Swagger UI operation block, found by method and its data-path (the shown path has <wbr>s). */
-const operation = (page: Page, method: string, path: string) =>
-  page.locator(`.opblock.opblock-${method}:has(> .opblock-summary [data-path="${path}"])`)
+// The service's policy on JSON, and what the doc pages' own policies begin with.
+const API_CSP = "default-src 'none';frame-ancestors 'none'"
+const DOCS_CSP = /^default-src 'self'; /
 
 /**
  * The lock icons of the operations, once all PROTECTED_OPERATIONS of them show `label`
@@ -73,24 +33,6 @@ async function lockLabels (page: Page, label: string): Promise<Array<string | nu
     document.querySelectorAll(`.opblock .authorization__btn[aria-label="${label}"]`).length === count,
   { label, count: PROTECTED_OPERATIONS }, { timeout: STEP_TIMEOUT }).catch(() => {})
   return await page.locator('.opblock .authorization__btn').evaluateAll((buttons) => buttons.map((b) => b.getAttribute('aria-label')))
-}
-
-/** Opens the Authorize modal and submits the password flow form. */
-async function authorize (page: Page, username: string, password: string): Promise<Locator> {
-  await page.locator('.auth-wrapper button.authorize').click()
-  const modal = page.locator('.modal-ux')
-  await modal.getByLabel('username:', { exact: true }).fill(username)
-  await modal.getByLabel('password:', { exact: true }).fill(password)
-  await modal.getByRole('button', { name: 'Apply given OAuth2 credentials' }).click()
-  return modal
-}
-
-/** Expands an operation, clicks Try it out and Execute, and returns its live response row. */
-async function execute (op: Locator): Promise<Locator> {
-  await op.locator('.opblock-summary-control').click()
-  await op.getByRole('button', { name: 'Try it out' }).click()
-  await op.getByRole('button', { name: 'Execute' }).click()
-  return op.locator('.live-responses-table tr.response')
 }
 
 t.test('documentation pages in a real browser', { skip: missingChromium }, async (t) => {
@@ -115,19 +57,27 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
 
   async function openDocs (t: TestContext) {
     const opened = await open(t)
-    await opened.page.goto(`${origin}/docs`)
+    const response = await opened.page.goto(`${origin}/docs`)
     await opened.page.locator('.opblock').first().waitFor({ timeout: LOAD_TIMEOUT })
-    return opened
+    return { ...opened, response }
   }
 
-  t.test('Swagger UI: Authorize with the password flow, then Execute GET /users/me/', async (t) => {
-    const { page, log } = await openDocs(t)
+  /** Nothing the page did broke its policy: no violation event, no CSP message on the console. */
+  function noCspViolations (t: Test, log: PageLog, when: string) {
+    t.same(log.cspViolations, [], `no securitypolicyviolation events ${when}`)
+    t.same(log.cspMessages, [], `no console message about the CSP ${when}`)
+  }
+
+  t.test('Swagger UI: Authorize with the password flow, then Execute GET /users/me/, under the CSP', async (t) => {
+    const { page, log, response: docs } = await openDocs(t)
+    t.match(await docs?.headerValue('content-security-policy'), DOCS_CSP, '/docs is served with the Swagger UI policy')
     t.same(await lockLabels(page, 'authorization button unlocked'), Array(PROTECTED_OPERATIONS).fill('authorization button unlocked'),
       'before authorizing, every protected operation shows an open lock')
 
     const tokenResponse = page.waitForResponse((r) => r.url() === `${origin}/token`, { timeout: STEP_TIMEOUT })
     const modal = await authorize(page, johndoe.username, johndoe.password)
     t.ok(await shows(modal.getByRole('heading', { name: 'Authorized' })), 'the modal says Authorized')
+    t.equal(await (await tokenResponse).headerValue('content-security-policy'), API_CSP, 'POST /token answers with the JSON policy')
     const { refresh_token: refreshToken } = await (await tokenResponse).json() as { refresh_token: string }
     t.ok(refreshToken.length >= 43, 'the login answered a refresh token')
     // Swagger UI keeps the tokens in memory only: the refresh token is on no page, in no storage.
@@ -146,8 +96,10 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
     const op = operation(page, 'get', '/users/me/')
     t.equal(await op.count(), 1, 'one GET /users/me/ operation')
     const sent = page.waitForRequest((request) => request.url() === `${origin}/users/me/`, { timeout: STEP_TIMEOUT })
+    const answered = page.waitForResponse((r) => r.url() === `${origin}/users/me/`, { timeout: STEP_TIMEOUT })
     const response = await execute(op)
     t.match((await sent).headers().authorization, /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/, 'Execute sends the bearer token')
+    t.equal(await (await answered).headerValue('content-security-policy'), API_CSP, 'GET /users/me/ answers with the JSON policy')
     t.ok(await shows(response), 'a live response appears')
     t.equal((await response.locator('.response-col_status').innerText()).trim(), '200', 'status 200')
     const body = JSON.parse(await response.locator('.highlight-code code').first().innerText())
@@ -159,6 +111,8 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
     if (process.env.DOCS_E2E_SCREENSHOT !== undefined && process.env.DOCS_E2E_SCREENSHOT !== '') {
       await page.screenshot({ path: process.env.DOCS_E2E_SCREENSHOT, fullPage: true })
     }
+    noCspViolations(t, log, 'from the page load to the answer')
+    t.same(log.consoleErrors, [], 'no console errors')
     t.same(log.pageErrors, [], 'no uncaught page errors')
   })
 
@@ -186,12 +140,17 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
     t.ok(await shows(response), 'a live response appears')
     t.equal((await response.locator('.response-col_status').innerText()).trim(), '401', 'GET /users/me/ is 401')
     t.match(await response.locator('.highlight-code code').first().innerText(), /Not authenticated/, 'body says Not authenticated')
+    noCspViolations(t, log, 'during the refused flow')
     t.same(log.pageErrors, [], 'no uncaught page errors')
   })
 
-  t.test('ReDoc renders the API title and every operation', async (t) => {
+  t.test('ReDoc renders the API title and every operation, under its nonce-based CSP', async (t) => {
     const { page, log } = await open(t)
-    await page.goto(`${origin}/redoc`)
+    const response = await page.goto(`${origin}/redoc`)
+    const policy = await response?.headerValue('content-security-policy')
+    t.match(policy, DOCS_CSP, '/redoc is served with its own policy')
+    t.match(policy, /style-src 'self' 'nonce-[A-Za-z0-9+/=]+'/, 'its styles allowed by nonce')
+    t.notMatch(policy, /unsafe-inline|unsafe-eval/, 'no unsafe-inline, no unsafe-eval')
     const title = page.locator('h1', { hasText: 'Token authentication API' })
     t.ok(await shows(title, LOAD_TIMEOUT), 'the API title is shown')
     t.match(await title.innerText(), /Token authentication API \(0\.1\.0\)/, 'with its version')
@@ -203,6 +162,13 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
     t.ok(await shows(page.locator('h2', { hasText: operations.at(-1) })), 'the operations are rendered')
     const headings = (await page.locator('h2').allInnerTexts()).map((text) => text.trim())
     for (const name of operations) t.ok(headings.includes(name), `operation "${name}" is shown`)
+    // ReDoc's styles are <style> elements it inserts: blocked, they would hold no rules.
+    const rules = await page.evaluate(() => [...document.querySelectorAll('style')].reduce((sum, style) => sum + (style.sheet?.cssRules.length ?? 0), 0))
+    t.ok(rules > 100, `its inserted styles apply (${rules} rules)`)
+    // The search box asks the index, which runs in a blob: worker.
+    await page.getByPlaceholder('Search...').fill('revoke')
+    t.ok(await shows(page.locator('[data-role="search:results"] [role="menuitem"]', { hasText: 'Revoke a token (RFC 7009)' })), 'search finds an operation')
+    noCspViolations(t, log, 'while it renders and searches')
     t.same(log.pageErrors, [], 'no uncaught page errors')
   })
 
@@ -214,7 +180,7 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
       const { page, log } = await open(t)
       const response = await page.goto(`${origin}${path}`)
       t.equal(response?.status(), 200, `${path} answers 200`)
-      t.match(response?.headers()['content-security-policy'], /default-src 'self'/, 'the page is served with the docs CSP')
+      t.match(response?.headers()['content-security-policy'], DOCS_CSP, 'the page is served with the docs CSP')
       await page.locator(ready).first().waitFor({ timeout: LOAD_TIMEOUT })
       // Let late requests (spec, fonts, workers, images) happen before judging them.
       await page.waitForLoadState('networkidle', { timeout: LOAD_TIMEOUT })
@@ -222,7 +188,7 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
       t.ok(log.requests.includes(`${origin}${path}`), 'the recorder saw the page itself')
       const foreign = log.requests.filter((url) => !url.startsWith(`${origin}/`) && !/^(data|blob):/.test(url))
       t.same(foreign, [], 'the page asks nothing of another origin (ReDoc\'s CDN logo included)')
-      t.same(log.cspViolations, [], 'no securitypolicyviolation events')
+      noCspViolations(t, log, 'while it loads')
       t.same(log.consoleErrors, [], 'no console errors (CSP, missing favicon or otherwise)')
       t.same(log.pageErrors, [], 'no uncaught page errors')
     })

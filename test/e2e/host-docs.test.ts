@@ -1,12 +1,17 @@
 /**
  * A host's own Swagger UI (its @fastify/swagger registered before the plugin) in a real
  * Chromium: Authorize through the plugin's token route, then run the host's guarded operation.
+ * And the plugin's own doc pages under a host's helmet.
  */
 import type { AddressInfo } from 'node:net'
+import fastifyHelmet from '@fastify/helmet'
 import t from 'tap'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { hostUser, swaggerHost } from '../hosts/support.js'
+import tokenAuth from '../../src/index.js'
+import { hostUser, newHost, pluginOptions, swaggerHost } from '../hosts/support.js'
 import { CHROMIUM, isCI, LAUNCH_ARGS, LOAD_TIMEOUT, missingChromium, STEP_TIMEOUT } from './browser.js'
+import { watch } from './page-log.js'
+import { authorize, execute, operation as swaggerOperation, shows } from './swagger-ui.js'
 
 if (missingChromium !== false && isCI) {
   t.fail(`${missingChromium}. The host docs e2e test cannot run in CI without it.`)
@@ -76,4 +81,53 @@ t.test("the host's Swagger UI: Authorize with the plugin's password flow, then t
   t.ok(requests.includes(`POST ${origin}/auth/token`), 'the network log shows POST /auth/token')
   t.same(requests.filter((request) => !request.includes(`${origin}/`)), [], 'nothing from another origin')
   t.same(pageErrors, [], 'no uncaught page errors')
+})
+
+t.test("the plugin's own pages under a host's strict helmet: Authorize, Execute, ReDoc, no CSP violation", { skip: missingChromium }, async (t) => {
+  const host = newHost(t)
+  const HOST_CSP = "default-src 'none';frame-ancestors 'none'"
+  await host.register(fastifyHelmet, { contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } })
+  await host.register(tokenAuth, pluginOptions({ docs: { redoc: true } }))
+  await host.listen({ host: '127.0.0.1', port: 0 })
+  const origin = `http://127.0.0.1:${(host.server.address() as AddressInfo).port}`
+  const registered = await fetch(`${origin}/auth/users/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hostUser) })
+  t.equal(registered.status, 201, 'the user registers')
+  t.equal(registered.headers.get('content-security-policy'), HOST_CSP, "the plugin's API answers with the host's policy")
+
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS, timeout: LOAD_TIMEOUT })
+  t.teardown(async () => await browser.close())
+  const context = await browser.newContext()
+  context.setDefaultTimeout(STEP_TIMEOUT)
+  context.setDefaultNavigationTimeout(LOAD_TIMEOUT)
+
+  const page = await context.newPage()
+  const log = await watch(page)
+  const docs = await page.goto(`${origin}/auth/docs`)
+  t.match(await docs?.headerValue('content-security-policy'), /^default-src 'self'; /, "/auth/docs replaces the host's policy with its own")
+  t.equal(await docs?.headerValue('x-content-type-options'), 'nosniff', "the host's other helmet headers stay")
+  await page.locator('.opblock').first().waitFor({ timeout: LOAD_TIMEOUT })
+  const tokenResponse = page.waitForResponse((response) => response.url() === `${origin}/auth/token`, { timeout: STEP_TIMEOUT })
+  const modal = await authorize(page, hostUser.username, hostUser.password)
+  t.equal((await tokenResponse).status(), 200, 'POST /auth/token answers 200')
+  t.ok(await shows(modal.getByRole('heading', { name: 'Authorized' })), 'the modal says Authorized')
+  await modal.getByRole('button', { name: 'Close', exact: true }).click()
+  const op = swaggerOperation(page, 'get', '/auth/users/me/')
+  t.equal(await op.count(), 1, 'one GET /auth/users/me/ operation')
+  const answer = await execute(op)
+  t.ok(await shows(answer), 'a live response appears')
+  t.equal((await answer.locator('.response-col_status').innerText()).trim(), '200', 'status 200')
+  t.match(JSON.parse(await answer.locator('.highlight-code code').first().innerText()), { username: hostUser.username })
+  t.same(log.cspViolations, [], 'no securitypolicyviolation events in Swagger UI')
+  t.same(log.cspMessages, [], 'no console message about the CSP')
+  t.same(log.pageErrors, [], 'no uncaught page errors')
+
+  const redocPage = await context.newPage()
+  const redocLog = await watch(redocPage)
+  const redoc = await redocPage.goto(`${origin}/auth/redoc`)
+  t.match(await redoc?.headerValue('content-security-policy'), /style-src 'self' 'nonce-/, '/auth/redoc sends its own policy')
+  t.ok(await shows(redocPage.locator('h2', { hasText: 'The current user' }), LOAD_TIMEOUT), 'ReDoc renders the operations')
+  await redocPage.waitForLoadState('networkidle', { timeout: LOAD_TIMEOUT })
+  t.same(redocLog.cspViolations, [], 'no securitypolicyviolation events in ReDoc')
+  t.same(redocLog.cspMessages, [], 'no console message about the CSP')
+  t.same(redocLog.pageErrors, [], 'no uncaught page errors')
 })

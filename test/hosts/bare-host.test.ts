@@ -111,7 +111,14 @@ t.test('a bare host with the plugin under /auth', async (t) => {
     for (const [method, url] of [['POST', '/token'], ['POST', '/users/'], ['GET', '/users/me/'], ['GET', '/openapi.json'], ['GET', '/docs'], ['GET', '/redoc']] as const) {
       t.equal((await host.inject({ method, url })).statusCode, 404, `${method} ${url} is not the host's`)
     }
-    t.equal((await get(host, '/auth/docs')).statusCode, 200, 'GET /auth/docs')
+    const docs = await get(host, '/auth/docs')
+    t.equal(docs.statusCode, 200, 'GET /auth/docs')
+    const assets = [...docs.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1] ?? '')
+    t.ok(assets.length >= 5, `${assets.length} assets`)
+    for (const asset of assets) {
+      t.match(asset, /^\/auth\/docs\/static\//, `${asset}: under the prefix`)
+      t.equal((await get(host, asset)).statusCode, 200, `GET ${asset}`)
+    }
     t.equal((await get(host, '/auth/openapi.json')).statusCode, 200, 'GET /auth/openapi.json')
     t.equal((await get(host, '/auth/redoc')).statusCode, 404, 'no ReDoc unless asked for')
   })

@@ -98,6 +98,29 @@ forEachEngine(t, async (t, engine) => {
       t.equal(res.json().username, 'johndoe')
     })
 
+    t.test('a bearer token over 8192 characters is refused unread, however well signed', async (t) => {
+      // A signed token padded to a length: the longest at most `length` characters.
+      const padded = (length: number) => {
+        let pad = ''
+        const make = () => makeJwt(HS256, { ...ours, sub: 'johndoe', exp: now() + 600, pad }, secret)
+        while (make().length <= length) pad += 'x'
+        pad = pad.slice(0, -1)
+        return make()
+      }
+      const longest = padded(8192)
+      t.ok(longest.length > 8180 && longest.length <= 8192, `${longest.length} characters`)
+      t.equal((await me(bearer(longest))).statusCode, 200, 'at most 8192 characters: read and accepted')
+      const over = padded(8196)
+      t.ok(over.length > 8192, `${over.length} characters`)
+      const res = await me(bearer(over))
+      t.equal(res.statusCode, 401, 'over 8192: refused, though its signature and claims are good')
+      t.same(res.json(), INVALID, 'as any unusable token')
+      t.equal(res.headers['www-authenticate'], INVALID_CHALLENGE)
+      const huge = await me(bearer('x'.repeat(15_000)))
+      t.equal(huge.statusCode, 401)
+      t.same(huge.json(), INVALID)
+    })
+
     t.test('a disabled user: 400 Inactive user', async (t) => {
       const token = await login(app, alice)
       for (const url of ['/users/me/', '/users/me/items/']) {

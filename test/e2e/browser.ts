@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { chromium, type Browser, type BrowserContext } from 'playwright-core'
 
 // What the browser tests share: Debian's Chromium (never a downloaded browser), the flags it
 // needs as root on a machine without network, the bounds of every wait, and the rule that a
@@ -19,3 +20,18 @@ export const isCI = (process.env.CI ?? '') !== '' && process.env.CI !== 'false' 
 export const missingChromium: string | false = existsSync(CHROMIUM)
   ? false
   : `Chromium not found at ${CHROMIUM}: install Debian's chromium package (browsers are never downloaded)`
+
+/** Debian's Chromium, headless, closed when the test ends. */
+export async function launchChromium (t: { teardown: (fn: () => unknown) => void }): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS, timeout: LOAD_TIMEOUT })
+  t.teardown(async () => await browser.close())
+  return browser
+}
+
+/** A fresh context (no shared auth state, cookies or cache) with the step and load bounds. */
+export async function freshContext (browser: Browser): Promise<BrowserContext> {
+  const context = await browser.newContext()
+  context.setDefaultTimeout(STEP_TIMEOUT)
+  context.setDefaultNavigationTimeout(LOAD_TIMEOUT)
+  return context
+}

@@ -7,9 +7,9 @@
  */
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { buildApp, createUser, johndoe, type TestContext } from '../helper.js'
-import { CHROMIUM, isCI, LAUNCH_ARGS, LOAD_TIMEOUT, missingChromium, STEP_TIMEOUT } from './browser.js'
+import { freshContext, isCI, launchChromium, LOAD_TIMEOUT, missingChromium, STEP_TIMEOUT } from './browser.js'
 import { watch, type PageLog } from './page-log.js'
 import { authorize, execute, operation, shows } from './swagger-ui.js'
 
@@ -36,10 +36,7 @@ async function lockLabels (page: Page, label: string): Promise<Array<string | nu
 }
 
 t.test('documentation pages in a real browser', { skip: missingChromium }, async (t) => {
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS, timeout: LOAD_TIMEOUT
-  })
-  t.teardown(async () => await browser.close())
+  const browser = await launchChromium(t)
   const app = await buildApp(t)
   await createUser(app, johndoe)
   await app.listen({ host: '127.0.0.1', port: 0 })
@@ -47,10 +44,8 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
 
   /** A fresh browser context per test: no shared auth state, cookies or cache. */
   async function open (t: TestContext): Promise<{ page: Page, log: PageLog }> {
-    const context = await browser.newContext()
+    const context = await freshContext(browser)
     t.teardown(async () => await context.close())
-    context.setDefaultTimeout(STEP_TIMEOUT)
-    context.setDefaultNavigationTimeout(LOAD_TIMEOUT)
     const page = await context.newPage()
     return { page, log: await watch(page) }
   }

@@ -6,10 +6,10 @@
 import type { AddressInfo } from 'node:net'
 import fastifyHelmet from '@fastify/helmet'
 import t from 'tap'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import tokenAuth from '../../src/index.js'
 import { hostUser, newHost, pluginOptions, swaggerHost } from '../hosts/support.js'
-import { CHROMIUM, isCI, LAUNCH_ARGS, LOAD_TIMEOUT, missingChromium, STEP_TIMEOUT } from './browser.js'
+import { freshContext, isCI, launchChromium, LOAD_TIMEOUT, missingChromium, STEP_TIMEOUT } from './browser.js'
 import { watch } from './page-log.js'
 import { authorize, execute, operation as swaggerOperation, shows } from './swagger-ui.js'
 
@@ -33,11 +33,8 @@ t.test("the host's Swagger UI: Authorize with the plugin's password flow, then t
   })
   t.equal(registered.status, 201, 'the user registers through POST /auth/users/')
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS, timeout: LOAD_TIMEOUT })
-  t.teardown(async () => await browser.close())
-  const context = await browser.newContext()
-  context.setDefaultTimeout(STEP_TIMEOUT)
-  context.setDefaultNavigationTimeout(LOAD_TIMEOUT)
+  const browser = await launchChromium(t)
+  const context = await freshContext(browser)
   const page = await context.newPage()
   const requests: string[] = []
   const pageErrors: string[] = []
@@ -94,11 +91,8 @@ t.test("the plugin's own pages under a host's strict helmet: Authorize, Execute,
   t.equal(registered.status, 201, 'the user registers')
   t.equal(registered.headers.get('content-security-policy'), HOST_CSP, "the plugin's API answers with the host's policy")
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS, timeout: LOAD_TIMEOUT })
-  t.teardown(async () => await browser.close())
-  const context = await browser.newContext()
-  context.setDefaultTimeout(STEP_TIMEOUT)
-  context.setDefaultNavigationTimeout(LOAD_TIMEOUT)
+  const browser = await launchChromium(t)
+  const context = await freshContext(browser)
 
   const page = await context.newPage()
   const log = await watch(page)

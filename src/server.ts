@@ -96,18 +96,22 @@ async function supervise (config: Config, count: number) {
   let closing = false
   // A worker that keeps dying at start-up is restarted ever more slowly, not in a hot loop.
   let restartDelay = 0
-  const startedAt = new WeakMap<Worker, number>()
-  const fork = () => { startedAt.set(cluster.fork(), Date.now()) }
+  // Counted from when a worker first listens: one that dies before it ever served is failing at
+  // start-up, however long its start took.
+  const listeningSince = new WeakMap<Worker, number>()
+  const fork = () => { cluster.fork() }
 
   cluster.on('exit', (worker, code, signal) => {
     if (closing) return
-    const lived = Date.now() - (startedAt.get(worker) ?? 0)
-    restartDelay = lived < 5000 ? Math.min(Math.max(restartDelay * 2, 250), MAX_RESTART_DELAY_MS) : 0
+    const since = listeningSince.get(worker)
+    const served = since === undefined ? 0 : Date.now() - since
+    restartDelay = served < 5000 ? Math.min(Math.max(restartDelay * 2, 250), MAX_RESTART_DELAY_MS) : 0
     log.warn({ worker: worker.process.pid, code, signal, restartInMs: restartDelay }, 'worker died; starting a replacement')
     // Not unref'd: with every worker dead, this timer is all that keeps the primary alive.
     setTimeout(() => { if (!closing) fork() }, restartDelay)
   })
   cluster.on('listening', (worker, address) => {
+    if (!listeningSince.has(worker)) listeningSince.set(worker, Date.now())
     log.info({ worker: worker.process.pid, port: address.port }, 'worker listening')
   })
 

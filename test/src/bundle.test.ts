@@ -1,19 +1,25 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { stat } from 'node:fs/promises'
+import { stat, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
+import { copyWorkTree } from '../package/support.js'
 import { dbEnv, httpLogin, httpMe, httpRegister, repoRoot, startServer, tempDir } from './process-helper.js'
 
 // `npm start` runs a single-file bundle of the server (dist/server.mjs, built by esbuild from
-// the compiled sources) for a faster start-up. The other process tests run the TypeScript
-// sources; this one builds the bundle as `npm start` would and checks that what the bundle
-// leaves out (native modules, packages that read files beside themselves) still works.
+// the compiled sources) for a faster start-up. This test builds the bundle as `npm start`
+// would and checks that what the bundle leaves out (native modules, packages that read files
+// beside themselves) still works. It builds in a copy of the work tree, node_modules
+// symlinked, so that nothing else running meanwhile sees the repository's dist/ rewritten.
 
 t.setTimeout(180_000)
 
+const tree = join(await tempDir(t), 'tree')
+await copyWorkTree(tree)
+await symlink(join(repoRoot, 'node_modules'), join(tree, 'node_modules'), 'dir')
+
 async function build (): Promise<{ code: number | null, output: string }> {
-  const child = spawn('npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: 'pipe' })
+  const child = spawn('npm', ['run', '--silent', 'build'], { cwd: tree, stdio: 'pipe' })
   let output = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
@@ -28,12 +34,12 @@ const built = await build()
 t.test('npm run build writes the bundle without warnings', async (t) => {
   t.equal(built.code, 0, 'the build succeeds', { output: built.output })
   t.equal(built.output.trim(), '', 'esbuild and tsc print nothing')
-  t.ok((await stat(join(repoRoot, 'dist', 'server.mjs'))).isFile(), 'dist/server.mjs exists')
+  t.ok((await stat(join(tree, 'dist', 'server.mjs'))).isFile(), 'dist/server.mjs exists')
 })
 
 t.test('the bundled service: login, the protected route, items, docs and a clean stop', { skip: built.code !== 0 && 'the build failed' }, async (t) => {
   const dir = await tempDir(t)
-  const { server, base } = await startServer(t, dbEnv(dir, { JWT_SECRET: randomBytes(48).toString('base64url') }), { built: true })
+  const { server, base } = await startServer(t, dbEnv(dir, { JWT_SECRET: randomBytes(48).toString('base64url') }), { built: true, root: tree })
   const password = `pw-${randomBytes(12).toString('base64url')}`
 
   t.equal((await fetch(`${base}/health`)).status, 200, '/health answers')
@@ -67,7 +73,7 @@ t.test('the bundled service: login, the protected route, items, docs and a clean
 
 t.test('the bundle runs as a cluster primary with WORKERS=2', { skip: built.code !== 0 && 'the build failed' }, async (t) => {
   const dir = await tempDir(t)
-  const { server, base } = await startServer(t, dbEnv(dir, { JWT_SECRET: randomBytes(48).toString('base64url'), WORKERS: '2' }), { built: true })
+  const { server, base } = await startServer(t, dbEnv(dir, { JWT_SECRET: randomBytes(48).toString('base64url'), WORKERS: '2' }), { built: true, root: tree })
   await server.waitFor('two workers listening', () => server.logLines().filter((line) => line.msg === 'worker listening').length === 2)
   const health = await (await fetch(`${base}/health`)).json() as { pid: number }
   t.not(health.pid, server.pid, 'a worker, not the primary, answers')

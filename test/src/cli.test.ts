@@ -9,11 +9,11 @@ import service from '../../src/service.js'
 import { bearer, createUser, requestToken, testSecret } from '../helper.js'
 import { dbEnv, runCli, tempDir, type CliResult, type Teardown } from './process-helper.js'
 
-// The CLI run for real: `tsx src/cli.ts ...` in a child process, on a SQLite file of its own
+// The CLI run for real: src/cli.ts in a child process, on a SQLite file of its own
 // per test. Its effect is checked through the service built in this process on the same file
 // (logging in at POST /token, GET /users/me/), and through `list --json`.
 //
-// Every CLI call starts node with the tsx loader (a second or more), so calls that cannot
+// Every CLI call starts a node process, so calls that cannot
 // interfere run side by side, and accounts a test merely needs are stored in-process.
 
 t.setTimeout(180_000)

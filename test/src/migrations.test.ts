@@ -5,6 +5,7 @@ import t from 'tap'
 import { createDatabase } from '../../src/core/db/database.js'
 import { migrateService } from '../../src/core/db/migrate.js'
 import { forEachEngine, freshDatabaseUrl } from '../helper.js'
+import { entryArgs } from '../support/entries.js'
 
 const run = promisify(execFile)
 const repo = new URL('../..', import.meta.url).pathname
@@ -12,7 +13,7 @@ const repo = new URL('../..', import.meta.url).pathname
 /** `npm run cli -- migrate` as a deploy pipeline (or a starting instance) runs it: its own process. */
 async function migrateProcess (databaseUrl: string) {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: databaseUrl }
-  return await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'migrate'], { cwd: repo, env, timeout: 60_000 })
+  return await run(process.execPath, [...entryArgs('cli'), 'migrate'], { cwd: repo, env, timeout: 60_000 })
 }
 
 const newUser = (username: string) => ({ username, hashed_password: 'h', disabled: 0, created_at: 'now', updated_at: 'now', email: null, full_name: null })

@@ -4,12 +4,13 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { entryArgs } from '../support/entries.js'
 import { freePort } from '../support/postgres.js'
 
 export { freePort }
 
 // Shared helpers for the tests that run the real entry points (src/cli.ts, src/server.ts)
-// as child processes, with node and the tsx loader. No mocks: real processes, real SQLite files.
+// as child processes (bundled by test/support/entries.ts). No mocks: real processes, real SQLite files.
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -53,8 +54,8 @@ export function dbEnv (dir: string, extra: Record<string, string | undefined> = 
   return cleanEnv({ DATABASE_URL: `sqlite:${join(dir, 'app.db')}`, BCRYPT_COST: '4', ...extra })
 }
 
-function spawnTs (script: string, args: string[], env: NodeJS.ProcessEnv): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repoRoot, env, stdio: 'pipe' })
+function spawnEntry (entry: 'server' | 'cli', args: string[], env: NodeJS.ProcessEnv): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [...entryArgs(entry), ...args], { cwd: repoRoot, env, stdio: 'pipe' })
 }
 
 export interface CliResult {
@@ -64,12 +65,12 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs `tsx src/cli.ts ...args` to completion; `input` goes to its stdin (which is closed either way). */
+/** Runs the CLI (src/cli.ts) with `args` to completion; `input` goes to its stdin (which is closed either way). */
 export async function runCli (
   args: string[],
   opts: { env: NodeJS.ProcessEnv, input?: string | Buffer, timeoutMs?: number }
 ): Promise<CliResult> {
-  const child = spawnTs('src/cli.ts', args, opts.env)
+  const child = spawnEntry('cli', args, opts.env)
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
@@ -102,11 +103,13 @@ export interface LogLine {
 }
 
 /**
- * What runs: by default `tsx src/server.ts`; `{ built: true }` runs the bundle exactly as
+ * What runs: by default src/server.ts; `{ built: true }` runs the bundle exactly as
  * `npm start` does (its node flags included), which must have been built first.
  */
 export interface EntryOptions {
   built?: boolean
+  /** With `built`: the tree whose dist/ runs (default the repository). */
+  root?: string
 }
 
 /** The `npm start` command line: node flags and the built entry. */
@@ -194,8 +197,8 @@ export class WatchedProcess {
 export class ServerProcess extends WatchedProcess {
   constructor (env: NodeJS.ProcessEnv, entry: EntryOptions = {}) {
     super(entry.built === true
-      ? spawn(process.execPath, startCommand(), { cwd: repoRoot, env, stdio: 'pipe' })
-      : spawnTs('src/server.ts', [], env))
+      ? spawn(process.execPath, startCommand(), { cwd: entry.root ?? repoRoot, env, stdio: 'pipe' })
+      : spawnEntry('server', [], env))
   }
 
   /** Waits for the process to end; SIGKILLs it and rejects after `timeoutMs`. */

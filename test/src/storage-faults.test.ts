@@ -17,7 +17,7 @@ import {
 // up, the files stop taking writes, the file is deleted or replaced. Writes and /health/ready
 // answer 503 {"detail":"Service unavailable"} (never a 500) while it lasts, the same process
 // recovers when the file system does, and a database deleted for good is not silently
-// replaced by an empty one at the next start. The real server process (`tsx src/server.ts`).
+// replaced by an empty one at the next start. The real server process (src/server.ts).
 
 // Hang limits, not speed assertions: other tests may be loading the machine.
 t.setTimeout(300_000)

@@ -6,9 +6,10 @@ import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
+import { entryArgs } from '../support/entries.js'
 import { cleanEnv, freePort, repoRoot, tempDir } from './process-helper.js'
 
-// WORKERS=2: the real entry (`node --import tsx src/server.ts`) as a cluster primary with two
+// WORKERS=2: the real entry (src/server.ts) as a cluster primary with two
 // worker processes sharing one port and one SQLite file. Every HTTP request opens a fresh
 // connection (agent: false, Connection: close), so the primary's round-robin spreads them over
 // the workers; GET /health names the pid that answered.
@@ -33,7 +34,7 @@ class Cluster {
 
   /** `detached`: the primary leads a process group of its own (with its workers), as a shell's foreground job does. */
   constructor (env: NodeJS.ProcessEnv, readonly detached = false) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: repoRoot, env, stdio: 'pipe', detached })
+    this.child = spawn(process.execPath, entryArgs('server'), { cwd: repoRoot, env, stdio: 'pipe', detached })
     this.child.stdin.end()
     this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => { this.stdout += chunk })
     this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk })

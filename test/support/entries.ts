@@ -1,0 +1,20 @@
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+// The service's entry points as the process tests run them: src/server.ts and src/cli.ts
+// bundled once per tap run (test/support/build-entries.ts, tap's `before`), with every package
+// left to node_modules. Starting one costs a node start instead of a TypeScript compile.
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const ENTRIES_DIR = join(repoRoot, '.tap', 'entries')
+export const ENTRIES = { server: 'src/server.ts', cli: 'src/cli.ts' } as const
+
+/**
+ * node's arguments to run an entry: its bundle when tap built one, else the source through
+ * the tsx loader (a test file run by hand outside tap).
+ */
+export function entryArgs (entry: keyof typeof ENTRIES): string[] {
+  const bundle = join(ENTRIES_DIR, `${entry}.js`)
+  return existsSync(bundle) ? [bundle] : ['--import', 'tsx', ENTRIES[entry]]
+}

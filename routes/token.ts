@@ -22,6 +22,8 @@ export class OAuth2RequestError extends Error {
 }
 
 const badCredentials = () => new OAuth2RequestError(401, 'invalid_grant', 'Incorrect username or password')
+const missingFields = (fields: string[]) =>
+  new OAuth2RequestError(400, 'invalid_request', `Missing required field${fields.length > 1 ? 's' : ''}: ${fields.join(', ')}`)
 
 /**
  * Turns a schema or parser failure on the form into the RFC's invalid_request, naming the
@@ -31,13 +33,12 @@ function toOAuth2Error (error: FastifyError): OAuth2RequestError | undefined {
   if (error instanceof OAuth2RequestError) return error
   // A limit or a backoff: RFC 6749 has no code of its own for it; 429 and Retry-After say it.
   if (error instanceof HttpError && error.statusCode === 429) return new OAuth2RequestError(429, 'invalid_request', error.detail, error.headers)
-  const issue = error.validation?.[0]
-  if (issue !== undefined) {
-    const field = issue.keyword === 'required'
-      ? String(issue.params.missingProperty)
-      : issue.instancePath.replace(/^\//, '')
-    if (issue.keyword === 'required') return new OAuth2RequestError(400, 'invalid_request', `Missing required field: ${field}`)
-    if (field !== '') return new OAuth2RequestError(400, 'invalid_request', `Field ${field} must be given once, as text`)
+  const issues = error.validation ?? []
+  const missing = issues.filter((issue) => issue.keyword === 'required').map((issue) => String(issue.params.missingProperty))
+  if (missing.length > 0) return missingFields(missing)
+  const fields = [...new Set(issues.map((issue) => issue.instancePath.replace(/^\//, '')).filter((field) => field !== ''))]
+  if (fields.length > 0) {
+    return new OAuth2RequestError(400, 'invalid_request', `${fields.length > 1 ? 'Fields' : 'Field'} ${fields.join(', ')} must be given once, as text`)
   }
   // A database failure has a 5xx (or no) status; a client's connection error (ECONNRESET from a
   // body cut short) is the client's doing, whatever its code says.
@@ -90,8 +91,9 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
   async function passwordGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
     const username = given(form.username)
     const password = given(form.password)
-    if (username === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: username')
-    if (password === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: password')
+    if (username === undefined || password === undefined) {
+      throw missingFields(Object.entries({ username, password }).filter(([, value]) => value === undefined).map(([field]) => field))
+    }
     // Counted by the name as typed, before anyone looks it up: an unknown name waits just the same.
     const admission = await app.tokenAuthThrottle.logins.admit(username, request.ip)
     if (admission.held) {

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http'
 import type { FastifyHttpOptions } from 'fastify'
+import { VALIDATION_OPTIONS } from '../plugins/schema-compilers.js'
 import { clientErrorHandler, frameworkErrorHandler } from './client-errors.js'
 import { fastifyLogger } from './logger.js'
 
@@ -17,6 +18,8 @@ export function serviceFastifyOptions (logLevel: string): FastifyHttpOptions<Ser
     http: { headersTimeout: 20_000, connectionsCheckingInterval: 1000 },
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler,
+    // The service's own routes (items) validate as the plugin's do.
+    ajv: { customOptions: VALIDATION_OPTIONS },
     // `/users/me` and `/users/me/` are one route (no duplicate route compiled per path: a
     // quarter of start-up went to compiling schemas).
     routerOptions: { ignoreTrailingSlash: true }

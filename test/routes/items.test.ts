@@ -121,6 +121,15 @@ forEachEngine(t, async (t, engine) => {
       })
     }
 
+    t.test('every problem of a part at once: the query, and the body', async (t) => {
+      const query = await app.inject({ method: 'GET', url: '/users/me/items/?limit=abc&offset=-1', headers: john })
+      t.equal(query.statusCode, 422)
+      t.same(query.json().detail.map((issue: { loc: string[] }) => issue.loc).sort(), [['query', 'limit'], ['query', 'offset']])
+      const body = await app.inject({ method: 'POST', url: '/users/me/items/', headers: john, payload: { title: '', description: 'a\u0000b' } })
+      t.equal(body.statusCode, 422)
+      t.same(body.json().detail.map((issue: { type: string }) => issue.type).sort(), ['string_pattern_mismatch', 'string_too_short'])
+    })
+
     t.test('a title of 200 characters is fine', async (t) => {
       t.equal((await create(john, { title: 'x'.repeat(200) })).statusCode, 201)
     })

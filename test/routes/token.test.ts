@@ -144,6 +144,9 @@ forEachEngine(t, async (t, engine) => {
       t.equal(body.error_description, body.detail)
       t.equal(res.headers['cache-control'], 'no-store')
     }
+    const neither = await requestToken(app, { grant_type: 'password' })
+    t.equal(neither.statusCode, 400)
+    t.equal(neither.json().error_description, 'Missing required fields: username, password', 'both missing fields named at once')
   })
 
   t.test('a repeated field is an invalid_request', async (t) => {

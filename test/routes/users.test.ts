@@ -82,6 +82,18 @@ forEachEngine(t, async (t, engine) => {
       })
     }
 
+    t.test('a body with several problems: one 422 listing every one of them', async (t) => {
+      const before = await countUsers(app.db)
+      const res = await register(app, { username: 'ab', email: 'not-an-email', full_name: 'a\u0000b' })
+      t.equal(res.statusCode, 422)
+      const { detail } = res.json() as { detail: Array<{ loc: Array<string | number>, type: string }> }
+      t.same(detail.map((issue) => issue.loc).sort(), [
+        ['body', 'email'], ['body', 'full_name'], ['body', 'password'], ['body', 'username']
+      ], 'the missing password, the bad username, email and full name, each once')
+      t.same(detail.find((issue) => issue.loc[1] === 'password')?.type, 'missing')
+      t.equal(await countUsers(app.db), before, 'nothing written')
+    })
+
     t.test('passwords of 8 and 72 bytes, multi-byte included, are accepted', async (t) => {
       for (const [username, password] of [['eight', '12345678'], ['seventytwo', 'x'.repeat(72)], ['accents', 'é'.repeat(36)], ['fourbytes', '🔑🔑']] as const) {
         const res = await register(app, { username, password })

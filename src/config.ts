@@ -41,6 +41,8 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+' })),
   // Which proxies to believe about the client address: a hop count, addresses/CIDRs, true, or false.
   TRUST_PROXY: Type.String({ pattern: TRUST_PROXY_PATTERN, default: 'false' }),
+  // Origins whose pages may call the API, comma-separated, each exactly scheme://host[:port].
+  CORS_ORIGINS: Type.Optional(Type.String()),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' }
@@ -105,8 +107,32 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
     const bad = Array.isArray(proxies) ? proxies.find((entry) => !isAddressOrCidr(entry)) : undefined
     if (bad !== undefined) problems.set('TRUST_PROXY', `TRUST_PROXY=${JSON.stringify(config.TRUST_PROXY)}: ${JSON.stringify(bad)} is not an IP address or CIDR`)
   }
+  if (config.CORS_ORIGINS !== undefined) {
+    const problem = corsOrigins(config.CORS_ORIGINS).map(originProblem).find((p) => p !== undefined)
+    if (problem !== undefined) problems.set('CORS_ORIGINS', `CORS_ORIGINS=${JSON.stringify(config.CORS_ORIGINS)}: ${problem}`)
+  }
   if (problems.size > 0) throw new ConfigError([...problems.values()])
   return config
+}
+
+/** CORS_ORIGINS as a list (unset: none). */
+export function corsOrigins (value: string | undefined): string[] {
+  return value === undefined ? [] : value.split(',').map((part) => part.trim())
+}
+
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/(\[[0-9a-f:.]+\]|[a-z0-9._~-]+)(:([0-9]{1,5}))?$/i
+
+/** Why an entry is not an origin as a browser sends it in `Origin`, which is matched exactly. */
+function originProblem (entry: string): string | undefined {
+  if (entry === '') return 'an empty entry; expected comma-separated origins such as https://app.example.com'
+  if (entry === '*') return '"*" would let every site call the API; list the origins of your apps'
+  const malformed = `${JSON.stringify(entry)} is not an origin: expected scheme://host[:port], with no path (https://app.example.com)`
+  const match = ORIGIN.exec(entry)
+  if (match === null || Number(match[3] ?? 0) > 65535) return malformed
+  if (!/^https?:/i.test(entry)) return undefined
+  const canonical = URL.canParse(entry) ? new URL(entry).origin : undefined
+  if (canonical === undefined) return malformed
+  return canonical === entry ? undefined : `${JSON.stringify(entry)}: write it as browsers send it, ${canonical}`
 }
 
 const PERIOD_SECONDS: Record<string, number> = { s: 1, min: 60, h: 3600 }

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { pino, type Logger } from 'pino'
-import { addressLimit, ConfigError, loadConfig, trustProxy, workerCount, type Config } from './config.js'
+import { addressLimit, ConfigError, corsOrigins, loadConfig, trustProxy, workerCount, type Config } from './config.js'
 import { parseDatabaseUrl } from './core/db/database.js'
 import { DatabaseStartError } from './core/db/database-marker.js'
 import { openServiceDatabase } from './core/db/service-database.js'
@@ -50,6 +50,7 @@ async function buildServer (config: Config) {
     bcryptCost: config.BCRYPT_COST,
     registration: config.REGISTRATION,
     redisUrl: config.REDIS_URL,
+    corsOrigins: corsOrigins(config.CORS_ORIGINS),
     throttle: {
       token: addressLimit(config.RATE_LIMIT_TOKEN),
       registration: addressLimit(config.RATE_LIMIT_REGISTRATION),

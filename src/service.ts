@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import bodyDeadline from '../plugins/body-deadline.js'
+import cors from '../plugins/cors.js'
 import database from '../plugins/database.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
@@ -23,6 +24,8 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
    * 408 and the connection closes. Default the server's `requestTimeout`; 0: no bound.
    */
   bodyTimeout?: number
+  /** Origins whose pages may call the API (CORS_ORIGINS), exactly as browsers send them. Default none: no CORS. */
+  corsOrigins?: readonly string[]
 }
 
 /**
@@ -31,9 +34,10 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
  * it; tests build it on an in-memory database. Not encapsulated: it is the root of its server.
  */
 export default fp<ServiceOptions>(async function service (app, opts) {
-  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, ...auth } = opts
+  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, corsOrigins = [], ...auth } = opts
   await app.register(errors, { notFound: true })
   await app.register(securityHeaders)
+  await app.register(cors, { origins: corsOrigins })
   await app.register(bodyDeadline, { timeout: bodyTimeout ?? app.server.requestTimeout })
   // The plugin leaves request.user undecorated (a host's own @fastify/jwt may want it); this
   // host has none, and a decorated property keeps every request object of one shape.

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { availableParallelism } from 'node:os'
-import { addressLimit, ConfigError, loadConfig, trustProxy, workerCount } from '../../src/config.js'
+import { addressLimit, ConfigError, corsOrigins, loadConfig, trustProxy, workerCount } from '../../src/config.js'
 
 const secret = 'x'.repeat(32)
 
@@ -213,4 +213,37 @@ t.test('session settings: each in its range, and the absolute limit no shorter t
   t.throws(() => loadConfig({ REFRESH_TOKEN_EXPIRE_DAYS: '30', SESSION_MAX_DAYS: '7' }),
     { message: /SESSION_MAX_DAYS=7: must be at least REFRESH_TOKEN_EXPIRE_DAYS \(30\)/ })
   t.equal(loadConfig({ REFRESH_TOKEN_EXPIRE_DAYS: '30', SESSION_MAX_DAYS: '30' }).SESSION_MAX_DAYS, 30, 'equal limits are fine')
+})
+
+t.test('CORS_ORIGINS: exact origins, comma-separated; unset is none', async (t) => {
+  t.equal(loadConfig({}).CORS_ORIGINS, undefined)
+  t.same(corsOrigins(loadConfig({}).CORS_ORIGINS), [], 'unset: no origin at all')
+  t.same(corsOrigins(loadConfig({ CORS_ORIGINS: '' }).CORS_ORIGINS), [], 'empty counts as unset')
+  const value = 'https://app.example.com, http://127.0.0.1:5173,http://[::1]:8080 , capacitor://localhost'
+  t.same(corsOrigins(loadConfig({ CORS_ORIGINS: value }).CORS_ORIGINS),
+    ['https://app.example.com', 'http://127.0.0.1:5173', 'http://[::1]:8080', 'capacitor://localhost'])
+})
+
+t.test('a bad CORS_ORIGINS is named, with what is wrong', async (t) => {
+  const bad: Array<[string, RegExp]> = [
+    ['*', /"\*" would let every site call the API/],
+    ['https://a.example.com,*', /"\*" would let every site call the API/],
+    ['https://app.example.com/', /"https:\/\/app.example.com\/" is not an origin: expected scheme:\/\/host\[:port\], with no path/],
+    ['https://app.example.com/app', /is not an origin/],
+    ['https://app.example.com?x=1', /is not an origin/],
+    ['https://user@app.example.com', /is not an origin/],
+    ['app.example.com', /is not an origin/],
+    ['null', /is not an origin/],
+    ['http://app.example.com:65536', /is not an origin/],
+    ['http://300.1.1.1', /is not an origin/],
+    ['https://a.example.com,,https://b.example.com', /an empty entry/],
+    ['https://App.Example.com', /write it as browsers send it, https:\/\/app.example.com$/],
+    ['https://app.example.com:443', /write it as browsers send it, https:\/\/app.example.com$/]
+  ]
+  for (const [value, problem] of bad) {
+    const problems = problemsOf({ CORS_ORIGINS: value })
+    t.equal(problems.length, 1, `${value}: one problem`)
+    t.ok(problems[0]?.startsWith(`CORS_ORIGINS=${JSON.stringify(value)}: `), `${value}: the line names the setting and its value`)
+    t.match(problems[0], problem, value)
+  }
 })

@@ -243,3 +243,23 @@ t.test('SIGTERM during a request: the request completes, then the process exits 
   t.equal(exit.code, 0, 'exit code 0: the close was not cut short by the grace timeout', { stderr: server.stderr })
   t.notMatch(server.stderr + server.stdout, /killed by timeout/)
 })
+
+t.test('CORS_ORIGINS reaches the served app; "*" stops start-up naming it', async (t) => {
+  const dir = await tempDir(t)
+  const refused = spawnServer(t, dbEnv(dir, { HOST: '127.0.0.1', PORT: '0', JWT_SECRET: newSecret(), CORS_ORIGINS: '*' }))
+  t.ok(((await refused.waitForExit(20_000)).code ?? 0) > 0, 'a failure exit code')
+  t.match(refused.stderr, /CORS_ORIGINS="\*": "\*" would let every site call the API/, { stderr: refused.stderr })
+
+  const app = 'https://app.example.com'
+  const { base } = await startServer(t, dbEnv(dir, { JWT_SECRET: newSecret(), CORS_ORIGINS: `${app}, http://localhost:5173` }))
+  const preflight = await fetch(`${base}/users/me/`, {
+    method: 'OPTIONS',
+    headers: { origin: app, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+    signal: AbortSignal.timeout(10_000)
+  })
+  t.equal(preflight.status, 204)
+  t.equal(preflight.headers.get('access-control-allow-origin'), app)
+  const other = await fetch(`${base}/health`, { headers: { origin: 'https://elsewhere.example' }, signal: AbortSignal.timeout(10_000) })
+  t.equal(other.status, 200)
+  t.equal(other.headers.get('access-control-allow-origin'), null, 'an origin not listed gets none')
+})

@@ -81,7 +81,7 @@ async function startServer (script: string[], env: Record<string, string>, core?
   const [command, args] = pinned(core, process.execPath, script)
   const child = spawn(command, args, {
     cwd: repo,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL, ...env },
+    env: { PATH: process.env.PATH ?? '', ENV_FILE: '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL, ...env },
     stdio: ['ignore', 'ignore', 'inherit']
   })
   const url = `http://127.0.0.1:${port}`

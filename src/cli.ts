@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, loadConfig, loadEnvFile } from './config.js'
 import { createKyselyUserStore } from './core/kysely-user-store.js'
 import { createSessionStore } from './core/session-store.js'
 import { hashPassword, passwordLengthProblem } from './core/passwords.js'
@@ -89,6 +89,7 @@ async function run (argv: string[]): Promise<void> {
   const needsPassword = ['create-user', 'set-password', 'hash-password'].includes(command)
   if (needsPassword && !values['password-stdin']) throw usageError(`${command} needs --password-stdin (passwords are never taken as arguments)`)
 
+  loadEnvFile()
   const config = loadConfig(process.env, { server: false })
   if (command === 'hash-password') {
     process.stdout.write(`${await hashPassword(await readNewPassword(), config.BCRYPT_COST)}\n`)

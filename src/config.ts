@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
+import { parseEnv } from 'node:util'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './core/jwt-secret.js'
@@ -56,6 +58,29 @@ export class ConfigError extends Error {
     super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`)
     this.name = 'ConfigError'
   }
+}
+
+/**
+ * Adds the settings of an env file to `env` (process.env unless given), never overriding a
+ * variable already set there. The file is ENV_FILE, else `.env` in the working directory; a
+ * missing `.env` is no error, a missing ENV_FILE is, and ENV_FILE='' reads none. Returns the
+ * path read, or undefined.
+ */
+export function loadEnvFile (env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const path = env.ENV_FILE ?? '.env'
+  if (path === '') return undefined
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' && env.ENV_FILE === undefined) return undefined
+    throw new ConfigError([`ENV_FILE=${JSON.stringify(path)}: cannot be read (${code ?? String(error)})`])
+  }
+  for (const [key, value] of Object.entries(parseEnv(text))) {
+    if (env[key] === undefined) env[key] = value
+  }
+  return path
 }
 
 /**

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { pino, type Logger } from 'pino'
-import { addressLimit, ConfigError, corsOrigins, loadConfig, trustProxy, workerCount, type Config } from './config.js'
+import { addressLimit, ConfigError, corsOrigins, loadConfig, loadEnvFile, trustProxy, workerCount, type Config } from './config.js'
 import { parseDatabaseUrl } from './core/db/database.js'
 import { DatabaseStartError } from './core/db/database-marker.js'
 import { openServiceDatabase } from './core/db/service-database.js'
@@ -65,7 +65,7 @@ async function buildServer (config: Config) {
 }
 
 /** One process serving HTTP: the only process with WORKERS=1, else each worker. */
-async function serve (config: Config) {
+async function serve (config: Config, envFile: string | undefined) {
   // A worker leaves shutdown to the primary: Ctrl-C reaches the whole process group, and the
   // primary's SIGTERM must not count as a second signal that cuts requests short. Ignored from
   // the start, so a worker still starting is stopped by that SIGTERM too.
@@ -78,7 +78,8 @@ async function serve (config: Config) {
     else app.log.info({ signal }, 'closing')
     await app.close()
   })
-  await app.listen({ host: config.HOST, port: config.PORT })
+  const address = await app.listen({ host: config.HOST, port: config.PORT })
+  app.log.info({ docs: `${address}/docs`, openapi: `${address}/openapi.json`, envFile }, `API docs at ${address}/docs`)
 }
 
 const SHUTDOWN_GRACE_MS = 15_000
@@ -89,7 +90,7 @@ const MAX_RESTART_DELAY_MS = 10_000
  * once, forks the workers, which share the port, replaces any that dies, and on SIGTERM or
  * SIGINT stops them all gracefully.
  */
-async function supervise (config: Config, count: number) {
+async function supervise (config: Config, count: number, envFile: string | undefined) {
   const log: Logger = pino(loggerOptions(config.LOG_LEVEL), logDestination())
   await prepareDatabase(config, log)
   await resolveJwtSecret(config, log)
@@ -148,13 +149,15 @@ async function supervise (config: Config, count: number) {
   process.on('SIGTERM', shutdown)
   process.on('SIGINT', shutdown)
 
-  log.info({ workers: count }, 'starting workers')
+  log.info({ workers: count, envFile }, 'starting workers')
   for (let i = 0; i < count; i++) fork()
 }
 
 async function main () {
   let config: Config
+  let envFile: string | undefined
   try {
+    envFile = loadEnvFile()
     config = loadConfig()
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
@@ -163,8 +166,8 @@ async function main () {
   }
   const count = workerCount(config)
   try {
-    if (count > 1 && cluster.isPrimary) await supervise(config, count)
-    else await serve(config)
+    if (count > 1 && cluster.isPrimary) await supervise(config, count, envFile)
+    else await serve(config, envFile)
   } catch (error) {
     if (!(error instanceof DatabaseStartError)) throw error
     process.stderr.write(`${error.message}\n`)

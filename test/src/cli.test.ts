@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { verify } from '@node-rs/bcrypt'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -398,4 +399,15 @@ t.test('a bad setting exits 2 with a message naming it', async (t) => {
     t.equal(result.stdout, '', `${what}: prints nothing on stdout`)
   })
   t.notOk(existsSync(join(dir, 'app.db')), 'no database file was created')
+})
+
+t.test('the CLI reads its settings from ENV_FILE too, the environment winning', async (t) => {
+  const dir = await tempDir(t)
+  const envFile = join(dir, 'cli.env')
+  await writeFile(envFile, `DATABASE_URL=sqlite:${join(dir, 'from-file.db')}\nBCRYPT_COST=99\n`)
+  const env = dbEnv(dir, { ENV_FILE: envFile, DATABASE_URL: undefined })
+  const result = await runCli(['migrate'], { env, timeoutMs: 30_000 })
+  exitsWith(t, result, 0, 'cli migrate')
+  t.ok(existsSync(join(dir, 'from-file.db')), "the file's DATABASE_URL is used")
+  t.notOk(existsSync(join(dir, 'app.db')))
 })

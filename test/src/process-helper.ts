@@ -32,6 +32,8 @@ export function cleanEnv (extra: Record<string, string | undefined> = {}): NodeJ
     if (value !== undefined) env[key] = value
   }
   for (const key of APP_VARIABLES) delete env[key]
+  // Nor from a developer's .env in the repository, the processes' working directory.
+  env.ENV_FILE = ''
   for (const [key, value] of Object.entries(extra)) {
     if (value !== undefined) env[key] = value
   }

@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import {
-  cleanEnv, dbEnv, httpLogin, httpMe, httpRegister, httpToken, spawnServer, startServer, tempDir, type LogLine, type ServerProcess
+  cleanEnv, dbEnv, freePort, httpLogin, httpMe, httpRegister, httpToken, spawnServer, startServer, tempDir, type LogLine, type ServerProcess
 } from './process-helper.js'
 
 // The process entry run for real: src/server.ts as a child process on a free port of
@@ -262,4 +262,26 @@ t.test('CORS_ORIGINS reaches the served app; "*" stops start-up naming it', asyn
   const other = await fetch(`${base}/health`, { headers: { origin: 'https://elsewhere.example' }, signal: AbortSignal.timeout(10_000) })
   t.equal(other.status, 200)
   t.equal(other.headers.get('access-control-allow-origin'), null, 'an origin not listed gets none')
+})
+
+t.test('settings from an env file, the environment winning; the docs URLs logged once listening', async (t) => {
+  const dir = await tempDir(t)
+  const port = await freePort()
+  const envFile = join(dir, 'service.env')
+  // The file's PORT loses to the environment's; its REGISTRATION applies.
+  await writeFile(envFile, `DATABASE_URL=sqlite:${join(dir, 'app.db')}\nBCRYPT_COST=4\nPORT=1\nREGISTRATION=closed\n`)
+  const server = spawnServer(t, cleanEnv({ ENV_FILE: envFile, HOST: '127.0.0.1', PORT: String(port) }))
+  await server.waitForListening()
+  const base = `http://127.0.0.1:${port}`
+  t.equal((await httpRegister(base, { username: 'fromfile', password: newPassword() })).status, 403, 'REGISTRATION=closed from the file')
+  const line = findLog(server, /^API docs at /)
+  t.equal(line?.msg, `API docs at ${base}/docs`)
+  t.equal(line?.openapi, `${base}/openapi.json`)
+  t.equal(line?.envFile, envFile, 'it names the env file it read')
+  t.equal((await fetch(String(line?.docs))).status, 200, 'the logged docs URL serves the page')
+  t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
+
+  const missing = spawnServer(t, cleanEnv({ ENV_FILE: join(dir, 'nope.env'), HOST: '127.0.0.1', PORT: '0' }))
+  t.equal((await missing.waitForExit(20_000)).code, 1, 'a missing ENV_FILE stops the start')
+  t.match(missing.stderr, /ENV_FILE=".*nope\.env": cannot be read \(ENOENT\)/)
 })

@@ -1,0 +1,71 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseEnv } from 'node:util'
+import t from 'tap'
+import { ConfigError, ConfigSchema, loadConfig, loadEnvFile } from '../../src/config.js'
+import { repoRoot, tempDir } from './process-helper.js'
+
+// .env support (loadEnvFile), and .env.example kept in step with the settings the service reads.
+
+const settings = Object.keys(ConfigSchema.properties).sort()
+const example = await readFile(join(repoRoot, '.env.example'), 'utf8')
+
+t.test('an env file adds its settings and never overrides the environment', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'service.env')
+  await writeFile(file, '# a comment\nPORT=9100\nLOG_LEVEL="warn"\nREGISTRATION=closed\nEMPTY=\n')
+  const env: NodeJS.ProcessEnv = { ENV_FILE: file, PORT: '9200' }
+  t.equal(loadEnvFile(env), file, 'it says which file it read')
+  t.equal(env.PORT, '9200', 'the environment wins')
+  t.equal(env.LOG_LEVEL, 'warn', 'quotes are removed')
+  t.equal(env.REGISTRATION, 'closed')
+  const config = loadConfig(env)
+  t.equal(config.PORT, 9200)
+  t.equal(config.LOG_LEVEL, 'warn')
+  t.equal(config.REGISTRATION, 'closed')
+})
+
+t.test('which file: .env in the working directory, ENV_FILE, or none', async (t) => {
+  const dir = await tempDir(t)
+  const cwd = process.cwd()
+  t.teardown(() => { process.chdir(cwd) })
+  process.chdir(dir)
+  t.equal(loadEnvFile({}), undefined, 'no .env: nothing read, no error')
+  await writeFile(join(dir, '.env'), 'PORT=9300\n')
+  const env: NodeJS.ProcessEnv = {}
+  t.equal(loadEnvFile(env), '.env')
+  t.equal(env.PORT, '9300')
+  const none: NodeJS.ProcessEnv = { ENV_FILE: '' }
+  t.equal(loadEnvFile(none), undefined, "ENV_FILE='' reads nothing, though .env exists")
+  t.equal(none.PORT, undefined)
+})
+
+t.test('an ENV_FILE that cannot be read stops the start with a line naming it', async (t) => {
+  const dir = await tempDir(t)
+  for (const path of [join(dir, 'missing.env'), dir]) {
+    const error = (() => { try { loadEnvFile({ ENV_FILE: path }) } catch (e) { return e } })()
+    t.ok(error instanceof ConfigError, path)
+    t.match((error as ConfigError).message, `ENV_FILE=${JSON.stringify(path)}: cannot be read (E`)
+  }
+})
+
+t.test('.env.example lists every setting, with its default', async (t) => {
+  const active = parseEnv(example)
+  const commented = [...example.matchAll(/^# ([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((match) => match[1] as string)
+  t.same([...Object.keys(active), ...commented].sort(), settings, 'each setting once, no other')
+  for (const [key, value] of Object.entries(active)) {
+    const schema = (ConfigSchema.properties as Record<string, { default?: unknown }>)[key]
+    t.equal(value, String(schema?.default), `${key}=${String(value)} is its default`)
+  }
+  for (const key of commented) {
+    t.equal((ConfigSchema.properties as Record<string, { default?: unknown }>)[key]?.default, undefined, `${key}, left commented out, has no default`)
+  }
+  t.same(loadConfig(parseEnv(example)), loadConfig({}), 'copied as it is to .env, it changes nothing')
+})
+
+t.test("the README's configuration table lists every setting", async (t) => {
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8')
+  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1))
+  const rows = [...section.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((match) => match[1] as string)
+  t.same([...new Set(rows)].sort(), settings)
+})

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process'
-import { copyFile, rename, rm, stat } from 'node:fs/promises'
+import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { freePort, httpLogin, httpMe, httpRegister, repoRoot, tempDir } from '../src/process-helper.js'
+import { INSTALL_DIR, readServiceUnit, STATE_DIR } from '../deploy/systemd-unit.js'
+import { cleanEnv, freePort, httpLogin, httpMe, httpRegister, repoRoot, tempDir } from '../src/process-helper.js'
 import { answers, copyWorkTree, describeRun, LongRunning, npmEnv, randomSecret, run, type RunResult } from './support.js'
 
 // The production tree a deploy makes: the repository, built, then `npm prune --omit=dev`. It
@@ -102,6 +103,33 @@ t.test('npm start serves the API and SIGTERM stops it with exit code 0', { skip:
   t.notOk(await answers(`${base}/health`), 'and the server is gone: nothing answers on its port')
   t.match(server.output, /"msg":"closing"/, 'the service logged its graceful close')
   await server.killGroup()
+})
+
+t.test("deploy/token-auth.service's command line and environment serve from the pruned tree", { skip: notPruned }, async (t) => {
+  // What systemd would run, with the install and state directories moved into this test's
+  // (the hardening itself needs systemd as PID 1: test/deploy/systemd.test.ts checks the file).
+  const unit = await readServiceUnit()
+  const state = join(work, 'state')
+  await mkdir(state, { mode: 0o700 })
+  const place = (value: string) => value.replaceAll(INSTALL_DIR, app).replaceAll(STATE_DIR, state)
+  const unitPort = await freePort()
+  const env: NodeJS.ProcessEnv = { ...cleanEnv(), ...Object.fromEntries(Object.entries(unit.environment).map(([key, value]) => [key, place(value)])), PORT: String(unitPort) }
+  if (unit.environment.ENV_FILE === undefined) delete env.ENV_FILE
+  // A .env left in the install directory is not read: settings come from the unit.
+  await writeFile(join(app, '.env'), 'REGISTRATION=closed\n')
+  t.teardown(async () => { await rm(join(app, '.env'), { force: true }) })
+  t.equal(unit.workingDirectory, INSTALL_DIR)
+  const [node, ...args] = unit.execStart.map(place)
+  t.equal(node, '/usr/bin/node', 'ExecStart names node by its absolute path')
+  // UMask=0077 as systemd applies it.
+  const service = new LongRunning(t, 'sh', ['-c', 'umask 077 && exec "$0" "$@"', process.execPath, ...args], { cwd: place(unit.workingDirectory), env })
+  await service.waitForListening(30_000)
+  const unitBase = `http://127.0.0.1:${unitPort}`
+  t.equal((await fetch(`${unitBase}/health/ready`, { signal: AbortSignal.timeout(10_000) })).status, 200, 'ready')
+  t.equal((await httpRegister(unitBase, { username: 'unituser', password: user.password })).status, 201, 'registration open: the .env was not read')
+  t.equal((await stat(join(state, 'app.db'))).mode & 0o777, 0o600, 'the database is in the state directory, mode 0600')
+  t.equal((await stat(join(state, 'app.db.jwt-secret'))).mode & 0o777, 0o600, 'and so is the generated secret')
+  t.same(await service.stop('SIGTERM', 15_000), { code: 0, signal: null }, 'SIGTERM (KillMode=mixed sends it to this process only): exit 0')
 })
 
 t.test('the CLI runs from the pruned tree: its bin through npx, and npm run cli', { skip: notPruned }, async (t) => {

@@ -1,10 +1,8 @@
 import fp from 'fastify-plugin'
-import { Counter, Gauge, type OpenMetricsContentType, type Registry } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
 import { poolUsage } from '../src/core/db/database.js'
+import type { MetricsRegistry } from '../src/core/public-types.js'
 import type { AuditEvent, AuditFields } from './audit.js'
-
-/** A prom-client registry of the host's, in either exposition format. */
-export type MetricsRegistry = Registry | Registry<OpenMetricsContentType>
 
 /** What the audit trail reports to the metrics. */
 export interface AuthMetrics {

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { Histogram } from 'prom-client'
-import type { MetricsRegistry } from './auth-metrics.js'
+import type { MetricsRegistry } from '../src/core/public-types.js'
 
 export interface RequestMetricsPluginOptions {
   registry: MetricsRegistry

@@ -1,5 +1,8 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { register as defaultRegistry, Registry } from 'prom-client'
 import t from 'tap'
+import { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX } from '../../plugins/auth-metrics.js'
 import { bearer, buildApp, createUser, forEachEngine, johndoe, login } from '../helper.js'
 import { parseExposition } from '../support/prometheus-text.js'
 
@@ -80,4 +83,16 @@ forEachEngine(t, async (t, engine) => {
     t.equal(read.value('token_auth_db_pool_idle_connections'), total, 'all idle between requests')
     t.equal(read.value('token_auth_db_pool_waiting_requests'), 0)
   })
+})
+
+t.test("the README's Metrics section names every metric the service can expose", async (t) => {
+  const readme = await readFile(join(import.meta.dirname, '../../README.md'), 'utf8')
+  const section = readme.slice(readme.indexOf('\n## Metrics\n'), readme.indexOf('\n## Databases and scaling out\n'))
+  t.ok(section.length > 100, 'the section is there')
+  const registry = new Registry()
+  const app = await buildApp(t, { metrics: { registry } })
+  const exposed = [...parseExposition((await app.inject({ url: '/metrics' })).body).families.keys()].filter((name) => name.startsWith(DEFAULT_METRICS_PREFIX))
+  const names = new Set([...exposed, ...AUTH_METRIC_NAMES.map((name) => `${DEFAULT_METRICS_PREFIX}${name}`)])
+  t.ok(names.size > 10, `${names.size} metric names`)
+  for (const name of names) t.ok(section.includes(`\`${name}\``), `${name} is documented`)
 })

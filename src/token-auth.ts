@@ -199,6 +199,7 @@ const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', '
 const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme'])
 const THROTTLE_KEYS = new Set(['token', 'registration', 'revoke', 'passwordChange', 'loginBackoffAfter', 'loginBackoffMaxSeconds', 'loginFailuresPerHour', 'redis'])
 const METRICS_KEYS = new Set(['registry', 'prefix'])
+const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetric']
 const DEFAULT_LIMITS: Record<LimitName, AddressLimit> = {
   token: { max: 60, windowSeconds: 60 },
   registration: { max: 20, windowSeconds: 3600 },
@@ -247,9 +248,10 @@ function metricsSettings (opts: TokenAuthMetricsOptions | undefined) {
   if (opts === undefined) return undefined
   check(typeof opts === 'object' && opts !== null, 'metrics must be an object: { registry, prefix? }')
   for (const key of Object.keys(opts)) check(METRICS_KEYS.has(key), `unknown option metrics.${key}`)
-  const registry = opts.registry as Partial<Record<'registerMetric' | 'getSingleMetric' | 'removeSingleMetric', unknown>> | null | undefined
-  check(typeof registry === 'object' && registry !== null && ['registerMetric', 'getSingleMetric', 'removeSingleMetric'].every((method) =>
-    typeof registry[method as keyof typeof registry] === 'function'), 'metrics.registry must be a prom-client Registry')
+  // Any copy of prom-client will do (a host's may be another version): what the plugin calls.
+  const registry: unknown = opts.registry
+  check(typeof registry === 'object' && registry !== null && REGISTRY_METHODS.every((method) => typeof (registry as Record<string, unknown>)[method] === 'function'),
+    'metrics.registry must be a prom-client Registry')
   const prefix = opts.prefix ?? DEFAULT_METRICS_PREFIX
   check(typeof prefix === 'string' && /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix),
     'metrics.prefix must start a metric name: letters, digits, underscores or colons, not a digit first')

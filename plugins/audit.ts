@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify'
+import type {} from './auth-metrics.js'
 
 /** The security-relevant actions the log records, one event each. */
 export type AuditEvent =
@@ -18,8 +19,9 @@ export interface AuditFields {
 /**
  * One structured line per security-relevant action, at info: `audit` names the event, `client`
  * is the caller's address (the proxy's client, under trustProxy). Never a password or a token:
- * callers pass names, ids and reasons only.
+ * callers pass names, ids and reasons only. The plugin's metrics, when on, count the event.
  */
-export function audit (request: Pick<FastifyRequest, 'log' | 'ip'>, event: AuditEvent, fields: AuditFields = {}): void {
+export function audit (request: Pick<FastifyRequest, 'log' | 'ip' | 'server'>, event: AuditEvent, fields: AuditFields = {}): void {
   request.log.info({ audit: event, client: request.ip, ...fields }, `audit: ${event}`)
+  request.server.tokenAuthMetrics?.audited(event, fields)
 }

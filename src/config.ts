@@ -48,7 +48,11 @@ export const ConfigSchema = Type.Object({
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' }
-  )
+  ),
+  // GET /metrics (Prometheus): on the API's port, or with METRICS_PORT only there (on METRICS_HOST, default HOST).
+  METRICS: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'off' }),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  METRICS_HOST: Type.Optional(Type.String({ minLength: 1 }))
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -136,6 +140,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
     const problem = corsOrigins(config.CORS_ORIGINS).map(originProblem).find((p) => p !== undefined)
     if (problem !== undefined) problems.set('CORS_ORIGINS', `CORS_ORIGINS=${JSON.stringify(config.CORS_ORIGINS)}: ${problem}`)
   }
+  for (const problem of metricsProblems(config, problems)) problems.set(problem.key, problem.message)
   if (problems.size > 0) throw new ConfigError([...problems.values()])
   return config
 }
@@ -158,6 +163,20 @@ function originProblem (entry: string): string | undefined {
   const canonical = URL.canParse(entry) ? new URL(entry).origin : undefined
   if (canonical === undefined) return malformed
   return canonical === entry ? undefined : `${JSON.stringify(entry)}: write it as browsers send it, ${canonical}`
+}
+
+/** A port or host of its own for /metrics only makes sense with metrics on, and a port other than the API's. */
+function metricsProblems (config: Config, problems: Map<string, string>): Array<{ key: string, message: string }> {
+  const found: Array<{ key: string, message: string }> = []
+  const port = config.METRICS_PORT
+  if (port !== undefined && !problems.has('METRICS_PORT') && !problems.has('METRICS')) {
+    if (config.METRICS !== 'on') found.push({ key: 'METRICS_PORT', message: `METRICS_PORT=${port}: only with METRICS=on` })
+    else if (!problems.has('PORT') && port === config.PORT) found.push({ key: 'METRICS_PORT', message: `METRICS_PORT=${port}: must differ from PORT` })
+  }
+  if (config.METRICS_HOST !== undefined && port === undefined && !problems.has('METRICS_PORT')) {
+    found.push({ key: 'METRICS_HOST', message: `METRICS_HOST=${JSON.stringify(config.METRICS_HOST)}: only with METRICS_PORT (without it, /metrics is served on HOST and PORT)` })
+  }
+  return found
 }
 
 const PERIOD_SECONDS: Record<string, number> = { s: 1, min: 60, h: 3600 }
@@ -208,6 +227,7 @@ function describe (key: string, message: string): string {
   if (key === 'REDIS_URL') return 'expected redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…'
   if (key === 'TRUST_PROXY') return 'expected false, true, a hop count, or comma-separated proxy addresses or CIDRs'
   if (key === 'ALLOW_EMPTY_DATABASE') return 'expected true or false'
+  if (key === 'METRICS') return 'expected on or off'
   if ('minimum' in schema && 'maximum' in schema) {
     return `expected a whole number from ${schema.minimum} to ${schema.maximum}`
   }

@@ -3,7 +3,7 @@ import tokenAuth from './token-auth.js'
 
 export default tokenAuth
 export { tokenAuth }
-export type { AddressLimit, TokenAuth, TokenAuthDocsOptions, TokenAuthOptions, TokenAuthSessions, TokenAuthSettings, TokenAuthThrottleOptions } from './token-auth.js'
+export type { AddressLimit, TokenAuth, TokenAuthDocsOptions, TokenAuthMetricsOptions, TokenAuthOptions, TokenAuthSessions, TokenAuthSettings, TokenAuthThrottleOptions } from './token-auth.js'
 export type { Guard, GuardReply, GuardRequest, RequestUser, TokenAuthTypes, TokenAuthUser } from './core/public-types.js'
 export { UsernameTakenError } from './core/user-store.js'
 export type { NewUser, ProfileChanges, UserRecord, UserStore } from './core/user-store.js'

@@ -8,8 +8,9 @@ import { DatabaseStartError } from './core/db/database-marker.js'
 import { openServiceDatabase } from './core/db/service-database.js'
 import { serviceFastifyOptions } from './fastify-options.js'
 import { logDestination, loggerOptions } from './logger.js'
+import { primaryMetrics, processMetrics } from './process-metrics.js'
 import { resolveJwtSecret } from './secret.js'
-import service from './service.js'
+import service, { type ServiceMetricsOptions } from './service.js'
 
 /**
  * Before a process serves or forks workers: a SQLite file is checked against its marker (an
@@ -25,7 +26,7 @@ async function prepareDatabase (config: Config, log: { warn: (message: string) =
 }
 
 /** The standalone service as a Fastify instance, ready to listen. */
-async function buildServer (config: Config) {
+async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
   const app = Fastify({ ...serviceFastifyOptions(config.LOG_LEVEL), trustProxy: trustProxy(config.TRUST_PROXY) })
   // A worker checks too: one started after the file was deleted must not begin an empty
   // database there. (The service migrates PostgreSQL itself.)
@@ -51,6 +52,7 @@ async function buildServer (config: Config) {
     registration: config.REGISTRATION,
     redisUrl: config.REDIS_URL,
     corsOrigins: corsOrigins(config.CORS_ORIGINS),
+    metrics,
     throttle: {
       token: addressLimit(config.RATE_LIMIT_TOKEN),
       registration: addressLimit(config.RATE_LIMIT_REGISTRATION),
@@ -71,15 +73,18 @@ async function serve (config: Config, envFile: string | undefined) {
   // the start, so a worker still starting is stopped by that SIGTERM too.
   const worker = cluster.isWorker
   if (worker) process.on('SIGINT', () => {})
-  const app = await buildServer(config)
+  const metrics = processMetrics(config)
+  const app = await buildServer(config, metrics?.service)
   // SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the database.
   closeWithGrace({ delay: 10_000, skip: worker ? ['SIGINT'] : [] }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'closing after an error')
     else app.log.info({ signal }, 'closing')
     await app.close()
+    await metrics?.close()
   })
   const address = await app.listen({ host: config.HOST, port: config.PORT })
   app.log.info({ docs: `${address}/docs`, openapi: `${address}/openapi.json`, envFile }, `API docs at ${address}/docs`)
+  await metrics?.listen(app.log)
 }
 
 const SHUTDOWN_GRACE_MS = 15_000
@@ -94,6 +99,7 @@ async function supervise (config: Config, count: number, envFile: string | undef
   const log: Logger = pino(loggerOptions(config.LOG_LEVEL), logDestination())
   await prepareDatabase(config, log)
   await resolveJwtSecret(config, log)
+  await primaryMetrics(config, log)
 
   let closing = false
   // A worker that keeps dying at start-up is restarted ever more slowly, not in a hot loop.

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { DEFAULT_METRICS_PREFIX } from '../plugins/auth-metrics.js'
 import bodyDeadline from '../plugins/body-deadline.js'
 import cors from '../plugins/cors.js'
 import database from '../plugins/database.js'
@@ -6,14 +7,24 @@ import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
 import items from '../plugins/items.js'
 import redis from '../plugins/redis.js'
+import requestMetrics from '../plugins/request-metrics.js'
 import securityHeaders from '../plugins/security-headers.js'
 import healthRoutes from '../routes/health.js'
 import itemRoutes from '../routes/items.js'
+import metricsRoute from '../routes/metrics.js'
 import { countUsers } from './core/kysely-user-store.js'
+import type { MetricsRegistry } from './core/public-types.js'
 import { addSchemas, itemSchemas } from './core/schemas/index.js'
 import tokenAuth, { type TokenAuthOptions } from './token-auth.js'
 
-export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'docs' | 'store' | 'database'> & {
+export interface ServiceMetricsOptions {
+  /** Where everything the service measures is recorded: requests per route, and the plugin's own. */
+  registry: MetricsRegistry
+  /** What `GET /metrics` answers (default: the registry's text); false: no /metrics here (a port of its own serves it). */
+  expose?: false | (() => Promise<string>)
+}
+
+export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'docs' | 'store' | 'database' | 'metrics'> & {
   database: string
   /** Keep the throttling counters in this Redis (REDIS_URL) rather than the database. */
   redisUrl?: string
@@ -26,6 +37,8 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
   bodyTimeout?: number
   /** Origins whose pages may call the API (CORS_ORIGINS), exactly as browsers send them. Default none: no CORS. */
   corsOrigins?: readonly string[]
+  /** Prometheus metrics; none: nothing is measured. */
+  metrics?: ServiceMetricsOptions
 }
 
 /**
@@ -34,7 +47,8 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
  * it; tests build it on an in-memory database. Not encapsulated: it is the root of its server.
  */
 export default fp<ServiceOptions>(async function service (app, opts) {
-  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, corsOrigins = [], ...auth } = opts
+  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, corsOrigins = [], metrics, ...auth } = opts
+  if (metrics !== undefined) await app.register(requestMetrics, { registry: metrics.registry, prefix: DEFAULT_METRICS_PREFIX })
   await app.register(errors, { notFound: true })
   await app.register(securityHeaders)
   await app.register(cors, { origins: corsOrigins })
@@ -50,11 +64,15 @@ export default fp<ServiceOptions>(async function service (app, opts) {
   }
   if (redisUrl !== undefined) await app.register(redis, { url: redisUrl })
   const throttle = auth.throttle === false || app.redis === undefined ? auth.throttle : { ...auth.throttle, redis: app.redis }
-  await app.register(tokenAuth, { ...auth, throttle, database: app.db, docs: withDocs })
+  await app.register(tokenAuth, { ...auth, throttle, database: app.db, docs: withDocs, ...(metrics && { metrics: { registry: metrics.registry } }) })
   addSchemas(app, itemSchemas)
   await app.register(items)
   await app.register(itemRoutes)
   await app.register(healthRoutes)
+  if (metrics !== undefined && metrics.expose !== false) {
+    const { registry, expose } = metrics
+    await app.register(metricsRoute, { collect: expose ?? (async () => await registry.metrics()), contentType: registry.contentType })
+  }
 
   app.addHook('onReady', async () => {
     if (await countUsers(app.db) === 0) {

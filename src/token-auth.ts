@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import accessTokens, { DEFAULT_TOKEN_ISSUER } from '../plugins/access-tokens.js'
+import authMetrics, { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX } from '../plugins/auth-metrics.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
 import guards from '../plugins/guards.js'
@@ -18,7 +19,7 @@ import userRoutes from '../routes/users.js'
 import type { DatabaseOptions } from './core/db/database.js'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './core/jwt-secret.js'
 import { passwordLengthProblem } from './core/passwords.js'
-import type { Guard, GuardDecorators, RequestUser } from './core/public-types.js'
+import type { Guard, GuardDecorators, MetricsRegistry, RequestUser } from './core/public-types.js'
 import { addSchemas, authSchemas } from './core/schemas/index.js'
 import type { Token } from './core/schemas/token.js'
 import type { SessionRecord } from './core/session-store.js'
@@ -67,6 +68,14 @@ export interface TokenAuthThrottleOptions {
   redis?: Redis
 }
 
+/** Prometheus metrics of the plugin's own (logins, refreshes, bcrypt in flight …) in a registry of the host's. */
+export interface TokenAuthMetricsOptions {
+  /** The host's prom-client `Registry`: the plugin's metrics appear on the host's /metrics. */
+  registry: MetricsRegistry
+  /** The start of every metric name; a second instance in the same registry needs its own. Default 'token_auth_'. */
+  prefix?: string
+}
+
 interface CommonOptions {
   /** HMAC key for the HS256 access tokens, at least 32 bytes. Required. */
   secret: string
@@ -101,6 +110,8 @@ interface CommonOptions {
   prefix?: string
   /** Limits and login backoff (see TokenAuthThrottleOptions); false: none at all. Default: on, with the defaults. */
   throttle?: TokenAuthThrottleOptions | false
+  /** Record the plugin's metrics in the host's registry. Default: none, nothing recorded. */
+  metrics?: TokenAuthMetricsOptions
 }
 
 /** The plugin's options: a database for the sessions (and the built-in user store, unless the host brings its own). */
@@ -182,11 +193,13 @@ function check (condition: boolean, message: string): void {
 
 const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', 'accessTokenExpireMinutes', 'bcryptCost',
   'refreshTokenExpireDays', 'sessionMaxDays', 'refreshTokenReuseSeconds',
-  'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix', 'throttle',
+  'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix', 'throttle', 'metrics',
   // Fastify's own register options, which reach every plugin.
   'logLevel', 'logSerializers'])
 const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme'])
 const THROTTLE_KEYS = new Set(['token', 'registration', 'revoke', 'passwordChange', 'loginBackoffAfter', 'loginBackoffMaxSeconds', 'loginFailuresPerHour', 'redis'])
+const METRICS_KEYS = new Set(['registry', 'prefix'])
+const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetric']
 const DEFAULT_LIMITS: Record<LimitName, AddressLimit> = {
   token: { max: 60, windowSeconds: 60 },
   registration: { max: 20, windowSeconds: 3600 },
@@ -228,6 +241,21 @@ function throttleSettings (opts: TokenAuthThrottleOptions | false | undefined) {
       : { backoffAfter: after, baseDelayMs: 1000, maxDelayMs: maxSeconds * 1000, userLimit: perHour, userWindowMs: HOUR_MS, memoryMs: 24 * HOUR_MS },
     redis
   }
+}
+
+/** The metrics option with its default filled in, checked; undefined when off. */
+function metricsSettings (opts: TokenAuthMetricsOptions | undefined) {
+  if (opts === undefined) return undefined
+  check(typeof opts === 'object' && opts !== null, 'metrics must be an object: { registry, prefix? }')
+  for (const key of Object.keys(opts)) check(METRICS_KEYS.has(key), `unknown option metrics.${key}`)
+  // Any copy of prom-client will do (a host's may be another version): what the plugin calls.
+  const registry: unknown = opts.registry
+  check(typeof registry === 'object' && registry !== null && REGISTRY_METHODS.every((method) => typeof (registry as Record<string, unknown>)[method] === 'function'),
+    'metrics.registry must be a prom-client Registry')
+  const prefix = opts.prefix ?? DEFAULT_METRICS_PREFIX
+  check(typeof prefix === 'string' && /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix),
+    'metrics.prefix must start a metric name: letters, digits, underscores or colons, not a digit first')
+  return { registry: opts.registry, prefix }
 }
 
 const STORE_METHODS = ['findByUsername', 'create', 'setPassword', 'setDisabled', 'update', 'delete'] as const
@@ -293,6 +321,7 @@ function validated (opts: TokenAuthOptions) {
 export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   const base = validated(opts)
   const throttling = throttleSettings(opts.throttle)
+  const metrics = metricsSettings(opts.metrics)
   const names = opts.decorators ?? {}
   const guardNames = [names.authenticate ?? 'authenticate', names.currentActiveUser ?? 'currentActiveUser'].filter((name) => name !== false)
   // Checked before anything is opened, so a clash leaves no database file behind.
@@ -300,6 +329,10 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     check(!host.hasDecorator(name), `the app already has a '${name}' decorator: give the plugin's another name, or false, with the decorators option`)
   }
   check(!host.hasDecorator('tokenAuth'), "the app already has a 'tokenAuth' decorator: register the plugin once per context")
+  if (metrics !== undefined) {
+    const taken = AUTH_METRIC_NAMES.map((name) => `${metrics.prefix}${name}`).find((name) => metrics.registry.getSingleMetric(name) !== undefined)
+    check(taken === undefined, `the metrics registry already has ${String(taken)}: give each instance in one registry its own metrics.prefix`)
+  }
   const docsMode = opts.docs === false ? 'off' : host.hasDecorator('swagger') ? 'host' : 'own'
   const securityScheme = (typeof opts.docs === 'object' ? opts.docs.securityScheme : undefined) ?? SECURITY_SCHEME
 
@@ -316,6 +349,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     })
     await child.register(throttle, { ...throttling, redisPrefix: `token-auth:${child.prefix}:` })
     await child.register(passwords, { cost: base.bcryptCost })
+    await child.register(authMetrics, { registry: metrics?.registry, prefix: metrics?.prefix ?? DEFAULT_METRICS_PREFIX })
     await child.register(accessTokens, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
     await child.register(guards)
     if (docsMode === 'own') {

@@ -30,6 +30,11 @@ export interface PasswordHasher {
    * so timing still tells nothing, and moves old accounts to a raised cost.
    */
   needsRehash (hashed: string): boolean
+  /**
+   * bcrypt operations started and not yet finished, waiting for a thread of libuv's pool or
+   * running on one: the queue a flood of logins builds.
+   */
+  inFlight (): { hash: number, verify: number }
 }
 
 /** The cost factor recorded in a bcrypt hash (`$2b$12$...`), or undefined if it is not one. */
@@ -49,15 +54,29 @@ export async function createPasswordHasher (cost: number): Promise<PasswordHashe
   // Computed in the background (a cost-12 hash takes a quarter of a second), off the start-up path.
   const dummy = hashPassword(randomBytes(32).toString('base64'), cost)
   dummy.catch(() => {})
+  const pending = { hash: 0, verify: 0 }
   return {
     cost,
-    hash: async (password) => await hashPassword(password, cost),
+    async hash (password) {
+      pending.hash++
+      try {
+        return await hashPassword(password, cost)
+      } finally {
+        pending.hash--
+      }
+    },
     async verify (password, hashed) {
       const usable = hashed !== undefined && Buffer.byteLength(password, 'utf8') <= PASSWORD_MAX_BYTES
-      // An unusable password is not passed to bcrypt at all; a placeholder spends the same time.
-      const matches = await verify(usable ? password : placeholder, usable ? hashed : await dummy)
-      return usable && matches
+      pending.verify++
+      try {
+        // An unusable password is not passed to bcrypt at all; a placeholder spends the same time.
+        const matches = await verify(usable ? password : placeholder, usable ? hashed : await dummy)
+        return usable && matches
+      } finally {
+        pending.verify--
+      }
     },
-    needsRehash: (hashed) => bcryptCost(hashed) !== cost
+    needsRehash: (hashed) => bcryptCost(hashed) !== cost,
+    inFlight: () => ({ ...pending })
   }
 }

@@ -1,5 +1,9 @@
 import type { FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase, RouteGenericInterface } from 'fastify'
+import type { OpenMetricsContentType, Registry } from 'prom-client'
 import type { User } from './schemas/user.js'
+
+/** A prom-client registry of the host's, in either exposition format. */
+export type MetricsRegistry = Registry | Registry<OpenMetricsContentType>
 
 /** The account on `request.user` after a guard admitted the request. */
 export type TokenAuthUser = User

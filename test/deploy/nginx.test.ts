@@ -9,7 +9,7 @@ import { dbEnv, startServer, tempDir } from '../src/process-helper.js'
 
 // deploy/nginx.conf, the configuration the README recommends, run by Debian's nginx as a real
 // reverse proxy in front of the real service: the limits count each client's own address,
-// and an X-Forwarded-For a client wrote itself counts for nothing.
+// an X-Forwarded-For a client wrote itself counts for nothing, and /metrics stays inside.
 
 const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path))
 
@@ -38,10 +38,24 @@ async function postToken (port: number, from: string, headers: Record<string, st
   })
 }
 
-test('behind deploy/nginx.conf the limits apply per real client address', { skip: nginxBin === undefined && process.env.CI === undefined ? 'nginx is not installed (apt-get install nginx)' : false }, async (t) => {
+async function get (port: number, path: string): Promise<Answer> {
+  return await new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { connection: 'close' }, timeout: 10_000 }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, body }) })
+    })
+    req.on('error', reject)
+    req.on('timeout', () => { req.destroy(new Error('timed out')) })
+    req.end()
+  })
+}
+
+test('behind deploy/nginx.conf the limits apply per real client address, and /metrics is not forwarded', { skip: nginxBin === undefined && process.env.CI === undefined ? 'nginx is not installed (apt-get install nginx)' : false }, async (t) => {
   if (nginxBin === undefined) throw new Error('nginx is not installed (.ci/run installs it)')
   const dir = await tempDir(t)
-  const { port: servicePort, server } = await startServer(t, dbEnv(dir, { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_TOKEN: '2/min', LOGIN_BACKOFF_AFTER: '0' }))
+  const { port: servicePort, server } = await startServer(t, dbEnv(dir, { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_TOKEN: '2/min', LOGIN_BACKOFF_AFTER: '0', METRICS: 'on' }))
   const proxyPort = await freePort()
   const site = (await readFile(join(import.meta.dirname, '../../deploy/nginx.conf'), 'utf8'))
     .replace('server 127.0.0.1:8000;', `server 127.0.0.1:${servicePort};`)
@@ -86,6 +100,15 @@ test('behind deploy/nginx.conf the limits apply per real client address', { skip
   const direct = async (headers: Record<string, string>) => (await postToken(servicePort, '127.0.0.5', headers)).status
   t.same([await direct({ 'x-forwarded-for': '192.0.2.1' }), await direct({ 'x-forwarded-for': '192.0.2.2' }), await direct({ 'x-forwarded-for': '192.0.2.3' })],
     [401, 401, 429], 'a direct client (not the trusted proxy) is counted by its own address, X-Forwarded-For ignored')
+
+  // The service answers /metrics on its own port; nginx does not forward it, however it is spelled
+  // (the body with a space is nginx's own: the service writes its JSON without one).
+  t.equal((await get(servicePort, '/metrics')).status, 200, 'the service itself answers /metrics')
+  for (const path of ['/metrics', '/metrics/', '/metrics?format=text', '//metrics', '/%6detrics']) {
+    const answer = await get(proxyPort, path)
+    t.same([answer.status, answer.body], [404, '{"detail": "Not Found"}'], `nginx does not forward ${path}`)
+  }
+  t.equal((await get(proxyPort, '/health')).status, 200, 'while it forwards the rest')
 
   const throttled = () => server.logLines().filter((line) => line.audit === 'request.throttled').map((line) => line.client)
   await server.waitFor('three request.throttled audit lines', () => throttled().length >= 3).catch(() => {})

@@ -41,3 +41,14 @@ t.test('a hash made at another cost needs rehashing; one at the configured cost 
   t.equal(bcryptCost('$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234'), 12)
   t.equal(bcryptCost('not a hash'), undefined)
 })
+
+t.test('bcrypt operations in flight are counted from their start to their end, match or not', async (t) => {
+  const hasher = await createPasswordHasher(4)
+  const hashed = await hasher.hash('some-password')
+  t.same(hasher.inFlight(), { hash: 0, verify: 0 })
+  // bcrypt answers on a later turn of the event loop: until then, each call is in flight.
+  const calls = [hasher.verify('some-password', hashed), hasher.verify('wrong-password', hashed), hasher.verify('anything', undefined), hasher.hash('another-password')]
+  t.same(hasher.inFlight(), { hash: 1, verify: 3 })
+  await Promise.all(calls)
+  t.same(hasher.inFlight(), { hash: 0, verify: 0 })
+})

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Test } from 'tap'
 import type { AuthDatabase, ItemsDatabase } from '../../src/core/db/types.js'
@@ -9,7 +9,7 @@ import { bearer, refresh, type TokenPair } from '../helper.js'
 
 export const dbOf = (app: FastifyInstance) => app.db as Kysely<AuthDatabase & ItemsDatabase>
 
-export const me = async (app: FastifyInstance, pair: TokenPair) => await app.inject({ url: '/users/me/', headers: bearer(pair.access_token) })
+export const me = async (app: FastifyInstance, pair: TokenPair): Promise<LightMyRequestResponse> => await app.inject({ url: '/users/me/', headers: bearer(pair.access_token) })
 
 /** A session that works: its access token is admitted, its refresh token refreshes (and the fresh pair is what is returned). */
 export async function assertAlive (t: Test, app: FastifyInstance, pair: TokenPair, what: string): Promise<TokenPair> {

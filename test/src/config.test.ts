@@ -27,7 +27,8 @@ t.test('defaults', async (t) => {
     LOGIN_BACKOFF_AFTER: 5,
     LOGIN_BACKOFF_MAX_SECONDS: 900,
     LOGIN_FAILURES_PER_HOUR: 100,
-    TRUST_PROXY: 'false'
+    TRUST_PROXY: 'false',
+    METRICS: 'off'
   })
 })
 
@@ -57,6 +58,9 @@ t.test('values are read from the environment and converted', async (t) => {
     LOGIN_FAILURES_PER_HOUR: '1000',
     REDIS_URL: 'redis://127.0.0.1:6379/2',
     TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+    METRICS: 'on',
+    METRICS_PORT: '9100',
+    METRICS_HOST: '10.0.0.5',
     UNRELATED: 'ignored'
   })
   t.same(config, {
@@ -83,7 +87,10 @@ t.test('values are read from the environment and converted', async (t) => {
     LOGIN_BACKOFF_MAX_SECONDS: 60,
     LOGIN_FAILURES_PER_HOUR: 1000,
     REDIS_URL: 'redis://127.0.0.1:6379/2',
-    TRUST_PROXY: '10.0.0.0/8, 127.0.0.1'
+    TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+    METRICS: 'on',
+    METRICS_PORT: 9100,
+    METRICS_HOST: '10.0.0.5'
   })
 })
 
@@ -187,6 +194,18 @@ t.test('WORKERS', async (t) => {
   for (const bad of ['0', '-1', 'many', '1.5', '100']) {
     t.match(problemsOf({ WORKERS: bad }), [/^WORKERS=.*expected auto or a whole number from 1 to 99/], bad)
   }
+})
+
+t.test('METRICS, and a port and host of its own', async (t) => {
+  t.equal(loadConfig({ METRICS: 'on' }).METRICS, 'on')
+  t.match(problemsOf({ METRICS: 'yes' }), [/^METRICS="yes": expected on or off$/])
+  t.match(problemsOf({ METRICS_PORT: '9100' }), [/^METRICS_PORT=9100: only with METRICS=on$/], 'a port for metrics that are off is a mistake')
+  t.match(problemsOf({ METRICS: 'on', METRICS_PORT: '8000' }), [/^METRICS_PORT=8000: must differ from PORT$/])
+  t.match(problemsOf({ METRICS: 'on', PORT: '9000', METRICS_PORT: '9000' }), [/^METRICS_PORT=9000: must differ from PORT$/])
+  for (const bad of ['0', '65536', 'http']) {
+    t.match(problemsOf({ METRICS: 'on', METRICS_PORT: bad }), [/^METRICS_PORT=.*expected a whole number from 1 to 65535$/], bad)
+  }
+  t.match(problemsOf({ METRICS: 'on', METRICS_HOST: '127.0.0.1' }), [/^METRICS_HOST="127.0.0.1": only with METRICS_PORT/])
 })
 
 t.test('ALLOW_EMPTY_DATABASE is true or false', async (t) => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import http from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -17,7 +18,7 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '
 /** Every variable the service or the CLI reads: never inherited from the developer's shell. */
 export const APP_VARIABLES = [
   'HOST', 'PORT', 'DATABASE_URL', 'DATABASE_POOL_SIZE', 'DATABASE_TIMEOUT_MS', 'WORKERS', 'JWT_SECRET',
-  'ACCESS_TOKEN_EXPIRE_MINUTES', 'BCRYPT_COST', 'REGISTRATION', 'LOG_LEVEL'
+  'ACCESS_TOKEN_EXPIRE_MINUTES', 'BCRYPT_COST', 'REGISTRATION', 'LOG_LEVEL', 'METRICS', 'METRICS_PORT', 'METRICS_HOST'
 ] as const
 
 // Only what a node process needs to run; in particular not NODE_OPTIONS or NODE_V8_COVERAGE,
@@ -286,5 +287,29 @@ export async function httpMe (base: string, token?: string): Promise<Response> {
   return await fetch(`${base}/users/me/`, {
     headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
     signal: AbortSignal.timeout(HTTP_TIMEOUT_MS)
+  })
+}
+
+export interface FreshReply { status: number, headers: http.IncomingHttpHeaders, body: string }
+
+/**
+ * One request on a connection of its own (no keep-alive, no pool): with WORKERS, the primary's
+ * round-robin hands each to the next worker. Bounded by HTTP_TIMEOUT_MS.
+ */
+export async function freshRequest (port: number, method: string, path: string,
+  opts: { headers?: Record<string, string>, body?: string, host?: string } = {}): Promise<FreshReply> {
+  return await new Promise<FreshReply>((resolve, reject) => {
+    const headers: Record<string, string> = { connection: 'close', ...opts.headers }
+    if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body))
+    const req = http.request({ host: opts.host ?? '127.0.0.1', port, method, path, headers, agent: false, timeout: HTTP_TIMEOUT_MS }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, headers: res.headers, body }) })
+      res.on('error', reject)
+    })
+    req.on('timeout', () => { req.destroy(new Error(`${method} ${path} timed out after ${HTTP_TIMEOUT_MS} ms`)) })
+    req.on('error', reject)
+    req.end(opts.body)
   })
 }

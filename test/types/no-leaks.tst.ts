@@ -11,6 +11,7 @@ test("the plugin's context decorators are not the host's", () => {
   expect(app.tokenAuthGuards).type.toRaiseError(2339)
   expect(app.tokenAuthTokens).type.toRaiseError(2339)
   expect(app.tokenAuthPasswords).type.toRaiseError(2339)
+  expect(app.tokenAuthMetrics).type.toRaiseError(2339)
   expect(app.passwords).type.toRaiseError(2339)
 })
 

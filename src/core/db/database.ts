@@ -38,6 +38,8 @@ export interface DatabaseOptions {
 const sqliteHandles = new WeakMap<Kysely<any>, SQLite.Database>()
 // Whether the path of each SQLite file database this module opened still names its file.
 const fileIdentities = new WeakMap<Kysely<any>, FileIdentity>()
+// The pg pool behind each PostgreSQL Kysely instance this module opened, for poolUsage.
+const postgresPools = new WeakMap<Kysely<any>, import('pg').Pool>()
 
 function sqliteDialect (sqlite: SQLite.Database, timeoutMs: number, identity: FileIdentity | undefined): Dialect {
   // WAL lets readers run beside a writer; the busy timeout makes a second writer (another
@@ -84,7 +86,7 @@ function loadPg (): typeof import('pg') {
   }
 }
 
-function postgresDialect (url: string, opts: DatabaseOptions, timeoutMs: number): Dialect {
+function postgresPool (url: string, opts: DatabaseOptions, timeoutMs: number): import('pg').Pool {
   const pg = loadPg()
   const pool = new pg.Pool({
     connectionString: url,
@@ -96,7 +98,7 @@ function postgresDialect (url: string, opts: DatabaseOptions, timeoutMs: number)
     idleTimeoutMillis: 30_000
   })
   pool.on('error', opts.onPoolError ?? (() => {}))
-  return new PostgresDialect({ pool })
+  return pool
 }
 
 /** Opens a Kysely database for a URL. The caller owns it and must `destroy()` it. */
@@ -104,7 +106,10 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely
   const location = parseDatabaseUrl(url)
   const timeoutMs = opts.timeoutMs ?? 5000
   if (location.engine === 'postgres') {
-    return new Kysely<AuthDatabase>({ dialect: translatingUnavailable(postgresDialect(location.url, opts, timeoutMs)) })
+    const pool = postgresPool(location.url, opts, timeoutMs)
+    const db = new Kysely<AuthDatabase>({ dialect: translatingUnavailable(new PostgresDialect({ pool })) })
+    postgresPools.set(db, pool)
+    return db
   }
   if (location.path !== ':memory:') {
     mkdirSync(dirname(location.path), { recursive: true })
@@ -123,6 +128,23 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely
   sqliteHandles.set(db, sqlite)
   if (identity !== undefined) fileIdentities.set(db, identity)
   return db
+}
+
+/** How a connection pool is used right now. */
+export interface PoolUsage {
+  /** Connections open, idle or lent out. */
+  total: number
+  idle: number
+  /** Queries waiting for a connection. */
+  waiting: number
+  max: number
+}
+
+/** For a PostgreSQL database opened here, its pool's usage now; undefined for any other database (SQLite has no pool). */
+export function poolUsage (db: Kysely<any>): PoolUsage | undefined {
+  const pool = postgresPools.get(db)
+  if (pool === undefined) return undefined
+  return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 }
 }
 
 /**

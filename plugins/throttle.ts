@@ -11,11 +11,10 @@ import { createDatabaseThrottleStore } from '../src/core/throttle-store.js'
 import { audit } from './audit.js'
 import { HttpError } from './errors.js'
 
-/** At most `max` requests per client address in each window of `windowSeconds`. */
-export interface AddressLimit {
-  max: number
-  windowSeconds: number
-}
+// Declared with the public types: the plugin's options name it, and importing this file would
+// bring its decorator augmentation into every host's types.
+import type { AddressLimit } from '../src/core/public-types.js'
+export type { AddressLimit }
 
 /** The routes limited per client address. */
 export type LimitName = 'token' | 'registration' | 'revoke' | 'passwordChange'

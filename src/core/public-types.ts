@@ -50,3 +50,9 @@ type NameOf<K extends keyof DecoratorNames> = Names[K] extends string | false ? 
 export type GuardDecorators = {
   [K in keyof DecoratorNames as NameOf<K> extends string ? NameOf<K> : never]: Guard
 }
+
+/** At most `max` requests per client address in each window of `windowSeconds`. */
+export interface AddressLimit {
+  max: number
+  windowSeconds: number
+}

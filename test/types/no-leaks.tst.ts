@@ -12,6 +12,8 @@ test("the plugin's context decorators are not the host's", () => {
   expect(app.tokenAuthTokens).type.toRaiseError(2339)
   expect(app.tokenAuthPasswords).type.toRaiseError(2339)
   expect(app.tokenAuthMetrics).type.toRaiseError(2339)
+  expect(app.tokenAuthThrottle).type.toRaiseError(2339)
+  expect(app.tokenAuthDatabase).type.toRaiseError(2339)
   expect(app.passwords).type.toRaiseError(2339)
 })
 

@@ -80,7 +80,7 @@ const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
         summary: 'Get one of my items',
         description: 'One item of the current user\'s, by its id.',
         params: ItemParams,
-        response: { 200: ref(Item, 'The item'), ...guarded, 404: notFound, 422: badItemId }
+        response: { 200: ref(Item, 'The item of that id, which the current user owns'), ...guarded, 404: notFound, 422: badItemId }
       }
     }, async (request) => {
       const item = await app.items.get(request.user.username, request.params.item_id)
@@ -97,7 +97,7 @@ const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
         summary: 'Delete one of my items',
         description: 'Deletes one item of the current user\'s, for good.',
         params: ItemParams,
-        response: { 204: noContent('Deleted'), ...guarded, 404: notFound, 422: badItemId }
+        response: { 204: noContent('Deleted: the item is gone for good'), ...guarded, 404: notFound, 422: badItemId }
       }
     }, async (request, reply) => {
       if (!await app.items.delete(request.user.username, request.params.item_id)) throw new HttpError(404, 'Item not found')

@@ -221,3 +221,31 @@ t.test('a host that registers its own @fastify/swagger after the plugin', async 
   const token = await signUp(host)
   t.equal((await get(host, '/api/private', token)).statusCode, 200)
 })
+
+t.test("a host's document keeps its own servers, info and tags; docs.publicUrl makes the token URL absolute", async (t) => {
+  const host = newHost(t)
+  const servers = [{ url: 'https://shop.acme.test/api', description: 'Production' }, { url: 'http://127.0.0.1:3000' }]
+  const tags = [{ name: 'orders', description: 'The shop\'s orders' }, { name: 'auth', description: 'The host\'s own words on logging in' }]
+  await host.register(fastifySwagger, { openapi: { openapi: '3.1.0', info: HOST_INFO, servers, tags, externalDocs: { url: 'https://shop.acme.test/docs' } } })
+  await host.register(tokenAuth, pluginOptions({ docs: { publicUrl: 'https://shop.acme.test/api/' } }))
+  host.get('/orders', { schema: { tags: ['orders'] }, onRequest: host.currentActiveUser }, async () => [])
+  await host.ready()
+  const doc = host.swagger() as Json
+
+  t.same(doc.servers, servers, "the host's servers, untouched")
+  t.same(doc.info, HOST_INFO, "the host's info, untouched")
+  t.same(doc.externalDocs, { url: 'https://shop.acme.test/docs' })
+  t.same(doc.tags.slice(0, 2), tags, "the host's tags first, its description of auth kept")
+  t.same(doc.tags.slice(2).map((tag: Json) => tag.name), ['users', 'sessions'], "the plugin's other tags added after them")
+  t.equal(doc.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl, 'https://shop.acme.test/api/auth/token',
+    'the token URL is absolute, under the prefix')
+  t.ok(doc.paths['/auth/token'], 'the paths are still the routes')
+  t.same(doc.paths['/auth/token'].post.security, [], 'public operations say so')
+  t.same(doc.paths['/orders'].get.security, LOCK)
+
+  await t.rejects(async () => {
+    const bad = newHost(t)
+    await bad.register(tokenAuth, pluginOptions({ docs: { publicUrl: 'shop.acme.test' } }))
+    await bad.ready()
+  }, /docs\.publicUrl must be an absolute http:\/\/ or https:\/\/ URL/, 'a public URL that is not one is refused')
+})

@@ -245,6 +245,12 @@ t.test('with a public URL (trailing slash and all), the server and the token URL
   t.ok(doc.paths['/token'], 'the paths stay the routes themselves')
 })
 
+t.test('with registration closed, the description invites no registration', async (t) => {
+  const { doc } = await serviceDocument(t, { registration: 'closed' })
+  t.notMatch(doc.info.description, /Register one/)
+  t.match(doc.info.description, /## Logging in/)
+})
+
 t.test('a bad public URL stops the service at start-up', async (t) => {
   for (const publicUrl of ['ftp://auth.acme.test', '/api', 'https://auth.acme.test/?x=1', 'https://user:pw@auth.acme.test']) {
     await t.rejects(serviceDocument(t, { publicUrl }), /publicUrl must/, publicUrl)

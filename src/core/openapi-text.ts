@@ -64,6 +64,8 @@ export function documentDescription (opts: DescriptionOptions): string {
       `curl -H "Authorization: Bearer eyJhbGciOi…" "$SERVER${opts.prefix}/users/me/"\n` +
       '```',
     'When the access token expires, `grant_type=refresh_token` with the answer\'s `refresh_token` gets a new pair.',
+    // ReDoc shows the security scheme (its description, flow and token URL) here; to others a comment.
+    '<!-- ReDoc-Inject: <security-definitions> -->',
     '## Errors',
     'Every error answers JSON with a `detail`: a sentence, or for 422 a list of problems. The token endpoint and ' +
       '`/revoke` add RFC 6749\'s `error` and `error_description`.',

@@ -54,7 +54,7 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
       openapi: '3.1.0',
       info: { title, version: opts.version ?? version, description, license, contact },
       servers: [{ url: opts.publicUrl ?? '/' }],
-      tags: opts.tags
+      tags: opts.tags.map((tag) => ({ ...tag }))
     },
     // The server is the app's root and the paths are the routes' own, prefixes included.
     stripBasePath: false,

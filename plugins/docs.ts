@@ -1,6 +1,8 @@
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
+import { documentDescription, type TagObject } from '../src/core/openapi-text.js'
+import { packageInfo } from '../src/core/package-info.js'
 import { SWAGGER_UI_CSP } from './docs-csp.js'
 import redoc from './redoc.js'
 
@@ -10,16 +12,25 @@ export interface DocsPluginOptions {
   /** Where the pages live: `${prefix}/docs`, `${prefix}/redoc`, `${prefix}/openapi.json`. '' at the root. */
   prefix: string
   title?: string
+  /** Default: the package's version. */
   version?: string
+  /** The opening paragraph; how to log in and the error statuses follow it. */
   description?: string
   /** Also serve ReDoc at `${prefix}/redoc`; needs the optional `redoc` package (see redocInstalled). Default false. */
   redoc?: boolean
+  /** Where clients reach the app's root (already checked, without a trailing slash): the document's server. Default: '/'. */
+  publicUrl?: string
+  /** The document's tags, in their order. */
+  tags: TagObject[]
+  /** Whether the description invites a registration. Default 'open'. */
+  registration?: 'open' | 'closed'
 }
 
 /**
  * OpenAPI 3.1 generated from the route schemas of this context and its children, served as
- * JSON, Swagger UI (`/docs`) and, on request, ReDoc (`/redoc`). The token route adds its
- * security scheme to the document itself (plugins/openapi-security.ts).
+ * JSON, Swagger UI (`/docs`) and, on request, ReDoc (`/redoc`); the plugin's routes are in this
+ * context, under its prefix. The token route adds its security scheme to the document itself
+ * (plugins/openapi-security.ts).
  */
 export default fp<DocsPluginOptions>(async function docs (app, opts) {
   const title = opts.title ?? 'Token authentication API'
@@ -27,15 +38,26 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
   // Routes take this context's prefix by themselves; URLs inside a page need it spelled out.
   const url = `${app.prefix}${base}`
 
+  const { version, license, contact } = packageInfo()
+  const description = documentDescription({
+    lead: opts.description ?? 'OAuth2 password flow with JWT bearer tokens.',
+    tokenUrl: `${opts.publicUrl ?? ''}${app.prefix}/token`,
+    publicUrl: opts.publicUrl,
+    prefix: app.prefix,
+    pages: url,
+    redoc: opts.redoc === true,
+    registration: opts.registration ?? 'open'
+  })
+
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
-      info: {
-        title,
-        version: opts.version ?? '0.1.0',
-        description: opts.description ?? 'OAuth2 password flow with JWT bearer tokens. Use **Authorize** to log in.'
-      }
+      info: { title, version: opts.version ?? version, description, license, contact },
+      servers: [{ url: opts.publicUrl ?? '/' }],
+      tags: opts.tags.map((tag) => ({ ...tag }))
     },
+    // The server is the app's root and the paths are the routes' own, prefixes included.
+    stripBasePath: false,
     // Name components after the schemas' $id (TokenAuth.User, Item, ...) rather than def-0, def-1.
     refResolver: {
       buildLocalReference (json, _baseUri, _fragment, i) {

@@ -1,5 +1,6 @@
 import type { SwaggerTransform } from '@fastify/swagger'
 import type { FastifyInstance, RouteOptions } from 'fastify'
+import { securitySchemeDescription, type TagObject } from '../src/core/openapi-text.js'
 
 /** The default name of the OAuth2 password-flow scheme the plugin's operations (and the routes its guards protect) require. */
 export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
@@ -7,22 +8,30 @@ export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
 type Json = Record<string, any>
 
 /**
- * A route-level `swaggerTransform` for the token route: it adds the password-flow scheme to
- * the document being built (OpenAPI 3 or Swagger 2), whoever registered @fastify/swagger. The
- * token route is registered before any route a guard protects, so the scheme is there before
- * @fastify/swagger reads a `security` requirement naming it. A scheme the host already defined
- * under that name is left as it is.
+ * A route-level `swaggerTransform` for the token route: it adds the password-flow scheme, and
+ * the definitions of the plugin's tags, to the document being built (OpenAPI 3 or Swagger 2),
+ * whoever registered @fastify/swagger. The token route is registered before any route a guard
+ * protects, so the scheme is there before @fastify/swagger reads a `security` requirement
+ * naming it. Only what is missing is added: a scheme or tag the host defined under that name,
+ * and every other field of the host's document, stay as they are.
  */
-export function securitySchemeTransform (scheme: string, tokenUrl: string): SwaggerTransform {
-  return function addSecurityScheme ({ schema, url, ...document }) {
+export function documentTransform (scheme: string, tokenUrl: string, tags: TagObject[]): SwaggerTransform {
+  const description = securitySchemeDescription(tokenUrl)
+  return function addToDocument ({ schema, url, ...document }) {
     const { openapiObject, swaggerObject } = document as { openapiObject?: Json, swaggerObject?: Json }
+    const target = openapiObject ?? swaggerObject
     if (openapiObject !== undefined) {
       openapiObject.components ??= {}
       openapiObject.components.securitySchemes ??= {}
-      openapiObject.components.securitySchemes[scheme] ??= { type: 'oauth2', flows: { password: { tokenUrl, scopes: {} } } }
+      openapiObject.components.securitySchemes[scheme] ??= { type: 'oauth2', description, flows: { password: { tokenUrl, scopes: {} } } }
     } else if (swaggerObject !== undefined) {
       swaggerObject.securityDefinitions ??= {}
-      swaggerObject.securityDefinitions[scheme] ??= { type: 'oauth2', flow: 'password', tokenUrl, scopes: {} }
+      swaggerObject.securityDefinitions[scheme] ??= { type: 'oauth2', description, flow: 'password', tokenUrl, scopes: {} }
+    }
+    if (target !== undefined) {
+      const defined = new Set((target.tags as TagObject[] | undefined ?? []).map((tag) => tag.name))
+      const missing = tags.filter((tag) => !defined.has(tag.name))
+      if (missing.length > 0) target.tags = [...target.tags as TagObject[] | undefined ?? [], ...missing.map((tag) => ({ ...tag }))]
     }
     return { schema, url }
   }
@@ -36,13 +45,14 @@ export type RouteDocs = { scheme: string } | false
 
 /**
  * The documentation fields of an operation at one of its paths (see pathVariants): the hidden
- * twin and a plugin without docs leave it out, and a protected operation requires the scheme.
+ * twin and a plugin without docs leave it out; a protected operation requires the scheme, and a
+ * public one says it needs none (`security: []`, which also overrides a document-wide requirement).
  */
 export function operationDocs (docs: RouteDocs, variant: { hide: boolean }, operationId: string, protectedBy: 'guard' | 'none') {
   return {
     hide: variant.hide || docs === false,
     operationId: variant.hide ? undefined : operationId,
-    security: protectedBy === 'guard' && docs !== false ? securityRequirement(docs.scheme) : undefined
+    security: docs === false ? undefined : protectedBy === 'guard' ? securityRequirement(docs.scheme) : []
   }
 }
 

@@ -5,8 +5,8 @@ import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { passwordLengthProblem } from '../src/core/passwords.js'
 import { pathVariants } from '../src/core/route-paths.js'
-import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
+import { badRequest, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/core/schemas/responses.js'
 import { AccountDeletion, PasswordChange, User, UserUpdate } from '../src/core/schemas/user.js'
 import { toPublicUser } from '../src/core/user-store.js'
 
@@ -48,11 +48,15 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
           body: ref(PasswordChange),
           response: {
             204: noContent('The password is changed; every other session of the user has ended'),
-            400: ref(HTTPError, '`Current password is incorrect`, or ' + GUARD_RESPONSES.inactive),
-            401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
-            413: ref(HTTPError, 'The body is larger than two passwords can be'),
-            422: ref(HTTPValidationError, 'The new password is outside 8 to 72 bytes, or the same as the current one'),
-            429: ref(HTTPError, 'Too many password changes from this address: retry after the `Retry-After` seconds')
+            400: badRequest([{ when: 'The current password is wrong (`Current password is incorrect`): nothing changed', name: 'wrongPassword', detail: 'Current password is incorrect' }]),
+            401: unauthorized,
+            413: payloadTooLarge('two passwords'),
+            415: unsupportedMediaType,
+            422: validationFailed('the new password is outside 8 to 72 bytes, or the same as the current one', {
+              loc: ['body', 'new_password'], msg: 'The new password must differ from the current one', type: 'password_invalid'
+            }),
+            429: tooManyRequests('password changes'),
+            503: unavailable
           }
         }
       }, async (request, reply) => {
@@ -83,10 +87,14 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         body: ref(UserUpdate),
         response: {
           200: ref(User, 'The updated account'),
-          400: ref(HTTPError, GUARD_RESPONSES.inactive),
-          401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
-          413: ref(HTTPError, 'The body is larger than a profile can be'),
-          422: ref(HTTPValidationError, 'A field is not an email address, or too long (other fields are ignored)')
+          400: badRequest(),
+          401: unauthorized,
+          413: payloadTooLarge('a profile'),
+          415: unsupportedMediaType,
+          422: validationFailed('a field is not an email address, or too long; other fields are ignored', {
+            loc: ['body', 'email'], msg: 'Input should be a valid email', type: 'email_invalid'
+          }),
+          503: unavailable
         }
       }
     }, async (request) => {
@@ -107,10 +115,12 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         body: ref(AccountDeletion),
         response: {
           204: noContent('The account is gone, with its sessions and everything it owned'),
-          400: ref(HTTPError, '`Password is incorrect` (nothing was deleted), or ' + GUARD_RESPONSES.inactive),
-          401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
-          413: ref(HTTPError, 'The body is larger than a password can be'),
-          422: ref(HTTPValidationError, 'No password in the body')
+          400: badRequest([{ when: 'The password is wrong (`Password is incorrect`): nothing was deleted', name: 'wrongPassword', detail: 'Password is incorrect' }]),
+          401: unauthorized,
+          413: payloadTooLarge('a password'),
+          415: unsupportedMediaType,
+          422: validationFailed('no password in the body', { loc: ['body', 'password'], msg: 'Field required', type: 'missing' }),
+          503: unavailable
         }
       }
     }, async (request, reply) => {

@@ -3,8 +3,9 @@ import { audit } from '../plugins/audit.js'
 import { HttpError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { pathVariants } from '../src/core/route-paths.js'
-import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
+import { HTTPError } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
+import { badRequest, jsonResponse, unauthorized, unavailable, validationFailed } from '../src/core/schemas/responses.js'
 import { LogoutQuery, SessionList, SessionParams } from '../src/core/schemas/session.js'
 
 export interface SessionRoutesOptions {
@@ -28,8 +29,11 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         querystring: LogoutQuery,
         response: {
           204: noContent('The sessions named by `scope` have ended'),
-          401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
-          422: ref(HTTPValidationError, '`scope` is not local, others or global')
+          401: unauthorized,
+          422: validationFailed('`scope` is not local, others or global', {
+            loc: ['query', 'scope'], msg: 'must be equal to constant', type: 'const'
+          }),
+          503: unavailable
         }
       }
     }, async (request, reply) => {
@@ -53,9 +57,10 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         description: 'Every session of the user that has not ended, the most recently used first; `current` marks the one asking.',
         tags: ['sessions'],
         response: {
-          200: ref(SessionList, 'The live sessions'),
-          400: ref(HTTPError, GUARD_RESPONSES.inactive),
-          401: ref(HTTPError, GUARD_RESPONSES.unauthorized)
+          200: ref(SessionList, 'The live sessions, the most recently used first'),
+          400: badRequest(),
+          401: unauthorized,
+          503: unavailable
         }
       }
     }, async (request) => {
@@ -83,10 +88,15 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         params: SessionParams,
         response: {
           204: noContent('The session has ended'),
-          400: ref(HTTPError, GUARD_RESPONSES.inactive),
-          401: ref(HTTPError, GUARD_RESPONSES.unauthorized),
-          404: ref(HTTPError, 'The user has no live session of that id'),
-          422: ref(HTTPValidationError, 'The id is not a session id (base64url, at most 64 characters)')
+          400: badRequest(),
+          401: unauthorized,
+          404: jsonResponse(HTTPError, 'The user has no live session of that id (another user\'s is not found either)', {
+            notFound: { summary: 'No such session', value: { detail: 'Session not found' } }
+          }),
+          422: validationFailed('the id is not a session id: base64url, at most 64 characters', {
+            loc: ['path', 'session_id'], msg: 'String should match pattern \'^[A-Za-z0-9_-]+$\'', type: 'string_pattern_mismatch'
+          }),
+          503: unavailable
         }
       }
     }, async (request, reply) => {

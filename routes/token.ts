@@ -3,11 +3,13 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { audit } from '../plugins/audit.js'
 import { errorHandler, HttpError } from '../plugins/errors.js'
-import { operationDocs, securitySchemeTransform } from '../plugins/openapi-security.js'
+import { documentTransform, operationDocs } from '../plugins/openapi-security.js'
 import { addressLimit, tooManyRequests } from '../plugins/throttle.js'
+import { AUTH_TAGS } from '../src/core/openapi-text.js'
 import { pathVariants } from '../src/core/route-paths.js'
-import { OAuth2Error } from '../src/core/schemas/errors.js'
+import type { OAuth2Error } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
+import { oauth2Error, oauth2Example, unavailable } from '../src/core/schemas/responses.js'
 import { RevokeForm, Token, TokenForm } from '../src/core/schemas/token.js'
 
 type OAuth2ErrorCode = OAuth2Error['error']
@@ -148,7 +150,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     for (const { url, ...variant } of pathVariants(scope, '/token')) {
       scope.post(url, {
         bodyLimit: TOKEN_BODY_LIMIT,
-        config: opts.docs === false ? {} : { swaggerTransform: securitySchemeTransform(opts.docs.scheme, opts.docs.tokenUrl) },
+        config: opts.docs === false ? {} : { swaggerTransform: documentTransform(opts.docs.scheme, opts.docs.tokenUrl, AUTH_TAGS) },
         schema: {
           ...operationDocs(opts.docs, variant, 'token', 'none'),
           summary: 'Log in, or refresh (OAuth2 token endpoint)',
@@ -159,14 +161,27 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
           consumes: ['application/x-www-form-urlencoded'],
           body: ref(TokenForm),
           response: {
-            200: ref(Token, 'Logged in, or refreshed: a new access token and a new refresh token'),
-            400: ref(OAuth2Error, '`invalid_request`: a field is missing or given twice, or the body is not a form; ' +
+            200: ref(Token, 'Logged in (password grant) or refreshed (refresh_token grant): a new access token, and a new refresh token ' +
+              'in the same session. Sent with `Cache-Control: no-store`'),
+            400: oauth2Error('`invalid_request`: a field is missing or given twice, or the body is not a form; ' +
               '`unsupported_grant_type`: neither password nor refresh_token; `invalid_grant`: the refresh token is unknown, ' +
-              'expired, revoked, or was already used (then its session has ended too), or its user is disabled or gone'),
-            401: ref(OAuth2Error, 'Password grant: wrong username or password (the same answer for both)'),
-            413: ref(OAuth2Error, '`invalid_request`: the body is larger than a token request can be'),
-            429: ref(OAuth2Error, 'Too many requests from this address, or too many failed logins for this username: ' +
-              'retry after the `Retry-After` seconds (no password is checked meanwhile)')
+              'expired, revoked, or was already used (then its session has ended too), or its user is disabled or gone', {
+              missingField: oauth2Example('A field is missing', 'invalid_request', 'Missing required field: password'),
+              unsupportedGrant: oauth2Example('Another grant type', 'unsupported_grant_type', 'Only grant_type=password and grant_type=refresh_token are supported'),
+              refreshTokenReused: oauth2Example('A refresh token used again', 'invalid_grant', REFRESH_FAILURES.reused)
+            }),
+            401: oauth2Error('Password grant: wrong username or password (the same answer for both, in the same time); ' +
+              '`WWW-Authenticate: Bearer`', {
+              badCredentials: oauth2Example('Wrong username or password', 'invalid_grant', 'Incorrect username or password')
+            }),
+            413: oauth2Error('`invalid_request`: the body is larger than a token request can be', {
+              tooLarge: oauth2Example('The body is too large', 'invalid_request', 'Request body is too large')
+            }),
+            429: oauth2Error('Too many requests from this address, or too many failed logins for this username: ' +
+              'retry after the `Retry-After` seconds (no password is checked meanwhile)', {
+              limited: oauth2Example('Over the limit', 'invalid_request', 'Too many requests: retry in 42 s')
+            }),
+            503: unavailable
           }
         }
       }, async (request) => {
@@ -194,9 +209,16 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
           body: ref(RevokeForm),
           response: {
             200: noContent('Done, or the token was not known: nothing to revoke. Empty body'),
-            400: ref(OAuth2Error, '`invalid_request`: no token, or the body is not a form'),
-            413: ref(OAuth2Error, '`invalid_request`: the body is larger than a revocation request can be'),
-            429: ref(OAuth2Error, 'Too many requests from this address: retry after the `Retry-After` seconds')
+            400: oauth2Error('`invalid_request`: no token, or the body is not a form', {
+              missingToken: oauth2Example('No token', 'invalid_request', 'Missing required field: token')
+            }),
+            413: oauth2Error('`invalid_request`: the body is larger than a revocation request can be', {
+              tooLarge: oauth2Example('The body is too large', 'invalid_request', 'Request body is too large')
+            }),
+            429: oauth2Error('Too many requests from this address: retry after the `Retry-After` seconds', {
+              limited: oauth2Example('Over the limit', 'invalid_request', 'Too many requests: retry in 42 s')
+            }),
+            503: unavailable
           }
         }
       }, async (request, reply) => {

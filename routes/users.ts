@@ -5,9 +5,10 @@ import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { passwordLengthProblem } from '../src/core/passwords.js'
 import { pathVariants } from '../src/core/route-paths.js'
-import { GUARD_RESPONSES, HTTPError, HTTPValidationError } from '../src/core/schemas/errors.js'
+import { HTTPError } from '../src/core/schemas/errors.js'
 import { ref } from '../src/core/schemas/ref.js'
-import { User, UserCreate } from '../src/core/schemas/user.js'
+import { badRequest, jsonResponse, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/core/schemas/responses.js'
+import { User, UserCreate, USERNAME_PATTERN } from '../src/core/schemas/user.js'
 import { toPublicUser, UsernameTakenError } from '../src/core/user-store.js'
 
 export interface UserRoutesOptions {
@@ -25,11 +26,13 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
       schema: {
         ...operationDocs(opts.docs, variant, 'readCurrentUser', 'guard'),
         summary: 'The current user',
+        description: 'The account the bearer token belongs to: username, email, full name and whether it is disabled.',
         tags: ['users'],
         response: {
           200: ref(User, 'The account the bearer token belongs to'),
-          400: ref(HTTPError, GUARD_RESPONSES.inactive),
-          401: ref(HTTPError, GUARD_RESPONSES.unauthorized)
+          400: badRequest(),
+          401: unauthorized,
+          503: unavailable
         }
       }
     }, async (request) => request.user)
@@ -48,12 +51,20 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
           tags: ['users'],
           body: ref(UserCreate),
           response: {
-            201: ref(User, 'Registered'),
-            403: ref(HTTPError, 'Registration is closed'),
-            409: ref(HTTPError, 'The username is taken, in some letter case'),
-            413: ref(HTTPError, 'The body is larger than a registration can be'),
-            422: ref(HTTPValidationError, 'A field is missing, malformed or too long, or the password is outside 8 to 72 bytes'),
-            429: ref(HTTPError, 'Too many registrations from this address: retry after the `Retry-After` seconds')
+            201: ref(User, 'Registered: the new account, which can log in at once'),
+            403: jsonResponse(HTTPError, 'Registration is closed on this server', {
+              closed: { summary: 'Registration is closed', value: { detail: 'Registration is closed' } }
+            }),
+            409: jsonResponse(HTTPError, 'The username is taken, in some letter case (`Tim` is taken when `tim` exists)', {
+              taken: { summary: 'The username is taken', value: { detail: 'Username already registered' } }
+            }),
+            413: payloadTooLarge('a registration'),
+            415: unsupportedMediaType,
+            422: validationFailed('a field is missing, malformed or too long, or the password is outside 8 to 72 bytes', {
+              loc: ['body', 'username'], msg: `String should match pattern '${USERNAME_PATTERN}'`, type: 'string_pattern_mismatch'
+            }),
+            429: tooManyRequests('registrations'),
+            503: unavailable
           }
         }
       }, async (request, reply) => {

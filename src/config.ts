@@ -5,6 +5,7 @@ import { parseEnv } from 'node:util'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './core/jwt-secret.js'
+import { parsePublicUrl } from './core/public-url.js'
 
 const RATE_PATTERN = '^(off|[1-9][0-9]{0,6}/([1-9][0-9]{0,4})?(s|min|h))$'
 const TRUST_PROXY_PATTERN = '^(true|false|[0-9]{1,2}|[0-9a-fA-F.:/]+( *, *[0-9a-fA-F.:/]+)*)$'
@@ -45,6 +46,8 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.String({ pattern: TRUST_PROXY_PATTERN, default: 'false' }),
   // Origins whose pages may call the API, comma-separated, each exactly scheme://host[:port].
   CORS_ORIGINS: Type.Optional(Type.String()),
+  // Where clients reach the service (https://api.example.com): the OpenAPI document's server and token URL.
+  PUBLIC_URL: Type.Optional(Type.String()),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' }
@@ -141,6 +144,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
     if (problem !== undefined) problems.set('CORS_ORIGINS', `CORS_ORIGINS=${JSON.stringify(config.CORS_ORIGINS)}: ${problem}`)
   }
   for (const problem of metricsProblems(config, problems)) problems.set(problem.key, problem.message)
+  if (config.PUBLIC_URL !== undefined) {
+    const parsed = parsePublicUrl(config.PUBLIC_URL)
+    if ('problem' in parsed) problems.set('PUBLIC_URL', `PUBLIC_URL=${JSON.stringify(withoutPassword(config.PUBLIC_URL))}: ${parsed.problem}`)
+    else config.PUBLIC_URL = parsed.url
+  }
   if (problems.size > 0) throw new ConfigError([...problems.values()])
   return config
 }

@@ -53,6 +53,7 @@ async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
     redisUrl: config.REDIS_URL,
     corsOrigins: corsOrigins(config.CORS_ORIGINS),
     metrics,
+    publicUrl: config.PUBLIC_URL,
     throttle: {
       token: addressLimit(config.RATE_LIMIT_TOKEN),
       registration: addressLimit(config.RATE_LIMIT_REGISTRATION),

@@ -14,6 +14,8 @@ import itemRoutes from '../routes/items.js'
 import metricsRoute from '../routes/metrics.js'
 import { countUsers } from './core/kysely-user-store.js'
 import type { MetricsRegistry } from './core/public-types.js'
+import { AUTH_TAGS, SERVICE_TAGS } from './core/openapi-text.js'
+import { parsePublicUrl } from './core/public-url.js'
 import { addSchemas, itemSchemas } from './core/schemas/index.js'
 import tokenAuth, { type TokenAuthOptions } from './token-auth.js'
 
@@ -30,6 +32,8 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
   redisUrl?: string
   /** Serve /openapi.json, /docs and (when the redoc package is installed) /redoc. Default true. */
   docs?: boolean
+  /** Where clients reach the service (PUBLIC_URL): the document's server, and its absolute token URL. */
+  publicUrl?: string
   /**
    * How long a request body may take to arrive after its headers, in ms, before the answer is
    * 408 and the connection closes. Default the server's `requestTimeout`; 0: no bound.
@@ -47,7 +51,10 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
  * it; tests build it on an in-memory database. Not encapsulated: it is the root of its server.
  */
 export default fp<ServiceOptions>(async function service (app, opts) {
-  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, corsOrigins = [], metrics, ...auth } = opts
+  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, corsOrigins = [], metrics, publicUrl: givenUrl, ...auth } = opts
+  const parsedUrl = givenUrl === undefined ? undefined : parsePublicUrl(givenUrl)
+  if (parsedUrl !== undefined && 'problem' in parsedUrl) throw new Error(`fastify-token-auth: publicUrl ${parsedUrl.problem}`)
+  const publicUrl = parsedUrl?.url
   if (metrics !== undefined) await app.register(requestMetrics, { registry: metrics.registry, prefix: DEFAULT_METRICS_PREFIX })
   await app.register(errors, { notFound: true })
   await app.register(securityHeaders)
@@ -60,11 +67,11 @@ export default fp<ServiceOptions>(async function service (app, opts) {
   if (withDocs) {
     const redoc = redocInstalled()
     if (!redoc) app.log.info('ReDoc is off: install the optional redoc package to serve /redoc')
-    await app.register(docs, { prefix: '', redoc })
+    await app.register(docs, { prefix: '', redoc, publicUrl, tags: [...AUTH_TAGS, ...SERVICE_TAGS], registration: opts.registration })
   }
   if (redisUrl !== undefined) await app.register(redis, { url: redisUrl })
   const throttle = auth.throttle === false || app.redis === undefined ? auth.throttle : { ...auth.throttle, redis: app.redis }
-  await app.register(tokenAuth, { ...auth, throttle, database: app.db, docs: withDocs, ...(metrics && { metrics: { registry: metrics.registry } }) })
+  await app.register(tokenAuth, { ...auth, throttle, database: app.db, docs: withDocs && { publicUrl }, ...(metrics && { metrics: { registry: metrics.registry } }) })
   addSchemas(app, itemSchemas)
   await app.register(items)
   await app.register(itemRoutes)

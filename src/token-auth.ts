@@ -18,7 +18,9 @@ import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
 import type { DatabaseOptions } from './core/db/database.js'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './core/jwt-secret.js'
+import { AUTH_TAGS } from './core/openapi-text.js'
 import { passwordLengthProblem } from './core/passwords.js'
+import { parsePublicUrl } from './core/public-url.js'
 import type { AddressLimit, Guard, GuardDecorators, MetricsRegistry, RequestUser } from './core/public-types.js'
 import { addSchemas, authSchemas } from './core/schemas/index.js'
 import type { Token } from './core/schemas/token.js'
@@ -26,11 +28,21 @@ import type { SessionRecord } from './core/session-store.js'
 import type { UserStore } from './core/user-store.js'
 
 export interface TokenAuthDocsOptions {
+  /** The plugin's own document: its title. */
   title?: string
+  /** The plugin's own document: its version. Default the package's. */
   version?: string
+  /** The plugin's own document: its opening paragraph (how to log in and the error statuses follow). */
   description?: string
   /** Also serve ReDoc at `<prefix>/redoc` (needs the optional `redoc` package). Default false. */
   redoc?: boolean
+  /**
+   * Where clients reach the app's root, such as `https://api.example.com` (an absolute http(s)
+   * URL without query or fragment): the security scheme's token URL becomes absolute
+   * (`<publicUrl><prefix>/token`), in the host's document too, and it is the plugin's own
+   * document's server. Default: none, the token URL is a path and the server '/'.
+   */
+  publicUrl?: string
   /**
    * The name of the OAuth2 password-flow security scheme, in the host's document too. Give a
    * second instance in one app a name of its own. Default 'OAuth2PasswordBearer'.
@@ -196,7 +208,7 @@ const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', '
   'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix', 'throttle', 'metrics',
   // Fastify's own register options, which reach every plugin.
   'logLevel', 'logSerializers'])
-const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme'])
+const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme', 'publicUrl'])
 const THROTTLE_KEYS = new Set(['token', 'registration', 'revoke', 'passwordChange', 'loginBackoffAfter', 'loginBackoffMaxSeconds', 'loginFailuresPerHour', 'redis'])
 const METRICS_KEYS = new Set(['registry', 'prefix'])
 const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetric']
@@ -302,6 +314,8 @@ function validated (opts: TokenAuthOptions) {
     check(docs.redoc !== true || redocInstalled(), 'docs.redoc needs the optional redoc package: npm install redoc@2')
     check(docs.securityScheme === undefined || (typeof docs.securityScheme === 'string' && /^[A-Za-z0-9._-]+$/.test(docs.securityScheme)),
       'docs.securityScheme must be a name of letters, digits, dots, hyphens or underscores')
+    const parsed = docs.publicUrl === undefined ? { url: '' } : parsePublicUrl(docs.publicUrl)
+    if ('problem' in parsed) check(false, `docs.publicUrl ${parsed.problem}`)
   }
   const names: string[] = []
   for (const [key, name] of Object.entries(opts.decorators ?? {})) {
@@ -334,7 +348,11 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     check(taken === undefined, `the metrics registry already has ${String(taken)}: give each instance in one registry its own metrics.prefix`)
   }
   const docsMode = opts.docs === false ? 'off' : host.hasDecorator('swagger') ? 'host' : 'own'
-  const securityScheme = (typeof opts.docs === 'object' ? opts.docs.securityScheme : undefined) ?? SECURITY_SCHEME
+  const docsOptions = typeof opts.docs === 'object' ? opts.docs : {}
+  const securityScheme = docsOptions.securityScheme ?? SECURITY_SCHEME
+  // Checked by validated(): without its trailing slashes.
+  const parsedUrl = docsOptions.publicUrl === undefined ? undefined : parsePublicUrl(docsOptions.publicUrl)
+  const publicUrl = parsedUrl !== undefined && 'url' in parsedUrl ? parsedUrl.url : undefined
 
   addSchemas(host, authSchemas)
 
@@ -353,11 +371,11 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     await child.register(accessTokens, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
     await child.register(guards)
     if (docsMode === 'own') {
-      const { securityScheme: _scheme, ...pages } = typeof opts.docs === 'object' ? opts.docs : {}
-      await child.register(docs, { ...pages, prefix: '' })
+      const { securityScheme: _scheme, publicUrl: _url, ...pages } = docsOptions
+      await child.register(docs, { ...pages, prefix: '', publicUrl, tags: AUTH_TAGS, registration: base.registration })
     }
     await child.register(errors)
-    const routeDocs = docsMode === 'off' ? false : { scheme: securityScheme, tokenUrl: `${child.prefix}/token` }
+    const routeDocs = docsMode === 'off' ? false : { scheme: securityScheme, tokenUrl: `${publicUrl ?? ''}${child.prefix}/token` }
     await child.register(tokenRoutes, { docs: routeDocs })
     await child.register(userRoutes, { registration: base.registration, docs: routeDocs })
     await child.register(accountRoutes, { docs: routeDocs })

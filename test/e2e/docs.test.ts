@@ -72,6 +72,7 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
     const tokenResponse = page.waitForResponse((r) => r.url() === `${origin}/token`, { timeout: STEP_TIMEOUT })
     const modal = await authorize(page, johndoe.username, johndoe.password)
     t.ok(await shows(modal.getByRole('heading', { name: 'Authorized' })), 'the modal says Authorized')
+    t.match(await modal.innerText(), /client_id and client_secret are not needed and can be left empty/, 'the dialog says what it needs')
     t.equal(await (await tokenResponse).headerValue('content-security-policy'), API_CSP, 'POST /token answers with the JSON policy')
     const { refresh_token: refreshToken } = await (await tokenResponse).json() as { refresh_token: string }
     t.ok(refreshToken.length >= 43, 'the login answered a refresh token')
@@ -149,6 +150,10 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
     const title = page.locator('h1', { hasText: 'Token authentication API' })
     t.ok(await shows(title, LOAD_TIMEOUT), 'the API title is shown')
     t.match(await title.innerText(), /Token authentication API \(0\.1\.0\)/, 'with its version')
+    // ReDoc has no Authorize button: the description says how to log in, and shows the scheme.
+    const text = await page.locator('body').innerText()
+    t.match(text, /In ReDoc \(\/redoc\), which has no Authorize button, .* get a token from the token endpoint, POST \/token/)
+    t.match(text, /OAuth2PasswordBearer\s+OAuth2 password flow[\s\S]*client_id and client_secret are not needed[\s\S]*Token URL: \/token/, 'and the OAuth2 scheme')
     const operations = [
       'Log in, or refresh (OAuth2 token endpoint)', 'The current user', 'Register a new user', 'Log out', 'Revoke a token (RFC 7009)',
       'List my items', 'Create an item', 'Get one of my items', 'Delete one of my items'

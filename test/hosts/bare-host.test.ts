@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { Kysely, SqliteDialect } from 'kysely'
 import t from 'tap'
+import { securitySchemeDescription } from '../../src/core/openapi-text.js'
 import tokenAuth, { schemas, type TokenAuthOptions, type TokenAuthSettings } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 import { tempDir } from '../src/process-helper.js'
@@ -226,7 +227,7 @@ t.test("the plugin's own document (the host has no @fastify/swagger)", async (t)
   t.equal(response.statusCode, 200)
   const doc = response.json()
   t.same(doc.components?.securitySchemes, {
-    OAuth2PasswordBearer: { type: 'oauth2', flows: { password: { tokenUrl: '/auth/token', scopes: {} } } }
+    OAuth2PasswordBearer: { type: 'oauth2', description: securitySchemeDescription('/auth/token'), flows: { password: { tokenUrl: '/auth/token', scopes: {} } } }
   }, 'one oauth2 password-flow scheme, its tokenUrl under the prefix')
   t.same(operations(doc), pluginOperations('/auth'),
     "the plugin's operations only: the host's routes belong to no document of the plugin's")

@@ -3,12 +3,14 @@ import fastifySwaggerUi from '@fastify/swagger-ui'
 import { createConfig, lintFromString } from '@redocly/openapi-core'
 import type { onRequestAsyncHookHandler } from 'fastify'
 import t from 'tap'
+import { securitySchemeDescription } from '../../src/core/openapi-text.js'
 import tokenAuth from '../../src/index.js'
 import { get, HOST_INFO, hostUser, newHost, operations, pluginOperations, pluginOptions, signUp, swaggerHost, unresolvedRefs, type Json } from './support.js'
 
 /* A host with its own @fastify/swagger and Swagger UI: the plugin's operations join its one document. */
 
-const SCHEME = { type: 'oauth2', flows: { password: { tokenUrl: '/auth/token', scopes: {} } } }
+const scheme = (tokenUrl: string) => ({ type: 'oauth2', description: securitySchemeDescription(tokenUrl), flows: { password: { tokenUrl, scopes: {} } } })
+const SCHEME = scheme('/auth/token')
 const LOCK = [{ OAuth2PasswordBearer: [] }]
 
 /** The problems a real OpenAPI validator (Redocly's, as ReDoc uses) finds in the structure and the $refs. */
@@ -58,12 +60,12 @@ for (const version of ['3.0.3', '3.1.0']) {
       // Which fields a grant needs is the route's to say (RFC 6749 error codes), so none is required by the schema.
       t.match(deref(doc, form), { type: 'object', properties: { username: { type: 'string' }, password: { type: 'string' }, grant_type: { type: 'string' }, refresh_token: { type: 'string' } } })
       t.match(deref(doc, token.responses['200'].content['application/json'].schema), { properties: { access_token: { type: 'string' }, token_type: { enum: ['bearer'] } } })
-      t.notOk(token.security, 'the token operation needs no token')
+      t.same(token.security, [], 'the token operation needs no token, and says so')
 
       const register = doc.paths['/auth/users/'].post
       t.match(deref(doc, register.requestBody.content['application/json'].schema), { required: ['username', 'password'] })
       t.match(deref(doc, register.responses['201'].content['application/json'].schema), { title: 'TokenAuth.User', properties: { username: {}, email: {}, full_name: {}, disabled: {} } })
-      t.notOk(register.security, 'registration needs no token')
+      t.same(register.security, [], 'registration needs no token, and says so')
 
       t.same(doc.paths['/auth/users/me/'].get.security, LOCK, 'GET /auth/users/me/ requires the scheme')
     })
@@ -148,8 +150,8 @@ t.test('two instances in one document, each with a security scheme of its own', 
   await host.ready()
   const doc = host.swagger() as Json
   t.same(doc.components?.securitySchemes, {
-    StaffPassword: { type: 'oauth2', flows: { password: { tokenUrl: '/staff/token', scopes: {} } } },
-    CustomerPassword: { type: 'oauth2', flows: { password: { tokenUrl: '/customers/token', scopes: {} } } }
+    StaffPassword: scheme('/staff/token'),
+    CustomerPassword: scheme('/customers/token')
   }, 'each scheme points at its own token route')
   t.same(doc.paths?.['/staff-area']?.get?.security, [{ StaffPassword: [] }], 'a staff route requires the staff scheme')
   t.same(doc.paths?.['/customers-area']?.get?.security, [{ CustomerPassword: [] }], 'a customer route the customer scheme')
@@ -171,7 +173,7 @@ t.test('a host with Swagger 2 (not OpenAPI 3)', async (t) => {
   host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
   await host.ready()
   const doc: Json = host.swagger()
-  t.same(doc.securityDefinitions, { OAuth2PasswordBearer: { type: 'oauth2', flow: 'password', tokenUrl: '/auth/token', scopes: {} } })
+  t.same(doc.securityDefinitions, { OAuth2PasswordBearer: { type: 'oauth2', description: SCHEME.description, flow: 'password', tokenUrl: '/auth/token', scopes: {} } })
   t.same(doc.paths['/api/private'].get.security, LOCK)
   t.same(unresolvedRefs(doc).unresolved, [], 'every $ref resolves')
   t.same(await structuralProblems(doc), [], 'a validator finds nothing wrong with its structure', {
@@ -218,4 +220,32 @@ t.test('a host that registers its own @fastify/swagger after the plugin', async 
   t.same(hostDoc.json().info, HOST_INFO)
   const token = await signUp(host)
   t.equal((await get(host, '/api/private', token)).statusCode, 200)
+})
+
+t.test("a host's document keeps its own servers, info and tags; docs.publicUrl makes the token URL absolute", async (t) => {
+  const host = newHost(t)
+  const servers = [{ url: 'https://shop.acme.test/api', description: 'Production' }, { url: 'http://127.0.0.1:3000' }]
+  const tags = [{ name: 'orders', description: 'The shop\'s orders' }, { name: 'auth', description: 'The host\'s own words on logging in' }]
+  await host.register(fastifySwagger, { openapi: { openapi: '3.1.0', info: HOST_INFO, servers, tags, externalDocs: { url: 'https://shop.acme.test/docs' } } })
+  await host.register(tokenAuth, pluginOptions({ docs: { publicUrl: 'https://shop.acme.test/api/' } }))
+  host.get('/orders', { schema: { tags: ['orders'] }, onRequest: host.currentActiveUser }, async () => [])
+  await host.ready()
+  const doc = host.swagger() as Json
+
+  t.same(doc.servers, servers, "the host's servers, untouched")
+  t.same(doc.info, HOST_INFO, "the host's info, untouched")
+  t.same(doc.externalDocs, { url: 'https://shop.acme.test/docs' })
+  t.same(doc.tags.slice(0, 2), tags, "the host's tags first, its description of auth kept")
+  t.same(doc.tags.slice(2).map((tag: Json) => tag.name), ['users', 'sessions'], "the plugin's other tags added after them")
+  t.equal(doc.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl, 'https://shop.acme.test/api/auth/token',
+    'the token URL is absolute, under the prefix')
+  t.ok(doc.paths['/auth/token'], 'the paths are still the routes')
+  t.same(doc.paths['/auth/token'].post.security, [], 'public operations say so')
+  t.same(doc.paths['/orders'].get.security, LOCK)
+
+  await t.rejects(async () => {
+    const bad = newHost(t)
+    await bad.register(tokenAuth, pluginOptions({ docs: { publicUrl: 'shop.acme.test' } }))
+    await bad.ready()
+  }, /docs\.publicUrl must be an absolute http:\/\/ or https:\/\/ URL/, 'a public URL that is not one is refused')
 })

@@ -199,14 +199,14 @@ t.test('GET /openapi.json', async (t) => {
 
   t.test('the session and account operations: a summary, an operationId, when each status is answered, examples', async (t) => {
     const sessionOperations: Array<[string, string, string[], boolean]> = [
-      ['/token', 'post', ['200', '400', '401', '413', '429'], false],
-      ['/revoke', 'post', ['200', '400', '413', '429'], false],
-      ['/logout', 'post', ['204', '401', '422'], true],
-      ['/users/me/sessions', 'get', ['200', '400', '401'], true],
-      ['/users/me/sessions/{session_id}', 'delete', ['204', '400', '401', '404', '422'], true],
-      ['/users/me/password', 'post', ['204', '400', '401', '413', '422', '429'], true],
-      ['/users/me/', 'patch', ['200', '400', '401', '413', '422'], true],
-      ['/users/me/', 'delete', ['204', '400', '401', '413', '422'], true]
+      ['/token', 'post', ['200', '400', '401', '413', '429', '503'], false],
+      ['/revoke', 'post', ['200', '400', '413', '429', '503'], false],
+      ['/logout', 'post', ['204', '401', '422', '503'], true],
+      ['/users/me/sessions', 'get', ['200', '400', '401', '503'], true],
+      ['/users/me/sessions/{session_id}', 'delete', ['204', '400', '401', '404', '422', '503'], true],
+      ['/users/me/password', 'post', ['204', '400', '401', '413', '415', '422', '429', '503'], true],
+      ['/users/me/', 'patch', ['200', '400', '401', '413', '415', '422', '503'], true],
+      ['/users/me/', 'delete', ['204', '400', '401', '413', '415', '422', '503'], true]
     ]
     const operationIds = new Set<string>()
     for (const [path, method, statuses, locked] of sessionOperations) {
@@ -240,6 +240,8 @@ t.test('GET /openapi.json', async (t) => {
       'DELETE /users/me/',
       'DELETE /users/me/items/{item_id}',
       'DELETE /users/me/sessions/{session_id}',
+      'GET /health',
+      'GET /health/ready',
       'GET /users/me/',
       'GET /users/me/items/',
       'GET /users/me/items/{item_id}',
@@ -292,7 +294,7 @@ t.test('GET /openapi.json', async (t) => {
 
   t.test('no trailing-slash aliases are documented', async (t) => {
     const paths = Object.keys(doc.paths ?? {})
-    for (const alias of ['/users/me', '/token/', '/users', '/users/me/items', '/users/me/items/{item_id}/']) {
+    for (const alias of ['/users/me', '/token/', '/users', '/users/me/items', '/users/me/items/{item_id}/', '/health/', '/health/ready/']) {
       t.notOk(paths.includes(alias), `${alias} is not documented`)
     }
     for (const path of paths) {

@@ -23,8 +23,10 @@ forEachEngine(t, async (t, engine) => {
     t.match(rows[0]?.checked_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'stamped with the time of the probe')
   })
 
-  t.test('the probes are not in the API docs', async (t) => {
-    const paths = Object.keys((await app.inject({ url: '/openapi.json' })).json().paths)
-    t.notOk(paths.some((path) => path.startsWith('/health')), JSON.stringify(paths))
+  t.test('the probes are in the API docs: public, under the health tag, each answer described', async (t) => {
+    const paths = (await app.inject({ url: '/openapi.json' })).json().paths
+    t.same(Object.keys(paths).filter((path) => path.startsWith('/health')), ['/health', '/health/ready'], 'without their trailing-slash twins')
+    t.match(paths['/health'].get, { operationId: 'checkLiveness', tags: ['health'], security: [], responses: { 200: { description: /process runs/ } } })
+    t.match(paths['/health/ready'].get, { operationId: 'checkReadiness', tags: ['health'], security: [], responses: { 200: {}, 503: { description: /database is unavailable/ } } })
   })
 })

@@ -62,9 +62,10 @@ t.test('the bundled service: login, the protected route, items, docs and a clean
   const redoc = await fetch(`${base}/redoc/redoc.standalone.js`)
   t.equal(redoc.status, 200, 'the ReDoc bundle is found from the bundled server')
   t.notMatch(await redoc.text(), /cdn\.redoc\.ly/, 'with its CDN logo replaced')
-  const spec = await (await fetch(`${base}/openapi.json`)).json() as { paths: Record<string, unknown>, components: { securitySchemes: Record<string, unknown> } }
+  const spec = await (await fetch(`${base}/openapi.json`)).json() as { info: { license?: { name: string } }, paths: Record<string, unknown>, components: { securitySchemes: Record<string, unknown> } }
   t.ok(spec.paths['/token'] !== undefined && spec.paths['/users/me/'] !== undefined, 'the OpenAPI document lists the routes')
   t.ok(spec.components.securitySchemes.OAuth2PasswordBearer !== undefined, 'and the OAuth2 password scheme')
+  t.equal(spec.info.license?.name, 'MIT', 'and the licence, from the package.json the bundle finds above itself')
 
   const exit = await server.stop('SIGTERM')
   t.same(exit, { code: 0, signal: null }, 'SIGTERM stops it cleanly')

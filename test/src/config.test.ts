@@ -266,3 +266,20 @@ t.test('a bad CORS_ORIGINS is named, with what is wrong', async (t) => {
     t.match(problems[0], problem, value)
   }
 })
+
+t.test('PUBLIC_URL: an absolute http(s) URL without query or fragment, its trailing slashes dropped', async (t) => {
+  t.equal(loadConfig({}).PUBLIC_URL, undefined, 'unset by default')
+  const normalised: Array<[string, string]> = [
+    ['https://api.example.com', 'https://api.example.com'],
+    ['https://api.example.com/', 'https://api.example.com'],
+    ['http://127.0.0.1:8000//', 'http://127.0.0.1:8000'],
+    ['HTTPS://API.Example.com/auth/', 'https://api.example.com/auth']
+  ]
+  for (const [value, expected] of normalised) t.equal(loadConfig({ PUBLIC_URL: value }).PUBLIC_URL, expected, value)
+  for (const value of ['api.example.com', '/api', 'ftp://api.example.com', 'https://api.example.com/?x=1', 'https://api.example.com/#top', 'https://api.example.com/?', 'https:api.example.com']) {
+    const error = t.throws(() => loadConfig({ PUBLIC_URL: value }), value) as unknown as ConfigError
+    t.same(error.problems, [`PUBLIC_URL=${JSON.stringify(value)}: must be an absolute http:// or https:// URL without a query or fragment, such as https://api.example.com`], value)
+  }
+  const error = t.throws(() => loadConfig({ PUBLIC_URL: 'https://admin:hunter2@api.example.com' })) as unknown as ConfigError
+  t.same(error.problems, ['PUBLIC_URL="https://admin:***@api.example.com": must not hold a user name or password'], 'refused, its password not echoed')
+})

@@ -1,37 +1,37 @@
 import { Type, type Static } from '@sinclair/typebox'
 
 export const HTTPError = Type.Object({
-  detail: Type.String()
-}, { $id: 'TokenAuth.HTTPError', description: 'An error; `detail` says what went wrong.' })
+  detail: Type.String({ description: 'What went wrong, or what to fix', examples: ['Not authenticated'] })
+}, { $id: 'TokenAuth.HTTPError', description: 'An error; `detail` says what went wrong.', examples: [{ detail: 'Not authenticated' }] })
 export type HTTPError = Static<typeof HTTPError>
 
+const issueExample = { loc: ['body', 'username'], msg: 'Field required', type: 'missing' }
+
 export const ValidationIssue = Type.Object({
-  loc: Type.Array(Type.Union([Type.String(), Type.Integer()]), { description: 'Where: body, query or path, then the field' }),
-  msg: Type.String(),
-  type: Type.String()
-}, { $id: 'TokenAuth.ValidationIssue' })
+  loc: Type.Array(Type.Union([Type.String(), Type.Integer()]), { description: 'Where: body, query or path, then the field', examples: [['body', 'username']] }),
+  msg: Type.String({ description: 'What is wrong with it', examples: ['Field required'] }),
+  type: Type.String({ description: 'The kind of problem, for programs', examples: ['missing'] })
+}, { $id: 'TokenAuth.ValidationIssue', description: 'One problem with the request.', examples: [issueExample] })
 export type ValidationIssue = Static<typeof ValidationIssue>
 
 export const HTTPValidationError = Type.Object({
-  detail: Type.Array(Type.Unsafe<ValidationIssue>(Type.Ref('TokenAuth.ValidationIssue')))
-}, { $id: 'TokenAuth.HTTPValidationError', description: 'The request did not validate; one entry per problem.' })
+  detail: Type.Array(Type.Unsafe<ValidationIssue>(Type.Ref('TokenAuth.ValidationIssue')), { description: 'Every problem found', examples: [[issueExample]] })
+}, { $id: 'TokenAuth.HTTPValidationError', description: 'The request did not validate; one entry per problem.', examples: [{ detail: [issueExample] }] })
 export type HTTPValidationError = Static<typeof HTTPValidationError>
 
 // RFC 6749 §5.2 error response, with FastAPI's `detail` alongside for tutorial clients.
 export const OAuth2Error = Type.Object({
-  detail: Type.String(),
+  detail: Type.String({ description: 'The same as `error_description`, for clients of the FastAPI tutorial', examples: ['Incorrect username or password'] }),
   error: Type.Union([
     Type.Literal('invalid_request'),
     Type.Literal('invalid_grant'),
     Type.Literal('unsupported_grant_type'),
     Type.Literal('invalid_scope')
-  ]),
-  error_description: Type.String()
-}, { $id: 'TokenAuth.OAuth2Error' })
+  ], { description: 'The RFC 6749 error code', examples: ['invalid_grant'] }),
+  error_description: Type.String({ description: 'What went wrong, for people', examples: ['Incorrect username or password'] })
+}, {
+  $id: 'TokenAuth.OAuth2Error',
+  description: 'An OAuth2 error (RFC 6749 §5.2).',
+  examples: [{ detail: 'Incorrect username or password', error: 'invalid_grant', error_description: 'Incorrect username or password' }]
+})
 export type OAuth2Error = Static<typeof OAuth2Error>
-
-/** When the guards' answers happen, for the responses of every protected operation. */
-export const GUARD_RESPONSES = {
-  unauthorized: 'No bearer token, or one that is unusable: malformed, expired, of an ended session or of an unknown user',
-  inactive: '`Inactive user`: the account is disabled'
-} as const

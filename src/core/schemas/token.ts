@@ -1,4 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { PASSWORD_EXAMPLE, USERNAME_EXAMPLE } from './user.js'
+
+const ACCESS_TOKEN_EXAMPLE = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJqb2huZG9lIn0.c2lnbmF0dXJl'
+const REFRESH_TOKEN_EXAMPLE = 'q3Vn0d0vX9mT2wJfY8cKp1sR4uE6hA7bL5zN0xQyW2E'
 
 // The OAuth2 token request (RFC 6749 §4.3.2 password grant, §6 refresh), form-encoded. Which
 // fields a grant needs, and whether they are empty, is checked by the token route itself, so
@@ -8,31 +12,44 @@ export const TokenForm = Type.Object({
     description: '`password` (the default) or `refresh_token`',
     examples: ['password']
   })),
-  username: Type.Optional(Type.String({ description: 'For the password grant. Case-sensitive', examples: ['johndoe'] })),
-  password: Type.Optional(Type.String({ format: 'password', description: 'For the password grant', examples: ['a-long-password'] })),
-  refresh_token: Type.Optional(Type.String({ description: 'For the refresh_token grant: the refresh token of the last token response' })),
-  scope: Type.Optional(Type.String({ description: 'Space-separated scopes (accepted, none defined yet)' })),
-  client_id: Type.Optional(Type.String({ description: 'Not needed: any value is accepted' })),
-  client_secret: Type.Optional(Type.String({ format: 'password', description: 'Not needed: any value is accepted' }))
-}, { $id: 'TokenAuth.TokenForm', description: 'OAuth2 token request: the password grant, or the refresh_token grant' })
+  username: Type.Optional(Type.String({ description: 'For the password grant. Case-sensitive', examples: [USERNAME_EXAMPLE] })),
+  password: Type.Optional(Type.String({ format: 'password', description: 'For the password grant', examples: [PASSWORD_EXAMPLE] })),
+  refresh_token: Type.Optional(Type.String({ description: 'For the refresh_token grant: the refresh token of the last token response', examples: [REFRESH_TOKEN_EXAMPLE] })),
+  // Accepted and ignored: empty examples, so that generated requests send nothing in them.
+  scope: Type.Optional(Type.String({ description: 'Space-separated scopes (accepted, none defined yet): leave it empty', examples: [''] })),
+  client_id: Type.Optional(Type.String({ description: 'Not needed: leave it empty (any value is accepted and ignored)', examples: [''] })),
+  client_secret: Type.Optional(Type.String({ format: 'password', description: 'Not needed: leave it empty (any value is accepted and ignored)', examples: [''] }))
+}, {
+  $id: 'TokenAuth.TokenForm',
+  description: 'OAuth2 token request: the password grant, or the refresh_token grant',
+  examples: [{ grant_type: 'password', username: USERNAME_EXAMPLE, password: PASSWORD_EXAMPLE }]
+})
 export type TokenForm = Static<typeof TokenForm>
 
 export const Token = Type.Object({
-  access_token: Type.String({ description: 'A JWT signed with HS256', examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJqb2huZG9lIn0.c2lnbmF0dXJl'] }),
-  token_type: Type.Literal('bearer'),
+  access_token: Type.String({ description: 'A JWT signed with HS256', examples: [ACCESS_TOKEN_EXAMPLE] }),
+  token_type: Type.Literal('bearer', { description: 'Always `bearer`: send the access token as `Authorization: Bearer <access_token>`', examples: ['bearer'] }),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [1800] }),
   refresh_token: Type.String({
     description: 'Opaque; exchange it at the token endpoint (grant_type=refresh_token) for a new pair. Each one is spent by its first use.',
-    examples: ['q3Vn0d0vX9mT2wJfY8cKp1sR4uE6hA7bL5zN0xQyW2E']
+    examples: [REFRESH_TOKEN_EXAMPLE]
   })
-}, { $id: 'TokenAuth.Token', description: 'A token response (RFC 6749 §5.1)' })
+}, {
+  $id: 'TokenAuth.Token',
+  description: 'A token response (RFC 6749 §5.1)',
+  examples: [{ access_token: ACCESS_TOKEN_EXAMPLE, token_type: 'bearer', expires_in: 1800, refresh_token: REFRESH_TOKEN_EXAMPLE }]
+})
 export type Token = Static<typeof Token>
 
 // RFC 7009 token revocation request, form-encoded.
 export const RevokeForm = Type.Object({
-  token: Type.Optional(Type.String({ description: 'A refresh token or an access token', examples: ['q3Vn0d0vX9mT2wJfY8cKp1sR4uE6hA7bL5zN0xQyW2E'] })),
+  token: Type.Optional(Type.String({ description: 'A refresh token or an access token', examples: [REFRESH_TOKEN_EXAMPLE] })),
   token_type_hint: Type.Optional(Type.String({ description: '`refresh_token` or `access_token`; any other hint is ignored', examples: ['refresh_token'] })),
-  client_id: Type.Optional(Type.String({ description: 'Not needed: any value is accepted' })),
-  client_secret: Type.Optional(Type.String({ format: 'password', description: 'Not needed: any value is accepted' }))
-}, { $id: 'TokenAuth.RevokeForm', description: 'OAuth2 token revocation request (RFC 7009)' })
+  client_id: Type.Optional(Type.String({ description: 'Not needed: leave it empty (any value is accepted and ignored)', examples: [''] })),
+  client_secret: Type.Optional(Type.String({ format: 'password', description: 'Not needed: leave it empty (any value is accepted and ignored)', examples: [''] }))
+}, {
+  $id: 'TokenAuth.RevokeForm',
+  description: 'OAuth2 token revocation request (RFC 7009)',
+  examples: [{ token: REFRESH_TOKEN_EXAMPLE, token_type_hint: 'refresh_token' }]
+})
 export type RevokeForm = Static<typeof RevokeForm>

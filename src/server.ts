@@ -84,7 +84,9 @@ async function serve (config: Config, envFile: string | undefined) {
     await metrics?.close()
   })
   const address = await app.listen({ host: config.HOST, port: config.PORT })
-  app.log.info({ docs: `${address}/docs`, openapi: `${address}/openapi.json`, envFile }, `API docs at ${address}/docs`)
+  // Where clients reach it: PUBLIC_URL behind a proxy, else where it listens.
+  const base = config.PUBLIC_URL ?? address
+  app.log.info({ docs: `${base}/docs`, openapi: `${base}/openapi.json`, envFile }, `API docs at ${base}/docs`)
   await metrics?.listen(app.log)
 }
 

@@ -271,7 +271,7 @@ t.test('settings from an env file, the environment winning; the docs URLs logged
   // The file's PORT loses to the environment's; its REGISTRATION applies.
   await writeFile(envFile, `DATABASE_URL=sqlite:${join(dir, 'app.db')}\nBCRYPT_COST=4\nPORT=1\nREGISTRATION=closed\n`)
   const server = spawnServer(t, cleanEnv({ ENV_FILE: envFile, HOST: '127.0.0.1', PORT: String(port) }))
-  await server.waitForListening()
+  await server.waitFor('the docs line', () => findLog(server, /^API docs at /) !== undefined)
   const base = `http://127.0.0.1:${port}`
   t.equal((await httpRegister(base, { username: 'fromfile', password: newPassword() })).status, 403, 'REGISTRATION=closed from the file')
   const line = findLog(server, /^API docs at /)
@@ -280,6 +280,12 @@ t.test('settings from an env file, the environment winning; the docs URLs logged
   t.equal(line?.envFile, envFile, 'it names the env file it read')
   t.equal((await fetch(String(line?.docs))).status, 200, 'the logged docs URL serves the page')
   t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
+
+  // Behind a proxy the line gives the address clients use.
+  const proxied = spawnServer(t, cleanEnv({ ENV_FILE: envFile, HOST: '127.0.0.1', PORT: '0', PUBLIC_URL: 'https://auth.acme.test/' }))
+  await proxied.waitFor('the docs line', () => findLog(proxied, /^API docs at /) !== undefined)
+  t.equal(findLog(proxied, /^API docs at /)?.msg, 'API docs at https://auth.acme.test/docs', 'PUBLIC_URL, its trailing slash dropped')
+  t.same(await proxied.stop('SIGTERM'), { code: 0, signal: null })
 
   const missing = spawnServer(t, cleanEnv({ ENV_FILE: join(dir, 'nope.env'), HOST: '127.0.0.1', PORT: '0' }))
   t.equal((await missing.waitForExit(20_000)).code, 1, 'a missing ENV_FILE stops the start')

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { Counter, Gauge } from 'prom-client'
+import type { Gauge } from 'prom-client'
 import { poolUsage } from '../src/core/db/database.js'
 import type { MetricsRegistry } from '../src/core/public-types.js'
 import type { AuditEvent, AuditFields } from './audit.js'
@@ -55,6 +55,8 @@ export default fp<AuthMetricsPluginOptions>(async function authMetrics (app, opt
     app.decorate('tokenAuthMetrics', null)
     return
   }
+  // Loaded only here: an app without metrics never pays for prom-client.
+  const { Counter, Gauge } = await import('prom-client')
   const registers = [registry]
   const names: string[] = []
   const name = (metric: MetricName) => {

@@ -1,5 +1,4 @@
 import fp from 'fastify-plugin'
-import { Histogram } from 'prom-client'
 import type { MetricsRegistry } from '../src/core/public-types.js'
 
 export interface RequestMetricsPluginOptions {
@@ -20,6 +19,7 @@ const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
  * number of requests. One onResponse hook: the time is the one Fastify logs as `responseTime`.
  */
 export default fp<RequestMetricsPluginOptions>(async function requestMetrics (app, opts) {
+  const { Histogram } = await import('prom-client')
   const name = `${opts.prefix}http_request_duration_seconds`
   const duration = new Histogram({
     name,

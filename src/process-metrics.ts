@@ -1,16 +1,13 @@
 import cluster from 'node:cluster'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import { collectDefaultMetrics, Registry } from 'prom-client'
-import { aggregateWorkerMetrics, askPrimary, reportToPrimary } from './cluster-metrics.js'
 import type { Config } from './config.js'
-import { listenForMetrics } from './metrics-server.js'
 import type { ServiceMetricsOptions } from './service.js'
 
 // Which process records and which serves /metrics. A serving process (the only one, or each
 // worker) records into a registry of its own, Node's process metrics included. Alone, it
 // serves them on the API's port or on METRICS_PORT. In a cluster the numbers are the
 // cluster's: with METRICS_PORT the primary listens there itself, else the worker a scrape
-// reaches asks the primary for them.
+// reaches asks the primary for them. prom-client is loaded only with METRICS on.
 
 export interface ProcessMetrics {
   /** The service's metrics option. */
@@ -21,8 +18,11 @@ export interface ProcessMetrics {
 }
 
 /** For a process that serves HTTP; undefined with METRICS off. */
-export function processMetrics (config: Config): ProcessMetrics | undefined {
+export async function processMetrics (config: Config): Promise<ProcessMetrics | undefined> {
   if (config.METRICS !== 'on') return undefined
+  const { collectDefaultMetrics, Registry } = await import('prom-client')
+  const { askPrimary, reportToPrimary } = await import('./cluster-metrics.js')
+  const { listenForMetrics } = await import('./metrics-server.js')
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const port = config.METRICS_PORT
@@ -44,6 +44,8 @@ export function processMetrics (config: Config): ProcessMetrics | undefined {
 /** For the cluster primary: sums the workers' metrics, and serves them on METRICS_PORT when there is one. Nothing with METRICS off. */
 export async function primaryMetrics (config: Config, log: FastifyBaseLogger): Promise<void> {
   if (config.METRICS !== 'on') return
+  const { aggregateWorkerMetrics } = await import('./cluster-metrics.js')
+  const { listenForMetrics } = await import('./metrics-server.js')
   const metrics = aggregateWorkerMetrics()
   const port = config.METRICS_PORT
   if (port !== undefined) await listenForMetrics({ host: config.METRICS_HOST ?? config.HOST, port, ...metrics, log })

@@ -74,7 +74,7 @@ async function serve (config: Config, envFile: string | undefined) {
   // the start, so a worker still starting is stopped by that SIGTERM too.
   const worker = cluster.isWorker
   if (worker) process.on('SIGINT', () => {})
-  const metrics = processMetrics(config)
+  const metrics = await processMetrics(config)
   const app = await buildServer(config, metrics?.service)
   // SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the database.
   closeWithGrace({ delay: 10_000, skip: worker ? ['SIGINT'] : [] }, async ({ signal, err }) => {

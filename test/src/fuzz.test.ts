@@ -36,12 +36,9 @@ import {
 const SEED = process.env.FUZZ_SEED === undefined || process.env.FUZZ_SEED === '' ? 20_261_201 : Number(process.env.FUZZ_SEED)
 if (!Number.isSafeInteger(SEED)) throw new Error(`FUZZ_SEED must be an integer, not ${String(process.env.FUZZ_SEED)}`)
 const RUNS = { refused: 4300, mixed: 4900, lifecycle: 140 }
-/**
- * A safety bound on the three phases together (a normal run on two cores needs less than half):
- * each phase is interrupted at its share of what is left (fast-check's interruptAfterTimeLimit).
- */
-const TIME_BUDGET_MS = 55_000
-const SHARE_OF_WHAT_IS_LEFT = { refused: 0.42, mixed: 0.75, lifecycle: 1 }
+// Every run is made, whatever the load: the request count is the seed's, never the clock's.
+// The file's own hang limit is wide for a loaded machine (a quiet run takes under 30 s).
+t.setTimeout(300_000)
 const MIN_REQUESTS = 10_000
 /** One mutating request in this many gets its tables compared, beside SQLite's change count. */
 const DIGEST_EVERY = 20
@@ -689,14 +686,9 @@ t.test('fuzzing every route', async (t) => {
   await setUp(fuzzer)
   t.comment(`seed ${SEED} (FUZZ_SEED=${SEED} replays this run)`)
 
-  const deadline = performance.now() + TIME_BUDGET_MS
-  const parameters = (phase: keyof typeof RUNS) => ({
-    seed: SEED,
-    numRuns: RUNS[phase],
-    plugins: [fc.interruptAfterTimeLimit(Math.max(1000, (deadline - performance.now()) * SHARE_OF_WHAT_IS_LEFT[phase]))]
-  })
+  const parameters = (phase: keyof typeof RUNS) => ({ seed: SEED, numRuns: RUNS[phase] })
   const report = (phase: string, details: fc.RunDetails<unknown>, ms: number) => {
-    t.comment(`${phase}: ${details.numRuns} runs in ${Math.round(ms)} ms${details.interrupted ? ' (interrupted by the time limit)' : ''}`)
+    t.comment(`${phase}: ${details.numRuns} runs in ${Math.round(ms)} ms`)
     if (details.failed) t.fail(`${phase}: ${fc.defaultReportMessage(details) ?? 'failed'}`)
   }
 
@@ -704,10 +696,7 @@ t.test('fuzzing every route', async (t) => {
   fuzzer.noFreshLogins = true
   const beforeRefused = await fuzzer.snapshot()
   let phaseStart = performance.now()
-  // An interrupted phase leaves its last request running: the next phase waits for it.
-  let inFlight: Promise<unknown> = Promise.resolve()
-  const refused = await fc.check(fc.asyncProperty(refusedRequest(), async (req) => { await (inFlight = fuzzer.send(req, 'refused')) }), parameters('refused'))
-  await inFlight.catch(() => {})
+  const refused = await fc.check(fc.asyncProperty(refusedRequest(), async (req) => { await fuzzer.send(req, 'refused') }), parameters('refused'))
   report('refused', refused, performance.now() - phaseStart)
   const afterRefused = await fuzzer.snapshot()
   if (!sameSnapshot(beforeRefused, afterRefused)) fuzzer.violate('the refused phase leaves every table as it was', describeDiff(beforeRefused, afterRefused) ?? '')
@@ -716,15 +705,13 @@ t.test('fuzzing every route', async (t) => {
 
   // Phase 2: anything, valid requests included.
   phaseStart = performance.now()
-  const mixed = await fc.check(fc.asyncProperty(anyRequest(), async (req) => { await (inFlight = fuzzer.send(req, 'mixed')) }), parameters('mixed'))
-  await inFlight.catch(() => {})
+  const mixed = await fc.check(fc.asyncProperty(anyRequest(), async (req) => { await fuzzer.send(req, 'mixed') }), parameters('mixed'))
   report('mixed', mixed, performance.now() - phaseStart)
   const mixedCount = fuzzer.generated - refusedCount
 
   // Phase 3: accounts from registration to deletion.
   phaseStart = performance.now()
-  const lifecycle = await fc.check(fc.asyncProperty(scenarioArbitrary, async (scenario) => { await (inFlight = runScenario(fuzzer, scenario)) }), parameters('lifecycle'))
-  await inFlight.catch(() => {})
+  const lifecycle = await fc.check(fc.asyncProperty(scenarioArbitrary, async (scenario) => { await runScenario(fuzzer, scenario) }), parameters('lifecycle'))
   report('lifecycle', lifecycle, performance.now() - phaseStart)
   const lifecycleCount = fuzzer.generated - refusedCount - mixedCount
 

@@ -687,7 +687,7 @@ t.test('fuzzing every route', async (t) => {
   t.comment(`seed ${SEED} (FUZZ_SEED=${SEED} replays this run)`)
 
   const parameters = (phase: keyof typeof RUNS) => ({ seed: SEED, numRuns: RUNS[phase] })
-  const report = (phase: string, details: fc.RunDetails<unknown>, ms: number) => {
+  const report = <T> (phase: string, details: fc.RunDetails<T>, ms: number) => {
     t.comment(`${phase}: ${details.numRuns} runs in ${Math.round(ms)} ms`)
     if (details.failed) t.fail(`${phase}: ${fc.defaultReportMessage(details) ?? 'failed'}`)
   }

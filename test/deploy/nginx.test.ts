@@ -15,16 +15,16 @@ const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync
 
 interface Answer { status: number, body: string }
 
-/** POST /token from a given loopback source address (Linux routes all of 127/8 to lo). */
-async function postToken (port: number, from: string, headers: Record<string, string> = {}): Promise<Answer> {
+/** One request on a connection of its own; `from` is the loopback source address (Linux routes all of 127/8 to lo). */
+async function send (port: number, opts: { method: string, path: string, from?: string, headers?: Record<string, string>, body?: string }): Promise<Answer> {
   return await new Promise((resolve, reject) => {
     const req = request({
       host: '127.0.0.1',
       port,
-      localAddress: from,
-      method: 'POST',
-      path: '/token',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', connection: 'close', ...headers },
+      localAddress: opts.from,
+      method: opts.method,
+      path: opts.path,
+      headers: { connection: 'close', ...opts.headers },
       timeout: 10_000
     }, (res) => {
       let body = ''
@@ -34,22 +34,23 @@ async function postToken (port: number, from: string, headers: Record<string, st
     })
     req.on('error', reject)
     req.on('timeout', () => { req.destroy(new Error('timed out')) })
-    req.end('username=nobody&password=wrong-password')
+    req.end(opts.body)
+  })
+}
+
+/** POST /token with wrong credentials from a given loopback source address. */
+async function postToken (port: number, from: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return await send(port, {
+    method: 'POST',
+    path: '/token',
+    from,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: 'username=nobody&password=wrong-password'
   })
 }
 
 async function get (port: number, path: string): Promise<Answer> {
-  return await new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { connection: 'close' }, timeout: 10_000 }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { body += chunk })
-      res.on('end', () => { resolve({ status: res.statusCode ?? 0, body }) })
-    })
-    req.on('error', reject)
-    req.on('timeout', () => { req.destroy(new Error('timed out')) })
-    req.end()
-  })
+  return await send(port, { method: 'GET', path })
 }
 
 test('behind deploy/nginx.conf the limits apply per real client address, and /metrics is not forwarded', { skip: nginxBin === undefined && process.env.CI === undefined ? 'nginx is not installed (apt-get install nginx)' : false }, async (t) => {

@@ -86,7 +86,8 @@ export const claims: (request: FastifyRequest, reply: FastifyReply) => Promise<H
 `
 
 const dbHost = `import Fastify from 'fastify'
-import tokenAuth from 'fastify-token-auth'
+import { Registry } from 'prom-client'
+import tokenAuth, { type TokenAuthMetricsOptions } from 'fastify-token-auth'
 
 /** The host's own data access, under names the plugin uses inside its own context. */
 interface HostDb {
@@ -103,7 +104,9 @@ declare module 'fastify' {
 const app = Fastify()
 app.decorate('db', { orders: async (owner: string) => [\`\${owner}'s first order\`] } satisfies HostDb)
 app.decorate('items', new Map<string, number>())
-await app.register(tokenAuth, { secret: process.env.JWT_SECRET ?? '', database: 'sqlite::memory:' })
+// The host's own prom-client registry, and the address its clients use.
+const metrics: TokenAuthMetricsOptions = { registry: new Registry(), prefix: 'shop_auth_' }
+await app.register(tokenAuth, { secret: process.env.JWT_SECRET ?? '', database: 'sqlite::memory:', metrics, docs: { publicUrl: 'https://shop.acme.test' } })
 
 app.get('/orders', { onRequest: app.currentActiveUser }, async (request) => {
   const orders: string[] = await app.db.orders(request.user.username)
@@ -176,6 +179,8 @@ async function installHost (tarball: string): Promise<{ dir: string, install: Ru
   pkg.dependencies['fastify-token-auth'] = `file:${tarball}`
   // For the @fastify/jwt host below: the version the plugin depends on, so both share one copy.
   pkg.dependencies['@fastify/jwt'] = tarballManifest.dependencies['@fastify/jwt'] ?? '*'
+  // The db host's own prom-client: the version the plugin depends on.
+  pkg.dependencies['prom-client'] = tarballManifest.dependencies['prom-client'] ?? '*'
   // The project's TypeScript compiles the host (`npm run build` finds it on PATH); @types/node
   // at the project's version, which npm's cache has.
   pkg.devDependencies = { '@types/node': repoPkg.devDependencies['@types/node'] ?? '*' }

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { sql } from 'kysely'
+import pg from 'pg'
 import t from 'tap'
 import { createDatabase } from '../../src/core/db/database.js'
 import { migrateService } from '../../src/core/db/migrate.js'
-import { forEachEngine, freshDatabaseUrl } from '../helper.js'
+import { engines, forEachEngine, freshDatabaseUrl, postgresUrl } from '../helper.js'
 import { entryArgs } from '../support/entries.js'
 
 const run = promisify(execFile)
@@ -39,4 +40,32 @@ forEachEngine(t, async (t, engine) => {
     await migrateService(db)
     t.equal((await db.selectFrom('users').select('username').execute()).length, 1)
   })
+})
+
+t.test('postgres: other schemas created and dropped while the service migrates: every start-up succeeds', { skip: !engines.includes('postgres') }, async (t) => {
+  // Kysely's migrator lists the tables of every schema it can see; one dropped meanwhile by
+  // someone else (another deployment, a test run) must not fail this deployment's start.
+  const churn = new pg.Client({ connectionString: postgresUrl })
+  await churn.connect()
+  const stop = new AbortController()
+  const churning = (async () => {
+    for (let i = 0; !stop.signal.aborted; i++) {
+      await churn.query(`create schema churn_${i}`)
+      await churn.query(`create table churn_${i}.t (id serial primary key)`)
+      await churn.query(`drop schema churn_${i} cascade`)
+    }
+  })()
+  t.teardown(async () => { stop.abort(); await churning; await churn.end() })
+  const failures: string[] = []
+  for (let i = 0; i < 40; i++) {
+    const db = createDatabase(await freshDatabaseUrl(t, 'postgres'))
+    try {
+      await migrateService(db)
+    } catch (error) {
+      failures.push(String(error))
+    } finally {
+      await db.destroy()
+    }
+  }
+  t.same(failures, [], 'no migration run failed')
 })

@@ -1,4 +1,4 @@
-import { Migrator, sql, type Kysely, type Migration } from 'kysely'
+import { Migrator, sql, type DatabaseIntrospector, type Kysely, type Migration } from 'kysely'
 import { engineOf } from './dialect.js'
 import { inWriteTransaction } from './transaction.js'
 import { healthMigrations } from './migrations/health.js'
@@ -19,24 +19,56 @@ export async function migrateToLatest (
   migrations: Record<string, Migration>,
   tableName: string
 ): Promise<void> {
-  const run = async (db: Kysely<any>) => {
+  const run = async (db: Kysely<any>, schema?: string) => {
     const migrator = new Migrator({
-      db,
+      db: schema === undefined ? db : introspectingOnly(db, schema),
       provider: { getMigrations: async () => migrations },
       migrationTableName: tableName,
       migrationLockTableName: `${tableName}_lock`,
       // Kysely looks for its migration table in every schema unless told which; name the one the
       // connection works in, so two deployments in one PostgreSQL database stay apart.
-      migrationTableSchema: engineOf(db) === 'postgres' ? await currentSchema(db) : undefined
+      migrationTableSchema: schema
     })
     const { error, results } = await migrator.migrateToLatest()
     if (error !== undefined) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName
-      throw new Error(`Migration ${failed ?? ''} of ${tableName} failed: ${String(error)}`, { cause: error })
+      const what = failed === undefined ? `Migrations of ${tableName}` : `Migration ${failed} of ${tableName}`
+      throw new Error(`${what} failed: ${String(error)}`, { cause: error })
     }
   }
-  if (engineOf(db) === 'postgres') return await run(db)
-  await inWriteTransaction(db, run)
+  if (engineOf(db) === 'postgres') return await run(db, await currentSchema(db))
+  await inWriteTransaction(db, async (db) => { await run(db) })
+}
+
+/**
+ * `db` as Kysely's migrator sees it, with an introspector that reads only `schema`. Kysely's own
+ * PostgreSQL introspector lists the tables of every schema in the database, and fails ("schema
+ * … does not exist") when another deployment drops one of them during the query.
+ */
+function introspectingOnly (db: Kysely<any>, schema: string): Kysely<any> {
+  const introspection: DatabaseIntrospector = {
+    getSchemas: async () => {
+      const { rows } = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace where nspname = ${schema}`.execute(db)
+      return rows
+    },
+    getTables: async () => {
+      // The migrator asks only whether its tables exist: names, without columns.
+      const { rows } = await sql<{ name: string, kind: string }>`
+        select c.relname as name, c.relkind as kind from pg_catalog.pg_class c
+        join pg_catalog.pg_namespace ns on ns.oid = c.relnamespace
+        where ns.nspname = ${schema} and c.relkind in ('r', 'v', 'p')`.execute(db)
+      return rows.map(({ name, kind }) => ({ name, schema, isView: kind === 'v', columns: [] }))
+    },
+    getMetadata: async () => ({ tables: await introspection.getTables() })
+  }
+  return new Proxy(db, {
+    get (target, key) {
+      if (key === 'introspection') return introspection
+      const value: unknown = Reflect.get(target, key, target)
+      // Kysely keeps its state in private fields, which only the instance itself can read.
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
 }
 
 async function currentSchema (db: Kysely<any>): Promise<string> {

@@ -40,8 +40,16 @@ export function documentTransform (scheme: string, tokenUrl: string, tags: TagOb
 /** The security requirement of a protected operation. */
 export const securityRequirement = (scheme: string) => [{ [scheme]: [] }]
 
-/** Where a route plugin's operations are documented: the scheme its protected ones require, or false for no document. */
-export type RouteDocs = { scheme: string } | false
+/**
+ * Where a route plugin's operations are documented: the scheme its protected ones require and
+ * what their operationIds start with, or false for no document.
+ */
+export type RouteDocs = { scheme: string, operationIdPrefix: string } | false
+
+/** An operation's id in the document: `token`, or with the prefix `staff`, `staffToken`. */
+export function prefixedOperationId (prefix: string, operationId: string): string {
+  return prefix === '' ? operationId : `${prefix}${operationId.charAt(0).toUpperCase()}${operationId.slice(1)}`
+}
 
 /**
  * The documentation fields of an operation at one of its paths (see pathVariants): the hidden
@@ -51,7 +59,7 @@ export type RouteDocs = { scheme: string } | false
 export function operationDocs (docs: RouteDocs, variant: { hide: boolean }, operationId: string, protectedBy: 'guard' | 'none') {
   return {
     hide: variant.hide || docs === false,
-    operationId: variant.hide ? undefined : operationId,
+    operationId: variant.hide || docs === false ? undefined : prefixedOperationId(docs.operationIdPrefix, operationId),
     security: docs === false ? undefined : protectedBy === 'guard' ? securityRequirement(docs.scheme) : []
   }
 }
@@ -66,4 +74,30 @@ export function markGuardedRoutes (app: FastifyInstance, guards: unknown[], sche
     const schema = route.schema ?? {}
     route.schema = { ...schema, security: schema.security ?? securityRequirement(scheme) }
   })
+}
+
+// What the instances documenting into one host document have taken, keyed by that document's
+// `swagger` decorator (one per @fastify/swagger registration, inherited by its child contexts).
+const claimed = new WeakMap<object, { schemes: Set<string>, operationIdPrefixes: Set<string> }>()
+
+/**
+ * Takes a security scheme name and an operationId prefix in the host's document for one
+ * instance; a problem (a second instance with the same ones would overwrite or duplicate the
+ * first's definitions) or undefined. Called once the instance's options are all valid.
+ */
+export function claimInHostDocument (host: FastifyInstance, scheme: string, operationIdPrefix: string): string | undefined {
+  const document: unknown = (host as FastifyInstance & { swagger?: unknown }).swagger
+  if (typeof document !== 'function') return undefined
+  const taken = claimed.get(document) ?? { schemes: new Set<string>(), operationIdPrefixes: new Set<string>() }
+  claimed.set(document, taken)
+  if (taken.schemes.has(scheme)) {
+    return `another instance already defines the security scheme ${scheme} in this app's OpenAPI document: give this one docs.securityScheme`
+  }
+  if (taken.operationIdPrefixes.has(operationIdPrefix)) {
+    const ids = operationIdPrefix === '' ? "the operationIds 'token', 'register' …" : `operationIds starting ${operationIdPrefix}`
+    return `another instance already documents ${ids} in this app's OpenAPI document: give this one a docs.operationIdPrefix of its own`
+  }
+  taken.schemes.add(scheme)
+  taken.operationIdPrefixes.add(operationIdPrefix)
+  return undefined
 }

@@ -3,7 +3,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { audit } from '../plugins/audit.js'
 import { errorHandler, HttpError } from '../plugins/errors.js'
-import { documentTransform, operationDocs } from '../plugins/openapi-security.js'
+import { documentTransform, operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { addressLimit, tooManyRequests } from '../plugins/throttle.js'
 import { AUTH_TAGS } from '../src/core/openapi-text.js'
 import { pathVariants } from '../src/core/route-paths.js'
@@ -61,7 +61,7 @@ async function oauth2ErrorHandler (error: FastifyError, request: FastifyRequest,
 
 export interface TokenRoutesOptions {
   /** The security scheme the token route defines and where it is documented from, or false to leave it out of every document. */
-  docs: { scheme: string, tokenUrl: string } | false
+  docs: (Exclude<RouteDocs, false> & { tokenUrl: string }) | false
 }
 
 const REFRESH_FAILURES: Record<'unknown' | 'expired' | 'reused', string> = {

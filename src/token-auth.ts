@@ -7,7 +7,7 @@ import authMetrics, { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX } from '../plugi
 import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
 import guards from '../plugins/guards.js'
-import { markGuardedRoutes, SECURITY_SCHEME } from '../plugins/openapi-security.js'
+import { claimInHostDocument, markGuardedRoutes, SECURITY_SCHEME } from '../plugins/openapi-security.js'
 import passwords from '../plugins/passwords.js'
 import schemaCompilers from '../plugins/schema-compilers.js'
 import storage from '../plugins/storage.js'
@@ -48,6 +48,12 @@ export interface TokenAuthDocsOptions {
    * second instance in one app a name of its own. Default 'OAuth2PasswordBearer'.
    */
   securityScheme?: string
+  /**
+   * What the operationIds of the plugin's operations start with: 'staff' makes `token`
+   * `staffToken` and `readCurrentUser` `staffReadCurrentUser`. A second instance in one host
+   * document needs one of its own (operationIds are unique in a document). Default none.
+   */
+  operationIdPrefix?: string
 }
 
 export type { AddressLimit }
@@ -208,7 +214,7 @@ const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', '
   'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix', 'throttle', 'metrics',
   // Fastify's own register options, which reach every plugin.
   'logLevel', 'logSerializers'])
-const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme', 'publicUrl'])
+const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme', 'publicUrl', 'operationIdPrefix'])
 const THROTTLE_KEYS = new Set(['token', 'registration', 'revoke', 'passwordChange', 'loginBackoffAfter', 'loginBackoffMaxSeconds', 'loginFailuresPerHour', 'redis'])
 const METRICS_KEYS = new Set(['registry', 'prefix'])
 const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetric']
@@ -314,6 +320,8 @@ function validated (opts: TokenAuthOptions) {
     check(docs.redoc !== true || redocInstalled(), 'docs.redoc needs the optional redoc package: npm install redoc@2')
     check(docs.securityScheme === undefined || (typeof docs.securityScheme === 'string' && /^[A-Za-z0-9._-]+$/.test(docs.securityScheme)),
       'docs.securityScheme must be a name of letters, digits, dots, hyphens or underscores')
+    check(docs.operationIdPrefix === undefined || (typeof docs.operationIdPrefix === 'string' && /^[A-Za-z][A-Za-z0-9_]*$/.test(docs.operationIdPrefix)),
+      'docs.operationIdPrefix must start with a letter and hold only letters, digits and underscores')
     const parsed = docs.publicUrl === undefined ? { url: '' } : parsePublicUrl(docs.publicUrl)
     if ('problem' in parsed) check(false, `docs.publicUrl ${parsed.problem}`)
   }
@@ -350,6 +358,11 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   const docsMode = opts.docs === false ? 'off' : host.hasDecorator('swagger') ? 'host' : 'own'
   const docsOptions = typeof opts.docs === 'object' ? opts.docs : {}
   const securityScheme = docsOptions.securityScheme ?? SECURITY_SCHEME
+  const operationIdPrefix = docsOptions.operationIdPrefix ?? ''
+  if (docsMode === 'host') {
+    const problem = claimInHostDocument(host, securityScheme, operationIdPrefix)
+    check(problem === undefined, problem ?? '')
+  }
   // Checked by validated(): without its trailing slashes.
   const parsedUrl = docsOptions.publicUrl === undefined ? undefined : parsePublicUrl(docsOptions.publicUrl)
   const publicUrl = parsedUrl !== undefined && 'url' in parsedUrl ? parsedUrl.url : undefined
@@ -371,11 +384,11 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     await child.register(accessTokens, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
     await child.register(guards)
     if (docsMode === 'own') {
-      const { securityScheme: _scheme, publicUrl: _url, ...pages } = docsOptions
+      const { securityScheme: _scheme, publicUrl: _url, operationIdPrefix: _ids, ...pages } = docsOptions
       await child.register(docs, { ...pages, prefix: '', publicUrl, tags: AUTH_TAGS, registration: base.registration })
     }
     await child.register(errors)
-    const routeDocs = docsMode === 'off' ? false : { scheme: securityScheme, tokenUrl: `${publicUrl ?? ''}${child.prefix}/token` }
+    const routeDocs = docsMode === 'off' ? false : { scheme: securityScheme, operationIdPrefix, tokenUrl: `${publicUrl ?? ''}${child.prefix}/token` }
     await child.register(tokenRoutes, { docs: routeDocs })
     await child.register(userRoutes, { registration: base.registration, docs: routeDocs })
     await child.register(accountRoutes, { docs: routeDocs })

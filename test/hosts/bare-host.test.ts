@@ -234,6 +234,14 @@ t.test("the plugin's own document (the host has no @fastify/swagger)", async (t)
   t.same(doc.paths['/auth/users/me/'].get.security, [{ OAuth2PasswordBearer: [] }], 'GET /auth/users/me/ requires the scheme')
 })
 
+t.test("docs.operationIdPrefix in the plugin's own document", async (t) => {
+  const host = await buildHost(t, { docs: { operationIdPrefix: 'auth' } })
+  const doc = (await get(host, '/auth/openapi.json')).json()
+  t.equal(doc.paths['/auth/token'].post.operationId, 'authToken')
+  t.equal(doc.paths['/auth/users/me/sessions/{session_id}'].delete.operationId, 'authEndSession')
+  t.equal(doc.paths['/auth/users/'].post.operationId, 'authRegister')
+})
+
 t.test("the host's own User schema and the plugin's TokenAuth.User", async (t) => {
   const HostUser = {
     $id: 'User',

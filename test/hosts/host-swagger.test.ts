@@ -137,12 +137,27 @@ t.test('routes sharing one schema object: only the guarded one gets the lock', a
   t.equal((shared as { security?: unknown }).security, undefined, "the host's schema object is left as it was")
 })
 
-t.test('two instances in one document, each with a security scheme of its own', async (t) => {
+/** The message a registration is refused with, or 'resolved'. */
+async function refusal (register: () => Promise<unknown>): Promise<string> {
+  try {
+    await register()
+    return 'resolved'
+  } catch (error) {
+    return (error as Error).message
+  }
+}
+
+/** Every operationId of the document, in path order. */
+const operationIds = (doc: Json): string[] => Object.values<Json>(doc.paths ?? {}).flatMap((item) => Object.values<Json>(item))
+  .map((operation) => operation.operationId).filter((id): id is string => typeof id === 'string')
+
+t.test('two instances in one document, each with a security scheme and operationIds of its own', async (t) => {
   const host = newHost(t)
   await host.register(fastifySwagger, { openapi: { info: HOST_INFO } })
-  for (const [prefix, securityScheme] of [['/staff', 'StaffPassword'], ['/customers', 'CustomerPassword']] as const) {
+  const instances = [['/staff', 'StaffPassword', undefined], ['/customers', 'CustomerPassword', 'customer']] as const
+  for (const [prefix, securityScheme, operationIdPrefix] of instances) {
     await host.register(async (context) => {
-      await context.register(tokenAuth, pluginOptions({ prefix, docs: { securityScheme } }))
+      await context.register(tokenAuth, pluginOptions({ prefix, docs: { securityScheme, operationIdPrefix } }))
       context.get(`${prefix}-area`, { onRequest: context.currentActiveUser }, async () => ({ ok: true }))
       t.equal(context.tokenAuth.settings.securityScheme, securityScheme, `${prefix}: settings name the scheme`)
     })
@@ -156,14 +171,44 @@ t.test('two instances in one document, each with a security scheme of its own', 
   t.same(doc.paths?.['/staff-area']?.get?.security, [{ StaffPassword: [] }], 'a staff route requires the staff scheme')
   t.same(doc.paths?.['/customers-area']?.get?.security, [{ CustomerPassword: [] }], 'a customer route the customer scheme')
   t.same(doc.paths?.['/customers/users/me/']?.get?.security, [{ CustomerPassword: [] }], "and each instance's own operations likewise")
-  t.match(await (async () => {
-    try {
-      await newHost(t).register(tokenAuth, pluginOptions({ docs: { securityScheme: 'has space' } }))
-      return 'resolved'
-    } catch (error) {
-      return (error as Error).message
-    }
-  })(), /docs\.securityScheme must be a name/, 'a name that cannot be an OpenAPI component key is refused')
+  const ids = operationIds(doc)
+  t.equal(ids.length, 2 * pluginOperations('').length, 'every operation of both instances has an operationId')
+  t.equal(new Set(ids).size, ids.length, 'no operationId is used twice')
+  t.equal(doc.paths?.['/staff/token']?.post?.operationId, 'token', 'the instance without a prefix keeps the plain ids')
+  t.equal(doc.paths?.['/customers/token']?.post?.operationId, 'customerToken', 'the other one prefixes them, in camelCase')
+  t.equal(doc.paths?.['/customers/users/me/']?.get?.operationId, 'customerReadCurrentUser')
+  t.same(await structuralProblems(doc), [], 'a validator finds nothing wrong with its structure')
+  t.match(await refusal(async () => await newHost(t).register(tokenAuth, pluginOptions({ docs: { securityScheme: 'has space' } }))),
+    /docs\.securityScheme must be a name/, 'a name that cannot be an OpenAPI component key is refused')
+})
+
+t.test("a second instance in one document that would overwrite or duplicate the first's definitions is refused", async (t) => {
+  const cases = [
+    ['no options at all', {}, /already defines the security scheme OAuth2PasswordBearer in this app's OpenAPI document: give this one docs\.securityScheme/],
+    ['the same operationId prefix', { securityScheme: 'Other' }, /already documents the operationIds 'token', 'register' … in this app's OpenAPI document: give this one a docs\.operationIdPrefix/],
+    ['the same non-empty prefix', { securityScheme: 'Other', operationIdPrefix: 'staff' }, /operationIds starting staff/]
+  ] as const
+  for (const [what, second, message] of cases) {
+    const host = newHost(t)
+    await host.register(fastifySwagger, { openapi: { info: HOST_INFO } })
+    const firstIds = 'operationIdPrefix' in second ? { operationIdPrefix: second.operationIdPrefix } : {}
+    await host.register(async (context) => { await context.register(tokenAuth, pluginOptions({ prefix: '/one', docs: firstIds })) })
+    const failed = await refusal(async () => {
+      await host.register(async (context) => { await context.register(tokenAuth, pluginOptions({ prefix: '/two', docs: second })) })
+      await host.ready()
+    })
+    t.match(failed, message, `${what}: refused at start, saying which option to set`)
+  }
+  const apart = newHost(t)
+  for (const prefix of ['/one', '/two']) {
+    await apart.register(async (context) => {
+      await context.register(fastifySwagger, { openapi: { info: HOST_INFO } })
+      await context.register(tokenAuth, pluginOptions({ prefix }))
+    })
+  }
+  t.equal(await refusal(async () => await apart.ready()), 'resolved', 'two instances in two documents (two @fastify/swagger) need neither option')
+  t.match(await refusal(async () => await newHost(t).register(tokenAuth, pluginOptions({ docs: { operationIdPrefix: 'staff-' } }))),
+    /docs\.operationIdPrefix must start with a letter and hold only letters, digits and underscores/, 'a prefix that is not an identifier is refused')
 })
 
 t.test('a host with Swagger 2 (not OpenAPI 3)', async (t) => {

@@ -97,7 +97,6 @@ function resolvePointer (doc: Json, ref: string): unknown {
   return node
 }
 
-/** The operations of a document as `METHOD path`, sorted. */
 /** Every operation the plugin documents, under its prefix, as `operations` lists them. */
 export function pluginOperations (prefix: string): string[] {
   return ['DELETE /users/me/', 'DELETE /users/me/sessions/{session_id}', 'GET /users/me/', 'GET /users/me/sessions', 'PATCH /users/me/',
@@ -105,6 +104,7 @@ export function pluginOperations (prefix: string): string[] {
     .map((operation) => operation.replace(' /', ` ${prefix}/`))
 }
 
+/** The operations of a document as `METHOD path`, sorted. */
 export function operations (doc: Json): string[] {
   const methods = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'])
   return Object.entries(doc.paths ?? {}).flatMap(([path, item]) =>

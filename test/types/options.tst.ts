@@ -42,7 +42,7 @@ describe('app.register accepts', () => {
       registration: 'closed',
       issuer: 'me',
       audience: 'you',
-      docs: { title: 'Auth', version: '1.0.0', description: 'Accounts', redoc: true, securityScheme: 'StaffPassword', publicUrl: 'https://api.example.com' },
+      docs: { title: 'Auth', version: '1.0.0', description: 'Accounts', redoc: true, securityScheme: 'StaffPassword', publicUrl: 'https://api.example.com', operationIdPrefix: 'staff' },
       decorators: { authenticate: 'tokenAuthenticate', currentActiveUser: false },
       throttle: { token: { max: 30, windowSeconds: 60 }, registration: false, loginBackoffAfter: 10, loginBackoffMaxSeconds: 600, loginFailuresPerHour: 50, redis }
     })).type.not.toRaiseError()

@@ -4,16 +4,16 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { INSTALL_DIR, readServiceUnit, STATE_DIR } from '../deploy/systemd-unit.js'
+import { builtTree, copyBuiltTree, type TreeBuild } from '../support/built-tree.js'
 import { cleanEnv, freePort, httpLogin, httpMe, httpRegister, repoRoot, tempDir } from '../src/process-helper.js'
-import { answers, copyWorkTree, describeRun, LongRunning, npmEnv, randomSecret, run, type RunResult } from './support.js'
+import { answers, describeRun, LongRunning, npmEnv, randomSecret, run, type RunResult } from './support.js'
 
 // The production tree a deploy makes: the repository, built, then `npm prune --omit=dev`. It
 // must run the service (`npm start`) and the CLI (its bin, `npm run cli`) without any of the
 // development tooling, and say plainly what is missing when there is no build.
 //
-// Everything happens in a copy: the build writes the copy's dist/ (never the repository's,
-// which test/src/bundle.test.ts builds at the same time in a full parallel run), and the prune
-// removes packages from the copy's node_modules only.
+// Everything happens in a copy of the tree tap's `before` built as `npm run build` does
+// (test/support/built-tree.ts): the prune removes packages from the copy's node_modules only.
 
 t.setTimeout(300_000)
 
@@ -44,11 +44,11 @@ async function copyNodeModules (): Promise<'hard links' | 'copy'> {
   }
 }
 
-const prepared: { how?: string, build?: RunResult, prune?: RunResult } = {}
-await copyWorkTree(app)
-prepared.how = await copyNodeModules()
-prepared.build = await run('npm', ['run', 'build'], { cwd: app, env: npmEnv(), timeoutMs: 150_000 })
+const prepared: { how?: string, build?: TreeBuild, prune?: RunResult } = {}
+prepared.build = await builtTree()
 if (prepared.build.code === 0) {
+  await copyBuiltTree(app)
+  prepared.how = await copyNodeModules()
   prepared.prune = await run('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund'], { cwd: app, env: npmEnv(), timeoutMs: 120_000 })
 }
 const notPruned = prepared.prune?.code !== 0 && 'the build or the prune failed'
@@ -56,8 +56,8 @@ const notPruned = prepared.prune?.code !== 0 && 'the build or the prune failed'
 const exists = async (path: string) => (await stat(path).catch(() => undefined)) !== undefined
 
 t.test('the copy builds and prunes to production dependencies', async (t) => {
-  t.comment(`node_modules copied as ${prepared.how ?? '?'}; build ${prepared.build?.ms ?? 0} ms, prune ${prepared.prune?.ms ?? 0} ms`)
-  t.equal(prepared.build?.code, 0, 'npm run build succeeds', prepared.build === undefined ? {} : describeRun('npm run build', prepared.build))
+  t.comment(`node_modules copied as ${prepared.how ?? '?'}; prune ${prepared.prune?.ms ?? 0} ms`)
+  t.equal(prepared.build?.code, 0, 'npm run build succeeds', { output: prepared.build?.output })
   t.equal(prepared.prune?.code, 0, 'npm prune --omit=dev succeeds', prepared.prune === undefined ? {} : describeRun('npm prune', prepared.prune))
   if (notPruned !== false) return
   for (const tool of ['typescript', 'tsx', 'tap', 'esbuild']) {

@@ -1,15 +1,9 @@
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { copyFile, mkdir } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
-import { promisify } from 'node:util'
-import { cleanEnv, repoRoot, WatchedProcess, type Exit, type Teardown } from '../src/process-helper.js'
+import { cleanEnv, WatchedProcess, type Exit, type Teardown } from '../src/process-helper.js'
 
 // Helpers for the packaging tests: bounded commands (npm, tsc, tar) in directories other than
 // the repository, and long-running processes started through npm.
-
-const execFileAsync = promisify(execFile)
 
 /** A secret as the README tells an operator to make one: 48 random bytes, base64url. */
 export const randomSecret = () => randomBytes(48).toString('base64url')
@@ -22,22 +16,6 @@ export function npmEnv (extra: Record<string, string | undefined> = {}): NodeJS.
     NPM_CONFIG_AUDIT: 'false',
     ...extra
   })
-}
-
-/**
- * The repository's files as `npm pack` in the work tree sees them: tracked ones plus untracked
- * ones git does not ignore (a new source file counts before it is committed), without deleted ones.
- */
-export async function copyWorkTree (dest: string): Promise<void> {
-  const { stdout } = await execFileAsync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'],
-    { cwd: repoRoot, timeout: 30_000, maxBuffer: 16 * 1024 * 1024 })
-  const files = [...new Set(stdout.split('\0').filter((file) => file !== ''))]
-  for (const file of files) {
-    const from = join(repoRoot, file)
-    if (!existsSync(from)) continue
-    await mkdir(dirname(join(dest, file)), { recursive: true })
-    await copyFile(from, join(dest, file))
-  }
 }
 
 export interface RunResult {

@@ -1,32 +1,31 @@
-import { cp, mkdir, readdir, readFile, symlink, writeFile, copyFile } from 'node:fs/promises'
+import { cp, mkdir, readdir, readFile, writeFile, copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { freePort, httpRegister, httpToken, repoRoot, tempDir } from '../src/process-helper.js'
-import { copyWorkTree, describeRun, LongRunning, npmEnv, randomSecret, run, type RunResult } from './support.js'
+import { BUILT_TREE, builtTree, type TreeBuild } from '../support/built-tree.js'
+import { describeRun, LongRunning, npmEnv, randomSecret, run, type RunResult } from './support.js'
 
 // What a user installs: `npm pack` of the repository, installed by npm into a fresh host
 // project made from examples/host, compiled with strict TypeScript that checks the package's
 // declarations (skipLibCheck false), then run and called over HTTP.
 //
-// The pack runs in a copy of the work tree with node_modules symlinked to the repository's: its
-// prepack build writes the copy's dist/, never the repository's, which test/src/bundle.test.ts
-// builds at the same time in a full parallel run.
+// The pack runs in the tree tap's `before` built (test/support/built-tree.ts) with npm's
+// scripts off: its prepack script is that same build, so running it again would only repeat it.
 
 t.setTimeout(300_000)
 
 const work = await tempDir(t)
 const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc')
-const repoPkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string, devDependencies: Record<string, string> }
+const repoPkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string, scripts: Record<string, string>, devDependencies: Record<string, string> }
 
-async function pack (): Promise<{ result: RunResult, tarball?: string }> {
-  const source = join(work, 'source')
+async function pack (): Promise<{ build: TreeBuild, result?: RunResult, tarball?: string }> {
+  const build = await builtTree()
+  if (build.code !== 0) return { build }
   const out = join(work, 'pack')
   await mkdir(out, { recursive: true })
-  await copyWorkTree(source)
-  await symlink(join(repoRoot, 'node_modules'), join(source, 'node_modules'), 'dir')
-  const result = await run('npm', ['pack', '--pack-destination', out], { cwd: source, env: npmEnv(), timeoutMs: 120_000 })
+  const result = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', out], { cwd: BUILT_TREE, env: npmEnv(), timeoutMs: 120_000 })
   const tarball = (await readdir(out)).find((name) => name.endsWith('.tgz'))
-  return { result, tarball: tarball === undefined ? undefined : join(out, tarball) }
+  return { build, result, tarball: tarball === undefined ? undefined : join(out, tarball) }
 }
 
 const packed = await pack()
@@ -224,7 +223,9 @@ const compiled = host === undefined || noHost !== false
     }
 
 t.test('npm pack builds and packs the package', async (t) => {
-  t.equal(packed.result.code, 0, 'npm pack succeeds', describeRun('npm pack', packed.result))
+  t.equal(repoPkg.scripts.prepack, 'npm run build', 'the prepack script is the build')
+  t.equal(packed.build.code, 0, 'which succeeds', { output: packed.build.output })
+  t.equal(packed.result?.code, 0, 'npm pack succeeds', packed.result === undefined ? {} : describeRun('npm pack', packed.result))
   t.ok(packed.tarball, 'and writes a tarball')
 })
 

@@ -1,35 +1,20 @@
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { stat, symlink } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { copyWorkTree } from '../package/support.js'
-import { dbEnv, httpLogin, httpMe, httpRegister, repoRoot, startServer, tempDir } from './process-helper.js'
+import { BUILT_TREE, builtTree } from '../support/built-tree.js'
+import { dbEnv, httpLogin, httpMe, httpRegister, startServer, tempDir } from './process-helper.js'
 
 // `npm start` runs a single-file bundle of the server (dist/server.mjs, built by esbuild from
-// the compiled sources) for a faster start-up. This test builds the bundle as `npm start`
-// would and checks that what the bundle leaves out (native modules, packages that read files
-// beside themselves) still works. It builds in a copy of the work tree, node_modules
-// symlinked, so that nothing else running meanwhile sees the repository's dist/ rewritten.
+// the compiled sources) for a faster start-up. This test checks the build tap's `before` made
+// as `npm start` would (in a copy of the work tree, so nothing else running meanwhile sees the
+// repository's dist/ rewritten), and that what the bundle leaves out (native modules, packages
+// that read files beside themselves) still works.
 
 t.setTimeout(180_000)
 
-const tree = join(await tempDir(t), 'tree')
-await copyWorkTree(tree)
-await symlink(join(repoRoot, 'node_modules'), join(tree, 'node_modules'), 'dir')
-
-async function build (): Promise<{ code: number | null, output: string }> {
-  const child = spawn('npm', ['run', '--silent', 'build'], { cwd: tree, stdio: 'pipe' })
-  let output = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
-  clearTimeout(timer)
-  return { code, output }
-}
-
-const built = await build()
+const tree = BUILT_TREE
+const built = await builtTree()
 
 t.test('npm run build writes the bundle without warnings', async (t) => {
   t.equal(built.code, 0, 'the build succeeds', { output: built.output })

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 // The service's entry points as the process tests run them: src/server.ts and src/cli.ts
-// bundled once per tap run (test/support/build-entries.ts, tap's `before`), with every package
+// bundled once per tap run (test/support/before.ts, tap's `before`), with every package
 // left to node_modules. Starting one costs a node start instead of a TypeScript compile.
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')

@@ -1,18 +1,28 @@
-import { rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { build } from 'esbuild'
-import { ENTRIES, ENTRIES_DIR } from './entries.js'
+import { ENTRIES, ENTRIES_DIR, repoRoot } from './entries.js'
 
-/** Bundles the entry points the process tests spawn (see entries.ts). */
+/**
+ * Bundles the entry points the process tests spawn (see entries.ts) as `npm run bundle` bundles
+ * the server: every package inside but the ones that script leaves out (native modules, and
+ * packages that read files beside themselves), which load from node_modules.
+ */
 export async function buildEntries (): Promise<void> {
+  const { scripts } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  const external = [...(scripts.bundle ?? '').matchAll(/--external:(\S+)/g)].map((match) => match[1] as string)
+  if (external.length === 0) throw new Error('package.json\'s bundle script names no --external package')
   await rm(ENTRIES_DIR, { recursive: true, force: true })
   await build({
-    entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([name, source]) => [name, source])),
+    entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([name, source]) => [name, join(repoRoot, source)])),
     outdir: ENTRIES_DIR,
     bundle: true,
-    packages: 'external',
+    external,
     platform: 'node',
     format: 'esm',
     target: 'node20',
+    // The CommonJS packages inside the bundle call require.
+    banner: { js: "import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);" },
     logLevel: 'warning'
   })
 }

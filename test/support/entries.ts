@@ -3,10 +3,11 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 // The service's entry points as the process tests run them: src/server.ts and src/cli.ts
-// bundled once per tap run (test/support/before.ts, tap's `before`), with every package
-// left to node_modules. Starting one costs a node start instead of a TypeScript compile.
+// bundled once per tap run (test/support/before.ts, tap's `before`) as `npm start`'s bundle is,
+// packages included. Starting one costs a node start instead of a TypeScript compile and the
+// loading of hundreds of modules.
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const ENTRIES_DIR = join(repoRoot, '.tap', 'entries')
 export const ENTRIES = { server: 'src/server.ts', cli: 'src/cli.ts' } as const
 

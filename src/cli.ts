@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
+import { cliAudit } from './cli-audit.js'
 import { ConfigError, loadConfig, loadEnvFile } from './config.js'
 import { createKyselyUserStore } from './core/kysely-user-store.js'
 import { createSessionStore } from './core/session-store.js'
@@ -25,6 +26,7 @@ Commands:
 
 The password is read from standard input (one trailing newline is dropped).
 set-password and disable end every session of the user.
+Each change of an account writes one audit line (the service's JSON log format) to standard error.
 Uses DATABASE_URL, BCRYPT_COST, DATABASE_TIMEOUT_MS, ALLOW_EMPTY_DATABASE and the session settings
 like the service.
 Exit codes: 0 done, 1 refused (user exists, no such user, bad password) or database unavailable,
@@ -115,6 +117,7 @@ async function run (argv: string[]): Promise<void> {
       refreshTokenReuseSeconds: config.REFRESH_TOKEN_REUSE_SECONDS
     })
     const username = name as string
+    const audit = cliAudit()
     const ended = (count: number) => count === 0 ? '' : ` (${count} session${count === 1 ? '' : 's'} ended)`
     switch (command) {
       case 'create-user': {
@@ -130,19 +133,24 @@ async function run (argv: string[]): Promise<void> {
           if (error instanceof UsernameTakenError) throw new CliError(`User ${username} already exists (usernames are unique ignoring case)`, 1)
           throw error
         }
+        audit('user.created', { username })
         process.stdout.write(`Created user ${username}${values.disabled ? ' (disabled)' : ''}\n`)
         return
       }
       case 'set-password': {
         if (await users.findByUsername(username) === undefined) throw new CliError(`No user named ${username}`, 1)
         await users.setPassword(username, await hashPassword(await readNewPassword(), config.BCRYPT_COST))
-        process.stdout.write(`Password changed for ${username}${ended(await sessions.endAll(username))}\n`)
+        const count = await sessions.endAll(username)
+        audit('password.changed', { username, endedSessions: count })
+        process.stdout.write(`Password changed for ${username}${ended(count)}\n`)
         return
       }
       case 'disable':
       case 'enable': {
         if (!await users.setDisabled(username, command === 'disable')) throw new CliError(`No user named ${username}`, 1)
         const count = command === 'disable' ? await sessions.endAll(username) : 0
+        if (command === 'disable') audit('user.disabled', { username, endedSessions: count })
+        else audit('user.enabled', { username })
         process.stdout.write(`${command === 'disable' ? 'Disabled' : 'Enabled'} ${username}${ended(count)}\n`)
         return
       }
@@ -166,6 +174,7 @@ async function run (argv: string[]): Promise<void> {
       case 'revoke-sessions': {
         if (await users.findByUsername(username) === undefined) throw new CliError(`No user named ${username}`, 1)
         const count = await sessions.endAll(username)
+        audit('sessions.revoked', { username, endedSessions: count })
         process.stdout.write(`Ended ${count} session${count === 1 ? '' : 's'} of ${username}\n`)
         return
       }

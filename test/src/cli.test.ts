@@ -66,6 +66,15 @@ function exitsWith (t: Pick<typeof import('tap').t, 'equal'>, result: CliResult,
   t.equal(result.code, code, `${what}: exit ${code}`, { stdout: result.stdout, stderr: result.stderr })
 }
 
+/** The audit lines a run wrote to standard error, each parsed, with the fields a run varies in left out. */
+function auditLines (result: CliResult): Array<Record<string, unknown>> {
+  return result.stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => {
+    const { level, time, pid, hostname, operator, ...rest } = JSON.parse(line) as Record<string, unknown>
+    if (level !== 30 || typeof time !== 'number' || typeof operator !== 'string' || operator === '') throw new Error(`not an audit line at info: ${line}`)
+    return rest
+  })
+}
+
 async function listJson (t: Pick<typeof import('tap').t, 'equal'>, s: Setup): Promise<unknown> {
   const result = await s.cli(['list', '--json'])
   exitsWith(t, result, 0, 'list --json')
@@ -83,7 +92,9 @@ t.test('create-user stores an account that logs in with the piped password, one 
   ])
   exitsWith(t, created, 0, 'create-user')
   t.match(created.stdout, /Created user johndoe/)
-  t.equal(created.stderr, '')
+  t.same(auditLines(created), [{ audit: 'user.created', actor: 'cli', username: 'johndoe', msg: 'audit: user.created' }],
+    'one audit line on stderr, naming the event, the user and who ran it')
+  t.equal(created.stderr.trimEnd().split('\n').length, 1, 'and nothing else there')
   t.notOk((created.stdout + created.stderr).includes(password), 'the password is not echoed')
   exitsWith(t, crlf, 0, 'create-user with a CRLF line ending')
 
@@ -227,6 +238,8 @@ t.test('set-password replaces the password; an unknown user exits 1', async (t) 
   const changed = await s.cli(['set-password', 'carol', '--password-stdin'], `${newPass}\n`)
   exitsWith(t, changed, 0, 'set-password')
   t.match(changed.stdout, /Password changed for carol \(1 session ended\)/)
+  t.same(auditLines(changed), [{ audit: 'password.changed', actor: 'cli', username: 'carol', endedSessions: 1, msg: 'audit: password.changed' }], 'audited')
+  t.notOk(changed.stderr.includes(newPass), 'the audit line holds no password')
   t.equal((await app.inject({ url: '/users/me/', headers: bearer(session) })).statusCode, 401, 'the session opened with the old password has ended')
   t.equal(await loginStatus(app, 'carol', oldPassword), 401, 'the old password no longer works')
   t.equal(await loginStatus(app, 'carol', newPass), 200, 'the new one does')
@@ -256,6 +269,7 @@ t.test('disable and enable switch an account; an unknown user exits 1', async (t
   t.match(disabled.stdout, /Disabled dave/)
   t.same(await listJson(t, s), [{ username: 'dave', email: null, full_name: null, disabled: true }])
   t.match(disabled.stdout, /\(1 session ended\)/, 'and says it ended the session')
+  t.same(auditLines(disabled), [{ audit: 'user.disabled', actor: 'cli', username: 'dave', endedSessions: 1, msg: 'audit: user.disabled' }], 'audited')
   const before = await app.inject({ url: '/users/me/', headers: bearer(earlier) })
   t.equal(before.statusCode, 401, 'a token issued before: its session has ended')
   t.same(before.json(), { detail: 'Could not validate credentials' })
@@ -268,6 +282,7 @@ t.test('disable and enable switch an account; an unknown user exits 1', async (t
   const enabled = await s.cli(['enable', 'dave'])
   exitsWith(t, enabled, 0, 'enable')
   t.match(enabled.stdout, /Enabled dave/)
+  t.same(auditLines(enabled), [{ audit: 'user.enabled', actor: 'cli', username: 'dave', msg: 'audit: user.enabled' }], 'audited')
   t.same(await listJson(t, s), [{ username: 'dave', email: null, full_name: null, disabled: false }])
   const me = await app.inject({ url: '/users/me/', headers: bearer(later) })
   t.equal(me.statusCode, 200, 'the token issued while disabled works once enabled')
@@ -277,6 +292,7 @@ t.test('disable and enable switch an account; an unknown user exits 1', async (t
   for (const [i, command] of ['disable', 'enable'].entries()) {
     exitsWith(t, unknown[i] as CliResult, 1, `${command} nobody`)
     t.match((unknown[i] as CliResult).stderr, /No user named nobody/)
+    t.same(auditLines(unknown[i] as CliResult), [], `${command} nobody: nothing changed, nothing audited`)
   }
 })
 
@@ -317,6 +333,7 @@ t.test('sessions lists a user\'s live sessions; revoke-sessions ends them all', 
   const revoked = await s.cli(['revoke-sessions', 'gina'])
   exitsWith(t, revoked, 0, 'revoke-sessions')
   t.match(revoked.stdout, /Ended 2 sessions of gina/)
+  t.same(auditLines(revoked), [{ audit: 'sessions.revoked', actor: 'cli', username: 'gina', endedSessions: 2, msg: 'audit: sessions.revoked' }], 'audited')
   for (const [i, tokenOfGina] of tokens.entries()) {
     t.equal((await app.inject({ url: '/users/me/', headers: bearer(tokenOfGina) })).statusCode, 401, `gina's session ${i + 1} has ended`)
   }

@@ -46,6 +46,12 @@ export const securityRequirement = (scheme: string) => [{ [scheme]: [] }]
  */
 export type RouteDocs = { scheme: string, operationIdPrefix: string } | false
 
+/** The operationIds of the plugin's operations, before any prefix. */
+export const PLUGIN_OPERATION_IDS = ['token', 'revokeToken', 'register', 'readCurrentUser', 'updateCurrentUser', 'deleteCurrentUser',
+  'changePassword', 'logout', 'listSessions', 'endSession'] as const
+
+export type PluginOperationId = typeof PLUGIN_OPERATION_IDS[number]
+
 /** An operation's id in the document: `token`, or with the prefix `staff`, `staffToken`. */
 export function prefixedOperationId (prefix: string, operationId: string): string {
   return prefix === '' ? operationId : `${prefix}${operationId.charAt(0).toUpperCase()}${operationId.slice(1)}`
@@ -56,7 +62,7 @@ export function prefixedOperationId (prefix: string, operationId: string): strin
  * twin and a plugin without docs leave it out; a protected operation requires the scheme, and a
  * public one says it needs none (`security: []`, which also overrides a document-wide requirement).
  */
-export function operationDocs (docs: RouteDocs, variant: { hide: boolean }, operationId: string, protectedBy: 'guard' | 'none') {
+export function operationDocs (docs: RouteDocs, variant: { hide: boolean }, operationId: PluginOperationId, protectedBy: 'guard' | 'none') {
   return {
     hide: variant.hide || docs === false,
     operationId: variant.hide || docs === false ? undefined : prefixedOperationId(docs.operationIdPrefix, operationId),
@@ -78,26 +84,26 @@ export function markGuardedRoutes (app: FastifyInstance, guards: unknown[], sche
 
 // What the instances documenting into one host document have taken, keyed by that document's
 // `swagger` decorator (one per @fastify/swagger registration, inherited by its child contexts).
-const claimed = new WeakMap<object, { schemes: Set<string>, operationIdPrefixes: Set<string> }>()
+const claimed = new WeakMap<object, { schemes: Set<string>, operationIds: Set<string> }>()
 
 /**
- * Takes a security scheme name and an operationId prefix in the host's document for one
- * instance; a problem (a second instance with the same ones would overwrite or duplicate the
- * first's definitions) or undefined. Called once the instance's options are all valid.
+ * Takes a security scheme name and the operationIds the prefix makes in the host's document for
+ * one instance; a problem (a second instance with the same would overwrite the first's scheme or
+ * duplicate its operationIds) or undefined. Called once the instance's options are all valid.
  */
 export function claimInHostDocument (host: FastifyInstance, scheme: string, operationIdPrefix: string): string | undefined {
   const document: unknown = (host as FastifyInstance & { swagger?: unknown }).swagger
   if (typeof document !== 'function') return undefined
-  const taken = claimed.get(document) ?? { schemes: new Set<string>(), operationIdPrefixes: new Set<string>() }
+  const taken = claimed.get(document) ?? { schemes: new Set<string>(), operationIds: new Set<string>() }
   claimed.set(document, taken)
-  if (taken.schemes.has(scheme)) {
-    return `another instance already defines the security scheme ${scheme} in this app's OpenAPI document: give this one docs.securityScheme`
-  }
-  if (taken.operationIdPrefixes.has(operationIdPrefix)) {
-    const ids = operationIdPrefix === '' ? "the operationIds 'token', 'register' …" : `operationIds starting ${operationIdPrefix}`
-    return `another instance already documents ${ids} in this app's OpenAPI document: give this one a docs.operationIdPrefix of its own`
-  }
+  const ids = PLUGIN_OPERATION_IDS.map((id) => prefixedOperationId(operationIdPrefix, id))
+  const clashes = ids.filter((id) => taken.operationIds.has(id))
+  const problems = [
+    ...taken.schemes.has(scheme) ? [`the security scheme '${scheme}' (set docs.securityScheme to another name)`] : [],
+    ...clashes.length > 0 ? [`the operationIds ${clashes.slice(0, 3).map((id) => `'${id}'`).join(', ')}${clashes.length > 3 ? ' …' : ''} (set docs.operationIdPrefix to one of its own)`] : []
+  ]
+  if (problems.length > 0) return `another instance already has ${problems.join(' and ')} in this app's OpenAPI document`
   taken.schemes.add(scheme)
-  taken.operationIdPrefixes.add(operationIdPrefix)
+  for (const id of ids) taken.operationIds.add(id)
   return undefined
 }

@@ -133,24 +133,26 @@ async function run (argv: string[]): Promise<void> {
           if (error instanceof UsernameTakenError) throw new CliError(`User ${username} already exists (usernames are unique ignoring case)`, 1)
           throw error
         }
-        audit('user.created', { username })
+        audit('user.created', values.disabled ? { username, disabled: true } : { username })
         process.stdout.write(`Created user ${username}${values.disabled ? ' (disabled)' : ''}\n`)
         return
       }
       case 'set-password': {
         if (await users.findByUsername(username) === undefined) throw new CliError(`No user named ${username}`, 1)
         await users.setPassword(username, await hashPassword(await readNewPassword(), config.BCRYPT_COST))
+        // Audited as soon as it is stored: ending the sessions may still fail.
+        audit('password.changed', { username })
         const count = await sessions.endAll(username)
-        audit('password.changed', { username, endedSessions: count })
+        audit('sessions.revoked', { username, endedSessions: count })
         process.stdout.write(`Password changed for ${username}${ended(count)}\n`)
         return
       }
       case 'disable':
       case 'enable': {
         if (!await users.setDisabled(username, command === 'disable')) throw new CliError(`No user named ${username}`, 1)
+        audit(command === 'disable' ? 'user.disabled' : 'user.enabled', { username })
         const count = command === 'disable' ? await sessions.endAll(username) : 0
-        if (command === 'disable') audit('user.disabled', { username, endedSessions: count })
-        else audit('user.enabled', { username })
+        if (command === 'disable') audit('sessions.revoked', { username, endedSessions: count })
         process.stdout.write(`${command === 'disable' ? 'Disabled' : 'Enabled'} ${username}${ended(count)}\n`)
         return
       }

@@ -51,7 +51,7 @@ export interface TokenAuthDocsOptions {
   /**
    * What the operationIds of the plugin's operations start with: 'staff' makes `token`
    * `staffToken` and `readCurrentUser` `staffReadCurrentUser`. A second instance in one host
-   * document needs one of its own (operationIds are unique in a document). Default none.
+   * document needs one of its own (operationIds are unique in a document). Default '', none.
    */
   operationIdPrefix?: string
 }
@@ -162,6 +162,8 @@ export interface TokenAuthSettings {
   readonly docs: 'host' | 'own' | 'off'
   /** The OpenAPI security scheme the protected operations require. */
   readonly securityScheme: string
+  /** What the operationIds of the plugin's operations start with ('' for none). */
+  readonly operationIdPrefix: string
 }
 
 /** The sessions of the users, for a host's own administration. */
@@ -320,8 +322,8 @@ function validated (opts: TokenAuthOptions) {
     check(docs.redoc !== true || redocInstalled(), 'docs.redoc needs the optional redoc package: npm install redoc@2')
     check(docs.securityScheme === undefined || (typeof docs.securityScheme === 'string' && /^[A-Za-z0-9._-]+$/.test(docs.securityScheme)),
       'docs.securityScheme must be a name of letters, digits, dots, hyphens or underscores')
-    check(docs.operationIdPrefix === undefined || (typeof docs.operationIdPrefix === 'string' && /^[A-Za-z][A-Za-z0-9_]*$/.test(docs.operationIdPrefix)),
-      'docs.operationIdPrefix must start with a letter and hold only letters, digits and underscores')
+    check(docs.operationIdPrefix === undefined || (typeof docs.operationIdPrefix === 'string' && /^(?:[A-Za-z][A-Za-z0-9_]*)?$/.test(docs.operationIdPrefix)),
+      'docs.operationIdPrefix must be empty or start with a letter and hold only letters, digits and underscores')
     const parsed = docs.publicUrl === undefined ? { url: '' } : parsePublicUrl(docs.publicUrl)
     if ('problem' in parsed) check(false, `docs.publicUrl ${parsed.problem}`)
   }
@@ -403,7 +405,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     prefix: child.prefix,
     tokenUrl: `${child.prefix}/token`,
     docs: docsMode,
-    securityScheme
+    securityScheme,
+    operationIdPrefix
   })
   const { authenticate, currentActiveUser } = child.tokenAuthGuards
   const sessions = child.tokenAuthSessions

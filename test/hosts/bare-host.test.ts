@@ -170,7 +170,8 @@ t.test('tokenAuth.settings reflect the options', async (t) => {
     bcryptCost: 4,
     registration: 'open',
     docs: 'own',
-    securityScheme: 'OAuth2PasswordBearer'
+    securityScheme: 'OAuth2PasswordBearer',
+    operationIdPrefix: ''
   } satisfies TokenAuthSettings)
 
   const custom = await buildHost(t, {
@@ -197,7 +198,8 @@ t.test('tokenAuth.settings reflect the options', async (t) => {
     bcryptCost: 5,
     registration: 'closed',
     docs: 'off',
-    securityScheme: 'OAuth2PasswordBearer'
+    securityScheme: 'OAuth2PasswordBearer',
+    operationIdPrefix: ''
   } satisfies TokenAuthSettings, 'a trailing slash of the prefix is dropped')
   t.equal((await registerUser(custom, hostUser, '/login')).statusCode, 403, 'registration closed')
   t.equal((await get(custom, '/login/openapi.json')).statusCode, 404, 'docs off')

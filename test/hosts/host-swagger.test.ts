@@ -184,17 +184,19 @@ t.test('two instances in one document, each with a security scheme and operation
 
 t.test("a second instance in one document that would overwrite or duplicate the first's definitions is refused", async (t) => {
   const cases = [
-    ['no options at all', {}, /already defines the security scheme OAuth2PasswordBearer in this app's OpenAPI document: give this one docs\.securityScheme/],
-    ['the same operationId prefix', { securityScheme: 'Other' }, /already documents the operationIds 'token', 'register' … in this app's OpenAPI document: give this one a docs\.operationIdPrefix/],
-    ['the same non-empty prefix', { securityScheme: 'Other', operationIdPrefix: 'staff' }, /operationIds starting staff/]
+    ['no options at all', {}, /^fastify-token-auth: another instance already has the security scheme 'OAuth2PasswordBearer' \(set docs\.securityScheme to another name\) and the operationIds 'token', 'revokeToken', 'register' … \(set docs\.operationIdPrefix to one of its own\) in this app's OpenAPI document$/],
+    ['the same operationIds', { securityScheme: 'Other' }, /already has the operationIds 'token', 'revokeToken', 'register' … \(set docs\.operationIdPrefix/],
+    ['the same non-empty prefix', { securityScheme: 'Other', operationIdPrefix: 'staff' }, /the operationIds 'staffToken'/],
+    ['a prefix that makes one of the other\'s ids', { securityScheme: 'Other', operationIdPrefix: 'revoke', first: '' }, /already has the operationIds 'revokeToken' \(set/]
   ] as const
   for (const [what, second, message] of cases) {
     const host = newHost(t)
     await host.register(fastifySwagger, { openapi: { info: HOST_INFO } })
-    const firstIds = 'operationIdPrefix' in second ? { operationIdPrefix: second.operationIdPrefix } : {}
-    await host.register(async (context) => { await context.register(tokenAuth, pluginOptions({ prefix: '/one', docs: firstIds })) })
+    const { first, ...docs } = { first: undefined, ...second }
+    const firstIds = first ?? ('operationIdPrefix' in docs ? docs.operationIdPrefix : undefined)
+    await host.register(async (context) => { await context.register(tokenAuth, pluginOptions({ prefix: '/one', docs: { operationIdPrefix: firstIds } })) })
     const failed = await refusal(async () => {
-      await host.register(async (context) => { await context.register(tokenAuth, pluginOptions({ prefix: '/two', docs: second })) })
+      await host.register(async (context) => { await context.register(tokenAuth, pluginOptions({ prefix: '/two', docs })) })
       await host.ready()
     })
     t.match(failed, message, `${what}: refused at start, saying which option to set`)
@@ -208,7 +210,7 @@ t.test("a second instance in one document that would overwrite or duplicate the 
   }
   t.equal(await refusal(async () => await apart.ready()), 'resolved', 'two instances in two documents (two @fastify/swagger) need neither option')
   t.match(await refusal(async () => await newHost(t).register(tokenAuth, pluginOptions({ docs: { operationIdPrefix: 'staff-' } }))),
-    /docs\.operationIdPrefix must start with a letter and hold only letters, digits and underscores/, 'a prefix that is not an identifier is refused')
+    /docs\.operationIdPrefix must be empty or start with a letter and hold only letters, digits and underscores/, 'a prefix that is not an identifier is refused')
 })
 
 t.test('a host with Swagger 2 (not OpenAPI 3)', async (t) => {

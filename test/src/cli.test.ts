@@ -109,12 +109,14 @@ t.test('create-user stores an account that logs in with the piped password, one 
 })
 
 t.test('create-user --disabled creates an account whose token gets 400 Inactive user', async (t) => {
-  const s = await setup(t)
+  const s = await setup(t, { SUDO_USER: 'admin-on-call' })
   const app = await openService(t, s)
   const password = newPassword()
   const created = await s.cli(['create-user', 'sleeper', '--password-stdin', '--disabled'], password)
   exitsWith(t, created, 0, 'create-user --disabled')
   t.match(created.stdout, /Created user sleeper \(disabled\)/)
+  t.same(auditLines(created), [{ audit: 'user.created', actor: 'cli', sudoUser: 'admin-on-call', username: 'sleeper', disabled: true, msg: 'audit: user.created' }],
+    'the audit line says it was created disabled, and names the user who called sudo')
   // As in the tutorial, a disabled user still gets a token; it is the protected routes that refuse.
   const me = await app.inject({ url: '/users/me/', headers: bearer(await token(app, 'sleeper', password)) })
   t.equal(me.statusCode, 400)
@@ -238,7 +240,10 @@ t.test('set-password replaces the password; an unknown user exits 1', async (t) 
   const changed = await s.cli(['set-password', 'carol', '--password-stdin'], `${newPass}\n`)
   exitsWith(t, changed, 0, 'set-password')
   t.match(changed.stdout, /Password changed for carol \(1 session ended\)/)
-  t.same(auditLines(changed), [{ audit: 'password.changed', actor: 'cli', username: 'carol', endedSessions: 1, msg: 'audit: password.changed' }], 'audited')
+  t.same(auditLines(changed), [
+    { audit: 'password.changed', actor: 'cli', username: 'carol', msg: 'audit: password.changed' },
+    { audit: 'sessions.revoked', actor: 'cli', username: 'carol', endedSessions: 1, msg: 'audit: sessions.revoked' }
+  ], 'audited: the change as soon as it is stored, then the sessions it ended')
   t.notOk(changed.stderr.includes(newPass), 'the audit line holds no password')
   t.equal((await app.inject({ url: '/users/me/', headers: bearer(session) })).statusCode, 401, 'the session opened with the old password has ended')
   t.equal(await loginStatus(app, 'carol', oldPassword), 401, 'the old password no longer works')
@@ -269,7 +274,10 @@ t.test('disable and enable switch an account; an unknown user exits 1', async (t
   t.match(disabled.stdout, /Disabled dave/)
   t.same(await listJson(t, s), [{ username: 'dave', email: null, full_name: null, disabled: true }])
   t.match(disabled.stdout, /\(1 session ended\)/, 'and says it ended the session')
-  t.same(auditLines(disabled), [{ audit: 'user.disabled', actor: 'cli', username: 'dave', endedSessions: 1, msg: 'audit: user.disabled' }], 'audited')
+  t.same(auditLines(disabled), [
+    { audit: 'user.disabled', actor: 'cli', username: 'dave', msg: 'audit: user.disabled' },
+    { audit: 'sessions.revoked', actor: 'cli', username: 'dave', endedSessions: 1, msg: 'audit: sessions.revoked' }
+  ], 'audited: the change, then the sessions it ended')
   const before = await app.inject({ url: '/users/me/', headers: bearer(earlier) })
   t.equal(before.statusCode, 401, 'a token issued before: its session has ended')
   t.same(before.json(), { detail: 'Could not validate credentials' })

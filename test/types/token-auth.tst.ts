@@ -23,6 +23,7 @@ test('the settings the plugin runs with', () => {
   expect(settings.sessionMaxDays).type.toBe<number>()
   expect(settings.refreshTokenReuseSeconds).type.toBe<number>()
   expect(settings.securityScheme).type.toBe<string>()
+  expect(settings.operationIdPrefix).type.toBe<string>()
 })
 
 test('the settings are read-only', () => {

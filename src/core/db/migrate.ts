@@ -46,9 +46,11 @@ export async function migrateToLatest (
  * … does not exist") when another deployment drops one of them during the query.
  */
 function introspectingOnly (db: Kysely<any>, schema: string): Kysely<any> {
+  // As Kysely's own introspectors: without the plugins of a host's instance (CamelCasePlugin…).
+  const plain = db.withoutPlugins()
   const introspection: DatabaseIntrospector = {
     getSchemas: async () => {
-      const { rows } = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace where nspname = ${schema}`.execute(db)
+      const { rows } = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace where nspname = ${schema}`.execute(plain)
       return rows
     },
     getTables: async () => {
@@ -56,7 +58,7 @@ function introspectingOnly (db: Kysely<any>, schema: string): Kysely<any> {
       const { rows } = await sql<{ name: string, kind: string }>`
         select c.relname as name, c.relkind as kind from pg_catalog.pg_class c
         join pg_catalog.pg_namespace ns on ns.oid = c.relnamespace
-        where ns.nspname = ${schema} and c.relkind in ('r', 'v', 'p')`.execute(db)
+        where ns.nspname = ${schema} and c.relkind in ('r', 'v', 'p')`.execute(plain)
       return rows.map(({ name, kind }) => ({ name, schema, isView: kind === 'v', columns: [] }))
     },
     getMetadata: async () => ({ tables: await introspection.getTables() })

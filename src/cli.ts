@@ -26,7 +26,7 @@ Commands:
 
 The password is read from standard input (one trailing newline is dropped).
 set-password and disable end every session of the user.
-Each change of an account writes one audit line (the service's JSON log format) to standard error.
+Each change of an account writes audit lines (the service's JSON log format) to standard error.
 Uses DATABASE_URL, BCRYPT_COST, DATABASE_TIMEOUT_MS, ALLOW_EMPTY_DATABASE and the session settings
 like the service.
 Exit codes: 0 done, 1 refused (user exists, no such user, bad password) or database unavailable,

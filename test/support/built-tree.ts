@@ -1,16 +1,15 @@
 import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
+import { repoRoot } from './entries.js'
 
 // The repository built once per tap run (tap's `before`), as `npm run build` builds it, in a
 // copy of the work tree with node_modules symlinked: the bundle, pack and production tests start
 // from it instead of each running the build again. No test changes it; copy it first.
 
 const execFileAsync = promisify(execFile)
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const BUILT_TREE = join(repoRoot, '.tap', 'built-tree')
 const RESULT = join(repoRoot, '.tap', 'built-tree.json')
 
@@ -55,9 +54,9 @@ export async function buildTree (): Promise<TreeBuild> {
   return result
 }
 
-/** This tap run's build; a test file run by hand, outside tap, builds it first. */
+/** This tap run's build; a test file run outside the tap runner (whose before made it) builds it first. */
 export async function builtTree (): Promise<TreeBuild> {
-  if (!existsSync(RESULT)) return await buildTree()
+  if (process.env.TAP_CHILD_ID === undefined || !existsSync(RESULT)) return await buildTree()
   return JSON.parse(await readFile(RESULT, 'utf8')) as TreeBuild
 }
 

@@ -103,13 +103,14 @@ declare module 'fastify' {
 const app = Fastify()
 app.decorate('db', { orders: async (owner: string) => [\`\${owner}'s first order\`] } satisfies HostDb)
 app.decorate('items', new Map<string, number>())
-// The host's own prom-client registry, and the address its clients use.
+// The host's own prom-client registry, the address its clients use, and operationIds of its own.
 const metrics: TokenAuthMetricsOptions = { registry: new Registry(), prefix: 'shop_auth_' }
-await app.register(tokenAuth, { secret: process.env.JWT_SECRET ?? '', database: 'sqlite::memory:', metrics, docs: { publicUrl: 'https://shop.acme.test' } })
+await app.register(tokenAuth, { secret: process.env.JWT_SECRET ?? '', database: 'sqlite::memory:', metrics, docs: { publicUrl: 'https://shop.acme.test', operationIdPrefix: 'shop' } })
+const operationIdPrefix: string = app.tokenAuth.settings.operationIdPrefix
 
 app.get('/orders', { onRequest: app.currentActiveUser }, async (request) => {
   const orders: string[] = await app.db.orders(request.user.username)
-  return { orders, stock: app.items.size }
+  return { orders, stock: app.items.size, ids: operationIdPrefix }
 })
 `
 

@@ -5,13 +5,16 @@ import { ENTRIES, ENTRIES_DIR, repoRoot } from './entries.js'
 
 /**
  * Bundles the entry points the process tests spawn (see entries.ts) as `npm run bundle` bundles
- * the server: every package inside but the ones that script leaves out (native modules, and
- * packages that read files beside themselves), which load from node_modules.
+ * the server, with that script's banner: every package inside but the ones it leaves out (native
+ * modules, and packages that read files beside themselves), which load from node_modules.
  */
 export async function buildEntries (): Promise<void> {
   const { scripts } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-  const external = [...(scripts.bundle ?? '').matchAll(/--external:(\S+)/g)].map((match) => match[1] as string)
-  if (external.length === 0) throw new Error('package.json\'s bundle script names no --external package')
+  const bundle = scripts.bundle ?? ''
+  const external = [...bundle.matchAll(/--external:(\S+)/g)].map((match) => match[1] as string)
+  // The require the CommonJS packages inside the bundle call.
+  const banner = /--banner:js="([^"]*)"/.exec(bundle)?.[1]
+  if (external.length === 0 || banner === undefined) throw new Error('package.json\'s bundle script names no --external package or no --banner:js')
   await rm(ENTRIES_DIR, { recursive: true, force: true })
   await build({
     entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([name, source]) => [name, join(repoRoot, source)])),
@@ -21,8 +24,7 @@ export async function buildEntries (): Promise<void> {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    // The CommonJS packages inside the bundle call require.
-    banner: { js: "import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);" },
+    banner: { js: banner },
     logLevel: 'warning'
   })
 }

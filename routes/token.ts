@@ -7,6 +7,7 @@ import { documentTransform, operationDocs, type RouteDocs } from '../plugins/ope
 import { addressLimit, tooManyRequests } from '../plugins/throttle.js'
 import { AUTH_TAGS } from '../src/core/openapi-text.js'
 import { pathVariants } from '../src/core/route-paths.js'
+import { startCurrentSession } from '../src/core/session-gate.js'
 import type { OAuth2Error } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
 import { oauth2Error, oauth2Example, unavailable } from '../src/core/schemas/responses.js'
@@ -90,6 +91,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   })
 
+  const gateParts = { users: app.tokenAuthUsers, sessions: app.tokenAuthSessions, passwords: app.tokenAuthPasswords }
+
   async function passwordGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
     const username = given(form.username)
     const password = given(form.password)
@@ -118,9 +121,16 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     }
     await app.tokenAuthThrottle.logins.succeeded(username, request.ip)
     if (app.tokenAuthPasswords.needsRehash(user.hashedPassword)) {
-      await app.tokenAuthUsers.setPassword(user.username, await app.tokenAuthPasswords.hash(password))
+      const rehashed = await app.tokenAuthPasswords.hash(password)
+      if (await app.tokenAuthUsers.setPassword(user.username, rehashed)) user = { ...user, hashedPassword: rehashed }
     }
-    const { session, refreshToken } = await app.tokenAuthSessions.start(user.username, request.headers['user-agent'])
+    const started = await startCurrentSession(gateParts, user, password, request.headers['user-agent'])
+    if (started === undefined) {
+      // The password changed, or the account was disabled or deleted, while this login was checked.
+      audit(request, 'login.failed', { username: user.username, reason: 'credentials_changed' })
+      throw badCredentials()
+    }
+    const { session, refreshToken } = started
     audit(request, 'login.succeeded', { username: user.username, session: session.id })
     return app.tokenAuthTokens.issue(session, refreshToken)
   }

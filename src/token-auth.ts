@@ -423,8 +423,9 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     async issueToken (username: string, options: { userAgent?: string } = {}) {
       const user = await child.tokenAuthUsers.findByUsername(username)
       if (user === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
-      const { session, refreshToken } = await sessions.start(user.username, options.userAgent)
-      return child.tokenAuthTokens.issue(session, refreshToken)
+      const started = await sessions.start(user.username, options.userAgent)
+      if (started === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
+      return child.tokenAuthTokens.issue(started.session, started.refreshToken)
     },
     async hashPassword (password: string) {
       const problem = passwordLengthProblem(password)

@@ -102,10 +102,11 @@ export async function createUser (app: FastifyInstance, user: TestUser): Promise
   await app.tokenAuth.users.create({ ...user, hashedPassword: await app.tokenAuth.hashPassword(user.password) })
 }
 
-export async function requestToken (app: FastifyInstance, form: Record<string, string>): Promise<LightMyRequestResponse> {
+export async function requestToken (app: FastifyInstance, form: Record<string, string>, { remoteAddress }: { remoteAddress?: string } = {}): Promise<LightMyRequestResponse> {
   return await app.inject({
     method: 'POST',
     url: '/token',
+    ...(remoteAddress !== undefined && { remoteAddress }),
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     payload: new URLSearchParams(form).toString()
   })

@@ -117,8 +117,11 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
   }
 
   return {
-    /** Opens a session for a login and issues its first refresh token. Expired sessions are cleared on the way. */
-    async start (username: string, userAgent: string | undefined): Promise<{ session: SessionRecord, refreshToken: string }> {
+    /**
+     * Opens a session for a login and issues its first refresh token; undefined when the account
+     * was deleted meanwhile (its foreign key fails). Expired sessions are cleared on the way.
+     */
+    async start (username: string, userAgent: string | undefined): Promise<{ session: SessionRecord, refreshToken: string } | undefined> {
       const nowMs = Date.now()
       const now = iso(nowMs)
       const absolute = nowMs + policy.sessionMaxDays * DAY_MS
@@ -131,11 +134,16 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
         expires_at: iso(Math.min(nowMs + idleMs, absolute)),
         absolute_expires_at: iso(absolute)
       }
-      return await inWriteTransaction(db, async (trx) => {
-        await trx.deleteFrom('sessions').where('expires_at', '<=', now).execute()
-        await trx.insertInto('sessions').values(row).execute()
-        return { session: toRecord(row), refreshToken: await addRefreshToken(trx, row.id, now) }
-      })
+      try {
+        return await inWriteTransaction(db, async (trx) => {
+          await trx.deleteFrom('sessions').where('expires_at', '<=', now).execute()
+          await trx.insertInto('sessions').values(row).execute()
+          return { session: toRecord(row), refreshToken: await addRefreshToken(trx, row.id, now) }
+        })
+      } catch (error) {
+        if (isForeignKeyViolation(error)) return undefined
+        throw error
+      }
     },
 
     /**

@@ -1,0 +1,119 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import t from 'tap'
+import { bearer, buildApp, createUser, forEachEngine, loginPair, requestToken, type TestUser } from '../helper.js'
+
+// Logins with the old credentials in flight while an account changes: each one reads the hash,
+// spends bcrypt, then opens its session. None of those sessions may outlive the change.
+const TRIALS = 8
+// Logins started during one change, one every STAGGER_MS from different addresses.
+const LOGINS = 16
+const STAGGER_MS = 4
+// bcrypt slow enough (a few ms) that logins overlap the change's own bcrypt work.
+const BCRYPT_COST = 7
+
+const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
+
+let userCount = 0
+async function someone (app: FastifyInstance): Promise<TestUser> {
+  const n = ++userCount
+  const user = { username: `racer${n}`, password: `old-password-${n}` }
+  await createUser(app, user)
+  return user
+}
+
+/** LOGINS logins of `user` with its (old) password, staggered, from their own addresses. */
+function loginsInFlight (app: FastifyInstance, user: TestUser): Array<Promise<LightMyRequestResponse>> {
+  return Array.from({ length: LOGINS }, async (_, i) => {
+    await sleep(i * STAGGER_MS)
+    return await requestToken(app, { username: user.username, password: user.password }, { remoteAddress: `10.0.0.${i + 1}` })
+  })
+}
+
+const sidOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).sid
+
+/**
+ * The logins that answered 200 and still have a live session once the change is done: their
+ * access token still answers, or their refresh token still refreshes.
+ */
+async function survivors (app: FastifyInstance, logins: LightMyRequestResponse[], changer: string | undefined) {
+  let granted = 0
+  let alive = 0
+  let refused = 0
+  for (const res of logins) {
+    if (res.statusCode === 401) refused++
+    // Refused logins are told the credentials are wrong: never a 5xx.
+    if (res.statusCode !== 200) {
+      if (res.statusCode !== 401) throw new Error(`login answered ${res.statusCode}: ${res.body}`)
+      continue
+    }
+    granted++
+    const { access_token: access, refresh_token: refreshToken } = res.json()
+    if (sidOf(access) === changer) throw new Error('a login got the changer\'s session')
+    const me = await app.inject({ method: 'GET', url: '/users/me/', headers: bearer(access) })
+    const refreshed = await requestToken(app, { grant_type: 'refresh_token', refresh_token: refreshToken })
+    if (me.statusCode === 200 || refreshed.statusCode === 200) alive++
+  }
+  return { granted, alive, refused }
+}
+
+forEachEngine(t, async (t, engine) => {
+  const app = await buildApp(t, { bcryptCost: BCRYPT_COST }, engine)
+
+  const changes: Record<string, (app: FastifyInstance, user: TestUser) => Promise<string | undefined>> = {
+    'POST /users/me/password': async (app, user) => {
+      const pair = await loginPair(app, user)
+      const res = await app.inject({
+        method: 'POST',
+        url: '/users/me/password',
+        headers: bearer(pair.access_token),
+        payload: { current_password: user.password, new_password: `${user.password}-new` }
+      })
+      if (res.statusCode !== 204) throw new Error(`password change answered ${res.statusCode}: ${res.body}`)
+      return sidOf(pair.access_token)
+    },
+    'DELETE /users/me/': async (app, user) => {
+      const pair = await loginPair(app, user)
+      const res = await app.inject({ method: 'DELETE', url: '/users/me/', headers: bearer(pair.access_token), payload: { password: user.password } })
+      if (res.statusCode !== 204) throw new Error(`deletion answered ${res.statusCode}: ${res.body}`)
+      return undefined
+    },
+    // As the CLI's set-password and disable do: the store's change, then every session ended.
+    'set-password through the public API': async (app, user) => {
+      const hashed = await app.tokenAuth.hashPassword(`${user.password}-set`)
+      await app.tokenAuth.users.setPassword(user.username, hashed)
+      await app.tokenAuth.sessions.endAll(user.username)
+      return undefined
+    },
+  }
+
+  for (const [change, run] of Object.entries(changes)) {
+    t.test(`${change}: no login in flight with the old credentials keeps a session`, async (t) => {
+      let granted = 0
+      let refused = 0
+      for (let trial = 0; trial < TRIALS; trial++) {
+        const user = await someone(app)
+        const logins = loginsInFlight(app, user)
+        const changer = await run(app, user)
+        const outcome = await survivors(app, await Promise.all(logins), changer)
+        t.equal(outcome.alive, 0, `trial ${trial + 1}: ${outcome.alive} of ${outcome.granted} granted sessions outlived the change`)
+        granted += outcome.granted
+        refused += outcome.refused
+      }
+      // Logins were still in flight when the change landed: refused, though their password was right when checked.
+      t.ok(refused > 0, `the trials raced the change (${granted} granted and then ended, ${refused} refused)`)
+    })
+  }
+
+  t.test('a login racing the deletion of its account answers 401, never 500', async (t) => {
+    let statuses: number[] = []
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const user = await someone(app)
+      const logins = loginsInFlight(app, user)
+      await sleep(STAGGER_MS * LOGINS / 2)
+      await app.tokenAuth.users.delete(user.username)
+      statuses = statuses.concat((await Promise.all(logins)).map((res) => res.statusCode))
+    }
+    t.same([...new Set(statuses)].filter((status) => status !== 200 && status !== 401), [], `only 200 and 401 (${statuses.length} logins)`)
+    t.ok(statuses.includes(401), 'some logins lost the race')
+  })
+})

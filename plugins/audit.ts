@@ -5,7 +5,7 @@ import type {} from './auth-metrics.js'
 export type AuditEvent =
   | 'login.succeeded' | 'login.failed' | 'login.throttled'
   | 'token.refreshed' | 'token.reuse_detected' | 'token.revoked'
-  | 'logout' | 'session.ended' | 'password.changed'
+  | 'logout' | 'session.ended' | 'password.changed' | 'password.check_failed'
   | 'user.registered' | 'user.deleted'
   | 'request.throttled'
 

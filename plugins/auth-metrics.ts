@@ -130,6 +130,8 @@ export default fp<AuthMetricsPluginOptions>(async function authMetrics (app, opt
         case 'logout': logouts.inc({ scope: String(fields.scope) }); break
         case 'session.ended': sessionsEnded.inc(); break
         case 'password.changed': passwordChanges.inc(); break
+        // A wrong password on a password change or deletion: the audit line is its record.
+        case 'password.check_failed': break
         case 'user.registered': registrations.inc(); break
         case 'user.deleted': deletions.inc(); break
         case 'request.throttled': throttled.inc({ limit: String(fields.limit) }); break

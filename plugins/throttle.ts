@@ -8,7 +8,7 @@ import { throttleMigrations } from '../src/core/db/migrations/throttle.js'
 import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/core/login-throttle.js'
 import { createRedisLoginAttemptStore } from '../src/core/redis-throttle-store.js'
 import { createDatabaseThrottleStore } from '../src/core/throttle-store.js'
-import { audit } from './audit.js'
+import { audit, type AuditFields } from './audit.js'
 import { HttpError } from './errors.js'
 
 // Declared with the public types: the plugin's options name it, and importing this file would
@@ -199,7 +199,7 @@ export default fp<ThrottlePluginOptions>(async function throttle (app, opts) {
     async succeeded (username, ip) {
       if (policy === false) return
       try {
-        await attempts.succeeded(loginKeys(username, ip))
+        await attempts.succeeded(loginKeys(username, ip), policy, Date.now())
       } catch (error) {
         degraded.failed(error)
       }
@@ -207,6 +207,30 @@ export default fp<ThrottlePluginOptions>(async function throttle (app, opts) {
   }
   app.decorate('tokenAuthThrottle', { options: opts, logins, storeFor, degraded })
 }, { name: 'token-auth/throttle', fastify: '5.x', dependencies: ['token-auth/storage'] })
+
+/**
+ * Runs one password check under the admission every password-checking route shares (the token
+ * endpoint, a password change, an account deletion): the per-address cap on checks under way,
+ * the backoff per username, and its counts. Held: a 429, audited, and no password checked. The
+ * attempt counts as a failure unless `check` answers `valid`.
+ */
+export async function admittedPasswordCheck<T extends { valid: boolean }> (request: FastifyRequest, username: string,
+  check: () => Promise<T>, fields: AuditFields = {}): Promise<T> {
+  const logins = request.server.tokenAuthThrottle.logins
+  const admission = await logins.admit(username, request.ip)
+  if (admission.held) {
+    audit(request, 'login.throttled', { ...fields, reason: admission.reason, retryAfterMs: admission.waitMs })
+    throw tooManyRequests(admission.waitMs)
+  }
+  let result: T
+  try {
+    result = await check()
+  } finally {
+    admission.done()
+  }
+  if (result.valid) await logins.succeeded(username, request.ip)
+  return result
+}
 
 export interface AddressLimitOptions {
   limit: LimitName

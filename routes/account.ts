@@ -1,8 +1,9 @@
+import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { audit } from '../plugins/audit.js'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
-import { addressLimit } from '../plugins/throttle.js'
+import { addressLimit, admittedPasswordCheck } from '../plugins/throttle.js'
 import { passwordLengthProblem } from '../src/core/passwords.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
@@ -25,12 +26,21 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
   // The guard found the user a moment ago; gone since, it is as good as deleted.
   const gone = () => new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
 
-  /** The stored account of the guarded request's user, its password checked with one bcrypt comparison. */
-  async function verifiedAccount (username: string, password: string, wrong: string) {
-    const account = await app.tokenAuthUsers.findByUsername(username)
-    const valid = await app.tokenAuthPasswords.verify(password, account?.hashedPassword)
+  /**
+   * The stored account of the guarded request's user, its password checked with one bcrypt
+   * comparison under the token endpoint's admission: a stolen access token is no faster oracle.
+   */
+  async function verifiedAccount (request: FastifyRequest, password: string, wrong: string, check: string) {
+    const { username } = request.user
+    const { account, valid } = await admittedPasswordCheck(request, username, async () => {
+      const account = await app.tokenAuthUsers.findByUsername(username)
+      return { account, valid: await app.tokenAuthPasswords.verify(password, account?.hashedPassword) && account !== undefined }
+    }, { username, check })
     if (account === undefined) throw gone()
-    if (!valid) throw new HttpError(400, wrong)
+    if (!valid) {
+      audit(request, 'password.check_failed', { username, check })
+      throw new HttpError(400, wrong)
+    }
     return account
   }
 
@@ -65,7 +75,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
           (newPassword === currentPassword ? 'The new password must differ from the current one' : undefined)
         if (problem !== undefined) throw new RequestValidationError([{ loc: ['body', 'new_password'], msg: problem, type: 'password_invalid' }])
         const { username } = request.user
-        await verifiedAccount(username, currentPassword, 'Current password is incorrect')
+        await verifiedAccount(request, currentPassword, 'Current password is incorrect', 'password_change')
         await app.tokenAuthUsers.setPassword(username, await app.tokenAuthPasswords.hash(newPassword))
         const session = guards.sessionOf(request)
         const ended = await app.tokenAuthSessions.endAll(username, { except: session })
@@ -125,7 +135,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       }
     }, async (request, reply) => {
       const { username } = request.user
-      await verifiedAccount(username, request.body.password, 'Password is incorrect')
+      await verifiedAccount(request, request.body.password, 'Password is incorrect', 'account_deletion')
       // The built-in store's foreign keys take the sessions with the account; a host's store may
       // not, and after the account is gone no login can open another.
       await app.tokenAuthUsers.delete(username)

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { audit } from '../plugins/audit.js'
 import { errorHandler, HttpError } from '../plugins/errors.js'
 import { documentTransform, operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
-import { addressLimit, tooManyRequests } from '../plugins/throttle.js'
+import { addressLimit, admittedPasswordCheck } from '../plugins/throttle.js'
 import { AUTH_TAGS } from '../src/core/openapi-text.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { startCurrentSession } from '../src/core/session-gate.js'
@@ -100,26 +100,19 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       throw missingFields(Object.entries({ username, password }).filter(([, value]) => value === undefined).map(([field]) => field))
     }
     // Counted by the name as typed, before anyone looks it up: an unknown name waits just the same.
-    const admission = await app.tokenAuthThrottle.logins.admit(username, request.ip)
-    if (admission.held) {
-      audit(request, 'login.throttled', { reason: admission.reason, retryAfterMs: admission.waitMs })
-      throw tooManyRequests(admission.waitMs)
-    }
-    let user, valid
-    try {
+    const checked = await admittedPasswordCheck(request, username, async () => {
       // No stored username holds a NUL (and PostgreSQL could not even compare one): no such user.
-      user = username.includes('\0') ? undefined : await app.tokenAuthUsers.findByUsername(username)
+      const found = username.includes('\0') ? undefined : await app.tokenAuthUsers.findByUsername(username)
       // Always one bcrypt comparison, user or not: same answer, same time.
-      valid = await app.tokenAuthPasswords.verify(password, user?.hashedPassword)
-    } finally {
-      admission.done()
-    }
-    if (user === undefined || !valid) {
+      const valid = await app.tokenAuthPasswords.verify(password, found?.hashedPassword)
+      return { valid: valid && found !== undefined, user: found }
+    })
+    let user = checked.user
+    if (user === undefined || !checked.valid) {
       // A name nobody has is not logged: it may be a password typed in the wrong field.
       audit(request, 'login.failed', user === undefined ? { reason: 'unknown_user' } : { username: user.username, reason: 'wrong_password' })
       throw badCredentials()
     }
-    await app.tokenAuthThrottle.logins.succeeded(username, request.ip)
     if (app.tokenAuthPasswords.needsRehash(user.hashedPassword)) {
       const rehashed = await app.tokenAuthPasswords.hash(password)
       if (await app.tokenAuthUsers.setPassword(user.username, rehashed)) user = { ...user, hashedPassword: rehashed }

@@ -77,9 +77,10 @@ export interface TokenAuthThrottleOptions {
   /** The longest of those waits. Default 900 (15 min). */
   loginBackoffMaxSeconds?: number
   /**
-   * Failed logins for one username from all addresses together in an hour, after which every
-   * attempt for it waits for the hour to end. Default 100: more than one address's backoff lets
-   * through, so only many addresses together can hold an owner out.
+   * Failed logins for one username from all addresses together in an hour. Past it, attempts
+   * from addresses the account has not logged in from in the last 30 days are let through one
+   * at a time, at this limit's average pace (one per 36 s at the default 100); the owner's own
+   * addresses are not held. Default 100: more than one address's backoff lets through.
    */
   loginFailuresPerHour?: number
   /** An ioredis client to keep the counters in, shared by every instance using it. Default: the plugin's database. */
@@ -258,7 +259,7 @@ function throttleSettings (opts: TokenAuthThrottleOptions | false | undefined) {
     limits,
     login: after === false
       ? false as const
-      : { backoffAfter: after, baseDelayMs: 1000, maxDelayMs: maxSeconds * 1000, userLimit: perHour, userWindowMs: HOUR_MS, memoryMs: 24 * HOUR_MS },
+      : { backoffAfter: after, baseDelayMs: 1000, maxDelayMs: maxSeconds * 1000, userLimit: perHour, userWindowMs: HOUR_MS, memoryMs: 24 * HOUR_MS, knownAddressMs: 30 * 24 * HOUR_MS },
     redis
   }
 }

@@ -9,17 +9,28 @@ export interface LoginThrottlePolicy {
   /** The first wait; each further failure doubles it. */
   baseDelayMs: number
   maxDelayMs: number
-  /** Failed attempts for one username from all addresses together within `userWindowMs`. */
+  /**
+   * Failed attempts for one username from all addresses together within `userWindowMs`. Past
+   * it, attempts from addresses the account has not logged in from are slowed to the limit's
+   * average pace (one per userWindowMs / userLimit), not shut out.
+   */
   userLimit: number
   userWindowMs: number
   /** A username and address's failures are forgotten this long after the last one. */
   memoryMs: number
+  /** An address the account logged in from is exempt from the account-wide limit this long after that login. */
+  knownAddressMs: number
 }
 
-/** Where the counters of one attempt live: the username at one address, and the username everywhere. */
+/**
+ * Where the counters of one attempt live: the username at one address, the username everywhere,
+ * the marker of a recent success at that address, and the username's next paced slot.
+ */
 export interface LoginKeys {
   pair: string
   user: string
+  known: string
+  slot: string
 }
 
 /**
@@ -29,9 +40,15 @@ export interface LoginKeys {
 export interface LoginAttemptStore {
   /** Counts the attempt and answers 0, or answers how many milliseconds it must wait, counting nothing. */
   admit (keys: LoginKeys, policy: LoginThrottlePolicy, now: number): Promise<number>
-  /** The attempt succeeded: the username's failures at that address are forgotten, and it no longer counts for the username. */
-  succeeded (keys: LoginKeys): Promise<void>
+  /**
+   * The attempt succeeded: the username's failures at that address are forgotten, it no longer
+   * counts for the username, and the address is known to the account for `knownAddressMs`.
+   */
+  succeeded (keys: LoginKeys, policy: LoginThrottlePolicy, now: number): Promise<void>
 }
+
+/** Attempts past the account-wide limit are let through one per this many milliseconds. */
+export const pastLimitSpacing = (policy: LoginThrottlePolicy) => Math.ceil(policy.userWindowMs / policy.userLimit)
 
 /** The wait after a username's `failures`-th consecutive failure at one address; 0 below the threshold. */
 export function backoffDelay (failures: number, policy: LoginThrottlePolicy): number {
@@ -59,5 +76,7 @@ const digest = (value: string) => createHash('sha256').update(value).digest('bas
  */
 export function loginKeys (username: string, ip: string): LoginKeys {
   const user = username.toLowerCase()
-  return { pair: `login:${digest(`${user}\0${clientKey(ip)}`)}`, user: `login-user:${digest(user)}` }
+  const pair = digest(`${user}\0${clientKey(ip)}`)
+  const everywhere = digest(user)
+  return { pair: `login:${pair}`, user: `login-user:${everywhere}`, known: `login-known:${pair}`, slot: `login-slot:${everywhere}` }
 }

@@ -1,17 +1,19 @@
 import type { Redis } from 'ioredis'
-import type { LoginAttemptStore, LoginThrottlePolicy } from './login-throttle.js'
+import { pastLimitSpacing, type LoginAttemptStore, type LoginThrottlePolicy } from './login-throttle.js'
 
-// KEYS: the username-at-address hash, the username's window counter. ARGV: now, backoffAfter,
-// baseDelayMs, maxDelayMs, userLimit, userWindowMs, memoryMs. The same rules as the database
+// KEYS: the username-at-address hash, the username's window counter, the address's known
+// marker, the username's paced slot. ARGV: now, backoffAfter, baseDelayMs, maxDelayMs,
+// userLimit, userWindowMs, memoryMs, the pace past the limit. The same rules as the database
 // store, in one atomic script.
 const ADMIT = `
 local now = tonumber(ARGV[1])
 local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked_until') or '0')
 if blocked > now then return blocked - now end
 local hits = tonumber(redis.call('GET', KEYS[2]) or '0')
-if hits >= tonumber(ARGV[5]) then
-  local ttl = redis.call('PTTL', KEYS[2])
-  if ttl > 0 then return ttl end
+if hits >= tonumber(ARGV[5]) and redis.call('EXISTS', KEYS[3]) == 0 then
+  local slot = redis.call('PTTL', KEYS[4])
+  if slot > 0 then return slot end
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[8])
 end
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 local after = tonumber(ARGV[2])
@@ -24,9 +26,11 @@ if redis.call('INCR', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return 0
 `
 
+// KEYS: as ADMIT's first three. ARGV: how long the address stays known.
 const SUCCEEDED = `
 redis.call('DEL', KEYS[1])
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
 return 0
 `
 
@@ -34,12 +38,13 @@ return 0
 export function createRedisLoginAttemptStore (redis: Redis, prefix: string): LoginAttemptStore {
   return {
     async admit (keys, policy: LoginThrottlePolicy, now) {
-      const wait = await redis.eval(ADMIT, 2, prefix + keys.pair, prefix + keys.user, now, policy.backoffAfter,
-        policy.baseDelayMs, policy.maxDelayMs, policy.userLimit, policy.userWindowMs, policy.memoryMs)
+      const wait = await redis.eval(ADMIT, 4, prefix + keys.pair, prefix + keys.user, prefix + keys.known, prefix + keys.slot, now,
+        policy.backoffAfter, policy.baseDelayMs, policy.maxDelayMs, policy.userLimit, policy.userWindowMs, policy.memoryMs,
+        pastLimitSpacing(policy))
       return Number(wait)
     },
-    async succeeded (keys) {
-      await redis.eval(SUCCEEDED, 2, prefix + keys.pair, prefix + keys.user)
+    async succeeded (keys, policy) {
+      await redis.eval(SUCCEEDED, 3, prefix + keys.pair, prefix + keys.user, prefix + keys.known, policy.knownAddressMs)
     }
   }
 }

@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import { engineOf } from './db/dialect.js'
 import { inWriteTransaction } from './db/transaction.js'
 import type { ThrottleDatabase } from './db/types.js'
-import { backoffDelay, type LoginAttemptStore, type LoginKeys, type LoginThrottlePolicy } from './login-throttle.js'
+import { backoffDelay, pastLimitSpacing, type LoginAttemptStore, type LoginKeys, type LoginThrottlePolicy } from './login-throttle.js'
 
 /** A fixed window's count after a hit, and when the window ends (epoch ms). */
 export interface WindowHits {
@@ -47,6 +47,26 @@ export function createDatabaseThrottleStore (db: Kysely<ThrottleDatabase>): Data
     }
   }
 
+  /** Whether the username logged in from the attempt's address within the policy's memory of it. */
+  async function knownAddress (trx: Kysely<ThrottleDatabase>, keys: LoginKeys, now: number): Promise<boolean> {
+    const row = await trx.selectFrom('auth_login_failures').select('expires_at').where('key', '=', keys.known).executeTakeFirst()
+    return row !== undefined && Number(row.expires_at) > now
+  }
+
+  /**
+   * Takes the username's next paced slot past its account-wide limit: 0, or how long until the
+   * slot is free. The username's row is locked already, so paced attempts take turns.
+   */
+  async function takeSlot (trx: Kysely<ThrottleDatabase>, keys: LoginKeys, policy: LoginThrottlePolicy, now: number): Promise<number> {
+    const row = await trx.selectFrom('auth_rate_limits').select('resets_at').where('key', '=', keys.slot).executeTakeFirst()
+    const freeAt = row === undefined ? 0 : Number(row.resets_at)
+    if (freeAt > now) return freeAt - now
+    const next = { hits: 1, resets_at: now + pastLimitSpacing(policy) }
+    await trx.insertInto('auth_rate_limits').values({ key: keys.slot, ...next })
+      .onConflict((oc) => oc.column('key').doUpdateSet(next)).execute()
+    return 0
+  }
+
   return {
     async hit (key, windowMs, now) {
       const row = await db.insertInto('auth_rate_limits').values({ key, hits: 1, resets_at: now + windowMs })
@@ -63,7 +83,10 @@ export function createDatabaseThrottleStore (db: Kysely<ThrottleDatabase>): Data
       return await inWriteTransaction(db, async (trx) => {
         const state = await lockedRows(trx, keys, now)
         if (state.blockedUntil > now) return state.blockedUntil - now
-        if (state.userHits >= policy.userLimit) return state.userResetsAt - now
+        if (state.userHits >= policy.userLimit && !await knownAddress(trx, keys, now)) {
+          const wait = await takeSlot(trx, keys, policy, now)
+          if (wait > 0) return wait
+        }
         const failures = state.failures + 1
         const delay = backoffDelay(failures, policy)
         const pair = { failures, blocked_until: delay > 0 ? now + delay : 0, expires_at: now + policy.memoryMs }
@@ -78,10 +101,13 @@ export function createDatabaseThrottleStore (db: Kysely<ThrottleDatabase>): Data
       })
     },
 
-    async succeeded (keys) {
+    async succeeded (keys, policy, now) {
       await inWriteTransaction(db, async (trx) => {
         await trx.deleteFrom('auth_login_failures').where('key', '=', keys.pair).execute()
         await trx.updateTable('auth_rate_limits').set({ hits: sql`hits - 1` }).where('key', '=', keys.user).where('hits', '>', 0).execute()
+        const known = { failures: 0, blocked_until: 0, expires_at: now + policy.knownAddressMs }
+        await trx.insertInto('auth_login_failures').values({ key: keys.known, ...known })
+          .onConflict((oc) => oc.column('key').doUpdateSet(known)).execute()
       })
     },
 

@@ -141,13 +141,21 @@ for (const mode of modes) {
       t.same(all.map((r) => r.statusCode).sort(), [...Array(5).fill(401), ...Array(15).fill(429)], 'four instances at once: exactly 5 checked')
     })
 
-    t.test('many addresses together: the username is held once its hourly total is spent', async (t) => {
+    t.test('many addresses together: past its hourly total the username is slowed, and its owner\'s addresses are not held', async (t) => {
       const [app] = await appsFor(t, mode, { token: false, loginFailuresPerHour: 6 }) as [FastifyInstance]
       await createUser(app, johndoe)
+      const home = '192.0.2.200'
+      t.equal((await attempt(app, 'johndoe', johndoe.password, home)).statusCode, 200, 'the owner logs in from home')
       for (let i = 1; i <= 6; i++) t.equal((await attempt(app, 'johndoe', 'wrong-password', `192.0.2.${i}`)).statusCode, 401, `address ${i}: one failure`)
-      const retry = assertTooMany(t, await attempt(app, 'johndoe', johndoe.password, '192.0.2.99'), true, 'a seventh address')
-      t.ok(retry > 3500 && retry <= 3600, `until the hour ends (${retry} s)`)
+      t.equal((await attempt(app, 'johndoe', 'wrong-password', '192.0.2.7')).statusCode, 401, 'past the total, one attempt goes through')
+      const retry = assertTooMany(t, await attempt(app, 'johndoe', johndoe.password, '192.0.2.99'), true, 'the next one from a new address')
+      t.ok(retry > 590 && retry <= 600, `waits for the next paced slot, 3600 s / 6, not the hour (${retry} s)`)
+      // An attacker hammering from 30 addresses is held, the owner from home is not.
+      const flood = await Promise.all(Array.from({ length: 30 }, async (_, i) => await attempt(app, 'johndoe', 'wrong-password', `198.18.0.${i + 1}`)))
+      t.same([...new Set(flood.map((r) => r.statusCode))], [429], '30 more addresses: all held')
+      for (let i = 0; i < 3; i++) t.equal((await attempt(app, 'johndoe', johndoe.password, home)).statusCode, 200, `the owner from home, login ${i + 1}`)
       t.equal((await attempt(app, 'someone-else', 'wrong-password', '192.0.2.99')).statusCode, 401, 'other usernames are not held')
+      t.equal((await attempt(app, 'nobody-at-all', 'wrong-password', home)).statusCode, 401, 'a name nobody has: checked as usual')
     })
   })
 
@@ -174,6 +182,40 @@ async function loggedApp (t: Test, opts: Partial<ServiceOptions>): Promise<{ app
 }
 
 const degradedLines = (logged: Array<Record<string, unknown>>) => logged.filter((line) => String(line.msg).startsWith('throttling degraded'))
+
+test('every route that checks a password shares the login admission: the backoff, its counts, the cap per address', async (t) => {
+  const app = await buildApp(t, { throttle: { token: false, passwordChange: false, loginBackoffAfter: 3 } })
+  await createUser(app, johndoe)
+  const { access_token: token } = (await attempt(app, 'johndoe', johndoe.password, B)).json()
+  const auth = { authorization: `Bearer ${token}` }
+  const deleteMe = async (password: string, ip = A) =>
+    await app.inject({ method: 'DELETE', url: '/users/me/', headers: auth, remoteAddress: ip, payload: { password } })
+  const changePassword = async (current: string, ip = A) => await app.inject({
+    method: 'POST', url: '/users/me/password', headers: auth, remoteAddress: ip, payload: { current_password: current, new_password: 'another-password-1' }
+  })
+
+  // A stolen access token is no password oracle: deletion guesses back off like login guesses.
+  const guesses = []
+  for (let i = 0; i < 8; i++) guesses.push((await deleteMe(`guess-${i}`)).statusCode)
+  t.same(guesses, [400, 400, 400, 429, 429, 429, 429, 429], 'three wrong passwords checked, then held')
+  const held = await deleteMe(johndoe.password)
+  t.equal(held.statusCode, 429, 'held even with the right password: nothing is checked')
+  t.match(held.json().detail, /^Too many requests: retry in \d+ s$/)
+  t.ok(Number(held.headers['retry-after']) >= 1, 'Retry-After')
+  t.equal((await changePassword(johndoe.password)).statusCode, 429, 'a password change from that address is held too')
+  assertTooMany(t, await attempt(app, 'johndoe', johndoe.password), true, 'and so is a login: the counts are shared')
+
+  // At most two checks from one address at once, whichever route they come through.
+  const burst = await Promise.all([
+    ...Array.from({ length: 6 }, async (_, i) => await deleteMe(`burst-${i}`, '198.51.100.77')),
+    ...Array.from({ length: 6 }, async (_, i) => await changePassword(`burst-${i}`, '198.51.100.77'))
+  ])
+  const statuses = burst.map((r) => r.statusCode)
+  t.ok(statuses.filter((s) => s === 400).length <= 3, `at most the backoff's three checked (${statuses.join(' ')})`)
+  t.same([...new Set(statuses)].filter((s) => s !== 400 && s !== 429), [], 'only 400 and 429')
+
+  t.equal((await changePassword(johndoe.password, B)).statusCode, 204, 'the owner, from their own address, is not held')
+})
 
 test('the database counters unusable: requests are answered unthrottled, and the log says so', async (t) => {
   const { app, logged } = await loggedApp(t, { throttle: { token: { max: 1, windowSeconds: 60 } } })

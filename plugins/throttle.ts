@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis'
 import { migrateToLatest } from '../src/core/db/migrate.js'
 import { throttleMigrations } from '../src/core/db/migrations/throttle.js'
 import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/core/login-throttle.js'
+import { counterGuard } from '../src/core/counter-guard.js'
 import { createRedisLoginAttemptStore } from '../src/core/redis-throttle-store.js'
 import { createDatabaseThrottleStore } from '../src/core/throttle-store.js'
 import { audit } from './audit.js'
@@ -66,6 +67,9 @@ const OVER_LIMIT_MEMORY = 10_000
 // cannot queue up bcrypt work in front of everybody else's logins.
 const CONCURRENT_CHECKS_PER_ADDRESS = 2
 const SWEEP_INTERVAL_MS = 10 * 60_000
+// The longest a request waits on Redis; after a failure it is skipped this long before a probe.
+const REDIS_TIMEOUT_MS = 250
+const REDIS_RETRY_MS = 2000
 
 interface DegradedLog {
   failed (error: unknown): void
@@ -159,8 +163,23 @@ export default fp<ThrottlePluginOptions>(async function throttle (app, opts) {
     app.addHook('onClose', async () => { clearInterval(sweep) })
   } else {
     const redis = opts.redis
-    attempts = createRedisLoginAttemptStore(redis, opts.redisPrefix)
-    storeFor = (name) => reportingStore(new RedisStore(false, false, redis, `${opts.redisPrefix}${name}:`), degraded)
+    // Whatever the client's own timeouts, a stalled Redis costs a request at most one bounded wait.
+    const guard = counterGuard({ timeoutMs: REDIS_TIMEOUT_MS, retryMs: REDIS_RETRY_MS })
+    // A fresh connection answers: no need to wait for the next probe.
+    const reconnected = () => { guard.close() }
+    redis.on('ready', reconnected)
+    app.addHook('onClose', async () => { redis.off('ready', reconnected) })
+    attempts = guard.wrap(createRedisLoginAttemptStore(redis, opts.redisPrefix))
+    storeFor = (name) => {
+      const store = new RedisStore(false, false, redis, `${opts.redisPrefix}${name}:`)
+      return reportingStore({
+        incr (key, callback, timeWindow, max) {
+          guard.run(async () => await new Promise<{ current: number, ttl: number } | null | undefined>((resolve, reject) => {
+            store.incr(key, (error, result) => { if (error === null) resolve(result); else reject(error) }, timeWindow, max)
+          })).then((result) => { callback(null, result) }, (error: Error) => { callback(error) })
+        }
+      }, degraded)
+    }
   }
 
   const policy = opts.login

@@ -3,10 +3,10 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
+import { counterGuard } from '../src/core/counter-guard.js'
 import { migrateToLatest } from '../src/core/db/migrate.js'
 import { throttleMigrations } from '../src/core/db/migrations/throttle.js'
 import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/core/login-throttle.js'
-import { counterGuard } from '../src/core/counter-guard.js'
 import { createRedisLoginAttemptStore } from '../src/core/redis-throttle-store.js'
 import { createDatabaseThrottleStore } from '../src/core/throttle-store.js'
 import { audit } from './audit.js'
@@ -67,9 +67,6 @@ const OVER_LIMIT_MEMORY = 10_000
 // cannot queue up bcrypt work in front of everybody else's logins.
 const CONCURRENT_CHECKS_PER_ADDRESS = 2
 const SWEEP_INTERVAL_MS = 10 * 60_000
-// The longest a request waits on Redis; after a failure it is skipped this long before a probe.
-const REDIS_TIMEOUT_MS = 250
-const REDIS_RETRY_MS = 2000
 
 interface DegradedLog {
   failed (error: unknown): void
@@ -105,6 +102,9 @@ interface StoreContract {
 type RedisStoreClass = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, prefix: string) => StoreContract
 // @fastify/rate-limit's own Redis store (its script and key layout), which the package does not re-export.
 const RedisStore = createRequire(import.meta.url)('@fastify/rate-limit/store/RedisStore.js') as RedisStoreClass
+// The longest a request waits on Redis; after a failure it is skipped this long before a probe.
+const REDIS_TIMEOUT_MS = 250
+const REDIS_RETRY_MS = 2000
 
 /** A store that reports failures to `degraded`, and is one counter for every route it is given to. */
 function reportingStore (inner: Pick<StoreContract, 'incr'>, degraded: DegradedLog): NonNullable<RateLimitPluginOptions['store']> {

@@ -12,7 +12,7 @@ export interface RedisPluginOptions {
   url: string
 }
 
-// A request never waits on Redis for long: it is answered unthrottled instead.
+// No command stays pending for long; the throttle plugin bounds a request's wait itself (shorter).
 const COMMAND_TIMEOUT_MS = 500
 const READY_WAIT_MS = 2000
 

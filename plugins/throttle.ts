@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
+import { counterGuard } from '../src/core/counter-guard.js'
 import { migrateToLatest } from '../src/core/db/migrate.js'
 import { throttleMigrations } from '../src/core/db/migrations/throttle.js'
 import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/core/login-throttle.js'
@@ -101,6 +102,9 @@ interface StoreContract {
 type RedisStoreClass = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, prefix: string) => StoreContract
 // @fastify/rate-limit's own Redis store (its script and key layout), which the package does not re-export.
 const RedisStore = createRequire(import.meta.url)('@fastify/rate-limit/store/RedisStore.js') as RedisStoreClass
+// The longest a request waits on Redis; after a failure it is skipped this long before a probe.
+const REDIS_TIMEOUT_MS = 250
+const REDIS_RETRY_MS = 2000
 
 /** A store that reports failures to `degraded`, and is one counter for every route it is given to. */
 function reportingStore (inner: Pick<StoreContract, 'incr'>, degraded: DegradedLog): NonNullable<RateLimitPluginOptions['store']> {
@@ -159,8 +163,23 @@ export default fp<ThrottlePluginOptions>(async function throttle (app, opts) {
     app.addHook('onClose', async () => { clearInterval(sweep) })
   } else {
     const redis = opts.redis
-    attempts = createRedisLoginAttemptStore(redis, opts.redisPrefix)
-    storeFor = (name) => reportingStore(new RedisStore(false, false, redis, `${opts.redisPrefix}${name}:`), degraded)
+    // Whatever the client's own timeouts, a stalled Redis costs a request at most one bounded wait.
+    const guard = counterGuard({ timeoutMs: REDIS_TIMEOUT_MS, retryMs: REDIS_RETRY_MS })
+    // A fresh connection answers: no need to wait for the next probe.
+    const reconnected = () => { guard.close() }
+    redis.on('ready', reconnected)
+    app.addHook('onClose', async () => { redis.off('ready', reconnected) })
+    attempts = guard.wrap(createRedisLoginAttemptStore(redis, opts.redisPrefix))
+    storeFor = (name) => {
+      const store = new RedisStore(false, false, redis, `${opts.redisPrefix}${name}:`)
+      return reportingStore({
+        incr (key, callback, timeWindow, max) {
+          guard.run(async () => await new Promise<{ current: number, ttl: number } | null | undefined>((resolve, reject) => {
+            store.incr(key, (error, result) => { if (error === null) resolve(result); else reject(error) }, timeWindow, max)
+          })).then((result) => { callback(null, result) }, (error: Error) => { callback(error) })
+        }
+      }, degraded)
+    }
   }
 
   const policy = opts.login

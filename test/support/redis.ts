@@ -8,6 +8,9 @@ export interface RedisServer {
   /** Stops the server; `start()` brings it back on the same port (empty: nothing is persisted). */
   stop: () => Promise<void>
   start: () => Promise<void>
+  /** SIGSTOP / SIGCONT: the connections stay open, commands go unanswered until resumed. */
+  pause: () => void
+  resume: () => void
 }
 
 /** Debian's redis-server, when installed. */
@@ -50,7 +53,11 @@ export async function startRedis (t: { teardown: (fn: () => unknown) => void }):
       proc.kill('SIGKILL')
     })
   }
+  const signal = (name: NodeJS.Signals) => { if (child !== undefined && child.exitCode === null) child.kill(name) }
   await start()
-  t.teardown(stop)
-  return { url: `redis://127.0.0.1:${port}`, port, stop, start }
+  t.teardown(async () => {
+    signal('SIGCONT')
+    await stop()
+  })
+  return { url: `redis://127.0.0.1:${port}`, port, stop, start, pause: () => { signal('SIGSTOP') }, resume: () => { signal('SIGCONT') } }
 }

@@ -105,8 +105,9 @@ interface CommonOptions {
   /** A session ends this many days after its login, however often it is refreshed. Default 90. */
   sessionMaxDays?: number
   /**
-   * A spent refresh token presented again within this many seconds gets a fresh pair (a retried
-   * request, a second tab); later, a stolen token is assumed and its session ends. Default 10.
+   * A spent refresh token presented again within this many seconds gets one more fresh pair (a
+   * retried request, a second tab); later, or a third time, a stolen token is assumed and its
+   * session ends. Default 10.
    */
   refreshTokenReuseSeconds?: number
   /** bcrypt cost factor, 4 to 15. Default 12. */

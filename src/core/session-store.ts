@@ -12,7 +12,10 @@ export interface SessionPolicy {
   refreshTokenExpireDays: number
   /** A session ends this long after the login, however often it is refreshed. */
   sessionMaxDays: number
-  /** A spent refresh token presented again within this many seconds gets a fresh pair (a retry, a second tab); later, the session is revoked. */
+  /**
+   * A spent refresh token presented again within this many seconds gets one more fresh pair (a
+   * retry, a second tab); a later or a further presentation revokes the session.
+   */
   refreshTokenReuseSeconds: number
 }
 
@@ -72,6 +75,7 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
       .where('refresh_tokens.token_hash', '=', '').compile(),
     spend: db.updateTable('refresh_tokens').set({ spent_at: '' }).where('token_hash', '=', '').where('spent_at', 'is', null).compile(),
     spentAt: db.selectFrom('refresh_tokens').select('spent_at').where('token_hash', '=', '').compile(),
+    replay: db.updateTable('refresh_tokens').set({ replayed_at: '' }).where('token_hash', '=', '').where('replayed_at', 'is', null).compile(),
     addToken: db.insertInto('refresh_tokens').values({ token_hash: '', session_id: '', created_at: '', spent_at: '' }).compile(),
     move: db.updateTable('sessions').set({ last_used_at: '', expires_at: '' }).where('id', '=', '').compile(),
     end: db.deleteFrom('sessions').where('id', '=', '').compile()
@@ -105,10 +109,14 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
         spentAt = again.spent_at
       }
     }
-    // Within the window, counted from when it was spent; a window of 0 forgives nothing.
-    if (spentAt !== null && !(reuseMs > 0 && nowMs - Date.parse(spentAt) < reuseMs)) {
-      await run(trx, compiled.end, [row.id])
-      return { ok: false, reason: 'reused', username: row.username, sessionId: row.id }
+    // Within the window, counted from when it was spent, a spent token mints one more successor
+    // (a retry, a second tab); a window of 0 forgives nothing, and a third presentation is reuse.
+    if (spentAt !== null) {
+      const forgiven = reuseMs > 0 && nowMs - Date.parse(spentAt) < reuseMs && affected(await run(trx, compiled.replay, [now, hash]))
+      if (!forgiven) {
+        await run(trx, compiled.end, [row.id])
+        return { ok: false, reason: 'reused', username: row.username, sessionId: row.id }
+      }
     }
     const refreshToken = await addRefreshToken(trx, row.id, now)
     const expiresAt = iso(Math.min(nowMs + idleMs, Date.parse(row.absolute_expires_at)))

@@ -37,6 +37,8 @@ export interface RefreshTokensTable {
   created_at: string
   /** When it was exchanged for a new one; null while unspent. */
   spent_at: string | null
+  /** When, spent, it was presented again within the reuse window and minted its one more successor. */
+  replayed_at: string | null
 }
 
 /** The tables the auth plugin owns. */

@@ -38,7 +38,18 @@ export function createSessionTables (usersTable: boolean): Migration {
   }
 }
 
+/** When a spent refresh token was presented again within the reuse window: it mints one more successor, not a family. */
+export const addRefreshTokenReplays: Migration = {
+  async up (db: Kysely<any>) {
+    await db.schema.alterTable('refresh_tokens').addColumn('replayed_at', 'text').execute()
+  },
+  async down (db: Kysely<any>) {
+    await db.schema.alterTable('refresh_tokens').dropColumn('replayed_at').execute()
+  }
+}
+
 /** The session tables alone, in a database of their own beside a host's user store. */
 export const sessionMigrations: Record<string, Migration> = {
-  '0001_create_sessions': createSessionTables(false)
+  '0001_create_sessions': createSessionTables(false),
+  '0002_add_refresh_token_replays': addRefreshTokenReplays
 }

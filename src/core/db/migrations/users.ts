@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Migration } from 'kysely'
 import { withIdColumn } from '../dialect.js'
-import { createSessionTables } from './sessions.js'
+import { addRefreshTokenReplays, createSessionTables } from './sessions.js'
 
 export const usersMigrations: Record<string, Migration> = {
   '0001_create_users': {
@@ -41,5 +41,6 @@ export const usersMigrations: Record<string, Migration> = {
     async down (db: Kysely<any>) {
       await db.schema.alterTable('users').addColumn('token_version', 'integer', (col) => col.notNull().defaultTo(0)).execute()
     }
-  }
+  },
+  '0005_add_refresh_token_replays': addRefreshTokenReplays
 }

@@ -42,7 +42,7 @@ const LOGIN_OUTCOMES = [
   { result: 'throttled', reason: 'backoff' }, { result: 'throttled', reason: 'concurrent' }
 ]
 const LOGOUT_SCOPES = ['local', 'others', 'global']
-const LIMITS = ['token', 'registration', 'revoke', 'passwordChange']
+const LIMITS = ['token', 'registration', 'revoke', 'passwordChange', 'sessions']
 
 /**
  * The plugin's own metrics in the host's registry: counters fed by the audit events, and gauges

@@ -17,7 +17,7 @@ const ALLOWED: FastifyCorsOptions = {
   origin: true,
   methods: [...CORS_METHODS],
   allowedHeaders: ['Authorization', 'Content-Type'],
-  exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+  exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'Link', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
   maxAge: CORS_MAX_AGE_SECONDS,
   credentials: false
 }

@@ -18,7 +18,7 @@ import type { AddressLimit } from '../src/core/public-types.js'
 export type { AddressLimit }
 
 /** The routes limited per client address. */
-export type LimitName = 'token' | 'registration' | 'revoke' | 'passwordChange'
+export type LimitName = 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions'
 
 export interface ThrottlePluginOptions {
   /** Per route group; false: unlimited. */

@@ -1,12 +1,28 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { audit } from '../plugins/audit.js'
-import { HttpError } from '../plugins/errors.js'
+import { HttpError, RequestValidationError } from '../plugins/errors.js'
+import { addressLimit } from '../plugins/throttle.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { pathVariants } from '../src/core/route-paths.js'
 import { HTTPError } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
-import { badRequest, jsonResponse, unauthorized, unavailable, validationFailed } from '../src/core/schemas/responses.js'
-import { LogoutQuery, SessionList, SessionParams } from '../src/core/schemas/session.js'
+import { badRequest, jsonResponse, tooManyRequests, unauthorized, unavailable, validationFailed } from '../src/core/schemas/responses.js'
+import { LogoutQuery, SESSION_PAGE_MAX, SessionList, SessionListQuery, SessionParams } from '../src/core/schemas/session.js'
+import type { SessionCursor } from '../src/core/session-store.js'
+
+const cursorOf = (cursor: SessionCursor) => Buffer.from(JSON.stringify([cursor.lastUsedAt, cursor.id])).toString('base64url')
+
+/** A cursor this service gave, or a 422 naming it. */
+function parseCursor (value: string): SessionCursor {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))
+  } catch {}
+  if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {
+    return { lastUsedAt: parsed[0], id: parsed[1] }
+  }
+  throw new RequestValidationError([{ loc: ['query', 'cursor'], msg: 'Not a cursor from a previous page', type: 'cursor_invalid' }])
+}
 
 export interface SessionRoutesOptions {
   docs: RouteDocs
@@ -48,34 +64,52 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
     })
   }
 
-  for (const { url, ...variant } of pathVariants(app, '/users/me/sessions')) {
-    app.get(url, {
-      onRequest: guards.currentActiveUser,
-      schema: {
-        ...operationDocs(opts.docs, variant, 'listSessions', 'guard'),
-        summary: 'The current user\'s live sessions',
-        description: 'Every session of the user that has not ended, the most recently used first; `current` marks the one asking.',
-        tags: ['sessions'],
-        response: {
-          200: ref(SessionList, 'The live sessions, the most recently used first'),
-          400: badRequest(),
-          401: unauthorized,
-          503: unavailable
+  await app.register(async function sessionList (scope: typeof app) {
+    await scope.register(addressLimit, { limit: 'sessions' })
+    for (const { url, ...variant } of pathVariants(scope, '/users/me/sessions')) {
+      scope.get(url, {
+        onRequest: guards.currentActiveUser,
+        schema: {
+          ...operationDocs(opts.docs, variant, 'listSessions', 'guard'),
+          summary: 'The current user\'s live sessions',
+          description: 'The sessions of the user that have not ended, the most recently used first; `current` marks the one asking. ' +
+            `At most \`limit\` (${SESSION_PAGE_MAX}) a page: when there are more, a \`Link: <…>; rel="next"\` header (RFC 8288) gives the next page.`,
+          tags: ['sessions'],
+          querystring: SessionListQuery,
+          response: {
+            200: ref(SessionList, 'A page of the live sessions, the most recently used first; `Link` names the next page when there is one'),
+            400: badRequest(),
+            401: unauthorized,
+            422: validationFailed('`limit` is not a whole number from 1 to 100, or `cursor` is not one this service gave', {
+              loc: ['query', 'cursor'], msg: 'Not a cursor from a previous page', type: 'cursor_invalid'
+            }),
+            429: tooManyRequests('session lists'),
+            503: unavailable
+          }
         }
-      }
-    }, async (request) => {
-      const current = guards.sessionOf(request)
-      const sessions = await app.tokenAuthSessions.list(request.user.username)
-      return sessions.map((session) => ({
-        id: session.id,
-        created_at: session.createdAt,
-        last_used_at: session.lastUsedAt,
-        expires_at: session.expiresAt,
-        user_agent: session.userAgent,
-        current: session.id === current
-      }))
-    })
-  }
+      }, async (request, reply) => {
+        const current = guards.sessionOf(request)
+        const limit = request.query.limit ?? SESSION_PAGE_MAX
+        const after = request.query.cursor === undefined ? undefined : parseCursor(request.query.cursor)
+        // One more than the page tells whether there is a next one.
+        const sessions = await app.tokenAuthSessions.list(request.user.username, { limit: limit + 1, after })
+        const page = sessions.slice(0, limit)
+        const last = page.at(-1)
+        if (sessions.length > limit && last !== undefined) {
+          const next = new URLSearchParams({ limit: String(limit), cursor: cursorOf({ lastUsedAt: last.lastUsedAt, id: last.id }) })
+          reply.header('link', `<${request.url.split('?')[0] ?? ''}?${next.toString()}>; rel="next"`)
+        }
+        return page.map((session) => ({
+          id: session.id,
+          created_at: session.createdAt,
+          last_used_at: session.lastUsedAt,
+          expires_at: session.expiresAt,
+          user_agent: session.userAgent,
+          current: session.id === current
+        }))
+      })
+    }
+  })
 
   for (const { url, ...variant } of pathVariants(app, '/users/me/sessions/:session_id')) {
     app.delete(url, {

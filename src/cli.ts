@@ -114,7 +114,8 @@ async function run (argv: string[]): Promise<void> {
     const sessions = createSessionStore(db, {
       refreshTokenExpireDays: config.REFRESH_TOKEN_EXPIRE_DAYS,
       sessionMaxDays: config.SESSION_MAX_DAYS,
-      refreshTokenReuseSeconds: config.REFRESH_TOKEN_REUSE_SECONDS
+      refreshTokenReuseSeconds: config.REFRESH_TOKEN_REUSE_SECONDS,
+      maxSessionsPerUser: config.MAX_SESSIONS_PER_USER
     })
     const username = name as string
     const audit = cliAudit()

@@ -30,6 +30,7 @@ export const ConfigSchema = Type.Object({
   REFRESH_TOKEN_EXPIRE_DAYS: Type.Integer({ minimum: 1, maximum: 365, default: 14 }),
   SESSION_MAX_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
   REFRESH_TOKEN_REUSE_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
+  MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
   BCRYPT_COST: Type.Integer({ minimum: 4, maximum: 15, default: 12 }),
   REGISTRATION: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
   // Requests per client address: N/PERIOD (s, min, h, optionally with a count: 10/15min), or off.
@@ -37,6 +38,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_REGISTRATION: Type.String({ pattern: RATE_PATTERN, default: '20/h' }),
   RATE_LIMIT_REVOKE: Type.String({ pattern: RATE_PATTERN, default: '60/min' }),
   RATE_LIMIT_PASSWORD_CHANGE: Type.String({ pattern: RATE_PATTERN, default: '20/h' }),
+  RATE_LIMIT_SESSIONS: Type.String({ pattern: RATE_PATTERN, default: '60/min' }),
   // Consecutive failed logins of a username from one address before each attempt waits (0: never).
   LOGIN_BACKOFF_AFTER: Type.Integer({ minimum: 0, maximum: 1000, default: 5 }),
   LOGIN_BACKOFF_MAX_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 900 }),
@@ -130,7 +132,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
   if (!problems.has('SESSION_MAX_DAYS') && !problems.has('REFRESH_TOKEN_EXPIRE_DAYS') && config.SESSION_MAX_DAYS < config.REFRESH_TOKEN_EXPIRE_DAYS) {
     problems.set('SESSION_MAX_DAYS', `SESSION_MAX_DAYS=${config.SESSION_MAX_DAYS}: must be at least REFRESH_TOKEN_EXPIRE_DAYS (${config.REFRESH_TOKEN_EXPIRE_DAYS})`)
   }
-  for (const key of ['RATE_LIMIT_TOKEN', 'RATE_LIMIT_REGISTRATION', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_PASSWORD_CHANGE'] as const) {
+  for (const key of ['RATE_LIMIT_TOKEN', 'RATE_LIMIT_REGISTRATION', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_PASSWORD_CHANGE', 'RATE_LIMIT_SESSIONS'] as const) {
     const limit = problems.has(key) ? false : addressLimit(config[key])
     if (limit !== false && limit.windowSeconds > 86_400) problems.set(key, `${key}=${JSON.stringify(config[key])}: the period can be a day at most`)
   }

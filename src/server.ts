@@ -48,6 +48,7 @@ async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
     refreshTokenExpireDays: config.REFRESH_TOKEN_EXPIRE_DAYS,
     sessionMaxDays: config.SESSION_MAX_DAYS,
     refreshTokenReuseSeconds: config.REFRESH_TOKEN_REUSE_SECONDS,
+    maxSessionsPerUser: config.MAX_SESSIONS_PER_USER,
     bcryptCost: config.BCRYPT_COST,
     registration: config.REGISTRATION,
     redisUrl: config.REDIS_URL,
@@ -59,6 +60,7 @@ async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
       registration: addressLimit(config.RATE_LIMIT_REGISTRATION),
       revoke: addressLimit(config.RATE_LIMIT_REVOKE),
       passwordChange: addressLimit(config.RATE_LIMIT_PASSWORD_CHANGE),
+      sessions: addressLimit(config.RATE_LIMIT_SESSIONS),
       loginBackoffAfter: config.LOGIN_BACKOFF_AFTER === 0 ? false : config.LOGIN_BACKOFF_AFTER,
       loginBackoffMaxSeconds: config.LOGIN_BACKOFF_MAX_SECONDS,
       loginFailuresPerHour: config.LOGIN_FAILURES_PER_HOUR

@@ -68,6 +68,8 @@ export interface TokenAuthThrottleOptions {
   revoke?: AddressLimit | false
   /** `POST /users/me/password`. Default 20 per hour. */
   passwordChange?: AddressLimit | false
+  /** `GET /users/me/sessions`. Default 60 per 60 s. */
+  sessions?: AddressLimit | false
   /**
    * After this many consecutive failed logins for a username from one address, each further
    * attempt from there waits 1 s, 2 s, 4 s … (answered 429, no password checked). Default 5;
@@ -110,6 +112,8 @@ interface CommonOptions {
    * session ends. Default 10.
    */
   refreshTokenReuseSeconds?: number
+  /** Live sessions one account may have; a login past it ends the least recently used. 1 to 10000, default 100. */
+  maxSessionsPerUser?: number
   /** bcrypt cost factor, 4 to 15. Default 12. */
   bcryptCost?: number
   /** Whether `POST /users/` creates accounts. Default 'open'. */
@@ -158,6 +162,7 @@ export interface TokenAuthSettings {
   readonly refreshTokenExpireDays: number
   readonly sessionMaxDays: number
   readonly refreshTokenReuseSeconds: number
+  readonly maxSessionsPerUser: number
   readonly bcryptCost: number
   readonly registration: 'open' | 'closed'
   /** 'host': in the host's OpenAPI document; 'own': the plugin's own document and pages; 'off'. */
@@ -214,19 +219,20 @@ function check (condition: boolean, message: string): void {
 }
 
 const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', 'accessTokenExpireMinutes', 'bcryptCost',
-  'refreshTokenExpireDays', 'sessionMaxDays', 'refreshTokenReuseSeconds',
+  'refreshTokenExpireDays', 'sessionMaxDays', 'refreshTokenReuseSeconds', 'maxSessionsPerUser',
   'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix', 'throttle', 'metrics',
   // Fastify's own register options, which reach every plugin.
   'logLevel', 'logSerializers'])
 const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme', 'publicUrl', 'operationIdPrefix'])
-const THROTTLE_KEYS = new Set(['token', 'registration', 'revoke', 'passwordChange', 'loginBackoffAfter', 'loginBackoffMaxSeconds', 'loginFailuresPerHour', 'redis'])
+const THROTTLE_KEYS = new Set(['token', 'registration', 'revoke', 'passwordChange', 'sessions', 'loginBackoffAfter', 'loginBackoffMaxSeconds', 'loginFailuresPerHour', 'redis'])
 const METRICS_KEYS = new Set(['registry', 'prefix'])
 const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetric']
 const DEFAULT_LIMITS: Record<LimitName, AddressLimit> = {
   token: { max: 60, windowSeconds: 60 },
   registration: { max: 20, windowSeconds: 3600 },
   revoke: { max: 60, windowSeconds: 60 },
-  passwordChange: { max: 20, windowSeconds: 3600 }
+  passwordChange: { max: 20, windowSeconds: 3600 },
+  sessions: { max: 60, windowSeconds: 60 }
 }
 const HOUR_MS = 3_600_000
 
@@ -291,6 +297,7 @@ function validated (opts: TokenAuthOptions) {
     refreshTokenExpireDays: opts.refreshTokenExpireDays ?? 14,
     sessionMaxDays: opts.sessionMaxDays ?? 90,
     refreshTokenReuseSeconds: opts.refreshTokenReuseSeconds ?? 10,
+    maxSessionsPerUser: opts.maxSessionsPerUser ?? 100,
     bcryptCost: opts.bcryptCost ?? 12,
     registration: opts.registration ?? 'open',
     issuer: opts.issuer ?? DEFAULT_TOKEN_ISSUER,
@@ -310,6 +317,8 @@ function validated (opts: TokenAuthOptions) {
   check(Number.isInteger(idleDays) && idleDays >= 1 && idleDays <= 365, 'refreshTokenExpireDays must be a whole number from 1 to 365')
   check(Number.isInteger(maxDays) && maxDays >= idleDays && maxDays <= 3650, 'sessionMaxDays must be a whole number from refreshTokenExpireDays to 3650')
   check(Number.isInteger(reuse) && reuse >= 0 && reuse <= 300, 'refreshTokenReuseSeconds must be a whole number from 0 to 300')
+  const maxSessions = settings.maxSessionsPerUser
+  check(Number.isInteger(maxSessions) && maxSessions >= 1 && maxSessions <= 10_000, 'maxSessionsPerUser must be a whole number from 1 to 10000')
   check(registration === 'open' || registration === 'closed', "registration must be 'open' or 'closed'")
   check(typeof prefix === 'string' && (prefix === '' || prefix.startsWith('/')), "prefix must start with '/'")
   check(typeof settings.issuer === 'string' && settings.issuer !== '' && typeof settings.audience === 'string' && settings.audience !== '', 'issuer and audience must be non-empty strings')
@@ -380,7 +389,12 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       database: opts.database,
       databaseOptions: opts.databaseOptions,
       store: opts.store,
-      policy: { refreshTokenExpireDays: base.refreshTokenExpireDays, sessionMaxDays: base.sessionMaxDays, refreshTokenReuseSeconds: base.refreshTokenReuseSeconds }
+      policy: {
+        refreshTokenExpireDays: base.refreshTokenExpireDays,
+        sessionMaxDays: base.sessionMaxDays,
+        refreshTokenReuseSeconds: base.refreshTokenReuseSeconds,
+        maxSessionsPerUser: base.maxSessionsPerUser
+      }
     })
     await child.register(throttle, { ...throttling, redisPrefix: `token-auth:${child.prefix}:` })
     await child.register(passwords, { cost: base.bcryptCost })

@@ -17,6 +17,14 @@ export interface SessionPolicy {
    * retry, a second tab); a later or a further presentation revokes the session.
    */
   refreshTokenReuseSeconds: number
+  /** Live sessions one user may have: a login past it ends the least recently used. */
+  maxSessionsPerUser: number
+}
+
+/** Where a page of a user's sessions starts: after this session in the list's order. */
+export interface SessionCursor {
+  lastUsedAt: string
+  id: string
 }
 
 /** A live session, as its owner sees it. Times are ISO 8601 (UTC). */
@@ -92,6 +100,15 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
     return token
   }
 
+  /** Ends the user's least recently used sessions beyond the cap (the newest login is the most recent). */
+  async function endBeyondCap (trx: Kysely<AuthDatabase>, username: string): Promise<void> {
+    const beyond = await trx.selectFrom('sessions').select('id').where('username', '=', username)
+      .orderBy('last_used_at', 'desc').orderBy('id', 'desc')
+      // A lowered cap is reached over a few logins rather than in one long transaction.
+      .limit(1000).offset(policy.maxSessionsPerUser).execute()
+    if (beyond.length > 0) await trx.deleteFrom('sessions').where('id', 'in', beyond.map((session) => session.id)).execute()
+  }
+
   async function rotate (trx: Kysely<AuthDatabase>, hash: string, nowMs: number): Promise<RefreshOutcome> {
     const now = iso(nowMs)
     const row = (await run(trx, compiled.tokenWithSession, [hash])).rows[0]
@@ -146,7 +163,9 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
         return await inWriteTransaction(db, async (trx) => {
           await trx.deleteFrom('sessions').where('expires_at', '<=', now).execute()
           await trx.insertInto('sessions').values(row).execute()
-          return { session: toRecord(row), refreshToken: await addRefreshToken(trx, row.id, now) }
+          const refreshToken = await addRefreshToken(trx, row.id, now)
+          await endBeyondCap(trx, username)
+          return { session: toRecord(row), refreshToken }
         })
       } catch (error) {
         if (isForeignKeyViolation(error)) return undefined
@@ -176,12 +195,19 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
       return row !== undefined && affected(await run(db, compiled.end, [row.session_id]))
     },
 
-    /** The user's live sessions, the most recently used first. */
-    async list (username: string): Promise<SessionRecord[]> {
-      const rows = await db.selectFrom('sessions').selectAll()
+    /** The user's live sessions, the most recently used first: at most `limit`, after `after` when given. */
+    async list (username: string, { limit, after }: { limit?: number, after?: SessionCursor } = {}): Promise<SessionRecord[]> {
+      let query = db.selectFrom('sessions').selectAll()
         .where('username', '=', username).where('expires_at', '>', iso(Date.now()))
-        .orderBy('last_used_at', 'desc').orderBy('id').execute()
-      return rows.map(toRecord)
+      if (after !== undefined) {
+        query = query.where((eb) => eb.or([
+          eb('last_used_at', '<', after.lastUsedAt),
+          eb.and([eb('last_used_at', '=', after.lastUsedAt), eb('id', '>', after.id)])
+        ]))
+      }
+      query = query.orderBy('last_used_at', 'desc').orderBy('id')
+      if (limit !== undefined) query = query.limit(limit)
+      return (await query.execute()).map(toRecord)
     },
 
     /** Ends one live session of the user (with its refresh tokens). False when the user has no such session. */

@@ -167,6 +167,7 @@ t.test('tokenAuth.settings reflect the options', async (t) => {
     refreshTokenExpireDays: 14,
     sessionMaxDays: 90,
     refreshTokenReuseSeconds: 10,
+    maxSessionsPerUser: 100,
     bcryptCost: 4,
     registration: 'open',
     docs: 'own',
@@ -180,6 +181,7 @@ t.test('tokenAuth.settings reflect the options', async (t) => {
     refreshTokenExpireDays: 2,
     sessionMaxDays: 7,
     refreshTokenReuseSeconds: 0,
+    maxSessionsPerUser: 3,
     bcryptCost: 5,
     registration: 'closed',
     issuer: 'host-iss',
@@ -195,6 +197,7 @@ t.test('tokenAuth.settings reflect the options', async (t) => {
     refreshTokenExpireDays: 2,
     sessionMaxDays: 7,
     refreshTokenReuseSeconds: 0,
+    maxSessionsPerUser: 3,
     bcryptCost: 5,
     registration: 'closed',
     docs: 'off',
@@ -452,7 +455,9 @@ t.test('the plugin refuses bad options with a clear error, before it opens a dat
     ['refreshTokenExpireDays', 1.5, /refreshTokenExpireDays must be a whole number from 1 to 365/],
     ['sessionMaxDays', 7, /sessionMaxDays must be a whole number from refreshTokenExpireDays to 3650/],
     ['refreshTokenReuseSeconds', -1, /refreshTokenReuseSeconds must be a whole number from 0 to 300/],
-    ['refreshTokenReuseSeconds', 301, /refreshTokenReuseSeconds must be a whole number from 0 to 300/]
+    ['refreshTokenReuseSeconds', 301, /refreshTokenReuseSeconds must be a whole number from 0 to 300/],
+    ['maxSessionsPerUser', 0, /maxSessionsPerUser must be a whole number from 1 to 10000/],
+    ['maxSessionsPerUser', 1.5, /maxSessionsPerUser must be a whole number from 1 to 10000/]
   ] as const) {
     t.match(await message({ secret: testSecret(), [option]: value }), rule, `${option} ${value}`)
   }

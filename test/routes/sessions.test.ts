@@ -307,4 +307,59 @@ forEachEngine(t, async (t, engine) => {
     }
     t.equal((await db.selectFrom('sessions').select('id').where('username', '=', b.username).execute()).length, 3, 'b has all three')
   })
+
+  t.test('an account keeps at most maxSessionsPerUser live sessions: a login past it ends the least recently used', async (t) => {
+    const capped = await buildApp(t, { maxSessionsPerUser: 3 }, engine)
+    const user = await someone(capped)
+    const pairs: TokenPair[] = []
+    for (let i = 0; i < 5; i++) pairs.push(await loginPair(capped, user))
+    const first = pairs[0] as TokenPair
+    const refreshed = await refresh(capped, first.refresh_token)
+    t.equal(refreshed.statusCode, 400, 'the first login had already ended (two logins past the cap)')
+    const sixth = await loginPair(capped, user)
+    const list = await listSessions(capped, sixth)
+    t.equal(list.json().length, 3, 'three sessions listed')
+    t.same(list.json().map((s: { id: string }) => s.id).sort(), [pairs[3], pairs[4], sixth].map((p) => sidOf((p as TokenPair).access_token)).sort(), 'the three newest')
+    for (const [i, pair] of pairs.slice(0, 3).entries()) await assertEnded(t, capped, pair, `login ${i + 1}`)
+    t.equal((await me(capped, pairs[3] as TokenPair)).statusCode, 200, 'login 4 goes on')
+    const other = await someone(capped)
+    await assertAlive(t, capped, await loginPair(capped, other), 'another user is not touched')
+
+    // Least recently used, not oldest: a refreshed old login outlives a newer idle one.
+    const third = await someone(capped)
+    const [a, b] = [await loginPair(capped, third), await loginPair(capped, third)]
+    await loginPair(capped, third)
+    const aRefreshed = await refresh(capped, a.refresh_token)
+    t.equal(aRefreshed.statusCode, 200)
+    await loginPair(capped, third)
+    await assertEnded(t, capped, b, 'the least recently used login')
+    await assertAlive(t, capped, aRefreshed.json(), 'the older login, refreshed since')
+  })
+
+  t.test('the list comes in pages: limit, and a Link header to the next page', async (t) => {
+    const user = await someone(app)
+    const pairs: TokenPair[] = []
+    for (let i = 0; i < 5; i++) pairs.push(await loginPair(app, user))
+    const asker = pairs[4] as TokenPair
+    const seen: string[] = []
+    let url: string | undefined = '/users/me/sessions?limit=2'
+    const sizes: number[] = []
+    while (url !== undefined) {
+      const res = await listSessions(app, asker, url)
+      t.equal(res.statusCode, 200, url)
+      sizes.push(res.json().length)
+      seen.push(...res.json().map((s: { id: string }) => s.id))
+      const link = res.headers.link as string | undefined
+      url = link === undefined ? undefined : /^<([^>]+)>; rel="next"$/.exec(link)?.[1]
+      if (link !== undefined) t.ok(url?.startsWith('/users/me/sessions?'), `a next link: ${link}`)
+    }
+    t.same(sizes, [2, 2, 1], 'pages of 2, 2 and 1; the last without a Link')
+    t.same(seen, (await listSessions(app, asker)).json().map((s: { id: string }) => s.id), 'the same sessions in the same order as one page')
+    t.equal(new Set(seen).size, 5, 'each once')
+    for (const [query, loc] of [['limit=0', 'limit'], ['limit=101', 'limit'], ['cursor=bm90LWEtY3Vyc29y', 'cursor'], ['cursor=%25%25', 'cursor']] as const) {
+      const res = await listSessions(app, asker, `/users/me/sessions?${query}`)
+      t.equal(res.statusCode, 422, `${query}: 422`)
+      t.same(res.json().detail[0].loc, ['query', loc], `${query}: names ${loc}`)
+    }
+  })
 })

@@ -68,9 +68,9 @@ for (const mode of modes) {
       t.equal((await attempt(app, 'nobody', 'wrong-password', B)).statusCode, 401, 'another address has its own allowance')
     })
 
-    t.test('POST /users/, /revoke, /users/me/password: JSON 429s, each limit its own', async (t) => {
+    t.test('POST /users/, /revoke, /users/me/password, GET /users/me/sessions: JSON 429s, each limit its own', async (t) => {
       const limit = { max: 1, windowSeconds: 3600 }
-      const [app] = await appsFor(t, mode, { registration: limit, revoke: limit, passwordChange: limit, token: false }) as [FastifyInstance]
+      const [app] = await appsFor(t, mode, { registration: limit, revoke: limit, passwordChange: limit, sessions: limit, token: false }) as [FastifyInstance]
       const register = async (username: string) => await app.inject({ method: 'POST', url: '/users/', remoteAddress: A, payload: { username, password: 'long-enough-password' } })
       t.equal((await register('first')).statusCode, 201)
       assertTooMany(t, await register('second'), false, 'a second registration')
@@ -87,6 +87,9 @@ for (const mode of modes) {
       })
       t.equal((await change('long-enough-password')).statusCode, 204)
       assertTooMany(t, await change('long-enough-password-2'), false, 'a second password change')
+      const list = async () => await app.inject({ url: '/users/me/sessions', headers: { authorization: `Bearer ${token}` }, remoteAddress: A })
+      t.equal((await list()).statusCode, 200)
+      assertTooMany(t, await list(), false, 'a second session list')
       t.equal((await app.inject({ url: '/users/me/', headers: { authorization: `Bearer ${token}` }, remoteAddress: A })).statusCode, 200,
         'unlimited routes stay open to the address')
     })

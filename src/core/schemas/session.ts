@@ -37,6 +37,27 @@ export const LogoutQuery = Type.Object({
 }, { additionalProperties: false })
 export type LogoutQuery = Static<typeof LogoutQuery>
 
+/** The largest page of GET /users/me/sessions, and its default. */
+export const SESSION_PAGE_MAX = 100
+
+export const SessionListQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({
+    minimum: 1,
+    maximum: SESSION_PAGE_MAX,
+    default: SESSION_PAGE_MAX,
+    description: 'The most sessions in one page',
+    examples: [20]
+  })),
+  cursor: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 256,
+    pattern: '^[A-Za-z0-9_-]+$',
+    description: 'Where the page starts: the cursor of the previous page\'s `Link: <…>; rel="next"` header',
+    examples: ['WyIyMDI2LTEyLTAzVDE3OjA1OjEyLjAwMFoiLCJuNGJRZ2NHaDFoWjNQbUdIM25OazlBIl0']
+  }))
+}, { additionalProperties: false })
+export type SessionListQuery = Static<typeof SessionListQuery>
+
 export const SessionParams = Type.Object({
   session_id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'A session id from GET /users/me/sessions (base64url)', examples: [SESSION_ID_EXAMPLE] })
 })

@@ -155,7 +155,8 @@ export async function backupSqliteDatabase (db: Kysely<any>, destination: string
   try {
     mkdirSync(dirname(destination), { recursive: true })
     closeSync(openSync(partial, 'wx', 0o600))
-    await sqlite.backup(partial)
+    // In one step, a snapshot: copied in steps, a write by the service between two restarts the copy.
+    await sqlite.backup(partial, { progress: () => 0x7fffffff })
     const copy = new SQLite(partial, { fileMustExist: true })
     try {
       copy.pragma(`user_version = ${freshGeneration(sqlite.pragma('user_version', { simple: true }) as number)}`)
@@ -168,7 +169,8 @@ export async function backupSqliteDatabase (db: Kysely<any>, destination: string
     renameSync(partial, destination)
   } catch (error) {
     if (error instanceof BackupError) throw error
-    throw new BackupError(`Cannot write the backup ${destination}: ${unavailableReason(error)}`)
+    // Node's own messages start with their code already.
+    throw new BackupError(`Cannot write the backup ${destination}: ${unavailableReason(error).replace(/^(\w+): \1: /, '$1: ')}`)
   } finally {
     for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(`${partial}${suffix}`, { force: true })
   }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { cliAudit } from './cli-audit.js'
 import { ConfigError, loadConfig, loadEnvFile } from './config.js'
@@ -6,6 +7,7 @@ import { createKyselyUserStore } from './core/kysely-user-store.js'
 import { createSessionStore } from './core/session-store.js'
 import { hashPassword, passwordLengthProblem } from './core/passwords.js'
 import { toPublicUser, UsernameTakenError } from './core/user-store.js'
+import { backupSqliteDatabase, BackupError, parseDatabaseUrl } from './core/db/database.js'
 import { DatabaseStartError } from './core/db/database-marker.js'
 import { DatabaseUnavailableError } from './core/db/errors.js'
 import { openServiceDatabase } from './core/db/service-database.js'
@@ -23,6 +25,8 @@ Commands:
   revoke-sessions NAME        end every session of the user (signs them out everywhere)
   hash-password --password-stdin
   migrate                     apply pending database migrations (for deploy pipelines)
+  backup PATH                 write a consistent copy of the SQLite database to the new file PATH
+                              (while the service runs; restore it as the README says)
 
 The password is read from standard input (one trailing newline is dropped).
 set-password and disable end every session of the user.
@@ -85,8 +89,8 @@ async function run (argv: string[]): Promise<void> {
     if (command === undefined && !values.help) throw new CliError('', 2)
     return
   }
-  const needsName = ['create-user', 'set-password', 'disable', 'enable', 'sessions', 'revoke-sessions'].includes(command)
-  if (needsName && name === undefined) throw usageError(`${command} needs a username`)
+  const needsName = ['create-user', 'set-password', 'disable', 'enable', 'sessions', 'revoke-sessions', 'backup'].includes(command)
+  if (needsName && name === undefined) throw usageError(`${command} needs ${command === 'backup' ? 'the path of the new file' : 'a username'}`)
   if (extra.length > 0 || (!needsName && name !== undefined)) throw usageError(`Unexpected argument: ${extra[0] ?? name}`)
   const needsPassword = ['create-user', 'set-password', 'hash-password'].includes(command)
   if (needsPassword && !values['password-stdin']) throw usageError(`${command} needs --password-stdin (passwords are never taken as arguments)`)
@@ -97,7 +101,11 @@ async function run (argv: string[]): Promise<void> {
     process.stdout.write(`${await hashPassword(await readNewPassword(), config.BCRYPT_COST)}\n`)
     return
   }
-  if (!['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'migrate'].includes(command)) throw usageError(`Unknown command: ${command}`)
+  if (!['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'migrate', 'backup'].includes(command)) throw usageError(`Unknown command: ${command}`)
+  if (command === 'backup') {
+    const location = parseDatabaseUrl(config.DATABASE_URL)
+    if (location.engine !== 'sqlite' || location.path === ':memory:') throw usageError('backup copies a SQLite database file; for PostgreSQL use pg_dump')
+  }
 
   const db = await openServiceDatabase(config.DATABASE_URL, {
     poolSize: 1,
@@ -108,6 +116,17 @@ async function run (argv: string[]): Promise<void> {
   try {
     if (command === 'migrate') {
       process.stdout.write('Migrations applied\n')
+      return
+    }
+    if (command === 'backup') {
+      const destination = resolve(name as string)
+      try {
+        await backupSqliteDatabase(db, destination)
+      } catch (error) {
+        if (error instanceof BackupError) throw new CliError(error.message, 1)
+        throw error
+      }
+      process.stdout.write(`Backup written to ${destination}\n`)
       return
     }
     const users = createKyselyUserStore(db)

@@ -1,12 +1,13 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type Dialect } from 'kysely'
-import { asUnavailable } from './errors.js'
+import { asUnavailable, unavailableReason } from './errors.js'
 import { watchFileIdentity, type FileIdentity } from './file-identity.js'
 import type { AuthDatabase } from './types.js'
 import { translatingUnavailable } from './unavailable-dialect.js'
+import { freshGeneration } from './wal-owner.js'
 
 export type DatabaseLocation =
   | { engine: 'sqlite', /** Absolute file path, or `:memory:`. */ path: string }
@@ -128,6 +129,51 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely
   sqliteHandles.set(db, sqlite)
   if (identity !== undefined) fileIdentities.set(db, identity)
   return db
+}
+
+/** Why a backup was not written: the message says what to do. */
+export class BackupError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'BackupError'
+  }
+}
+
+/**
+ * For a SQLite file database opened here: writes a consistent copy of it, taken with SQLite's
+ * online backup while other processes go on using it, to `destination`, a new file private to
+ * this user, with no -wal beside it. The copy gets a fresh generation (the header's
+ * user_version): restored later, it is never taken for the file whose -wal is left at the path.
+ */
+export async function backupSqliteDatabase (db: Kysely<any>, destination: string): Promise<void> {
+  const sqlite = sqliteHandles.get(db)
+  if (sqlite === undefined || sqlite.memory) throw new BackupError('backup copies a SQLite database file; for PostgreSQL use pg_dump')
+  if (resolve(destination) === resolve(sqlite.name)) throw new BackupError(`${destination} is the database itself: choose another path`)
+  if (existsSync(destination)) throw new BackupError(`${destination} exists already: choose a new path (a backup never overwrites a file)`)
+  // Written beside the destination and renamed into place: a backup cut short is never at that path.
+  const partial = `${destination}.partial-${process.pid}`
+  try {
+    mkdirSync(dirname(destination), { recursive: true })
+    closeSync(openSync(partial, 'wx', 0o600))
+    // In one step, a snapshot: copied in steps, a write by the service between two restarts the copy.
+    await sqlite.backup(partial, { progress: () => 0x7fffffff })
+    const copy = new SQLite(partial, { fileMustExist: true })
+    try {
+      copy.pragma(`user_version = ${freshGeneration(sqlite.pragma('user_version', { simple: true }) as number)}`)
+      // One self-contained file: the copy's log is checkpointed into it and removed.
+      copy.pragma('journal_mode = DELETE')
+    } finally {
+      copy.close()
+    }
+    if (existsSync(destination)) throw new BackupError(`${destination} appeared while the backup was written: choose a new path`)
+    renameSync(partial, destination)
+  } catch (error) {
+    if (error instanceof BackupError) throw error
+    // Node's own messages start with their code already.
+    throw new BackupError(`Cannot write the backup ${destination}: ${unavailableReason(error).replace(/^(\w+): \1: /, '$1: ')}`)
+  } finally {
+    for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(`${partial}${suffix}`, { force: true })
+  }
 }
 
 /** How a connection pool is used right now. */

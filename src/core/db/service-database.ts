@@ -5,11 +5,12 @@ import { createDatabase, parseDatabaseUrl, type DatabaseOptions } from './databa
 import { checkDatabaseBeforeOpening, DatabaseStartError, markDatabase } from './database-marker.js'
 import { isUnavailable, unavailableReason } from './errors.js'
 import { migrateService } from './migrate.js'
+import { checkWriteAheadLog, recordWalOwner } from './wal-owner.js'
 
 export interface ServiceDatabaseOptions extends DatabaseOptions {
   /** Start on an empty SQLite database even where the marker says one existed. */
   allowEmpty: boolean
-  /** Told when an empty database is started on purpose where one existed. */
+  /** Told when an empty database is started on purpose where one existed, or another file's -wal and -shm are set aside. */
   warn?: (message: string) => void
 }
 
@@ -36,9 +37,10 @@ function writeProblem (file: string): string | undefined {
 }
 
 /**
- * The standalone service's database as its process entry and its CLI open it: a SQLite file
- * is first checked against its marker (see checkDatabaseBeforeOpening), then everything is
- * migrated, then the marker is written. A SQLite file that cannot be created, written or read
+ * The standalone service's database as its process entry and its CLI open it: a SQLite file's
+ * -wal and -shm are set aside when they belong to another file (see checkWriteAheadLog), the file
+ * is checked against its marker (see checkDatabaseBeforeOpening), then everything is migrated,
+ * then the marker and the owner of the log are written. A SQLite file that cannot be created, written or read
  * becomes a DatabaseStartError naming it. The caller owns the result and must `destroy()` it.
  */
 export async function openServiceDatabase (url: string, opts: ServiceDatabaseOptions): Promise<Kysely<any>> {
@@ -48,10 +50,16 @@ export async function openServiceDatabase (url: string, opts: ServiceDatabaseOpt
   const timeoutMs = opts.timeoutMs ?? 5000
   let db: Kysely<any> | undefined
   try {
+    // Before anything opens the file: opening it replays the log beside it.
+    const log = file === undefined ? undefined : checkWriteAheadLog(file, { timeoutMs })
     const found = file === undefined ? 'new' : checkDatabaseBeforeOpening(file, { allowEmpty, timeoutMs })
+    // A new database is created where the file is missing: a log left there belongs to the one gone.
+    const stray = file !== undefined && log?.found === 'no-file' ? checkWriteAheadLog(file, { timeoutMs, missing: 'set-aside' }) : log
+    if (stray?.found === 'stray') warn?.(stray.message)
     db = createDatabase(url, databaseOptions)
     await migrateService(db)
     if (file !== undefined) {
+      recordWalOwner(file, timeoutMs)
       if (found === 'empty-allowed') warn?.(`ALLOW_EMPTY_DATABASE=true: started an empty database at ${file}, where one existed before`)
       markDatabase(file, { replace: found === 'empty-allowed' })
     }

@@ -23,5 +23,10 @@ export interface AuditFields {
  */
 export function audit (request: Pick<FastifyRequest, 'log' | 'ip' | 'server'>, event: AuditEvent, fields: AuditFields = {}): void {
   request.log.info({ audit: event, client: request.ip, ...fields }, `audit: ${event}`)
+  countAudit(request, event, fields)
+}
+
+/** Counts an event in the plugin's metrics without a line of its own (a repeat that a summary line will report). */
+export function countAudit (request: Pick<FastifyRequest, 'server'>, event: AuditEvent, fields: AuditFields = {}): void {
   request.server.tokenAuthMetrics?.audited(event, fields)
 }

@@ -8,8 +8,9 @@ import { migrateToLatest } from '../src/core/db/migrate.js'
 import { throttleMigrations } from '../src/core/db/migrations/throttle.js'
 import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/core/login-throttle.js'
 import { createRedisLoginAttemptStore } from '../src/core/redis-throttle-store.js'
+import { repeatSummary } from '../src/core/repeat-summary.js'
 import { createDatabaseThrottleStore } from '../src/core/throttle-store.js'
-import { audit, type AuditFields } from './audit.js'
+import { audit, countAudit, type AuditFields } from './audit.js'
 import { HttpError } from './errors.js'
 
 // Declared with the public types: the plugin's options name it, and importing this file would
@@ -44,6 +45,8 @@ export interface LoginThrottle {
 interface Throttle {
   readonly options: ThrottlePluginOptions
   readonly logins: LoginThrottle
+  /** Audits a throttled request: the first per client and kind in a minute in full, the rest in one summary line. */
+  readonly audited: (request: FastifyRequest, event: 'login.throttled' | 'request.throttled', fields: AuditFields) => void
   /** @fastify/rate-limit's store for one limit, shared by every route and process that counts it. */
   readonly storeFor: (name: LimitName) => NonNullable<RateLimitPluginOptions['store']> | undefined
   readonly degraded: DegradedLog
@@ -67,6 +70,8 @@ const OVER_LIMIT_MEMORY = 10_000
 // cannot queue up bcrypt work in front of everybody else's logins.
 const CONCURRENT_CHECKS_PER_ADDRESS = 2
 const SWEEP_INTERVAL_MS = 10 * 60_000
+const THROTTLED_SUMMARY_INTERVAL_MS = 60_000
+const THROTTLED_SUMMARY_KEYS = 10_000
 
 interface DegradedLog {
   failed (error: unknown): void
@@ -224,7 +229,21 @@ export default fp<ThrottlePluginOptions>(async function throttle (app, opts) {
       }
     }
   }
-  app.decorate('tokenAuthThrottle', { options: opts, logins, storeFor, degraded })
+  // A flood of refused requests writes a line per client and kind a minute, not one per request.
+  const throttled = repeatSummary<{ log: FastifyBaseLogger, event: string, client: string, fields: AuditFields }>({
+    intervalMs: THROTTLED_SUMMARY_INTERVAL_MS,
+    maxKeys: THROTTLED_SUMMARY_KEYS,
+    summarize ({ log, event, client, fields }, repeats, overMs) {
+      log.info({ audit: event, client, ...fields, repeats, overMs }, `audit: ${event}, ${repeats} more from this client`)
+    }
+  })
+  app.addHook('onClose', async () => { throttled.flush() })
+  const audited: Throttle['audited'] = (request, event, fields) => {
+    const key = `${event}\0${clientKey(request.ip)}\0${String(fields.limit ?? '')}\0${String(fields.reason ?? '')}\0${String(fields.check ?? '')}`
+    if (throttled.first(key, { log: app.log, event, client: request.ip, fields })) audit(request, event, fields)
+    else countAudit(request, event, fields)
+  }
+  app.decorate('tokenAuthThrottle', { options: opts, logins, audited, storeFor, degraded })
 }, { name: 'token-auth/throttle', fastify: '5.x', dependencies: ['token-auth/storage'] })
 
 /**
@@ -235,10 +254,10 @@ export default fp<ThrottlePluginOptions>(async function throttle (app, opts) {
  */
 export async function admittedPasswordCheck<T extends { valid: boolean }> (request: FastifyRequest, username: string,
   check: () => Promise<T>, fields: AuditFields = {}): Promise<T> {
-  const logins = request.server.tokenAuthThrottle.logins
+  const { logins, audited } = request.server.tokenAuthThrottle
   const admission = await logins.admit(username, request.ip)
   if (admission.held) {
-    audit(request, 'login.throttled', { ...fields, reason: admission.reason, retryAfterMs: admission.waitMs })
+    audited(request, 'login.throttled', { ...fields, reason: admission.reason, retryAfterMs: admission.waitMs })
     throw tooManyRequests(admission.waitMs)
   }
   let result: T
@@ -272,7 +291,7 @@ export const addressLimit = fp<AddressLimitOptions>(async function addressLimit 
     skipOnError: true,
     store: throttle.storeFor(opts.limit),
     onExceeded: (request: FastifyRequest) => {
-      audit(request, 'request.throttled', { limit: opts.limit })
+      throttle.audited(request, 'request.throttled', { limit: opts.limit })
     },
     errorResponseBuilder: (_request, context) => tooManyRequests(context.ttl)
   })

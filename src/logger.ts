@@ -108,7 +108,11 @@ export function fastifyLogger (level: string): FastifyServerOptions['logger'] {
     // A message may quote a URL (Fastify's own warnings do).
     hooks: {
       logMethod (args, method) {
-        method.apply(this, args.map((arg) => typeof arg === 'string' ? redactTokens(arg) : arg) as typeof args)
+        for (let i = 0; i < args.length; i++) {
+          const arg: unknown = args[i]
+          if (typeof arg === 'string') args[i] = redactTokens(arg)
+        }
+        method.apply(this, args)
       }
     },
     // Fastify's request fields, with the URL made safe; errors likewise.

@@ -209,6 +209,27 @@ export function trustProxy (value: string): boolean | string[] | ((address: stri
   return value.split(',').map((part) => part.trim())
 }
 
+/**
+ * The start-up warning for a TRUST_PROXY that believes whoever connects (`true`, a hop count)
+ * while HOST lets clients connect directly; undefined when there is no such risk.
+ */
+export function trustProxyRisk (config: Pick<Config, 'HOST' | 'TRUST_PROXY'>): string | undefined {
+  const trusted = trustProxy(config.TRUST_PROXY)
+  const blind = trusted === true || (typeof trusted === 'function' && Number(config.TRUST_PROXY) > 0)
+  if (!blind || isLoopbackHost(config.HOST)) return undefined
+  const what = trusted === true ? 'every address in X-Forwarded-For' : `the nearest ${config.TRUST_PROXY} hop(s) of X-Forwarded-For`
+  return `TRUST_PROXY=${config.TRUST_PROXY} believes ${what} whoever connects, and HOST=${config.HOST} lets clients ` +
+    'connect directly: such a client can claim any address and escape the per-address limits. ' +
+    'Set TRUST_PROXY to the addresses or CIDRs of your proxies (TRUST_PROXY=10.0.0.5), or listen on 127.0.0.1'
+}
+
+function isLoopbackHost (host: string): boolean {
+  const address = host.replace(/^\[(.*)\]$/, '$1').toLowerCase()
+  if (address === 'localhost' || address === '::1') return true
+  const v4 = address.replace(/^::ffff:/, '')
+  return isIP(v4) === 4 && v4.startsWith('127.')
+}
+
 function isAddressOrCidr (entry: string): boolean {
   const [address = '', bits, ...rest] = entry.split('/')
   const family = isIP(address)

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { pino, type Logger } from 'pino'
-import { addressLimit, ConfigError, corsOrigins, loadConfig, loadEnvFile, trustProxy, workerCount, type Config } from './config.js'
+import { addressLimit, ConfigError, corsOrigins, loadConfig, loadEnvFile, trustProxy, trustProxyRisk, workerCount, type Config } from './config.js'
 import { parseDatabaseUrl } from './core/db/database.js'
 import { DatabaseStartError } from './core/db/database-marker.js'
 import { openServiceDatabase } from './core/db/service-database.js'
@@ -86,6 +86,9 @@ async function serve (config: Config, envFile: string | undefined) {
     await metrics?.close()
   })
   const address = await app.listen({ host: config.HOST, port: config.PORT })
+  // Said once: by the primary when there are workers.
+  const risk = trustProxyRisk(config)
+  if (risk !== undefined && !worker) app.log.warn({ TRUST_PROXY: config.TRUST_PROXY, HOST: config.HOST }, risk)
   // Where clients reach it: PUBLIC_URL behind a proxy, else where it listens.
   const base = config.PUBLIC_URL ?? address
   app.log.info({ docs: `${base}/docs`, openapi: `${base}/openapi.json`, envFile }, `API docs at ${base}/docs`)
@@ -105,6 +108,8 @@ async function supervise (config: Config, count: number, envFile: string | undef
   await prepareDatabase(config, log)
   await resolveJwtSecret(config, log)
   await primaryMetrics(config, log)
+  const risk = trustProxyRisk(config)
+  if (risk !== undefined) log.warn({ TRUST_PROXY: config.TRUST_PROXY, HOST: config.HOST }, risk)
 
   let closing = false
   // A worker that keeps dying at start-up is restarted ever more slowly, not in a hot loop.

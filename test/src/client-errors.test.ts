@@ -2,6 +2,7 @@ import { connect } from 'node:net'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
+import { countUsers } from '../../src/core/kysely-user-store.js'
 import { serviceFastifyOptions } from '../../src/fastify-options.js'
 import { fastifyLogger, loggableUrl } from '../../src/logger.js'
 import service from '../../src/service.js'
@@ -124,4 +125,21 @@ t.test('a session id that is not base64url is a 422, on either engine', async (t
     }
     t.equal((await app.inject({ method: 'DELETE', url: '/users/me/sessions/AAAAAAAAAAAAAAAAAAAAAA', headers: bearer(token) })).statusCode, 404, 'a well-formed unknown id: 404')
   })
+})
+
+t.test('a request followed by garbage on its connection is answered, then the garbage refused', async (t) => {
+  const { app, port } = await listening(t)
+  const body = JSON.stringify({ username: 'pipelined', password: 'a-long-enough-password' })
+  const request = `POST /users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  // One write: the registration, then bytes that are no HTTP request.
+  const { answer } = await exchange(port, `${request}\x00\x01 not HTTP at all\r\n\r\n`, { waitMs: 10_000 })
+  const responses = answer.split(/(?=HTTP\/1\.1 )/)
+  t.equal(responses.length, 2, 'two responses, in order', { answer })
+  t.equal(statusOf(responses[0] ?? ''), 201, 'first the registration: 201')
+  t.equal(bodyOf(responses[0] ?? '').username, 'pipelined', 'with its body')
+  t.equal(statusOf(responses[1] ?? ''), 400, 'then the garbage: 400')
+  t.same(bodyOf(responses[1] ?? ''), { detail: 'Malformed HTTP request' })
+  t.match(responses[1], /connection: close/i, 'and the connection closed')
+  t.equal(await countUsers(app.db), 1, 'the account was stored, once')
+  t.ok(await app.tokenAuth.users.findByUsername('pipelined'), 'under its name')
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { availableParallelism } from 'node:os'
-import { addressLimit, ConfigError, corsOrigins, loadConfig, trustProxy, workerCount } from '../../src/config.js'
+import { addressLimit, ConfigError, corsOrigins, loadConfig, trustProxy, trustProxyRisk, workerCount } from '../../src/config.js'
 
 const secret = 'x'.repeat(32)
 
@@ -112,6 +112,21 @@ t.test('RATE_LIMIT_* and TRUST_PROXY as the service applies them', async (t) => 
   const hops = trustProxy('2')
   t.type(hops, 'function', 'a hop count trusts the nearest hops')
   if (typeof hops === 'function') t.same([hops('198.51.100.1', 0), hops('198.51.100.1', 1), hops('198.51.100.1', 2)], [true, true, false])
+})
+
+t.test('a TRUST_PROXY that believes whoever connects is a risk only where clients can connect directly', async (t) => {
+  const risky = (HOST: string, TRUST_PROXY: string) => trustProxyRisk({ HOST, TRUST_PROXY }) !== undefined
+  for (const host of ['0.0.0.0', '::', '192.0.2.10', 'api.example.com', '[2001:db8::1]']) {
+    t.ok(risky(host, '1'), `a hop count on ${host}`)
+    t.ok(risky(host, 'true'), `true on ${host}`)
+    t.notOk(risky(host, '10.0.0.5, 10.0.0.6'), `an address list on ${host}`)
+    t.notOk(risky(host, 'false'), `false on ${host}`)
+    t.notOk(risky(host, '0'), `no hop on ${host}`)
+  }
+  for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1']) {
+    t.notOk(risky(host, '2'), `a hop count on loopback ${host}`)
+  }
+  t.match(trustProxyRisk({ HOST: '0.0.0.0', TRUST_PROXY: '2' }), /^TRUST_PROXY=2 believes the nearest 2 hop\(s\) of X-Forwarded-For whoever connects, and HOST=0\.0\.0\.0/)
 })
 
 t.test('bad throttling and proxy settings are named, each on its line', async (t) => {

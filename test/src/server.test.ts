@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
@@ -290,4 +291,74 @@ t.test('settings from an env file, the environment winning; the docs URLs logged
   const missing = spawnServer(t, cleanEnv({ ENV_FILE: join(dir, 'nope.env'), HOST: '127.0.0.1', PORT: '0' }))
   t.equal((await missing.waitForExit(20_000)).code, 1, 'a missing ENV_FILE stops the start')
   t.match(missing.stderr, /ENV_FILE=".*nope\.env": cannot be read \(ENOENT\)/)
+})
+
+/** A failed login sent from a given loopback source address (Linux routes all of 127/8 to lo); its status. */
+async function failedLoginFrom (port: number, from: string, forwardedFor?: string): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      localAddress: from,
+      method: 'POST',
+      path: '/token',
+      headers: { connection: 'close', 'content-type': 'application/x-www-form-urlencoded', ...(forwardedFor !== undefined && { 'x-forwarded-for': forwardedFor }) },
+      timeout: 10_000
+    }, (res) => { res.resume(); res.on('end', () => { resolve(res.statusCode ?? 0) }) })
+    req.on('error', reject)
+    req.on('timeout', () => { req.destroy(new Error('timed out')) })
+    req.end('username=nobody&password=wrong-password')
+  })
+}
+
+const auditClients = (server: ServerProcess) =>
+  server.logLines().filter((line) => line.audit === 'login.failed').map((line) => line.client)
+
+t.test('TRUST_PROXY as a hop count or true on a non-loopback HOST: one warning at start, naming the fix', async (t) => {
+  const dir = await tempDir(t)
+  const start = async (env: Record<string, string>) => {
+    const server = spawnServer(t, dbEnv(dir, { PORT: String(await freePort()), RATE_LIMIT_TOKEN: '2/min', LOGIN_BACKOFF_AFTER: '0', ...env }))
+    // The docs line comes last at start.
+    await server.waitFor('the docs line', () => findLog(server, /^API docs at /) !== undefined)
+    return server
+  }
+  const risky = (server: ServerProcess) => server.logLines().filter((line) => /^TRUST_PROXY=/.test(line.msg ?? ''))
+
+  const hops = await start({ HOST: '0.0.0.0', TRUST_PROXY: '1' })
+  const [warning, ...more] = risky(hops)
+  t.equal(more.length, 0, 'one line', { log: hops.stdout })
+  t.equal(warning?.level, WARN, 'at warn')
+  t.match(warning?.msg, /HOST=0\.0\.0\.0/, 'naming the listening address')
+  t.match(warning?.msg, /claim any address/, 'saying the risk')
+  t.match(warning?.msg, /Set TRUST_PROXY to the addresses or CIDRs of your proxies/, 'and the fix')
+  // What the warning is about: a client connecting directly is counted under whatever it claims.
+  const port = Number(/:(\d+)$/.exec(findLog(hops, /^Server listening/)?.msg ?? '')?.[1])
+  const forged = ['192.0.2.1', '192.0.2.2', '192.0.2.3']
+  t.same([await failedLoginFrom(port, '127.0.0.2', forged[0]), await failedLoginFrom(port, '127.0.0.2', forged[1]), await failedLoginFrom(port, '127.0.0.2', forged[2])],
+    [401, 401, 401], 'with a hop count, a direct client\'s forged X-Forwarded-For escapes the limit of 2')
+  t.same(auditClients(hops), forged, 'and is logged as the addresses it claimed')
+  await hops.stop()
+
+  const everyone = await start({ HOST: '0.0.0.0', TRUST_PROXY: 'true' })
+  t.equal(risky(everyone).length, 1, 'TRUST_PROXY=true on 0.0.0.0: the warning too')
+  await everyone.stop()
+  for (const env of [{ HOST: '127.0.0.1', TRUST_PROXY: '1' }, { HOST: '0.0.0.0', TRUST_PROXY: '127.0.0.1' }, { HOST: '0.0.0.0', TRUST_PROXY: 'false' }]) {
+    const quiet = await start(env)
+    t.same(risky(quiet), [], `HOST=${env.HOST} TRUST_PROXY=${env.TRUST_PROXY}: no warning`)
+    t.notOk(quiet.stdout.includes('X-Forwarded-For'), 'nor any line about X-Forwarded-For')
+    await quiet.stop()
+  }
+})
+
+t.test('TRUST_PROXY as an address list: only the listed proxy is believed, a direct client is counted as itself', async (t) => {
+  const dir = await tempDir(t)
+  const { server, port } = await startServer(t, dbEnv(dir, { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_TOKEN: '2/min', LOGIN_BACKOFF_AFTER: '0' }))
+  t.same([
+    await failedLoginFrom(port, '127.0.0.2', '192.0.2.1'),
+    await failedLoginFrom(port, '127.0.0.2', '192.0.2.2'),
+    await failedLoginFrom(port, '127.0.0.2', '192.0.2.3')
+  ], [401, 401, 429], 'a direct client on 127.0.0.2 forging X-Forwarded-For: two attempts, then 429')
+  t.equal(await failedLoginFrom(port, '127.0.0.1', '198.51.100.7'), 401, 'the listed proxy speaking for another client: that client\'s own allowance')
+  t.same(auditClients(server), ['127.0.0.2', '127.0.0.2', '198.51.100.7'], 'the audit lines name the real address, and the one the proxy vouched for')
+  t.equal(server.logLines().filter((line) => /^TRUST_PROXY=/.test(line.msg ?? '')).length, 0, 'no warning for an address list')
 })

@@ -27,7 +27,9 @@ async function prepareDatabase (config: Config, log: { warn: (message: string) =
 
 /** The standalone service as a Fastify instance, ready to listen. */
 async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
-  const app = Fastify({ ...serviceFastifyOptions(config.LOG_LEVEL), trustProxy: trustProxy(config.TRUST_PROXY) })
+  const options = serviceFastifyOptions(config.LOG_LEVEL)
+  const app = Fastify({ ...options, trustProxy: trustProxy(config.TRUST_PROXY) })
+  app.addHook('onClose', async () => { options.logController.flush() })
   // A worker checks too: one started after the file was deleted must not begin an empty
   // database there. (The service migrates PostgreSQL itself.)
   const location = parseDatabaseUrl(config.DATABASE_URL)

@@ -2,6 +2,8 @@
 export interface RepeatSummary<C> {
   /** True for the first occurrence of `key` in the interval (write it in full); later ones are only counted. */
   first (key: string, context: C): boolean
+  /** Whether `key` occurred in this interval. */
+  has (key: string): boolean
   /** Writes the summaries of the repeats counted so far and starts a new interval for every key. */
   flush (): void
 }
@@ -40,6 +42,7 @@ export function repeatSummary<C> (opts: RepeatSummaryOptions<C>): RepeatSummary<
       timer ??= setInterval(flush, opts.intervalMs).unref()
       return true
     },
+    has: (key) => open.has(key),
     flush
   }
 }

@@ -86,3 +86,43 @@ test('every security-relevant action leaves one audit event, with nothing secret
   const log = raw.join('')
   for (const secret of secrets) t.notOk(log.includes(secret), `the log never holds ${secret.slice(0, 12)}…`)
 })
+
+test('a flood of throttled requests writes a few lines and a summary per client, not lines per request', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(JSON.parse(chunk.toString())); done() } })
+  const options = serviceFastifyOptions('info')
+  const app: FastifyInstance = Fastify({ ...options, logger: { level: 'info', stream } })
+  app.addHook('onClose', async () => { options.logController.flush() })
+  await app.register(service, {
+    secret: testSecret(),
+    bcryptCost: 4,
+    database: 'sqlite::memory:',
+    throttle: { token: { max: 2, windowSeconds: 60 }, loginBackoffAfter: false }
+  })
+  await createUser(app, johndoe)
+  const FLOOD = 300
+  const login = async (ip: string) => await app.inject({
+    method: 'POST', url: '/token', remoteAddress: ip, headers: form, payload: new URLSearchParams({ username: 'johndoe', password: 'wrong-password' }).toString()
+  })
+  const statuses = []
+  for (let i = 0; i < FLOOD; i++) statuses.push((await login(CLIENT)).statusCode)
+  const other = await login('198.51.100.9')
+  await app.close()
+
+  t.same(statuses.slice(0, 3), [401, 401, 429], 'two checked, then held')
+  t.equal(statuses.filter((s) => s === 429).length, FLOOD - 2)
+  t.equal(other.statusCode, 401, 'another client is not held')
+  const fromClient = lines.filter((line) => line.client === CLIENT || (line.req as { remoteAddress?: string } | undefined)?.remoteAddress === CLIENT)
+  t.ok(lines.length < 30, `${FLOOD} requests from one client wrote ${lines.length} lines in all`)
+  const audits = fromClient.filter((line) => line.audit === 'request.throttled')
+  t.equal(audits.length, 2, 'the throttled audit event: the first in full, then one summary')
+  t.equal(audits[1]?.repeats, FLOOD - 3, 'the summary counts every other throttled request')
+  const completed = lines.filter((line) => line.msg === 'request completed' && (line.res as { statusCode?: number }).statusCode === 429)
+  t.equal(completed.length, 1, 'one completion line for a 429')
+  const summary = lines.filter((line) => String(line.msg).startsWith('request throttled:'))
+  t.equal(summary.length, 1, 'and one summary of the rest')
+  t.equal(summary[0]?.repeats, FLOOD - 3)
+  t.equal(summary[0]?.client, CLIENT)
+  const arrivals = lines.filter((line) => line.msg === 'incoming request').length
+  t.ok(arrivals <= 4, `arrival lines stop once the client is answered 429 (${arrivals})`)
+})

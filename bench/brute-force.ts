@@ -9,8 +9,9 @@ import { freePort } from '../test/support/postgres.js'
 
 // `npm run bench:brute-force`: an attacker as the issue describes one, against the service with
 // its default throttling and bcrypt cost, from its own source addresses on loopback. Reports the
-// guesses the attacker gets checked per second (on one account, and sprayed over 20) and the
-// real user's login latency from another address meanwhile.
+// guesses the attacker gets checked per second (on one account, sprayed over 20, through
+// DELETE /users/me/ with a stolen access token, and from 30 addresses on one account) and the
+// real user's login latency from their own address meanwhile.
 
 const quick = process.argv.includes('--quick')
 const SECONDS = quick ? 10 : 30
@@ -21,10 +22,11 @@ const repo = new URL('..', import.meta.url).pathname
 
 interface Answer { status: number, ms: number }
 
-function post (port: number, from: string, agent: Agent, path: string, body: string, type: string): Promise<Answer> {
+function post (port: number, from: string, agent: Agent, path: string, body: string, type: string,
+  { method = 'POST', headers = {} }: { method?: string, headers?: Record<string, string> } = {}): Promise<Answer> {
   const started = performance.now()
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, localAddress: from, agent, method: 'POST', path, headers: { 'content-type': type } }, (res) => {
+    const req = request({ host: '127.0.0.1', port, localAddress: from, agent, method, path, headers: { 'content-type': type, ...headers } }, (res) => {
       res.resume()
       res.on('end', () => { resolve({ status: res.statusCode ?? 0, ms: performance.now() - started }) })
     })
@@ -53,29 +55,45 @@ async function owner (port: number, from: string, until: number): Promise<Answer
   return answers
 }
 
-/** Wrong passwords from one address as fast as the connections allow, for `accounts` usernames in turn. */
-async function attack (port: number, from: string, accounts: number, until: number) {
-  const agent = new Agent({ keepAlive: true, maxSockets: ATTACKER_CONNECTIONS })
+type Guess = (agent: Agent, n: number) => Promise<Answer>
+
+/** Wrong passwords from `addresses` as fast as the connections allow, each guess from the next address. */
+async function attack (addresses: string[], guess: (from: string) => Guess, until: number) {
+  const agents = addresses.map((from) => ({ from, agent: new Agent({ keepAlive: true, maxSockets: ATTACKER_CONNECTIONS }) }))
   const counts = new Map<number, number>()
   let n = 0
   await Promise.all(Array.from({ length: ATTACKER_CONNECTIONS }, async () => {
     while (performance.now() < until) {
-      const { status } = await login(port, from, agent, `user${n++ % accounts}`, `guess-${n}`)
+      const { from, agent } = agents[n % agents.length] as { from: string, agent: Agent }
+      const { status } = await guess(from)(agent, n++)
       counts.set(status, (counts.get(status) ?? 0) + 1)
     }
   }))
-  agent.destroy()
+  for (const { agent } of agents) agent.destroy()
   return counts
 }
 
-/** One phase, with addresses of its own for the attacker and the owner (no limit carries over from the last). */
-async function phase (port: number, name: string, accounts: number, index: number) {
-  const until = performance.now() + SECONDS * 1000
-  const attacker = `127.0.2.${index}`
+const loginGuesses = (port: number, accounts: number) => (from: string): Guess => async (agent, n) =>
+  await login(port, from, agent, `user${n % accounts}`, `guess-${n}`)
+
+/** Account deletions with a stolen access token of `user1`, each with a wrong password. */
+const deletionGuesses = (port: number, token: string) => (from: string): Guess => async (agent, n) =>
+  await post(port, from, agent, '/users/me/', JSON.stringify({ password: `guess-${n}` }), 'application/json',
+    { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })
+
+/**
+ * One phase, with addresses of its own for the attacker and the owner (no limit carries over
+ * from the last); `checked` is the status a guess whose password was checked gets.
+ */
+async function phase (port: number, name: string, index: number, attacker?: { addresses: number, guess: (from: string) => Guess, checked: number }) {
   const ownerAddress = `127.0.3.${index}`
-  const [counts, owned] = await Promise.all([accounts === 0 ? new Map<number, number>() : attack(port, attacker, accounts, until), owner(port, ownerAddress, until)])
+  // The owner has logged in from home before.
+  await login(port, ownerAddress, new Agent(), 'user0', PASSWORD)
+  const until = performance.now() + SECONDS * 1000
+  const addresses = Array.from({ length: attacker?.addresses ?? 0 }, (_, i) => `127.${10 + index}.0.${i + 1}`)
+  const [counts, owned] = await Promise.all([attacker === undefined ? new Map<number, number>() : attack(addresses, attacker.guess, until), owner(port, ownerAddress, until)])
   const sent = [...counts.values()].reduce((a, b) => a + b, 0)
-  const checked = counts.get(401) ?? 0
+  const checked = counts.get(attacker?.checked ?? 401) ?? 0
   const ms = owned.map((a) => a.ms)
   return {
     phase: name,
@@ -83,7 +101,7 @@ async function phase (port: number, name: string, accounts: number, index: numbe
     guessesCheckedPerSecond: Math.round((checked / SECONDS) * 100) / 100,
     guessesChecked: checked,
     answered429: counts.get(429) ?? 0,
-    otherStatuses: Object.fromEntries([...counts].filter(([status]) => status !== 401 && status !== 429)),
+    otherStatuses: Object.fromEntries([...counts].filter(([status]) => status !== attacker?.checked && status !== 429)),
     ownerLogins: owned.length,
     ownerSucceeded: owned.filter((a) => a.status === 200).length,
     ownerLatencyMs: { p50: Math.round(percentile(ms, 0.5)), p99: Math.round(percentile(ms, 0.99)) }
@@ -110,10 +128,22 @@ try {
     const res = await post(port, `127.0.1.${i + 1}`, agent, '/users/', JSON.stringify({ username: `user${i}`, password: PASSWORD }), 'application/json')
     if (res.status !== 201) throw new Error(`registration answered ${res.status}`)
   }
+  const stolen = await login(port, '127.0.1.200', agent, 'user1', PASSWORD)
+  if (stolen.status !== 200) throw new Error(`login answered ${stolen.status}`)
+  const token = await new Promise<string>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, localAddress: '127.0.1.201', method: 'POST', path: '/token', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => { resolve(JSON.parse(body).access_token) })
+    })
+    req.on('error', reject)
+    req.end(new URLSearchParams({ username: 'user1', password: PASSWORD }).toString())
+  })
   const results = [
-    await phase(port, 'owner alone', 0, 1),
-    await phase(port, 'one address, one account', 1, 2),
-    await phase(port, `one address, sprayed over ${ACCOUNTS} accounts`, ACCOUNTS, 3)
+    await phase(port, 'owner alone', 1),
+    await phase(port, 'one address, one account', 2, { addresses: 1, guess: loginGuesses(port, 1), checked: 401 }),
+    await phase(port, `one address, sprayed over ${ACCOUNTS} accounts`, 3, { addresses: 1, guess: loginGuesses(port, ACCOUNTS), checked: 401 }),
+    await phase(port, 'one address, a stolen access token: DELETE /users/me/', 4, { addresses: 1, guess: deletionGuesses(port, token), checked: 400 }),
+    await phase(port, '30 addresses, one account (the owner\'s, who logs in from home)', 5, { addresses: 30, guess: loginGuesses(port, 1), checked: 401 })
   ]
   process.stdout.write(`${JSON.stringify({ seconds: SECONDS, attackerConnections: ATTACKER_CONNECTIONS, bcryptCost: 12, results }, null, 2)}\n`)
 } finally {

@@ -6,13 +6,15 @@ const THROTTLED_SUMMARY_INTERVAL_MS = 60_000
 const THROTTLED_SUMMARY_KEYS = 10_000
 
 /**
- * The service's request lines (Fastify's arrival and completion lines, the completion naming the
- * request too), but of the 429s a client is answered in a minute only the first, and then one
- * summary line: a flood of refused requests cannot fill the disk. A client answered 429 in the
- * current minute gets no arrival lines either; its requests that pass still get completion lines.
+ * The service's request lines (Fastify's arrival and completion lines), but of the 429s a client
+ * is answered in a minute only the first, and then one summary line: a flood of refused requests
+ * cannot fill the disk. A client answered 429 in the current minute gets no arrival lines
+ * either; its requests that pass get a completion line that names the request.
  */
 export class ServiceLogController extends LogController {
   private readonly throttled
+  /** Requests whose arrival line was left out: their completion line names them. */
+  private readonly unannounced = new WeakSet<FastifyRequest>()
 
   constructor (summaryIntervalMs = THROTTLED_SUMMARY_INTERVAL_MS) {
     super()
@@ -31,14 +33,16 @@ export class ServiceLogController extends LogController {
   }
 
   override incomingRequest (request: FastifyRequest): void {
-    if (this.isLogDisabled(request) || this.throttled.has(clientKey(request.ip))) return
-    request.log.info({ req: request }, 'incoming request')
+    if (this.isLogDisabled(request)) return
+    if (this.throttled.has(clientKey(request.ip))) this.unannounced.add(request)
+    else request.log.info({ req: request }, 'incoming request')
   }
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return
     if (error == null && reply.statusCode === 429 && !this.throttled.first(clientKey(request.ip), { log: request.server.log, client: request.ip })) return
-    if (error != null) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored')
-    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+    const req = this.unannounced.has(request) ? { req: request } : {}
+    if (error != null) reply.log.error({ ...req, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored')
+    else reply.log.info({ ...req, res: reply, responseTime: reply.elapsedTime }, 'request completed')
   }
 }

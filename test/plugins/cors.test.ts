@@ -47,7 +47,7 @@ async function preflight (app: FastifyInstance, method: string, url: string, ori
 /** The headers that let a page of `origin` read an actual answer. */
 function readableBy (t: Test, response: LightMyRequestResponse, origin: string, what: string) {
   t.equal(response.headers['access-control-allow-origin'], origin, `${what}: Access-Control-Allow-Origin is the page's origin`)
-  t.match(response.headers['access-control-expose-headers'], /WWW-Authenticate, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset/,
+  t.match(response.headers['access-control-expose-headers'], /WWW-Authenticate, Retry-After, Link, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset/,
     `${what}: the headers a client needs are exposed`)
   t.notOk('access-control-allow-credentials' in response.headers, `${what}: no credentials`)
   t.ok(varies(response), `${what}: Vary: Origin`)

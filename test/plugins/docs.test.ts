@@ -202,7 +202,7 @@ t.test('GET /openapi.json', async (t) => {
       ['/token', 'post', ['200', '400', '401', '413', '429', '503'], false],
       ['/revoke', 'post', ['200', '400', '413', '429', '503'], false],
       ['/logout', 'post', ['204', '401', '422', '503'], true],
-      ['/users/me/sessions', 'get', ['200', '400', '401', '503'], true],
+      ['/users/me/sessions', 'get', ['200', '400', '401', '422', '429', '503'], true],
       ['/users/me/sessions/{session_id}', 'delete', ['204', '400', '401', '404', '422', '503'], true],
       ['/users/me/password', 'post', ['204', '400', '401', '413', '415', '422', '429', '503'], true],
       ['/users/me/', 'patch', ['200', '400', '401', '413', '415', '422', '503'], true],

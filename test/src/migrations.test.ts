@@ -32,7 +32,7 @@ forEachEngine(t, async (t, engine) => {
     const db = createDatabase(url)
     t.teardown(async () => await db.destroy())
     const applied = await sql<{ name: string }>`select name from auth_migrations union all select name from items_migrations union all select name from health_migrations`.execute(db)
-    t.same(applied.rows.map((r) => r.name).sort(), ['0001_create_health_probe', '0001_create_items', '0001_create_users', '0002_add_token_version', '0003_create_sessions', '0004_drop_token_version'], 'each migration recorded once')
+    t.same(applied.rows.map((r) => r.name).sort(), ['0001_create_health_probe', '0001_create_items', '0001_create_users', '0002_add_token_version', '0003_create_sessions', '0004_drop_token_version', '0005_add_refresh_token_replays'], 'each migration recorded once')
     await db.insertInto('users').values(newUser('someone')).execute()
     await t.rejects(db.insertInto('users').values(newUser('SomeOne')).execute(), 'the case-insensitive unique index exists')
 

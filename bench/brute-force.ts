@@ -26,7 +26,9 @@ function post (port: number, from: string, agent: Agent, path: string, body: str
   { method = 'POST', headers = {} }: { method?: string, headers?: Record<string, string> } = {}): Promise<Answer> {
   const started = performance.now()
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, localAddress: from, agent, method, path, headers: { 'content-type': type, ...headers } }, (res) => {
+    // Node sends a DELETE's body only with its length given.
+    const length = String(Buffer.byteLength(body))
+    const req = request({ host: '127.0.0.1', port, localAddress: from, agent, method, path, headers: { 'content-type': type, 'content-length': length, ...headers } }, (res) => {
       res.resume()
       res.on('end', () => { resolve({ status: res.statusCode ?? 0, ms: performance.now() - started }) })
     })

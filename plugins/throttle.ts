@@ -239,7 +239,7 @@ export default fp<ThrottlePluginOptions>(async function throttle (app, opts) {
   })
   app.addHook('onClose', async () => { throttled.flush() })
   const audited: Throttle['audited'] = (request, event, fields) => {
-    const key = `${event}\0${clientKey(request.ip)}\0${String(fields.limit ?? '')}\0${String(fields.reason ?? '')}\0${String(fields.check ?? '')}`
+    const key = [event, clientKey(request.ip), fields.limit, fields.reason, fields.check, fields.username].map((part) => String(part ?? '')).join('\0')
     if (throttled.first(key, { log: app.log, event, client: request.ip, fields })) audit(request, event, fields)
     else countAudit(request, event, fields)
   }

@@ -130,6 +130,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
           413: payloadTooLarge('a password'),
           415: unsupportedMediaType,
           422: validationFailed('no password in the body', { loc: ['body', 'password'], msg: 'Field required', type: 'missing' }),
+          429: tooManyRequests('password checks'),
           503: unavailable
         }
       }

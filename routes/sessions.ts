@@ -18,7 +18,9 @@ function parseCursor (value: string): SessionCursor {
   try {
     parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))
   } catch {}
-  if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {
+  // Strictly what a page gave: an ISO 8601 time and a session id (no NUL reaches PostgreSQL).
+  if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string' &&
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(parsed[0]) && /^[A-Za-z0-9_-]{1,64}$/.test(parsed[1])) {
     return { lastUsedAt: parsed[0], id: parsed[1] }
   }
   throw new RequestValidationError([{ loc: ['query', 'cursor'], msg: 'Not a cursor from a previous page', type: 'cursor_invalid' }])

@@ -113,9 +113,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       audit(request, 'login.failed', user === undefined ? { reason: 'unknown_user' } : { username: user.username, reason: 'wrong_password' })
       throw badCredentials()
     }
-    if (app.tokenAuthPasswords.needsRehash(user.hashedPassword)) {
+    const users = app.tokenAuthUsers
+    if (users.replacePassword !== undefined && app.tokenAuthPasswords.needsRehash(user.hashedPassword)) {
+      // Only over the hash just checked: a password changed meanwhile stays changed.
       const rehashed = await app.tokenAuthPasswords.hash(password)
-      if (await app.tokenAuthUsers.setPassword(user.username, rehashed)) user = { ...user, hashedPassword: rehashed }
+      if (await users.replacePassword(user.username, user.hashedPassword, rehashed)) user = { ...user, hashedPassword: rehashed }
     }
     const started = await startCurrentSession(gateParts, user, password, request.headers['user-agent'])
     if (started === undefined) {

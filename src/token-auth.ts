@@ -441,6 +441,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       if (user === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
       const started = await sessions.start(user.username, options.userAgent)
       if (started === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
+      await sessions.endBeyondCap(user.username)
       return child.tokenAuthTokens.issue(started.session, started.refreshToken)
     },
     async hashPassword (password: string) {

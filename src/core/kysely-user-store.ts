@@ -53,6 +53,14 @@ export function createKyselyUserStore (db: Kysely<AuthDatabase>) {
       return result.numUpdatedRows > 0n
     },
 
+    /** Returns false when there is no such user, or its hash is no longer `current`. */
+    async replacePassword (username: string, current: string, next: string): Promise<boolean> {
+      const result = await db.updateTable('users')
+        .set({ hashed_password: next, updated_at: new Date().toISOString() })
+        .where('username', '=', username).where('hashed_password', '=', current).executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    },
+
     /** Returns false when there is no such user. */
     async setDisabled (username: string, disabled: boolean): Promise<boolean> {
       const result = await db.updateTable('users')

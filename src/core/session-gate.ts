@@ -4,7 +4,7 @@ import type { UserRecord, UserStore } from './user-store.js'
 
 export interface SessionGateParts {
   users: Pick<UserStore, 'findByUsername'>
-  sessions: Pick<SessionStore, 'start' | 'end'>
+  sessions: Pick<SessionStore, 'start' | 'end' | 'endBeyondCap'>
   passwords: Pick<PasswordHasher, 'verify'>
 }
 
@@ -21,9 +21,12 @@ export async function startCurrentSession (parts: SessionGateParts, granted: Use
   const started = await parts.sessions.start(granted.username, userAgent)
   if (started === undefined) return undefined
   const now = await parts.users.findByUsername(granted.username)
-  if (now !== undefined && await stillCurrent(parts, granted, now, password)) return started
-  await parts.sessions.end(granted.username, started.session.id)
-  return undefined
+  if (now === undefined || !await stillCurrent(parts, granted, now, password)) {
+    await parts.sessions.end(granted.username, started.session.id)
+    return undefined
+  }
+  await parts.sessions.endBeyondCap(granted.username)
+  return started
 }
 
 async function stillCurrent (parts: SessionGateParts, granted: UserRecord, now: UserRecord, password: string): Promise<boolean> {

@@ -100,15 +100,6 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
     return token
   }
 
-  /** Ends the user's least recently used sessions beyond the cap (the newest login is the most recent). */
-  async function endBeyondCap (trx: Kysely<AuthDatabase>, username: string): Promise<void> {
-    const beyond = await trx.selectFrom('sessions').select('id').where('username', '=', username)
-      .orderBy('last_used_at', 'desc').orderBy('id', 'desc')
-      // A lowered cap is reached over a few logins rather than in one long transaction.
-      .limit(1000).offset(policy.maxSessionsPerUser).execute()
-    if (beyond.length > 0) await trx.deleteFrom('sessions').where('id', 'in', beyond.map((session) => session.id)).execute()
-  }
-
   async function rotate (trx: Kysely<AuthDatabase>, hash: string, nowMs: number): Promise<RefreshOutcome> {
     const now = iso(nowMs)
     const row = (await run(trx, compiled.tokenWithSession, [hash])).rows[0]
@@ -163,14 +154,26 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
         return await inWriteTransaction(db, async (trx) => {
           await trx.deleteFrom('sessions').where('expires_at', '<=', now).execute()
           await trx.insertInto('sessions').values(row).execute()
-          const refreshToken = await addRefreshToken(trx, row.id, now)
-          await endBeyondCap(trx, username)
-          return { session: toRecord(row), refreshToken }
+          return { session: toRecord(row), refreshToken: await addRefreshToken(trx, row.id, now) }
         })
       } catch (error) {
         if (isForeignKeyViolation(error)) return undefined
         throw error
       }
+    },
+
+    /**
+     * Ends the user's least recently used sessions beyond the cap, after a login opened one (the
+     * newest is the most recently used); how many ended.
+     */
+    async endBeyondCap (username: string): Promise<number> {
+      const beyond = await db.selectFrom('sessions').select('id').where('username', '=', username)
+        .orderBy('last_used_at', 'desc').orderBy('id', 'desc')
+        // A lowered cap is reached over a few logins rather than in one long statement.
+        .limit(1000).offset(policy.maxSessionsPerUser).execute()
+      if (beyond.length === 0) return 0
+      const result = await db.deleteFrom('sessions').where('id', 'in', beyond.map((session) => session.id)).executeTakeFirst()
+      return Number(result.numDeletedRows)
     },
 
     /**

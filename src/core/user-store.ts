@@ -44,6 +44,13 @@ export interface UserStore {
   create (user: NewUser): Promise<UserRecord>
   /** Stores a new hash (a new password, or the same one rehashed at another cost). False when there is no such user. */
   setPassword (username: string, hashedPassword: string): Promise<boolean>
+  /**
+   * Optional: stores `next` only while the stored hash is still `current` (one conditional
+   * write); false otherwise. The plugin rehashes a password at a login (after the cost changed)
+   * only through this, so a login can never write an old password back over a new one; a store
+   * without it keeps its hashes at the cost they were made with.
+   */
+  replacePassword? (username: string, current: string, next: string): Promise<boolean>
   /** False when there is no such user. */
   setDisabled (username: string, disabled: boolean): Promise<boolean>
   /** Changes the profile fields given; the updated account, or undefined when there is no such user. */

@@ -206,7 +206,7 @@ t.test('GET /openapi.json', async (t) => {
       ['/users/me/sessions/{session_id}', 'delete', ['204', '400', '401', '404', '422', '503'], true],
       ['/users/me/password', 'post', ['204', '400', '401', '413', '415', '422', '429', '503'], true],
       ['/users/me/', 'patch', ['200', '400', '401', '413', '415', '422', '503'], true],
-      ['/users/me/', 'delete', ['204', '400', '401', '413', '415', '422', '503'], true]
+      ['/users/me/', 'delete', ['204', '400', '401', '413', '415', '422', '429', '503'], true]
     ]
     const operationIds = new Set<string>()
     for (const [path, method, statuses, locked] of sessionOperations) {

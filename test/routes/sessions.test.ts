@@ -356,7 +356,10 @@ forEachEngine(t, async (t, engine) => {
     t.same(sizes, [2, 2, 1], 'pages of 2, 2 and 1; the last without a Link')
     t.same(seen, (await listSessions(app, asker)).json().map((s: { id: string }) => s.id), 'the same sessions in the same order as one page')
     t.equal(new Set(seen).size, 5, 'each once')
-    for (const [query, loc] of [['limit=0', 'limit'], ['limit=101', 'limit'], ['cursor=bm90LWEtY3Vyc29y', 'cursor'], ['cursor=%25%25', 'cursor']] as const) {
+    const crafted = (parts: unknown) => Buffer.from(JSON.stringify(parts)).toString('base64url')
+    for (const [query, loc] of [['limit=0', 'limit'], ['limit=101', 'limit'], ['cursor=bm90LWEtY3Vyc29y', 'cursor'], ['cursor=%25%25', 'cursor'],
+      [`cursor=${crafted(['\u0000', 'x'])}`, 'cursor'], [`cursor=${crafted(['2026-12-03T17:05:12.000Z', 'a\u0000b'])}`, 'cursor'],
+      [`cursor=${crafted([1, 2])}`, 'cursor']] as const) {
       const res = await listSessions(app, asker, `/users/me/sessions?${query}`)
       t.equal(res.statusCode, 422, `${query}: 422`)
       t.same(res.json().detail[0].loc, ['query', loc], `${query}: names ${loc}`)

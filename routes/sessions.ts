@@ -7,10 +7,13 @@ import { pathVariants } from '../src/core/route-paths.js'
 import { HTTPError } from '../src/core/schemas/errors.js'
 import { noContent, ref } from '../src/core/schemas/ref.js'
 import { badRequest, jsonResponse, tooManyRequests, unauthorized, unavailable, validationFailed } from '../src/core/schemas/responses.js'
-import { LogoutQuery, SESSION_PAGE_MAX, SessionList, SessionListQuery, SessionParams } from '../src/core/schemas/session.js'
+import { LogoutQuery, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, SESSION_PAGE_MAX, SessionList, SessionListQuery, SessionParams } from '../src/core/schemas/session.js'
 import type { SessionCursor } from '../src/core/session-store.js'
 
 const cursorOf = (cursor: SessionCursor) => Buffer.from(JSON.stringify([cursor.lastUsedAt, cursor.id])).toString('base64url')
+const BAD_CURSOR = { loc: ['query', 'cursor'], msg: 'Not a cursor from a previous page', type: 'cursor_invalid' }
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+const SESSION_ID = new RegExp(SESSION_ID_PATTERN)
 
 /** A cursor this service gave, or a 422 naming it. */
 function parseCursor (value: string): SessionCursor {
@@ -20,10 +23,10 @@ function parseCursor (value: string): SessionCursor {
   } catch {}
   // Strictly what a page gave: an ISO 8601 time and a session id (no NUL reaches PostgreSQL).
   if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string' &&
-    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(parsed[0]) && /^[A-Za-z0-9_-]{1,64}$/.test(parsed[1])) {
+    ISO_TIME.test(parsed[0]) && SESSION_ID.test(parsed[1]) && parsed[1].length <= SESSION_ID_MAX_LENGTH) {
     return { lastUsedAt: parsed[0], id: parsed[1] }
   }
-  throw new RequestValidationError([{ loc: ['query', 'cursor'], msg: 'Not a cursor from a previous page', type: 'cursor_invalid' }])
+  throw new RequestValidationError([BAD_CURSOR])
 }
 
 export interface SessionRoutesOptions {
@@ -82,9 +85,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
             200: ref(SessionList, 'A page of the live sessions, the most recently used first; `Link` names the next page when there is one'),
             400: badRequest(),
             401: unauthorized,
-            422: validationFailed('`limit` is not a whole number from 1 to 100, or `cursor` is not one this service gave', {
-              loc: ['query', 'cursor'], msg: 'Not a cursor from a previous page', type: 'cursor_invalid'
-            }),
+            422: validationFailed(`\`limit\` is not a whole number from 1 to ${SESSION_PAGE_MAX}, or \`cursor\` is not one this service gave`, BAD_CURSOR),
             429: tooManyRequests('session lists'),
             503: unavailable
           }

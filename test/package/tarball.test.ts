@@ -132,6 +132,12 @@ const store: UserStore = {
     if (record !== undefined) record.hashedPassword = hashedPassword
     return record !== undefined
   },
+  async replacePassword (username, current, next) {
+    const record = accounts.get(username)
+    if (record === undefined || record.hashedPassword !== current) return false
+    record.hashedPassword = next
+    return true
+  },
   async setDisabled (username, disabled) {
     const record = accounts.get(username)
     if (record !== undefined) record.disabled = disabled
@@ -151,7 +157,16 @@ const secret = process.env.JWT_SECRET ?? ''
 const app = Fastify()
 // @ts-expect-error a store needs a database beside it for the sessions
 await app.register(tokenAuth, { secret, store })
-await app.register(tokenAuth, { secret, store, database: 'sqlite::memory:', refreshTokenExpireDays: 7, sessionMaxDays: 30, refreshTokenReuseSeconds: 5 })
+await app.register(tokenAuth, {
+  secret,
+  store,
+  database: 'sqlite::memory:',
+  refreshTokenExpireDays: 7,
+  sessionMaxDays: 30,
+  refreshTokenReuseSeconds: 5,
+  maxSessionsPerUser: 20,
+  throttle: { sessions: { max: 30, windowSeconds: 60 } }
+})
 
 app.get('/admin/sessions/:username', async (request) => {
   const { username } = request.params as { username: string }
@@ -168,6 +183,7 @@ app.post('/admin/disable/:username', async (request) => {
 export const issued: Promise<Token> = app.tokenAuth.issueToken('someone', { userAgent: 'host-login/1.0' })
 export const refreshToken: Promise<string> = issued.then((token) => token.refresh_token)
 export const idleDays: number = app.tokenAuth.settings.refreshTokenExpireDays
+export const sessionCap: number = app.tokenAuth.settings.maxSessionsPerUser
 `
 
 /** A fresh host from examples/host whose fastify-token-auth is the tarball, installed by npm. */

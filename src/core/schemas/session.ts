@@ -37,6 +37,10 @@ export const LogoutQuery = Type.Object({
 }, { additionalProperties: false })
 export type LogoutQuery = Static<typeof LogoutQuery>
 
+/** A session id as clients may send one back: base64url, at most this long. */
+export const SESSION_ID_PATTERN = '^[A-Za-z0-9_-]+$'
+export const SESSION_ID_MAX_LENGTH = 64
+
 /** The largest page of GET /users/me/sessions, and its default. */
 export const SESSION_PAGE_MAX = 100
 
@@ -59,6 +63,6 @@ export const SessionListQuery = Type.Object({
 export type SessionListQuery = Static<typeof SessionListQuery>
 
 export const SessionParams = Type.Object({
-  session_id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'A session id from GET /users/me/sessions (base64url)', examples: [SESSION_ID_EXAMPLE] })
+  session_id: Type.String({ minLength: 1, maxLength: SESSION_ID_MAX_LENGTH, pattern: SESSION_ID_PATTERN, description: 'A session id from GET /users/me/sessions (base64url)', examples: [SESSION_ID_EXAMPLE] })
 })
 export type SessionParams = Static<typeof SessionParams>

@@ -112,7 +112,7 @@ async function phase (port: number, name: string, index: number, attacker?: { ad
 
 const dir = await mkdtemp(join(tmpdir(), 'bench-brute-'))
 const port = await freePort()
-const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+const server = spawn(process.execPath, ['--import', 'tsx', 'src/service/server.ts'], {
   cwd: repo,
   env: { PATH: process.env.PATH ?? '', ENV_FILE: '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', DATABASE_URL: `sqlite:${join(dir, 'app.db')}`, JWT_SECRET: randomBytes(48).toString('base64url') },
   stdio: ['ignore', 'ignore', 'inherit']

@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
-import { loadConfig } from '../src/config.js'
-import { serviceFastifyOptions } from '../src/fastify-options.js'
+import { loadConfig } from '../src/service/config.js'
+import { serviceFastifyOptions } from '../src/service/fastify-options.js'
 
 // The physical limit for any route here: a bare Fastify app with one JSON route returning a
 // constant, built with the same Fastify options and log level as the service.

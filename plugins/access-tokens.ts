@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import fastifyJwt, { type JWT } from '@fastify/jwt'
 import fp from 'fastify-plugin'
-import type { RequestUser } from '../src/core/public-types.js'
-import type { Token } from '../src/core/schemas/token.js'
-import { createVerifiedTokenCache, type VerifiedClaims } from '../src/core/verified-tokens.js'
+import type { RequestUser } from '../src/types.js'
+import type { Token } from '../src/schemas/token.js'
+import { createVerifiedTokenCache, type VerifiedClaims } from '../src/tokens/verified-tokens.js'
 
 const JWT_ALGORITHM = 'HS256'
 export const DEFAULT_TOKEN_ISSUER = 'fastify-token-auth'

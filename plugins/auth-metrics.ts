@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { Gauge } from 'prom-client'
-import { poolUsage } from '../src/core/db/database.js'
-import type { MetricsRegistry } from '../src/core/public-types.js'
+import { poolUsage } from '../src/db/database.js'
+import type { MetricsRegistry } from '../src/types.js'
 import type { AuditEvent, AuditFields } from './audit.js'
 
 /** What the audit trail reports to the metrics. */

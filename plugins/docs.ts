@@ -1,8 +1,8 @@
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
-import { documentDescription, type TagObject } from '../src/core/openapi-text.js'
-import { packageInfo } from '../src/core/package-info.js'
+import { documentDescription, type TagObject } from '../src/openapi/openapi-text.js'
+import { packageInfo } from '../src/package-info.js'
 import { SWAGGER_UI_CSP } from './docs-csp.js'
 import redoc from './redoc.js'
 

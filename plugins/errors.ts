@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isUnavailable, unavailableReason } from '../src/core/db/errors.js'
-import type { ValidationIssue } from '../src/core/schemas/errors.js'
+import { isUnavailable, unavailableReason } from '../src/db/errors.js'
+import type { ValidationIssue } from '../src/schemas/errors.js'
 
 /** An error a route throws on purpose: its status, its `detail`, and any headers. */
 export class HttpError extends Error {

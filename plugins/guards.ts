@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
-import { isPromise } from '../src/core/db/database.js'
+import { isPromise } from '../src/db/database.js'
 import { sendServerError } from './errors.js'
-import type { Guard, GuardReply, GuardRequest } from '../src/core/public-types.js'
-import type { LiveSession } from '../src/core/session-lookup.js'
-import type { VerifiedClaims } from '../src/core/verified-tokens.js'
+import type { Guard, GuardReply, GuardRequest } from '../src/types.js'
+import type { LiveSession } from '../src/sessions/session-lookup.js'
+import type { VerifiedClaims } from '../src/tokens/verified-tokens.js'
 
 export interface Guards {
   /** A valid bearer token of an existing user, or 401. Sets `request.user`. */

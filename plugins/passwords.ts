@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createPasswordHasher, type PasswordHasher } from '../src/core/passwords.js'
+import { createPasswordHasher, type PasswordHasher } from '../src/accounts/passwords.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,7 +1,7 @@
 import AjvCompiler from '@fastify/ajv-compiler'
 import SerializerSelector from '@fastify/fast-json-stringify-compiler'
 import fp from 'fastify-plugin'
-import { authSchemas } from '../src/core/schemas/index.js'
+import { authSchemas } from '../src/schemas/index.js'
 
 /** Ajv's options on top of Fastify's defaults: every problem of a request part, not the first (a 422 lists them all). */
 export const VALIDATION_OPTIONS = { allErrors: true } as const

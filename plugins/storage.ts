@@ -1,14 +1,14 @@
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
-import type { DatabaseOptions } from '../src/core/db/database.js'
-import { migrateToLatest } from '../src/core/db/migrate.js'
-import { sessionMigrations } from '../src/core/db/migrations/sessions.js'
-import { usersMigrations } from '../src/core/db/migrations/users.js'
-import { createKyselyUserStore } from '../src/core/kysely-user-store.js'
-import { createSessionLookup, type SessionLookup } from '../src/core/session-lookup.js'
-import { createSessionStore, type SessionPolicy, type SessionStore } from '../src/core/session-store.js'
-import type { UserStore } from '../src/core/user-store.js'
-import { openDatabase, type DatabasePluginOptions } from './database.js'
+import type { DatabaseOptions } from '../src/db/database.js'
+import { migrateToLatest } from '../src/db/migrate.js'
+import { sessionMigrations } from '../src/db/migrations/sessions.js'
+import { usersMigrations } from '../src/db/migrations/users.js'
+import { createKyselyUserStore } from '../src/accounts/kysely-user-store.js'
+import { createSessionLookup, type SessionLookup } from '../src/sessions/session-lookup.js'
+import { createSessionStore, type SessionPolicy, type SessionStore } from '../src/sessions/session-store.js'
+import type { UserStore } from '../src/accounts/user-store.js'
+import { openDatabase, type DatabasePluginOptions } from '../src/db/open-database.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -3,19 +3,19 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
-import { counterGuard } from '../src/core/counter-guard.js'
-import { migrateToLatest } from '../src/core/db/migrate.js'
-import { throttleMigrations } from '../src/core/db/migrations/throttle.js'
-import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/core/login-throttle.js'
-import { createRedisLoginAttemptStore } from '../src/core/redis-throttle-store.js'
-import { repeatSummary } from '../src/core/repeat-summary.js'
-import { createDatabaseThrottleStore } from '../src/core/throttle-store.js'
+import { counterGuard } from '../src/throttle/counter-guard.js'
+import { migrateToLatest } from '../src/db/migrate.js'
+import { throttleMigrations } from '../src/db/migrations/throttle.js'
+import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/throttle/login-throttle.js'
+import { createRedisLoginAttemptStore } from '../src/throttle/redis-throttle-store.js'
+import { repeatSummary } from '../src/throttle/repeat-summary.js'
+import { createDatabaseThrottleStore } from '../src/throttle/throttle-store.js'
 import { audit, countAudit, type AuditFields } from './audit.js'
 import { HttpError } from './errors.js'
 
 // Declared with the public types: the plugin's options name it, and importing this file would
 // bring its decorator augmentation into every host's types.
-import type { AddressLimit } from '../src/core/public-types.js'
+import type { AddressLimit } from '../src/types.js'
 export type { AddressLimit }
 
 /** The routes limited per client address. */

@@ -4,12 +4,12 @@ import { audit } from '../plugins/audit.js'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { addressLimit, admittedPasswordCheck } from '../plugins/throttle.js'
-import { passwordLengthProblem } from '../src/core/passwords.js'
-import { pathVariants } from '../src/core/route-paths.js'
-import { noContent, ref } from '../src/core/schemas/ref.js'
-import { badRequest, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/core/schemas/responses.js'
-import { AccountDeletion, PasswordChange, User, UserUpdate } from '../src/core/schemas/user.js'
-import { toPublicUser } from '../src/core/user-store.js'
+import { passwordLengthProblem } from '../src/accounts/passwords.js'
+import { pathVariants } from '../src/route-paths.js'
+import { noContent, ref } from '../src/schemas/ref.js'
+import { badRequest, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
+import { AccountDeletion, PasswordChange, User, UserUpdate } from '../src/schemas/user.js'
+import { toPublicUser } from '../src/accounts/user-store.js'
 
 // Bodies of a password or two, and of a profile.
 const SMALL_BODY_LIMIT = 4096

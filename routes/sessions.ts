@@ -3,12 +3,12 @@ import { audit } from '../plugins/audit.js'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
-import { pathVariants } from '../src/core/route-paths.js'
-import { HTTPError } from '../src/core/schemas/errors.js'
-import { noContent, ref } from '../src/core/schemas/ref.js'
-import { badRequest, jsonResponse, tooManyRequests, unauthorized, unavailable, validationFailed } from '../src/core/schemas/responses.js'
-import { LogoutQuery, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, SESSION_PAGE_MAX, SessionList, SessionListQuery, SessionParams } from '../src/core/schemas/session.js'
-import type { SessionCursor } from '../src/core/session-store.js'
+import { pathVariants } from '../src/route-paths.js'
+import { HTTPError } from '../src/schemas/errors.js'
+import { noContent, ref } from '../src/schemas/ref.js'
+import { badRequest, jsonResponse, tooManyRequests, unauthorized, unavailable, validationFailed } from '../src/schemas/responses.js'
+import { LogoutQuery, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, SESSION_PAGE_MAX, SessionList, SessionListQuery, SessionParams } from '../src/schemas/session.js'
+import type { SessionCursor } from '../src/sessions/session-store.js'
 
 const cursorOf = (cursor: SessionCursor) => Buffer.from(JSON.stringify([cursor.lastUsedAt, cursor.id])).toString('base64url')
 const BAD_CURSOR = { loc: ['query', 'cursor'], msg: 'Not a cursor from a previous page', type: 'cursor_invalid' }

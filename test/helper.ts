@@ -5,10 +5,10 @@ import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import type { Test } from 'tap'
-import type { Engine } from '../src/core/db/dialect.js'
-import { serviceFastifyOptions } from '../src/fastify-options.js'
-import service, { type ServiceOptions } from '../src/service.js'
-import { CHANGE_CHECK_INTERVAL_MS } from '../src/core/session-lookup.js'
+import type { Engine } from '../src/db/dialect.js'
+import { serviceFastifyOptions } from '../src/service/fastify-options.js'
+import service, { type ServiceOptions } from '../src/service/app.js'
+import { CHANGE_CHECK_INTERVAL_MS } from '../src/sessions/session-lookup.js'
 
 /** A fresh secret per test app: nothing secret is ever committed. */
 export const testSecret = () => randomBytes(32).toString('base64url')

@@ -2,9 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import t from 'tap'
 
-// The direction of imports, as the README's Development section states it: src/core (the
-// bottom) imports nothing of the project above it; plugins/ import src/core; routes/ import
-// plugins/ and src/core; only the top-level files of src/ compose everything.
+// Two products share the tree. The package: src/ outside src/service/, plugins/ and routes/.
+// The standalone service: src/service/, which uses the package only through its entry
+// (src/index.ts), as any host would. Inside the package, imports point down: the concerns of
+// src/ (db, schemas, accounts, sessions, tokens, throttle, openapi) import nothing above them,
+// plugins/ import src/, routes/ import plugins/ and src/, and only src/token-auth.ts and
+// src/index.ts compose everything.
 
 const root = resolve(import.meta.dirname, '..')
 
@@ -14,43 +17,66 @@ function sources (dir: string): string[] {
     .map((entry) => relative(root, join(entry.parentPath, entry.name)))
 }
 
-/** The project files a source file imports, relative to the repository root. */
+/** The project files a source file imports (statically or dynamically), relative to the repository root. */
 function projectImports (file: string): string[] {
   const text = readFileSync(join(root, file), 'utf8')
-  return [...text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'(\.[^']+)'/gm)]
-    .map((match) => relative(root, resolve(dirname(join(root, file)), match[1] as string)))
+  return [...text.matchAll(/(?:^\s*(?:import|export)\b[^'"]*?from\s+|\bimport\(\s*)'(\.[^']+)'/gm)]
+    .map((match) => relative(root, resolve(dirname(join(root, file)), (match[1] as string).replace(/\.js$/, '.ts'))))
 }
 
-/** Which layer a file belongs to; higher layers may import lower ones only. */
+const ENTRY = 'src/index.ts'
+const isService = (file: string) => file.startsWith('src/service/')
+
+/** Which layer of the package a file belongs to; higher layers may import lower ones only. */
 function layer (file: string): number {
-  if (file.startsWith('src/core/')) return 0
-  if (file.startsWith('plugins/')) return 1
+  if (isService(file)) return 5
+  if (file === ENTRY) return 4
+  if (file === 'src/token-auth.ts') return 3
   if (file.startsWith('routes/')) return 2
-  if (file.startsWith('src/')) return 3
-  return 4
+  if (file.startsWith('plugins/')) return 1
+  if (file.startsWith('src/')) return 0
+  return 6
 }
 
-const LAYERS = ['src/core', 'plugins', 'routes', 'src (top level)']
+const LAYERS = ['src (the concerns)', 'plugins', 'routes', 'src/token-auth.ts', 'src/index.ts', 'src/service', 'outside the source tree']
+const files = ['src', 'plugins', 'routes'].flatMap(sources)
 
-t.test('imports point down the stack, never up', async (t) => {
-  const files = ['src', 'plugins', 'routes'].flatMap(sources)
-  t.ok(files.length > 30, `${files.length} source files`)
-  let checked = 0
-  const upward: string[] = []
-  for (const file of files) {
-    for (const target of projectImports(file)) {
-      checked++
-      const from = layer(file)
-      const to = layer(target)
-      if (to > from || to === 4) upward.push(`${file} (${LAYERS[from]}) imports ${target} (${LAYERS[to] ?? 'outside the source tree'})`)
-    }
+/** Imports that break a rule of the house, as sentences. */
+function violations (edges: Array<[string, string]>): string[] {
+  const found: string[] = []
+  for (const [file, target] of edges) {
+    const from = layer(file)
+    const to = layer(target)
+    if (to === 6) found.push(`${file} imports ${target}, outside the source tree`)
+    else if (isService(file)) {
+      if (!isService(target) && target !== ENTRY) found.push(`${file} (the service) imports ${target}: use the package entry, src/index.ts`)
+    } else if (to >= from && !(to === from && from <= 2)) found.push(`${file} (${LAYERS[from]}) imports ${target} (${LAYERS[to]})`)
   }
-  t.same(upward, [], 'no upward import')
-  t.ok(checked > 50, `${checked} imports checked`)
+  return found
+}
+
+const edges = files.flatMap((file) => projectImports(file).map((target) => [file, target] as [string, string]))
+
+t.test('the package never imports the service, and imports point down', async (t) => {
+  t.ok(files.length > 60, `${files.length} source files`)
+  t.ok(edges.length > 150, `${edges.length} imports checked`)
+  t.same(violations(edges.filter(([file]) => !isService(file))), [], 'no upward import, none into src/service')
 })
 
-t.test('the layer check itself sees an upward import', async (t) => {
-  t.ok(layer('plugins/guards.ts') > layer('src/core/user-store.ts'))
-  t.ok(layer('src/core/x.ts') < layer('routes/token.ts'))
-  t.equal(layer('src/token-auth.ts'), 3)
+t.test('the service uses the package through its entry only', async (t) => {
+  const service = edges.filter(([file]) => isService(file))
+  t.ok(service.some(([, target]) => target === ENTRY), 'the service imports the entry')
+  t.same(violations(service), [], 'no service file reaches into the package')
+})
+
+t.test('the checks see what they must refuse', async (t) => {
+  t.same(violations([
+    ['src/db/database.ts', 'plugins/storage.ts'],
+    ['plugins/guards.ts', 'src/service/app.ts'],
+    ['src/service/app.ts', 'src/db/database.ts'],
+    ['routes/token.ts', 'src/token-auth.ts'],
+    ['src/service/app.ts', 'src/index.ts'],
+    ['plugins/guards.ts', 'plugins/errors.ts'],
+    ['routes/token.ts', 'plugins/guards.ts']
+  ]).length, 4)
 })

@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
-import type { Engine } from '../../src/core/db/dialect.js'
-import { serviceFastifyOptions } from '../../src/fastify-options.js'
-import service, { type ServiceOptions } from '../../src/service.js'
+import type { Engine } from '../../src/db/dialect.js'
+import { serviceFastifyOptions } from '../../src/service/fastify-options.js'
+import service, { type ServiceOptions } from '../../src/service/app.js'
 import { freshDatabaseUrl, testSecret, type TestContext } from '../helper.js'
 
 // The service as a real client meets it: listening on loopback (an ephemeral port), driven over

@@ -3,7 +3,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui'
 import { createConfig, lintFromString } from '@redocly/openapi-core'
 import type { onRequestAsyncHookHandler } from 'fastify'
 import t from 'tap'
-import { securitySchemeDescription } from '../../src/core/openapi-text.js'
+import { securitySchemeDescription } from '../../src/openapi/openapi-text.js'
 import tokenAuth from '../../src/index.js'
 import { get, HOST_INFO, hostUser, newHost, operations, pluginOperations, pluginOptions, signUp, swaggerHost, unresolvedRefs, type Json } from './support.js'
 

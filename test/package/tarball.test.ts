@@ -262,7 +262,7 @@ t.test('the tarball holds the build, the docs and the licence, and nothing else'
   const list = await run('tar', ['-tzf', tarball], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
   t.equal(list.code, 0, 'tar lists the tarball', describeRun('tar -tzf', list))
   const files = list.stdout.split('\n').filter((line) => line !== '')
-  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli.js', 'LICENSE', 'README.md', 'CHANGELOG.md', 'SECURITY.md', 'package.json']) {
+  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/service/cli.js', 'LICENSE', 'README.md', 'CHANGELOG.md', 'SECURITY.md', 'package.json']) {
     t.ok(files.includes(`package/${file}`), `has ${file}`)
   }
   t.same(files.filter((file) => file.startsWith('package/test/')), [], 'no tests')
@@ -284,7 +284,7 @@ t.test('the tarball holds the build, the docs and the licence, and nothing else'
     if (target === undefined) continue
     t.ok(files.includes(`package/${target.replace(/^\.\//, '')}`), `${target} (named in package.json) is packed`)
   }
-  const cli = await run('tar', ['-xzOf', tarball, 'package/dist/src/cli.js'], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
+  const cli = await run('tar', ['-xzOf', tarball, 'package/dist/src/service/cli.js'], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
   t.ok(cli.stdout.startsWith('#!/usr/bin/env node\n'), 'the bin has a node shebang')
 })
 

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { test } from 'tap'
-import { serviceFastifyOptions } from '../../src/fastify-options.js'
-import service from '../../src/service.js'
+import { serviceFastifyOptions } from '../../src/service/fastify-options.js'
+import service from '../../src/service/app.js'
 import { bearer, createUser, johndoe, testSecret } from '../helper.js'
 
 // The audit trail: one structured info line per security-relevant action, naming the user,

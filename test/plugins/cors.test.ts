@@ -1,6 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import { CORS_MAX_AGE_SECONDS } from '../../plugins/cors.js'
+import { CORS_MAX_AGE_SECONDS } from '../../src/service/plugins/cors.js'
 import { bearer, buildApp, createUser, johndoe, login, requestToken } from '../helper.js'
 
 // CORS on the standalone service (CORS_ORIGINS) as a browser meets it: preflights, the headers

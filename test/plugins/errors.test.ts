@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import service from '../../src/service.js'
+import service from '../../src/service/app.js'
 import { bearer, buildApp, createUser, forEachEngine, johndoe, login, testSecret } from '../helper.js'
 
 t.test('unknown paths are 404 {"detail": "Not Found"}', async (t) => {

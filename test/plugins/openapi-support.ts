@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import tokenAuth, { type TokenAuthDocsOptions } from '../../src/index.js'
-import type { ServiceOptions } from '../../src/service.js'
+import type { ServiceOptions } from '../../src/service/app.js'
 import { buildApp, testSecret, type TestContext } from '../helper.js'
 
 // The OpenAPI documents a user of the project gets: the service's at /openapi.json, and the

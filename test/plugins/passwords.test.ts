@@ -1,5 +1,5 @@
 import t from 'tap'
-import { bcryptCost, createPasswordHasher, passwordLengthProblem } from '../../src/core/passwords.js'
+import { bcryptCost, createPasswordHasher, passwordLengthProblem } from '../../src/accounts/passwords.js'
 
 t.test('hash and verify', async (t) => {
   const hasher = await createPasswordHasher(4)

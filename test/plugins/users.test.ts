@@ -1,10 +1,10 @@
 import t from 'tap'
-import { createKyselyUserStore } from '../../src/core/kysely-user-store.js'
-import { toPublicUser, UsernameTakenError } from '../../src/core/user-store.js'
-import { createDatabase } from '../../src/core/db/database.js'
-import { migrateToLatest } from '../../src/core/db/migrate.js'
-import { usersMigrations } from '../../src/core/db/migrations/users.js'
-import type { Engine } from '../../src/core/db/dialect.js'
+import { createKyselyUserStore } from '../../src/accounts/kysely-user-store.js'
+import { toPublicUser, UsernameTakenError } from '../../src/accounts/user-store.js'
+import { createDatabase } from '../../src/db/database.js'
+import { migrateToLatest } from '../../src/db/migrate.js'
+import { usersMigrations } from '../../src/db/migrations/users.js'
+import type { Engine } from '../../src/db/dialect.js'
 import { forEachEngine, freshDatabaseUrl, type TestContext } from '../helper.js'
 
 async function repository (t: TestContext, engine: Engine) {

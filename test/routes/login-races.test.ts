@@ -2,9 +2,9 @@ import { Writable } from 'node:stream'
 import { hash } from '@node-rs/bcrypt'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import type { Engine } from '../../src/core/db/dialect.js'
-import { serviceFastifyOptions } from '../../src/fastify-options.js'
-import service from '../../src/service.js'
+import type { Engine } from '../../src/db/dialect.js'
+import { serviceFastifyOptions } from '../../src/service/fastify-options.js'
+import service from '../../src/service/app.js'
 import { bearer, createUser, forEachEngine, freshDatabaseUrl, loginPair, requestToken, testSecret, type TestUser } from '../helper.js'
 
 // Logins with the old credentials in flight while an account changes: each one reads the hash,

@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { sql, type Kysely } from 'kysely'
 import t, { type Test } from 'tap'
-import type { Engine } from '../../src/core/db/dialect.js'
-import type { AuthDatabase, ItemsDatabase } from '../../src/core/db/types.js'
+import type { Engine } from '../../src/db/dialect.js'
+import type { AuthDatabase, ItemsDatabase } from '../../src/db/types.js'
 import { alice, bearer, buildApp, createUser, forEachEngine, johndoe, loginPair, refresh, requestToken, type TestUser } from '../helper.js'
 
 const DAY_MS = 86_400_000

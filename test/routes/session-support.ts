@@ -1,7 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Test } from 'tap'
-import type { AuthDatabase, ItemsDatabase } from '../../src/core/db/types.js'
+import type { AuthDatabase, ItemsDatabase } from '../../src/db/types.js'
 import { bearer, refresh, type TokenPair } from '../helper.js'
 
 // What the session and account route tests share: the service's database, and whether a

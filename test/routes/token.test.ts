@@ -1,5 +1,5 @@
 import t from 'tap'
-import { hashPassword } from '../../src/core/passwords.js'
+import { hashPassword } from '../../src/accounts/passwords.js'
 import { alice, buildApp, createUser, forEachEngine, johndoe, requestToken } from '../helper.js'
 
 function decodeJwt (token: string) {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { countUsers } from '../../src/core/kysely-user-store.js'
+import { countUsers } from '../../src/accounts/kysely-user-store.js'
 import { bearer, buildApp, createUser, forEachEngine, johndoe, login, requestToken } from '../helper.js'
 
 forEachEngine(t, async (t, engine) => {

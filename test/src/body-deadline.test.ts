@@ -2,9 +2,9 @@ import { connect, type Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import t, { type Test } from 'tap'
-import { serviceFastifyOptions } from '../../src/fastify-options.js'
-import { fastifyLogger } from '../../src/logger.js'
-import service, { type ServiceOptions } from '../../src/service.js'
+import { serviceFastifyOptions } from '../../src/service/fastify-options.js'
+import { fastifyLogger } from '../../src/service/logger.js'
+import service, { type ServiceOptions } from '../../src/service/app.js'
 import { testSecret } from '../helper.js'
 
 // A request body that stops arriving is cut at the body deadline: 408 {"detail"} when nothing

@@ -5,12 +5,12 @@ import { join } from 'node:path'
 import { verify } from '@node-rs/bcrypt'
 import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
-import { createKyselyUserStore } from '../../src/core/kysely-user-store.js'
-import service from '../../src/service.js'
+import { createKyselyUserStore } from '../../src/accounts/kysely-user-store.js'
+import service from '../../src/service/app.js'
 import { bearer, createUser, requestToken, testSecret } from '../helper.js'
 import { dbEnv, runCli, tempDir, type CliResult, type Teardown } from './process-helper.js'
 
-// The CLI run for real: src/cli.ts in a child process, on a SQLite file of its own
+// The CLI run for real: src/service/cli.ts in a child process, on a SQLite file of its own
 // per test. Its effect is checked through the service built in this process on the same file
 // (logging in at POST /token, GET /users/me/), and through `list --json`.
 //

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { availableParallelism } from 'node:os'
-import { addressLimit, ConfigError, corsOrigins, loadConfig, trustProxy, trustProxyRisk, workerCount } from '../../src/config.js'
+import { addressLimit, ConfigError, corsOrigins, loadConfig, trustProxy, trustProxyRisk, workerCount } from '../../src/service/config.js'
 
 const secret = 'x'.repeat(32)
 

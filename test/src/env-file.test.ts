@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseEnv } from 'node:util'
 import t from 'tap'
-import { ConfigError, ConfigSchema, loadConfig, loadEnvFile } from '../../src/config.js'
+import { ConfigError, ConfigSchema, loadConfig, loadEnvFile } from '../../src/service/config.js'
 import { repoRoot, tempDir } from './process-helper.js'
 
 // .env support (loadEnvFile), and .env.example kept in step with the settings the service reads.

@@ -2,9 +2,9 @@ import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import { pino } from 'pino'
 import t from 'tap'
-import { serviceFastifyOptions } from '../../src/fastify-options.js'
-import { fastifyLogger, loggableUrl, loggerOptions } from '../../src/logger.js'
-import service from '../../src/service.js'
+import { serviceFastifyOptions } from '../../src/service/fastify-options.js'
+import { fastifyLogger, loggableUrl, loggerOptions } from '../../src/service/logger.js'
+import service from '../../src/service/app.js'
 import { bearer, johndoe, testSecret } from '../helper.js'
 
 t.test('credentials are redacted wherever a log line carries them', async (t) => {

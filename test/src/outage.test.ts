@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import SQLite from 'better-sqlite3'
 import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import service from '../../src/service.js'
+import service from '../../src/service/app.js'
 import { testSecret } from '../helper.js'
 import { findPostgresBin, startPostgres } from '../support/postgres.js'
 

@@ -68,7 +68,7 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs the CLI (src/cli.ts) with `args` to completion; `input` goes to its stdin (which is closed either way). */
+/** Runs the CLI (src/service/cli.ts) with `args` to completion; `input` goes to its stdin (which is closed either way). */
 export async function runCli (
   args: string[],
   opts: { env: NodeJS.ProcessEnv, input?: string | Buffer, timeoutMs?: number }
@@ -106,7 +106,7 @@ export interface LogLine {
 }
 
 /**
- * What runs: by default src/server.ts; `{ built: true }` runs the bundle exactly as
+ * What runs: by default src/service/server.ts; `{ built: true }` runs the bundle exactly as
  * `npm start` does (its node flags included), which must have been built first.
  */
 export interface EntryOptions {

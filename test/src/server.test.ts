@@ -9,7 +9,7 @@ import {
   cleanEnv, dbEnv, freePort, httpLogin, httpMe, httpRegister, httpToken, spawnServer, startServer, tempDir, type LogLine, type ServerProcess
 } from './process-helper.js'
 
-// The process entry run for real: src/server.ts as a child process on a free port of
+// The process entry run for real: src/service/server.ts as a child process on a free port of
 // 127.0.0.1, talked to with fetch, its pino log read from stdout.
 
 t.setTimeout(120_000)

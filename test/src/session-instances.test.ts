@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import type { Engine } from '../../src/core/db/dialect.js'
+import type { Engine } from '../../src/db/dialect.js'
 import {
   INVALID_TOKEN_CHALLENGE, loginOverHttp, me, pairOf, refreshOverHttp, startService, withBearer,
   type HttpAnswer, type ListeningService

@@ -4,10 +4,10 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import SQLite from 'better-sqlite3'
 import t, { type Test } from 'tap'
-import { checkDatabaseBeforeOpening } from '../../src/core/db/database-marker.js'
-import { openServiceDatabase } from '../../src/core/db/service-database.js'
-import { createKyselyUserStore } from '../../src/core/kysely-user-store.js'
-import { hashPassword } from '../../src/core/passwords.js'
+import { checkDatabaseBeforeOpening } from '../../src/service/db/database-marker.js'
+import { openServiceDatabase } from '../../src/service/db/service-database.js'
+import { createKyselyUserStore } from '../../src/accounts/kysely-user-store.js'
+import { hashPassword } from '../../src/accounts/passwords.js'
 import { ext4Impossible, fillDisk, mountExt4, mountImpossible, mountTmpfs, remount, setImmutable } from './mount-helper.js'
 import {
   dbEnv, freePort, httpLogin, httpMe, httpRegister, httpToken, runCli, spawnServer, type LogLine, type ServerProcess, type Teardown
@@ -17,7 +17,7 @@ import {
 // up, the files stop taking writes, the file is deleted or replaced. Writes and /health/ready
 // answer 503 {"detail":"Service unavailable"} (never a 500) while it lasts, the same process
 // recovers when the file system does, and a database deleted for good is not silently
-// replaced by an empty one at the next start. The real server process (src/server.ts).
+// replaced by an empty one at the next start. The real server process (src/service/server.ts).
 
 // Hang limits, not speed assertions: other tests may be loading the machine.
 t.setTimeout(300_000)

@@ -9,7 +9,7 @@ import t from 'tap'
 import { entryArgs } from '../support/entries.js'
 import { cleanEnv, freePort, repoRoot, tempDir } from './process-helper.js'
 
-// WORKERS=2: the real entry (src/server.ts) as a cluster primary with two
+// WORKERS=2: the real entry (src/service/server.ts) as a cluster primary with two
 // worker processes sharing one port and one SQLite file. Every HTTP request opens a fresh
 // connection (agent: false, Connection: close), so the primary's round-robin spreads them over
 // the workers; GET /health names the pid that answered.
@@ -23,7 +23,7 @@ const REQUEST_LIMIT_MS = 10_000
 
 interface LogLine { level?: number, pid?: number, msg?: string, [key: string]: unknown }
 
-/** A spawned `src/server.ts`, its output, and every pid it is known to have had as a worker. */
+/** A spawned `src/service/server.ts`, its output, and every pid it is known to have had as a worker. */
 class Cluster {
   stdout = ''
   stderr = ''

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createVerifiedTokenCache, type VerifiedClaims } from '../../../src/core/verified-tokens.js'
+import { createVerifiedTokenCache, type VerifiedClaims } from '../../../src/tokens/verified-tokens.js'
 
 const now = () => Math.floor(Date.now() / 1000)
 

@@ -1,0 +1,65 @@
+import type { User } from '../schemas/user.js'
+
+/** A stored account. `hashedPassword` never leaves the server: see toPublicUser. */
+export interface UserRecord {
+  username: string
+  email: string | null
+  fullName: string | null
+  disabled: boolean
+  /** A bcrypt hash. */
+  hashedPassword: string
+}
+
+export interface NewUser {
+  username: string
+  hashedPassword: string
+  email?: string | null
+  fullName?: string | null
+  disabled?: boolean
+}
+
+/** Thrown by `UserStore.create` when the username is taken (in any letter case, for the built-in store). */
+export class UsernameTakenError extends Error {
+  constructor (username: string) {
+    super(`Username ${username} is already taken`)
+    this.name = 'UsernameTakenError'
+  }
+}
+
+/** The profile fields an account's owner may change; an absent field stays as it is. */
+export interface ProfileChanges {
+  email?: string | null
+  fullName?: string | null
+}
+
+/**
+ * Where the plugin keeps its accounts. The built-in store (createKyselyUserStore) keeps them in
+ * SQLite or PostgreSQL; a host may pass its own. Every method answers with a promise. Usernames
+ * are matched exactly: `TIM` is not `tim`.
+ */
+export interface UserStore {
+  /** The account, or undefined when there is none. Called on every authenticated request. */
+  findByUsername (username: string): Promise<UserRecord | undefined>
+  /** Stores a new account. Rejects with UsernameTakenError when the name is taken. */
+  create (user: NewUser): Promise<UserRecord>
+  /** Stores a new hash (a new password, or the same one rehashed at another cost). False when there is no such user. */
+  setPassword (username: string, hashedPassword: string): Promise<boolean>
+  /**
+   * Optional: stores `next` only while the stored hash is still `current` (one conditional
+   * write); false otherwise. The plugin rehashes a password at a login (after the cost changed)
+   * only through this, so a login can never write an old password back over a new one; a store
+   * without it keeps its hashes at the cost they were made with.
+   */
+  replacePassword? (username: string, current: string, next: string): Promise<boolean>
+  /** False when there is no such user. */
+  setDisabled (username: string, disabled: boolean): Promise<boolean>
+  /** Changes the profile fields given; the updated account, or undefined when there is no such user. */
+  update (username: string, changes: ProfileChanges): Promise<UserRecord | undefined>
+  /** Removes the account (and, in the built-in store, its sessions and items). False when there is no such user. */
+  delete (username: string): Promise<boolean>
+}
+
+/** The account as its owner sees it (what `request.user` carries): no hash, wire field names. */
+export function toPublicUser (user: UserRecord): User {
+  return { username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled }
+}

@@ -1,0 +1,279 @@
+import { randomInt } from 'node:crypto'
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, resolve } from 'node:path'
+import SQLite from 'better-sqlite3'
+import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type Dialect } from 'kysely'
+import { asUnavailable, unavailableReason } from './errors.js'
+import { watchFileIdentity, type FileIdentity } from './file-identity.js'
+import type { AuthDatabase } from './types.js'
+import { translatingUnavailable } from './unavailable-dialect.js'
+
+export type DatabaseLocation =
+  | { engine: 'sqlite', /** Absolute file path, or `:memory:`. */ path: string }
+  | { engine: 'postgres', url: string }
+
+/** Parses `sqlite:PATH`, `sqlite::memory:` and `postgres://…`; relative SQLite paths are taken from the working directory. */
+export function parseDatabaseUrl (url: string): DatabaseLocation {
+  if (/^postgres(ql)?:\/\//.test(url)) return { engine: 'postgres', url }
+  const match = /^sqlite:(.+)$/.exec(url)
+  if (match === null) throw new Error('Unsupported DATABASE_URL: expected sqlite:PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE')
+  const path = match[1] as string
+  return { engine: 'sqlite', path: path === ':memory:' ? path : resolve(path) }
+}
+
+export interface DatabaseOptions {
+  /** PostgreSQL connections per process. Default 10. */
+  poolSize?: number
+  /** Longest wait for a connection, a lock or a query before answering 503. Default 5000 ms. */
+  timeoutMs?: number
+  /** Told about errors of idle pooled connections (say, the server restarted), which would otherwise crash the process. */
+  onPoolError?: (error: Error) => void
+  /** Told once when a SQLite file's path stops naming the file opened (deleted, replaced): what happened and what to do. */
+  onFileLost?: (message: string, path: string) => void
+  /** Told when that path names the file opened again. */
+  onFileBack?: (path: string) => void
+}
+
+// The better-sqlite3 handle behind each Kysely instance this module opened, for preparedFirstRow.
+const sqliteHandles = new WeakMap<Kysely<any>, SQLite.Database>()
+// Whether the path of each SQLite file database this module opened still names its file.
+const fileIdentities = new WeakMap<Kysely<any>, FileIdentity>()
+// The pg pool behind each PostgreSQL Kysely instance this module opened, for poolUsage.
+const postgresPools = new WeakMap<Kysely<any>, import('pg').Pool>()
+
+function sqliteDialect (sqlite: SQLite.Database, timeoutMs: number, identity: FileIdentity | undefined): Dialect {
+  // WAL lets readers run beside a writer; the busy timeout makes a second writer (another
+  // worker process) wait for the lock instead of failing at once.
+  sqlite.pragma('journal_mode = WAL')
+  sqlite.pragma(`busy_timeout = ${timeoutMs}`)
+  sqlite.pragma('synchronous = NORMAL')
+  sqlite.pragma('foreign_keys = ON')
+  return new SqliteDialect({ database: withStatementCache(sqlite, identity) })
+}
+
+const STATEMENT_CACHE_SIZE = 256
+
+/**
+ * Kysely's SQLite driver prepares every query anew; preparing was the largest single cost of an
+ * authenticated request. The service's queries are a small fixed set, so each text is prepared
+ * once and reused (better-sqlite3 runs one statement at a time, and Kysely does not stream here).
+ * A statement that writes runs only while the file's path still names the file opened.
+ */
+function withStatementCache (sqlite: SQLite.Database, identity: FileIdentity | undefined) {
+  const statements = new Map<string, SQLite.Statement>()
+  return {
+    close: () => { sqlite.close() },
+    prepare (text: string) {
+      let statement = statements.get(text)
+      if (statement === undefined) {
+        statement = sqlite.prepare(text)
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value as string)
+        statements.set(text, statement)
+      }
+      if (!statement.readonly) identity?.assertUnchanged()
+      return statement
+    }
+  }
+}
+
+/** The PostgreSQL driver, an optional dependency loaded only when PostgreSQL is used. */
+function loadPg (): typeof import('pg') {
+  try {
+    return createRequire(import.meta.url)('pg') as typeof import('pg')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error
+    throw new Error('A postgres:// database needs the optional pg package: npm install pg@8', { cause: error })
+  }
+}
+
+function postgresPool (url: string, opts: DatabaseOptions, timeoutMs: number): import('pg').Pool {
+  const pg = loadPg()
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10,
+    // Bounded waits everywhere: a down or stuck server turns into a 503, never a hang.
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    statement_timeout: timeoutMs,
+    idleTimeoutMillis: 30_000
+  })
+  pool.on('error', opts.onPoolError ?? (() => {}))
+  return pool
+}
+
+/** Opens a Kysely database for a URL. The caller owns it and must `destroy()` it. */
+export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely<AuthDatabase> {
+  const location = parseDatabaseUrl(url)
+  const timeoutMs = opts.timeoutMs ?? 5000
+  if (location.engine === 'postgres') {
+    const pool = postgresPool(location.url, opts, timeoutMs)
+    const db = new Kysely<AuthDatabase>({ dialect: translatingUnavailable(new PostgresDialect({ pool })) })
+    postgresPools.set(db, pool)
+    return db
+  }
+  if (location.path !== ':memory:') {
+    mkdirSync(dirname(location.path), { recursive: true })
+    // It holds password hashes: private to the service's user (SQLite gives its -wal and -shm files the same mode).
+    closeSync(openSync(location.path, 'a', 0o600))
+  }
+  const sqlite = new SQLite(location.path)
+  const { path } = location
+  const identity = path === ':memory:'
+    ? undefined
+    : watchFileIdentity(path, {
+      onLost: (message) => { opts.onFileLost?.(message, path) },
+      onBack: () => { opts.onFileBack?.(path) }
+    })
+  const db = new Kysely<AuthDatabase>({ dialect: translatingUnavailable(sqliteDialect(sqlite, timeoutMs, identity)) })
+  sqliteHandles.set(db, sqlite)
+  if (identity !== undefined) fileIdentities.set(db, identity)
+  return db
+}
+
+/** A generation for a copy of a database: random, never 0 (a database never backed up) nor `previous`. */
+export function freshGeneration (previous: number): number {
+  let generation: number
+  do generation = randomInt(1, 2 ** 31); while (generation === previous)
+  return generation
+}
+
+/** Why a backup was not written: the message says what to do. */
+export class BackupError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'BackupError'
+  }
+}
+
+/**
+ * For a SQLite file database opened here: writes a consistent copy of it, taken with SQLite's
+ * online backup while other processes go on using it, to `destination`, a new file private to
+ * this user, with no -wal beside it. The copy gets a fresh generation (the header's
+ * user_version): restored later, it is never taken for the file whose -wal is left at the path.
+ */
+export async function backupSqliteDatabase (db: Kysely<any>, destination: string): Promise<void> {
+  const sqlite = sqliteHandles.get(db)
+  if (sqlite === undefined || sqlite.memory) throw new BackupError('backup copies a SQLite database file; for PostgreSQL use pg_dump')
+  if (resolve(destination) === resolve(sqlite.name)) throw new BackupError(`${destination} is the database itself: choose another path`)
+  if (existsSync(destination)) throw new BackupError(`${destination} exists already: choose a new path (a backup never overwrites a file)`)
+  // Written beside the destination and renamed into place: a backup cut short is never at that path.
+  const partial = `${destination}.partial-${process.pid}`
+  try {
+    mkdirSync(dirname(destination), { recursive: true })
+    closeSync(openSync(partial, 'wx', 0o600))
+    // In one step, a snapshot: copied in steps, a write by the service between two restarts the copy.
+    await sqlite.backup(partial, { progress: () => 0x7fffffff })
+    const copy = new SQLite(partial, { fileMustExist: true })
+    try {
+      copy.pragma(`user_version = ${freshGeneration(sqlite.pragma('user_version', { simple: true }) as number)}`)
+      // One self-contained file: the copy's log is checkpointed into it and removed.
+      copy.pragma('journal_mode = DELETE')
+    } finally {
+      copy.close()
+    }
+    if (existsSync(destination)) throw new BackupError(`${destination} appeared while the backup was written: choose a new path`)
+    renameSync(partial, destination)
+  } catch (error) {
+    if (error instanceof BackupError) throw error
+    // Node's own messages start with their code already.
+    throw new BackupError(`Cannot write the backup ${destination}: ${unavailableReason(error).replace(/^(\w+): \1: /, '$1: ')}`)
+  } finally {
+    for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(`${partial}${suffix}`, { force: true })
+  }
+}
+
+/** How a connection pool is used right now. */
+export interface PoolUsage {
+  /** Connections open, idle or lent out. */
+  total: number
+  idle: number
+  /** Queries waiting for a connection. */
+  waiting: number
+  max: number
+}
+
+/** For a PostgreSQL database opened here, its pool's usage now; undefined for any other database (SQLite has no pool). */
+export function poolUsage (db: Kysely<any>): PoolUsage | undefined {
+  const pool = postgresPools.get(db)
+  if (pool === undefined) return undefined
+  return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 }
+}
+
+/**
+ * For a SQLite file database opened here: throws a DatabaseUnavailableError unless its path
+ * still names the file opened, looking now. Nothing for any other database.
+ */
+export function assertDatabaseFileUnchanged (db: Kysely<any>): void {
+  fileIdentities.get(db)?.assertUnchanged(true)
+}
+
+export type MaybePromise<T> = T | Promise<T>
+
+export function isPromise<T> (value: MaybePromise<T>): value is Promise<T> {
+  return value instanceof Promise
+}
+
+/**
+ * The first row of a read query compiled once by Kysely, run with new parameters. On a SQLite
+ * database opened here it runs as a prepared better-sqlite3 statement and answers at once, not
+ * with a promise: for the lookup behind every authenticated request, Kysely's per-query
+ * machinery and the promise hops cost more than SQLite itself. Anywhere else (PostgreSQL, a
+ * host's own Kysely) it runs through Kysely and answers with a promise. It takes no Kysely
+ * connection lock: inside a transaction someone holds open on this handle, it reads that
+ * transaction's state.
+ */
+export function preparedFirstRow<R> (db: Kysely<any>, compiled: CompiledQuery<R>): (parameters: readonly unknown[]) => MaybePromise<R | undefined> {
+  const sqlite = sqliteHandles.get(db)
+  if (sqlite === undefined) {
+    return async (parameters) => (await db.executeQuery<R>({ ...compiled, parameters })).rows[0]
+  }
+  let statement: SQLite.Statement | undefined
+  return (parameters) => {
+    try {
+      statement ??= sqlite.prepare(compiled.sql)
+      return statement.get(...parameters) as R | undefined
+    } catch (error) {
+      throw asUnavailable(error)
+    }
+  }
+}
+
+/**
+ * For a SQLite database opened here, a function answering whether anything in the database may
+ * have changed since its last call: every call compares this connection's own change count (a
+ * fraction of a microsecond), and at most every `intervalMs` SQLite's `data_version`, which moves
+ * when another connection (another worker, process or CLI) commits. Undefined for any other
+ * database. Writes of this connection are seen at once, other connections' within `intervalMs`.
+ */
+export function sqliteChangeWatch (db: Kysely<any>, intervalMs: number): (() => boolean) | undefined {
+  const sqlite = sqliteHandles.get(db)
+  if (sqlite === undefined) return undefined
+  const ownChanges = sqlite.prepare('select total_changes()').pluck()
+  const dataVersion = sqlite.prepare('pragma data_version').pluck()
+  let changes: unknown
+  let version: unknown
+  let checkedAt = -Infinity
+  return () => {
+    try {
+      let changed = false
+      const nowChanges = ownChanges.get()
+      if (nowChanges !== changes) {
+        changes = nowChanges
+        changed = true
+      }
+      const now = performance.now()
+      if (now - checkedAt >= intervalMs) {
+        checkedAt = now
+        const nowVersion = dataVersion.get()
+        if (nowVersion !== version) {
+          version = nowVersion
+          changed = true
+        }
+      }
+      return changed
+    } catch (error) {
+      throw asUnavailable(error)
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import fp from 'fastify-plugin'
+import { DEFAULT_METRICS_PREFIX } from '../../plugins/auth-metrics.js'
+import bodyDeadline from './plugins/body-deadline.js'
+import cors from './plugins/cors.js'
+import database from './plugins/database.js'
+import docs, { redocInstalled } from '../../plugins/docs.js'
+import errors from '../../plugins/errors.js'
+import items from './plugins/items.js'
+import redis from './plugins/redis.js'
+import requestMetrics from './plugins/request-metrics.js'
+import securityHeaders from './plugins/security-headers.js'
+import healthRoutes from './routes/health.js'
+import itemRoutes from './routes/items.js'
+import metricsRoute from './routes/metrics.js'
+import { countUsers } from '../accounts/kysely-user-store.js'
+import type { MetricsRegistry } from '../types.js'
+import { AUTH_TAGS, SERVICE_TAGS } from '../openapi/openapi-text.js'
+import { parsePublicUrl } from '../openapi/public-url.js'
+import { addSchemas } from '../schemas/index.js'
+import { itemSchemas } from './items/item-schemas.js'
+import tokenAuth, { type TokenAuthOptions } from '../token-auth.js'
+
+export interface ServiceMetricsOptions {
+  /** Where everything the service measures is recorded: requests per route, and the plugin's own. */
+  registry: MetricsRegistry
+  /** What `GET /metrics` answers (default: the registry's text); false: no /metrics here (a port of its own serves it). */
+  expose?: false | (() => Promise<string>)
+}
+
+export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'docs' | 'store' | 'database' | 'metrics'> & {
+  database: string
+  /** Keep the throttling counters in this Redis (REDIS_URL) rather than the database. */
+  redisUrl?: string
+  /** Serve /openapi.json, /docs and (when the redoc package is installed) /redoc. Default true. */
+  docs?: boolean
+  /** Where clients reach the service (PUBLIC_URL): the document's server, and its absolute token URL. */
+  publicUrl?: string
+  /**
+   * How long a request body may take to arrive after its headers, in ms, before the answer is
+   * 408 and the connection closes. Default the server's `requestTimeout`; 0: no bound.
+   */
+  bodyTimeout?: number
+  /** Origins whose pages may call the API (CORS_ORIGINS), exactly as browsers send them. Default none: no CORS. */
+  corsOrigins?: readonly string[]
+  /** Prometheus metrics; none: nothing is measured. */
+  metrics?: ServiceMetricsOptions
+}
+
+/**
+ * The standalone service, the plugin's first host: it owns the database, the OpenAPI document
+ * and the items resource, and registers the auth plugin as any host would. `src/service/server.ts` runs
+ * it; tests build it on an in-memory database. Not encapsulated: it is the root of its server.
+ */
+export default fp<ServiceOptions>(async function service (app, opts) {
+  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, corsOrigins = [], metrics, publicUrl: givenUrl, ...auth } = opts
+  const parsedUrl = givenUrl === undefined ? undefined : parsePublicUrl(givenUrl)
+  if (parsedUrl !== undefined && 'problem' in parsedUrl) throw new Error(`fastify-token-auth: publicUrl ${parsedUrl.problem}`)
+  const publicUrl = parsedUrl?.url
+  if (metrics !== undefined) await app.register(requestMetrics, { registry: metrics.registry, prefix: DEFAULT_METRICS_PREFIX })
+  await app.register(errors, { notFound: true })
+  await app.register(securityHeaders)
+  await app.register(cors, { origins: corsOrigins })
+  await app.register(bodyDeadline, { timeout: bodyTimeout ?? app.server.requestTimeout })
+  // The plugin leaves request.user undecorated (a host's own @fastify/jwt may want it); this
+  // host has none, and a decorated property keeps every request object of one shape.
+  app.decorateRequest<null>('user', null)
+  await app.register(database, { database: url, databaseOptions })
+  if (withDocs) {
+    const redoc = redocInstalled()
+    if (!redoc) app.log.info('ReDoc is off: install the optional redoc package to serve /redoc')
+    await app.register(docs, { prefix: '', redoc, publicUrl, tags: [...AUTH_TAGS, ...SERVICE_TAGS], registration: opts.registration })
+  }
+  if (redisUrl !== undefined) await app.register(redis, { url: redisUrl })
+  const throttle = auth.throttle === false || app.redis === undefined ? auth.throttle : { ...auth.throttle, redis: app.redis }
+  await app.register(tokenAuth, { ...auth, throttle, database: app.db, docs: withDocs && { publicUrl }, ...(metrics && { metrics: { registry: metrics.registry } }) })
+  addSchemas(app, itemSchemas)
+  await app.register(items)
+  await app.register(itemRoutes)
+  await app.register(healthRoutes)
+  if (metrics !== undefined && metrics.expose !== false) {
+    const { registry, expose } = metrics
+    await app.register(metricsRoute, { collect: expose ?? (async () => await registry.metrics()), contentType: registry.contentType })
+  }
+
+  app.addHook('onReady', async () => {
+    if (await countUsers(app.db) === 0) {
+      app.log.warn('No users yet: create one with `npm run cli -- create-user NAME --password-stdin`' +
+        (opts.registration === 'closed' ? '' : ' or POST /users/'))
+    }
+  })
+}, { name: 'token-auth-service', fastify: '5.x' })

@@ -1,0 +1,196 @@
+import cluster, { type Worker } from 'node:cluster'
+import closeWithGrace from 'close-with-grace'
+import Fastify from 'fastify'
+import { pino, type Logger } from 'pino'
+import { addressLimit, ConfigError, corsOrigins, loadConfig, loadEnvFile, trustProxy, trustProxyRisk, workerCount, type Config } from './config.js'
+import { parseDatabaseUrl } from '../db/database.js'
+import { DatabaseStartError } from './db/database-marker.js'
+import { openServiceDatabase } from './db/service-database.js'
+import { serviceFastifyOptions } from './fastify-options.js'
+import { logDestination, loggerOptions } from './logger.js'
+import { primaryMetrics, processMetrics } from './metrics/process-metrics.js'
+import { resolveJwtSecret } from './secret.js'
+import service, { type ServiceMetricsOptions } from './app.js'
+
+/**
+ * Before a process serves or forks workers: a SQLite file is checked against its marker (an
+ * empty database where one existed is refused), then the database is migrated and marked.
+ */
+async function prepareDatabase (config: Config, log: { warn: (message: string) => void }) {
+  const db = await openServiceDatabase(config.DATABASE_URL, {
+    timeoutMs: config.DATABASE_TIMEOUT_MS,
+    allowEmpty: config.ALLOW_EMPTY_DATABASE,
+    warn: (message) => { log.warn(message) }
+  })
+  await db.destroy()
+}
+
+/** The standalone service as a Fastify instance, ready to listen. */
+async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
+  const options = serviceFastifyOptions(config.LOG_LEVEL)
+  const app = Fastify({ ...options, trustProxy: trustProxy(config.TRUST_PROXY) })
+  app.addHook('onClose', async () => { options.logController.flush() })
+  // A worker checks too: one started after the file was deleted must not begin an empty
+  // database there. (The service migrates PostgreSQL itself.)
+  const location = parseDatabaseUrl(config.DATABASE_URL)
+  if (location.engine === 'sqlite' && location.path !== ':memory:') await prepareDatabase(config, app.log)
+  // Fastify's close() closes the keep-alive sockets that are idle when it starts, then waits for
+  // the rest. A socket whose request was in flight turns idle once answered: close those as they
+  // do, so the close ends promptly (and without an onSend hook costing every request).
+  app.addHook('preClose', async () => {
+    const sweep = setInterval(() => { app.server.closeIdleConnections() }, 50)
+    app.server.once('close', () => { clearInterval(sweep) })
+  })
+  const secret = await resolveJwtSecret(config, app.log)
+  await app.register(service, {
+    secret,
+    database: config.DATABASE_URL,
+    databaseOptions: { poolSize: config.DATABASE_POOL_SIZE, timeoutMs: config.DATABASE_TIMEOUT_MS },
+    accessTokenExpireMinutes: config.ACCESS_TOKEN_EXPIRE_MINUTES,
+    refreshTokenExpireDays: config.REFRESH_TOKEN_EXPIRE_DAYS,
+    sessionMaxDays: config.SESSION_MAX_DAYS,
+    refreshTokenReuseSeconds: config.REFRESH_TOKEN_REUSE_SECONDS,
+    maxSessionsPerUser: config.MAX_SESSIONS_PER_USER,
+    bcryptCost: config.BCRYPT_COST,
+    registration: config.REGISTRATION,
+    redisUrl: config.REDIS_URL,
+    corsOrigins: corsOrigins(config.CORS_ORIGINS),
+    metrics,
+    publicUrl: config.PUBLIC_URL,
+    throttle: {
+      token: addressLimit(config.RATE_LIMIT_TOKEN),
+      registration: addressLimit(config.RATE_LIMIT_REGISTRATION),
+      revoke: addressLimit(config.RATE_LIMIT_REVOKE),
+      passwordChange: addressLimit(config.RATE_LIMIT_PASSWORD_CHANGE),
+      sessions: addressLimit(config.RATE_LIMIT_SESSIONS),
+      loginBackoffAfter: config.LOGIN_BACKOFF_AFTER === 0 ? false : config.LOGIN_BACKOFF_AFTER,
+      loginBackoffMaxSeconds: config.LOGIN_BACKOFF_MAX_SECONDS,
+      loginFailuresPerHour: config.LOGIN_FAILURES_PER_HOUR
+    }
+  })
+  return app
+}
+
+/** One process serving HTTP: the only process with WORKERS=1, else each worker. */
+async function serve (config: Config, envFile: string | undefined) {
+  // A worker leaves shutdown to the primary: Ctrl-C reaches the whole process group, and the
+  // primary's SIGTERM must not count as a second signal that cuts requests short. Ignored from
+  // the start, so a worker still starting is stopped by that SIGTERM too.
+  const worker = cluster.isWorker
+  if (worker) process.on('SIGINT', () => {})
+  const metrics = await processMetrics(config)
+  const app = await buildServer(config, metrics?.service)
+  // SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the database.
+  closeWithGrace({ delay: 10_000, skip: worker ? ['SIGINT'] : [] }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.error({ err }, 'closing after an error')
+    else app.log.info({ signal }, 'closing')
+    await app.close()
+    await metrics?.close()
+  })
+  const address = await app.listen({ host: config.HOST, port: config.PORT })
+  // Said once: by the primary when there are workers.
+  const risk = trustProxyRisk(config)
+  if (risk !== undefined && !worker) app.log.warn({ TRUST_PROXY: config.TRUST_PROXY, HOST: config.HOST }, risk)
+  // Where clients reach it: PUBLIC_URL behind a proxy, else where it listens.
+  const base = config.PUBLIC_URL ?? address
+  app.log.info({ docs: `${base}/docs`, openapi: `${base}/openapi.json`, envFile }, `API docs at ${base}/docs`)
+  await metrics?.listen(app.log)
+}
+
+const SHUTDOWN_GRACE_MS = 15_000
+const MAX_RESTART_DELAY_MS = 10_000
+
+/**
+ * The cluster primary: prepares what the workers share (migrations, the generated secret)
+ * once, forks the workers, which share the port, replaces any that dies, and on SIGTERM or
+ * SIGINT stops them all gracefully.
+ */
+async function supervise (config: Config, count: number, envFile: string | undefined) {
+  const log: Logger = pino(loggerOptions(config.LOG_LEVEL), logDestination())
+  await prepareDatabase(config, log)
+  await resolveJwtSecret(config, log)
+  await primaryMetrics(config, log)
+  const risk = trustProxyRisk(config)
+  if (risk !== undefined) log.warn({ TRUST_PROXY: config.TRUST_PROXY, HOST: config.HOST }, risk)
+
+  let closing = false
+  // A worker that keeps dying at start-up is restarted ever more slowly, not in a hot loop.
+  let restartDelay = 0
+  // Counted from when a worker first listens: one that dies before it ever served is failing at
+  // start-up, however long its start took.
+  const listeningSince = new WeakMap<Worker, number>()
+  const fork = () => { cluster.fork() }
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (closing) return
+    const since = listeningSince.get(worker)
+    const served = since === undefined ? 0 : Date.now() - since
+    restartDelay = served < 5000 ? Math.min(Math.max(restartDelay * 2, 250), MAX_RESTART_DELAY_MS) : 0
+    log.warn({ worker: worker.process.pid, code, signal, restartInMs: restartDelay }, 'worker died; starting a replacement')
+    // Not unref'd: with every worker dead, this timer is all that keeps the primary alive.
+    setTimeout(() => { if (!closing) fork() }, restartDelay)
+  })
+  cluster.on('listening', (worker, address) => {
+    if (!listeningSince.has(worker)) listeningSince.set(worker, Date.now())
+    log.info({ worker: worker.process.pid, port: address.port }, 'worker listening')
+  })
+
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return
+    closing = true
+    log.info({ signal }, 'stopping workers')
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+    const force = setTimeout(() => {
+      log.error('workers did not stop in time; killing them')
+      for (const worker of workers) worker.process.kill('SIGKILL')
+      // Should an exit never be reported, the primary still ends.
+      setTimeout(() => { process.exit(1) }, 5000).unref()
+    }, SHUTDOWN_GRACE_MS)
+    let alive = workers.length
+    let failed = false
+    const done = () => {
+      clearTimeout(force)
+      log.info({ failed }, 'all workers stopped')
+      process.exit(failed ? 1 : 0)
+    }
+    if (alive === 0) done()
+    for (const worker of workers) {
+      worker.once('exit', (code, signal) => {
+        // A worker still starting has no handler yet and dies of the SIGTERM itself: nothing was
+        // in flight, so that is a clean stop too.
+        if (code !== 0 && signal !== 'SIGTERM') failed = true
+        if (--alive === 0) done()
+      })
+      worker.process.kill('SIGTERM')
+    }
+  }
+  process.on('SIGTERM', shutdown)
+  process.on('SIGINT', shutdown)
+
+  log.info({ workers: count, envFile }, 'starting workers')
+  for (let i = 0; i < count; i++) fork()
+}
+
+async function main () {
+  let config: Config
+  let envFile: string | undefined
+  try {
+    envFile = loadEnvFile()
+    config = loadConfig()
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`${error.message}\n`)
+    process.exit(1)
+  }
+  const count = workerCount(config)
+  try {
+    if (count > 1 && cluster.isPrimary) await supervise(config, count, envFile)
+    else await serve(config, envFile)
+  } catch (error) {
+    if (!(error instanceof DatabaseStartError)) throw error
+    process.stderr.write(`${error.message}\n`)
+    process.exit(1)
+  }
+}
+
+await main()

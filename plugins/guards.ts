@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { isPromise } from '../src/db/database.js'
+import { errors, sendError } from '../src/errors.js'
 import { sendServerError } from './errors.js'
 import type { Guard, GuardReply, GuardRequest } from '../src/types.js'
 import type { LiveSession } from '../src/sessions/session-lookup.js'
@@ -20,15 +21,8 @@ declare module 'fastify' {
   }
 }
 
-function notAuthenticated (reply: GuardReply) {
-  return reply.code(401).header('www-authenticate', 'Bearer').send({ detail: 'Not authenticated' })
-}
-
-function invalidToken (reply: GuardReply) {
-  return reply.code(401)
-    .header('www-authenticate', 'Bearer error="invalid_token"')
-    .send({ detail: 'Could not validate credentials' })
-}
+const notAuthenticated = (reply: GuardReply) => sendError(reply, errors.NOT_AUTHENTICATED)
+const invalidToken = (reply: GuardReply) => sendError(reply, errors.INVALID_TOKEN)
 
 /** The longest bearer token the guards read; ours are a few hundred characters. */
 export const MAX_TOKEN_LENGTH = 8192
@@ -68,7 +62,7 @@ export default fp(async function guards (app) {
       return
     }
     ;(request as { user: unknown }).user = found.user
-    if (active && found.user.disabled) reply.code(400).send({ detail: 'Inactive user' })
+    if (active && found.user.disabled) sendError(reply, errors.INACTIVE_USER)
   }
 
   /**

@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { audit } from '../plugins/audit.js'
-import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { addressLimit, admittedPasswordCheck } from '../plugins/throttle.js'
 import { passwordLengthProblem } from '../src/accounts/passwords.js'
+import { errors, type ErrorEntry } from '../src/errors.js'
 import { pathVariants } from '../src/route-paths.js'
 import { noContent, ref } from '../src/schemas/ref.js'
 import { badRequest, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
@@ -24,13 +24,13 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
   const guards = app.tokenAuthGuards
 
   // The guard found the user a moment ago; gone since, it is as good as deleted.
-  const gone = () => new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
+  const gone = () => errors.INVALID_TOKEN.create()
 
   /**
    * The stored account of the guarded request's user, its password checked with one bcrypt
    * comparison under the token endpoint's admission: a stolen access token is no faster oracle.
    */
-  async function verifiedAccount (request: FastifyRequest, password: string, wrong: string, check: string) {
+  async function verifiedAccount (request: FastifyRequest, password: string, wrong: ErrorEntry<[]>, check: string) {
     const { username } = request.user
     const { account, valid } = await admittedPasswordCheck(request, username, async () => {
       const account = await app.tokenAuthUsers.findByUsername(username)
@@ -39,7 +39,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
     if (account === undefined) throw gone()
     if (!valid) {
       audit(request, 'password.check_failed', { username, check })
-      throw new HttpError(400, wrong)
+      throw wrong.create()
     }
     return account
   }
@@ -58,7 +58,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
           body: ref(PasswordChange),
           response: {
             204: noContent('The password is changed; every other session of the user has ended'),
-            400: badRequest([{ when: 'The current password is wrong (`Current password is incorrect`): nothing changed', name: 'wrongPassword', detail: 'Current password is incorrect' }]),
+            400: badRequest(errors.CURRENT_PASSWORD_INCORRECT),
             401: unauthorized,
             413: payloadTooLarge('two passwords'),
             415: unsupportedMediaType,
@@ -73,9 +73,9 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         const { current_password: currentPassword, new_password: newPassword } = request.body
         const problem = passwordLengthProblem(newPassword) ??
           (newPassword === currentPassword ? 'The new password must differ from the current one' : undefined)
-        if (problem !== undefined) throw new RequestValidationError([{ loc: ['body', 'new_password'], msg: problem, type: 'password_invalid' }])
+        if (problem !== undefined) throw errors.VALIDATION.create([{ loc: ['body', 'new_password'], msg: problem, type: 'password_invalid' }])
         const { username } = request.user
-        await verifiedAccount(request, currentPassword, 'Current password is incorrect', 'password_change')
+        await verifiedAccount(request, currentPassword, errors.CURRENT_PASSWORD_INCORRECT, 'password_change')
         await app.tokenAuthUsers.setPassword(username, await app.tokenAuthPasswords.hash(newPassword))
         const session = guards.sessionOf(request)
         const ended = await app.tokenAuthSessions.endAll(username, { except: session })
@@ -125,7 +125,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         body: ref(AccountDeletion),
         response: {
           204: noContent('The account is gone, with its sessions and everything it owned'),
-          400: badRequest([{ when: 'The password is wrong (`Password is incorrect`): nothing was deleted', name: 'wrongPassword', detail: 'Password is incorrect' }]),
+          400: badRequest(errors.PASSWORD_INCORRECT),
           401: unauthorized,
           413: payloadTooLarge('a password'),
           415: unsupportedMediaType,
@@ -136,7 +136,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       }
     }, async (request, reply) => {
       const { username } = request.user
-      await verifiedAccount(request, request.body.password, 'Password is incorrect', 'account_deletion')
+      await verifiedAccount(request, request.body.password, errors.PASSWORD_INCORRECT, 'account_deletion')
       // The built-in store's foreign keys take the sessions with the account; a host's store may
       // not, and after the account is gone no login can open another.
       await app.tokenAuthUsers.delete(username)

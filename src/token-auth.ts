@@ -17,6 +17,7 @@ import sessionRoutes from '../routes/sessions.js'
 import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
 import type { DatabaseOptions } from './db/database.js'
+import { errors as errorTable } from './errors.js'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
 import { AUTH_TAGS } from './openapi/openapi-text.js'
 import { passwordLengthProblem } from './accounts/passwords.js'
@@ -215,7 +216,7 @@ declare module 'fastify' {
 }
 
 function check (condition: boolean, message: string): void {
-  if (!condition) throw new Error(`fastify-token-auth: ${message}`)
+  if (!condition) throw errorTable.OPTIONS.create(message)
 }
 
 const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', 'accessTokenExpireMinutes', 'bcryptCost',
@@ -438,15 +439,15 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     currentActiveUser,
     async issueToken (username: string, options: { userAgent?: string } = {}) {
       const user = await child.tokenAuthUsers.findByUsername(username)
-      if (user === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
+      if (user === undefined) throw errorTable.UNKNOWN_USER.create(username)
       const started = await sessions.start(user.username, options.userAgent)
-      if (started === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
+      if (started === undefined) throw errorTable.UNKNOWN_USER.create(username)
       await sessions.endBeyondCap(user.username)
       return child.tokenAuthTokens.issue(started.session, started.refreshToken)
     },
     async hashPassword (password: string) {
       const problem = passwordLengthProblem(password)
-      if (problem !== undefined) throw new RangeError(`fastify-token-auth: ${problem}`)
+      if (problem !== undefined) throw errorTable.PASSWORD_LENGTH.create(problem)
       return await child.tokenAuthPasswords.hash(password)
     }
   } satisfies TokenAuth)

@@ -4,7 +4,6 @@ import bodyDeadline from './plugins/body-deadline.js'
 import cors from './plugins/cors.js'
 import database from './plugins/database.js'
 import docs, { redocInstalled } from '../../plugins/docs.js'
-import errors from '../../plugins/errors.js'
 import items from './plugins/items.js'
 import redis from './plugins/redis.js'
 import requestMetrics from './plugins/request-metrics.js'
@@ -19,6 +18,7 @@ import { parsePublicUrl } from '../openapi/public-url.js'
 import { addSchemas } from '../schemas/index.js'
 import { itemSchemas } from './items/item-schemas.js'
 import tokenAuth, { type TokenAuthOptions } from '../token-auth.js'
+import { tokenAuthErrors } from '../index.js'
 
 export interface ServiceMetricsOptions {
   /** Where everything the service measures is recorded: requests per route, and the plugin's own. */
@@ -57,7 +57,7 @@ export default fp<ServiceOptions>(async function service (app, opts) {
   if (parsedUrl !== undefined && 'problem' in parsedUrl) throw new Error(`fastify-token-auth: publicUrl ${parsedUrl.problem}`)
   const publicUrl = parsedUrl?.url
   if (metrics !== undefined) await app.register(requestMetrics, { registry: metrics.registry, prefix: DEFAULT_METRICS_PREFIX })
-  await app.register(errors, { notFound: true })
+  await app.register(tokenAuthErrors, { notFound: true })
   await app.register(securityHeaders)
   await app.register(cors, { origins: corsOrigins })
   await app.register(bodyDeadline, { timeout: bodyTimeout ?? app.server.requestTimeout })

@@ -9,8 +9,8 @@ import { hashPassword, passwordLengthProblem } from '../accounts/passwords.js'
 import { toPublicUser, UsernameTakenError } from '../accounts/user-store.js'
 import { backupSqliteDatabase, BackupError, parseDatabaseUrl } from '../db/database.js'
 import { DatabaseStartError } from './db/database-marker.js'
-import { DatabaseUnavailableError } from '../db/errors.js'
 import { openServiceDatabase } from './db/service-database.js'
+import { errors } from '../index.js'
 import { EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, USERNAME_PATTERN } from '../schemas/user.js'
 
 const USAGE = `Usage: fastify-token-auth <command> [options]   (in this repository: npm run cli -- <command>)
@@ -226,7 +226,7 @@ try {
   } else if (error instanceof DatabaseStartError) {
     process.stderr.write(`${error.message}\n`)
     process.exitCode = 1
-  } else if (error instanceof DatabaseUnavailableError) {
+  } else if (errors.UNAVAILABLE.is(error)) {
     process.stderr.write(`The database is unavailable: ${String((error.cause as Error | undefined)?.message ?? error.message)}\n`)
     process.exitCode = 1
   } else if (error instanceof ConfigError) {

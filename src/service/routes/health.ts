@@ -4,7 +4,7 @@ import { healthMigrations } from '../db/migrations/health.js'
 import { probeWrite } from '../health/readiness.js'
 import { pathVariants } from '../../route-paths.js'
 import { Liveness, Readiness } from '../health/health-schemas.js'
-import { refusedByServer, unavailable } from '../../schemas/responses.js'
+import { errorResponses } from '../../index.js'
 
 /**
  * Probes for load balancers and orchestrators. `/health` answers while the process runs (and
@@ -16,7 +16,7 @@ const healthRoutes: FastifyPluginAsync = async function healthRoutes (app) {
   await migrateToLatest(app.db, healthMigrations, 'health_migrations')
   const docs = { tags: ['health'], security: [] }
   // Typed as the probes' own answers: the refusals never come from the handlers.
-  const refused = { '4xx': refusedByServer }
+  const refused = { '4xx': errorResponses.refusedByServer }
   for (const { url, hide } of pathVariants(app, '/health')) {
     app.get(url, {
       schema: {
@@ -37,7 +37,7 @@ const healthRoutes: FastifyPluginAsync = async function healthRoutes (app) {
         operationId: hide ? undefined : 'checkReadiness',
         summary: 'Readiness: the database takes a write',
         description: 'Answers 200 while the database takes a write (one tiny upsert), else 503: send traffic elsewhere until it is 200 again.',
-        response: { 200: { ...Readiness, description: 'Ready: the database took a write' }, ...refused, 503: unavailable }
+        response: { 200: { ...Readiness, description: 'Ready: the database took a write' }, ...refused, 503: errorResponses.unavailable }
       }
     }, async () => {
       await probeWrite(app.db)

@@ -171,17 +171,17 @@ export function answerBody (answer: ErrorAnswer, oauth2 = false): { detail: Erro
 }
 
 /** The part of a reply `sendError` uses: a Fastify reply of any route or server. */
-export interface ErrorReply<R> {
+export interface ErrorReply<R, D extends ErrorDetail = ErrorDetail> {
   code (statusCode: number): R
   headers (values: Record<string, string>): R
-  send (payload: { detail: ErrorDetail }): R
+  send (payload: { detail: D }): R
 }
 
 /**
  * Answers with an entry of the table: its status, its headers and `{"detail": …}`, as the
  * plugin answers it. For a guard, a hook or a handler of a host's own.
  */
-export function sendError<R extends ErrorReply<R>, A extends unknown[]> (reply: R, entry: ErrorEntry<A>, ...args: A): R {
+export function sendError<R extends ErrorReply<R, D>, A extends unknown[], D extends ErrorDetail> (reply: R, entry: ErrorEntry<A, D>, ...args: A): R {
   const answer = entry.answer(...args)
   return reply.code(answer.statusCode).headers({ ...answer.headers }).send({ detail: answer.detail })
 }

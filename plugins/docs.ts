@@ -1,7 +1,7 @@
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
-import { documentDescription, type TagObject } from '../src/openapi/openapi-text.js'
+import { DEFAULT_DOCS_LEAD, DEFAULT_DOCS_TITLE, documentDescription, type TagObject } from '../src/openapi/openapi-text.js'
 import { packageInfo } from '../src/package-info.js'
 import { SWAGGER_UI_CSP } from './docs-csp.js'
 import redoc from './redoc.js'
@@ -33,14 +33,14 @@ export interface DocsPluginOptions {
  * (plugins/openapi-security.ts).
  */
 export default fp<DocsPluginOptions>(async function docs (app, opts) {
-  const title = opts.title ?? 'Token authentication API'
+  const title = opts.title ?? DEFAULT_DOCS_TITLE
   const base = opts.prefix
   // Routes take this context's prefix by themselves; URLs inside a page need it spelled out.
   const url = `${app.prefix}${base}`
 
   const { version, license, contact } = packageInfo()
   const description = documentDescription({
-    lead: opts.description ?? 'OAuth2 password flow with JWT bearer tokens.',
+    lead: opts.description ?? DEFAULT_DOCS_LEAD,
     tokenUrl: `${opts.publicUrl ?? ''}${app.prefix}/token`,
     publicUrl: opts.publicUrl,
     prefix: app.prefix,

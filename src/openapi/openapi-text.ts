@@ -6,6 +6,11 @@ export interface TagObject {
   description: string
 }
 
+/** The title of a document, unless the host names it. */
+export const DEFAULT_DOCS_TITLE = 'Token authentication API'
+/** The opening paragraph of a document's description, unless the host gives one. */
+export const DEFAULT_DOCS_LEAD = 'OAuth2 password flow with JWT bearer tokens.'
+
 /** The tags of the plugin's operations. */
 export const AUTH_TAGS: TagObject[] = [
   { name: 'auth', description: 'Logging in: the OAuth2 token endpoint (password and refresh grants) and token revocation.' },

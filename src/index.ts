@@ -10,3 +10,10 @@ export type { NewUser, ProfileChanges, UserRecord, UserStore } from './accounts/
 export type { SessionRecord } from './sessions/session-store.js'
 export type { Token } from './schemas/token.js'
 export { authSchemaMap as schemas } from './schemas/index.js'
+// The plugin's options as a TypeBox schema (types, ranges, defaults, descriptions), for a host
+// that checks or documents its own configuration with the plugin's rules.
+export { TokenAuthOptionsSchema } from './options.js'
+// The rules for values a host reads from its environment before handing them to the plugin.
+export { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
+export { parsePublicUrl } from './openapi/public-url.js'
+export { parseDatabaseUrl, type DatabaseLocation } from './db/database.js'

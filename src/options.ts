@@ -10,13 +10,15 @@ import type { AddressLimit, MetricsRegistry } from './types.js'
 
 // The plugin's options as one schema: their types, ranges, defaults and descriptions. The
 // plugin validates its options with it, the service takes its settings' ranges and defaults
-// from it, and docs/configuration.md is generated from it.
+// from it, and docs/configuration.md is generated from it. `mustBe` words a rule that its
+// keywords do not say by themselves, ending the sentence "<option> must be …".
 
 /** Every error about the plugin's options is made here. */
 export function optionsError (message: string): Error {
   return new Error(`fastify-token-auth: ${message}`)
 }
 
+/** What the plugin's metric names start with unless `metrics.prefix` says otherwise. */
 export const DEFAULT_METRICS_PREFIX = 'token_auth_'
 
 /**
@@ -41,8 +43,8 @@ const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetr
 
 const addressLimit = (what: string, max: number, windowSeconds: number) => Type.Union([
   Type.Object({
-    max: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Requests per client address in a window' }),
-    windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400, description: 'The window, in seconds' })
+    max: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Requests per client address in a window.' }),
+    windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400, description: 'The window, in seconds.' })
   }, { additionalProperties: false }),
   Type.Literal(false)
 ], {
@@ -141,7 +143,7 @@ export const TokenAuthOptionsSchema = Type.Object({
   }),
   database: Type.Union([
     Type.String({ pattern: DATABASE_URL_PATTERN, description: '`sqlite:PATH`, `sqlite::memory:` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`' }),
-    hostObject<Kysely<any>>('Kysely', [], { description: 'A Kysely instance the host owns and closes', mustBe: 'a Kysely instance' })
+    hostObject<Kysely<any>>('Kysely', [], { description: 'A Kysely instance the host owns and closes.', mustBe: 'a Kysely instance' })
   ], {
     description: 'A `DATABASE_URL` (`sqlite:PATH`, `sqlite::memory:`, `postgres://…`), or a Kysely instance the host owns and closes. ' +
       'Holds the sessions, and the accounts unless `store` is given.',
@@ -292,6 +294,8 @@ export function resolveOptions (input: TokenAuthOptionsInput): ResolvedOptions {
   const resolved: ResolvedOptions = { ...filled, prefix: filled.prefix.replace(/\/+$/, ''), docs: { ...docs, enabled: filled.docs !== false } }
   const crossProblems = ruleProblems(resolved)
   if (crossProblems.length > 0) throw optionsError(crossProblems.join('; '))
+  const publicUrl = resolved.docs.publicUrl === undefined ? undefined : parsePublicUrl(resolved.docs.publicUrl)
+  if (publicUrl !== undefined && 'url' in publicUrl) resolved.docs.publicUrl = publicUrl.url
   return resolved
 }
 
@@ -308,11 +312,8 @@ function ruleProblems (options: ResolvedOptions): string[] {
   if (new Set(names).size !== names.length || names.includes('tokenAuth')) {
     problems.push(`decorators must name two different decorators, neither of them tokenAuth, got ${names.map((name) => `'${name}'`).join(' and ')}`)
   }
-  if (options.docs.publicUrl !== undefined) {
-    const parsed = parsePublicUrl(options.docs.publicUrl)
-    if ('problem' in parsed) problems.push(`docs.publicUrl ${parsed.problem}`)
-    else options.docs.publicUrl = parsed.url
-  }
+  const publicUrl = options.docs.publicUrl === undefined ? undefined : parsePublicUrl(options.docs.publicUrl)
+  if (publicUrl !== undefined && 'problem' in publicUrl) problems.push(`docs.publicUrl ${publicUrl.problem}`)
   return problems
 }
 
@@ -323,7 +324,7 @@ const optionPath = (pointer: string) => pointer.slice(1).split('/').map((key) =>
  * What is wrong with a value, one sentence per bad option (the first rule it breaks): `path must
  * be <rule>, got <what was given>`, or `unknown option path`.
  */
-export function schemaProblems (schema: TSchema, value: unknown): string[] {
+function schemaProblems (schema: TSchema, value: unknown): string[] {
   const found = new Map<string, string>()
   collect(Value.Errors(schema, value), found)
   return [...found.values()]

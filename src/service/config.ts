@@ -10,7 +10,8 @@ const RATE_PATTERN = '^(off|[1-9][0-9]*/([1-9][0-9]*)?(s|min|h))$'
 const TRUST_PROXY_PATTERN = '^(true|false|[0-9]{1,2}|[0-9a-fA-F.:/]+( *, *[0-9a-fA-F.:/]+)*)$'
 
 // The settings that set a plugin option take its range, default and description from the
-// plugin's schema; `option` names it (docs/configuration.md lists both).
+// plugin's schema; `option` names it (docs/configuration.md lists both). `expected` says what a
+// setting accepts where its keywords do not say it by themselves.
 const option = TokenAuthOptionsSchema.properties
 const throttleOption = option.throttle.anyOf[1].properties
 const databaseUrl = option.database.anyOf[0]

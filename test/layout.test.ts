@@ -2,9 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import t from 'tap'
 
-// The direction of imports, as the README's Development section states it: src/core (the
-// bottom) imports nothing of the project above it; plugins/ import src/core; routes/ import
-// plugins/ and src/core; only the top-level files of src/ compose everything.
+// The direction of imports, as docs/development.md states it: src/core (the bottom) imports
+// nothing of the project above it; plugins/ import src/core; routes/ import plugins/ and
+// src/core; only the top-level files of src/ compose everything.
 
 const root = resolve(import.meta.dirname, '..')
 

@@ -19,7 +19,6 @@ import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
 import type { DatabaseOptions } from './db/database.js'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
-import { AUTH_TAGS } from './openapi/openapi-text.js'
 import { createPasswordHasher, passwordLengthProblem } from './accounts/passwords.js'
 import { parsePublicUrl } from './openapi/public-url.js'
 import type { AddressLimit, Guard, GuardDecorators, MetricsRegistry, RequestUser } from './types.js'
@@ -414,7 +413,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     }
     if (docsMode === 'own') {
       const { securityScheme: _scheme, publicUrl: _url, operationIdPrefix: _ids, ...pages } = docsOptions
-      await child.register(docs, { ...pages, prefix: '', publicUrl, tags: AUTH_TAGS, registration: base.registration })
+      await child.register(docs, { ...pages, publicUrl, registration: base.registration })
     }
     await child.register(errors)
     const routeDocs = docsMode === 'off' ? false : { scheme: securityScheme, operationIdPrefix, tokenUrl: `${publicUrl ?? ''}${child.prefix}/token` }

@@ -1,7 +1,6 @@
-import { isPromise } from '../src/db/database.js'
 import { sendServerError } from './errors.js'
 import type { Guard, GuardReply, GuardRequest } from '../src/types.js'
-import type { LiveSession, SessionLookup } from '../src/sessions/session-lookup.js'
+import { isPromise, type LiveSession, type SessionLookup } from '../src/sessions/session-lookup.js'
 import type { VerifiedClaims } from '../src/tokens/verified-tokens.js'
 import type { AccessTokens } from './access-tokens.js'
 

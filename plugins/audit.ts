@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type {} from './auth-metrics.js'
+import type { AuthMetrics } from './auth-metrics.js'
 
 /** The security-relevant actions the log records, one event each. */
 export type AuditEvent =
@@ -16,17 +16,23 @@ export interface AuditFields {
   [field: string]: string | number | boolean | undefined
 }
 
-/**
- * One structured line per security-relevant action, at info: `audit` names the event, `client`
- * is the caller's address (the proxy's client, under trustProxy). Never a password or a token:
- * callers pass names, ids and reasons only. The plugin's metrics, when on, count the event.
- */
-export function audit (request: Pick<FastifyRequest, 'log' | 'ip' | 'server'>, event: AuditEvent, fields: AuditFields = {}): void {
-  request.log.info({ audit: event, client: request.ip, ...fields }, `audit: ${event}`)
-  countAudit(request, event, fields)
+/** The audit trail of one plugin instance. */
+export interface Audit {
+  /**
+   * One structured line per security-relevant action, at info: `audit` names the event, `client`
+   * is the caller's address (the proxy's client, under trustProxy). Never a password or a token:
+   * callers pass names, ids and reasons only. The plugin's metrics, when on, count the event.
+   */
+  (request: Pick<FastifyRequest, 'log' | 'ip'>, event: AuditEvent, fields?: AuditFields): void
+  /** Counts an event in the metrics without a line of its own (a repeat that a summary line will report). */
+  count (event: AuditEvent, fields?: AuditFields): void
 }
 
-/** Counts an event in the plugin's metrics without a line of its own (a repeat that a summary line will report). */
-export function countAudit (request: Pick<FastifyRequest, 'server'>, event: AuditEvent, fields: AuditFields = {}): void {
-  request.server.tokenAuthMetrics?.audited(event, fields)
+/** The audit trail, counted in `metrics` (none: lines only). */
+export function createAudit (metrics: AuthMetrics | null): Audit {
+  const count = (event: AuditEvent, fields: AuditFields = {}) => { metrics?.audited(event, fields) }
+  return Object.assign(function audit (request: Pick<FastifyRequest, 'log' | 'ip'>, event: AuditEvent, fields: AuditFields = {}) {
+    request.log.info({ audit: event, client: request.ip, ...fields }, `audit: ${event}`)
+    count(event, fields)
+  }, { count })
 }

@@ -1,9 +1,9 @@
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { audit } from '../plugins/audit.js'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
-import { addressLimit, admittedPasswordCheck } from '../plugins/throttle.js'
+import type { Internals } from '../plugins/internals.js'
+import { addressLimit } from '../plugins/throttle.js'
 import { passwordLengthProblem } from '../src/accounts/passwords.js'
 import { pathVariants } from '../src/route-paths.js'
 import { noContent, ref } from '../src/schemas/ref.js'
@@ -16,12 +16,13 @@ const SMALL_BODY_LIMIT = 4096
 const PROFILE_BODY_LIMIT = 8192
 
 export interface AccountRoutesOptions {
+  internals: Internals
   docs: RouteDocs
 }
 
 /** Self-service for the owner of an account: password, profile, deletion. */
 const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async function accountRoutes (app, opts) {
-  const guards = app.tokenAuthGuards
+  const { users, sessions: sessionStore, passwords, guards, audit, throttle: { admittedPasswordCheck } } = opts.internals
 
   // The guard found the user a moment ago; gone since, it is as good as deleted.
   const gone = () => new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
@@ -33,8 +34,8 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
   async function verifiedAccount (request: FastifyRequest, password: string, wrong: string, check: string) {
     const { username } = request.user
     const { account, valid } = await admittedPasswordCheck(request, username, async () => {
-      const account = await app.tokenAuthUsers.findByUsername(username)
-      return { account, valid: await app.tokenAuthPasswords.verify(password, account?.hashedPassword) && account !== undefined }
+      const account = await users.findByUsername(username)
+      return { account, valid: await passwords.verify(password, account?.hashedPassword) && account !== undefined }
     }, { username, check })
     if (account === undefined) throw gone()
     if (!valid) {
@@ -45,7 +46,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
   }
 
   await app.register(async function passwordChange (scope: typeof app) {
-    await scope.register(addressLimit, { limit: 'passwordChange' })
+    await scope.register(addressLimit, { throttle: opts.internals.throttle, limit: 'passwordChange' })
     for (const { url, ...variant } of pathVariants(scope, '/users/me/password')) {
       scope.post(url, {
         bodyLimit: SMALL_BODY_LIMIT,
@@ -76,9 +77,9 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         if (problem !== undefined) throw new RequestValidationError([{ loc: ['body', 'new_password'], msg: problem, type: 'password_invalid' }])
         const { username } = request.user
         await verifiedAccount(request, currentPassword, 'Current password is incorrect', 'password_change')
-        await app.tokenAuthUsers.setPassword(username, await app.tokenAuthPasswords.hash(newPassword))
+        await users.setPassword(username, await passwords.hash(newPassword))
         const session = guards.sessionOf(request)
-        const ended = await app.tokenAuthSessions.endAll(username, { except: session })
+        const ended = await sessionStore.endAll(username, { except: session })
         audit(request, 'password.changed', { username, session, endedSessions: ended })
         return await reply.code(204).send()
       })
@@ -109,7 +110,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       }
     }, async (request) => {
       const { email, full_name: fullName } = request.body
-      const updated = await app.tokenAuthUsers.update(request.user.username, { email, fullName })
+      const updated = await users.update(request.user.username, { email, fullName })
       if (updated === undefined) throw gone()
       return toPublicUser(updated)
     })
@@ -139,8 +140,8 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       await verifiedAccount(request, request.body.password, 'Password is incorrect', 'account_deletion')
       // The built-in store's foreign keys take the sessions with the account; a host's store may
       // not, and after the account is gone no login can open another.
-      await app.tokenAuthUsers.delete(username)
-      await app.tokenAuthSessions.endAll(username)
+      await users.delete(username)
+      await sessionStore.endAll(username)
       audit(request, 'user.deleted', { username, session: guards.sessionOf(request) })
       return await reply.code(204).send()
     })

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { audit } from '../plugins/audit.js'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
+import type { Internals } from '../plugins/internals.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { passwordLengthProblem } from '../src/accounts/passwords.js'
 import { pathVariants } from '../src/route-paths.js'
@@ -12,6 +12,7 @@ import { User, UserCreate, USERNAME_PATTERN } from '../src/schemas/user.js'
 import { toPublicUser, UsernameTakenError } from '../src/accounts/user-store.js'
 
 export interface UserRoutesOptions {
+  internals: Internals
   registration: 'open' | 'closed'
   docs: RouteDocs
 }
@@ -20,9 +21,10 @@ export interface UserRoutesOptions {
 const USER_BODY_LIMIT = 8192
 
 const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function userRoutes (app, opts) {
+  const { users, passwords, guards, audit } = opts.internals
   for (const { url, ...variant } of pathVariants(app, '/users/me/')) {
     app.get(url, {
-      onRequest: app.tokenAuthGuards.currentActiveUser,
+      onRequest: guards.currentActiveUser,
       schema: {
         ...operationDocs(opts.docs, variant, 'readCurrentUser', 'guard'),
         summary: 'The current user',
@@ -39,7 +41,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
   }
 
   await app.register(async function registration (scope: typeof app) {
-    await scope.register(addressLimit, { limit: 'registration' })
+    await scope.register(addressLimit, { throttle: opts.internals.throttle, limit: 'registration' })
     for (const { url, ...variant } of pathVariants(scope, '/users/')) {
       scope.post(url, {
         bodyLimit: USER_BODY_LIMIT,
@@ -75,7 +77,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
           throw new RequestValidationError([{ loc: ['body', 'password'], msg: problem, type: 'password_length' }])
         }
         try {
-          const user = await app.tokenAuthUsers.create({ username, email, fullName, hashedPassword: await app.tokenAuthPasswords.hash(password) })
+          const user = await users.create({ username, email, fullName, hashedPassword: await passwords.hash(password) })
           audit(request, 'user.registered', { username: user.username })
           return await reply.code(201).send(toPublicUser(user))
         } catch (error) {

@@ -10,6 +10,12 @@ export type { NewUser, ProfileChanges, UserRecord, UserStore } from './accounts/
 export type { SessionRecord } from './sessions/session-store.js'
 export type { Token } from './schemas/token.js'
 export { authSchemaMap as schemas } from './schemas/index.js'
+export type { MetricsRegistry } from './types.js'
+export { DEFAULT_METRICS_PREFIX } from '../plugins/auth-metrics.js'
+export { default as tokenAuthDocs } from '../plugins/docs.js'
+export type { DocsPluginOptions as TokenAuthDocsPluginOptions, TagObject } from '../plugins/docs.js'
+export { ThrottledRequestLog } from '../plugins/request-log.js'
+export { noContent, nullable, ref, TEXT_PATTERN } from './schemas/ref.js'
 // The plugin's options as a TypeBox schema (types, ranges, defaults, descriptions), for a host
 // that checks or documents its own configuration with the plugin's rules.
 export { TokenAuthOptionsSchema } from './options.js'

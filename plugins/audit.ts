@@ -1,12 +1,13 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { AccountEvent, AuditActor } from '../src/accounts/accounts.js'
 import type {} from './auth-metrics.js'
 
 /** The security-relevant actions the log records, one event each. */
 export type AuditEvent =
   | 'login.succeeded' | 'login.failed' | 'login.throttled'
   | 'token.refreshed' | 'token.reuse_detected' | 'token.revoked'
-  | 'logout' | 'session.ended' | 'password.changed' | 'password.check_failed'
-  | 'user.registered' | 'user.deleted'
+  | 'logout' | 'session.ended'
+  | AccountEvent
   | 'request.throttled'
 
 export interface AuditFields {
@@ -29,4 +30,18 @@ export function audit (request: Pick<FastifyRequest, 'log' | 'ip' | 'server'>, e
 /** Counts an event in the plugin's metrics without a line of its own (a repeat that a summary line will report). */
 export function countAudit (request: Pick<FastifyRequest, 'server'>, event: AuditEvent, fields: AuditFields = {}): void {
   request.server.tokenAuthMetrics?.audited(event, fields)
+}
+
+/**
+ * The audit of changes made through the public API (by the host, or the service's CLI): lines
+ * on the plugin's logger that name `by.actor` (and the caller's other fields) where a request's
+ * lines name the client's address.
+ */
+export function auditAs (app: Pick<FastifyInstance, 'log' | 'tokenAuthMetrics'>, by: AuditActor) {
+  // The event is the audit's own: a caller's field of that name does not replace it.
+  const { audit: _event, ...who } = by
+  return (event: AuditEvent, fields: AuditFields = {}): void => {
+    app.log.info({ audit: event, ...who, ...fields }, `audit: ${event}`)
+    app.tokenAuthMetrics?.audited(event, fields)
+  }
 }

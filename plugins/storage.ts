@@ -1,9 +1,7 @@
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import type { DatabaseOptions } from '../src/db/database.js'
-import { migrateToLatest } from '../src/db/migrate.js'
-import { sessionMigrations } from '../src/db/migrations/sessions.js'
-import { usersMigrations } from '../src/db/migrations/users.js'
+import { migrate } from '../src/db/plugin-migrations.js'
 import { createKyselyUserStore } from '../src/accounts/kysely-user-store.js'
 import { createSessionLookup, type SessionLookup } from '../src/sessions/session-lookup.js'
 import { createSessionStore, type SessionPolicy, type SessionStore } from '../src/sessions/session-store.js'
@@ -29,17 +27,18 @@ export interface StoragePluginOptions {
   /** The host's own user store. */
   store?: UserStore
   policy: SessionPolicy
+  /** Whether the throttling counters live in this database (no Redis holds them): their tables are migrated too. */
+  throttleTables: boolean
 }
 
 /**
  * The plugin's storage: its database, migrated (the `users` table and the sessions, or only the
- * sessions beside a host's user store), the user store, the session store, and the lookup
- * behind every protected request.
+ * sessions beside a host's user store, and the throttling counters unless Redis holds them),
+ * the user store, the session store, and the lookup behind every protected request.
  */
 export default fp<StoragePluginOptions>(async function storage (app, opts) {
   const db = openDatabase(app, opts)
-  if (opts.store === undefined) await migrateToLatest(db, usersMigrations, 'auth_migrations')
-  else await migrateToLatest(db, sessionMigrations, 'auth_session_migrations')
+  await migrate(db, { users: opts.store === undefined, throttle: opts.throttleTables })
   app.decorate('tokenAuthDatabase', db)
   app.decorate('tokenAuthUsers', opts.store ?? createKyselyUserStore(db))
   app.decorate('tokenAuthSessions', { ...createSessionStore(db, opts.policy), live: createSessionLookup(db, opts.store) })

@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { createAccounts, NoSuchUserError, PasswordRuleError, WrongPasswordError, type OwnerChange } from '../src/accounts/accounts.js'
-import { audit } from '../plugins/audit.js'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
-import { addressLimit, admittedPasswordCheck } from '../plugins/throttle.js'
+import type { Internals } from '../plugins/internals.js'
+import { addressLimit } from '../plugins/throttle.js'
+import { NoSuchUserError, PasswordRuleError, WrongPasswordError, type OwnerChange } from '../src/accounts/accounts.js'
 import { pathVariants } from '../src/route-paths.js'
 import { noContent, ref } from '../src/schemas/ref.js'
 import { badRequest, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
@@ -16,14 +16,13 @@ const SMALL_BODY_LIMIT = 4096
 const PROFILE_BODY_LIMIT = 8192
 
 export interface AccountRoutesOptions {
+  internals: Internals
   docs: RouteDocs
 }
 
 /** Self-service for the owner of an account: password, profile, deletion. */
 const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async function accountRoutes (app, opts) {
-  const guards = app.tokenAuthGuards
-
-  const accounts = createAccounts({ users: app.tokenAuthUsers, sessions: app.tokenAuthSessions, passwords: app.tokenAuthPasswords })
+  const { accounts, guards, audit, throttle: { admittedPasswordCheck } } = opts.internals
 
   // The guard found the user a moment ago; gone since, it is as good as deleted.
   const gone = () => new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
@@ -35,7 +34,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
   function ownerChange (request: FastifyRequest, check: string): OwnerChange {
     const { username } = request.user
     return {
-      audit: (event, fields) => { audit(request, event, fields) },
+      audit: audit.of(request),
       session: guards.sessionOf(request),
       checkPassword: async (run) => await admittedPasswordCheck(request, username, run, { username, check })
     }
@@ -57,7 +56,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
   }
 
   await app.register(async function passwordChange (scope: typeof app) {
-    await scope.register(addressLimit, { limit: 'passwordChange' })
+    await scope.register(addressLimit, { throttle: opts.internals.throttle, limit: 'passwordChange' })
     for (const { url, ...variant } of pathVariants(scope, '/users/me/password')) {
       scope.post(url, {
         bodyLimit: SMALL_BODY_LIMIT,

@@ -14,6 +14,12 @@ export { hashNewPassword as hashPassword, PasswordRuleError } from './accounts/p
 export type { SessionRecord } from './sessions/session-store.js'
 export type { Token } from './schemas/token.js'
 export { authSchemaMap as schemas } from './schemas/index.js'
+export type { MetricsRegistry } from './types.js'
+export { DEFAULT_METRICS_PREFIX } from '../plugins/auth-metrics.js'
+export { default as tokenAuthDocs } from '../plugins/docs.js'
+export type { DocsPluginOptions as TokenAuthDocsPluginOptions, TagObject } from '../plugins/docs.js'
+export { ThrottledRequestLog } from '../plugins/request-log.js'
+export { noContent, nullable, ref, TEXT_PATTERN } from './schemas/ref.js'
 
 // The database the plugin works in, and its migrations: for a host's deploy step, its own
 // tables beside the plugin's, and its own checks.

@@ -2,26 +2,25 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
-import accessTokens, { DEFAULT_TOKEN_ISSUER } from '../plugins/access-tokens.js'
-import authMetrics, { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX } from '../plugins/auth-metrics.js'
+import { DEFAULT_TOKEN_ISSUER, registerAccessTokens } from '../plugins/access-tokens.js'
+import { createAudit } from '../plugins/audit.js'
+import { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX, registerAuthMetrics } from '../plugins/auth-metrics.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
-import guards from '../plugins/guards.js'
+import { createGuards } from '../plugins/guards.js'
+import type { Internals } from '../plugins/internals.js'
 import { claimInHostDocument, markGuardedRoutes, SECURITY_SCHEME } from '../plugins/openapi-security.js'
-import passwords from '../plugins/passwords.js'
 import schemaCompilers from '../plugins/schema-compilers.js'
-import storage from '../plugins/storage.js'
-import throttle, { type LimitName } from '../plugins/throttle.js'
+import { openStorage } from '../plugins/storage.js'
+import { createThrottle, type LimitName } from '../plugins/throttle.js'
 import accountRoutes from '../routes/account.js'
 import sessionRoutes from '../routes/sessions.js'
 import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
 import type { DatabaseOptions } from './db/database.js'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
-import { AUTH_TAGS } from './openapi/openapi-text.js'
-import { PasswordRuleError, passwordLengthProblem } from './accounts/passwords.js'
+import { createPasswordHasher, PasswordRuleError, passwordLengthProblem } from './accounts/passwords.js'
 import { createAccounts, type AccountChange, type AuditActor, type NewAccount } from './accounts/accounts.js'
-import { auditAs } from '../plugins/audit.js'
 import { parsePublicUrl } from './openapi/public-url.js'
 import type { AddressLimit, Guard, GuardDecorators, MetricsRegistry, RequestUser } from './types.js'
 import { addSchemas, authSchemas } from './schemas/index.js'
@@ -417,10 +416,10 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
 
   addSchemas(host, authSchemas)
 
-  let context: FastifyInstance | undefined
+  let context: { child: FastifyInstance, internals: Internals } | undefined
   await host.register(async function tokenAuthContext (child) {
     await child.register(schemaCompilers)
-    await child.register(storage, {
+    const storage = await openStorage(child, {
       database: opts.database,
       databaseOptions: opts.databaseOptions,
       store: opts.store,
@@ -432,25 +431,36 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
         maxSessionsPerUser: base.maxSessionsPerUser
       }
     })
-    await child.register(throttle, { ...throttling, redisPrefix: `token-auth:${child.prefix}:` })
-    await child.register(passwords, { cost: base.bcryptCost })
-    await child.register(authMetrics, { registry: metrics?.registry, prefix: metrics?.prefix ?? DEFAULT_METRICS_PREFIX })
-    await child.register(accessTokens, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
-    await child.register(guards)
+    const passwords = await createPasswordHasher(base.bcryptCost)
+    const audit = createAudit(await registerAuthMetrics(child, {
+      registry: metrics?.registry, prefix: metrics?.prefix ?? DEFAULT_METRICS_PREFIX, passwords, db: storage.db
+    }))
+    const throttle = await createThrottle(child, { ...throttling, redisPrefix: `token-auth:${child.prefix}:`, db: storage.db, audit })
+    const tokens = await registerAccessTokens(child, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
+    const internals: Internals = {
+      accounts: createAccounts({ users: storage.users, sessions: storage.sessions, passwords }),
+      users: storage.users,
+      sessions: storage.sessions,
+      passwords,
+      tokens,
+      guards: createGuards(tokens, storage.live),
+      throttle,
+      audit
+    }
     if (docsMode === 'own') {
       const { securityScheme: _scheme, publicUrl: _url, operationIdPrefix: _ids, ...pages } = docsOptions
-      await child.register(docs, { ...pages, prefix: '', publicUrl, tags: AUTH_TAGS, registration: base.registration })
+      await child.register(docs, { ...pages, publicUrl, registration: base.registration })
     }
     await child.register(errors)
     const routeDocs = docsMode === 'off' ? false : { scheme: securityScheme, operationIdPrefix, tokenUrl: `${publicUrl ?? ''}${child.prefix}/token` }
-    await child.register(tokenRoutes, { docs: routeDocs })
-    await child.register(userRoutes, { registration: base.registration, docs: routeDocs })
-    await child.register(accountRoutes, { docs: routeDocs })
-    await child.register(sessionRoutes, { docs: routeDocs })
-    context = child
+    await child.register(tokenRoutes, { internals, docs: routeDocs })
+    await child.register(userRoutes, { internals, registration: base.registration, docs: routeDocs })
+    await child.register(accountRoutes, { internals, docs: routeDocs })
+    await child.register(sessionRoutes, { internals, docs: routeDocs })
+    context = { child, internals }
   }, { prefix: base.prefix })
   if (context === undefined) throw new Error('fastify-token-auth: the plugin context did not load')
-  const child = context
+  const { child, internals } = context
 
   const settings: TokenAuthSettings = Object.freeze({
     ...base,
@@ -460,11 +470,9 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     securityScheme,
     operationIdPrefix
   })
-  const { authenticate, currentActiveUser } = child.tokenAuthGuards
-  const sessions = child.tokenAuthSessions
-  const store = child.tokenAuthUsers
-  const accounts = createAccounts({ users: store, sessions, passwords: child.tokenAuthPasswords })
-  const byHost = (by: AuditActor = HOST) => auditAs(child, by)
+  const { authenticate, currentActiveUser } = internals.guards
+  const { sessions, users: store, accounts, tokens, passwords, audit } = internals
+  const byHost = (by: AuditActor = HOST) => audit.as(child.log, by)
   const found = (change: AccountChange | undefined) => change !== undefined
   host.decorate('tokenAuth', {
     settings,
@@ -506,12 +514,12 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       const started = await sessions.start(user.username, options.userAgent)
       if (started === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
       await sessions.endBeyondCap(user.username)
-      return child.tokenAuthTokens.issue(started.session, started.refreshToken)
+      return tokens.issue(started.session, started.refreshToken)
     },
     async hashPassword (password: string) {
       const problem = passwordLengthProblem(password)
       if (problem !== undefined) throw new PasswordRuleError(problem)
-      return await child.tokenAuthPasswords.hash(password)
+      return await passwords.hash(password)
     }
   } satisfies TokenAuth)
   if (names.authenticate !== false) host.decorate(names.authenticate ?? 'authenticate', authenticate)

@@ -296,12 +296,14 @@ t.test('npm installs the tarball into a fresh host', { skip: noTarball }, async 
   if (host === undefined || host.problem !== undefined) return
   const installed = JSON.parse(await readFile(join(host.dir, 'node_modules', 'fastify-token-auth', 'package.json'), 'utf8')) as { version: string }
   t.equal(installed.version, repoPkg.version, 'the packed version is installed')
-  // npm's engine warnings name only the packages the README says to expect, and why.
-  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8')
-  const start = readme.indexOf('### Node.js versions and install warnings')
-  const section = readme.slice(start, readme.indexOf('\n### ', start + 1))
+  // npm's engine warnings name only the packages docs/deployment.md says to expect, and why.
+  const guide = await readFile(join(repoRoot, 'docs', 'deployment.md'), 'utf8')
+  const start = guide.indexOf('\n## Node.js versions and install warnings\n')
+  t.ok(start >= 0, 'docs/deployment.md has its Node.js versions section')
+  const end = guide.indexOf('\n## ', start + 1)
+  const section = guide.slice(start, end === -1 ? undefined : end)
   const warned = new Set([...host.install.stderr.matchAll(/EBADENGINE\s+package: '((?:@[^/']+\/)?[^@']+)@/g)].map((match) => match[1] as string))
-  for (const name of warned) t.match(section, `| \`${name}\``, `the EBADENGINE warning for ${name} is explained in the README`)
+  for (const name of warned) t.match(section, `| \`${name}\``, `the EBADENGINE warning for ${name} is explained in docs/deployment.md`)
   if (process.versions.node.startsWith('20.')) t.ok(warned.has('cookie'), "on Node.js 20 cookie's warning is seen: the pattern still reads npm's output", { stderr: host.install.stderr })
 })
 

@@ -86,7 +86,7 @@ async function startAndStop (t: Teardown & Test, environment: NodeJS.ProcessEnv)
   return server
 }
 
-t.test('the README\'s restore: stop, delete, restore a backup, start; the stray -wal is set aside', async (t) => {
+t.test('the restore of docs/storage.md: stop, delete, restore a backup, start; the stray -wal is set aside', async (t) => {
   const dir = await tempDir(t)
   const file = join(dir, 'app.db')
   const backup = join(dir, 'backups', 'app-backup.db')

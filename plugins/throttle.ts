@@ -4,8 +4,6 @@ import fp from 'fastify-plugin'
 import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
 import { counterGuard } from '../src/throttle/counter-guard.js'
-import { migrateToLatest } from '../src/db/migrate.js'
-import { throttleMigrations } from '../src/db/migrations/throttle.js'
 import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/throttle/login-throttle.js'
 import { createRedisLoginAttemptStore } from '../src/throttle/redis-throttle-store.js'
 import { repeatSummary } from '../src/throttle/repeat-summary.js'
@@ -157,9 +155,8 @@ export async function createThrottle (app: FastifyInstance, opts: ThrottleOption
   let attempts: LoginAttemptStore
   let storeFor: Throttle['storeFor']
   if (opts.redis === undefined) {
-    const db = opts.db
-    await migrateToLatest(db, throttleMigrations, 'auth_throttle_migrations')
-    const counters = createDatabaseThrottleStore(db)
+    // Its tables are migrated with the rest of the plugin's (see openStorage).
+    const counters = createDatabaseThrottleStore(opts.db)
     attempts = counters
     storeFor = (name) => reportingStore({
       incr (key, callback, timeWindow) {

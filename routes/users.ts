@@ -3,7 +3,7 @@ import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
 import { addressLimit } from '../plugins/throttle.js'
-import { passwordLengthProblem } from '../src/accounts/passwords.js'
+import { PasswordRuleError } from '../src/accounts/accounts.js'
 import { pathVariants } from '../src/route-paths.js'
 import { HTTPError } from '../src/schemas/errors.js'
 import { ref } from '../src/schemas/ref.js'
@@ -21,7 +21,7 @@ export interface UserRoutesOptions {
 const USER_BODY_LIMIT = 8192
 
 const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function userRoutes (app, opts) {
-  const { users, passwords, guards, audit } = opts.internals
+  const { accounts, guards, audit } = opts.internals
   for (const { url, ...variant } of pathVariants(app, '/users/me/')) {
     app.get(url, {
       onRequest: guards.currentActiveUser,
@@ -72,15 +72,13 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
       }, async (request, reply) => {
         if (opts.registration === 'closed') throw new HttpError(403, 'Registration is closed')
         const { username, password, email, full_name: fullName } = request.body
-        const problem = passwordLengthProblem(password)
-        if (problem !== undefined) {
-          throw new RequestValidationError([{ loc: ['body', 'password'], msg: problem, type: 'password_length' }])
-        }
         try {
-          const user = await users.create({ username, email, fullName, hashedPassword: await passwords.hash(password) })
-          audit(request, 'user.registered', { username: user.username })
+          const user = await accounts.register({ username, password, email, fullName }, audit.of(request))
           return await reply.code(201).send(toPublicUser(user))
         } catch (error) {
+          if (error instanceof PasswordRuleError) {
+            throw new RequestValidationError([{ loc: ['body', 'password'], msg: error.problem, type: 'password_length' }])
+          }
           if (error instanceof UsernameTakenError) throw new HttpError(409, 'Username already registered')
           throw error
         }

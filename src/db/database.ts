@@ -9,6 +9,7 @@ import { watchFileIdentity, type FileIdentity } from './file-identity.js'
 import type { AuthDatabase } from './types.js'
 import { translatingUnavailable } from './unavailable-dialect.js'
 
+/** Where a DATABASE_URL points: a SQLite file (or memory), or a PostgreSQL server. */
 export type DatabaseLocation =
   | { engine: 'sqlite', /** Absolute file path, or `:memory:`. */ path: string }
   | { engine: 'postgres', url: string }
@@ -116,7 +117,12 @@ function postgresPool (url: string, opts: DatabaseOptions, timeoutMs: number): i
   return pool
 }
 
-/** Opens a Kysely database for a URL. The caller owns it and must `destroy()` it. */
+/**
+ * Opens a Kysely database for a DATABASE_URL, as the plugin does for its `database` option: a
+ * SQLite file (created private to its user, in WAL mode, with a busy timeout) or a PostgreSQL
+ * pool whose waits are all bounded. Failures to reach it become DatabaseUnavailableErrors. The
+ * caller owns it and must `destroy()` it.
+ */
 export function createDatabase (url: string, opts: DatabaseOptions = {}): OpenedDatabase {
   const location = parseDatabaseUrl(url)
   const timeoutMs = opts.timeoutMs ?? 5000

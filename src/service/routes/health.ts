@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { migrateToLatest } from '../../db/migrate.js'
+import { applyMigrations } from '../../index.js'
 import { healthMigrations } from '../db/migrations/health.js'
 import { probeWrite } from '../health/readiness.js'
 import { Liveness, Readiness } from '../health/health-schemas.js'
@@ -12,7 +12,7 @@ import { refusedByServer, unavailable } from '../../schemas/responses.js'
  * answers reads but not writes.
  */
 const healthRoutes: FastifyPluginAsync = async function healthRoutes (app) {
-  await migrateToLatest(app.db, healthMigrations, 'health_migrations')
+  await applyMigrations(app.db, healthMigrations)
   const docs = { tags: ['health'], security: [] }
   // Typed as the probes' own answers: the refusals never come from the handlers.
   const refused = { '4xx': refusedByServer }

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { audit } from '../plugins/audit.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
+import type { Internals } from '../plugins/internals.js'
 import { addressLimit } from '../plugins/throttle.js'
-import { passwordLengthProblem } from '../src/accounts/passwords.js'
+import { PasswordRuleError } from '../src/accounts/accounts.js'
 import { pathVariants } from '../src/route-paths.js'
 import { errors } from '../src/errors.js'
 import { ref } from '../src/schemas/ref.js'
@@ -11,6 +11,7 @@ import { User, UserCreate, USERNAME_PATTERN } from '../src/schemas/user.js'
 import { toPublicUser, UsernameTakenError } from '../src/accounts/user-store.js'
 
 export interface UserRoutesOptions {
+  internals: Internals
   registration: 'open' | 'closed'
   docs: RouteDocs
 }
@@ -19,9 +20,10 @@ export interface UserRoutesOptions {
 const USER_BODY_LIMIT = 8192
 
 const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function userRoutes (app, opts) {
+  const { accounts, guards, audit } = opts.internals
   for (const { url, ...variant } of pathVariants(app, '/users/me/')) {
     app.get(url, {
-      onRequest: app.tokenAuthGuards.currentActiveUser,
+      onRequest: guards.currentActiveUser,
       schema: {
         ...operationDocs(opts.docs, variant, 'readCurrentUser', 'guard'),
         summary: 'The current user',
@@ -38,7 +40,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
   }
 
   await app.register(async function registration (scope: typeof app) {
-    await scope.register(addressLimit, { limit: 'registration' })
+    await scope.register(addressLimit, { throttle: opts.internals.throttle, limit: 'registration' })
     for (const { url, ...variant } of pathVariants(scope, '/users/')) {
       scope.post(url, {
         bodyLimit: USER_BODY_LIMIT,
@@ -65,15 +67,13 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
       }, async (request, reply) => {
         if (opts.registration === 'closed') throw errors.REGISTRATION_CLOSED.create()
         const { username, password, email, full_name: fullName } = request.body
-        const problem = passwordLengthProblem(password)
-        if (problem !== undefined) {
-          throw errors.VALIDATION.create([{ loc: ['body', 'password'], msg: problem, type: 'password_length' }])
-        }
         try {
-          const user = await app.tokenAuthUsers.create({ username, email, fullName, hashedPassword: await app.tokenAuthPasswords.hash(password) })
-          audit(request, 'user.registered', { username: user.username })
+          const user = await accounts.register({ username, password, email, fullName }, audit.of(request))
           return await reply.code(201).send(toPublicUser(user))
         } catch (error) {
+          if (error instanceof PasswordRuleError) {
+            throw errors.VALIDATION.create([{ loc: ['body', 'password'], msg: error.problem, type: 'password_length' }])
+          }
           if (error instanceof UsernameTakenError) throw errors.USERNAME_TAKEN.create()
           throw error
         }

@@ -207,7 +207,10 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     detail: 'Could not validate credentials',
     headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
     summary: 'An unusable bearer token',
-    when: 'The bearer token is malformed, expired, revoked, of an ended session or of a user who is gone, or longer than 8192 characters'
+    when: 'The bearer token is malformed, expired, revoked, of an ended session or of a user who is gone, or longer than 8192 characters',
+    note: 'Unusable is also: a bad signature, another algorithm, no `exp`, `iat`, `sub` or `sid`, an `iat` that is not a number, ' +
+      'in the future or older than the token lifetime, another `iss` or `aud`, a future `nbf`. An `Authorization` header over ' +
+      '`Bearer ` and 8192 characters is refused unread: not matched, decoded, verified or cached'
   },
   INACTIVE_USER: {
     status: 400,
@@ -224,7 +227,8 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     headers: { 'WWW-Authenticate': 'Bearer' },
     error: 'invalid_grant',
     summary: 'Wrong username or password',
-    when: 'Password grant: wrong username or password (the same answer for both, in the same time)'
+    when: 'Password grant: wrong username or password (the same answer for both, in the same time)',
+    note: 'As in the FastAPI tutorial; RFC 6749 would say 400'
   },
   MISSING_FIELD: {
     status: 400,
@@ -285,19 +289,22 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     status: 400,
     detail: 'Current password is incorrect',
     summary: 'The current password is wrong',
-    when: 'The current password given is wrong: nothing changed'
+    when: 'The current password given is wrong: nothing changed',
+    note: 'At `POST /users/me/password`'
   },
   PASSWORD_INCORRECT: {
     status: 400,
     detail: 'Password is incorrect',
     summary: 'The password is wrong',
-    when: 'The password given to confirm is wrong: nothing was deleted'
+    when: 'The password given to confirm is wrong: nothing was deleted',
+    note: 'At `DELETE /users/me/`'
   },
   SESSION_NOT_FOUND: {
     status: 404,
     detail: 'Session not found',
     summary: 'No such session',
-    when: 'The user has no live session of that id (another user\'s is not found either)'
+    when: 'The user has no live session of that id (another user\'s is not found either)',
+    note: 'Never 403'
   },
   REGISTRATION_CLOSED: {
     status: 403,
@@ -310,7 +317,7 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     detail: 'Username already registered',
     summary: 'The username is taken',
     when: 'The username is taken, in some letter case (`Tim` is taken when `tim` exists)',
-    note: 'A store\'s `UsernameTakenError` has this code'
+    note: 'So open registration tells whether a name exists: close it where that matters. A store\'s `UsernameTakenError` has this code'
   },
 
   // Any route.
@@ -320,7 +327,9 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     example: [[{ loc: ['body', 'username'], msg: 'Field required', type: 'missing' }]],
     params: ['issues'],
     summary: 'Field required',
-    when: 'The request\'s body, query or path failed validation'
+    when: 'The request\'s body, query or path failed validation',
+    note: 'As FastAPI answers it: one entry per problem of the part that failed. A new password outside 8 to 72 bytes, ' +
+      'or the same as the current one, is such a problem, its `msg` saying why'
   },
   BODY_TOO_LARGE: {
     status: 413,
@@ -357,8 +366,10 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     status: 503,
     detail: 'Service unavailable',
     summary: 'The database is down',
-    when: 'The database is unavailable or slower than its timeout: nothing was done, retry later',
-    note: 'A store\'s failure thrown to a host (`DatabaseUnavailableError`) has this code'
+    when: 'The database is unavailable or slower than its timeout (a SQLite file on a full disk, read-only, failing, deleted ' +
+      'or replaced too): nothing was done, retry later',
+    note: 'Logged at warn with the reason; the service recovers by itself when the database is back (a deleted or replaced ' +
+      'file takes a restart). A store\'s failure thrown to a host (`DatabaseUnavailableError`) has this code'
   },
   INTERNAL: {
     status: 500,
@@ -381,7 +392,9 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     headers: CLOSE,
     use: 'host',
     summary: 'Malformed HTTP',
-    when: 'Node\'s HTTP parser refused the request (a bad header, a bad chunk size): the connection closes'
+    when: 'Node\'s HTTP parser refused the request (a bad header, a bad chunk size): the connection closes',
+    note: 'Logged at debug with the parser\'s code only, never the bytes received. Requests received whole before the bad ' +
+      'bytes on the same connection are answered first, in order'
   },
   REQUEST_TIMEOUT: {
     status: 408,
@@ -389,7 +402,8 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     headers: CLOSE,
     use: 'host',
     summary: 'Too slow',
-    when: 'The request line and headers did not arrive within the server\'s `headersTimeout` or `requestTimeout`'
+    when: 'The request line and headers did not arrive within the server\'s `headersTimeout` or `requestTimeout`',
+    note: 'In the service, headers within 20 s and the whole request line and headers within `requestTimeout` (30 s), checked every second'
   },
   HEADERS_TOO_LARGE: {
     status: 431,
@@ -405,7 +419,9 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     headers: CLOSE,
     use: 'host',
     summary: 'A body too slow',
-    when: 'The body did not arrive within `requestTimeout` of the headers: the connection closes'
+    when: 'The body did not arrive within `requestTimeout` of the headers: the connection closes',
+    note: 'Node no longer times a request once Fastify has it. A request already answered (a guard\'s 401, say) just loses ' +
+      'its connection; a request without a body costs no timer'
   },
   BAD_URL: {
     status: 400,
@@ -441,14 +457,32 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     summary: 'No such user',
     when: '`issueToken` for a username that has no account'
   },
-  PASSWORD_LENGTH: {
+  PASSWORD_RULE: {
     status: 500,
     detail: (problem: string) => `fastify-token-auth: ${problem}`,
     example: ['Password must be at least 8 bytes long (UTF-8)'],
     params: ['problem'],
     use: 'thrown',
     base: RangeError,
-    summary: 'A password of the wrong length',
-    when: '`hashPassword` for a password outside 8 to 72 bytes (UTF-8); a `RangeError`'
+    summary: 'A password that breaks the rule',
+    when: 'A new password outside 8 to 72 bytes (UTF-8), for `hashPassword` or `accounts`: a `PasswordRuleError`, a `RangeError`'
+  },
+  ACCOUNT_RULE: {
+    status: 500,
+    detail: (problems: string) => `fastify-token-auth: ${problems}`,
+    example: ['email must match format "email"'],
+    params: ['problems'],
+    use: 'thrown',
+    summary: 'An account that breaks the rules',
+    when: 'An account for `accounts.create` or `accounts.update` breaks a rule of `POST /users/`: an `AccountRuleError`, whose `issues` name each'
+  },
+  BACKUP: {
+    status: 500,
+    detail: (problem: string) => problem,
+    example: ['backup copies a SQLite database file; for PostgreSQL use pg_dump'],
+    params: ['problem'],
+    use: 'thrown',
+    summary: 'No backup written',
+    when: '`backupSqliteDatabase` wrote no backup: a `BackupError`, whose message says what to do'
   }
 })

@@ -6,6 +6,7 @@ export const serviceErrors = defineErrors('FST_TOKEN_AUTH_', {
     status: 404,
     detail: 'Item not found',
     summary: 'No such item',
-    when: 'The current user has no item of that id (another user\'s is not found either)'
+    when: 'The current user has no item of that id (another user\'s is not found either)',
+    note: 'Never 403'
   }
 })

@@ -3,7 +3,7 @@ import { join, relative, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
 import Fastify, { type LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import tokenAuth, { errors, type ErrorAnswer, type ErrorEntry, type TokenAuthOptions } from '../../src/index.js'
+import tokenAuth, { backupSqliteDatabase, createDatabase, errors, type ErrorAnswer, type ErrorEntry, type TokenAuthOptions } from '../../src/index.js'
 import { answerBody } from '../../src/errors.js'
 import { serviceErrors } from '../../src/service/errors.js'
 import { ERRORS_DOCUMENT, REGENERATE_ERRORS, renderErrorTable, withErrorTable } from '../../scripts/error-docs.js'
@@ -170,8 +170,13 @@ t.test('errors thrown to a host carry their code', async (t) => {
 
   await t.rejects(host.tokenAuth.issueToken('nobody'), { code: errors.UNKNOWN_USER.code, message: 'fastify-token-auth: no user named nobody' }, 'issueToken for nobody')
   const short: unknown = await host.tokenAuth.hashPassword('short').catch((error: unknown) => error)
-  t.ok(short instanceof RangeError, 'hashPassword: still a RangeError')
-  t.match(short, { code: errors.PASSWORD_LENGTH.code, message: /^fastify-token-auth: Password must be at least 8 bytes/ }, 'with its code')
+  t.ok(short instanceof RangeError, 'hashPassword: a RangeError')
+  t.match(short, { name: 'PasswordRuleError', code: errors.PASSWORD_RULE.code, message: /^fastify-token-auth: Password must be at least 8 bytes/ }, 'with its code')
+  await t.rejects(host.tokenAuth.accounts.create({ username: 'ruled', password: 'long-enough', email: 'not an email' }),
+    { name: 'AccountRuleError', code: errors.ACCOUNT_RULE.code, message: /^fastify-token-auth: email / }, 'an account that breaks a rule')
+  const memory = createDatabase('sqlite::memory:')
+  t.teardown(async () => { await memory.destroy() })
+  await t.rejects(backupSqliteDatabase(memory, join(dir, 'copy.db')), { name: 'BackupError', code: errors.BACKUP.code }, 'no backup of a database in memory')
 
   const user = { username: 'host-user', hashedPassword: await host.tokenAuth.hashPassword('host-password') }
   await host.tokenAuth.users.create(user)

@@ -1,8 +1,5 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { buildEntries } from './build-entries.js'
-import { makeBuiltTree } from './built-tree.js'
-import { compile } from './compile.js'
 import { findPostgresBin, startPostgres, type PostgresServer } from './postgres.js'
 import { filesOf, NEEDS, TIER_DESCRIPTIONS, TIERS, tiersOf, type Tier } from './tiers.js'
 
@@ -69,6 +66,9 @@ const checks: Array<Promise<{ name: string, code: number, output: string }>> = [
 if (lint !== undefined) checks.push(lint.then((result) => ({ name: 'eslint', ...result })))
 
 if (needsBuild) {
+  const [{ compile }, { buildEntries }, { makeBuiltTree }] = await Promise.all([
+    import('./compile.js'), import('./build-entries.js'), import('./built-tree.js')
+  ])
   const compiled = await compile()
   await Promise.all([buildEntries(compiled), makeBuiltTree(compiled)])
   if (everything) {

@@ -22,10 +22,7 @@ const tapArgs = args.filter((arg) => !(TIERS as readonly string[]).includes(arg)
 const fileArgs = tapArgs.filter((arg) => arg.endsWith('.ts') && existsSync(arg))
 const everything = named.length === 0
 const tiers: readonly Tier[] = everything ? TIERS : named
-// Heaviest tiers first: with two jobs, the long package and process files start while the
-// many short in-process ones fill the other slot.
-const order: Tier[] = ['package', 'process', 'browser', 'unit']
-const files = fileArgs.length > 0 ? [] : order.filter((tier) => tiers.includes(tier)).flatMap((tier) => filesOf([tier]))
+const files = fileArgs.length > 0 ? [] : filesOf(tiers)
 const runTiers = fileArgs.length > 0 ? fileArgs.flatMap((file) => tiersOf(file.replace(/^\.\//, ''))) : tiers
 const needsBuild = everything || runTiers.some((tier) => NEEDS[tier].build)
 

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import fastifyJwt, { type JWT } from '@fastify/jwt'
-import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import type { RequestUser } from '../src/types.js'
 import type { Token } from '../src/schemas/token.js'
 import { createVerifiedTokenCache, type VerifiedClaims } from '../src/tokens/verified-tokens.js'
 
 const JWT_ALGORITHM = 'HS256'
-export const DEFAULT_TOKEN_ISSUER = 'fastify-token-auth'
 const JWT_NAMESPACE = 'tokenAuth'
 
 export interface AccessTokens {
@@ -14,12 +13,6 @@ export interface AccessTokens {
   issue (session: { id: string, username: string, expiresAt: string }, refreshToken: string): Token
   /** The claims of a usable access token (signature, algorithm, `exp`, `iss`, `aud` checked), else undefined. */
   claimsOf (token: string): VerifiedClaims | undefined
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    tokenAuthTokens: AccessTokens
-  }
 }
 
 // Within this project @fastify/jwt's own declaration of `request.user` is loaded beside the
@@ -31,7 +24,7 @@ declare module '@fastify/jwt' {
   }
 }
 
-export interface AccessTokensPluginOptions {
+export interface AccessTokensOptions {
   /** HMAC key for HS256, at least 32 bytes (src/token-auth.ts checks the options). */
   secret: string
   expireMinutes: number
@@ -44,11 +37,11 @@ export interface AccessTokensPluginOptions {
 }
 
 /**
- * Signs and verifies access tokens with @fastify/jwt, registered under its own namespace in a
- * context of its own: a host's `jwt` decorator, `request.user` and `FastifyJWT` types are never
- * touched, and the host never sees this one.
+ * Signs and verifies access tokens with @fastify/jwt, registered in `app` under its own namespace
+ * in a context of its own: a host's `jwt` decorator, `request.user` and `FastifyJWT` types are
+ * never touched, and the host never sees this one.
  */
-export default fp<AccessTokensPluginOptions>(async function accessTokens (app, opts) {
+export async function registerAccessTokens (app: FastifyInstance, opts: AccessTokensOptions): Promise<AccessTokens> {
   const lifetime = opts.expireMinutes * 60
   let jwt: JWT | undefined
   await app.register(async function jwtContext (context) {
@@ -77,7 +70,7 @@ export default fp<AccessTokensPluginOptions>(async function accessTokens (app, o
   if (jwt === undefined) throw new Error('@fastify/jwt did not register its namespace')
   const signer = jwt
 
-  app.decorate('tokenAuthTokens', {
+  return {
     issue (session, refreshToken) {
       const now = Math.floor(Date.now() / 1000)
       // Never outliving its session: near the session's absolute limit the token is shorter.
@@ -87,5 +80,5 @@ export default fp<AccessTokensPluginOptions>(async function accessTokens (app, o
       return { access_token: accessToken, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken }
     },
     claimsOf: createVerifiedTokenCache((token) => signer.verify<VerifiedClaims>(token))
-  } satisfies AccessTokens)
-}, { name: 'token-auth/access-tokens', fastify: '5.x' })
+  }
+}

@@ -1,6 +1,8 @@
-import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { Kysely } from 'kysely'
 import type { Gauge } from 'prom-client'
 import { poolUsage } from '../src/db/database.js'
+import type { PasswordHasher } from '../src/accounts/passwords.js'
 import type { MetricsRegistry } from '../src/types.js'
 import type { AuditEvent, AuditFields } from './audit.js'
 
@@ -10,21 +12,17 @@ export interface AuthMetrics {
   audited (event: AuditEvent, fields: AuditFields): void
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The plugin's metrics; null when the host gave no registry (nothing is recorded). */
-    tokenAuthMetrics: AuthMetrics | null
-  }
-}
-
-export interface AuthMetricsPluginOptions {
+export interface AuthMetricsOptions {
   /** Where the metrics are registered; none: nothing is recorded. */
   registry?: MetricsRegistry
   /** The start of every metric name. */
   prefix: string
+  /** What the gauges read at scrape time. */
+  passwords: Pick<PasswordHasher, 'inFlight'>
+  db: Kysely<any>
 }
 
-export const DEFAULT_METRICS_PREFIX = 'token_auth_'
+export { DEFAULT_METRICS_PREFIX } from '../src/options.js'
 
 /** The names this plugin registers, without their prefix: a clash is found before anything opens. */
 export const AUTH_METRIC_NAMES = [
@@ -49,12 +47,9 @@ const LIMITS = ['token', 'registration', 'revoke', 'passwordChange', 'sessions']
  * read at scrape time (bcrypt operations in flight, the PostgreSQL pool). Nothing per request.
  * They leave the registry when the app closes.
  */
-export default fp<AuthMetricsPluginOptions>(async function authMetrics (app, opts) {
+export async function registerAuthMetrics (app: FastifyInstance, opts: AuthMetricsOptions): Promise<AuthMetrics | null> {
   const registry = opts.registry
-  if (registry === undefined) {
-    app.decorate('tokenAuthMetrics', null)
-    return
-  }
+  if (registry === undefined) return null
   // Loaded only here: an app without metrics never pays for prom-client.
   const { Counter, Gauge } = await import('prom-client')
   const registers = [registry]
@@ -81,7 +76,7 @@ export default fp<AuthMetricsPluginOptions>(async function authMetrics (app, opt
   for (const limit of LIMITS) throttled.inc({ limit }, 0)
   for (const metric of [refreshes, reuses, revocations, sessionsEnded, passwordChanges, registrations, deletions]) metric.inc(0)
 
-  const passwords = app.tokenAuthPasswords
+  const passwords = opts.passwords
   const bcrypt = new Gauge({
     name: name('bcrypt_in_flight'),
     help: 'bcrypt operations started and not finished (running or waiting for a thread), by operation (hash, verify)',
@@ -95,7 +90,7 @@ export default fp<AuthMetricsPluginOptions>(async function authMetrics (app, opt
   })
 
   // Only a pool this process opened can be seen into: PostgreSQL from a DATABASE_URL.
-  const db = app.tokenAuthDatabase
+  const db = opts.db
   const pool = poolUsage(db)
   if (pool !== undefined) {
     const poolGauge = (metric: MetricName, help: string, read: (usage: NonNullable<ReturnType<typeof poolUsage>>) => number) => {
@@ -118,7 +113,7 @@ export default fp<AuthMetricsPluginOptions>(async function authMetrics (app, opt
     for (const metric of names) registry.removeSingleMetric(metric)
   })
 
-  app.decorate('tokenAuthMetrics', {
+  return {
     audited (event, fields) {
       switch (event) {
         case 'login.succeeded': logins.inc({ result: 'succeeded' }); break
@@ -132,6 +127,8 @@ export default fp<AuthMetricsPluginOptions>(async function authMetrics (app, opt
         case 'password.changed': passwordChanges.inc(); break
         // A wrong password on a password change or deletion: the audit line is its record.
         case 'password.check_failed': break
+        // An administrator's changes (the host's API, the CLI): the audit lines are their record.
+        case 'user.created': case 'user.disabled': case 'user.enabled': case 'sessions.revoked': break
         case 'user.registered': registrations.inc(); break
         case 'user.deleted': deletions.inc(); break
         case 'request.throttled': throttled.inc({ limit: String(fields.limit) }); break
@@ -141,5 +138,5 @@ export default fp<AuthMetricsPluginOptions>(async function authMetrics (app, opt
         }
       }
     }
-  } satisfies AuthMetrics)
-}, { name: 'token-auth/metrics', fastify: '5.x', dependencies: ['token-auth/storage', 'token-auth/passwords'] })
+  }
+}

@@ -1,51 +1,64 @@
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
-import { documentDescription, type TagObject } from '../src/openapi/openapi-text.js'
+import { AUTH_TAGS, DEFAULT_DOCS_LEAD, DEFAULT_DOCS_TITLE, documentDescription, type TagObject } from '../src/openapi/openapi-text.js'
+import { parsePublicUrl } from '../src/openapi/public-url.js'
 import { packageInfo } from '../src/package-info.js'
 import { SWAGGER_UI_CSP } from './docs-csp.js'
-import redoc from './redoc.js'
+import redoc, { redocInstalled } from './redoc.js'
 
 export { redocInstalled } from './redoc.js'
 
+export type { TagObject }
+
+/** The options of the docs pages, the plugin's own or a host's (`tokenAuthDocs`). */
 export interface DocsPluginOptions {
-  /** Where the pages live: `${prefix}/docs`, `${prefix}/redoc`, `${prefix}/openapi.json`. '' at the root. */
-  prefix: string
+  /** Where the pages live: `${prefix}/docs`, `${prefix}/redoc`, `${prefix}/openapi.json`. Default '', at the root. */
+  prefix?: string
   title?: string
   /** Default: the package's version. */
   version?: string
   /** The opening paragraph; how to log in and the error statuses follow it. */
   description?: string
-  /** Also serve ReDoc at `${prefix}/redoc`; needs the optional `redoc` package (see redocInstalled). Default false. */
-  redoc?: boolean
-  /** Where clients reach the app's root (already checked, without a trailing slash): the document's server. Default: '/'. */
+  /**
+   * Also serve ReDoc at `${prefix}/redoc`; it needs the optional `redoc` package. 'if-installed':
+   * when it is installed, and otherwise a line in the log says ReDoc is off. Default false.
+   */
+  redoc?: boolean | 'if-installed'
+  /** Where clients reach the app's root, an absolute http(s) URL: the document's server. Default: '/'. */
   publicUrl?: string
-  /** The document's tags, in their order. */
-  tags: TagObject[]
+  /** Tags of the app's own operations, after the plugin's (auth, users, sessions). */
+  tags?: TagObject[]
   /** Whether the description invites a registration. Default 'open'. */
   registration?: 'open' | 'closed'
 }
 
 /**
  * OpenAPI 3.1 generated from the route schemas of this context and its children, served as
- * JSON, Swagger UI (`/docs`) and, on request, ReDoc (`/redoc`); the plugin's routes are in this
- * context, under its prefix. The token route adds its security scheme to the document itself
- * (plugins/openapi-security.ts).
+ * JSON, Swagger UI (`/docs`) and, on request, ReDoc (`/redoc`). The plugin registers it for its
+ * own document; a host without @fastify/swagger registers it (as `tokenAuthDocs`) before the
+ * plugin to get one document of its routes and the plugin's. The token route adds its security
+ * scheme to the document itself (plugins/openapi-security.ts).
  */
 export default fp<DocsPluginOptions>(async function docs (app, opts) {
-  const title = opts.title ?? 'Token authentication API'
-  const base = opts.prefix
+  const title = opts.title ?? DEFAULT_DOCS_TITLE
+  const base = (opts.prefix ?? '').replace(/\/+$/, '')
+  const parsed = opts.publicUrl === undefined ? undefined : parsePublicUrl(opts.publicUrl)
+  if (parsed !== undefined && 'problem' in parsed) throw new Error(`fastify-token-auth: publicUrl ${parsed.problem}`)
+  const publicUrl = parsed?.url
+  const withRedoc = opts.redoc === 'if-installed' ? redocInstalled() : opts.redoc === true
+  if (opts.redoc === 'if-installed' && !withRedoc) app.log.info('ReDoc is off: install the optional redoc package to serve /redoc')
   // Routes take this context's prefix by themselves; URLs inside a page need it spelled out.
   const url = `${app.prefix}${base}`
 
   const { version, license, contact } = packageInfo()
   const description = documentDescription({
-    lead: opts.description ?? 'OAuth2 password flow with JWT bearer tokens.',
-    tokenUrl: `${opts.publicUrl ?? ''}${app.prefix}/token`,
-    publicUrl: opts.publicUrl,
+    lead: opts.description ?? DEFAULT_DOCS_LEAD,
+    tokenUrl: `${publicUrl ?? ''}${app.prefix}/token`,
+    publicUrl,
     prefix: app.prefix,
     pages: url,
-    redoc: opts.redoc === true,
+    redoc: withRedoc,
     registration: opts.registration ?? 'open'
   })
 
@@ -53,8 +66,8 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
     openapi: {
       openapi: '3.1.0',
       info: { title, version: opts.version ?? version, description, license, contact },
-      servers: [{ url: opts.publicUrl ?? '/' }],
-      tags: opts.tags.map((tag) => ({ ...tag }))
+      servers: [{ url: publicUrl ?? '/' }],
+      tags: [...AUTH_TAGS, ...opts.tags ?? []].map((tag) => ({ ...tag }))
     },
     // The server is the app's root and the paths are the routes' own, prefixes included.
     stripBasePath: false,
@@ -77,7 +90,7 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
 
   app.get(`${base}/openapi.json`, { schema: { hide: true } }, async () => app.swagger())
 
-  if (opts.redoc === true) {
+  if (withRedoc) {
     await app.register(redoc, { prefix: base, title, specUrl: `${url}/openapi.json`, scriptUrl: `${url}/redoc/redoc.standalone.js` })
   }
 }, { name: 'token-auth/docs', fastify: '5.x' })

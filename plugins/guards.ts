@@ -1,9 +1,8 @@
-import fp from 'fastify-plugin'
-import { isPromise } from '../src/db/database.js'
 import { sendServerError } from './errors.js'
 import type { Guard, GuardReply, GuardRequest } from '../src/types.js'
-import type { LiveSession } from '../src/sessions/session-lookup.js'
+import { isPromise, type LiveSession, type SessionLookup } from '../src/sessions/session-lookup.js'
 import type { VerifiedClaims } from '../src/tokens/verified-tokens.js'
+import type { AccessTokens } from './access-tokens.js'
 
 export interface Guards {
   /** A valid bearer token of an existing user, or 401. Sets `request.user`. */
@@ -12,12 +11,6 @@ export interface Guards {
   currentActiveUser: Guard
   /** The session id of a request a guard admitted (for the session routes); throws on any other. */
   sessionOf (request: GuardRequest): string
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    tokenAuthGuards: Guards
-  }
 }
 
 function notAuthenticated (reply: GuardReply) {
@@ -57,10 +50,8 @@ function isoNow (): string {
   return nowIso
 }
 
-/** The two guard hooks, built on the access tokens and the sessions of this context. */
-export default fp(async function guards (app) {
-  const lookup = app.tokenAuthSessions.live
-
+/** The two guard hooks, built on the access tokens and the per-request session lookup. */
+export function createGuards (tokens: AccessTokens, lookup: SessionLookup): Guards {
   function admit (request: GuardRequest, reply: GuardReply, active: boolean, claims: VerifiedClaims, found: LiveSession | undefined): void {
     // An ended session (logout, revocation, a password change, a deleted user) has no row.
     if (found === undefined || found.user.username !== claims.sub || found.expiresAt <= isoNow()) {
@@ -87,7 +78,7 @@ export default fp(async function guards (app) {
       notAuthenticated(reply)
       return SETTLED
     }
-    const claims = app.tokenAuthTokens.claimsOf(token)
+    const claims = tokens.claimsOf(token)
     if (claims === undefined) {
       invalidToken(reply)
       return SETTLED
@@ -110,14 +101,14 @@ export default fp(async function guards (app) {
     return SETTLED
   }
 
-  app.decorate('tokenAuthGuards', {
+  return {
     authenticate: function authenticate (request, reply) { return guard(request, reply, false) },
     currentActiveUser: function currentActiveUser (request, reply) { return guard(request, reply, true) },
     sessionOf (request) {
       const token = bearerToken(request.headers.authorization)
-      const claims = token === undefined ? undefined : app.tokenAuthTokens.claimsOf(token)
+      const claims = token === undefined ? undefined : tokens.claimsOf(token)
       if (claims === undefined) throw new Error('fastify-token-auth: a session route ran without its guard')
       return claims.sid
     }
-  } satisfies Guards)
-}, { name: 'token-auth/guards', dependencies: ['token-auth/access-tokens', 'token-auth/storage'], fastify: '5.x' })
+  }
+}

@@ -1,46 +1,47 @@
-import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { DatabaseOptions } from '../src/db/database.js'
-import { migrateToLatest } from '../src/db/migrate.js'
-import { sessionMigrations } from '../src/db/migrations/sessions.js'
-import { usersMigrations } from '../src/db/migrations/users.js'
+import { migrate } from '../src/db/plugin-migrations.js'
 import { createKyselyUserStore } from '../src/accounts/kysely-user-store.js'
 import { createSessionLookup, type SessionLookup } from '../src/sessions/session-lookup.js'
 import { createSessionStore, type SessionPolicy, type SessionStore } from '../src/sessions/session-store.js'
 import type { UserStore } from '../src/accounts/user-store.js'
 import { openDatabase, type DatabasePluginOptions } from '../src/db/open-database.js'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The plugin's database, for its other internals (the throttling counters). */
-    tokenAuthDatabase: Kysely<any>
-    tokenAuthUsers: UserStore
-    tokenAuthSessions: SessionStore & {
-      /** The session behind an access token, with its user: the per-request check. */
-      live: SessionLookup
-    }
-  }
+/** The plugin's storage, opened. */
+export interface Storage {
+  /** The plugin's database, for its other internals (the throttling counters, the pool gauges). */
+  db: Kysely<any>
+  users: UserStore
+  sessions: SessionStore
+  /** The session behind an access token, with its user: the per-request check. */
+  live: SessionLookup
 }
 
-export interface StoragePluginOptions {
+export interface StorageOptions {
   /** Where the sessions live, and the accounts too unless `store` is given. */
   database: DatabasePluginOptions['database']
   databaseOptions?: Omit<DatabaseOptions, 'onPoolError'>
   /** The host's own user store. */
   store?: UserStore
   policy: SessionPolicy
+  /** Whether the throttling counters live in this database (no Redis holds them): their tables are migrated too. */
+  throttleTables: boolean
 }
 
 /**
- * The plugin's storage: its database, migrated (the `users` table and the sessions, or only the
- * sessions beside a host's user store), the user store, the session store, and the lookup
- * behind every protected request.
+ * The plugin's storage, opened in `app` (closed with it): its database, migrated (the `users`
+ * table and the sessions, or only the sessions beside a host's user store, and the throttling
+ * counters unless Redis holds them), the user store, the session store, and the lookup behind
+ * every protected request.
  */
-export default fp<StoragePluginOptions>(async function storage (app, opts) {
+export async function openStorage (app: FastifyInstance, opts: StorageOptions): Promise<Storage> {
   const db = openDatabase(app, opts)
-  if (opts.store === undefined) await migrateToLatest(db, usersMigrations, 'auth_migrations')
-  else await migrateToLatest(db, sessionMigrations, 'auth_session_migrations')
-  app.decorate('tokenAuthDatabase', db)
-  app.decorate('tokenAuthUsers', opts.store ?? createKyselyUserStore(db))
-  app.decorate('tokenAuthSessions', { ...createSessionStore(db, opts.policy), live: createSessionLookup(db, opts.store) })
-}, { name: 'token-auth/storage', fastify: '5.x' })
+  await migrate(db, { users: opts.store === undefined, throttle: opts.throttleTables })
+  return {
+    db,
+    users: opts.store ?? createKyselyUserStore(db),
+    sessions: createSessionStore(db, opts.policy),
+    live: createSessionLookup(db, opts.store)
+  }
+}

@@ -1,16 +1,15 @@
 import { createRequire } from 'node:module'
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
 import { counterGuard } from '../src/throttle/counter-guard.js'
-import { migrateToLatest } from '../src/db/migrate.js'
-import { throttleMigrations } from '../src/db/migrations/throttle.js'
 import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/throttle/login-throttle.js'
 import { createRedisLoginAttemptStore } from '../src/throttle/redis-throttle-store.js'
 import { repeatSummary } from '../src/throttle/repeat-summary.js'
 import { createDatabaseThrottleStore } from '../src/throttle/throttle-store.js'
-import { audit, countAudit, type AuditFields } from './audit.js'
+import type { Kysely } from 'kysely'
+import type { Audit, AuditFields } from './audit.js'
 import { HttpError } from './errors.js'
 
 // Declared with the public types: the plugin's options name it, and importing this file would
@@ -21,7 +20,7 @@ export type { AddressLimit }
 /** The routes limited per client address. */
 export type LimitName = 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions'
 
-export interface ThrottlePluginOptions {
+export interface ThrottleOptions {
   /** Per route group; false: unlimited. */
   limits: Record<LimitName, AddressLimit | false>
   /** Failed logins per username; false: no backoff. */
@@ -30,6 +29,9 @@ export interface ThrottlePluginOptions {
   redis?: Redis
   /** Key prefix in Redis. */
   redisPrefix: string
+  /** The plugin's database: the counters without `redis`. */
+  db: Kysely<any>
+  audit: Audit
 }
 
 /** An attempt let through (`done` once its password is checked), or held for `waitMs`. */
@@ -42,20 +44,22 @@ export interface LoginThrottle {
   succeeded (username: string, ip: string): Promise<void>
 }
 
-interface Throttle {
-  readonly options: ThrottlePluginOptions
+/** The throttling of one plugin instance, for the routes it limits. */
+export interface Throttle {
+  readonly options: ThrottleOptions
   readonly logins: LoginThrottle
   /** Audits a throttled request: the first per client and kind in a minute in full, the rest in one summary line. */
   readonly audited: (request: FastifyRequest, event: 'login.throttled' | 'request.throttled', fields: AuditFields) => void
   /** @fastify/rate-limit's store for one limit, shared by every route and process that counts it. */
   readonly storeFor: (name: LimitName) => NonNullable<RateLimitPluginOptions['store']> | undefined
   readonly degraded: DegradedLog
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    tokenAuthThrottle: Throttle
-  }
+  /**
+   * Runs one password check under the admission every password-checking route shares (the token
+   * endpoint, a password change, an account deletion): the per-address cap on checks under way,
+   * the backoff per username, and its counts. Held: a 429, audited, and no password checked. The
+   * attempt counts as a failure unless `check` answers `valid`.
+   */
+  readonly admittedPasswordCheck: <T extends { valid: boolean }> (request: FastifyRequest, username: string, check: () => Promise<T>, fields?: AuditFields) => Promise<T>
 }
 
 /** The 429 of a limit or a backoff: `Retry-After` and a detail in seconds. */
@@ -144,15 +148,15 @@ function reportingStore (inner: Pick<StoreContract, 'incr'>, degraded: DegradedL
  * The throttling counters and the login backoff, for the token and account routes; the limits
  * themselves are registered with `addressLimit` in the context of each limited route.
  */
-export default fp<ThrottlePluginOptions>(async function throttle (app, opts) {
+export async function createThrottle (app: FastifyInstance, opts: ThrottleOptions): Promise<Throttle> {
+  const { audit } = opts
   const where = opts.redis === undefined ? 'database' : 'Redis'
   const degraded = degradedLog(app.log, where)
   let attempts: LoginAttemptStore
   let storeFor: Throttle['storeFor']
   if (opts.redis === undefined) {
-    const db = app.tokenAuthDatabase
-    await migrateToLatest(db, throttleMigrations, 'auth_throttle_migrations')
-    const counters = createDatabaseThrottleStore(db)
+    // Its tables are migrated with the rest of the plugin's (see openStorage).
+    const counters = createDatabaseThrottleStore(opts.db)
     attempts = counters
     storeFor = (name) => reportingStore({
       incr (key, callback, timeWindow) {
@@ -241,36 +245,29 @@ export default fp<ThrottlePluginOptions>(async function throttle (app, opts) {
   const audited: Throttle['audited'] = (request, event, fields) => {
     const key = [event, clientKey(request.ip), fields.limit, fields.reason, fields.check, fields.username].map((part) => String(part ?? '')).join('\0')
     if (throttled.first(key, { log: app.log, event, client: request.ip, fields })) audit(request, event, fields)
-    else countAudit(request, event, fields)
+    else audit.count(event, fields)
   }
-  app.decorate('tokenAuthThrottle', { options: opts, logins, audited, storeFor, degraded })
-}, { name: 'token-auth/throttle', fastify: '5.x', dependencies: ['token-auth/storage'] })
-
-/**
- * Runs one password check under the admission every password-checking route shares (the token
- * endpoint, a password change, an account deletion): the per-address cap on checks under way,
- * the backoff per username, and its counts. Held: a 429, audited, and no password checked. The
- * attempt counts as a failure unless `check` answers `valid`.
- */
-export async function admittedPasswordCheck<T extends { valid: boolean }> (request: FastifyRequest, username: string,
-  check: () => Promise<T>, fields: AuditFields = {}): Promise<T> {
-  const { logins, audited } = request.server.tokenAuthThrottle
-  const admission = await logins.admit(username, request.ip)
-  if (admission.held) {
-    audited(request, 'login.throttled', { ...fields, reason: admission.reason, retryAfterMs: admission.waitMs })
-    throw tooManyRequests(admission.waitMs)
+  async function admittedPasswordCheck<T extends { valid: boolean }> (request: FastifyRequest, username: string,
+    check: () => Promise<T>, fields: AuditFields = {}): Promise<T> {
+    const admission = await logins.admit(username, request.ip)
+    if (admission.held) {
+      audited(request, 'login.throttled', { ...fields, reason: admission.reason, retryAfterMs: admission.waitMs })
+      throw tooManyRequests(admission.waitMs)
+    }
+    let result: T
+    try {
+      result = await check()
+    } finally {
+      admission.done()
+    }
+    if (result.valid) await logins.succeeded(username, request.ip)
+    return result
   }
-  let result: T
-  try {
-    result = await check()
-  } finally {
-    admission.done()
-  }
-  if (result.valid) await logins.succeeded(username, request.ip)
-  return result
+  return { options: opts, logins, audited, storeFor, degraded, admittedPasswordCheck }
 }
 
 export interface AddressLimitOptions {
+  throttle: Throttle
   limit: LimitName
 }
 
@@ -279,7 +276,7 @@ export interface AddressLimitOptions {
  * client address (`request.ip`: behind a proxy, set Fastify's trustProxy). Over it: 429.
  */
 export const addressLimit = fp<AddressLimitOptions>(async function addressLimit (app, opts) {
-  const throttle = app.tokenAuthThrottle
+  const { throttle } = opts
   const limit = throttle.options.limits[opts.limit]
   if (limit === false) return
   await app.register(rateLimit, {
@@ -295,4 +292,4 @@ export const addressLimit = fp<AddressLimitOptions>(async function addressLimit 
     },
     errorResponseBuilder: (_request, context) => tooManyRequests(context.ttl)
   })
-}, { name: 'token-auth/address-limit', fastify: '5.x', dependencies: ['token-auth/throttle'] })
+}, { name: 'token-auth/address-limit', fastify: '5.x' })

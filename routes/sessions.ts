@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { audit } from '../plugins/audit.js'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
+import type { Internals } from '../plugins/internals.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { pathVariants } from '../src/route-paths.js'
@@ -30,12 +30,13 @@ function parseCursor (value: string): SessionCursor {
 }
 
 export interface SessionRoutesOptions {
+  internals: Internals
   docs: RouteDocs
 }
 
 /** Logout, and the caller's view of their own sessions. */
 const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async function sessionRoutes (app, opts) {
-  const guards = app.tokenAuthGuards
+  const { sessions: sessionStore, guards, audit } = opts.internals
 
   for (const { url, ...variant } of pathVariants(app, '/logout')) {
     app.post(url, {
@@ -62,15 +63,15 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
       const { username } = request.user
       const scope = request.query.scope ?? 'local'
       const ended = scope === 'local'
-        ? Number(await app.tokenAuthSessions.end(username, current))
-        : await app.tokenAuthSessions.endAll(username, scope === 'others' ? { except: current } : {})
+        ? Number(await sessionStore.end(username, current))
+        : await sessionStore.endAll(username, scope === 'others' ? { except: current } : {})
       audit(request, 'logout', { username, session: current, scope, endedSessions: ended })
       return await reply.code(204).send()
     })
   }
 
   await app.register(async function sessionList (scope: typeof app) {
-    await scope.register(addressLimit, { limit: 'sessions' })
+    await scope.register(addressLimit, { throttle: opts.internals.throttle, limit: 'sessions' })
     for (const { url, ...variant } of pathVariants(scope, '/users/me/sessions')) {
       scope.get(url, {
         onRequest: guards.currentActiveUser,
@@ -95,7 +96,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         const limit = request.query.limit ?? SESSION_PAGE_MAX
         const after = request.query.cursor === undefined ? undefined : parseCursor(request.query.cursor)
         // One more than the page tells whether there is a next one.
-        const sessions = await app.tokenAuthSessions.list(request.user.username, { limit: limit + 1, after })
+        const sessions = await sessionStore.list(request.user.username, { limit: limit + 1, after })
         const page = sessions.slice(0, limit)
         const last = page.at(-1)
         if (sessions.length > limit && last !== undefined) {
@@ -139,7 +140,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
     }, async (request, reply) => {
       const { username } = request.user
       const ended = request.params.session_id
-      if (!await app.tokenAuthSessions.end(username, ended)) throw new HttpError(404, 'Session not found')
+      if (!await sessionStore.end(username, ended)) throw new HttpError(404, 'Session not found')
       audit(request, 'session.ended', { username, session: guards.sessionOf(request), endedSession: ended })
       return await reply.code(204).send()
     })

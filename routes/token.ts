@@ -1,10 +1,10 @@
 import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { audit } from '../plugins/audit.js'
 import { errorHandler, HttpError } from '../plugins/errors.js'
 import { documentTransform, operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
-import { addressLimit, admittedPasswordCheck } from '../plugins/throttle.js'
+import type { Internals } from '../plugins/internals.js'
+import { addressLimit } from '../plugins/throttle.js'
 import { AUTH_TAGS } from '../src/openapi/openapi-text.js'
 import { pathVariants } from '../src/route-paths.js'
 import { startCurrentSession } from '../src/sessions/session-gate.js'
@@ -61,6 +61,7 @@ async function oauth2ErrorHandler (error: FastifyError, request: FastifyRequest,
 }
 
 export interface TokenRoutesOptions {
+  internals: Internals
   /** The security scheme the token route defines and where it is documented from, or false to leave it out of every document. */
   docs: (Exclude<RouteDocs, false> & { tokenUrl: string }) | false
 }
@@ -82,6 +83,7 @@ const invalidGrant = (description: string) => new OAuth2RequestError(400, 'inval
 const given = (value: string | undefined) => value === undefined || value === '' ? undefined : value
 
 const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async function tokenRoutes (app, opts) {
+  const { users, sessions: sessionStore, passwords, tokens, audit, throttle: { admittedPasswordCheck } } = opts.internals
   // This context accepts only the OAuth2 form encoding: a JSON body is an invalid_request.
   app.removeAllContentTypeParsers()
   await app.register(formbody)
@@ -91,7 +93,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   })
 
-  const gateParts = { users: app.tokenAuthUsers, sessions: app.tokenAuthSessions, passwords: app.tokenAuthPasswords }
+  const gateParts = { users, sessions: sessionStore, passwords }
 
   async function passwordGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
     const username = given(form.username)
@@ -102,9 +104,9 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     // Counted by the name as typed, before anyone looks it up: an unknown name waits just the same.
     const checked = await admittedPasswordCheck(request, username, async () => {
       // No stored username holds a NUL (and PostgreSQL could not even compare one): no such user.
-      const found = username.includes('\0') ? undefined : await app.tokenAuthUsers.findByUsername(username)
+      const found = username.includes('\0') ? undefined : await users.findByUsername(username)
       // Always one bcrypt comparison, user or not: same answer, same time.
-      const valid = await app.tokenAuthPasswords.verify(password, found?.hashedPassword)
+      const valid = await passwords.verify(password, found?.hashedPassword)
       return { valid: valid && found !== undefined, user: found }
     })
     let user = checked.user
@@ -113,10 +115,9 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       audit(request, 'login.failed', user === undefined ? { reason: 'unknown_user' } : { username: user.username, reason: 'wrong_password' })
       throw badCredentials()
     }
-    const users = app.tokenAuthUsers
-    if (users.replacePassword !== undefined && app.tokenAuthPasswords.needsRehash(user.hashedPassword)) {
+    if (users.replacePassword !== undefined && passwords.needsRehash(user.hashedPassword)) {
       // Only over the hash just checked: a password changed meanwhile stays changed.
-      const rehashed = await app.tokenAuthPasswords.hash(password)
+      const rehashed = await passwords.hash(password)
       if (await users.replacePassword(user.username, user.hashedPassword, rehashed)) user = { ...user, hashedPassword: rehashed }
     }
     const started = await startCurrentSession(gateParts, user, password, request.headers['user-agent'])
@@ -127,13 +128,13 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     }
     const { session, refreshToken } = started
     audit(request, 'login.succeeded', { username: user.username, session: session.id })
-    return app.tokenAuthTokens.issue(session, refreshToken)
+    return tokens.issue(session, refreshToken)
   }
 
   async function refreshGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
     const token = given(form.refresh_token)
     if (token === undefined) throw new OAuth2RequestError(400, 'invalid_request', 'Missing required field: refresh_token')
-    const outcome = await app.tokenAuthSessions.refresh(token)
+    const outcome = await sessionStore.refresh(token)
     if (!outcome.ok) {
       if (outcome.reason === 'reused') audit(request, 'token.reuse_detected', { username: outcome.username, session: outcome.sessionId })
       throw invalidGrant(REFRESH_FAILURES[outcome.reason])
@@ -141,17 +142,17 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     const { session, refreshToken } = outcome
     // A deleted account's sessions are gone with it; over a host's store, or for an account
     // disabled without ending its sessions, the session ends here.
-    const user = await app.tokenAuthUsers.findByUsername(session.username)
+    const user = await users.findByUsername(session.username)
     if (user === undefined || user.disabled) {
-      await app.tokenAuthSessions.end(session.username, session.id)
+      await sessionStore.end(session.username, session.id)
       throw invalidGrant(user === undefined ? REFRESH_FAILURES.unknown : 'Inactive user')
     }
     audit(request, 'token.refreshed', { username: session.username, session: session.id })
-    return app.tokenAuthTokens.issue(session, refreshToken)
+    return tokens.issue(session, refreshToken)
   }
 
   await app.register(async function tokenEndpoint (scope: typeof app) {
-    await scope.register(addressLimit, { limit: 'token' })
+    await scope.register(addressLimit, { throttle: opts.internals.throttle, limit: 'token' })
     for (const { url, ...variant } of pathVariants(scope, '/token')) {
       scope.post(url, {
         bodyLimit: TOKEN_BODY_LIMIT,
@@ -200,7 +201,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
   })
 
   await app.register(async function revocationEndpoint (scope: typeof app) {
-    await scope.register(addressLimit, { limit: 'revoke' })
+    await scope.register(addressLimit, { throttle: opts.internals.throttle, limit: 'revoke' })
     for (const { url, ...variant } of pathVariants(scope, '/revoke')) {
       scope.post(url, {
         bodyLimit: REVOKE_BODY_LIMIT,
@@ -232,10 +233,10 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
         // The hint only says which kind to try first (RFC 7009 §2.1); an unknown one is ignored.
         const accessFirst = request.body.token_type_hint === 'access_token'
         const revokeAccess = async () => {
-          const claims = app.tokenAuthTokens.claimsOf(token)
-          return claims !== undefined && await app.tokenAuthSessions.end(claims.sub, claims.sid)
+          const claims = tokens.claimsOf(token)
+          return claims !== undefined && await sessionStore.end(claims.sub, claims.sid)
         }
-        const revokeRefresh = async () => await app.tokenAuthSessions.endByRefreshToken(token)
+        const revokeRefresh = async () => await sessionStore.endByRefreshToken(token)
         const revoked = accessFirst
           ? await revokeAccess() || await revokeRefresh()
           : await revokeRefresh() || await revokeAccess()

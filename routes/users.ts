@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { audit } from '../plugins/audit.js'
 import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
+import type { Internals } from '../plugins/internals.js'
 import { addressLimit } from '../plugins/throttle.js'
-import { passwordLengthProblem } from '../src/accounts/passwords.js'
+import { PasswordRuleError } from '../src/accounts/accounts.js'
 import { pathVariants } from '../src/route-paths.js'
 import { HTTPError } from '../src/schemas/errors.js'
 import { ref } from '../src/schemas/ref.js'
@@ -12,6 +12,7 @@ import { User, UserCreate, USERNAME_PATTERN } from '../src/schemas/user.js'
 import { toPublicUser, UsernameTakenError } from '../src/accounts/user-store.js'
 
 export interface UserRoutesOptions {
+  internals: Internals
   registration: 'open' | 'closed'
   docs: RouteDocs
 }
@@ -20,9 +21,10 @@ export interface UserRoutesOptions {
 const USER_BODY_LIMIT = 8192
 
 const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function userRoutes (app, opts) {
+  const { accounts, guards, audit } = opts.internals
   for (const { url, ...variant } of pathVariants(app, '/users/me/')) {
     app.get(url, {
-      onRequest: app.tokenAuthGuards.currentActiveUser,
+      onRequest: guards.currentActiveUser,
       schema: {
         ...operationDocs(opts.docs, variant, 'readCurrentUser', 'guard'),
         summary: 'The current user',
@@ -39,7 +41,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
   }
 
   await app.register(async function registration (scope: typeof app) {
-    await scope.register(addressLimit, { limit: 'registration' })
+    await scope.register(addressLimit, { throttle: opts.internals.throttle, limit: 'registration' })
     for (const { url, ...variant } of pathVariants(scope, '/users/')) {
       scope.post(url, {
         bodyLimit: USER_BODY_LIMIT,
@@ -70,15 +72,13 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
       }, async (request, reply) => {
         if (opts.registration === 'closed') throw new HttpError(403, 'Registration is closed')
         const { username, password, email, full_name: fullName } = request.body
-        const problem = passwordLengthProblem(password)
-        if (problem !== undefined) {
-          throw new RequestValidationError([{ loc: ['body', 'password'], msg: problem, type: 'password_length' }])
-        }
         try {
-          const user = await app.tokenAuthUsers.create({ username, email, fullName, hashedPassword: await app.tokenAuthPasswords.hash(password) })
-          audit(request, 'user.registered', { username: user.username })
+          const user = await accounts.register({ username, password, email, fullName }, audit.of(request))
           return await reply.code(201).send(toPublicUser(user))
         } catch (error) {
+          if (error instanceof PasswordRuleError) {
+            throw new RequestValidationError([{ loc: ['body', 'password'], msg: error.problem, type: 'password_length' }])
+          }
           if (error instanceof UsernameTakenError) throw new HttpError(409, 'Username already registered')
           throw error
         }

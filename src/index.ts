@@ -3,10 +3,38 @@ import tokenAuth from './token-auth.js'
 
 export default tokenAuth
 export { tokenAuth }
-export type { AddressLimit, TokenAuth, TokenAuthDocsOptions, TokenAuthMetricsOptions, TokenAuthOptions, TokenAuthSessions, TokenAuthSettings, TokenAuthThrottleOptions } from './token-auth.js'
+export type { AddressLimit, TokenAuth, TokenAuthAccounts, TokenAuthDocsOptions, TokenAuthMetricsOptions, TokenAuthOptions, TokenAuthSessions, TokenAuthSettings, TokenAuthThrottleOptions } from './token-auth.js'
 export type { Guard, GuardReply, GuardRequest, RequestUser, TokenAuthTypes, TokenAuthUser } from './types.js'
 export { UsernameTakenError } from './accounts/user-store.js'
 export type { NewUser, ProfileChanges, UserRecord, UserStore } from './accounts/user-store.js'
+export { AccountRuleError } from './accounts/account-rules.js'
+export type { AccountIssue } from './accounts/account-rules.js'
+export type { AccountChange, AuditActor, NewAccount } from './accounts/accounts.js'
+export { hashNewPassword as hashPassword, PasswordRuleError } from './accounts/passwords.js'
 export type { SessionRecord } from './sessions/session-store.js'
 export type { Token } from './schemas/token.js'
 export { authSchemaMap as schemas } from './schemas/index.js'
+export type { MetricsRegistry } from './types.js'
+export { DEFAULT_METRICS_PREFIX } from '../plugins/auth-metrics.js'
+export { default as tokenAuthDocs } from '../plugins/docs.js'
+export type { DocsPluginOptions as TokenAuthDocsPluginOptions, TagObject } from '../plugins/docs.js'
+export { ThrottledRequestLog } from '../plugins/request-log.js'
+export { noContent, nullable, ref, TEXT_PATTERN } from './schemas/ref.js'
+// The plugin's options as a TypeBox schema (types, ranges, defaults, descriptions), for a host
+// that checks or documents its own configuration with the plugin's rules.
+export { TokenAuthOptionsSchema } from './options.js'
+// The rules for values a host reads from its environment before handing them to the plugin.
+export { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
+export { parsePublicUrl } from './openapi/public-url.js'
+
+// The database the plugin works in, and its migrations: for a host's deploy step, its own
+// tables beside the plugin's, and its own checks.
+export { assertDatabaseFileUnchanged, backupSqliteDatabase, BackupError, createDatabase, parseDatabaseUrl } from './db/database.js'
+export type { DatabaseLocation, DatabaseOptions } from './db/database.js'
+export { DatabaseUnavailableError, isUnavailable as isDatabaseUnavailable, unavailableReason as databaseUnavailableReason } from './db/errors.js'
+export { withIdColumn } from './db/dialect.js'
+export { applyMigrations } from './db/migrate.js'
+export type { MigrationSet } from './db/migrate.js'
+export { migrate } from './db/plugin-migrations.js'
+export type { MigrateOptions } from './db/plugin-migrations.js'
+export type { AuthDatabase, RefreshTokensTable, SessionsTable, UsersTable } from './db/types.js'

@@ -2,30 +2,31 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
-import accessTokens, { DEFAULT_TOKEN_ISSUER } from '../plugins/access-tokens.js'
-import authMetrics, { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX } from '../plugins/auth-metrics.js'
+import { registerAccessTokens } from '../plugins/access-tokens.js'
+import { createAudit } from '../plugins/audit.js'
+import { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX, registerAuthMetrics } from '../plugins/auth-metrics.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
-import guards from '../plugins/guards.js'
-import { claimInHostDocument, markGuardedRoutes, SECURITY_SCHEME } from '../plugins/openapi-security.js'
-import passwords from '../plugins/passwords.js'
+import { createGuards } from '../plugins/guards.js'
+import type { Internals } from '../plugins/internals.js'
+import { claimInHostDocument, markGuardedRoutes } from '../plugins/openapi-security.js'
 import schemaCompilers from '../plugins/schema-compilers.js'
-import storage from '../plugins/storage.js'
-import throttle, { type LimitName } from '../plugins/throttle.js'
+import { openStorage } from '../plugins/storage.js'
+import { createThrottle, type LimitName } from '../plugins/throttle.js'
 import accountRoutes from '../routes/account.js'
 import sessionRoutes from '../routes/sessions.js'
 import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
 import type { DatabaseOptions } from './db/database.js'
-import { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
-import { AUTH_TAGS } from './openapi/openapi-text.js'
-import { passwordLengthProblem } from './accounts/passwords.js'
-import { parsePublicUrl } from './openapi/public-url.js'
+import { createPasswordHasher, passwordLengthProblem } from './accounts/passwords.js'
+import { optionsError, resolveOptions, type ResolvedOptions } from './options.js'
+import { PasswordRuleError } from './accounts/passwords.js'
+import { createAccounts, type AccountChange, type AuditActor, type NewAccount } from './accounts/accounts.js'
 import type { AddressLimit, Guard, GuardDecorators, MetricsRegistry, RequestUser } from './types.js'
 import { addSchemas, authSchemas } from './schemas/index.js'
 import type { Token } from './schemas/token.js'
 import type { SessionRecord } from './sessions/session-store.js'
-import type { UserStore } from './accounts/user-store.js'
+import type { ProfileChanges, UserRecord, UserStore } from './accounts/user-store.js'
 
 export interface TokenAuthDocsOptions {
   /** The plugin's own document: its title. */
@@ -173,24 +174,54 @@ export interface TokenAuthSettings {
   readonly operationIdPrefix: string
 }
 
-/** The sessions of the users, for a host's own administration. */
+/**
+ * The sessions of the users, for a host's own administration. Ending sessions is audited; `by`
+ * names who did it in the audit line (default `{ actor: 'host' }`).
+ */
 export interface TokenAuthSessions {
   /** The user's live sessions, the most recently used first. */
   list (username: string): Promise<SessionRecord[]>
-  /** Ends one session of the user; false when the user has no such session. */
-  end (username: string, sessionId: string): Promise<boolean>
-  /** Ends every session of the user (after a password change or disabling made outside the plugin, say); how many ended. */
-  endAll (username: string): Promise<number>
+  /** Ends one session of the user (audited as session.ended); false when the user has no such session. */
+  end (username: string, sessionId: string, by?: AuditActor): Promise<boolean>
+  /** Ends every session of the user (signs them out everywhere; audited as sessions.revoked); how many ended. */
+  endAll (username: string, by?: AuditActor): Promise<number>
+}
+
+/**
+ * Account administration for a host (and the service's CLI): each change ends the sessions it
+ * must and writes its audit lines, as the plugin's own routes do. `by` names who made it in the
+ * audit lines: default `{ actor: 'host' }`.
+ */
+export interface TokenAuthAccounts {
+  /**
+   * Creates an account (audited as user.created). The username, email and full name must pass
+   * the rules of `POST /users/` (else an AccountRuleError), the password 8 to 72 bytes (else a
+   * PasswordRuleError); it is hashed at the configured cost. A taken name: UsernameTakenError.
+   */
+  create (account: NewAccount, by?: AuditActor): Promise<UserRecord>
+  /** Sets a new password (checked and hashed as for `create`) and ends every session of the user. Undefined when there is no such user. */
+  setPassword (username: string, password: string, by?: AuditActor): Promise<AccountChange | undefined>
+  /** Disables the account and ends every session of the user. Undefined when there is no such user. */
+  disable (username: string, by?: AuditActor): Promise<AccountChange | undefined>
+  /** Enables the account again; false when there is no such user. */
+  enable (username: string, by?: AuditActor): Promise<boolean>
+  /** Deletes the account and ends its sessions; false when there is no such user. */
+  delete (username: string, by?: AuditActor): Promise<boolean>
+  /** Changes the profile under the rules of `PATCH /users/me/` (else an AccountRuleError); undefined when there is no such user. */
+  update (username: string, changes: ProfileChanges): Promise<UserRecord | undefined>
 }
 
 /** Everything the plugin offers a host besides the guard decorators: `app.tokenAuth`. */
 export interface TokenAuth {
   readonly settings: TokenAuthSettings
   /**
-   * The user store the plugin runs on. Its methods change accounts only: after `setPassword` or
-   * `setDisabled` of your own, end the user's sessions with `sessions.endAll`.
+   * The user store the plugin runs on, for code written against the store: reads go to it, and
+   * its writes go through `accounts` (a `setPassword`, `setDisabled(…, true)` or `delete` ends
+   * the user's sessions; every write is audited with the actor 'host'). `replacePassword` is
+   * left out.
    */
   readonly users: UserStore
+  readonly accounts: TokenAuthAccounts
   readonly sessions: TokenAuthSessions
   /** The guards, whatever names (if any) the host decorators got. */
   readonly authenticate: Guard
@@ -200,7 +231,7 @@ export interface TokenAuth {
    * tokens, as the password grant does. Rejects when there is no such user.
    */
   issueToken (username: string, options?: { userAgent?: string }): Promise<Token>
-  /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. Rejects a password outside 8 to 72 bytes (UTF-8). */
+  /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. Rejects a password outside 8 to 72 bytes (UTF-8) with a PasswordRuleError. */
   hashPassword (password: string): Promise<string>
 }
 
@@ -215,53 +246,16 @@ declare module 'fastify' {
 }
 
 function check (condition: boolean, message: string): void {
-  if (!condition) throw new Error(`fastify-token-auth: ${message}`)
+  if (!condition) throw optionsError(message)
 }
 
-const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', 'accessTokenExpireMinutes', 'bcryptCost',
-  'refreshTokenExpireDays', 'sessionMaxDays', 'refreshTokenReuseSeconds', 'maxSessionsPerUser',
-  'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix', 'throttle', 'metrics',
-  // Fastify's own register options, which reach every plugin.
-  'logLevel', 'logSerializers'])
-const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme', 'publicUrl', 'operationIdPrefix'])
-const THROTTLE_KEYS = new Set(['token', 'registration', 'revoke', 'passwordChange', 'sessions', 'loginBackoffAfter', 'loginBackoffMaxSeconds', 'loginFailuresPerHour', 'redis'])
-const METRICS_KEYS = new Set(['registry', 'prefix'])
-const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetric']
-const DEFAULT_LIMITS: Record<LimitName, AddressLimit> = {
-  token: { max: 60, windowSeconds: 60 },
-  registration: { max: 20, windowSeconds: 3600 },
-  revoke: { max: 60, windowSeconds: 60 },
-  passwordChange: { max: 20, windowSeconds: 3600 },
-  sessions: { max: 60, windowSeconds: 60 }
-}
 const HOUR_MS = 3_600_000
+const NO_LIMITS: Record<LimitName, false> = { token: false, registration: false, revoke: false, passwordChange: false, sessions: false }
 
-const isWhole = (value: unknown, min: number, max: number): value is number =>
-  Number.isInteger(value) && (value as number) >= min && (value as number) <= max
-
-/** The throttle plugin's options from the plugin's: defaults filled in, every value checked. */
-function throttleSettings (opts: TokenAuthThrottleOptions | false | undefined) {
-  const off = opts === false
-  const given = opts === false || opts === undefined ? {} : opts
-  check(typeof given === 'object' && given !== null, 'throttle must be false or an object of throttle options')
-  for (const key of Object.keys(given)) check(THROTTLE_KEYS.has(key), `unknown option throttle.${key}`)
-  const limits = {} as Record<LimitName, AddressLimit | false>
-  for (const name of Object.keys(DEFAULT_LIMITS) as LimitName[]) {
-    const limit = off ? false : given[name] ?? DEFAULT_LIMITS[name]
-    check(limit === false || (typeof limit === 'object' && limit !== null && isWhole(limit.max, 1, 1_000_000) && isWhole(limit.windowSeconds, 1, 86_400) &&
-      Object.keys(limit).every((key) => key === 'max' || key === 'windowSeconds')),
-    `throttle.${name} must be false or { max, windowSeconds }: whole numbers, max from 1 to 1000000, windowSeconds from 1 to 86400`)
-    limits[name] = limit
-  }
-  const after = off ? false : given.loginBackoffAfter ?? 5
-  const maxSeconds = given.loginBackoffMaxSeconds ?? 900
-  const perHour = given.loginFailuresPerHour ?? 100
-  check(after === false || isWhole(after, 1, 1000), 'throttle.loginBackoffAfter must be false or a whole number from 1 to 1000')
-  check(isWhole(maxSeconds, 1, 86_400), 'throttle.loginBackoffMaxSeconds must be a whole number from 1 to 86400')
-  check(isWhole(perHour, 1, 1_000_000), 'throttle.loginFailuresPerHour must be a whole number from 1 to 1000000')
-  const redis = given.redis
-  check(redis === undefined || (typeof redis === 'object' && redis !== null && typeof (redis as { eval?: unknown }).eval === 'function'),
-    'throttle.redis must be an ioredis client')
+/** The throttle plugin's options from the plugin's (checked, with their defaults). */
+function throttleSettings (throttle: ResolvedOptions['throttle']) {
+  if (throttle === false) return { limits: NO_LIMITS, login: false as const, redis: undefined }
+  const { loginBackoffAfter: after, loginBackoffMaxSeconds: maxSeconds, loginFailuresPerHour: perHour, redis, ...limits } = throttle
   return {
     limits,
     login: after === false
@@ -271,82 +265,8 @@ function throttleSettings (opts: TokenAuthThrottleOptions | false | undefined) {
   }
 }
 
-/** The metrics option with its default filled in, checked; undefined when off. */
-function metricsSettings (opts: TokenAuthMetricsOptions | undefined) {
-  if (opts === undefined) return undefined
-  check(typeof opts === 'object' && opts !== null, 'metrics must be an object: { registry, prefix? }')
-  for (const key of Object.keys(opts)) check(METRICS_KEYS.has(key), `unknown option metrics.${key}`)
-  // Any copy of prom-client will do (a host's may be another version): what the plugin calls.
-  const registry: unknown = opts.registry
-  check(typeof registry === 'object' && registry !== null && REGISTRY_METHODS.every((method) => typeof (registry as Record<string, unknown>)[method] === 'function'),
-    'metrics.registry must be a prom-client Registry')
-  const prefix = opts.prefix ?? DEFAULT_METRICS_PREFIX
-  check(typeof prefix === 'string' && /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix),
-    'metrics.prefix must start a metric name: letters, digits, underscores or colons, not a digit first')
-  return { registry: opts.registry, prefix }
-}
-
-const STORE_METHODS = ['findByUsername', 'create', 'setPassword', 'setDisabled', 'update', 'delete'] as const
-// As the service's ACCESS_TOKEN_EXPIRE_MINUTES: a week at most.
-const MAX_EXPIRE_MINUTES = 10080
-
-function validated (opts: TokenAuthOptions) {
-  for (const key of Object.keys(opts)) check(OPTION_KEYS.has(key), `unknown option ${key}`)
-  const settings = {
-    accessTokenExpireMinutes: opts.accessTokenExpireMinutes ?? 30,
-    refreshTokenExpireDays: opts.refreshTokenExpireDays ?? 14,
-    sessionMaxDays: opts.sessionMaxDays ?? 90,
-    refreshTokenReuseSeconds: opts.refreshTokenReuseSeconds ?? 10,
-    maxSessionsPerUser: opts.maxSessionsPerUser ?? 100,
-    bcryptCost: opts.bcryptCost ?? 12,
-    registration: opts.registration ?? 'open',
-    issuer: opts.issuer ?? DEFAULT_TOKEN_ISSUER,
-    audience: opts.audience ?? DEFAULT_TOKEN_ISSUER,
-    prefix: (opts.prefix ?? '').replace(/\/+$/, '')
-  }
-  check(isLongEnoughSecret(opts.secret), `the secret option must be a string of at least ${MIN_SECRET_BYTES} bytes`)
-  check(typeof opts.database === 'string' || (typeof opts.database === 'object' && opts.database !== null),
-    'the database option must be a DATABASE_URL or a Kysely instance (it holds the sessions, and the accounts unless store is given)')
-  if (opts.store !== undefined) {
-    for (const method of STORE_METHODS) check(typeof opts.store?.[method] === 'function', `the store has no ${method} method (see UserStore)`)
-  }
-  const { accessTokenExpireMinutes: minutes, bcryptCost: cost, registration, prefix } = settings
-  check(Number.isInteger(minutes) && minutes >= 1 && minutes <= MAX_EXPIRE_MINUTES, `accessTokenExpireMinutes must be a whole number from 1 to ${MAX_EXPIRE_MINUTES}`)
-  check(Number.isInteger(cost) && cost >= 4 && cost <= 15, 'bcryptCost must be a whole number from 4 to 15')
-  const { refreshTokenExpireDays: idleDays, sessionMaxDays: maxDays, refreshTokenReuseSeconds: reuse } = settings
-  check(Number.isInteger(idleDays) && idleDays >= 1 && idleDays <= 365, 'refreshTokenExpireDays must be a whole number from 1 to 365')
-  check(Number.isInteger(maxDays) && maxDays >= idleDays && maxDays <= 3650, 'sessionMaxDays must be a whole number from refreshTokenExpireDays to 3650')
-  check(Number.isInteger(reuse) && reuse >= 0 && reuse <= 300, 'refreshTokenReuseSeconds must be a whole number from 0 to 300')
-  const maxSessions = settings.maxSessionsPerUser
-  check(Number.isInteger(maxSessions) && maxSessions >= 1 && maxSessions <= 10_000, 'maxSessionsPerUser must be a whole number from 1 to 10000')
-  check(registration === 'open' || registration === 'closed', "registration must be 'open' or 'closed'")
-  check(typeof prefix === 'string' && (prefix === '' || prefix.startsWith('/')), "prefix must start with '/'")
-  check(typeof settings.issuer === 'string' && settings.issuer !== '' && typeof settings.audience === 'string' && settings.audience !== '', 'issuer and audience must be non-empty strings')
-  const { poolSize, timeoutMs } = opts.databaseOptions ?? {}
-  // 0 would mean "wait for ever" to the PostgreSQL driver: a stuck database must give 503s, not hangs.
-  check(timeoutMs === undefined || (Number.isInteger(timeoutMs) && timeoutMs >= 100), 'databaseOptions.timeoutMs must be a whole number of at least 100')
-  check(poolSize === undefined || (Number.isInteger(poolSize) && poolSize >= 1), 'databaseOptions.poolSize must be a whole number of at least 1')
-  const docs = opts.docs ?? true
-  check(typeof docs === 'boolean' || (typeof docs === 'object' && docs !== null), 'docs must be true, false or an object of docs options')
-  if (typeof docs === 'object') {
-    for (const key of Object.keys(docs)) check(DOCS_KEYS.has(key), `unknown option docs.${key}`)
-    check(docs.redoc !== true || redocInstalled(), 'docs.redoc needs the optional redoc package: npm install redoc@2')
-    check(docs.securityScheme === undefined || (typeof docs.securityScheme === 'string' && /^[A-Za-z0-9._-]+$/.test(docs.securityScheme)),
-      'docs.securityScheme must be a name of letters, digits, dots, hyphens or underscores')
-    check(docs.operationIdPrefix === undefined || (typeof docs.operationIdPrefix === 'string' && /^(?:[A-Za-z][A-Za-z0-9_]*)?$/.test(docs.operationIdPrefix)),
-      'docs.operationIdPrefix must be empty or start with a letter and hold only letters, digits and underscores')
-    const parsed = docs.publicUrl === undefined ? { url: '' } : parsePublicUrl(docs.publicUrl)
-    if ('problem' in parsed) check(false, `docs.publicUrl ${parsed.problem}`)
-  }
-  const names: string[] = []
-  for (const [key, name] of Object.entries(opts.decorators ?? {})) {
-    check(key === 'authenticate' || key === 'currentActiveUser', `unknown option decorators.${key}`)
-    check(name === false || (typeof name === 'string' && name !== ''), `decorators.${key} must be a name or false`)
-    if (typeof name === 'string') names.push(name)
-  }
-  check(new Set(names).size === names.length && !names.includes('tokenAuth'), 'decorators must name two different decorators, neither of them tokenAuth')
-  return settings
-}
+// Who changes an account through the public API, unless the caller says.
+const HOST: AuditActor = Object.freeze({ actor: 'host' })
 
 /**
  * The embeddable plugin. The host gets the guard decorators, `tokenAuth`, a `request.user`, the
@@ -354,10 +274,23 @@ function validated (opts: TokenAuthOptions) {
  * machinery live in an encapsulated context of their own.
  */
 export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
-  const base = validated(opts)
-  const throttling = throttleSettings(opts.throttle)
-  const metrics = metricsSettings(opts.metrics)
-  const names = opts.decorators ?? {}
+  const options = resolveOptions(opts)
+  check(!options.docs.redoc || redocInstalled(), 'docs.redoc needs the optional redoc package: npm install redoc@2')
+  const base = {
+    accessTokenExpireMinutes: options.accessTokenExpireMinutes,
+    refreshTokenExpireDays: options.refreshTokenExpireDays,
+    sessionMaxDays: options.sessionMaxDays,
+    refreshTokenReuseSeconds: options.refreshTokenReuseSeconds,
+    maxSessionsPerUser: options.maxSessionsPerUser,
+    bcryptCost: options.bcryptCost,
+    registration: options.registration,
+    issuer: options.issuer,
+    audience: options.audience,
+    prefix: options.prefix
+  }
+  const throttling = throttleSettings(options.throttle)
+  const metrics = options.metrics
+  const names = options.decorators
   const guardNames = [names.authenticate ?? 'authenticate', names.currentActiveUser ?? 'currentActiveUser'].filter((name) => name !== false)
   // Checked before anything is opened, so a clash leaves no database file behind.
   for (const name of guardNames) {
@@ -368,27 +301,24 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     const taken = AUTH_METRIC_NAMES.map((name) => `${metrics.prefix}${name}`).find((name) => metrics.registry.getSingleMetric(name) !== undefined)
     check(taken === undefined, `the metrics registry already has ${String(taken)}: give each instance in one registry its own metrics.prefix`)
   }
-  const docsMode = opts.docs === false ? 'off' : host.hasDecorator('swagger') ? 'host' : 'own'
-  const docsOptions = typeof opts.docs === 'object' ? opts.docs : {}
-  const securityScheme = docsOptions.securityScheme ?? SECURITY_SCHEME
-  const operationIdPrefix = docsOptions.operationIdPrefix ?? ''
+  const docsMode = !options.docs.enabled ? 'off' : host.hasDecorator('swagger') ? 'host' : 'own'
+  const docsOptions = options.docs
+  const { securityScheme, operationIdPrefix, publicUrl } = docsOptions
   if (docsMode === 'host') {
     const problem = claimInHostDocument(host, securityScheme, operationIdPrefix)
     check(problem === undefined, problem ?? '')
   }
-  // Checked by validated(): without its trailing slashes.
-  const parsedUrl = docsOptions.publicUrl === undefined ? undefined : parsePublicUrl(docsOptions.publicUrl)
-  const publicUrl = parsedUrl !== undefined && 'url' in parsedUrl ? parsedUrl.url : undefined
 
   addSchemas(host, authSchemas)
 
-  let context: FastifyInstance | undefined
+  let context: { child: FastifyInstance, internals: Internals } | undefined
   await host.register(async function tokenAuthContext (child) {
     await child.register(schemaCompilers)
-    await child.register(storage, {
-      database: opts.database,
-      databaseOptions: opts.databaseOptions,
-      store: opts.store,
+    const storage = await openStorage(child, {
+      database: options.database,
+      databaseOptions: options.databaseOptions,
+      store: options.store,
+      throttleTables: throttling.redis === undefined,
       policy: {
         refreshTokenExpireDays: base.refreshTokenExpireDays,
         sessionMaxDays: base.sessionMaxDays,
@@ -396,25 +326,36 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
         maxSessionsPerUser: base.maxSessionsPerUser
       }
     })
-    await child.register(throttle, { ...throttling, redisPrefix: `token-auth:${child.prefix}:` })
-    await child.register(passwords, { cost: base.bcryptCost })
-    await child.register(authMetrics, { registry: metrics?.registry, prefix: metrics?.prefix ?? DEFAULT_METRICS_PREFIX })
-    await child.register(accessTokens, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
-    await child.register(guards)
+    const passwords = await createPasswordHasher(base.bcryptCost)
+    const audit = createAudit(await registerAuthMetrics(child, {
+      registry: metrics?.registry, prefix: metrics?.prefix ?? DEFAULT_METRICS_PREFIX, passwords, db: storage.db
+    }))
+    const throttle = await createThrottle(child, { ...throttling, redisPrefix: `token-auth:${child.prefix}:`, db: storage.db, audit })
+    const tokens = await registerAccessTokens(child, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
+    const internals: Internals = {
+      accounts: createAccounts({ users: storage.users, sessions: storage.sessions, passwords }),
+      users: storage.users,
+      sessions: storage.sessions,
+      passwords,
+      tokens,
+      guards: createGuards(tokens, storage.live),
+      throttle,
+      audit
+    }
     if (docsMode === 'own') {
-      const { securityScheme: _scheme, publicUrl: _url, operationIdPrefix: _ids, ...pages } = docsOptions
-      await child.register(docs, { ...pages, prefix: '', publicUrl, tags: AUTH_TAGS, registration: base.registration })
+      const { enabled: _enabled, securityScheme: _scheme, publicUrl: _url, operationIdPrefix: _ids, ...pages } = docsOptions
+      await child.register(docs, { ...pages, publicUrl, registration: base.registration })
     }
     await child.register(errors)
     const routeDocs = docsMode === 'off' ? false : { scheme: securityScheme, operationIdPrefix, tokenUrl: `${publicUrl ?? ''}${child.prefix}/token` }
-    await child.register(tokenRoutes, { docs: routeDocs })
-    await child.register(userRoutes, { registration: base.registration, docs: routeDocs })
-    await child.register(accountRoutes, { docs: routeDocs })
-    await child.register(sessionRoutes, { docs: routeDocs })
-    context = child
+    await child.register(tokenRoutes, { internals, docs: routeDocs })
+    await child.register(userRoutes, { internals, registration: base.registration, docs: routeDocs })
+    await child.register(accountRoutes, { internals, docs: routeDocs })
+    await child.register(sessionRoutes, { internals, docs: routeDocs })
+    context = { child, internals }
   }, { prefix: base.prefix })
   if (context === undefined) throw new Error('fastify-token-auth: the plugin context did not load')
-  const child = context
+  const { child, internals } = context
 
   const settings: TokenAuthSettings = Object.freeze({
     ...base,
@@ -424,30 +365,56 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     securityScheme,
     operationIdPrefix
   })
-  const { authenticate, currentActiveUser } = child.tokenAuthGuards
-  const sessions = child.tokenAuthSessions
+  const { authenticate, currentActiveUser } = internals.guards
+  const { sessions, users: store, accounts, tokens, passwords, audit } = internals
+  const byHost = (by: AuditActor = HOST) => audit.as(child.log, by)
+  const found = (change: AccountChange | undefined) => change !== undefined
   host.decorate('tokenAuth', {
     settings,
-    users: child.tokenAuthUsers,
+    users: Object.freeze({
+      findByUsername: async (username: string) => await store.findByUsername(username),
+      create: async (user) => await accounts.createHashed(user, byHost()),
+      setPassword: async (username, hashedPassword) => found(await accounts.setPasswordHash(username, hashedPassword, byHost())),
+      setDisabled: async (username, disabled) => found(await accounts.setDisabled(username, disabled, byHost())),
+      update: async (username, changes) => await store.update(username, changes),
+      delete: async (username) => await accounts.delete(username, byHost()),
+      ...(store.list !== undefined && { list: store.list.bind(store) })
+    } satisfies UserStore),
+    accounts: Object.freeze({
+      create: async (account, by) => await accounts.create(account, byHost(by)),
+      setPassword: async (username, password, by) => await accounts.setPassword(username, password, byHost(by)),
+      disable: async (username, by) => await accounts.setDisabled(username, true, byHost(by)),
+      enable: async (username, by) => found(await accounts.setDisabled(username, false, byHost(by))),
+      delete: async (username, by) => await accounts.delete(username, byHost(by)),
+      update: async (username, changes) => await accounts.update(username, changes)
+    } satisfies TokenAuthAccounts),
     sessions: Object.freeze({
       list: async (username: string) => await sessions.list(username),
-      end: async (username: string, sessionId: string) => await sessions.end(username, sessionId),
-      endAll: async (username: string) => await sessions.endAll(username)
-    }),
+      async end (username: string, sessionId: string, by?: AuditActor) {
+        const ended = await sessions.end(username, sessionId)
+        if (ended) byHost(by)('session.ended', { username, endedSession: sessionId })
+        return ended
+      },
+      async endAll (username: string, by?: AuditActor) {
+        const endedSessions = await sessions.endAll(username)
+        byHost(by)('sessions.revoked', { username, endedSessions })
+        return endedSessions
+      }
+    } satisfies TokenAuthSessions),
     authenticate,
     currentActiveUser,
     async issueToken (username: string, options: { userAgent?: string } = {}) {
-      const user = await child.tokenAuthUsers.findByUsername(username)
+      const user = await store.findByUsername(username)
       if (user === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
       const started = await sessions.start(user.username, options.userAgent)
       if (started === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
       await sessions.endBeyondCap(user.username)
-      return child.tokenAuthTokens.issue(started.session, started.refreshToken)
+      return tokens.issue(started.session, started.refreshToken)
     },
     async hashPassword (password: string) {
       const problem = passwordLengthProblem(password)
-      if (problem !== undefined) throw new RangeError(`fastify-token-auth: ${problem}`)
-      return await child.tokenAuthPasswords.hash(password)
+      if (problem !== undefined) throw new PasswordRuleError(problem)
+      return await passwords.hash(password)
     }
   } satisfies TokenAuth)
   if (names.authenticate !== false) host.decorate(names.authenticate ?? 'authenticate', authenticate)

@@ -69,6 +69,17 @@ t.test('the service uses the package through its entry only', async (t) => {
   t.same(violations(service), [], 'no service file reaches into the package')
 })
 
+t.test("no internal of the package augments Fastify's types: only the public decorators do", async (t) => {
+  const augmenting = files.filter((file) => !isService(file) && /declare module 'fastify'/.test(readFileSync(join(root, file), 'utf8')))
+  t.same(augmenting, ['src/token-auth.ts'], 'src/token-auth.ts declares the decorators a host gets, and nothing else does')
+})
+
+t.test('the guards reach the database only through the session lookup', async (t) => {
+  const reaching = edges.filter(([file, target]) => file === 'plugins/guards.ts' && target.startsWith('src/db/'))
+  t.ok(edges.some(([file, target]) => file === 'plugins/guards.ts' && target === 'src/sessions/session-lookup.ts'), 'the guards use the lookup')
+  t.same(reaching, [], 'no import of src/db/ in the guards')
+})
+
 t.test('the checks see what they must refuse', async (t) => {
   t.same(violations([
     ['src/db/database.ts', 'plugins/storage.ts'],

@@ -15,6 +15,24 @@ export function passwordLengthProblem (password: string): string | undefined {
   return undefined
 }
 
+/** A new password breaks the rule (8 to 72 bytes in UTF-8, and for a change, not the current one); `problem` says how. */
+export class PasswordRuleError extends RangeError {
+  constructor (readonly problem: string) {
+    super(`fastify-token-auth: ${problem}`)
+    this.name = 'PasswordRuleError'
+  }
+}
+
+/**
+ * A bcrypt hash of a new password at `cost` (4 to 15, default 12), computed off the event loop;
+ * a PasswordRuleError unless the password is 8 to 72 bytes in UTF-8.
+ */
+export async function hashNewPassword (password: string, cost = 12): Promise<string> {
+  const problem = passwordLengthProblem(password)
+  if (problem !== undefined) throw new PasswordRuleError(problem)
+  return await hashPassword(password, cost)
+}
+
 export interface PasswordHasher {
   readonly cost: number
   hash (password: string): Promise<string>

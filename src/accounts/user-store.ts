@@ -57,6 +57,8 @@ export interface UserStore {
   update (username: string, changes: ProfileChanges): Promise<UserRecord | undefined>
   /** Removes the account (and, in the built-in store, its sessions and items). False when there is no such user. */
   delete (username: string): Promise<boolean>
+  /** Optional: every account, ordered by username (the built-in store has it; the service's CLI `list` uses it). */
+  list? (): Promise<UserRecord[]>
 }
 
 /** The account as its owner sees it (what `request.user` carries): no hash, wire field names. */

@@ -3,12 +3,13 @@ import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync } from '
 import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type Dialect } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type Dialect, type KyselyConfig } from 'kysely'
 import { asUnavailable, unavailableReason } from './errors.js'
 import { watchFileIdentity, type FileIdentity } from './file-identity.js'
 import type { AuthDatabase } from './types.js'
 import { translatingUnavailable } from './unavailable-dialect.js'
 
+/** Where a DATABASE_URL points: a SQLite file (or memory), or a PostgreSQL server. */
 export type DatabaseLocation =
   | { engine: 'sqlite', /** Absolute file path, or `:memory:`. */ path: string }
   | { engine: 'postgres', url: string }
@@ -35,12 +36,26 @@ export interface DatabaseOptions {
   onFileBack?: (path: string) => void
 }
 
-// The better-sqlite3 handle behind each Kysely instance this module opened, for preparedFirstRow.
-const sqliteHandles = new WeakMap<Kysely<any>, SQLite.Database>()
-// Whether the path of each SQLite file database this module opened still names its file.
-const fileIdentities = new WeakMap<Kysely<any>, FileIdentity>()
-// The pg pool behind each PostgreSQL Kysely instance this module opened, for poolUsage.
-const postgresPools = new WeakMap<Kysely<any>, import('pg').Pool>()
+/** What a database opened by createDatabase can do beyond Kysely's query building. */
+export interface DatabaseCapabilities {
+  /** SQLite: the connection itself, for prepared reads answered at once, the change watch and backups. */
+  readonly sqlite?: SQLite.Database
+  /** A SQLite file: whether its path still names the file opened. */
+  readonly fileIdentity?: FileIdentity
+  /** PostgreSQL: the pool, for its usage gauges. */
+  readonly pool?: import('pg').Pool
+}
+
+/** A Kysely instance opened by createDatabase: it says what more it can do. A host's own Kysely can do none of it. */
+export class OpenedDatabase<DB = AuthDatabase> extends Kysely<DB> {
+  readonly capabilities: DatabaseCapabilities
+  constructor (config: KyselyConfig, capabilities: DatabaseCapabilities) {
+    super(config)
+    this.capabilities = capabilities
+  }
+}
+
+const capabilitiesOf = (db: Kysely<any>): DatabaseCapabilities => db instanceof OpenedDatabase ? db.capabilities : {}
 
 function sqliteDialect (sqlite: SQLite.Database, timeoutMs: number, identity: FileIdentity | undefined): Dialect {
   // WAL lets readers run beside a writer; the busy timeout makes a second writer (another
@@ -102,15 +117,18 @@ function postgresPool (url: string, opts: DatabaseOptions, timeoutMs: number): i
   return pool
 }
 
-/** Opens a Kysely database for a URL. The caller owns it and must `destroy()` it. */
-export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely<AuthDatabase> {
+/**
+ * Opens a Kysely database for a DATABASE_URL, as the plugin does for its `database` option: a
+ * SQLite file (created private to its user, in WAL mode, with a busy timeout) or a PostgreSQL
+ * pool whose waits are all bounded. Failures to reach it become DatabaseUnavailableErrors. The
+ * caller owns it and must `destroy()` it.
+ */
+export function createDatabase (url: string, opts: DatabaseOptions = {}): OpenedDatabase {
   const location = parseDatabaseUrl(url)
   const timeoutMs = opts.timeoutMs ?? 5000
   if (location.engine === 'postgres') {
     const pool = postgresPool(location.url, opts, timeoutMs)
-    const db = new Kysely<AuthDatabase>({ dialect: translatingUnavailable(new PostgresDialect({ pool })) })
-    postgresPools.set(db, pool)
-    return db
+    return new OpenedDatabase({ dialect: translatingUnavailable(new PostgresDialect({ pool })) }, { pool })
   }
   if (location.path !== ':memory:') {
     mkdirSync(dirname(location.path), { recursive: true })
@@ -125,10 +143,7 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Kysely
       onLost: (message) => { opts.onFileLost?.(message, path) },
       onBack: () => { opts.onFileBack?.(path) }
     })
-  const db = new Kysely<AuthDatabase>({ dialect: translatingUnavailable(sqliteDialect(sqlite, timeoutMs, identity)) })
-  sqliteHandles.set(db, sqlite)
-  if (identity !== undefined) fileIdentities.set(db, identity)
-  return db
+  return new OpenedDatabase({ dialect: translatingUnavailable(sqliteDialect(sqlite, timeoutMs, identity)) }, { sqlite, fileIdentity: identity })
 }
 
 /** A generation for a copy of a database: random, never 0 (a database never backed up) nor `previous`. */
@@ -153,7 +168,7 @@ export class BackupError extends Error {
  * user_version): restored later, it is never taken for the file whose -wal is left at the path.
  */
 export async function backupSqliteDatabase (db: Kysely<any>, destination: string): Promise<void> {
-  const sqlite = sqliteHandles.get(db)
+  const { sqlite } = capabilitiesOf(db)
   if (sqlite === undefined || sqlite.memory) throw new BackupError('backup copies a SQLite database file; for PostgreSQL use pg_dump')
   if (resolve(destination) === resolve(sqlite.name)) throw new BackupError(`${destination} is the database itself: choose another path`)
   if (existsSync(destination)) throw new BackupError(`${destination} exists already: choose a new path (a backup never overwrites a file)`)
@@ -195,7 +210,7 @@ export interface PoolUsage {
 
 /** For a PostgreSQL database opened here, its pool's usage now; undefined for any other database (SQLite has no pool). */
 export function poolUsage (db: Kysely<any>): PoolUsage | undefined {
-  const pool = postgresPools.get(db)
+  const { pool } = capabilitiesOf(db)
   if (pool === undefined) return undefined
   return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 }
 }
@@ -205,7 +220,7 @@ export function poolUsage (db: Kysely<any>): PoolUsage | undefined {
  * still names the file opened, looking now. Nothing for any other database.
  */
 export function assertDatabaseFileUnchanged (db: Kysely<any>): void {
-  fileIdentities.get(db)?.assertUnchanged(true)
+  capabilitiesOf(db).fileIdentity?.assertUnchanged(true)
 }
 
 export type MaybePromise<T> = T | Promise<T>
@@ -224,7 +239,7 @@ export function isPromise<T> (value: MaybePromise<T>): value is Promise<T> {
  * transaction's state.
  */
 export function preparedFirstRow<R> (db: Kysely<any>, compiled: CompiledQuery<R>): (parameters: readonly unknown[]) => MaybePromise<R | undefined> {
-  const sqlite = sqliteHandles.get(db)
+  const { sqlite } = capabilitiesOf(db)
   if (sqlite === undefined) {
     return async (parameters) => (await db.executeQuery<R>({ ...compiled, parameters })).rows[0]
   }
@@ -247,7 +262,7 @@ export function preparedFirstRow<R> (db: Kysely<any>, compiled: CompiledQuery<R>
  * database. Writes of this connection are seen at once, other connections' within `intervalMs`.
  */
 export function sqliteChangeWatch (db: Kysely<any>, intervalMs: number): (() => boolean) | undefined {
-  const sqlite = sqliteHandles.get(db)
+  const { sqlite } = capabilitiesOf(db)
   if (sqlite === undefined) return undefined
   const ownChanges = sqlite.prepare('select total_changes()').pluck()
   const dataVersion = sqlite.prepare('pragma data_version').pluck()

@@ -1,4 +1,4 @@
-// The prose of the OpenAPI documents (the plugin's own and the service's): what the tags hold,
+// The prose of the OpenAPI documents (the plugin's own and a host's): what the tags hold,
 // how to log in with each doc page, and when each error status is answered.
 
 export interface TagObject {
@@ -6,17 +6,16 @@ export interface TagObject {
   description: string
 }
 
+/** The title of a document, unless the host names it. */
+export const DEFAULT_DOCS_TITLE = 'Token authentication API'
+/** The opening paragraph of a document's description, unless the host gives one. */
+export const DEFAULT_DOCS_LEAD = 'OAuth2 password flow with JWT bearer tokens.'
+
 /** The tags of the plugin's operations. */
 export const AUTH_TAGS: TagObject[] = [
   { name: 'auth', description: 'Logging in: the OAuth2 token endpoint (password and refresh grants) and token revocation.' },
   { name: 'users', description: 'Registration, and the current user\'s account: profile, password, deletion.' },
   { name: 'sessions', description: 'Logging out, and the current user\'s sessions (one per login).' }
-]
-
-/** The tags of the standalone service's own operations. */
-export const SERVICE_TAGS: TagObject[] = [
-  { name: 'items', description: 'The current user\'s items: only their owner sees them.' },
-  { name: 'health', description: 'Probes for load balancers and orchestrators; they need no token.' }
 ]
 
 /** The OAuth2 security scheme's description (Swagger UI shows it in the Authorize dialog, ReDoc under Authentication). */

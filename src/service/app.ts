@@ -1,9 +1,8 @@
 import fp from 'fastify-plugin'
-import { DEFAULT_METRICS_PREFIX } from '../../plugins/auth-metrics.js'
+import type { Kysely } from 'kysely'
 import bodyDeadline from './plugins/body-deadline.js'
 import cors from './plugins/cors.js'
 import database from './plugins/database.js'
-import docs, { redocInstalled } from '../../plugins/docs.js'
 import errors from '../../plugins/errors.js'
 import items from './plugins/items.js'
 import redis from './plugins/redis.js'
@@ -12,13 +11,14 @@ import securityHeaders from './plugins/security-headers.js'
 import healthRoutes from './routes/health.js'
 import itemRoutes from './routes/items.js'
 import metricsRoute from './routes/metrics.js'
-import { countUsers } from '../accounts/kysely-user-store.js'
-import type { MetricsRegistry } from '../types.js'
-import { AUTH_TAGS, SERVICE_TAGS } from '../openapi/openapi-text.js'
-import { parsePublicUrl } from '../openapi/public-url.js'
-import { addSchemas } from '../schemas/index.js'
 import { itemSchemas } from './items/item-schemas.js'
-import tokenAuth, { type TokenAuthOptions } from '../token-auth.js'
+import tokenAuth, { DEFAULT_METRICS_PREFIX, tokenAuthDocs, type AuthDatabase, type MetricsRegistry, type TagObject, type TokenAuthOptions } from '../index.js'
+
+/** The tags of the service's own operations, after the plugin's. */
+const SERVICE_TAGS: TagObject[] = [
+  { name: 'items', description: 'The current user\'s items: only their owner sees them.' },
+  { name: 'health', description: 'Probes for load balancers and orchestrators; they need no token.' }
+]
 
 export interface ServiceMetricsOptions {
   /** Where everything the service measures is recorded: requests per route, and the plugin's own. */
@@ -52,10 +52,7 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
  * it; tests build it on an in-memory database. Not encapsulated: it is the root of its server.
  */
 export default fp<ServiceOptions>(async function service (app, opts) {
-  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, corsOrigins = [], metrics, publicUrl: givenUrl, ...auth } = opts
-  const parsedUrl = givenUrl === undefined ? undefined : parsePublicUrl(givenUrl)
-  if (parsedUrl !== undefined && 'problem' in parsedUrl) throw new Error(`fastify-token-auth: publicUrl ${parsedUrl.problem}`)
-  const publicUrl = parsedUrl?.url
+  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, corsOrigins = [], metrics, publicUrl, ...auth } = opts
   if (metrics !== undefined) await app.register(requestMetrics, { registry: metrics.registry, prefix: DEFAULT_METRICS_PREFIX })
   await app.register(errors, { notFound: true })
   await app.register(securityHeaders)
@@ -65,15 +62,11 @@ export default fp<ServiceOptions>(async function service (app, opts) {
   // host has none, and a decorated property keeps every request object of one shape.
   app.decorateRequest<null>('user', null)
   await app.register(database, { database: url, databaseOptions })
-  if (withDocs) {
-    const redoc = redocInstalled()
-    if (!redoc) app.log.info('ReDoc is off: install the optional redoc package to serve /redoc')
-    await app.register(docs, { prefix: '', redoc, publicUrl, tags: [...AUTH_TAGS, ...SERVICE_TAGS], registration: opts.registration })
-  }
+  if (withDocs) await app.register(tokenAuthDocs, { redoc: 'if-installed', publicUrl, tags: SERVICE_TAGS, registration: opts.registration })
   if (redisUrl !== undefined) await app.register(redis, { url: redisUrl })
   const throttle = auth.throttle === false || app.redis === undefined ? auth.throttle : { ...auth.throttle, redis: app.redis }
   await app.register(tokenAuth, { ...auth, throttle, database: app.db, docs: withDocs && { publicUrl }, ...(metrics && { metrics: { registry: metrics.registry } }) })
-  addSchemas(app, itemSchemas)
+  for (const schema of itemSchemas) app.addSchema(schema)
   await app.register(items)
   await app.register(itemRoutes)
   await app.register(healthRoutes)
@@ -83,7 +76,8 @@ export default fp<ServiceOptions>(async function service (app, opts) {
   }
 
   app.addHook('onReady', async () => {
-    if (await countUsers(app.db) === 0) {
+    const anyone = await (app.db as Kysely<AuthDatabase>).selectFrom('users').select('id').limit(1).executeTakeFirst()
+    if (anyone === undefined) {
       app.log.warn('No users yet: create one with `npm run cli -- create-user NAME --password-stdin`' +
         (opts.registration === 'closed' ? '' : ' or POST /users/'))
     }

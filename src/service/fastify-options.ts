@@ -1,18 +1,17 @@
 import type { Server } from 'node:http'
 import type { FastifyHttpOptions } from 'fastify'
-import { VALIDATION_OPTIONS } from '../../plugins/schema-compilers.js'
 import { clientErrorHandler, frameworkErrorHandler } from './client-errors.js'
 import { fastifyLogger } from './logger.js'
-import { ServiceLogController } from './request-log.js'
+import { ThrottledRequestLog } from '../index.js'
 
 /**
  * The Fastify options of the standalone service, shared by the server, the tests and the
  * benchmark's ceiling so all three measure the same thing.
  */
-export function serviceFastifyOptions (logLevel: string): FastifyHttpOptions<Server> & { logController: ServiceLogController } {
+export function serviceFastifyOptions (logLevel: string): FastifyHttpOptions<Server> & { logController: ThrottledRequestLog } {
   return {
     logger: logLevel === 'silent' ? false : fastifyLogger(logLevel),
-    logController: new ServiceLogController(),
+    logController: new ThrottledRequestLog(),
     // A request's line and headers must arrive within requestTimeout (30 s), the headers within
     // 20 s. Node checks these every connectionsCheckingInterval: every second, not the default 30.
     // (Node does not apply them to a body once the request is handed over.)
@@ -20,8 +19,8 @@ export function serviceFastifyOptions (logLevel: string): FastifyHttpOptions<Ser
     http: { headersTimeout: 20_000, connectionsCheckingInterval: 1000 },
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler,
-    // The service's own routes (items) validate as the plugin's do.
-    ajv: { customOptions: VALIDATION_OPTIONS },
+    // Every problem of a request part, not the first: a 422 lists them all, as the plugin's routes do.
+    ajv: { customOptions: { allErrors: true } },
     // `/users/me` and `/users/me/` are one route (no duplicate route compiled per path: a
     // quarter of start-up went to compiling schemas).
     routerOptions: { ignoreTrailingSlash: true }

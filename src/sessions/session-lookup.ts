@@ -4,6 +4,9 @@ import type { AuthDatabase } from '../db/types.js'
 import type { User } from '../schemas/user.js'
 import { toPublicUser, type UserStore } from '../accounts/user-store.js'
 
+// The guards' seam: a lookup answered at once (SQLite opened here) is no promise.
+export { isPromise, type MaybePromise }
+
 /** What a protected request needs of its session: whose it is (the public profile) and until when it lives. */
 export interface LiveSession {
   user: User

@@ -7,8 +7,8 @@ import { test } from 'tap'
 import { freePort } from '../support/postgres.js'
 import { dbEnv, startServer, tempDir } from '../src/process-helper.js'
 
-// deploy/nginx.conf, the configuration the README recommends, run by Debian's nginx as a real
-// reverse proxy in front of the real service: the limits count each client's own address,
+// deploy/nginx.conf, the configuration docs/deployment.md recommends, run by Debian's nginx as a
+// real reverse proxy in front of the real service: the limits count each client's own address,
 // an X-Forwarded-For a client wrote itself counts for nothing, and /metrics stays inside.
 
 const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path))

@@ -5,7 +5,7 @@ import { cleanEnv, WatchedProcess, type Exit, type Teardown } from '../src/proce
 // Helpers for the packaging tests: bounded commands (npm, tsc, tar) in directories other than
 // the repository, and long-running processes started through npm.
 
-/** A secret as the README tells an operator to make one: 48 random bytes, base64url. */
+/** A secret as docs/service.md tells an operator to make one: 48 random bytes, base64url. */
 export const randomSecret = () => randomBytes(48).toString('base64url')
 
 /** cleanEnv plus quiet npm: no update check, no funding or audit messages. */

@@ -115,7 +115,7 @@ app.get('/orders', { onRequest: app.currentActiveUser }, async (request) => {
 `
 
 const storeHost = `import Fastify from 'fastify'
-import tokenAuth, { UsernameTakenError, type NewUser, type ProfileChanges, type SessionRecord, type Token, type UserRecord, type UserStore } from 'fastify-token-auth'
+import tokenAuth, { migrate, UsernameTakenError, type AccountChange, type NewUser, type ProfileChanges, type SessionRecord, type Token, type UserRecord, type UserStore } from 'fastify-token-auth'
 
 /** The host's own accounts; the plugin keeps only its sessions, in a database of their own. */
 const accounts = new Map<string, UserRecord>()
@@ -175,10 +175,11 @@ app.get('/admin/sessions/:username', async (request) => {
 })
 app.post('/admin/disable/:username', async (request) => {
   const { username } = request.params as { username: string }
-  await app.tokenAuth.users.setDisabled(username, true)
-  const ended: number = await app.tokenAuth.sessions.endAll(username)
-  return { ended }
+  const change: AccountChange | undefined = await app.tokenAuth.accounts.disable(username, { actor: 'admin-api' })
+  return { ended: change?.endedSessions ?? 0 }
 })
+// A deploy step's migration of a database the host owns: the sessions beside its own store.
+export const migrated: (database: Parameters<typeof migrate>[0]) => Promise<void> = async (database) => { await migrate(database, { users: false }) }
 
 export const issued: Promise<Token> = app.tokenAuth.issueToken('someone', { userAgent: 'host-login/1.0' })
 export const refreshToken: Promise<string> = issued.then((token) => token.refresh_token)
@@ -262,7 +263,7 @@ t.test('the tarball holds the build, the docs and the licence, and nothing else'
   const list = await run('tar', ['-tzf', tarball], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
   t.equal(list.code, 0, 'tar lists the tarball', describeRun('tar -tzf', list))
   const files = list.stdout.split('\n').filter((line) => line !== '')
-  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/service/cli.js', 'LICENSE', 'README.md', 'CHANGELOG.md', 'SECURITY.md', 'package.json']) {
+  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/service/bin.js', 'LICENSE', 'README.md', 'CHANGELOG.md', 'SECURITY.md', 'package.json']) {
     t.ok(files.includes(`package/${file}`), `has ${file}`)
   }
   t.same(files.filter((file) => file.startsWith('package/test/')), [], 'no tests')
@@ -284,7 +285,7 @@ t.test('the tarball holds the build, the docs and the licence, and nothing else'
     if (target === undefined) continue
     t.ok(files.includes(`package/${target.replace(/^\.\//, '')}`), `${target} (named in package.json) is packed`)
   }
-  const cli = await run('tar', ['-xzOf', tarball, 'package/dist/src/service/cli.js'], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
+  const cli = await run('tar', ['-xzOf', tarball, 'package/dist/src/service/bin.js'], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
   t.ok(cli.stdout.startsWith('#!/usr/bin/env node\n'), 'the bin has a node shebang')
 })
 
@@ -295,12 +296,14 @@ t.test('npm installs the tarball into a fresh host', { skip: noTarball }, async 
   if (host === undefined || host.problem !== undefined) return
   const installed = JSON.parse(await readFile(join(host.dir, 'node_modules', 'fastify-token-auth', 'package.json'), 'utf8')) as { version: string }
   t.equal(installed.version, repoPkg.version, 'the packed version is installed')
-  // npm's engine warnings name only the packages the README says to expect, and why.
-  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8')
-  const start = readme.indexOf('### Node.js versions and install warnings')
-  const section = readme.slice(start, readme.indexOf('\n### ', start + 1))
+  // npm's engine warnings name only the packages docs/deployment.md says to expect, and why.
+  const guide = await readFile(join(repoRoot, 'docs', 'deployment.md'), 'utf8')
+  const start = guide.indexOf('\n## Node.js versions and install warnings\n')
+  t.ok(start >= 0, 'docs/deployment.md has its Node.js versions section')
+  const end = guide.indexOf('\n## ', start + 1)
+  const section = guide.slice(start, end === -1 ? undefined : end)
   const warned = new Set([...host.install.stderr.matchAll(/EBADENGINE\s+package: '((?:@[^/']+\/)?[^@']+)@/g)].map((match) => match[1] as string))
-  for (const name of warned) t.match(section, `| \`${name}\``, `the EBADENGINE warning for ${name} is explained in the README`)
+  for (const name of warned) t.match(section, `| \`${name}\``, `the EBADENGINE warning for ${name} is explained in docs/deployment.md`)
   if (process.versions.node.startsWith('20.')) t.ok(warned.has('cookie'), "on Node.js 20 cookie's warning is seen: the pattern still reads npm's output", { stderr: host.install.stderr })
 })
 

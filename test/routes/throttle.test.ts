@@ -261,9 +261,11 @@ test('Redis stopped: requests are answered unthrottled, the log says degraded, a
 
 test('bad throttle options stop the plugin with a message naming the option', async (t) => {
   const cases: Array<[unknown, RegExp]> = [
-    [{ token: { max: 0, windowSeconds: 60 } }, /throttle\.token must be false or \{ max, windowSeconds \}/],
-    [{ token: { max: 5 } }, /throttle\.token must be/],
-    [{ revoke: { max: 5, windowSeconds: 60, burst: 2 } }, /throttle\.revoke must be/],
+    [{ token: { max: 0, windowSeconds: 60 } }, /throttle\.token\.max must be a whole number from 1 to 1000000, got the number 0/],
+    [{ token: { max: 5, windowSeconds: 86_401 } }, /throttle\.token\.windowSeconds must be a whole number from 1 to 86400/],
+    [{ token: 'off' }, /throttle\.token must be false or \{ max, windowSeconds \}, got a string/],
+    [{ token: { max: 5 } }, /throttle\.token\.windowSeconds must be a whole number from 1 to 86400, got nothing/],
+    [{ revoke: { max: 5, windowSeconds: 60, burst: 2 } }, /unknown option throttle\.revoke\.burst/],
     [{ loginBackoffAfter: 0 }, /throttle\.loginBackoffAfter must be false or a whole number from 1 to 1000/],
     [{ loginFailuresPerHour: 1.5 }, /throttle\.loginFailuresPerHour/],
     [{ redis: 'redis://localhost' }, /throttle\.redis must be an ioredis client/],

@@ -63,9 +63,12 @@ t.test('.env.example lists every setting, with its default', async (t) => {
   t.same(loadConfig(parseEnv(example)), loadConfig({}), 'copied as it is to .env, it changes nothing')
 })
 
-t.test("the README's configuration table lists every setting", async (t) => {
-  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8')
-  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1))
+t.test('the settings table of docs/service.md lists every setting', async (t) => {
+  const guide = await readFile(join(repoRoot, 'docs', 'service.md'), 'utf8')
+  const start = guide.indexOf('\n### Settings\n')
+  t.ok(start >= 0, 'docs/service.md has its Settings section')
+  const end = guide.slice(start + 1).search(/\n#{1,3} /)
+  const section = end === -1 ? guide.slice(start) : guide.slice(start, start + 1 + end)
   const rows = [...section.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((match) => match[1] as string)
   t.same([...new Set(rows)].sort(), settings)
 })

@@ -8,7 +8,7 @@ import { freePort, repoRoot, startCommand } from '../support/harness.js'
 
 export { freePort, repoRoot, startCommand }
 
-// Shared helpers for the tests that run the real entry points (src/cli.ts, src/server.ts)
+// Shared helpers for the tests that run the real entry points (src/service/bin.ts, src/service/server.ts)
 // as child processes (bundled by test/support/entries.ts). No mocks: real processes, real SQLite files.
 
 /** Every variable the service or the CLI reads: never inherited from the developer's shell. */
@@ -64,7 +64,7 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs the CLI (src/service/cli.ts) with `args` to completion; `input` goes to its stdin (which is closed either way). */
+/** Runs the CLI (src/service/bin.ts) with `args` to completion; `input` goes to its stdin (which is closed either way). */
 export async function runCli (
   args: string[],
   opts: { env: NodeJS.ProcessEnv, input?: string | Buffer, timeoutMs?: number }

@@ -10,7 +10,7 @@ import {
 // Restoring a SQLite backup beside the -wal and -shm a killed service left: the service never
 // replays a write-ahead log of another file into the one at the path (it sets the log aside),
 // and still replays the log of the same file after a crash, also with other processes on it.
-// Real server and CLI processes (src/service/server.ts, src/service/cli.ts) on a real file; kill -9 leaves the log.
+// Real server and CLI processes (src/service/server.ts, src/service/bin.ts) on a real file; kill -9 leaves the log.
 
 t.setTimeout(120_000)
 
@@ -86,7 +86,7 @@ async function startAndStop (t: Teardown & Test, environment: NodeJS.ProcessEnv)
   return server
 }
 
-t.test('the README\'s restore: stop, delete, restore a backup, start; the stray -wal is set aside', async (t) => {
+t.test('the restore of docs/storage.md: stop, delete, restore a backup, start; the stray -wal is set aside', async (t) => {
   const dir = await tempDir(t)
   const file = join(dir, 'app.db')
   const backup = join(dir, 'backups', 'app-backup.db')

@@ -37,7 +37,6 @@ export function readGeneration (path: string): number | null {
   }
 }
 
-
 function identityOf (path: string): Identity | undefined {
   let stat
   try {

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { nullable, TEXT_PATTERN } from '../../schemas/ref.js'
+import { nullable, TEXT_PATTERN } from '../../index.js'
 
 const itemExample = { item_id: 1, owner: 'johndoe', title: 'Buy milk', description: 'Two litres, semi-skimmed' }
 

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { MetricsRegistry } from '../../types.js'
+import type { MetricsRegistry } from '../../index.js'
 
 export interface RequestMetricsPluginOptions {
   registry: MetricsRegistry

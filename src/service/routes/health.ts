@@ -1,8 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { migrateToLatest } from '../../db/migrate.js'
+import { applyMigrations } from '../../index.js'
 import { healthMigrations } from '../db/migrations/health.js'
 import { probeWrite } from '../health/readiness.js'
-import { pathVariants } from '../../route-paths.js'
 import { Liveness, Readiness } from '../health/health-schemas.js'
 import { refusedByServer, unavailable } from '../../schemas/responses.js'
 
@@ -13,37 +12,31 @@ import { refusedByServer, unavailable } from '../../schemas/responses.js'
  * answers reads but not writes.
  */
 const healthRoutes: FastifyPluginAsync = async function healthRoutes (app) {
-  await migrateToLatest(app.db, healthMigrations, 'health_migrations')
+  await applyMigrations(app.db, healthMigrations)
   const docs = { tags: ['health'], security: [] }
   // Typed as the probes' own answers: the refusals never come from the handlers.
   const refused = { '4xx': refusedByServer }
-  for (const { url, hide } of pathVariants(app, '/health')) {
-    app.get(url, {
-      schema: {
-        ...docs,
-        hide,
-        operationId: hide ? undefined : 'checkLiveness',
-        summary: 'Liveness: the process runs',
-        description: 'Answers 200 while the process runs, whatever the database does: restart the process when it does not.',
-        response: { 200: { ...Liveness, description: 'The process runs; `pid` names the process (or worker) that answered' }, ...refused }
-      }
-    }, async () => ({ status: 'ok', pid: process.pid }))
-  }
-  for (const { url, hide } of pathVariants(app, '/health/ready')) {
-    app.get(url, {
-      schema: {
-        ...docs,
-        hide,
-        operationId: hide ? undefined : 'checkReadiness',
-        summary: 'Readiness: the database takes a write',
-        description: 'Answers 200 while the database takes a write (one tiny upsert), else 503: send traffic elsewhere until it is 200 again.',
-        response: { 200: { ...Readiness, description: 'Ready: the database took a write' }, ...refused, 503: unavailable }
-      }
-    }, async () => {
-      await probeWrite(app.db)
-      return { status: 'ready' as const }
-    })
-  }
+  app.get('/health', {
+    schema: {
+      ...docs,
+      operationId: 'checkLiveness',
+      summary: 'Liveness: the process runs',
+      description: 'Answers 200 while the process runs, whatever the database does: restart the process when it does not.',
+      response: { 200: { ...Liveness, description: 'The process runs; `pid` names the process (or worker) that answered' }, ...refused }
+    }
+  }, async () => ({ status: 'ok', pid: process.pid }))
+  app.get('/health/ready', {
+    schema: {
+      ...docs,
+      operationId: 'checkReadiness',
+      summary: 'Readiness: the database takes a write',
+      description: 'Answers 200 while the database takes a write (one tiny upsert), else 503: send traffic elsewhere until it is 200 again.',
+      response: { 200: { ...Readiness, description: 'Ready: the database took a write' }, ...refused, 503: unavailable }
+    }
+  }, async () => {
+    await probeWrite(app.db)
+    return { status: 'ready' as const }
+  })
 }
 
 export default healthRoutes

@@ -3,9 +3,8 @@ import { HttpError } from '../../../plugins/errors.js'
 import { finiteNumbersOnly } from '../plugins/finite-numbers.js'
 import { HTTPError } from '../../schemas/errors.js'
 import { Item, ItemCreate, ItemList, ItemParams, ItemsQuery, ITEMS_PAGE_DEFAULT } from '../items/item-schemas.js'
-import { noContent, ref } from '../../schemas/ref.js'
+import { noContent, ref } from '../../index.js'
 import { badRequest, jsonResponse, payloadTooLarge, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../../schemas/responses.js'
-import { pathVariants } from '../../route-paths.js'
 
 const guarded = { 400: badRequest(), 401: unauthorized, 503: unavailable }
 const notFound = jsonResponse(HTTPError, 'The current user has no item of that id (another user\'s is not found either)', {
@@ -27,83 +26,75 @@ const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
   const ITEM_BODY_LIMIT = 65_536
   app.addHook('preHandler', finiteNumbersOnly)
 
-  for (const { url, hide } of pathVariants(app, '/users/me/items/')) {
-    app.get(url, {
-      onRequest,
-      schema: {
-        hide,
-        tags,
-        operationId: hide ? undefined : 'listItems',
-        summary: 'List my items',
-        description: 'The current user\'s items, the oldest first, a page at a time (`limit`, `offset`).',
-        querystring: ItemsQuery,
-        response: {
-          200: ref(ItemList, 'A page of the current user\'s items; fewer than `limit` on the last page, none past it'),
-          ...guarded,
-          422: validationFailed('`limit` is not from 1 to 100, or `offset` not from 0 to 1000000', {
-            loc: ['query', 'limit'], msg: 'Input should be less than or equal to 100', type: 'less_than_equal'
-          })
-        }
+  app.get('/users/me/items/', {
+    onRequest,
+    schema: {
+      tags,
+      operationId: 'listItems',
+      summary: 'List my items',
+      description: 'The current user\'s items, the oldest first, a page at a time (`limit`, `offset`).',
+      querystring: ItemsQuery,
+      response: {
+        200: ref(ItemList, 'A page of the current user\'s items; fewer than `limit` on the last page, none past it'),
+        ...guarded,
+        422: validationFailed('`limit` is not from 1 to 100, or `offset` not from 0 to 1000000', {
+          loc: ['query', 'limit'], msg: 'Input should be less than or equal to 100', type: 'less_than_equal'
+        })
       }
-    }, async (request) => await app.items.list(request.user.username, request.query.limit ?? ITEMS_PAGE_DEFAULT, request.query.offset ?? 0))
+    }
+  }, async (request) => await app.items.list(request.user.username, request.query.limit ?? ITEMS_PAGE_DEFAULT, request.query.offset ?? 0))
 
-    app.post(url, {
-      bodyLimit: ITEM_BODY_LIMIT,
-      onRequest,
-      schema: {
-        hide,
-        tags,
-        operationId: hide ? undefined : 'createItem',
-        summary: 'Create an item',
-        description: 'Adds an item owned by the current user.',
-        body: ref(ItemCreate),
-        response: {
-          201: ref(Item, 'Created: the new item, with its id'),
-          ...guarded,
-          413: payloadTooLarge('an item'),
-          415: unsupportedMediaType,
-          422: validationFailed('the title is missing, empty or over 200 characters, or the description over 10,000', {
-            loc: ['body', 'title'], msg: 'Field required', type: 'missing'
-          })
-        }
+  app.post('/users/me/items/', {
+    bodyLimit: ITEM_BODY_LIMIT,
+    onRequest,
+    schema: {
+      tags,
+      operationId: 'createItem',
+      summary: 'Create an item',
+      description: 'Adds an item owned by the current user.',
+      body: ref(ItemCreate),
+      response: {
+        201: ref(Item, 'Created: the new item, with its id'),
+        ...guarded,
+        413: payloadTooLarge('an item'),
+        415: unsupportedMediaType,
+        422: validationFailed('the title is missing, empty or over 200 characters, or the description over 10,000', {
+          loc: ['body', 'title'], msg: 'Field required', type: 'missing'
+        })
       }
-    }, async (request, reply) => await reply.code(201).send(await app.items.create(request.user.username, request.body)))
-  }
+    }
+  }, async (request, reply) => await reply.code(201).send(await app.items.create(request.user.username, request.body)))
 
-  for (const { url, hide } of pathVariants(app, '/users/me/items/:item_id')) {
-    app.get(url, {
-      onRequest,
-      schema: {
-        hide,
-        tags,
-        operationId: hide ? undefined : 'readItem',
-        summary: 'Get one of my items',
-        description: 'One item of the current user\'s, by its id.',
-        params: ItemParams,
-        response: { 200: ref(Item, 'The item of that id, which the current user owns'), ...guarded, 404: notFound, 422: badItemId }
-      }
-    }, async (request) => {
-      const item = await app.items.get(request.user.username, request.params.item_id)
-      if (item === undefined) throw new HttpError(404, 'Item not found')
-      return item
-    })
+  app.get('/users/me/items/:item_id', {
+    onRequest,
+    schema: {
+      tags,
+      operationId: 'readItem',
+      summary: 'Get one of my items',
+      description: 'One item of the current user\'s, by its id.',
+      params: ItemParams,
+      response: { 200: ref(Item, 'The item of that id, which the current user owns'), ...guarded, 404: notFound, 422: badItemId }
+    }
+  }, async (request) => {
+    const item = await app.items.get(request.user.username, request.params.item_id)
+    if (item === undefined) throw new HttpError(404, 'Item not found')
+    return item
+  })
 
-    app.delete(url, {
-      onRequest,
-      schema: {
-        hide,
-        tags,
-        operationId: hide ? undefined : 'deleteItem',
-        summary: 'Delete one of my items',
-        description: 'Deletes one item of the current user\'s, for good.',
-        params: ItemParams,
-        response: { 204: noContent('Deleted: the item is gone for good'), ...guarded, 404: notFound, 422: badItemId }
-      }
-    }, async (request, reply) => {
-      if (!await app.items.delete(request.user.username, request.params.item_id)) throw new HttpError(404, 'Item not found')
-      return await reply.code(204).send()
-    })
-  }
+  app.delete('/users/me/items/:item_id', {
+    onRequest,
+    schema: {
+      tags,
+      operationId: 'deleteItem',
+      summary: 'Delete one of my items',
+      description: 'Deletes one item of the current user\'s, for good.',
+      params: ItemParams,
+      response: { 204: noContent('Deleted: the item is gone for good'), ...guarded, 404: notFound, 422: badItemId }
+    }
+  }, async (request, reply) => {
+    if (!await app.items.delete(request.user.username, request.params.item_id)) throw new HttpError(404, 'Item not found')
+    return await reply.code(204).send()
+  })
 }
 
 export default itemRoutes

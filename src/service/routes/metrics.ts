@@ -1,6 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { HttpError } from '../../../plugins/errors.js'
-import { pathVariants } from '../../route-paths.js'
 
 export interface MetricsRouteOptions {
   /** The exposition text: this process's registry, or the cluster's from the primary. */
@@ -13,18 +12,16 @@ export interface MetricsRouteOptions {
  * unless asked for, and meant for a port of its own or a path the proxy does not forward.
  */
 const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async function metricsRoute (app, opts) {
-  for (const { url } of pathVariants(app, '/metrics')) {
-    app.get(url, { schema: { hide: true } }, async (request, reply) => {
-      let text: string
-      try {
-        text = await opts.collect()
-      } catch (error) {
-        request.log.warn({ err: error }, 'metrics could not be collected')
-        throw new HttpError(503, 'Service unavailable')
-      }
-      return await reply.type(opts.contentType).send(text)
-    })
-  }
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    let text: string
+    try {
+      text = await opts.collect()
+    } catch (error) {
+      request.log.warn({ err: error }, 'metrics could not be collected')
+      throw new HttpError(503, 'Service unavailable')
+    }
+    return await reply.type(opts.contentType).send(text)
+  })
 }
 
 export default metricsRoute

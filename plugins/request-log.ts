@@ -1,17 +1,18 @@
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify'
-import { clientKey } from '../throttle/login-throttle.js'
-import { repeatSummary } from '../throttle/repeat-summary.js'
+import { clientKey } from '../src/throttle/login-throttle.js'
+import { repeatSummary } from '../src/throttle/repeat-summary.js'
 
 const THROTTLED_SUMMARY_INTERVAL_MS = 60_000
 const THROTTLED_SUMMARY_KEYS = 10_000
 
 /**
- * The service's request lines (Fastify's arrival and completion lines), but of the 429s a client
- * is answered in a minute only the first, and then one summary line: a flood of refused requests
- * cannot fill the disk. A client answered 429 in the current minute gets no arrival lines
- * either; its requests that pass get a completion line that names the request.
+ * Fastify's request lines (arrival and completion), but of the 429s a client is answered in a
+ * minute only the first, and then one summary line: a flood of refused requests cannot fill the
+ * disk. A client answered 429 in the current minute gets no arrival lines either; its requests
+ * that pass get a completion line that names the request. For Fastify's `logController` option;
+ * call `flush()` when the app closes.
  */
-export class ServiceLogController extends LogController {
+export class ThrottledRequestLog extends LogController {
   private readonly throttled
   /** Requests whose arrival line was left out: their completion line names them. */
   private readonly unannounced = new WeakSet<FastifyRequest>()

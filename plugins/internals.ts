@@ -1,0 +1,24 @@
+import type { Accounts } from '../src/accounts/accounts.js'
+import type { PasswordHasher } from '../src/accounts/passwords.js'
+import type { UserStore } from '../src/accounts/user-store.js'
+import type { SessionStore } from '../src/sessions/session-store.js'
+import type { AccessTokens } from './access-tokens.js'
+import type { Audit } from './audit.js'
+import type { Guards } from './guards.js'
+import type { Throttle } from './throttle.js'
+
+/**
+ * What one plugin instance's route plugins are handed as options: its stores and machinery.
+ * Internals travel this way, never as decorators, so a host's instance sees none of them.
+ */
+export interface Internals {
+  /** Every change of an account goes through it. */
+  readonly accounts: Accounts
+  readonly users: UserStore
+  readonly sessions: SessionStore
+  readonly passwords: PasswordHasher
+  readonly tokens: AccessTokens
+  readonly guards: Guards
+  readonly throttle: Throttle
+  readonly audit: Audit
+}

@@ -6,7 +6,8 @@ import { filesOf, NEEDS, TIER_DESCRIPTIONS, TIERS, tiersOf, type Tier } from './
 // `npm test` and the tier scripts: `tsx test/support/run-tests.ts [tier…] [tap argument…]`.
 // Without a tier it runs every tier and the static checks: the one compilation (compile.ts:
 // type check and emit), eslint, and the type tests on the emitted declarations. With tiers, only
-// their files (test/support/tiers.ts); other arguments go to tap (a file there runs that file).
+// their files (test/support/tiers.ts); other arguments go to tap, and files there run alone
+// (built first when their tier needs the build).
 // Tap runs with TEST_POSTGRES_URL pointing at a throwaway PostgreSQL server, so that every
 // engine-parameterised test runs against both SQLite and PostgreSQL. Without PostgreSQL
 // binaries the PostgreSQL half is skipped, and says so (under CI the tests fail instead).
@@ -20,8 +21,9 @@ if (args.includes('--help')) {
 const named = args.filter((arg): arg is Tier => (TIERS as readonly string[]).includes(arg))
 const tapArgs = args.filter((arg) => !(TIERS as readonly string[]).includes(arg))
 const fileArgs = tapArgs.filter((arg) => arg.endsWith('.ts') && existsSync(arg))
-const everything = named.length === 0
-const tiers: readonly Tier[] = everything ? TIERS : named
+// Neither a tier nor a file: everything, the static checks included.
+const everything = named.length === 0 && fileArgs.length === 0
+const tiers: readonly Tier[] = named.length === 0 ? TIERS : named
 const files = fileArgs.length > 0 ? [] : filesOf(tiers)
 const runTiers = fileArgs.length > 0 ? fileArgs.flatMap((file) => tiersOf(file.replace(/^\.\//, ''))) : tiers
 const needsBuild = everything || runTiers.some((tier) => NEEDS[tier].build)

@@ -80,6 +80,15 @@ t.test('the guards reach the database only through the session lookup', async (t
   t.same(reaching, [], 'no import of src/db/ in the guards')
 })
 
+t.test("docs/embedding.md says whose each of the package's dependencies is", async (t) => {
+  const { dependencies } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
+  const guide = readFileSync(join(root, 'docs', 'embedding.md'), 'utf8')
+  const table = guide.slice(guide.indexOf('| Dependency | Whose |'))
+  t.ok(table.length > 20, 'the table is there')
+  const named = new Set([...table.matchAll(/`([^`]+)`/g)].map((match) => match[1]))
+  t.same(Object.keys(dependencies).filter((name) => !named.has(name)), [], 'every dependency is in the table')
+})
+
 t.test('the checks see what they must refuse', async (t) => {
   t.same(violations([
     ['src/db/database.ts', 'plugins/storage.ts'],

@@ -37,7 +37,10 @@ export interface DatabaseOptions {
   onFileBack?: (path: string) => void
 }
 
-/** What a database opened by createDatabase can do beyond Kysely's query building. */
+/**
+ * What a database opened by createDatabase can do beyond Kysely's query building.
+ * @internal Not in the published types: they would need better-sqlite3's.
+ */
 export interface DatabaseCapabilities {
   /** SQLite: the connection itself, for prepared reads answered at once, the change watch and backups. */
   readonly sqlite?: SQLite.Database
@@ -49,7 +52,9 @@ export interface DatabaseCapabilities {
 
 /** A Kysely instance opened by createDatabase: it says what more it can do. A host's own Kysely can do none of it. */
 export class OpenedDatabase<DB = AuthDatabase> extends Kysely<DB> {
+  /** @internal */
   readonly capabilities: DatabaseCapabilities
+  /** @internal */
   constructor (config: KyselyConfig, capabilities: DatabaseCapabilities) {
     super(config)
     this.capabilities = capabilities

@@ -442,7 +442,7 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
   OPTIONS: {
     status: 500,
     detail: (problem: string) => `fastify-token-auth: ${problem}`,
-    example: ['the secret option must be a string of at least 32 bytes'],
+    example: ['secret must be a string of at least 32 bytes, got a string of 9 bytes'],
     params: ['problem'],
     use: 'thrown',
     summary: 'A bad option',

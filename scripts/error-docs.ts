@@ -42,8 +42,8 @@ export function renderErrorTable (): string {
   const noStore = Object.entries(NO_STORE).map(([name, value]) => code(`${name}: ${value}`)).join(' and ')
   return [
     'At `/token` and `/revoke` an error with an OAuth2 `error` answers `{"detail", "error", "error_description"}` ' +
-      '(the description the same as `detail`), any other client error there is `NOT_A_FORM`, and every answer ' +
-      `carries ${noStore}. Elsewhere every error answers \`{"detail"}\`. A thrown error's \`code\` is its code below.`,
+      `(the description the same as \`detail\`), any other client error there answers as ${code(errors.NOT_A_FORM.code)}, and every ` +
+      `answer carries ${noStore}. Elsewhere every error answers \`{"detail"}\`. An error the package throws has its code as \`code\`.`,
     ...SECTIONS.flatMap(({ use, title }) => [title, table(entries.filter((entry) => entry.use === use))]),
     'The standalone service\'s own:',
     table(Object.values<ErrorEntry>(serviceErrors))

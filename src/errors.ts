@@ -118,7 +118,8 @@ export function defineErrors<S extends Record<string, ErrorSpec>> (prefix: strin
     // Its stack is captured by `create`, from the caller's frame.
     const FastifyError = createError(code, '%s', spec.status, spec.base, false)
     const detailOf = (...args: unknown[]) => typeof detail === 'function' ? detail(...args) : detail
-    const headersOf = (...args: unknown[]) => typeof headers === 'function' ? headers(...args) : headers ?? {}
+    const fixedHeaders: Headers = Object.freeze(typeof headers === 'object' ? { ...headers } : {})
+    const headersOf = (...args: unknown[]) => typeof headers === 'function' ? headers(...args) : fixedHeaders
     // The patterns: the detail and headers worded with `{name}` for each argument (a list as a list of one).
     const placeholders = (spec.example ?? []).map((arg, i) => {
       const placeholder = `{${spec.params?.[i] ?? `arg${i + 1}`}}`
@@ -442,7 +443,7 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
   OPTIONS: {
     status: 500,
     detail: (problem: string) => `fastify-token-auth: ${problem}`,
-    example: ['the secret option must be a string of at least 32 bytes'],
+    example: ['secret must be a string of at least 32 bytes, got a string of 9 bytes'],
     params: ['problem'],
     use: 'thrown',
     summary: 'A bad option',

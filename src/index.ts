@@ -22,4 +22,4 @@ export { TokenAuthOptionsSchema } from './options.js'
 // The rules for values a host reads from its environment before handing them to the plugin.
 export { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
 export { parsePublicUrl } from './openapi/public-url.js'
-export { parseDatabaseUrl, type DatabaseLocation } from './db/database.js'
+export { parseDatabaseUrl, type DatabaseLocation } from './db/database-url.js'

@@ -1,12 +1,13 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { AccountEvent, AccountAudit, AuditActor } from '../src/accounts/accounts.js'
 import type { AuthMetrics } from './auth-metrics.js'
 
 /** The security-relevant actions the log records, one event each. */
 export type AuditEvent =
   | 'login.succeeded' | 'login.failed' | 'login.throttled'
   | 'token.refreshed' | 'token.reuse_detected' | 'token.revoked'
-  | 'logout' | 'session.ended' | 'password.changed' | 'password.check_failed'
-  | 'user.registered' | 'user.deleted'
+  | 'logout' | 'session.ended'
+  | AccountEvent
   | 'request.throttled'
 
 export interface AuditFields {
@@ -26,13 +27,33 @@ export interface Audit {
   (request: Pick<FastifyRequest, 'log' | 'ip'>, event: AuditEvent, fields?: AuditFields): void
   /** Counts an event in the metrics without a line of its own (a repeat that a summary line will report). */
   count (event: AuditEvent, fields?: AuditFields): void
+  /**
+   * The audit of changes made through the public API (by the host, or the service's CLI): lines
+   * on `log` that name `by.actor` (and the caller's other fields) where a request's lines name
+   * the client's address.
+   */
+  as (log: FastifyBaseLogger, by: AuditActor): AccountAudit & ((event: AuditEvent, fields?: AuditFields) => void)
+  /** The audit of the account changes a request makes (see src/accounts/accounts.ts). */
+  of (request: Pick<FastifyRequest, 'log' | 'ip'>): AccountAudit
 }
 
 /** The audit trail, counted in `metrics` (none: lines only). */
 export function createAudit (metrics: AuthMetrics | null): Audit {
   const count = (event: AuditEvent, fields: AuditFields = {}) => { metrics?.audited(event, fields) }
-  return Object.assign(function audit (request: Pick<FastifyRequest, 'log' | 'ip'>, event: AuditEvent, fields: AuditFields = {}) {
+  const audit = function audit (request: Pick<FastifyRequest, 'log' | 'ip'>, event: AuditEvent, fields: AuditFields = {}) {
     request.log.info({ audit: event, client: request.ip, ...fields }, `audit: ${event}`)
     count(event, fields)
-  }, { count })
+  }
+  return Object.assign(audit, {
+    count,
+    as (log: FastifyBaseLogger, by: AuditActor) {
+      // The event is the audit's own: a caller's field of that name does not replace it.
+      const { audit: _event, ...who } = by
+      return (event: AuditEvent, fields: AuditFields = {}) => {
+        log.info({ audit: event, ...who, ...fields }, `audit: ${event}`)
+        count(event, fields)
+      }
+    },
+    of: (request: Pick<FastifyRequest, 'log' | 'ip'>): AccountAudit => (event, fields) => { audit(request, event, fields) }
+  })
 }

@@ -127,6 +127,8 @@ export async function registerAuthMetrics (app: FastifyInstance, opts: AuthMetri
         case 'password.changed': passwordChanges.inc(); break
         // A wrong password on a password change or deletion: the audit line is its record.
         case 'password.check_failed': break
+        // An administrator's changes (the host's API, the CLI): the audit lines are their record.
+        case 'user.created': case 'user.disabled': case 'user.enabled': case 'sessions.revoked': break
         case 'user.registered': registrations.inc(); break
         case 'user.deleted': deletions.inc(); break
         case 'request.throttled': throttled.inc({ limit: String(fields.limit) }); break

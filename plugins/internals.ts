@@ -1,3 +1,4 @@
+import type { Accounts } from '../src/accounts/accounts.js'
 import type { PasswordHasher } from '../src/accounts/passwords.js'
 import type { UserStore } from '../src/accounts/user-store.js'
 import type { SessionStore } from '../src/sessions/session-store.js'
@@ -11,6 +12,8 @@ import type { Throttle } from './throttle.js'
  * Internals travel this way, never as decorators, so a host's instance sees none of them.
  */
 export interface Internals {
+  /** Every change of an account goes through it. */
+  readonly accounts: Accounts
   readonly users: UserStore
   readonly sessions: SessionStore
   readonly passwords: PasswordHasher

@@ -1,9 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { DatabaseOptions } from '../src/db/database.js'
-import { migrateToLatest } from '../src/db/migrate.js'
-import { sessionMigrations } from '../src/db/migrations/sessions.js'
-import { usersMigrations } from '../src/db/migrations/users.js'
+import { migrate } from '../src/db/plugin-migrations.js'
 import { createKyselyUserStore } from '../src/accounts/kysely-user-store.js'
 import { createSessionLookup, type SessionLookup } from '../src/sessions/session-lookup.js'
 import { createSessionStore, type SessionPolicy, type SessionStore } from '../src/sessions/session-store.js'
@@ -27,17 +25,19 @@ export interface StorageOptions {
   /** The host's own user store. */
   store?: UserStore
   policy: SessionPolicy
+  /** Whether the throttling counters live in this database (no Redis holds them): their tables are migrated too. */
+  throttleTables: boolean
 }
 
 /**
- * The plugin's storage, opened in `app` (closed with it): its database, migrated (the `users` table and the sessions, or only the
- * sessions beside a host's user store), the user store, the session store, and the lookup
- * behind every protected request.
+ * The plugin's storage, opened in `app` (closed with it): its database, migrated (the `users`
+ * table and the sessions, or only the sessions beside a host's user store, and the throttling
+ * counters unless Redis holds them), the user store, the session store, and the lookup behind
+ * every protected request.
  */
 export async function openStorage (app: FastifyInstance, opts: StorageOptions): Promise<Storage> {
   const db = openDatabase(app, opts)
-  if (opts.store === undefined) await migrateToLatest(db, usersMigrations, 'auth_migrations')
-  else await migrateToLatest(db, sessionMigrations, 'auth_session_migrations')
+  await migrate(db, { users: opts.store === undefined, throttle: opts.throttleTables })
   return {
     db,
     users: opts.store ?? createKyselyUserStore(db),

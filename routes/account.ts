@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
 import { addressLimit } from '../plugins/throttle.js'
-import { passwordLengthProblem } from '../src/accounts/passwords.js'
+import { NoSuchUserError, PasswordRuleError, WrongPasswordError, type OwnerChange } from '../src/accounts/accounts.js'
+import { errors, type ErrorEntry } from '../src/errors.js'
 import { pathVariants } from '../src/route-paths.js'
 import { noContent, ref } from '../src/schemas/ref.js'
 import { badRequest, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
@@ -22,27 +22,37 @@ export interface AccountRoutesOptions {
 
 /** Self-service for the owner of an account: password, profile, deletion. */
 const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async function accountRoutes (app, opts) {
-  const { users, sessions: sessionStore, passwords, guards, audit, throttle: { admittedPasswordCheck } } = opts.internals
+  const { accounts, guards, audit, throttle: { admittedPasswordCheck } } = opts.internals
 
   // The guard found the user a moment ago; gone since, it is as good as deleted.
-  const gone = () => new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
+  const gone = () => errors.INVALID_TOKEN.create()
 
   /**
-   * The stored account of the guarded request's user, its password checked with one bcrypt
-   * comparison under the token endpoint's admission: a stolen access token is no faster oracle.
+   * The owner's change, from the guarded request's session, its password checked with one
+   * bcrypt comparison under the token endpoint's admission: a stolen access token is no faster oracle.
    */
-  async function verifiedAccount (request: FastifyRequest, password: string, wrong: string, check: string) {
+  function ownerChange (request: FastifyRequest, check: string): OwnerChange {
     const { username } = request.user
-    const { account, valid } = await admittedPasswordCheck(request, username, async () => {
-      const account = await users.findByUsername(username)
-      return { account, valid: await passwords.verify(password, account?.hashedPassword) && account !== undefined }
-    }, { username, check })
-    if (account === undefined) throw gone()
-    if (!valid) {
-      audit(request, 'password.check_failed', { username, check })
-      throw new HttpError(400, wrong)
+    return {
+      audit: audit.of(request),
+      session: guards.sessionOf(request),
+      checkPassword: async (run) => await admittedPasswordCheck(request, username, run, { username, check })
     }
-    return account
+  }
+
+  /** The owner's change made, or its refusal as the client sees it. */
+  async function asOwner<T> (change: () => Promise<T>, wrong: ErrorEntry<[], string>): Promise<T> {
+    try {
+      return await change()
+    } catch (error) {
+      if (error instanceof WrongPasswordError) throw wrong.create()
+      if (error instanceof NoSuchUserError) throw gone()
+      // Checked before the current password is.
+      if (error instanceof PasswordRuleError) {
+        throw errors.VALIDATION.create([{ loc: ['body', 'new_password'], msg: error.problem, type: 'password_invalid' }])
+      }
+      throw error
+    }
   }
 
   await app.register(async function passwordChange (scope: typeof app) {
@@ -59,7 +69,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
           body: ref(PasswordChange),
           response: {
             204: noContent('The password is changed; every other session of the user has ended'),
-            400: badRequest([{ when: 'The current password is wrong (`Current password is incorrect`): nothing changed', name: 'wrongPassword', detail: 'Current password is incorrect' }]),
+            400: badRequest(errors.CURRENT_PASSWORD_INCORRECT),
             401: unauthorized,
             413: payloadTooLarge('two passwords'),
             415: unsupportedMediaType,
@@ -72,15 +82,8 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         }
       }, async (request, reply) => {
         const { current_password: currentPassword, new_password: newPassword } = request.body
-        const problem = passwordLengthProblem(newPassword) ??
-          (newPassword === currentPassword ? 'The new password must differ from the current one' : undefined)
-        if (problem !== undefined) throw new RequestValidationError([{ loc: ['body', 'new_password'], msg: problem, type: 'password_invalid' }])
-        const { username } = request.user
-        await verifiedAccount(request, currentPassword, 'Current password is incorrect', 'password_change')
-        await users.setPassword(username, await passwords.hash(newPassword))
-        const session = guards.sessionOf(request)
-        const ended = await sessionStore.endAll(username, { except: session })
-        audit(request, 'password.changed', { username, session, endedSessions: ended })
+        await asOwner(async () => await accounts.changePassword(request.user.username, currentPassword, newPassword,
+          ownerChange(request, 'password_change')), errors.CURRENT_PASSWORD_INCORRECT)
         return await reply.code(204).send()
       })
     }
@@ -110,7 +113,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       }
     }, async (request) => {
       const { email, full_name: fullName } = request.body
-      const updated = await users.update(request.user.username, { email, fullName })
+      const updated = await accounts.update(request.user.username, { email, fullName })
       if (updated === undefined) throw gone()
       return toPublicUser(updated)
     })
@@ -126,7 +129,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         body: ref(AccountDeletion),
         response: {
           204: noContent('The account is gone, with its sessions and everything it owned'),
-          400: badRequest([{ when: 'The password is wrong (`Password is incorrect`): nothing was deleted', name: 'wrongPassword', detail: 'Password is incorrect' }]),
+          400: badRequest(errors.PASSWORD_INCORRECT),
           401: unauthorized,
           413: payloadTooLarge('a password'),
           415: unsupportedMediaType,
@@ -136,13 +139,8 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         }
       }
     }, async (request, reply) => {
-      const { username } = request.user
-      await verifiedAccount(request, request.body.password, 'Password is incorrect', 'account_deletion')
-      // The built-in store's foreign keys take the sessions with the account; a host's store may
-      // not, and after the account is gone no login can open another.
-      await users.delete(username)
-      await sessionStore.endAll(username)
-      audit(request, 'user.deleted', { username, session: guards.sessionOf(request) })
+      await asOwner(async () => { await accounts.deleteOwn(request.user.username, request.body.password, ownerChange(request, 'account_deletion')) },
+        errors.PASSWORD_INCORRECT)
       return await reply.code(204).send()
     })
   }

@@ -3,10 +3,14 @@ import tokenAuth from './token-auth.js'
 
 export default tokenAuth
 export { tokenAuth }
-export type { AddressLimit, TokenAuth, TokenAuthDocsOptions, TokenAuthMetricsOptions, TokenAuthOptions, TokenAuthSessions, TokenAuthSettings, TokenAuthThrottleOptions } from './token-auth.js'
+export type { AddressLimit, TokenAuth, TokenAuthAccounts, TokenAuthDocsOptions, TokenAuthMetricsOptions, TokenAuthOptions, TokenAuthSessions, TokenAuthSettings, TokenAuthThrottleOptions } from './token-auth.js'
 export type { Guard, GuardReply, GuardRequest, RequestUser, TokenAuthTypes, TokenAuthUser } from './types.js'
 export { UsernameTakenError } from './accounts/user-store.js'
 export type { NewUser, ProfileChanges, UserRecord, UserStore } from './accounts/user-store.js'
+export { AccountRuleError } from './accounts/account-rules.js'
+export type { AccountIssue } from './accounts/account-rules.js'
+export type { AccountChange, AuditActor, NewAccount } from './accounts/accounts.js'
+export { hashNewPassword as hashPassword, PasswordRuleError } from './accounts/passwords.js'
 export type { SessionRecord } from './sessions/session-store.js'
 export type { Token } from './schemas/token.js'
 export { authSchemaMap as schemas } from './schemas/index.js'
@@ -22,4 +26,23 @@ export { TokenAuthOptionsSchema } from './options.js'
 // The rules for values a host reads from its environment before handing them to the plugin.
 export { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
 export { parsePublicUrl } from './openapi/public-url.js'
-export { parseDatabaseUrl, type DatabaseLocation } from './db/database-url.js'
+
+// The database the plugin works in, and its migrations: for a host's deploy step, its own
+// tables beside the plugin's, and its own checks.
+export { assertDatabaseFileUnchanged, backupSqliteDatabase, BackupError, createDatabase, parseDatabaseUrl } from './db/database.js'
+export type { DatabaseLocation, DatabaseOptions } from './db/database.js'
+export { DatabaseUnavailableError, isUnavailable as isDatabaseUnavailable, unavailableReason as databaseUnavailableReason } from './db/errors.js'
+export { withIdColumn } from './db/dialect.js'
+export { applyMigrations } from './db/migrate.js'
+export type { MigrationSet } from './db/migrate.js'
+export { migrate } from './db/plugin-migrations.js'
+export type { MigrateOptions } from './db/plugin-migrations.js'
+export type { AuthDatabase, RefreshTokensTable, SessionsTable, UsersTable } from './db/types.js'
+
+// The error table, and what a host needs to answer, throw, switch on and document its errors.
+export { defineErrors, errors, NO_STORE, sendError } from './errors.js'
+export type { ErrorAnswer, ErrorDetail, ErrorEntry, ErrorReply, ErrorSpec, ErrorTable, ErrorUse, OAuth2ErrorCode, TokenAuthError } from './errors.js'
+export type { ValidationIssue } from './schemas/errors.js'
+export * as errorResponses from './schemas/responses.js'
+export { default as tokenAuthErrors } from '../plugins/errors.js'
+export type { ErrorsPluginOptions } from '../plugins/errors.js'

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import type { UserStore } from './accounts/user-store.js'
 import { DATABASE_URL_PATTERN } from './db/database-url.js'
+import { errors } from './errors.js'
 import { DEFAULT_DOCS_LEAD, DEFAULT_DOCS_TITLE } from './openapi/openapi-text.js'
 import { parsePublicUrl } from './openapi/public-url.js'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
@@ -14,9 +15,9 @@ import type { AddressLimit, MetricsRegistry } from './types.js'
 // from it, and docs/configuration.md is generated from it. `mustBe` words a rule that its
 // keywords do not say by themselves, ending the sentence "<option> must be …".
 
-/** Every error about the plugin's options is made here. */
+/** Every error about the plugin's options is made here: the error table's OPTIONS, with its code. */
 export function optionsError (message: string): Error {
-  return new Error(`fastify-token-auth: ${message}`)
+  return errors.OPTIONS.create(message)
 }
 
 /** What the plugin's metric names start with unless `metrics.prefix` says otherwise. */

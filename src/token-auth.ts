@@ -20,11 +20,14 @@ import userRoutes from '../routes/users.js'
 import type { DatabaseOptions } from './db/database.js'
 import { createPasswordHasher, passwordLengthProblem } from './accounts/passwords.js'
 import { optionsError, resolveOptions, type ResolvedOptions } from './options.js'
+import { PasswordRuleError } from './accounts/passwords.js'
+import { createAccounts, type AccountChange, type AuditActor, type NewAccount } from './accounts/accounts.js'
+import { errors as errorTable } from './errors.js'
 import type { AddressLimit, Guard, GuardDecorators, MetricsRegistry, RequestUser } from './types.js'
 import { addSchemas, authSchemas } from './schemas/index.js'
 import type { Token } from './schemas/token.js'
 import type { SessionRecord } from './sessions/session-store.js'
-import type { UserStore } from './accounts/user-store.js'
+import type { ProfileChanges, UserRecord, UserStore } from './accounts/user-store.js'
 
 export interface TokenAuthDocsOptions {
   /** The plugin's own document: its title. */
@@ -172,24 +175,54 @@ export interface TokenAuthSettings {
   readonly operationIdPrefix: string
 }
 
-/** The sessions of the users, for a host's own administration. */
+/**
+ * The sessions of the users, for a host's own administration. Ending sessions is audited; `by`
+ * names who did it in the audit line (default `{ actor: 'host' }`).
+ */
 export interface TokenAuthSessions {
   /** The user's live sessions, the most recently used first. */
   list (username: string): Promise<SessionRecord[]>
-  /** Ends one session of the user; false when the user has no such session. */
-  end (username: string, sessionId: string): Promise<boolean>
-  /** Ends every session of the user (after a password change or disabling made outside the plugin, say); how many ended. */
-  endAll (username: string): Promise<number>
+  /** Ends one session of the user (audited as session.ended); false when the user has no such session. */
+  end (username: string, sessionId: string, by?: AuditActor): Promise<boolean>
+  /** Ends every session of the user (signs them out everywhere; audited as sessions.revoked); how many ended. */
+  endAll (username: string, by?: AuditActor): Promise<number>
+}
+
+/**
+ * Account administration for a host (and the service's CLI): each change ends the sessions it
+ * must and writes its audit lines, as the plugin's own routes do. `by` names who made it in the
+ * audit lines: default `{ actor: 'host' }`.
+ */
+export interface TokenAuthAccounts {
+  /**
+   * Creates an account (audited as user.created). The username, email and full name must pass
+   * the rules of `POST /users/` (else an AccountRuleError), the password 8 to 72 bytes (else a
+   * PasswordRuleError); it is hashed at the configured cost. A taken name: UsernameTakenError.
+   */
+  create (account: NewAccount, by?: AuditActor): Promise<UserRecord>
+  /** Sets a new password (checked and hashed as for `create`) and ends every session of the user. Undefined when there is no such user. */
+  setPassword (username: string, password: string, by?: AuditActor): Promise<AccountChange | undefined>
+  /** Disables the account and ends every session of the user. Undefined when there is no such user. */
+  disable (username: string, by?: AuditActor): Promise<AccountChange | undefined>
+  /** Enables the account again; false when there is no such user. */
+  enable (username: string, by?: AuditActor): Promise<boolean>
+  /** Deletes the account and ends its sessions; false when there is no such user. */
+  delete (username: string, by?: AuditActor): Promise<boolean>
+  /** Changes the profile under the rules of `PATCH /users/me/` (else an AccountRuleError); undefined when there is no such user. */
+  update (username: string, changes: ProfileChanges): Promise<UserRecord | undefined>
 }
 
 /** Everything the plugin offers a host besides the guard decorators: `app.tokenAuth`. */
 export interface TokenAuth {
   readonly settings: TokenAuthSettings
   /**
-   * The user store the plugin runs on. Its methods change accounts only: after `setPassword` or
-   * `setDisabled` of your own, end the user's sessions with `sessions.endAll`.
+   * The user store the plugin runs on, for code written against the store: reads go to it, and
+   * its writes go through `accounts` (a `setPassword`, `setDisabled(…, true)` or `delete` ends
+   * the user's sessions; every write is audited with the actor 'host'). `replacePassword` is
+   * left out.
    */
   readonly users: UserStore
+  readonly accounts: TokenAuthAccounts
   readonly sessions: TokenAuthSessions
   /** The guards, whatever names (if any) the host decorators got. */
   readonly authenticate: Guard
@@ -199,7 +232,7 @@ export interface TokenAuth {
    * tokens, as the password grant does. Rejects when there is no such user.
    */
   issueToken (username: string, options?: { userAgent?: string }): Promise<Token>
-  /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. Rejects a password outside 8 to 72 bytes (UTF-8). */
+  /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. Rejects a password outside 8 to 72 bytes (UTF-8) with a PasswordRuleError. */
   hashPassword (password: string): Promise<string>
 }
 
@@ -232,6 +265,9 @@ function throttleSettings (throttle: ResolvedOptions['throttle']) {
     redis
   }
 }
+
+// Who changes an account through the public API, unless the caller says.
+const HOST: AuditActor = Object.freeze({ actor: 'host' })
 
 /**
  * The embeddable plugin. The host gets the guard decorators, `tokenAuth`, a `request.user`, the
@@ -283,6 +319,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       database: options.database,
       databaseOptions: options.databaseOptions,
       store: options.store,
+      throttleTables: throttling.redis === undefined,
       policy: {
         refreshTokenExpireDays: base.refreshTokenExpireDays,
         sessionMaxDays: base.sessionMaxDays,
@@ -297,6 +334,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     const throttle = await createThrottle(child, { ...throttling, redisPrefix: `token-auth:${child.prefix}:`, db: storage.db, audit })
     const tokens = await registerAccessTokens(child, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
     const internals: Internals = {
+      accounts: createAccounts({ users: storage.users, sessions: storage.sessions, passwords }),
       users: storage.users,
       sessions: storage.sessions,
       passwords,
@@ -329,28 +367,54 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     operationIdPrefix
   })
   const { authenticate, currentActiveUser } = internals.guards
-  const { sessions, users, tokens, passwords } = internals
+  const { sessions, users: store, accounts, tokens, passwords, audit } = internals
+  const byHost = (by: AuditActor = HOST) => audit.as(child.log, by)
+  const found = (change: AccountChange | undefined) => change !== undefined
   host.decorate('tokenAuth', {
     settings,
-    users,
+    users: Object.freeze({
+      findByUsername: async (username: string) => await store.findByUsername(username),
+      create: async (user) => await accounts.createHashed(user, byHost()),
+      setPassword: async (username, hashedPassword) => found(await accounts.setPasswordHash(username, hashedPassword, byHost())),
+      setDisabled: async (username, disabled) => found(await accounts.setDisabled(username, disabled, byHost())),
+      update: async (username, changes) => await store.update(username, changes),
+      delete: async (username) => await accounts.delete(username, byHost()),
+      ...(store.list !== undefined && { list: store.list.bind(store) })
+    } satisfies UserStore),
+    accounts: Object.freeze({
+      create: async (account, by) => await accounts.create(account, byHost(by)),
+      setPassword: async (username, password, by) => await accounts.setPassword(username, password, byHost(by)),
+      disable: async (username, by) => await accounts.setDisabled(username, true, byHost(by)),
+      enable: async (username, by) => found(await accounts.setDisabled(username, false, byHost(by))),
+      delete: async (username, by) => await accounts.delete(username, byHost(by)),
+      update: async (username, changes) => await accounts.update(username, changes)
+    } satisfies TokenAuthAccounts),
     sessions: Object.freeze({
       list: async (username: string) => await sessions.list(username),
-      end: async (username: string, sessionId: string) => await sessions.end(username, sessionId),
-      endAll: async (username: string) => await sessions.endAll(username)
-    }),
+      async end (username: string, sessionId: string, by?: AuditActor) {
+        const ended = await sessions.end(username, sessionId)
+        if (ended) byHost(by)('session.ended', { username, endedSession: sessionId })
+        return ended
+      },
+      async endAll (username: string, by?: AuditActor) {
+        const endedSessions = await sessions.endAll(username)
+        byHost(by)('sessions.revoked', { username, endedSessions })
+        return endedSessions
+      }
+    } satisfies TokenAuthSessions),
     authenticate,
     currentActiveUser,
     async issueToken (username: string, options: { userAgent?: string } = {}) {
-      const user = await users.findByUsername(username)
-      if (user === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
+      const user = await store.findByUsername(username)
+      if (user === undefined) throw errorTable.UNKNOWN_USER.create(username)
       const started = await sessions.start(user.username, options.userAgent)
-      if (started === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
+      if (started === undefined) throw errorTable.UNKNOWN_USER.create(username)
       await sessions.endBeyondCap(user.username)
       return tokens.issue(started.session, started.refreshToken)
     },
     async hashPassword (password: string) {
       const problem = passwordLengthProblem(password)
-      if (problem !== undefined) throw new RangeError(`fastify-token-auth: ${problem}`)
+      if (problem !== undefined) throw new PasswordRuleError(problem)
       return await passwords.hash(password)
     }
   } satisfies TokenAuth)

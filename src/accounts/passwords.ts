@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { hash, verify } from '@node-rs/bcrypt'
+import { errors } from '../errors.js'
 
 export const PASSWORD_MIN_BYTES = 8
 // bcrypt reads at most 72 bytes; anything after would be silently ignored.
@@ -13,6 +14,25 @@ export function passwordLengthProblem (password: string): string | undefined {
     return `Password must be at most ${PASSWORD_MAX_BYTES} bytes long (UTF-8), this one is ${bytes}: bcrypt would ignore the rest`
   }
   return undefined
+}
+
+/** A new password breaks the rule (8 to 72 bytes in UTF-8, and for a change, not the current one); `problem` says how. */
+export class PasswordRuleError extends RangeError {
+  readonly code = errors.PASSWORD_RULE.code
+  constructor (readonly problem: string) {
+    super(errors.PASSWORD_RULE.detail(problem))
+    this.name = 'PasswordRuleError'
+  }
+}
+
+/**
+ * A bcrypt hash of a new password at `cost` (4 to 15, default 12), computed off the event loop;
+ * a PasswordRuleError unless the password is 8 to 72 bytes in UTF-8.
+ */
+export async function hashNewPassword (password: string, cost = 12): Promise<string> {
+  const problem = passwordLengthProblem(password)
+  if (problem !== undefined) throw new PasswordRuleError(problem)
+  return await hashPassword(password, cost)
 }
 
 export interface PasswordHasher {

@@ -1,3 +1,4 @@
+import { errors } from '../errors.js'
 import type { User } from '../schemas/user.js'
 
 /** A stored account. `hashedPassword` never leaves the server: see toPublicUser. */
@@ -20,6 +21,8 @@ export interface NewUser {
 
 /** Thrown by `UserStore.create` when the username is taken (in any letter case, for the built-in store). */
 export class UsernameTakenError extends Error {
+  /** The table's code: the plugin answers it 409 `Username already registered`. */
+  readonly code = errors.USERNAME_TAKEN.code
   constructor (username: string) {
     super(`Username ${username} is already taken`)
     this.name = 'UsernameTakenError'
@@ -57,6 +60,8 @@ export interface UserStore {
   update (username: string, changes: ProfileChanges): Promise<UserRecord | undefined>
   /** Removes the account (and, in the built-in store, its sessions and items). False when there is no such user. */
   delete (username: string): Promise<boolean>
+  /** Optional: every account, ordered by username (the built-in store has it; the service's CLI `list` uses it). */
+  list? (): Promise<UserRecord[]>
 }
 
 /** The account as its owner sees it (what `request.user` carries): no hash, wire field names. */

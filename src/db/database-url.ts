@@ -6,6 +6,7 @@ import { resolve } from 'node:path'
 /** The URLs parseDatabaseUrl takes, as a JSON Schema pattern. */
 export const DATABASE_URL_PATTERN = '^(sqlite:.+|postgres(ql)?://.+)$'
 
+/** Where a DATABASE_URL points: a SQLite file (or memory), or a PostgreSQL server. */
 export type DatabaseLocation =
   | { engine: 'sqlite', /** Absolute file path, or `:memory:`. */ path: string }
   | { engine: 'postgres', url: string }

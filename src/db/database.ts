@@ -4,11 +4,11 @@ import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type Dialect, type KyselyConfig } from 'kysely'
+import { errors } from '../errors.js'
 import { asUnavailable, unavailableReason } from './errors.js'
 import { watchFileIdentity, type FileIdentity } from './file-identity.js'
 import type { AuthDatabase } from './types.js'
 import { translatingUnavailable } from './unavailable-dialect.js'
-
 import { parseDatabaseUrl } from './database-url.js'
 
 export { parseDatabaseUrl, type DatabaseLocation } from './database-url.js'
@@ -107,7 +107,12 @@ function postgresPool (url: string, opts: DatabaseOptions, timeoutMs: number): i
   return pool
 }
 
-/** Opens a Kysely database for a URL. The caller owns it and must `destroy()` it. */
+/**
+ * Opens a Kysely database for a DATABASE_URL, as the plugin does for its `database` option: a
+ * SQLite file (created private to its user, in WAL mode, with a busy timeout) or a PostgreSQL
+ * pool whose waits are all bounded. Failures to reach it become DatabaseUnavailableErrors. The
+ * caller owns it and must `destroy()` it.
+ */
 export function createDatabase (url: string, opts: DatabaseOptions = {}): OpenedDatabase {
   const location = parseDatabaseUrl(url)
   const timeoutMs = opts.timeoutMs ?? 5000
@@ -140,6 +145,7 @@ export function freshGeneration (previous: number): number {
 
 /** Why a backup was not written: the message says what to do. */
 export class BackupError extends Error {
+  readonly code = errors.BACKUP.code
   constructor (message: string) {
     super(message)
     this.name = 'BackupError'

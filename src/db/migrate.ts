@@ -2,20 +2,25 @@ import { Migrator, sql, type DatabaseIntrospector, type Kysely, type Migration }
 import { engineOf } from './dialect.js'
 import { inWriteTransaction } from './transaction.js'
 
+/** One owner's migrations, declared once: what they are and the table recording which ran. */
+export interface MigrationSet {
+  /** The table Kysely records the applied migrations in (its lock table is this name and `_lock`). */
+  readonly table: string
+  readonly migrations: Readonly<Record<string, Migration>>
+}
+
 /**
  * Applies a set of migrations. Each owner (the auth plugin, the items resource) keeps its own
- * migration table, so a host that embeds the plugin gets only the plugin's tables.
+ * migration table, so a host that embeds the plugin gets only the plugin's tables. With every
+ * migration applied already it runs no DDL: a role that may only read and write rows can run it.
  *
  * Safe when several instances start at once. On PostgreSQL, Kysely serialises migrators with
  * an advisory lock. On SQLite, Kysely assumes a single connection, so the whole run happens in
  * one `BEGIN IMMEDIATE` transaction: other processes wait for the write lock (busy timeout),
  * then find the migrations applied; and a failed migration leaves nothing half-done.
  */
-export async function migrateToLatest (
-  db: Kysely<any>,
-  migrations: Record<string, Migration>,
-  tableName: string
-): Promise<void> {
+export async function applyMigrations (db: Kysely<any>, set: MigrationSet): Promise<void> {
+  const { table: tableName, migrations } = set
   const run = async (db: Kysely<any>, schema?: string) => {
     const migrator = new Migrator({
       db: schema === undefined ? db : introspectingOnly(db, schema),

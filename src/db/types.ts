@@ -1,5 +1,6 @@
 import type { Generated } from 'kysely'
 
+/** The built-in user store's accounts. */
 export interface UsersTable {
   id: Generated<number>
   username: string
@@ -10,14 +11,6 @@ export interface UsersTable {
   disabled: number
   created_at: string
   updated_at: string
-}
-
-export interface ItemsTable {
-  id: Generated<number>
-  owner_id: number
-  title: string
-  description: string | null
-  created_at: string
 }
 
 /** A login's lifetime: every access and refresh token belongs to one. Times are ISO 8601 (UTC). */
@@ -31,6 +24,7 @@ export interface SessionsTable {
   absolute_expires_at: string
 }
 
+/** The refresh tokens of the sessions, stored as SHA-256 hashes only. */
 export interface RefreshTokensTable {
   token_hash: string
   session_id: string
@@ -41,17 +35,11 @@ export interface RefreshTokensTable {
   replayed_at: string | null
 }
 
-/** The tables the auth plugin owns. */
+/** The tables of the plugin's own (with the built-in user store), for a host's queries on its database. */
 export interface AuthDatabase {
   users: UsersTable
   sessions: SessionsTable
   refresh_tokens: RefreshTokensTable
-}
-
-/** The tables the standalone service adds for its items resource. */
-// A type alias (not an interface) so Kysely's withTables<>() accepts it.
-export type ItemsDatabase = {
-  items: ItemsTable
 }
 
 /** Fixed-window hit counters (per client address, per username). Times are epoch milliseconds. */

@@ -1,11 +1,7 @@
 import { userInfo } from 'node:os'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
+import type { AuditActor } from '../index.js'
 import { loggerOptions } from './logger.js'
-
-/** The account changes the CLI makes, one audit line each. */
-export type CliAuditEvent = 'user.created' | 'password.changed' | 'user.disabled' | 'user.enabled' | 'sessions.revoked'
-
-export type CliAudit = (event: CliAuditEvent, fields: { username: string, endedSessions?: number, disabled?: boolean }) => void
 
 /** Who ran the command: the system user's name, or the uid of one the system cannot name. */
 function operator (): string {
@@ -17,14 +13,19 @@ function operator (): string {
 }
 
 /**
- * The CLI's audit lines: the service's log format (pino JSON, with its redaction) on standard
- * error, so a log collector takes them with the service's own audit lines. `actor` is 'cli' (the
- * service's lines name a `client` address instead), `operator` who ran the command and, under
- * sudo, `sudoUser` who called sudo (as sudo says: a claim, not a proof).
+ * Who the CLI's audit lines name: `actor` 'cli' (the service's own lines name a `client`
+ * address instead), `operator` who ran the command and, under sudo, `sudoUser` who called sudo
+ * (as sudo says: a claim, not a proof).
  */
-export function cliAudit (): CliAudit {
-  const log = pino(loggerOptions('info'), pino.destination({ dest: 2, sync: true }))
-  const sudoUser = process.env.SUDO_USER
-  const who = { actor: 'cli', operator: operator(), ...(sudoUser !== undefined && sudoUser !== '' ? { sudoUser } : {}) }
-  return (event, fields) => { log.info({ audit: event, ...who, ...fields }, `audit: ${event}`) }
+export function cliActor (env: NodeJS.ProcessEnv): AuditActor {
+  const sudoUser = env.SUDO_USER
+  return { actor: 'cli', operator: operator(), ...(sudoUser !== undefined && sudoUser !== '' ? { sudoUser } : {}) }
+}
+
+/**
+ * The logger the CLI's audit lines go to: the service's log format (pino JSON, with its
+ * redaction) on standard error, so a log collector takes them with the service's own.
+ */
+export function cliLogger (stderr: NodeJS.WritableStream): Logger {
+  return pino(loggerOptions('info'), stderr)
 }

@@ -1,17 +1,16 @@
-#!/usr/bin/env node
+import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { cliAudit } from './cli-audit.js'
-import { ConfigError, loadConfig, loadEnvFile } from './config.js'
-import { createKyselyUserStore } from '../accounts/kysely-user-store.js'
-import { createSessionStore } from '../sessions/session-store.js'
-import { hashPassword, passwordLengthProblem } from '../accounts/passwords.js'
-import { toPublicUser, UsernameTakenError } from '../accounts/user-store.js'
-import { backupSqliteDatabase, BackupError, parseDatabaseUrl } from '../db/database.js'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Kysely } from 'kysely'
+import {
+  AccountRuleError, backupSqliteDatabase, BackupError, DatabaseUnavailableError, hashPassword, parseDatabaseUrl,
+  PasswordRuleError, tokenAuth, UsernameTakenError, type AccountIssue, type AuditActor, type UserRecord
+} from '../index.js'
+import { cliActor, cliLogger } from './cli-audit.js'
+import { ConfigError, loadConfig, loadEnvFile, type Config } from './config.js'
 import { DatabaseStartError } from './db/database-marker.js'
-import { DatabaseUnavailableError } from '../db/errors.js'
 import { openServiceDatabase } from './db/service-database.js'
-import { EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, USERNAME_PATTERN } from '../schemas/user.js'
 
 const USAGE = `Usage: fastify-token-auth <command> [options]   (in this repository: npm run cli -- <command>)
 
@@ -36,6 +35,14 @@ like the service.
 Exit codes: 0 done, 1 refused (user exists, no such user, bad password) or database unavailable,
 2 usage or configuration error.`
 
+/** Where a run of the CLI reads and writes: the process's own streams and environment, or a test's. */
+export interface CliIo {
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean }
+  stdout: NodeJS.WritableStream
+  stderr: NodeJS.WritableStream
+  env: NodeJS.ProcessEnv
+}
+
 /** An error whose message is for the person at the terminal, with the exit code to use. */
 class CliError extends Error {
   constructor (message: string, readonly exitCode: 1 | 2) {
@@ -45,32 +52,133 @@ class CliError extends Error {
 
 const usageError = (message: string) => new CliError(`${message}\n\n${USAGE}`, 2)
 
-// The same rules POST /users/ applies through the UserCreate schema (ajv's email format).
-const EMAIL = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i
+const COMMANDS = ['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'hash-password', 'migrate', 'backup']
 
-/** An optional profile field: empty means none; otherwise it must pass the API's rules. */
-function profileField (value: string | undefined, name: string, maxLength: number, pattern?: RegExp): string | null {
-  if (value === undefined || value.trim() === '') return null
-  if (value.length > maxLength) throw new CliError(`${name} must be at most ${maxLength} characters`, 1)
-  if (pattern !== undefined && !pattern.test(value)) throw new CliError(`${name} is not a valid address: ${value}`, 1)
-  return value
+/** An optional profile field: empty means none. */
+const profileField = (value: string | undefined) => value === undefined || value.trim() === '' ? null : value
+
+const FLAGS = { email: '--email', fullName: '--full-name' } as const
+
+/** What the person at the terminal is told about a field of create-user that breaks the API's rules: one line per field. */
+function accountProblems (issues: AccountIssue[], given: { email: string | null, fullName: string | null }): string {
+  const lines = new Map<string, string>()
+  // A length problem says more than the format problem the same value also has.
+  for (const issue of [...issues].sort((a, b) => Number(b.rule === 'maxLength') - Number(a.rule === 'maxLength'))) {
+    if (lines.has(issue.field)) continue
+    if (issue.field === 'username') lines.set(issue.field, 'A username is 3 to 64 letters, digits, dots, underscores or hyphens')
+    else if (issue.rule === 'maxLength') lines.set(issue.field, `${FLAGS[issue.field]} must be at most ${String(issue.limit)} characters`)
+    else if (issue.field === 'email') lines.set(issue.field, `--email is not a valid address: ${String(given.email)}`)
+    else lines.set(issue.field, `${FLAGS[issue.field]} ${issue.message}`)
+  }
+  return [...lines.values()].join('\n')
 }
 
-async function readPassword (): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('Password (then Enter and Ctrl-D): ')
+async function readPassword (io: CliIo): Promise<string> {
+  if (io.stdin.isTTY === true) io.stderr.write('Password (then Enter and Ctrl-D): ')
   const chunks: Buffer[] = []
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
 }
 
-async function readNewPassword (): Promise<string> {
-  const password = await readPassword()
-  const problem = passwordLengthProblem(password)
-  if (problem !== undefined) throw new CliError(problem, 1)
-  return password
+/**
+ * The auth plugin on the service's database, as any host registers it (not listening: no
+ * routes are called), for its public API. It signs no token, so its secret is thrown away.
+ */
+async function pluginHost (db: Kysely<any>, config: Config, io: CliIo): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({ loggerInstance: cliLogger(io.stderr) as FastifyBaseLogger })
+  try {
+    await app.register(tokenAuth, {
+      secret: randomBytes(32).toString('base64url'),
+      database: db,
+      bcryptCost: config.BCRYPT_COST,
+      refreshTokenExpireDays: config.REFRESH_TOKEN_EXPIRE_DAYS,
+      sessionMaxDays: config.SESSION_MAX_DAYS,
+      refreshTokenReuseSeconds: config.REFRESH_TOKEN_REUSE_SECONDS,
+      maxSessionsPerUser: config.MAX_SESSIONS_PER_USER,
+      docs: false,
+      throttle: false
+    })
+    await app.ready()
+    return app
+  } catch (error) {
+    await app.close()
+    throw error
+  }
 }
 
-async function run (argv: string[]): Promise<void> {
+const ended = (count: number) => count === 0 ? '' : ` (${count} session${count === 1 ? '' : 's'} ended)`
+
+/** One account command, through the plugin's public API. */
+async function accountCommand (app: FastifyInstance, command: string, username: string, values: Record<string, string | boolean | undefined>, io: CliIo, by: AuditActor) {
+  const { accounts, sessions, users } = app.tokenAuth
+  const out = (text: string) => { io.stdout.write(`${text}\n`) }
+  const noSuchUser = () => new CliError(`No user named ${username}`, 1)
+  const mustExist = async () => { if (await users.findByUsername(username) === undefined) throw noSuchUser() }
+  switch (command) {
+    case 'create-user': {
+      const email = profileField(values.email as string | undefined)
+      const fullName = profileField(values['full-name'] as string | undefined)
+      const disabled = values.disabled === true
+      try {
+        await accounts.create({ username, password: await readPassword(io), email, fullName, disabled }, by)
+      } catch (error) {
+        if (error instanceof AccountRuleError) throw new CliError(accountProblems(error.issues, { email, fullName }), 1)
+        if (error instanceof UsernameTakenError) throw new CliError(`User ${username} already exists (usernames are unique ignoring case)`, 1)
+        throw error
+      }
+      out(`Created user ${username}${disabled ? ' (disabled)' : ''}`)
+      return
+    }
+    case 'set-password': {
+      // Before the password is asked for.
+      await mustExist()
+      const change = await accounts.setPassword(username, await readPassword(io), by)
+      if (change === undefined) throw noSuchUser()
+      out(`Password changed for ${username}${ended(change.endedSessions)}`)
+      return
+    }
+    case 'disable': {
+      const change = await accounts.disable(username, by)
+      if (change === undefined) throw noSuchUser()
+      out(`Disabled ${username}${ended(change.endedSessions)}`)
+      return
+    }
+    case 'enable': {
+      if (!await accounts.enable(username, by)) throw noSuchUser()
+      out(`Enabled ${username}`)
+      return
+    }
+    case 'sessions': {
+      await mustExist()
+      const live = (await sessions.list(username)).map((session) => ({
+        id: session.id, created_at: session.createdAt, last_used_at: session.lastUsedAt, expires_at: session.expiresAt, user_agent: session.userAgent
+      }))
+      if (values.json === true) return out(JSON.stringify(live, null, 2))
+      out('id\tcreated_at\tlast_used_at\texpires_at\tuser_agent')
+      for (const session of live) {
+        // A user agent is the client's text: no tabs or line breaks of its own in the table.
+        const agent = (session.user_agent ?? '').replace(/[\t\r\n]/g, ' ')
+        out(`${session.id}\t${session.created_at}\t${session.last_used_at}\t${session.expires_at}\t${agent}`)
+      }
+      return
+    }
+    case 'revoke-sessions': {
+      await mustExist()
+      const count = await sessions.endAll(username, by)
+      out(`Ended ${count} session${count === 1 ? '' : 's'} of ${username}`)
+      return
+    }
+    default: {
+      if (users.list === undefined) throw new Error('the user store cannot list its accounts')
+      const all = (await users.list()).map((user: UserRecord) => ({ username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled }))
+      if (values.json === true) return out(JSON.stringify(all, null, 2))
+      out('username\tdisabled\temail\tfull_name')
+      for (const user of all) out(`${user.username}\t${String(user.disabled)}\t${user.email ?? ''}\t${user.full_name ?? ''}`)
+    }
+  }
+}
+
+async function main (argv: string[], io: CliIo): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -85,7 +193,7 @@ async function run (argv: string[]): Promise<void> {
   })
   const [command, name, ...extra] = positionals
   if (values.help || command === undefined) {
-    process.stdout.write(`${USAGE}\n`)
+    io.stdout.write(`${USAGE}\n`)
     if (command === undefined && !values.help) throw new CliError('', 2)
     return
   }
@@ -95,27 +203,30 @@ async function run (argv: string[]): Promise<void> {
   const needsPassword = ['create-user', 'set-password', 'hash-password'].includes(command)
   if (needsPassword && !values['password-stdin']) throw usageError(`${command} needs --password-stdin (passwords are never taken as arguments)`)
 
-  loadEnvFile()
-  const config = loadConfig(process.env, { server: false })
+  // A copy: the settings of an env file join this run's environment only.
+  const env = { ...io.env }
+  loadEnvFile(env)
+  const config = loadConfig(env, { server: false })
   if (command === 'hash-password') {
-    process.stdout.write(`${await hashPassword(await readNewPassword(), config.BCRYPT_COST)}\n`)
+    io.stdout.write(`${await hashPassword(await readPassword(io), config.BCRYPT_COST)}\n`)
     return
   }
-  if (!['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'migrate', 'backup'].includes(command)) throw usageError(`Unknown command: ${command}`)
+  if (!COMMANDS.includes(command)) throw usageError(`Unknown command: ${command}`)
   if (command === 'backup') {
     const location = parseDatabaseUrl(config.DATABASE_URL)
     if (location.engine !== 'sqlite' || location.path === ':memory:') throw usageError('backup copies a SQLite database file; for PostgreSQL use pg_dump')
   }
 
+  // Checked against its marker and migrated, every table the service uses (see openServiceDatabase).
   const db = await openServiceDatabase(config.DATABASE_URL, {
     poolSize: 1,
     timeoutMs: config.DATABASE_TIMEOUT_MS,
     allowEmpty: config.ALLOW_EMPTY_DATABASE,
-    warn: (message) => { process.stderr.write(`${message}\n`) }
+    warn: (message) => { io.stderr.write(`${message}\n`) }
   })
   try {
     if (command === 'migrate') {
-      process.stdout.write('Migrations applied\n')
+      io.stdout.write('Migrations applied\n')
       return
     }
     if (command === 'backup') {
@@ -126,116 +237,45 @@ async function run (argv: string[]): Promise<void> {
         if (error instanceof BackupError) throw new CliError(error.message, 1)
         throw error
       }
-      process.stdout.write(`Backup written to ${destination}\n`)
+      io.stdout.write(`Backup written to ${destination}\n`)
       return
     }
-    const users = createKyselyUserStore(db)
-    const sessions = createSessionStore(db, {
-      refreshTokenExpireDays: config.REFRESH_TOKEN_EXPIRE_DAYS,
-      sessionMaxDays: config.SESSION_MAX_DAYS,
-      refreshTokenReuseSeconds: config.REFRESH_TOKEN_REUSE_SECONDS,
-      maxSessionsPerUser: config.MAX_SESSIONS_PER_USER
-    })
-    const username = name as string
-    const audit = cliAudit()
-    const ended = (count: number) => count === 0 ? '' : ` (${count} session${count === 1 ? '' : 's'} ended)`
-    switch (command) {
-      case 'create-user': {
-        if (!new RegExp(USERNAME_PATTERN).test(username)) {
-          throw new CliError('A username is 3 to 64 letters, digits, dots, underscores or hyphens', 1)
-        }
-        const email = profileField(values.email, '--email', EMAIL_MAX_LENGTH, EMAIL)
-        const fullName = profileField(values['full-name'], '--full-name', FULL_NAME_MAX_LENGTH)
-        const hashedPassword = await hashPassword(await readNewPassword(), config.BCRYPT_COST)
-        try {
-          await users.create({ username, hashedPassword, email, fullName, disabled: values.disabled })
-        } catch (error) {
-          if (error instanceof UsernameTakenError) throw new CliError(`User ${username} already exists (usernames are unique ignoring case)`, 1)
-          throw error
-        }
-        audit('user.created', values.disabled ? { username, disabled: true } : { username })
-        process.stdout.write(`Created user ${username}${values.disabled ? ' (disabled)' : ''}\n`)
-        return
-      }
-      case 'set-password': {
-        if (await users.findByUsername(username) === undefined) throw new CliError(`No user named ${username}`, 1)
-        await users.setPassword(username, await hashPassword(await readNewPassword(), config.BCRYPT_COST))
-        // Audited as soon as it is stored: ending the sessions may still fail.
-        audit('password.changed', { username })
-        const count = await sessions.endAll(username)
-        audit('sessions.revoked', { username, endedSessions: count })
-        process.stdout.write(`Password changed for ${username}${ended(count)}\n`)
-        return
-      }
-      case 'disable':
-      case 'enable': {
-        if (!await users.setDisabled(username, command === 'disable')) throw new CliError(`No user named ${username}`, 1)
-        audit(command === 'disable' ? 'user.disabled' : 'user.enabled', { username })
-        const count = command === 'disable' ? await sessions.endAll(username) : 0
-        if (command === 'disable') audit('sessions.revoked', { username, endedSessions: count })
-        process.stdout.write(`${command === 'disable' ? 'Disabled' : 'Enabled'} ${username}${ended(count)}\n`)
-        return
-      }
-      case 'sessions': {
-        if (await users.findByUsername(username) === undefined) throw new CliError(`No user named ${username}`, 1)
-        const live = (await sessions.list(username)).map((session) => ({
-          id: session.id, created_at: session.createdAt, last_used_at: session.lastUsedAt, expires_at: session.expiresAt, user_agent: session.userAgent
-        }))
-        if (values.json) {
-          process.stdout.write(`${JSON.stringify(live, null, 2)}\n`)
-          return
-        }
-        process.stdout.write('id\tcreated_at\tlast_used_at\texpires_at\tuser_agent\n')
-        for (const session of live) {
-          // A user agent is the client's text: no tabs or line breaks of its own in the table.
-          const agent = (session.user_agent ?? '').replace(/[\t\r\n]/g, ' ')
-          process.stdout.write(`${session.id}\t${session.created_at}\t${session.last_used_at}\t${session.expires_at}\t${agent}\n`)
-        }
-        return
-      }
-      case 'revoke-sessions': {
-        if (await users.findByUsername(username) === undefined) throw new CliError(`No user named ${username}`, 1)
-        const count = await sessions.endAll(username)
-        audit('sessions.revoked', { username, endedSessions: count })
-        process.stdout.write(`Ended ${count} session${count === 1 ? '' : 's'} of ${username}\n`)
-        return
-      }
-      default: {
-        const all = (await users.list()).map(toPublicUser)
-        if (values.json) {
-          process.stdout.write(`${JSON.stringify(all, null, 2)}\n`)
-          return
-        }
-        process.stdout.write('username\tdisabled\temail\tfull_name\n')
-        for (const user of all) {
-          process.stdout.write(`${user.username}\t${String(user.disabled)}\t${user.email ?? ''}\t${user.full_name ?? ''}\n`)
-        }
-      }
+    const app = await pluginHost(db, config, io)
+    try {
+      await accountCommand(app, command, name as string, values, io, cliActor(env))
+    } finally {
+      await app.close()
     }
   } finally {
     await db.destroy()
   }
 }
 
-try {
-  await run(process.argv.slice(2))
-} catch (error) {
-  if (error instanceof CliError) {
-    if (error.message !== '') process.stderr.write(`${error.message}\n`)
-    process.exitCode = error.exitCode
-  } else if (error instanceof DatabaseStartError) {
-    process.stderr.write(`${error.message}\n`)
-    process.exitCode = 1
-  } else if (error instanceof DatabaseUnavailableError) {
-    process.stderr.write(`The database is unavailable: ${String((error.cause as Error | undefined)?.message ?? error.message)}\n`)
-    process.exitCode = 1
-  } else if (error instanceof ConfigError) {
-    process.stderr.write(`${error.message}\n`)
-    process.exitCode = 2
-  } else if (error instanceof TypeError && (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') === true) {
-    process.stderr.write(`${error.message}\n\n${USAGE}\n`)
-    process.exitCode = 2
-  } else {
+/**
+ * Runs the CLI with `argv` (the arguments after the script) and answers its exit code: 0 done,
+ * 1 refused or the database unavailable, 2 a usage or configuration error. What it has to say
+ * goes to `io.stdout` and `io.stderr`, passwords come from `io.stdin`, settings from `io.env`
+ * (and the env file it names). An unexpected error rejects.
+ */
+export async function run (argv: string[], io: CliIo): Promise<number> {
+  try {
+    await main(argv, io)
+    return 0
+  } catch (error) {
+    const fail = (message: string, code: number) => {
+      if (message !== '') io.stderr.write(`${message}\n`)
+      return code
+    }
+    if (error instanceof CliError) return fail(error.message, error.exitCode)
+    if (error instanceof PasswordRuleError) return fail(error.problem, 1)
+    if (error instanceof DatabaseStartError) return fail(error.message, 1)
+    if (error instanceof DatabaseUnavailableError) {
+      return fail(`The database is unavailable: ${String((error.cause as Error | undefined)?.message ?? error.message)}`, 1)
+    }
+    if (error instanceof ConfigError) return fail(error.message, 2)
+    if (error instanceof TypeError && (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') === true) {
+      return fail(`${error.message}\n\n${USAGE}`, 2)
+    }
     throw error
   }
 }

@@ -127,13 +127,18 @@ t.test('a bare host with the plugin under /auth', async (t) => {
   t.test('a disabled user', async (t) => {
     t.equal(await host.tokenAuth.users.setDisabled(hostUser.username, true), true)
     t.teardown(async () => { await host.tokenAuth.users.setDisabled(hostUser.username, false) })
+    const before = await get(host, '/api/authenticated', accessToken)
+    t.equal(before.statusCode, 401, 'disabling through tokenAuth.users ended the session of the token from before')
+    t.same(before.json(), { detail: 'Could not validate credentials' })
+    // A disabled account may still log in (as in the tutorial); its token is refused.
+    const disabledToken = await loginAs(host)
     for (const url of ['/api/private', '/auth/users/me/', '/api/by-hand']) {
-      const response = await get(host, url, accessToken)
+      const response = await get(host, url, disabledToken)
       t.equal(response.statusCode, 400, url)
       t.same(response.json(), { detail: 'Inactive user' })
     }
     // authenticate checks the token and the account's existence, not its state.
-    const authenticated = await get(host, '/api/authenticated', accessToken)
+    const authenticated = await get(host, '/api/authenticated', disabledToken)
     t.equal(authenticated.statusCode, 200)
     t.same(authenticated.json(), { disabled: true })
   })
@@ -148,7 +153,7 @@ t.test('exactly what the host gains', async (t) => {
   for (const name of ['jwtVerify', 'tokenAuthJwtVerify', 'tokenAuthJwtDecode']) t.equal(host.hasRequestDecorator(name), false, `no request.${name}`)
   for (const name of ['jwtSign', 'tokenAuthJwtSign']) t.equal(host.hasReplyDecorator(name), false, `no reply.${name}`)
 
-  t.same(Object.keys(host.tokenAuth).sort(), ['authenticate', 'currentActiveUser', 'hashPassword', 'issueToken', 'sessions', 'settings', 'users'])
+  t.same(Object.keys(host.tokenAuth).sort(), ['accounts', 'authenticate', 'currentActiveUser', 'hashPassword', 'issueToken', 'sessions', 'settings', 'users'])
   t.equal(host.tokenAuth.authenticate, host.authenticate, 'tokenAuth.authenticate is the authenticate decorator')
   t.equal(host.tokenAuth.currentActiveUser, host.currentActiveUser, 'tokenAuth.currentActiveUser is the currentActiveUser decorator')
   for (const [name, schema] of Object.entries(schemas)) {
@@ -397,7 +402,7 @@ t.test('the decorators option renames or omits the guard decorators', async (t) 
     t.same((await get(host, '/api/renamed', token)).json(), { hello: hostUser.username })
     t.same((await get(host, '/api/active', token)).json(), { hello: hostUser.username })
     await host.tokenAuth.users.setDisabled(hostUser.username, true)
-    t.equal((await get(host, '/api/active', token)).statusCode, 400, 'the omitted decorator\'s guard still refuses a disabled user')
+    t.equal((await get(host, '/api/active', await loginAs(host))).statusCode, 400, 'the omitted decorator\'s guard still refuses a disabled user')
   })
 
   t.test('both omitted', async (t) => {

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import t from 'tap'
 import tokenAuth from '../../src/index.js'
 import type { TestContext } from '../helper.js'
-import { bearer, get, hostUser, newHost, pluginOptions, signUp, type Json } from './support.js'
+import { bearer, get, hostUser, loginAs, newHost, pluginOptions, signUp, type Json } from './support.js'
 
 /*
  * A host with @fastify/auth and @fastify/sensible. The plugin's guards answer a refusal
@@ -98,7 +98,9 @@ t.test('host.auth([host.currentActiveUser]): the guard alone, through @fastify/a
   t.same(garbage.json(), { detail: 'Could not validate credentials' })
 
   await host.tokenAuth.users.setDisabled(hostUser.username, true)
-  const inactive = await get(host, '/api/auth-guard', token)
+  t.equal((await get(host, '/api/auth-guard', token)).statusCode, 401, 'disabling ended the session of the token from before')
+  // A disabled account may still log in; its token is refused.
+  const inactive = await get(host, '/api/auth-guard', await loginAs(host))
   t.equal(inactive.statusCode, 400, 'a disabled user is refused')
   t.same(inactive.json(), { detail: 'Inactive user' })
 })

@@ -115,7 +115,7 @@ app.get('/orders', { onRequest: app.currentActiveUser }, async (request) => {
 `
 
 const storeHost = `import Fastify from 'fastify'
-import tokenAuth, { UsernameTakenError, type NewUser, type ProfileChanges, type SessionRecord, type Token, type UserRecord, type UserStore } from 'fastify-token-auth'
+import tokenAuth, { migrate, UsernameTakenError, type AccountChange, type NewUser, type ProfileChanges, type SessionRecord, type Token, type UserRecord, type UserStore } from 'fastify-token-auth'
 
 /** The host's own accounts; the plugin keeps only its sessions, in a database of their own. */
 const accounts = new Map<string, UserRecord>()
@@ -175,10 +175,11 @@ app.get('/admin/sessions/:username', async (request) => {
 })
 app.post('/admin/disable/:username', async (request) => {
   const { username } = request.params as { username: string }
-  await app.tokenAuth.users.setDisabled(username, true)
-  const ended: number = await app.tokenAuth.sessions.endAll(username)
-  return { ended }
+  const change: AccountChange | undefined = await app.tokenAuth.accounts.disable(username, { actor: 'admin-api' })
+  return { ended: change?.endedSessions ?? 0 }
 })
+// A deploy step's migration of a database the host owns: the sessions beside its own store.
+export const migrated: (database: Parameters<typeof migrate>[0]) => Promise<void> = async (database) => { await migrate(database, { users: false }) }
 
 export const issued: Promise<Token> = app.tokenAuth.issueToken('someone', { userAgent: 'host-login/1.0' })
 export const refreshToken: Promise<string> = issued.then((token) => token.refresh_token)
@@ -262,7 +263,7 @@ t.test('the tarball holds the build, the docs and the licence, and nothing else'
   const list = await run('tar', ['-tzf', tarball], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
   t.equal(list.code, 0, 'tar lists the tarball', describeRun('tar -tzf', list))
   const files = list.stdout.split('\n').filter((line) => line !== '')
-  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/service/cli.js', 'LICENSE', 'README.md', 'CHANGELOG.md', 'SECURITY.md', 'package.json']) {
+  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/service/bin.js', 'LICENSE', 'README.md', 'CHANGELOG.md', 'SECURITY.md', 'package.json']) {
     t.ok(files.includes(`package/${file}`), `has ${file}`)
   }
   t.same(files.filter((file) => file.startsWith('package/test/')), [], 'no tests')
@@ -284,7 +285,7 @@ t.test('the tarball holds the build, the docs and the licence, and nothing else'
     if (target === undefined) continue
     t.ok(files.includes(`package/${target.replace(/^\.\//, '')}`), `${target} (named in package.json) is packed`)
   }
-  const cli = await run('tar', ['-xzOf', tarball, 'package/dist/src/service/cli.js'], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
+  const cli = await run('tar', ['-xzOf', tarball, 'package/dist/src/service/bin.js'], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })
   t.ok(cli.stdout.startsWith('#!/usr/bin/env node\n'), 'the bin has a node shebang')
 })
 

@@ -66,8 +66,11 @@ test('every security-relevant action leaves one audit event, with nothing secret
 
   const events = lines.filter((line) => typeof line.audit === 'string')
   const pick = (event: string) => events.filter((line) => line.audit === event)
-  t.ok(events.every((line) => line.level === 30 && line.client === CLIENT && line.msg === `audit: ${String(line.audit)}`),
-    'each at info, with the client address and the event in the message')
+  const byHost = events.filter((line) => line.actor !== undefined)
+  t.same(byHost.map(({ level, time, pid, hostname, ...line }) => line), [{ audit: 'user.created', actor: 'host', username: 'johndoe', msg: 'audit: user.created' }],
+    'the account the host created through tokenAuth.users: its actor, no client address')
+  t.ok(events.filter((line) => line.actor === undefined).every((line) => line.level === 30 && line.client === CLIENT && line.msg === `audit: ${String(line.audit)}`),
+    'each request\'s at info, with the client address and the event in the message')
   t.match(pick('user.registered'), [{ username: 'newcomer' }])
   t.match(pick('login.failed'), [{ reason: 'unknown_user' }, { username: 'johndoe', reason: 'wrong_password' }, {}, {}], 'each failure, with its reason')
   t.notOk('username' in (pick('login.failed')[0] ?? {}), 'a name nobody has is not logged (it may be a password)')

@@ -2,7 +2,7 @@ import t from 'tap'
 import { createKyselyUserStore } from '../../src/accounts/kysely-user-store.js'
 import { toPublicUser, UsernameTakenError } from '../../src/accounts/user-store.js'
 import { createDatabase } from '../../src/db/database.js'
-import { migrateToLatest } from '../../src/db/migrate.js'
+import { applyMigrations } from '../../src/db/migrate.js'
 import { usersMigrations } from '../../src/db/migrations/users.js'
 import type { Engine } from '../../src/db/dialect.js'
 import { forEachEngine, freshDatabaseUrl, type TestContext } from '../helper.js'
@@ -10,7 +10,7 @@ import { forEachEngine, freshDatabaseUrl, type TestContext } from '../helper.js'
 async function repository (t: TestContext, engine: Engine) {
   const db = createDatabase(await freshDatabaseUrl(t, engine))
   t.teardown(async () => await db.destroy())
-  await migrateToLatest(db, usersMigrations, 'auth_migrations')
+  await applyMigrations(db, usersMigrations)
   return createKyselyUserStore(db)
 }
 
@@ -58,8 +58,8 @@ forEachEngine(t, async (t, engine) => {
   t.test('migrations can run twice on the same database', async (t) => {
     const db = createDatabase(await freshDatabaseUrl(t, engine))
     t.teardown(async () => await db.destroy())
-    await migrateToLatest(db, usersMigrations, 'auth_migrations')
-    await migrateToLatest(db, usersMigrations, 'auth_migrations')
+    await applyMigrations(db, usersMigrations)
+    await applyMigrations(db, usersMigrations)
     await createKyselyUserStore(db).create({ username: 'once', hashedPassword: 'h' })
     t.equal(await createKyselyUserStore(db).count(), 1)
   })
@@ -69,7 +69,7 @@ forEachEngine(t, async (t, engine) => {
   t.test('the database handle supports nested transactions (savepoints) for hosts that use it', async (t) => {
     const db = createDatabase(await freshDatabaseUrl(t, engine))
     t.teardown(async () => await db.destroy())
-    await migrateToLatest(db, usersMigrations, 'auth_migrations')
+    await applyMigrations(db, usersMigrations)
     const users = createKyselyUserStore(db)
     const trx = await db.startTransaction().execute()
     await createKyselyUserStore(trx).create({ username: 'outer', hashedPassword: 'h' })

@@ -97,11 +97,13 @@ forEachEngine(t, async (t, engine) => {
       if (res.statusCode !== 204) throw new Error(`deletion answered ${res.statusCode}: ${res.body}`)
       return undefined
     },
-    // As the CLI's set-password and disable do: the store's change, then every session ended.
+    // As a host (or the CLI) does: the public API's change alone, which ends the sessions itself.
     'set-password through the public API': async (app, user) => {
-      const hashed = await app.tokenAuth.hashPassword(`${user.password}-set`)
-      await app.tokenAuth.users.setPassword(user.username, hashed)
-      await app.tokenAuth.sessions.endAll(user.username)
+      await app.tokenAuth.accounts.setPassword(user.username, `${user.password}-set`)
+      return undefined
+    },
+    'users.setPassword through the public API': async (app, user) => {
+      await app.tokenAuth.users.setPassword(user.username, await app.tokenAuth.hashPassword(`${user.password}-set`))
       return undefined
     },
   }

@@ -4,7 +4,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { sql, type Kysely } from 'kysely'
 import t, { type Test } from 'tap'
 import type { Engine } from '../../src/db/dialect.js'
-import type { AuthDatabase, ItemsDatabase } from '../../src/db/types.js'
+import type { AuthDatabase } from '../../src/db/types.js'
+import type { ItemsDatabase } from '../../src/service/items/items-repository.js'
 import { alice, bearer, buildApp, createUser, forEachEngine, johndoe, loginPair, refresh, requestToken, type TestUser } from '../helper.js'
 
 const DAY_MS = 86_400_000

@@ -1,7 +1,8 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Test } from 'tap'
-import type { AuthDatabase, ItemsDatabase } from '../../src/db/types.js'
+import type { AuthDatabase } from '../../src/db/types.js'
+import type { ItemsDatabase } from '../../src/service/items/items-repository.js'
 import { bearer, refresh, type TokenPair } from '../helper.js'
 
 // What the session and account route tests share: the service's database, and whether a

@@ -273,9 +273,10 @@ forEachEngine(t, async (t, engine) => {
 
   t.test('a disabled user can neither list nor end sessions', async (t) => {
     const user = await someone(app)
+    await app.tokenAuth.users.setDisabled(user.username, true)
+    // A disabled account may still log in: its sessions exist, and are refused.
     const pair = await loginPair(app, user)
     const second = await loginPair(app, user)
-    await app.tokenAuth.users.setDisabled(user.username, true)
     const list = await listSessions(app, pair)
     t.equal(list.statusCode, 400)
     t.same(list.json(), { detail: 'Inactive user' })

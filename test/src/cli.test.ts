@@ -2,22 +2,42 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { Readable, Writable } from 'node:stream'
 import { verify } from '@node-rs/bcrypt'
 import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
 import { createKyselyUserStore } from '../../src/accounts/kysely-user-store.js'
 import service from '../../src/service/app.js'
+import { run } from '../../src/service/cli.js'
 import { bearer, createUser, requestToken, testSecret } from '../helper.js'
 import { dbEnv, runCli, tempDir, type CliResult, type Teardown } from './process-helper.js'
 
-// The CLI run for real: src/service/cli.ts in a child process, on a SQLite file of its own
-// per test. Its effect is checked through the service built in this process on the same file
-// (logging in at POST /token, GET /users/me/), and through `list --json`.
-//
-// Every CLI call starts a node process, so calls that cannot
-// interfere run side by side, and accounts a test merely needs are stored in-process.
+// The CLI on a SQLite file of its own per test, run in this process through run(argv, io) with
+// streams of the test's own, and (the last test) as the real bin in a child process: its exit
+// code and the password piped to it. Its effect is checked through the service built in this
+// process on the same file (logging in at POST /token, GET /users/me/), and through `list --json`.
 
 t.setTimeout(180_000)
+
+/** A stream that keeps what is written to it. */
+function collected () {
+  let text = ''
+  const stream = new Writable({
+    write (chunk: Buffer | string, _encoding, done) {
+      text += chunk.toString()
+      done()
+    }
+  })
+  return { stream, text: () => text }
+}
+
+/** The CLI run to completion in this process, as the bin runs it: `input` is its standard input. */
+async function runInProcess (args: string[], opts: { env: NodeJS.ProcessEnv, input?: string }): Promise<CliResult> {
+  const stdout = collected()
+  const stderr = collected()
+  const code = await run(args, { stdin: Readable.from([opts.input ?? '']), stdout: stdout.stream, stderr: stderr.stream, env: opts.env })
+  return { code, signal: null, stdout: stdout.text(), stderr: stderr.text() }
+}
 
 /** A password made up at run time, 8 to 72 bytes. */
 const newPassword = () => `pw-${randomBytes(12).toString('base64url')}`
@@ -32,12 +52,20 @@ interface Setup {
 async function setup (t: Teardown, extraEnv: Record<string, string> = {}): Promise<Setup> {
   const dir = await tempDir(t)
   const env = dbEnv(dir, extraEnv)
-  return { dir, dbFile: join(dir, 'app.db'), env, cli: async (args, input) => await runCli(args, { env, input, timeoutMs: 30_000 }) }
+  // One run at a time: better-sqlite3 waits for a lock synchronously, so in one process a run
+  // waiting on the file would stop the run holding it.
+  let previous: Promise<unknown> = Promise.resolve()
+  const cli = async (args: string[], input?: string) => {
+    const result = previous.then(async () => await runInProcess(args, { env, input }))
+    previous = result.catch(() => {})
+    return await result
+  }
+  return { dir, dbFile: join(dir, 'app.db'), env, cli }
 }
 
 /**
  * The service on the CLI's database file, in this process. Opened before the CLI runs, it also
- * creates the tables, so CLI processes started side by side never race to migrate a new file.
+ * creates the tables, so CLI runs side by side never race to migrate a new file.
  */
 async function openService (t: Teardown, s: Setup): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
@@ -211,11 +239,7 @@ t.test('usage errors exit 2 and touch no database; --help exits 0', async (t) =>
     { args: [], code: 2, stdout: /Usage: fastify-token-auth/ },
     { args: ['--help'], code: 0, stdout: /create-user NAME --password-stdin/ }
   ]
-  const results: CliResult[] = []
-  // A few at a time: each is a node process loading TypeScript.
-  for (let i = 0; i < cases.length; i += 4) {
-    results.push(...await Promise.all(cases.slice(i, i + 4).map(async (c) => await s.cli(c.args, newPassword()))))
-  }
+  const results = await Promise.all(cases.map(async (c) => await s.cli(c.args, newPassword())))
   cases.forEach((c, i) => {
     const result = results[i] as CliResult
     const what = `cli ${c.args.join(' ')}`
@@ -413,8 +437,7 @@ t.test('a bad setting exits 2 with a message naming it', async (t) => {
     { env: { BCRYPT_COST: '99' }, args: ['list'], name: /BCRYPT_COST\b.*expected a whole number from 4 to 15/ },
     { env: { DATABASE_URL: 'mysql://localhost/app' }, args: ['list'], name: /DATABASE_URL\b/ }
   ]
-  const results = await Promise.all(cases.map(async (c) =>
-    await runCli(c.args, { env: dbEnv(dir, c.env), input: newPassword(), timeoutMs: 30_000 })))
+  const results = await Promise.all(cases.map(async (c) => await runInProcess(c.args, { env: dbEnv(dir, c.env), input: newPassword() })))
   cases.forEach((c, i) => {
     const result = results[i] as CliResult
     const what = `${JSON.stringify(c.env)} cli ${c.args.join(' ')}`
@@ -431,8 +454,27 @@ t.test('the CLI reads its settings from ENV_FILE too, the environment winning', 
   const envFile = join(dir, 'cli.env')
   await writeFile(envFile, `DATABASE_URL=sqlite:${join(dir, 'from-file.db')}\nBCRYPT_COST=99\n`)
   const env = dbEnv(dir, { ENV_FILE: envFile, DATABASE_URL: undefined })
-  const result = await runCli(['migrate'], { env, timeoutMs: 30_000 })
+  const result = await runInProcess(['migrate'], { env })
   exitsWith(t, result, 0, 'cli migrate')
   t.ok(existsSync(join(dir, 'from-file.db')), "the file's DATABASE_URL is used")
   t.notOk(existsSync(join(dir, 'app.db')))
+  t.equal(env.DATABASE_URL, undefined, "the file's settings join the run's environment only")
+})
+
+t.test('the bin, in a process of its own: the piped password, and the exit codes', async (t) => {
+  const s = await setup(t)
+  const app = await openService(t, s)
+  const password = newPassword()
+  const bin = async (args: string[], input?: string) => await runCli(args, { env: s.env, input, timeoutMs: 30_000 })
+  const [created, usage] = await Promise.all([bin(['create-user', 'piped', '--password-stdin'], `${password}\n`), bin(['frobnicate'])])
+  exitsWith(t, created, 0, 'create-user')
+  t.equal(created.stdout, 'Created user piped\n')
+  t.same(auditLines(created), [{ audit: 'user.created', actor: 'cli', username: 'piped', msg: 'audit: user.created' }], 'the audit line on stderr')
+  t.notOk((created.stdout + created.stderr).includes(password), 'the password is not echoed')
+  t.equal(await loginStatus(app, 'piped', password), 200, 'logs in with the piped password, its newline dropped')
+  exitsWith(t, usage, 2, 'an unknown command')
+  t.match(usage.stderr, /Unknown command: frobnicate/)
+  const taken = await bin(['create-user', 'PIPED', '--password-stdin'], newPassword())
+  exitsWith(t, taken, 1, 'a taken name')
+  t.match(taken.stderr, /User PIPED already exists/)
 })

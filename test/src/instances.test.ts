@@ -33,8 +33,11 @@ forEachEngine(t, async (t, engine) => {
     await a.tokenAuth.users.setDisabled('doomed', true)
     await otherInstancesCatchUp()
     const res = await b.inject({ url: '/users/me/', headers: bearer(token) })
-    t.equal(res.statusCode, 400)
-    t.same(res.json(), { detail: 'Inactive user' })
+    t.equal(res.statusCode, 401, 'its session ended with the disabling')
+    t.same(res.json(), { detail: 'Could not validate credentials' })
+    const whileDisabled = await login(a, { username: 'doomed', password: 'doomed-password' })
+    await otherInstancesCatchUp()
+    t.same((await b.inject({ url: '/users/me/', headers: bearer(whileDisabled) })).json(), { detail: 'Inactive user' }, 'a login while disabled is refused on B')
   })
 
   t.test('a password changed on A: B refuses the old one, and the other sessions, and accepts the new one', async (t) => {

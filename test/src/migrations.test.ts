@@ -1,11 +1,15 @@
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { Readable, Writable } from 'node:stream'
 import { promisify } from 'node:util'
-import { sql } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import pg from 'pg'
 import t from 'tap'
-import { createDatabase } from '../../src/db/database.js'
+import type { Engine } from '../../src/db/dialect.js'
+import { createDatabase, migrate } from '../../src/index.js'
+import { run as runCli } from '../../src/service/cli.js'
 import { migrateService } from '../../src/service/db/service-database.js'
-import { engines, forEachEngine, freshDatabaseUrl, postgresUrl } from '../helper.js'
+import { bearer, buildApp, engines, forEachEngine, freshDatabaseUrl, postgresUrl, requestToken } from '../helper.js'
 import { entryArgs } from '../support/entries.js'
 
 const run = promisify(execFile)
@@ -16,6 +20,16 @@ async function migrateProcess (databaseUrl: string) {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: databaseUrl }
   return await run(process.execPath, [...entryArgs('cli'), 'migrate'], { cwd: repo, env, timeout: 60_000 })
 }
+
+/** The tables (not the migrators' own) a database holds, by name. */
+async function tablesOf (db: Kysely<any>, engine: Engine): Promise<string[]> {
+  const { rows } = engine === 'postgres'
+    ? await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema()`.execute(db)
+    : await sql<{ name: string }>`select name from sqlite_master where type = 'table'`.execute(db)
+  return rows.map((row) => row.name).filter((name) => !name.endsWith('_migrations') && !name.endsWith('_migrations_lock') && name !== 'sqlite_sequence').sort()
+}
+
+const EVERY_TABLE = ['auth_login_failures', 'auth_rate_limits', 'health_probe', 'items', 'refresh_tokens', 'sessions', 'users']
 
 const newUser = (username: string) => ({ username, hashed_password: 'h', disabled: 0, created_at: 'now', updated_at: 'now', email: null, full_name: null })
 
@@ -31,8 +45,11 @@ forEachEngine(t, async (t, engine) => {
 
     const db = createDatabase(url)
     t.teardown(async () => await db.destroy())
-    const applied = await sql<{ name: string }>`select name from auth_migrations union all select name from items_migrations union all select name from health_migrations`.execute(db)
-    t.same(applied.rows.map((r) => r.name).sort(), ['0001_create_health_probe', '0001_create_items', '0001_create_users', '0002_add_token_version', '0003_create_sessions', '0004_drop_token_version', '0005_add_refresh_token_replays'], 'each migration recorded once')
+    const applied = await sql<{ name: string }>`select name from auth_migrations union all select name from auth_throttle_migrations
+      union all select name from items_migrations union all select name from health_migrations`.execute(db)
+    t.same(applied.rows.map((r) => r.name).sort(), ['0001_create_health_probe', '0001_create_items', '0001_create_throttle_tables', '0001_create_users',
+      '0002_add_token_version', '0003_create_sessions', '0004_drop_token_version', '0005_add_refresh_token_replays'], 'each migration recorded once')
+    t.same(await tablesOf(db, engine), EVERY_TABLE, 'every table the service uses, the throttling counters\' included')
     await db.insertInto('users').values(newUser('someone')).execute()
     await t.rejects(db.insertInto('users').values(newUser('SomeOne')).execute(), 'the case-insensitive unique index exists')
 
@@ -40,6 +57,79 @@ forEachEngine(t, async (t, engine) => {
     await migrateService(db)
     t.equal((await db.selectFrom('users').select('username').execute()).length, 1)
   })
+})
+
+forEachEngine(t, async (t, engine) => {
+  t.test("the package's migrate: the plugin's tables, or beside a host's store the sessions alone", async (t) => {
+    for (const [options, tables] of [
+      [{}, ['auth_login_failures', 'auth_rate_limits', 'refresh_tokens', 'sessions', 'users']],
+      [{ users: false }, ['auth_login_failures', 'auth_rate_limits', 'refresh_tokens', 'sessions']],
+      [{ users: false, throttle: false }, ['refresh_tokens', 'sessions']]
+    ] as const) {
+      const db = createDatabase(await freshDatabaseUrl(t, engine))
+      try {
+        await migrate(db, options)
+        await migrate(db, options)
+        t.same(await tablesOf(db, engine), tables, `migrate(db, ${JSON.stringify(options)}), twice`)
+      } finally {
+        await db.destroy()
+      }
+    }
+  })
+})
+
+/** A stream that keeps what is written to it. */
+function collected () {
+  let text = ''
+  return { stream: new Writable({ write (chunk: Buffer, _encoding, done) { text += chunk.toString(); done() } }), text: () => text }
+}
+
+t.test('postgres: migrated by its owner, the service runs as a role that may only read and write rows, and throttles', { skip: !engines.includes('postgres') }, async (t) => {
+  const ownerUrl = await freshDatabaseUrl(t, 'postgres')
+  const schema = new URL(ownerUrl).searchParams.get('options')?.replace(/^-c search_path=/, '') as string
+  const stdout = collected()
+  const stderr = collected()
+  const migrated = await runCli(['migrate'], { stdin: Readable.from(['']), stdout: stdout.stream, stderr: stderr.stream, env: { DATABASE_URL: ownerUrl, ENV_FILE: '' } })
+  t.equal(migrated, 0, 'cli migrate as the owner', { stderr: stderr.text() })
+
+  const role = `rows_only_${randomBytes(4).toString('hex')}`
+  const admin = new pg.Client({ connectionString: postgresUrl })
+  await admin.connect()
+  t.teardown(async () => {
+    await admin.query(`drop owned by ${role}`)
+    await admin.query(`drop role ${role}`)
+    await admin.end()
+  })
+  await admin.query(`create role ${role} login`)
+  await admin.query(`grant usage on schema ${schema} to ${role}`)
+  await admin.query(`grant select, insert, update, delete on all tables in schema ${schema} to ${role}`)
+  await admin.query(`grant usage, select on all sequences in schema ${schema} to ${role}`)
+  const roleUrl = new URL(ownerUrl)
+  roleUrl.username = role
+  roleUrl.password = ''
+
+  const probe = createDatabase(roleUrl.toString())
+  await t.rejects(sql`create table ddl_probe (id integer)`.execute(probe), /permission denied/, 'the role may not create a table')
+  await probe.destroy()
+
+  const app = await buildApp(t, {
+    database: roleUrl.toString(),
+    throttle: { token: { max: 4, windowSeconds: 60 }, loginBackoffAfter: 2 }
+  })
+  const register = await app.inject({ method: 'POST', url: '/users/', payload: { username: 'rowsonly', password: 'rows-only-password' } })
+  t.equal(register.statusCode, 201, 'it starts, and registers')
+  const login = await requestToken(app, { username: 'rowsonly', password: 'rows-only-password' })
+  t.equal(login.statusCode, 200, 'logs in')
+  const item = await app.inject({ method: 'POST', url: '/users/me/items/', headers: bearer(login.json().access_token), payload: { title: 'a row' } })
+  t.equal(item.statusCode, 201, 'adds an item (its id from a sequence)')
+  t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200, 'is ready: the probe writes its row')
+
+  const wrong = async () => (await requestToken(app, { username: 'rowsonly', password: 'not-the-password' })).statusCode
+  t.same([await wrong(), await wrong()], [401, 401], 'two failed logins')
+  const held = await requestToken(app, { username: 'rowsonly', password: 'rows-only-password' })
+  t.equal(held.statusCode, 429, 'the login backoff holds the next attempt')
+  t.ok(Number(held.headers['retry-after']) >= 1, 'with a Retry-After')
+  t.equal((await requestToken(app, { username: 'someone-else', password: 'whatever-password' })).statusCode, 429, 'past the token endpoint\'s limit for the address: 429')
 })
 
 t.test('postgres: other schemas created and dropped while the service migrates: every start-up succeeds', { skip: !engines.includes('postgres') }, async (t) => {

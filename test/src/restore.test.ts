@@ -10,7 +10,7 @@ import {
 // Restoring a SQLite backup beside the -wal and -shm a killed service left: the service never
 // replays a write-ahead log of another file into the one at the path (it sets the log aside),
 // and still replays the log of the same file after a crash, also with other processes on it.
-// Real server and CLI processes (src/service/server.ts, src/service/cli.ts) on a real file; kill -9 leaves the log.
+// Real server and CLI processes (src/service/server.ts, src/service/bin.ts) on a real file; kill -9 leaves the log.
 
 t.setTimeout(120_000)
 

@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import type { Guard, SessionRecord, Token, TokenAuth, TokenAuthSettings, UserStore } from 'fastify-token-auth'
+import type { AccountChange, Guard, SessionRecord, Token, TokenAuth, TokenAuthAccounts, TokenAuthSettings, UserRecord, UserStore } from 'fastify-token-auth'
 import { expect, test } from 'tstyche'
 
 const app = Fastify()
@@ -30,6 +30,7 @@ test('the settings are read-only', () => {
   expect(() => { app.tokenAuth.settings.docs = 'off' }).type.toRaiseError(2540)
   expect(() => { app.tokenAuth.users = { ...app.tokenAuth.users } }).type.toRaiseError(2540)
   expect(() => { app.tokenAuth.sessions = { ...app.tokenAuth.sessions } }).type.toRaiseError(2540)
+  expect(() => { app.tokenAuth.accounts = { ...app.tokenAuth.accounts } }).type.toRaiseError(2540)
 })
 
 test('issueToken answers a Token', () => {
@@ -45,6 +46,21 @@ test('sessions: list, end one, end all', () => {
   expect<SessionRecord>().type.toBe<{ id: string, username: string, userAgent: string | null, createdAt: string, lastUsedAt: string, expiresAt: string }>()
   expect(app.tokenAuth.sessions.end('alice', 'a-session-id')).type.toBe<Promise<boolean>>()
   expect(app.tokenAuth.sessions.endAll('alice')).type.toBe<Promise<number>>()
+  expect(app.tokenAuth.sessions.endAll('alice', { actor: 'admin', operator: 'ops' })).type.toBe<Promise<number>>()
+  expect(app.tokenAuth.sessions.endAll).type.not.toBeCallableWith('alice', { operator: 'ops' })
+})
+
+test('accounts: the changes that end sessions and are audited, passwords in the clear', () => {
+  const { accounts } = app.tokenAuth
+  expect(accounts).type.toBe<TokenAuthAccounts>()
+  expect(accounts.create({ username: 'alice', password: 'a-long-password', email: null, disabled: true })).type.toBe<Promise<UserRecord>>()
+  expect(accounts.create).type.not.toBeCallableWith({ username: 'alice', hashedPassword: 'h' })
+  expect(accounts.setPassword('alice', 'a-long-password', { actor: 'cli' })).type.toBe<Promise<AccountChange | undefined>>()
+  expect(accounts.disable('alice')).type.toBe<Promise<AccountChange | undefined>>()
+  expect(accounts.enable('alice')).type.toBe<Promise<boolean>>()
+  expect(accounts.delete('alice')).type.toBe<Promise<boolean>>()
+  expect(accounts.update('alice', { fullName: null })).type.toBe<Promise<UserRecord | undefined>>()
+  expect<AccountChange>().type.toBe<{ endedSessions: number }>()
 })
 
 test('users is the UserStore, hashPassword a bcrypt hash', () => {

@@ -1,4 +1,5 @@
 import type { Kysely, Migration } from 'kysely'
+import type { MigrationSet } from '../migrate.js'
 
 /**
  * The sessions a password grant opens and the refresh tokens that rotate within them. With
@@ -49,7 +50,10 @@ export const addRefreshTokenReplays: Migration = {
 }
 
 /** The session tables alone, in a database of their own beside a host's user store. */
-export const sessionMigrations: Record<string, Migration> = {
-  '0001_create_sessions': createSessionTables(false),
-  '0002_add_refresh_token_replays': addRefreshTokenReplays
+export const sessionMigrations: MigrationSet = {
+  table: 'auth_session_migrations',
+  migrations: {
+    '0001_create_sessions': createSessionTables(false),
+    '0002_add_refresh_token_replays': addRefreshTokenReplays
+  }
 }

@@ -1,46 +1,51 @@
-import { sql, type Kysely, type Migration } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import { withIdColumn } from '../dialect.js'
+import type { MigrationSet } from '../migrate.js'
 import { addRefreshTokenReplays, createSessionTables } from './sessions.js'
 
-export const usersMigrations: Record<string, Migration> = {
-  '0001_create_users': {
-    async up (db: Kysely<any>) {
-      await withIdColumn(db, db.schema.createTable('users'))
-        // Unique as typed (login is case-sensitive) and, below, unique ignoring case.
-        .addColumn('username', 'text', (col) => col.notNull().unique())
-        .addColumn('email', 'text')
-        .addColumn('full_name', 'text')
-        .addColumn('hashed_password', 'text', (col) => col.notNull())
-        .addColumn('disabled', 'integer', (col) => col.notNull().defaultTo(0))
-        .addColumn('created_at', 'text', (col) => col.notNull())
-        .addColumn('updated_at', 'text', (col) => col.notNull())
-        .execute()
-      await db.schema.createIndex('users_username_lower_unique')
-        .on('users').unique().expression(sql`lower(username)`)
-        .execute()
+/** The built-in user store's `users` table and the sessions that belong to its rows. */
+export const usersMigrations: MigrationSet = {
+  table: 'auth_migrations',
+  migrations: {
+    '0001_create_users': {
+      async up (db: Kysely<any>) {
+        await withIdColumn(db, db.schema.createTable('users'))
+          // Unique as typed (login is case-sensitive) and, below, unique ignoring case.
+          .addColumn('username', 'text', (col) => col.notNull().unique())
+          .addColumn('email', 'text')
+          .addColumn('full_name', 'text')
+          .addColumn('hashed_password', 'text', (col) => col.notNull())
+          .addColumn('disabled', 'integer', (col) => col.notNull().defaultTo(0))
+          .addColumn('created_at', 'text', (col) => col.notNull())
+          .addColumn('updated_at', 'text', (col) => col.notNull())
+          .execute()
+        await db.schema.createIndex('users_username_lower_unique')
+          .on('users').unique().expression(sql`lower(username)`)
+          .execute()
+      },
+      async down (db: Kysely<any>) {
+        await db.schema.dropTable('users').execute()
+      }
     },
-    async down (db: Kysely<any>) {
-      await db.schema.dropTable('users').execute()
-    }
-  },
-  // Superseded by sessions (0003): a password change now ends the user's sessions.
-  '0002_add_token_version': {
-    async up (db: Kysely<any>) {
-      await db.schema.alterTable('users').addColumn('token_version', 'integer', (col) => col.notNull().defaultTo(0)).execute()
+    // Superseded by sessions (0003): a password change now ends the user's sessions.
+    '0002_add_token_version': {
+      async up (db: Kysely<any>) {
+        await db.schema.alterTable('users').addColumn('token_version', 'integer', (col) => col.notNull().defaultTo(0)).execute()
+      },
+      async down (db: Kysely<any>) {
+        await db.schema.alterTable('users').dropColumn('token_version').execute()
+      }
     },
-    async down (db: Kysely<any>) {
-      await db.schema.alterTable('users').dropColumn('token_version').execute()
-    }
-  },
-  '0003_create_sessions': createSessionTables(true),
-  // Sessions end by revocation now, so tokens carry no version.
-  '0004_drop_token_version': {
-    async up (db: Kysely<any>) {
-      await db.schema.alterTable('users').dropColumn('token_version').execute()
+    '0003_create_sessions': createSessionTables(true),
+    // Sessions end by revocation now, so tokens carry no version.
+    '0004_drop_token_version': {
+      async up (db: Kysely<any>) {
+        await db.schema.alterTable('users').dropColumn('token_version').execute()
+      },
+      async down (db: Kysely<any>) {
+        await db.schema.alterTable('users').addColumn('token_version', 'integer', (col) => col.notNull().defaultTo(0)).execute()
+      }
     },
-    async down (db: Kysely<any>) {
-      await db.schema.alterTable('users').addColumn('token_version', 'integer', (col) => col.notNull().defaultTo(0)).execute()
-    }
-  },
-  '0005_add_refresh_token_replays': addRefreshTokenReplays
+    '0005_add_refresh_token_replays': addRefreshTokenReplays
+  }
 }

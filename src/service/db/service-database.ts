@@ -1,11 +1,8 @@
 import { accessSync, constants, existsSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Kysely } from 'kysely'
-import { createDatabase, parseDatabaseUrl, type DatabaseOptions } from '../../db/database.js'
+import { applyMigrations, createDatabase, databaseUnavailableReason, isDatabaseUnavailable, migrate, parseDatabaseUrl, type DatabaseOptions } from '../../index.js'
 import { checkDatabaseBeforeOpening, DatabaseStartError, markDatabase } from './database-marker.js'
-import { isUnavailable, unavailableReason } from '../../db/errors.js'
-import { migrateToLatest } from '../../db/migrate.js'
-import { usersMigrations } from '../../db/migrations/users.js'
 import { healthMigrations } from './migrations/health.js'
 import { itemsMigrations } from './migrations/items.js'
 import { checkWriteAheadLog, recordWalOwner } from './wal-owner.js'
@@ -24,7 +21,7 @@ function isStorageError (error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false
   const { code, cause } = error as { code?: unknown, cause?: unknown }
   // A failed migration wraps the driver's error.
-  return isUnavailable(error) || (typeof code === 'string' && STORAGE_CODES.has(code)) || isStorageError(cause)
+  return isDatabaseUnavailable(error) || (typeof code === 'string' && STORAGE_CODES.has(code)) || isStorageError(cause)
 }
 
 /** Why this process cannot write the file's directory (SQLite creates files beside it) or the file: the file system's own words, or undefined. */
@@ -71,15 +68,18 @@ export async function openServiceDatabase (url: string, opts: ServiceDatabaseOpt
     await db?.destroy()
     if (file === undefined || error instanceof DatabaseStartError || !isStorageError(error)) throw error
     throw new DatabaseStartError(
-      `Cannot use the database ${file}: ${writeProblem(file) ?? unavailableReason(error)}. ` +
+      `Cannot use the database ${file}: ${writeProblem(file) ?? databaseUnavailableReason(error)}. ` +
       'Check that the file and its directory can be written by this user, on a writable file system with free space ' +
       '(for a lock: that no other process keeps the database locked), then start again.', { cause: error })
   }
 }
 
-/** Every migration of the standalone service: the auth plugin's tables, the items table, the readiness probe's table. */
+/**
+ * Every migration of the standalone service: all of the auth plugin's (its throttling counters
+ * included, though Redis may hold them), the items table, the readiness probe's table.
+ */
 export async function migrateService (db: Kysely<any>): Promise<void> {
-  await migrateToLatest(db, usersMigrations, 'auth_migrations')
-  await migrateToLatest(db, itemsMigrations, 'items_migrations')
-  await migrateToLatest(db, healthMigrations, 'health_migrations')
+  await migrate(db)
+  await applyMigrations(db, itemsMigrations)
+  await applyMigrations(db, healthMigrations)
 }

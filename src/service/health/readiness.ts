@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import { assertDatabaseFileUnchanged } from '../../db/database.js'
+import { assertDatabaseFileUnchanged } from '../../index.js'
 
 interface HealthProbeDatabase {
   health_probe: { id: number, checked_at: string }

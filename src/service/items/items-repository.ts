@@ -1,6 +1,20 @@
-import type { Kysely } from 'kysely'
-import type { AuthDatabase, ItemsDatabase } from '../../db/types.js'
+import type { Generated, Kysely } from 'kysely'
+import type { AuthDatabase } from '../../index.js'
 import type { Item } from './item-schemas.js'
+
+export interface ItemsTable {
+  id: Generated<number>
+  owner_id: number
+  title: string
+  description: string | null
+  created_at: string
+}
+
+/** The tables the standalone service adds for its items resource. */
+// A type alias (not an interface) so Kysely's withTables<>() accepts it.
+export type ItemsDatabase = {
+  items: ItemsTable
+}
 
 export type ItemsRepository = ReturnType<typeof createItemsRepository>
 

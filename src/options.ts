@@ -3,6 +3,7 @@ import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
 import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import type { UserStore } from './accounts/user-store.js'
+import { DATABASE_URL_PATTERN } from './db/database-url.js'
 import { errors } from './errors.js'
 import { DEFAULT_DOCS_LEAD, DEFAULT_DOCS_TITLE } from './openapi/openapi-text.js'
 import { parsePublicUrl } from './openapi/public-url.js'
@@ -38,7 +39,6 @@ function hostObject<T> (typeName: string, methods: readonly string[], options: {
 
 const isHostObject = (schema: TSchema): schema is HostObjectSchema => schema[Kind] === HOST_OBJECT
 
-const DATABASE_URL_PATTERN = '^(sqlite:.+|postgres(ql)?://.+)$'
 const STORE_METHODS = ['findByUsername', 'create', 'setPassword', 'setDisabled', 'update', 'delete']
 const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetric']
 

@@ -9,20 +9,9 @@ import { asUnavailable, unavailableReason } from './errors.js'
 import { watchFileIdentity, type FileIdentity } from './file-identity.js'
 import type { AuthDatabase } from './types.js'
 import { translatingUnavailable } from './unavailable-dialect.js'
+import { parseDatabaseUrl } from './database-url.js'
 
-/** Where a DATABASE_URL points: a SQLite file (or memory), or a PostgreSQL server. */
-export type DatabaseLocation =
-  | { engine: 'sqlite', /** Absolute file path, or `:memory:`. */ path: string }
-  | { engine: 'postgres', url: string }
-
-/** Parses `sqlite:PATH`, `sqlite::memory:` and `postgres://…`; relative SQLite paths are taken from the working directory. */
-export function parseDatabaseUrl (url: string): DatabaseLocation {
-  if (/^postgres(ql)?:\/\//.test(url)) return { engine: 'postgres', url }
-  const match = /^sqlite:(.+)$/.exec(url)
-  if (match === null) throw new Error('Unsupported DATABASE_URL: expected sqlite:PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE')
-  const path = match[1] as string
-  return { engine: 'sqlite', path: path === ':memory:' ? path : resolve(path) }
-}
+export { parseDatabaseUrl, type DatabaseLocation } from './database-url.js'
 
 export interface DatabaseOptions {
   /** PostgreSQL connections per process. Default 10. */

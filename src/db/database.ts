@@ -37,7 +37,7 @@ export interface DatabaseOptions {
 }
 
 /** What a database opened by createDatabase can do beyond Kysely's query building. */
-export interface DatabaseCapabilities {
+interface DatabaseCapabilities {
   /** SQLite: the connection itself, for prepared reads answered at once, the change watch and backups. */
   readonly sqlite?: SQLite.Database
   /** A SQLite file: whether its path still names the file opened. */
@@ -46,16 +46,25 @@ export interface DatabaseCapabilities {
   readonly pool?: import('pg').Pool
 }
 
-/** A Kysely instance opened by createDatabase: it says what more it can do. A host's own Kysely can do none of it. */
+let opened: (config: KyselyConfig, capabilities: DatabaseCapabilities) => OpenedDatabase
+let capabilitiesOf: (db: Kysely<any>) => DatabaseCapabilities
+
+/**
+ * A Kysely instance opened by createDatabase: it knows what more it can do. A host's own Kysely
+ * can do none of it. Its capabilities are private (the published types name no driver's types).
+ */
 export class OpenedDatabase<DB = AuthDatabase> extends Kysely<DB> {
-  readonly capabilities: DatabaseCapabilities
-  constructor (config: KyselyConfig, capabilities: DatabaseCapabilities) {
+  readonly #capabilities: DatabaseCapabilities
+  private constructor (config: KyselyConfig, capabilities: DatabaseCapabilities) {
     super(config)
-    this.capabilities = capabilities
+    this.#capabilities = capabilities
+  }
+
+  static {
+    opened = (config, capabilities) => new OpenedDatabase(config, capabilities)
+    capabilitiesOf = (db) => db instanceof OpenedDatabase ? db.#capabilities : {}
   }
 }
-
-const capabilitiesOf = (db: Kysely<any>): DatabaseCapabilities => db instanceof OpenedDatabase ? db.capabilities : {}
 
 function sqliteDialect (sqlite: SQLite.Database, timeoutMs: number, identity: FileIdentity | undefined): Dialect {
   // WAL lets readers run beside a writer; the busy timeout makes a second writer (another
@@ -128,7 +137,7 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Opened
   const timeoutMs = opts.timeoutMs ?? 5000
   if (location.engine === 'postgres') {
     const pool = postgresPool(location.url, opts, timeoutMs)
-    return new OpenedDatabase({ dialect: translatingUnavailable(new PostgresDialect({ pool })) }, { pool })
+    return opened({ dialect: translatingUnavailable(new PostgresDialect({ pool })) }, { pool })
   }
   if (location.path !== ':memory:') {
     mkdirSync(dirname(location.path), { recursive: true })
@@ -143,7 +152,7 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Opened
       onLost: (message) => { opts.onFileLost?.(message, path) },
       onBack: () => { opts.onFileBack?.(path) }
     })
-  return new OpenedDatabase({ dialect: translatingUnavailable(sqliteDialect(sqlite, timeoutMs, identity)) }, { sqlite, fileIdentity: identity })
+  return opened({ dialect: translatingUnavailable(sqliteDialect(sqlite, timeoutMs, identity)) }, { sqlite, fileIdentity: identity })
 }
 
 /** A generation for a copy of a database: random, never 0 (a database never backed up) nor `previous`. */

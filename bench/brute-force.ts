@@ -5,7 +5,7 @@ import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePort } from '../test/support/postgres.js'
+import { freePort, stopProcess, waitForStatus } from '../test/support/harness.js'
 
 // `npm run bench:brute-force`: an attacker as the issue describes one, against the service with
 // its default throttling and bcrypt cost, from its own source addresses on loopback. Reports the
@@ -118,12 +118,7 @@ const server = spawn(process.execPath, ['--import', 'tsx', 'src/service/server.t
   stdio: ['ignore', 'ignore', 'inherit']
 })
 try {
-  for (let i = 0; ; i++) {
-    const up = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)
-    if (up) break
-    if (i > 300) throw new Error('the service did not start')
-    await sleep(100)
-  }
+  await waitForStatus(`http://127.0.0.1:${port}/health`, { timeoutMs: 30_000, child: server })
   // The accounts, registered from addresses of their own (registration is limited per address too).
   const agent = new Agent({ keepAlive: false })
   for (let i = 0; i < ACCOUNTS; i++) {
@@ -149,7 +144,6 @@ try {
   ]
   process.stdout.write(`${JSON.stringify({ seconds: SECONDS, attackerConnections: ATTACKER_CONNECTIONS, bcryptCost: 12, results }, null, 2)}\n`)
 } finally {
-  server.kill('SIGTERM')
-  await new Promise((resolve) => server.once('exit', resolve))
+  await stopProcess(server)
   await rm(dir, { recursive: true, force: true })
 }

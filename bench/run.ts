@@ -1,11 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePort } from '../test/support/postgres.js'
+import { freePort, startCommand, stopProcess, waitForStatus } from '../test/support/harness.js'
 import type { AlternateOptions, AlternateResult, LoadOptions, LoadResult, Slice } from './load.js'
 import type { RefreshLoadOptions, RefreshLoadResult } from './refresh-load.js'
 import { rssMb } from './proc.js'
@@ -45,8 +45,7 @@ const PROBE_CONNECTIONS = 10
 const repo = new URL('..', import.meta.url).pathname
 // The service runs exactly as `npm start` runs it (its node flags included), and the ceiling
 // with the same flags.
-const startScript = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
-const [, ...startArgs] = startScript.replace(/^exec\s+/, '').split(/\s+/)
+const startArgs = startCommand()
 const nodeFlags = startArgs.filter((arg) => arg.startsWith('--'))
 // The ceiling is compiled to plain JavaScript beside the build (its imports resolve to dist/src),
 // so that it runs without the TypeScript loader, like the service.
@@ -66,17 +65,6 @@ function pinned (core: string | undefined, command: string, args: string[]): [st
   return core !== undefined && canPin ? ['taskset', ['-c', core, command, ...args]] : [command, args]
 }
 
-async function waitFor200 (url: string, timeoutMs: number): Promise<number> {
-  const started = performance.now()
-  while (performance.now() - started < timeoutMs) {
-    try {
-      if ((await fetch(url)).status === 200) return performance.now() - started
-    } catch {}
-    await sleep(5)
-  }
-  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`)
-}
-
 async function startServer (script: string[], env: Record<string, string>, core?: string): Promise<Server & { startupMs: number }> {
   const port = await freePort()
   const started = performance.now()
@@ -88,18 +76,13 @@ async function startServer (script: string[], env: Record<string, string>, core?
   })
   const url = `http://127.0.0.1:${port}`
   const probe = script.includes(CEILING_SCRIPT) ? '/ceiling' : '/health'
-  await waitFor200(url + probe, 30_000)
+  await waitForStatus(url + probe, { timeoutMs: 30_000, child })
   const startupMs = performance.now() - started
   return {
     child,
     url,
     startupMs,
-    async stop () {
-      if (child.exitCode !== null) return
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await Promise.race([exited, sleep(20_000).then(() => child.kill('SIGKILL'))])
-    }
+    async stop () { await stopProcess(child) }
   }
 }
 

@@ -6,7 +6,6 @@ import type { Token } from '../src/schemas/token.js'
 import { createVerifiedTokenCache, type VerifiedClaims } from '../src/tokens/verified-tokens.js'
 
 const JWT_ALGORITHM = 'HS256'
-export const DEFAULT_TOKEN_ISSUER = 'fastify-token-auth'
 const JWT_NAMESPACE = 'tokenAuth'
 
 export interface AccessTokens {

@@ -22,7 +22,7 @@ export interface AuthMetricsOptions {
   db: Kysely<any>
 }
 
-export const DEFAULT_METRICS_PREFIX = 'token_auth_'
+export { DEFAULT_METRICS_PREFIX } from '../src/options.js'
 
 /** The names this plugin registers, without their prefix: a clash is found before anything opens. */
 export const AUTH_METRIC_NAMES = [

@@ -1,7 +1,7 @@
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
-import { AUTH_TAGS, documentDescription, type TagObject } from '../src/openapi/openapi-text.js'
+import { AUTH_TAGS, DEFAULT_DOCS_LEAD, DEFAULT_DOCS_TITLE, documentDescription, type TagObject } from '../src/openapi/openapi-text.js'
 import { parsePublicUrl } from '../src/openapi/public-url.js'
 import { packageInfo } from '../src/package-info.js'
 import { SWAGGER_UI_CSP } from './docs-csp.js'
@@ -41,7 +41,7 @@ export interface DocsPluginOptions {
  * scheme to the document itself (plugins/openapi-security.ts).
  */
 export default fp<DocsPluginOptions>(async function docs (app, opts) {
-  const title = opts.title ?? 'Token authentication API'
+  const title = opts.title ?? DEFAULT_DOCS_TITLE
   const base = (opts.prefix ?? '').replace(/\/+$/, '')
   const parsed = opts.publicUrl === undefined ? undefined : parsePublicUrl(opts.publicUrl)
   if (parsed !== undefined && 'problem' in parsed) throw new Error(`fastify-token-auth: publicUrl ${parsed.problem}`)
@@ -53,7 +53,7 @@ export default fp<DocsPluginOptions>(async function docs (app, opts) {
 
   const { version, license, contact } = packageInfo()
   const description = documentDescription({
-    lead: opts.description ?? 'OAuth2 password flow with JWT bearer tokens.',
+    lead: opts.description ?? DEFAULT_DOCS_LEAD,
     tokenUrl: `${publicUrl ?? ''}${app.prefix}/token`,
     publicUrl,
     prefix: app.prefix,

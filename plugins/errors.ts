@@ -1,23 +1,22 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { isUnavailable, unavailableReason } from '../src/db/errors.js'
+import { answerBody, errors, sendError, tableErrorOf, type ErrorAnswer, type ErrorReply } from '../src/errors.js'
 import type { ValidationIssue } from '../src/schemas/errors.js'
 
-/** An error a route throws on purpose: its status, its `detail`, and any headers. */
-export class HttpError extends Error {
-  constructor (readonly statusCode: number, readonly detail: string, readonly headers: Record<string, string> = {}) {
-    super(detail)
-    this.name = 'HttpError'
-  }
-}
+/**
+ * How the error handler words a route's errors: `detail`, FastAPI's `{"detail": …}`; `oauth2`,
+ * RFC 6749 §5.2's (the token and revocation endpoints): a client's error is a 400
+ * `invalid_request` unless the table gives it an `error` of its own, and the body has `error`
+ * and `error_description` beside `detail`.
+ */
+export type ErrorFormat = 'detail' | 'oauth2'
 
-/** A 422 raised by a route for a rule the schema cannot express (such as a length in bytes). */
-export class RequestValidationError extends Error {
-  readonly statusCode = 422
-  constructor (readonly issues: ValidationIssue[]) {
-    super(issues.map((issue) => issue.msg).join('; '))
-    this.name = 'RequestValidationError'
-  }
+/** The route config that selects the OAuth2 wording: `config: { ...OAUTH2_ERRORS }`. */
+export const OAUTH2_ERRORS = { tokenAuthErrors: 'oauth2' } as const satisfies { tokenAuthErrors: ErrorFormat }
+
+function formatOf (request: FastifyRequest): ErrorFormat {
+  return (request.routeOptions.config as { tokenAuthErrors?: ErrorFormat } | undefined)?.tokenAuthErrors ?? 'detail'
 }
 
 interface AjvIssue {
@@ -76,24 +75,54 @@ export function validationIssues (error: FastifyError): ValidationIssue[] {
   return result
 }
 
-/** The one error handler: `{"detail": ...}` bodies, FastAPI's 422 for validation, no internals in a 5xx. */
-export function errorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  if (error instanceof RequestValidationError) return reply.code(422).send({ detail: error.issues })
-  if (error.validation !== undefined) return reply.code(422).send({ detail: validationIssues(error) })
-  if (error instanceof HttpError) return reply.code(error.statusCode).headers(error.headers).send({ detail: error.detail })
-  // FastAPI answers a body that is not JSON at all like any other invalid body: 422.
-  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
-    return reply.code(422).send({ detail: [{ loc: ['body'], msg: `JSON decode error: ${error.message}`, type: 'json_invalid' }] })
+/** The 400 of a form that failed its schema: the fields missing, or those given twice; undefined when it names no field. */
+function formFieldAnswer (error: FastifyError): ErrorAnswer | undefined {
+  const issues = error.validation ?? []
+  const missing = issues.filter((issue) => issue.keyword === 'required').map((issue) => String(issue.params.missingProperty))
+  if (missing.length > 0) return errors.MISSING_FIELD.answer(missing)
+  const fields = [...new Set(issues.map((issue) => issue.instancePath.replace(/^\//, '')).filter((field) => field !== ''))]
+  return fields.length > 0 ? errors.REPEATED_FIELD.answer(fields) : undefined
+}
+
+/** The table's answer to an error that is the client's doing (or a route's on purpose); undefined for a failure of ours. */
+function answerOf (error: FastifyError, format: ErrorFormat): ErrorAnswer | undefined {
+  // Whatever was thrown (a store may reject with nothing at all).
+  if (typeof error !== 'object' || error === null) return undefined
+  const listed = tableErrorOf(error)
+  // An error meant only for a host's code is a failure here, whatever its status.
+  if (listed !== undefined) return listed.entry.use === 'thrown' ? undefined : listed
+  if (error.validation !== undefined) {
+    return format === 'oauth2' ? formFieldAnswer(error) ?? errors.NOT_A_FORM.answer() : errors.VALIDATION.answer(validationIssues(error))
   }
-  if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    return reply.code(422).send({ detail: [{ loc: ['body'], msg: 'Field required', type: 'missing' }] })
+  switch (error.code) {
+    // FastAPI answers a body that is not JSON at all like any other invalid body: 422.
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return errors.VALIDATION.answer([{ loc: ['body'], msg: `JSON decode error: ${error.message}`, type: 'json_invalid' }])
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return errors.VALIDATION.answer([{ loc: ['body'], msg: 'Field required', type: 'missing' }])
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return errors.BODY_TOO_LARGE.answer()
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return errors.UNSUPPORTED_MEDIA_TYPE.answer()
   }
+  // A database failure has a 5xx (or no) status; a client's connection error (ECONNRESET from a
+  // body cut short) is the client's doing, whatever its code says.
   const status = error.statusCode ?? 500
-  if (status >= 400 && status < 500) {
-    // Fastify's own client errors (unparsable JSON, wrong content type, body too large) say what is wrong.
-    return reply.code(status).send({ detail: error.message })
-  }
-  return sendServerError(error, request, reply)
+  // Fastify's other refusals (and a host plugin's) keep their status and say what is wrong.
+  if (status >= 400 && status < 500) return { ...errors.CLIENT_ERROR.answer(error.message), statusCode: status }
+  return undefined
+}
+
+/**
+ * The one error handler: every answer comes from the error table, `{"detail": …}` (FastAPI's
+ * 422 for validation), or with RFC 6749's fields on a route whose config asks for them
+ * (OAUTH2_ERRORS); nothing internal in a 5xx.
+ */
+export function errorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const format = formatOf(request)
+  const found = answerOf(error, format)
+  if (found === undefined) return sendServerError(error, request, reply)
+  // RFC 6749 has no 422 and no code for most of Fastify's refusals: they are an invalid_request.
+  const answer = format === 'oauth2' && found.entry.error === undefined && found.statusCode < 500 ? errors.NOT_A_FORM.answer() : found
+  return reply.code(answer.statusCode).headers({ ...answer.headers }).send(answerBody(answer, format === 'oauth2'))
 }
 
 /**
@@ -101,17 +130,17 @@ export function errorHandler (error: FastifyError, request: FastifyRequest, repl
  * warn with the reason: unreachable, full, read-only, deleted), else 500, logged as an error;
  * nothing internal in the body.
  */
-export function sendServerError (error: unknown, request: Pick<FastifyRequest, 'log'>, reply: { code: (statusCode: number) => { send: (payload: { detail: string }) => unknown } }) {
+export function sendServerError<R extends ErrorReply<R>> (error: unknown, request: Pick<FastifyRequest, 'log'>, reply: R): R {
   if (isUnavailable(error) || (error as { statusCode?: unknown } | null)?.statusCode === 503) {
     request.log.warn({ err: error, reason: unavailableReason(error) }, 'database unavailable')
-    return reply.code(503).send({ detail: 'Service unavailable' })
+    return sendError(reply, errors.UNAVAILABLE)
   }
   request.log.error({ err: error }, 'request failed')
-  return reply.code(500).send({ detail: 'Internal Server Error' })
+  return sendError(reply, errors.INTERNAL)
 }
 
 export async function notFoundHandler (request: FastifyRequest, reply: FastifyReply) {
-  return await reply.code(404).send({ detail: 'Not Found' })
+  return await sendError(reply, errors.NOT_FOUND)
 }
 
 export interface ErrorsPluginOptions {
@@ -119,6 +148,10 @@ export interface ErrorsPluginOptions {
   notFound?: boolean
 }
 
+/**
+ * The error handler of the plugin's context, for a host's too: every error answered from the
+ * error table, as the plugin's own routes answer theirs.
+ */
 export default fp<ErrorsPluginOptions>(async function errors (app, opts) {
   app.setErrorHandler(errorHandler)
   if (opts.notFound === true) app.setNotFoundHandler(notFoundHandler)

@@ -1,3 +1,4 @@
+import { errors, sendError } from '../src/errors.js'
 import { sendServerError } from './errors.js'
 import type { Guard, GuardReply, GuardRequest } from '../src/types.js'
 import { isPromise, type LiveSession, type SessionLookup } from '../src/sessions/session-lookup.js'
@@ -13,15 +14,8 @@ export interface Guards {
   sessionOf (request: GuardRequest): string
 }
 
-function notAuthenticated (reply: GuardReply) {
-  return reply.code(401).header('www-authenticate', 'Bearer').send({ detail: 'Not authenticated' })
-}
-
-function invalidToken (reply: GuardReply) {
-  return reply.code(401)
-    .header('www-authenticate', 'Bearer error="invalid_token"')
-    .send({ detail: 'Could not validate credentials' })
-}
+const notAuthenticated = (reply: GuardReply) => sendError(reply, errors.NOT_AUTHENTICATED)
+const invalidToken = (reply: GuardReply) => sendError(reply, errors.INVALID_TOKEN)
 
 /** The longest bearer token the guards read; ours are a few hundred characters. */
 export const MAX_TOKEN_LENGTH = 8192
@@ -59,7 +53,7 @@ export function createGuards (tokens: AccessTokens, lookup: SessionLookup): Guar
       return
     }
     ;(request as { user: unknown }).user = found.user
-    if (active && found.user.disabled) reply.code(400).send({ detail: 'Inactive user' })
+    if (active && found.user.disabled) sendError(reply, errors.INACTIVE_USER)
   }
 
   /**

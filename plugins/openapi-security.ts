@@ -2,9 +2,6 @@ import type { SwaggerTransform } from '@fastify/swagger'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import { securitySchemeDescription, type TagObject } from '../src/openapi/openapi-text.js'
 
-/** The default name of the OAuth2 password-flow scheme the plugin's operations (and the routes its guards protect) require. */
-export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
-
 type Json = Record<string, any>
 
 /**

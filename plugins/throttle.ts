@@ -8,9 +8,9 @@ import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy 
 import { createRedisLoginAttemptStore } from '../src/throttle/redis-throttle-store.js'
 import { repeatSummary } from '../src/throttle/repeat-summary.js'
 import { createDatabaseThrottleStore } from '../src/throttle/throttle-store.js'
+import { errors, type TokenAuthError } from '../src/errors.js'
 import type { Kysely } from 'kysely'
 import type { Audit, AuditFields } from './audit.js'
-import { HttpError } from './errors.js'
 
 // Declared with the public types: the plugin's options name it, and importing this file would
 // bring its decorator augmentation into every host's types.
@@ -63,9 +63,8 @@ export interface Throttle {
 }
 
 /** The 429 of a limit or a backoff: `Retry-After` and a detail in seconds. */
-export function tooManyRequests (waitMs: number): HttpError {
-  const seconds = Math.max(1, Math.ceil(waitMs / 1000))
-  return new HttpError(429, `Too many requests: retry in ${seconds} s`, { 'retry-after': String(seconds) })
+export function tooManyRequests (waitMs: number): TokenAuthError {
+  return errors.TOO_MANY_REQUESTS.create(Math.max(1, Math.ceil(waitMs / 1000)))
 }
 
 const DEGRADED_LOG_INTERVAL_MS = 60_000

@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { NoSuchUserError, PasswordRuleError, WrongPasswordError, type OwnerChange } from '../src/accounts/accounts.js'
+import { errors, type ErrorEntry } from '../src/errors.js'
 import { pathVariants } from '../src/route-paths.js'
 import { noContent, ref } from '../src/schemas/ref.js'
 import { badRequest, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
@@ -25,7 +25,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
   const { accounts, guards, audit, throttle: { admittedPasswordCheck } } = opts.internals
 
   // The guard found the user a moment ago; gone since, it is as good as deleted.
-  const gone = () => new HttpError(401, 'Could not validate credentials', { 'www-authenticate': 'Bearer error="invalid_token"' })
+  const gone = () => errors.INVALID_TOKEN.create()
 
   /**
    * The owner's change, from the guarded request's session, its password checked with one
@@ -41,15 +41,15 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
   }
 
   /** The owner's change made, or its refusal as the client sees it. */
-  async function asOwner<T> (change: () => Promise<T>, wrong: string): Promise<T> {
+  async function asOwner<T> (change: () => Promise<T>, wrong: ErrorEntry<[], string>): Promise<T> {
     try {
       return await change()
     } catch (error) {
-      if (error instanceof WrongPasswordError) throw new HttpError(400, wrong)
+      if (error instanceof WrongPasswordError) throw wrong.create()
       if (error instanceof NoSuchUserError) throw gone()
       // Checked before the current password is.
       if (error instanceof PasswordRuleError) {
-        throw new RequestValidationError([{ loc: ['body', 'new_password'], msg: error.problem, type: 'password_invalid' }])
+        throw errors.VALIDATION.create([{ loc: ['body', 'new_password'], msg: error.problem, type: 'password_invalid' }])
       }
       throw error
     }
@@ -69,7 +69,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
           body: ref(PasswordChange),
           response: {
             204: noContent('The password is changed; every other session of the user has ended'),
-            400: badRequest([{ when: 'The current password is wrong (`Current password is incorrect`): nothing changed', name: 'wrongPassword', detail: 'Current password is incorrect' }]),
+            400: badRequest(errors.CURRENT_PASSWORD_INCORRECT),
             401: unauthorized,
             413: payloadTooLarge('two passwords'),
             415: unsupportedMediaType,
@@ -83,7 +83,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       }, async (request, reply) => {
         const { current_password: currentPassword, new_password: newPassword } = request.body
         await asOwner(async () => await accounts.changePassword(request.user.username, currentPassword, newPassword,
-          ownerChange(request, 'password_change')), 'Current password is incorrect')
+          ownerChange(request, 'password_change')), errors.CURRENT_PASSWORD_INCORRECT)
         return await reply.code(204).send()
       })
     }
@@ -129,7 +129,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         body: ref(AccountDeletion),
         response: {
           204: noContent('The account is gone, with its sessions and everything it owned'),
-          400: badRequest([{ when: 'The password is wrong (`Password is incorrect`): nothing was deleted', name: 'wrongPassword', detail: 'Password is incorrect' }]),
+          400: badRequest(errors.PASSWORD_INCORRECT),
           401: unauthorized,
           413: payloadTooLarge('a password'),
           415: unsupportedMediaType,
@@ -140,7 +140,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       }
     }, async (request, reply) => {
       await asOwner(async () => { await accounts.deleteOwn(request.user.username, request.body.password, ownerChange(request, 'account_deletion')) },
-        'Password is incorrect')
+        errors.PASSWORD_INCORRECT)
       return await reply.code(204).send()
     })
   }

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import type { Internals } from '../plugins/internals.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { pathVariants } from '../src/route-paths.js'
-import { HTTPError } from '../src/schemas/errors.js'
+import { errors } from '../src/errors.js'
 import { noContent, ref } from '../src/schemas/ref.js'
-import { badRequest, jsonResponse, tooManyRequests, unauthorized, unavailable, validationFailed } from '../src/schemas/responses.js'
+import { badRequest, errorResponse, tooManyRequests, unauthorized, unavailable, validationFailed } from '../src/schemas/responses.js'
 import { LogoutQuery, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, SESSION_PAGE_MAX, SessionList, SessionListQuery, SessionParams } from '../src/schemas/session.js'
 import type { SessionCursor } from '../src/sessions/session-store.js'
 
@@ -26,7 +25,7 @@ function parseCursor (value: string): SessionCursor {
     ISO_TIME.test(parsed[0]) && SESSION_ID.test(parsed[1]) && parsed[1].length <= SESSION_ID_MAX_LENGTH) {
     return { lastUsedAt: parsed[0], id: parsed[1] }
   }
-  throw new RequestValidationError([BAD_CURSOR])
+  throw errors.VALIDATION.create([BAD_CURSOR])
 }
 
 export interface SessionRoutesOptions {
@@ -128,9 +127,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
           204: noContent('The session has ended'),
           400: badRequest(),
           401: unauthorized,
-          404: jsonResponse(HTTPError, 'The user has no live session of that id (another user\'s is not found either)', {
-            notFound: { summary: 'No such session', value: { detail: 'Session not found' } }
-          }),
+          404: errorResponse([errors.SESSION_NOT_FOUND]),
           422: validationFailed('the id is not a session id: base64url, at most 64 characters', {
             loc: ['path', 'session_id'], msg: 'String should match pattern \'^[A-Za-z0-9_-]+$\'', type: 'string_pattern_mismatch'
           }),
@@ -140,7 +137,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
     }, async (request, reply) => {
       const { username } = request.user
       const ended = request.params.session_id
-      if (!await sessionStore.end(username, ended)) throw new HttpError(404, 'Session not found')
+      if (!await sessionStore.end(username, ended)) throw errors.SESSION_NOT_FOUND.create()
       audit(request, 'session.ended', { username, session: guards.sessionOf(request), endedSession: ended })
       return await reply.code(204).send()
     })

@@ -1,13 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { HttpError, RequestValidationError } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { PasswordRuleError } from '../src/accounts/accounts.js'
 import { pathVariants } from '../src/route-paths.js'
-import { HTTPError } from '../src/schemas/errors.js'
+import { errors } from '../src/errors.js'
 import { ref } from '../src/schemas/ref.js'
-import { badRequest, jsonResponse, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
+import { badRequest, errorResponse, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
 import { User, UserCreate, USERNAME_PATTERN } from '../src/schemas/user.js'
 import { toPublicUser, UsernameTakenError } from '../src/accounts/user-store.js'
 
@@ -54,12 +53,8 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
           body: ref(UserCreate),
           response: {
             201: ref(User, 'Registered: the new account, which can log in at once'),
-            403: jsonResponse(HTTPError, 'Registration is closed on this server', {
-              closed: { summary: 'Registration is closed', value: { detail: 'Registration is closed' } }
-            }),
-            409: jsonResponse(HTTPError, 'The username is taken, in some letter case (`Tim` is taken when `tim` exists)', {
-              taken: { summary: 'The username is taken', value: { detail: 'Username already registered' } }
-            }),
+            403: errorResponse([errors.REGISTRATION_CLOSED]),
+            409: errorResponse([errors.USERNAME_TAKEN]),
             413: payloadTooLarge('a registration'),
             415: unsupportedMediaType,
             422: validationFailed('a field is missing, malformed or too long, or the password is outside 8 to 72 bytes', {
@@ -70,16 +65,16 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
           }
         }
       }, async (request, reply) => {
-        if (opts.registration === 'closed') throw new HttpError(403, 'Registration is closed')
+        if (opts.registration === 'closed') throw errors.REGISTRATION_CLOSED.create()
         const { username, password, email, full_name: fullName } = request.body
         try {
           const user = await accounts.register({ username, password, email, fullName }, audit.of(request))
           return await reply.code(201).send(toPublicUser(user))
         } catch (error) {
           if (error instanceof PasswordRuleError) {
-            throw new RequestValidationError([{ loc: ['body', 'password'], msg: error.problem, type: 'password_length' }])
+            throw errors.VALIDATION.create([{ loc: ['body', 'password'], msg: error.problem, type: 'password_length' }])
           }
-          if (error instanceof UsernameTakenError) throw new HttpError(409, 'Username already registered')
+          if (error instanceof UsernameTakenError) throw errors.USERNAME_TAKEN.create()
           throw error
         }
       })

@@ -20,6 +20,12 @@ export { default as tokenAuthDocs } from '../plugins/docs.js'
 export type { DocsPluginOptions as TokenAuthDocsPluginOptions, TagObject } from '../plugins/docs.js'
 export { ThrottledRequestLog } from '../plugins/request-log.js'
 export { noContent, nullable, ref, TEXT_PATTERN } from './schemas/ref.js'
+// The plugin's options as a TypeBox schema (types, ranges, defaults, descriptions), for a host
+// that checks or documents its own configuration with the plugin's rules.
+export { TokenAuthOptionsSchema } from './options.js'
+// The rules for values a host reads from its environment before handing them to the plugin.
+export { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
+export { parsePublicUrl } from './openapi/public-url.js'
 
 // The database the plugin works in, and its migrations: for a host's deploy step, its own
 // tables beside the plugin's, and its own checks.
@@ -32,3 +38,11 @@ export type { MigrationSet } from './db/migrate.js'
 export { migrate } from './db/plugin-migrations.js'
 export type { MigrateOptions } from './db/plugin-migrations.js'
 export type { AuthDatabase, RefreshTokensTable, SessionsTable, UsersTable } from './db/types.js'
+
+// The error table, and what a host needs to answer, throw, switch on and document its errors.
+export { defineErrors, errors, NO_STORE, sendError } from './errors.js'
+export type { ErrorAnswer, ErrorDetail, ErrorEntry, ErrorReply, ErrorSpec, ErrorTable, ErrorUse, OAuth2ErrorCode, TokenAuthError } from './errors.js'
+export type { ValidationIssue } from './schemas/errors.js'
+export * as errorResponses from './schemas/responses.js'
+export { default as tokenAuthErrors } from '../plugins/errors.js'
+export type { ErrorsPluginOptions } from '../plugins/errors.js'

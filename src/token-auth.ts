@@ -2,14 +2,14 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
-import { DEFAULT_TOKEN_ISSUER, registerAccessTokens } from '../plugins/access-tokens.js'
+import { registerAccessTokens } from '../plugins/access-tokens.js'
 import { createAudit } from '../plugins/audit.js'
 import { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX, registerAuthMetrics } from '../plugins/auth-metrics.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
 import { createGuards } from '../plugins/guards.js'
 import type { Internals } from '../plugins/internals.js'
-import { claimInHostDocument, markGuardedRoutes, SECURITY_SCHEME } from '../plugins/openapi-security.js'
+import { claimInHostDocument, markGuardedRoutes } from '../plugins/openapi-security.js'
 import schemaCompilers from '../plugins/schema-compilers.js'
 import { openStorage } from '../plugins/storage.js'
 import { createThrottle, type LimitName } from '../plugins/throttle.js'
@@ -18,10 +18,11 @@ import sessionRoutes from '../routes/sessions.js'
 import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
 import type { DatabaseOptions } from './db/database.js'
-import { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
-import { createPasswordHasher, PasswordRuleError, passwordLengthProblem } from './accounts/passwords.js'
+import { createPasswordHasher, passwordLengthProblem } from './accounts/passwords.js'
+import { optionsError, resolveOptions, type ResolvedOptions } from './options.js'
+import { PasswordRuleError } from './accounts/passwords.js'
 import { createAccounts, type AccountChange, type AuditActor, type NewAccount } from './accounts/accounts.js'
-import { parsePublicUrl } from './openapi/public-url.js'
+import { errors as errorTable } from './errors.js'
 import type { AddressLimit, Guard, GuardDecorators, MetricsRegistry, RequestUser } from './types.js'
 import { addSchemas, authSchemas } from './schemas/index.js'
 import type { Token } from './schemas/token.js'
@@ -246,53 +247,16 @@ declare module 'fastify' {
 }
 
 function check (condition: boolean, message: string): void {
-  if (!condition) throw new Error(`fastify-token-auth: ${message}`)
+  if (!condition) throw optionsError(message)
 }
 
-const OPTION_KEYS = new Set(['secret', 'database', 'databaseOptions', 'store', 'accessTokenExpireMinutes', 'bcryptCost',
-  'refreshTokenExpireDays', 'sessionMaxDays', 'refreshTokenReuseSeconds', 'maxSessionsPerUser',
-  'registration', 'issuer', 'audience', 'docs', 'decorators', 'prefix', 'throttle', 'metrics',
-  // Fastify's own register options, which reach every plugin.
-  'logLevel', 'logSerializers'])
-const DOCS_KEYS = new Set(['title', 'version', 'description', 'redoc', 'securityScheme', 'publicUrl', 'operationIdPrefix'])
-const THROTTLE_KEYS = new Set(['token', 'registration', 'revoke', 'passwordChange', 'sessions', 'loginBackoffAfter', 'loginBackoffMaxSeconds', 'loginFailuresPerHour', 'redis'])
-const METRICS_KEYS = new Set(['registry', 'prefix'])
-const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetric']
-const DEFAULT_LIMITS: Record<LimitName, AddressLimit> = {
-  token: { max: 60, windowSeconds: 60 },
-  registration: { max: 20, windowSeconds: 3600 },
-  revoke: { max: 60, windowSeconds: 60 },
-  passwordChange: { max: 20, windowSeconds: 3600 },
-  sessions: { max: 60, windowSeconds: 60 }
-}
 const HOUR_MS = 3_600_000
+const NO_LIMITS: Record<LimitName, false> = { token: false, registration: false, revoke: false, passwordChange: false, sessions: false }
 
-const isWhole = (value: unknown, min: number, max: number): value is number =>
-  Number.isInteger(value) && (value as number) >= min && (value as number) <= max
-
-/** The throttle plugin's options from the plugin's: defaults filled in, every value checked. */
-function throttleSettings (opts: TokenAuthThrottleOptions | false | undefined) {
-  const off = opts === false
-  const given = opts === false || opts === undefined ? {} : opts
-  check(typeof given === 'object' && given !== null, 'throttle must be false or an object of throttle options')
-  for (const key of Object.keys(given)) check(THROTTLE_KEYS.has(key), `unknown option throttle.${key}`)
-  const limits = {} as Record<LimitName, AddressLimit | false>
-  for (const name of Object.keys(DEFAULT_LIMITS) as LimitName[]) {
-    const limit = off ? false : given[name] ?? DEFAULT_LIMITS[name]
-    check(limit === false || (typeof limit === 'object' && limit !== null && isWhole(limit.max, 1, 1_000_000) && isWhole(limit.windowSeconds, 1, 86_400) &&
-      Object.keys(limit).every((key) => key === 'max' || key === 'windowSeconds')),
-    `throttle.${name} must be false or { max, windowSeconds }: whole numbers, max from 1 to 1000000, windowSeconds from 1 to 86400`)
-    limits[name] = limit
-  }
-  const after = off ? false : given.loginBackoffAfter ?? 5
-  const maxSeconds = given.loginBackoffMaxSeconds ?? 900
-  const perHour = given.loginFailuresPerHour ?? 100
-  check(after === false || isWhole(after, 1, 1000), 'throttle.loginBackoffAfter must be false or a whole number from 1 to 1000')
-  check(isWhole(maxSeconds, 1, 86_400), 'throttle.loginBackoffMaxSeconds must be a whole number from 1 to 86400')
-  check(isWhole(perHour, 1, 1_000_000), 'throttle.loginFailuresPerHour must be a whole number from 1 to 1000000')
-  const redis = given.redis
-  check(redis === undefined || (typeof redis === 'object' && redis !== null && typeof (redis as { eval?: unknown }).eval === 'function'),
-    'throttle.redis must be an ioredis client')
+/** The throttle plugin's options from the plugin's (checked, with their defaults). */
+function throttleSettings (throttle: ResolvedOptions['throttle']) {
+  if (throttle === false) return { limits: NO_LIMITS, login: false as const, redis: undefined }
+  const { loginBackoffAfter: after, loginBackoffMaxSeconds: maxSeconds, loginFailuresPerHour: perHour, redis, ...limits } = throttle
   return {
     limits,
     login: after === false
@@ -302,85 +266,8 @@ function throttleSettings (opts: TokenAuthThrottleOptions | false | undefined) {
   }
 }
 
-/** The metrics option with its default filled in, checked; undefined when off. */
-function metricsSettings (opts: TokenAuthMetricsOptions | undefined) {
-  if (opts === undefined) return undefined
-  check(typeof opts === 'object' && opts !== null, 'metrics must be an object: { registry, prefix? }')
-  for (const key of Object.keys(opts)) check(METRICS_KEYS.has(key), `unknown option metrics.${key}`)
-  // Any copy of prom-client will do (a host's may be another version): what the plugin calls.
-  const registry: unknown = opts.registry
-  check(typeof registry === 'object' && registry !== null && REGISTRY_METHODS.every((method) => typeof (registry as Record<string, unknown>)[method] === 'function'),
-    'metrics.registry must be a prom-client Registry')
-  const prefix = opts.prefix ?? DEFAULT_METRICS_PREFIX
-  check(typeof prefix === 'string' && /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix),
-    'metrics.prefix must start a metric name: letters, digits, underscores or colons, not a digit first')
-  return { registry: opts.registry, prefix }
-}
-
 // Who changes an account through the public API, unless the caller says.
 const HOST: AuditActor = Object.freeze({ actor: 'host' })
-
-const STORE_METHODS = ['findByUsername', 'create', 'setPassword', 'setDisabled', 'update', 'delete'] as const
-// As the service's ACCESS_TOKEN_EXPIRE_MINUTES: a week at most.
-const MAX_EXPIRE_MINUTES = 10080
-
-function validated (opts: TokenAuthOptions) {
-  for (const key of Object.keys(opts)) check(OPTION_KEYS.has(key), `unknown option ${key}`)
-  const settings = {
-    accessTokenExpireMinutes: opts.accessTokenExpireMinutes ?? 30,
-    refreshTokenExpireDays: opts.refreshTokenExpireDays ?? 14,
-    sessionMaxDays: opts.sessionMaxDays ?? 90,
-    refreshTokenReuseSeconds: opts.refreshTokenReuseSeconds ?? 10,
-    maxSessionsPerUser: opts.maxSessionsPerUser ?? 100,
-    bcryptCost: opts.bcryptCost ?? 12,
-    registration: opts.registration ?? 'open',
-    issuer: opts.issuer ?? DEFAULT_TOKEN_ISSUER,
-    audience: opts.audience ?? DEFAULT_TOKEN_ISSUER,
-    prefix: (opts.prefix ?? '').replace(/\/+$/, '')
-  }
-  check(isLongEnoughSecret(opts.secret), `the secret option must be a string of at least ${MIN_SECRET_BYTES} bytes`)
-  check(typeof opts.database === 'string' || (typeof opts.database === 'object' && opts.database !== null),
-    'the database option must be a DATABASE_URL or a Kysely instance (it holds the sessions, and the accounts unless store is given)')
-  if (opts.store !== undefined) {
-    for (const method of STORE_METHODS) check(typeof opts.store?.[method] === 'function', `the store has no ${method} method (see UserStore)`)
-  }
-  const { accessTokenExpireMinutes: minutes, bcryptCost: cost, registration, prefix } = settings
-  check(Number.isInteger(minutes) && minutes >= 1 && minutes <= MAX_EXPIRE_MINUTES, `accessTokenExpireMinutes must be a whole number from 1 to ${MAX_EXPIRE_MINUTES}`)
-  check(Number.isInteger(cost) && cost >= 4 && cost <= 15, 'bcryptCost must be a whole number from 4 to 15')
-  const { refreshTokenExpireDays: idleDays, sessionMaxDays: maxDays, refreshTokenReuseSeconds: reuse } = settings
-  check(Number.isInteger(idleDays) && idleDays >= 1 && idleDays <= 365, 'refreshTokenExpireDays must be a whole number from 1 to 365')
-  check(Number.isInteger(maxDays) && maxDays >= idleDays && maxDays <= 3650, 'sessionMaxDays must be a whole number from refreshTokenExpireDays to 3650')
-  check(Number.isInteger(reuse) && reuse >= 0 && reuse <= 300, 'refreshTokenReuseSeconds must be a whole number from 0 to 300')
-  const maxSessions = settings.maxSessionsPerUser
-  check(Number.isInteger(maxSessions) && maxSessions >= 1 && maxSessions <= 10_000, 'maxSessionsPerUser must be a whole number from 1 to 10000')
-  check(registration === 'open' || registration === 'closed', "registration must be 'open' or 'closed'")
-  check(typeof prefix === 'string' && (prefix === '' || prefix.startsWith('/')), "prefix must start with '/'")
-  check(typeof settings.issuer === 'string' && settings.issuer !== '' && typeof settings.audience === 'string' && settings.audience !== '', 'issuer and audience must be non-empty strings')
-  const { poolSize, timeoutMs } = opts.databaseOptions ?? {}
-  // 0 would mean "wait for ever" to the PostgreSQL driver: a stuck database must give 503s, not hangs.
-  check(timeoutMs === undefined || (Number.isInteger(timeoutMs) && timeoutMs >= 100), 'databaseOptions.timeoutMs must be a whole number of at least 100')
-  check(poolSize === undefined || (Number.isInteger(poolSize) && poolSize >= 1), 'databaseOptions.poolSize must be a whole number of at least 1')
-  const docs = opts.docs ?? true
-  check(typeof docs === 'boolean' || (typeof docs === 'object' && docs !== null), 'docs must be true, false or an object of docs options')
-  if (typeof docs === 'object') {
-    for (const key of Object.keys(docs)) check(DOCS_KEYS.has(key), `unknown option docs.${key}`)
-    check(docs.redoc !== true || redocInstalled(), 'docs.redoc needs the optional redoc package: npm install redoc@2')
-    check(docs.securityScheme === undefined || (typeof docs.securityScheme === 'string' && /^[A-Za-z0-9._-]+$/.test(docs.securityScheme)),
-      'docs.securityScheme must be a name of letters, digits, dots, hyphens or underscores')
-    check(docs.operationIdPrefix === undefined || (typeof docs.operationIdPrefix === 'string' && /^(?:[A-Za-z][A-Za-z0-9_]*)?$/.test(docs.operationIdPrefix)),
-      'docs.operationIdPrefix must be empty or start with a letter and hold only letters, digits and underscores')
-    const parsed = docs.publicUrl === undefined ? { url: '' } : parsePublicUrl(docs.publicUrl)
-    if ('problem' in parsed) check(false, `docs.publicUrl ${parsed.problem}`)
-  }
-  const names: string[] = []
-  for (const [key, name] of Object.entries(opts.decorators ?? {})) {
-    check(key === 'authenticate' || key === 'currentActiveUser', `unknown option decorators.${key}`)
-    check(name === false || (typeof name === 'string' && name !== ''), `decorators.${key} must be a name or false`)
-    if (typeof name === 'string') names.push(name)
-  }
-  check(new Set(names).size === names.length && !names.includes('tokenAuth'), 'decorators must name two different decorators, neither of them tokenAuth')
-  return settings
-}
 
 /**
  * The embeddable plugin. The host gets the guard decorators, `tokenAuth`, a `request.user`, the
@@ -388,10 +275,23 @@ function validated (opts: TokenAuthOptions) {
  * machinery live in an encapsulated context of their own.
  */
 export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
-  const base = validated(opts)
-  const throttling = throttleSettings(opts.throttle)
-  const metrics = metricsSettings(opts.metrics)
-  const names = opts.decorators ?? {}
+  const options = resolveOptions(opts)
+  check(!options.docs.redoc || redocInstalled(), 'docs.redoc needs the optional redoc package: npm install redoc@2')
+  const base = {
+    accessTokenExpireMinutes: options.accessTokenExpireMinutes,
+    refreshTokenExpireDays: options.refreshTokenExpireDays,
+    sessionMaxDays: options.sessionMaxDays,
+    refreshTokenReuseSeconds: options.refreshTokenReuseSeconds,
+    maxSessionsPerUser: options.maxSessionsPerUser,
+    bcryptCost: options.bcryptCost,
+    registration: options.registration,
+    issuer: options.issuer,
+    audience: options.audience,
+    prefix: options.prefix
+  }
+  const throttling = throttleSettings(options.throttle)
+  const metrics = options.metrics
+  const names = options.decorators
   const guardNames = [names.authenticate ?? 'authenticate', names.currentActiveUser ?? 'currentActiveUser'].filter((name) => name !== false)
   // Checked before anything is opened, so a clash leaves no database file behind.
   for (const name of guardNames) {
@@ -402,17 +302,13 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     const taken = AUTH_METRIC_NAMES.map((name) => `${metrics.prefix}${name}`).find((name) => metrics.registry.getSingleMetric(name) !== undefined)
     check(taken === undefined, `the metrics registry already has ${String(taken)}: give each instance in one registry its own metrics.prefix`)
   }
-  const docsMode = opts.docs === false ? 'off' : host.hasDecorator('swagger') ? 'host' : 'own'
-  const docsOptions = typeof opts.docs === 'object' ? opts.docs : {}
-  const securityScheme = docsOptions.securityScheme ?? SECURITY_SCHEME
-  const operationIdPrefix = docsOptions.operationIdPrefix ?? ''
+  const docsMode = !options.docs.enabled ? 'off' : host.hasDecorator('swagger') ? 'host' : 'own'
+  const docsOptions = options.docs
+  const { securityScheme, operationIdPrefix, publicUrl } = docsOptions
   if (docsMode === 'host') {
     const problem = claimInHostDocument(host, securityScheme, operationIdPrefix)
     check(problem === undefined, problem ?? '')
   }
-  // Checked by validated(): without its trailing slashes.
-  const parsedUrl = docsOptions.publicUrl === undefined ? undefined : parsePublicUrl(docsOptions.publicUrl)
-  const publicUrl = parsedUrl !== undefined && 'url' in parsedUrl ? parsedUrl.url : undefined
 
   addSchemas(host, authSchemas)
 
@@ -420,9 +316,9 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   await host.register(async function tokenAuthContext (child) {
     await child.register(schemaCompilers)
     const storage = await openStorage(child, {
-      database: opts.database,
-      databaseOptions: opts.databaseOptions,
-      store: opts.store,
+      database: options.database,
+      databaseOptions: options.databaseOptions,
+      store: options.store,
       throttleTables: throttling.redis === undefined,
       policy: {
         refreshTokenExpireDays: base.refreshTokenExpireDays,
@@ -448,7 +344,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       audit
     }
     if (docsMode === 'own') {
-      const { securityScheme: _scheme, publicUrl: _url, operationIdPrefix: _ids, ...pages } = docsOptions
+      const { enabled: _enabled, securityScheme: _scheme, publicUrl: _url, operationIdPrefix: _ids, ...pages } = docsOptions
       await child.register(docs, { ...pages, publicUrl, registration: base.registration })
     }
     await child.register(errors)
@@ -510,9 +406,9 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     currentActiveUser,
     async issueToken (username: string, options: { userAgent?: string } = {}) {
       const user = await store.findByUsername(username)
-      if (user === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
+      if (user === undefined) throw errorTable.UNKNOWN_USER.create(username)
       const started = await sessions.start(user.username, options.userAgent)
-      if (started === undefined) throw new Error(`fastify-token-auth: no user named ${username}`)
+      if (started === undefined) throw errorTable.UNKNOWN_USER.create(username)
       await sessions.endBeyondCap(user.username)
       return tokens.issue(started.session, started.refreshToken)
     },

@@ -1,5 +1,6 @@
 import AjvCompiler from '@fastify/ajv-compiler'
 import { Type, type TSchema } from '@sinclair/typebox'
+import { errors } from '../errors.js'
 import { UserCreate, UserUpdate } from '../schemas/user.js'
 
 /** A field of an account that breaks a rule of POST /users/ (or PATCH /users/me/). */
@@ -15,8 +16,9 @@ export interface AccountIssue {
 
 /** An account's fields break the rules the routes apply; `issues` names each. */
 export class AccountRuleError extends Error {
+  readonly code = errors.ACCOUNT_RULE.code
   constructor (readonly issues: AccountIssue[]) {
-    super(`fastify-token-auth: ${issues.map((issue) => `${issue.field} ${issue.message}`).join('; ')}`)
+    super(errors.ACCOUNT_RULE.detail(issues.map((issue) => `${issue.field} ${issue.message}`).join('; ')))
     this.name = 'AccountRuleError'
   }
 }

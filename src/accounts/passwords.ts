@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { hash, verify } from '@node-rs/bcrypt'
+import { errors } from '../errors.js'
 
 export const PASSWORD_MIN_BYTES = 8
 // bcrypt reads at most 72 bytes; anything after would be silently ignored.
@@ -17,8 +18,9 @@ export function passwordLengthProblem (password: string): string | undefined {
 
 /** A new password breaks the rule (8 to 72 bytes in UTF-8, and for a change, not the current one); `problem` says how. */
 export class PasswordRuleError extends RangeError {
+  readonly code = errors.PASSWORD_RULE.code
   constructor (readonly problem: string) {
-    super(`fastify-token-auth: ${problem}`)
+    super(errors.PASSWORD_RULE.detail(problem))
     this.name = 'PasswordRuleError'
   }
 }

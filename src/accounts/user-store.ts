@@ -1,3 +1,4 @@
+import { errors } from '../errors.js'
 import type { User } from '../schemas/user.js'
 
 /** A stored account. `hashedPassword` never leaves the server: see toPublicUser. */
@@ -20,6 +21,8 @@ export interface NewUser {
 
 /** Thrown by `UserStore.create` when the username is taken (in any letter case, for the built-in store). */
 export class UsernameTakenError extends Error {
+  /** The table's code: the plugin answers it 409 `Username already registered`. */
+  readonly code = errors.USERNAME_TAKEN.code
   constructor (username: string) {
     super(`Username ${username} is already taken`)
     this.name = 'UsernameTakenError'

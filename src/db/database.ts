@@ -4,6 +4,7 @@ import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type Dialect, type KyselyConfig } from 'kysely'
+import { errors } from '../errors.js'
 import { asUnavailable, unavailableReason } from './errors.js'
 import { watchFileIdentity, type FileIdentity } from './file-identity.js'
 import type { AuthDatabase } from './types.js'
@@ -164,6 +165,7 @@ export function freshGeneration (previous: number): number {
 
 /** Why a backup was not written: the message says what to do. */
 export class BackupError extends Error {
+  readonly code = errors.BACKUP.code
   constructor (message: string) {
     super(message)
     this.name = 'BackupError'

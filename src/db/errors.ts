@@ -1,9 +1,11 @@
+import { errors } from '../errors.js'
+
 /** The database cannot be reached or answered too late: clients get 503, and may retry. */
 export class DatabaseUnavailableError extends Error {
-  readonly statusCode = 503
-  readonly code = 'DATABASE_UNAVAILABLE'
+  readonly statusCode = errors.UNAVAILABLE.statusCode
+  readonly code = errors.UNAVAILABLE.code
   constructor (cause: unknown) {
-    super('Service unavailable', { cause })
+    super(errors.UNAVAILABLE.detail(), { cause })
     this.name = 'DatabaseUnavailableError'
   }
 }

@@ -1,10 +1,17 @@
 // The prose of the OpenAPI documents (the plugin's own and a host's): what the tags hold,
 // how to log in with each doc page, and when each error status is answered.
 
+import { errors } from '../errors.js'
+
 export interface TagObject {
   name: string
   description: string
 }
+
+/** The title of a document, unless the host names it. */
+export const DEFAULT_DOCS_TITLE = 'Token authentication API'
+/** The opening paragraph of a document's description, unless the host gives one. */
+export const DEFAULT_DOCS_LEAD = 'OAuth2 password flow with JWT bearer tokens.'
 
 /** The tags of the plugin's operations. */
 export const AUTH_TAGS: TagObject[] = [
@@ -69,8 +76,8 @@ export function documentDescription (opts: DescriptionOptions): string {
 
 const ERROR_TABLE = `| Status | When |
 | --- | --- |
-| 400 | At the token endpoint and \`/revoke\`: a field is missing or the body is not a form (\`invalid_request\`), the refresh token is unknown, spent, revoked or expired (\`invalid_grant\`), or the grant type is neither \`password\` nor \`refresh_token\` (\`unsupported_grant_type\`). Elsewhere: the account is disabled (\`Inactive user\`), or the password given to confirm a change is wrong |
-| 401 | At the token endpoint: wrong username or password (the same answer for both). Elsewhere: no bearer token (\`Not authenticated\`), or one that is malformed, expired, revoked or of an ended session (\`Could not validate credentials\`); \`WWW-Authenticate: Bearer\` says so too |
+| 400 | At the token endpoint and \`/revoke\`: a field is missing or the body is not a form (\`invalid_request\`), the refresh token is unknown, spent, revoked or expired (\`invalid_grant\`), or the grant type is neither \`password\` nor \`refresh_token\` (\`unsupported_grant_type\`). Elsewhere: the account is disabled (\`${errors.INACTIVE_USER.detail()}\`), or the password given to confirm a change is wrong |
+| 401 | At the token endpoint: wrong username or password (the same answer for both). Elsewhere: no bearer token (\`${errors.NOT_AUTHENTICATED.detail()}\`), or one that is malformed, expired, revoked or of an ended session (\`${errors.INVALID_TOKEN.detail()}\`); \`WWW-Authenticate: Bearer\` says so too |
 | 403 | Registration is closed |
 | 404 | What the path names does not exist or is not the caller's (never 403), or no such path |
 | 409 | The username is taken, in any letter case |

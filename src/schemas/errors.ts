@@ -1,8 +1,13 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { answerBody, errors } from '../errors.js'
+
+// The schemas' own examples come from the error table too.
+const notAuthenticated = errors.NOT_AUTHENTICATED.detail()
+const badCredentials = answerBody(errors.BAD_CREDENTIALS.answer(), true)
 
 export const HTTPError = Type.Object({
-  detail: Type.String({ description: 'What went wrong, or what to fix', examples: ['Not authenticated'] })
-}, { $id: 'TokenAuth.HTTPError', description: 'An error; `detail` says what went wrong.', examples: [{ detail: 'Not authenticated' }] })
+  detail: Type.String({ description: 'What went wrong, or what to fix', examples: [notAuthenticated] })
+}, { $id: 'TokenAuth.HTTPError', description: 'An error; `detail` says what went wrong.', examples: [{ detail: notAuthenticated }] })
 export type HTTPError = Static<typeof HTTPError>
 
 const issueExample = { loc: ['body', 'username'], msg: 'Field required', type: 'missing' }
@@ -21,17 +26,17 @@ export type HTTPValidationError = Static<typeof HTTPValidationError>
 
 // RFC 6749 §5.2 error response, with FastAPI's `detail` alongside for tutorial clients.
 export const OAuth2Error = Type.Object({
-  detail: Type.String({ description: 'The same as `error_description`, for clients of the FastAPI tutorial', examples: ['Incorrect username or password'] }),
+  detail: Type.String({ description: 'The same as `error_description`, for clients of the FastAPI tutorial', examples: [badCredentials.detail] }),
   error: Type.Union([
     Type.Literal('invalid_request'),
     Type.Literal('invalid_grant'),
     Type.Literal('unsupported_grant_type'),
     Type.Literal('invalid_scope')
   ], { description: 'The RFC 6749 error code', examples: ['invalid_grant'] }),
-  error_description: Type.String({ description: 'What went wrong, for people', examples: ['Incorrect username or password'] })
+  error_description: Type.String({ description: 'What went wrong, for people', examples: [badCredentials.error_description] })
 }, {
   $id: 'TokenAuth.OAuth2Error',
   description: 'An OAuth2 error (RFC 6749 §5.2).',
-  examples: [{ detail: 'Incorrect username or password', error: 'invalid_grant', error_description: 'Incorrect username or password' }]
+  examples: [badCredentials]
 })
 export type OAuth2Error = Static<typeof OAuth2Error>

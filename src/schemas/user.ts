@@ -22,8 +22,21 @@ function newPassword (example: string) {
   })
 }
 
-const email = () => nullable(Type.String({ format: 'email', maxLength: EMAIL_MAX_LENGTH, description: 'An email address, or null for none', examples: ['johndoe@example.com'] }))
-const fullName = () => nullable(Type.String({ maxLength: FULL_NAME_MAX_LENGTH, pattern: TEXT_PATTERN, description: 'Up to 200 characters, or null for none', examples: ['John Doe'] }))
+// The rules for an account's fields wherever one is made (registration, profile changes, the
+// CLI). `format: 'email'` is checked by Fastify's validator; TypeBox's Value needs it registered.
+/** A username: its pattern, as registration checks it. */
+export const Username = Type.String({
+  pattern: USERNAME_PATTERN,
+  description: '3 to 64 letters, digits, dots, underscores or hyphens; unique ignoring case',
+  examples: [USERNAME_EXAMPLE]
+})
+/** An email address of an account (not null). */
+export const Email = Type.String({ format: 'email', maxLength: EMAIL_MAX_LENGTH, description: 'An email address', examples: ['johndoe@example.com'] })
+/** A full name of an account (not null). */
+export const FullName = Type.String({ maxLength: FULL_NAME_MAX_LENGTH, pattern: TEXT_PATTERN, description: 'Up to 200 characters', examples: ['John Doe'] })
+
+const email = () => nullable({ ...Email, description: 'An email address, or null for none' })
+const fullName = () => nullable({ ...FullName, description: 'Up to 200 characters, or null for none' })
 
 export const User = Type.Object({
   username: Type.String({ description: 'The name the user logs in with', examples: [USERNAME_EXAMPLE] }),
@@ -38,11 +51,7 @@ export const User = Type.Object({
 export type User = Static<typeof User>
 
 export const UserCreate = Type.Object({
-  username: Type.String({
-    pattern: USERNAME_PATTERN,
-    description: '3 to 64 letters, digits, dots, underscores or hyphens; unique ignoring case',
-    examples: [USERNAME_EXAMPLE]
-  }),
+  username: Username,
   password: newPassword(PASSWORD_EXAMPLE),
   email: Type.Optional(email()),
   full_name: Type.Optional(fullName())

@@ -3,7 +3,6 @@ import type { Kysely } from 'kysely'
 import bodyDeadline from './plugins/body-deadline.js'
 import cors from './plugins/cors.js'
 import database from './plugins/database.js'
-import errors from '../../plugins/errors.js'
 import items from './plugins/items.js'
 import redis from './plugins/redis.js'
 import requestMetrics from './plugins/request-metrics.js'
@@ -12,7 +11,7 @@ import healthRoutes from './routes/health.js'
 import itemRoutes from './routes/items.js'
 import metricsRoute from './routes/metrics.js'
 import { itemSchemas } from './items/item-schemas.js'
-import tokenAuth, { DEFAULT_METRICS_PREFIX, tokenAuthDocs, type AuthDatabase, type MetricsRegistry, type TagObject, type TokenAuthOptions } from '../index.js'
+import tokenAuth, { DEFAULT_METRICS_PREFIX, tokenAuthDocs, tokenAuthErrors, type AuthDatabase, type MetricsRegistry, type TagObject, type TokenAuthOptions } from '../index.js'
 
 /** The tags of the service's own operations, after the plugin's. */
 const SERVICE_TAGS: TagObject[] = [
@@ -54,7 +53,7 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
 export default fp<ServiceOptions>(async function service (app, opts) {
   const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, corsOrigins = [], metrics, publicUrl, ...auth } = opts
   if (metrics !== undefined) await app.register(requestMetrics, { registry: metrics.registry, prefix: DEFAULT_METRICS_PREFIX })
-  await app.register(errors, { notFound: true })
+  await app.register(tokenAuthErrors, { notFound: true })
   await app.register(securityHeaders)
   await app.register(cors, { origins: corsOrigins })
   await app.register(bodyDeadline, { timeout: bodyTimeout ?? app.server.requestTimeout })

@@ -1,13 +1,13 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { errors, sendError, type ErrorEntry } from '../index.js'
 
-// What Node's HTTP parser refuses before Fastify sees a request, in the service's words.
-const ANSWERS: Record<string, [number, string]> = {
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request did not arrive in time'],
-  HPE_HEADER_OVERFLOW: [431, 'The request headers are too large (at most 16 KB in all)']
+// What Node's HTTP parser refuses before Fastify sees a request, from the error table.
+const ANSWERS: Record<string, ErrorEntry<[]>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: errors.REQUEST_TIMEOUT,
+  HPE_HEADER_OVERFLOW: errors.HEADERS_TOO_LARGE
 }
-const MALFORMED: [number, string] = [400, 'Malformed HTTP request']
 
 /**
  * The service's `clientErrorHandler`: a `{"detail"}` answer, as everywhere else, and a debug
@@ -24,13 +24,13 @@ export function clientErrorHandler (this: FastifyInstance, error: Error & { code
   // The parser stays failed: every further chunk on the socket reports again.
   if (refusing.has(socket)) return
   refusing.add(socket)
-  const [status, detail] = ANSWERS[error.code ?? ''] ?? MALFORMED
+  const { statusCode: status, headers, detail } = (ANSWERS[error.code ?? ''] ?? errors.MALFORMED_REQUEST).answer()
   this.log.debug({ code: error.code, reason: error.reason, status }, 'refused a malformed request')
   const body = JSON.stringify({ detail })
+  const head = Object.entries({ 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)), ...headers })
   afterResponses(socket, () => {
     if (socket.destroyed || !socket.writable) return
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${head.map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n${body}`)
   })
 }
 
@@ -51,9 +51,9 @@ function afterResponses (socket: Socket, then: () => void): void {
 }
 
 // What Fastify's router refuses before a route is found.
-const FRAMEWORK_ANSWERS: Record<string, [number, string]> = {
-  FST_ERR_BAD_URL: [400, 'The URL is malformed: a percent-escape does not decode'],
-  FST_ERR_MAX_PARAM_LENGTH: [414, 'A path parameter is too long']
+const FRAMEWORK_ANSWERS: Record<string, ErrorEntry<[]>> = {
+  FST_ERR_BAD_URL: errors.BAD_URL,
+  FST_ERR_MAX_PARAM_LENGTH: errors.PARAM_TOO_LONG
 }
 
 /**
@@ -64,8 +64,8 @@ export function frameworkErrorHandler (error: FastifyError, request: FastifyRequ
   const answer = FRAMEWORK_ANSWERS[error.code]
   if (answer === undefined) {
     request.log.error({ code: error.code }, 'the router failed')
-    return reply.code(500).send({ detail: 'Internal Server Error' })
+    return sendError(reply, errors.INTERNAL)
   }
   request.log.debug({ code: error.code }, 'refused a malformed URL')
-  return reply.code(answer[0]).send({ detail: answer[1] })
+  return sendError(reply, answer)
 }

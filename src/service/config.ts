@@ -2,62 +2,125 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { parseEnv } from 'node:util'
-import { Type, type Static } from '@sinclair/typebox'
+import { Kind, Type, type Static, type TInteger, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { isLongEnoughSecret, MIN_SECRET_BYTES } from '../tokens/jwt-secret.js'
-import { parsePublicUrl } from '../openapi/public-url.js'
+import { isLongEnoughSecret, MIN_SECRET_BYTES, parsePublicUrl, TokenAuthOptionsSchema } from '../index.js'
 
-const RATE_PATTERN = '^(off|[1-9][0-9]{0,6}/([1-9][0-9]{0,4})?(s|min|h))$'
+const RATE_PATTERN = '^(off|[1-9][0-9]*/([1-9][0-9]*)?(s|min|h))$'
 const TRUST_PROXY_PATTERN = '^(true|false|[0-9]{1,2}|[0-9a-fA-F.:/]+( *, *[0-9a-fA-F.:/]+)*)$'
 
+// The settings that set a plugin option take its range, default and description from the
+// plugin's schema; `option` names it (docs/configuration.md lists both). `expected` says what a
+// setting accepts where its keywords do not say it by themselves.
+const option = TokenAuthOptionsSchema.properties
+const throttleOption = option.throttle.anyOf[1].properties
+const databaseUrl = option.database.anyOf[0]
+const ADDRESS_LIMIT = throttleOption.token.anyOf[0].properties
+
+/** A whole-number setting with the range, default and description of the option it sets. */
+function integerOf (schema: TInteger, path: string, { minimum, description, default: value }: { minimum?: number, description?: string, default?: number } = {}) {
+  return Type.Integer({
+    minimum: minimum ?? schema.minimum,
+    maximum: schema.maximum,
+    default: value ?? schema.default,
+    description: description ?? schema.description,
+    option: path
+  })
+}
+
+/** A RATE_LIMIT_* setting for a throttle.* limit: its default written as N/PERIOD. */
+function rateOf (name: 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions') {
+  const schema = throttleOption[name]
+  return Type.String({
+    pattern: RATE_PATTERN,
+    default: rateText(schema.default as { max: number, windowSeconds: number }),
+    description: `${schema.description as string} Here N/PERIOD (\`60/min\`, \`20/h\`, \`10/15min\`, \`5/s\`) for max/windowSeconds, \`off\` for false.`,
+    expected: 'off, or requests per period such as 60/min, 20/h or 10/15min',
+    option: `throttle.${name}`
+  })
+}
+
 // Every setting the service reads, with its default. The names are the environment
-// variables; src/service/app.ts maps them onto the plugin's options.
+// variables; src/service/server.ts maps them onto the plugin's options.
 export const ConfigSchema = Type.Object({
-  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
-  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface to listen on.' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: 'Port to listen on.' }),
   DATABASE_URL: Type.String({
-    pattern: '^(sqlite:.+|postgres(ql)?://.+)$',
+    pattern: databaseUrl.pattern,
     default: 'sqlite:./data/app.db',
-    description: 'sqlite:PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE'
+    description: `${databaseUrl.description as string}.`,
+    expected: 'sqlite:PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE',
+    option: 'database'
   }),
-  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
-  DATABASE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
-  // Start on an empty SQLite database although the marker beside it says one existed there.
-  ALLOW_EMPTY_DATABASE: Type.Boolean({ default: false }),
-  WORKERS: Type.String({ pattern: '^(auto|[1-9][0-9]?)$', default: '1' }),
-  JWT_SECRET: Type.Optional(Type.String()),
-  ACCESS_TOKEN_EXPIRE_MINUTES: Type.Integer({ minimum: 1, maximum: 10080, default: 30 }),
-  REFRESH_TOKEN_EXPIRE_DAYS: Type.Integer({ minimum: 1, maximum: 365, default: 14 }),
-  SESSION_MAX_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
-  REFRESH_TOKEN_REUSE_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
-  MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
-  BCRYPT_COST: Type.Integer({ minimum: 4, maximum: 15, default: 12 }),
-  REGISTRATION: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
-  // Requests per client address: N/PERIOD (s, min, h, optionally with a count: 10/15min), or off.
-  RATE_LIMIT_TOKEN: Type.String({ pattern: RATE_PATTERN, default: '60/min' }),
-  RATE_LIMIT_REGISTRATION: Type.String({ pattern: RATE_PATTERN, default: '20/h' }),
-  RATE_LIMIT_REVOKE: Type.String({ pattern: RATE_PATTERN, default: '60/min' }),
-  RATE_LIMIT_PASSWORD_CHANGE: Type.String({ pattern: RATE_PATTERN, default: '20/h' }),
-  RATE_LIMIT_SESSIONS: Type.String({ pattern: RATE_PATTERN, default: '60/min' }),
-  // Consecutive failed logins of a username from one address before each attempt waits (0: never).
-  LOGIN_BACKOFF_AFTER: Type.Integer({ minimum: 0, maximum: 1000, default: 5 }),
-  LOGIN_BACKOFF_MAX_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 900 }),
-  LOGIN_FAILURES_PER_HOUR: Type.Integer({ minimum: 1, maximum: 1000000, default: 100 }),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+' })),
-  // Which proxies to believe about the client address: a hop count, addresses/CIDRs, true, or false.
-  TRUST_PROXY: Type.String({ pattern: TRUST_PROXY_PATTERN, default: 'false' }),
-  // Origins whose pages may call the API, comma-separated, each exactly scheme://host[:port].
-  CORS_ORIGINS: Type.Optional(Type.String()),
-  // Where clients reach the service (https://api.example.com): the OpenAPI document's server and token URL.
-  PUBLIC_URL: Type.Optional(Type.String()),
+  DATABASE_POOL_SIZE: integerOf(option.databaseOptions.properties.poolSize, 'databaseOptions.poolSize'),
+  DATABASE_TIMEOUT_MS: integerOf(option.databaseOptions.properties.timeoutMs, 'databaseOptions.timeoutMs'),
+  ALLOW_EMPTY_DATABASE: Type.Boolean({
+    default: false,
+    description: '`true` starts on an empty SQLite database although the marker beside it says one existed there; set it for one start only.'
+  }),
+  WORKERS: Type.String({
+    pattern: '^(auto|[1-9][0-9]?)$',
+    default: '1',
+    description: 'Worker processes sharing the port; `auto` is one per CPU.',
+    expected: 'auto or a whole number from 1 to 99'
+  }),
+  JWT_SECRET: Type.Optional(Type.String({
+    description: `${option.secret.description as string} Required with PostgreSQL; unset with SQLite, one is generated and kept ` +
+      'beside the database (`openssl rand -base64 48` makes one).',
+    expected: `at least ${MIN_SECRET_BYTES} bytes`,
+    option: 'secret'
+  })),
+  ACCESS_TOKEN_EXPIRE_MINUTES: integerOf(option.accessTokenExpireMinutes, 'accessTokenExpireMinutes'),
+  REFRESH_TOKEN_EXPIRE_DAYS: integerOf(option.refreshTokenExpireDays, 'refreshTokenExpireDays'),
+  SESSION_MAX_DAYS: integerOf(option.sessionMaxDays, 'sessionMaxDays'),
+  REFRESH_TOKEN_REUSE_SECONDS: integerOf(option.refreshTokenReuseSeconds, 'refreshTokenReuseSeconds'),
+  MAX_SESSIONS_PER_USER: integerOf(option.maxSessionsPerUser, 'maxSessionsPerUser'),
+  BCRYPT_COST: integerOf(option.bcryptCost, 'bcryptCost'),
+  REGISTRATION: Type.Union(option.registration.anyOf, { default: option.registration.default, description: option.registration.description, option: 'registration' }),
+  RATE_LIMIT_TOKEN: rateOf('token'),
+  RATE_LIMIT_REGISTRATION: rateOf('registration'),
+  RATE_LIMIT_REVOKE: rateOf('revoke'),
+  RATE_LIMIT_PASSWORD_CHANGE: rateOf('passwordChange'),
+  RATE_LIMIT_SESSIONS: rateOf('sessions'),
+  LOGIN_BACKOFF_AFTER: integerOf(throttleOption.loginBackoffAfter.anyOf[1], 'throttle.loginBackoffAfter', {
+    minimum: 0,
+    default: throttleOption.loginBackoffAfter.default,
+    description: `${throttleOption.loginBackoffAfter.description as string} Here 0 for false.`
+  }),
+  LOGIN_BACKOFF_MAX_SECONDS: integerOf(throttleOption.loginBackoffMaxSeconds, 'throttle.loginBackoffMaxSeconds'),
+  LOGIN_FAILURES_PER_HOUR: integerOf(throttleOption.loginFailuresPerHour, 'throttle.loginFailuresPerHour'),
+  REDIS_URL: Type.Optional(Type.String({
+    pattern: '^rediss?://.+',
+    expected: 'redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…',
+    description: '`redis://…`: keep the throttling counters in Redis instead of the database (the service connects a client for `throttle.redis`).',
+    option: 'throttle.redis'
+  })),
+  TRUST_PROXY: Type.String({
+    pattern: TRUST_PROXY_PATTERN,
+    default: 'false',
+    expected: 'false, true, a hop count, or comma-separated proxy addresses or CIDRs',
+    description: 'Which proxies may say who the client is (`X-Forwarded-For`): their addresses or CIDRs, comma-separated ' +
+      '(recommended), a hop count, `true` (whoever connects) or `false`.'
+  }),
+  CORS_ORIGINS: Type.Optional(Type.String({
+    description: 'Origins whose pages may call the API, comma-separated, each `scheme://host[:port]` exactly as browsers send it; `*` is refused. Unset: no CORS.'
+  })),
+  PUBLIC_URL: Type.Optional(Type.String({
+    description: option.docs.anyOf[1].properties.publicUrl.description,
+    expected: option.docs.anyOf[1].properties.publicUrl.mustBe,
+    option: 'docs.publicUrl'
+  })),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
-    { default: 'info' }
+    { default: 'info', description: 'pino level.' }
   ),
-  // GET /metrics (Prometheus): on the API's port, or with METRICS_PORT only there (on METRICS_HOST, default HOST).
-  METRICS: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'off' }),
-  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
-  METRICS_HOST: Type.Optional(Type.String({ minLength: 1 }))
+  METRICS: Type.Union([Type.Literal('on'), Type.Literal('off')], {
+    default: 'off',
+    description: '`on` serves `GET /metrics` (Prometheus) on the API\'s port, or with `METRICS_PORT` only there; the plugin\'s metrics are recorded too.',
+    option: 'metrics'
+  }),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Serve `/metrics` on this port only, not on `PORT` (with `METRICS=on`).' })),
+  METRICS_HOST: Type.Optional(Type.String({ minLength: 1, description: 'The interface `METRICS_PORT` listens on. Unset: `HOST`.' }))
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -134,7 +197,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
   }
   for (const key of ['RATE_LIMIT_TOKEN', 'RATE_LIMIT_REGISTRATION', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_PASSWORD_CHANGE', 'RATE_LIMIT_SESSIONS'] as const) {
     const limit = problems.has(key) ? false : addressLimit(config[key])
-    if (limit !== false && limit.windowSeconds > 86_400) problems.set(key, `${key}=${JSON.stringify(config[key])}: the period can be a day at most`)
+    if (limit === false) continue
+    const [maxCount, maxSeconds] = [ADDRESS_LIMIT.max.maximum as number, ADDRESS_LIMIT.windowSeconds.maximum as number]
+    if (limit.max > maxCount) problems.set(key, `${key}=${JSON.stringify(config[key])}: the count can be ${maxCount} at most`)
+    else if (limit.windowSeconds > maxSeconds) problems.set(key, `${key}=${JSON.stringify(config[key])}: the period can be ${maxSeconds} s at most`)
   }
   if (!problems.has('TRUST_PROXY')) {
     const proxies = trustProxy(config.TRUST_PROXY)
@@ -190,6 +256,12 @@ function metricsProblems (config: Config, problems: Map<string, string>): Array<
 }
 
 const PERIOD_SECONDS: Record<string, number> = { s: 1, min: 60, h: 3600 }
+
+/** A limit per address as a RATE_LIMIT_* value, in the largest unit that divides its window. */
+function rateText ({ max, windowSeconds }: { max: number, windowSeconds: number }): string {
+  const [count, unit] = windowSeconds % 3600 === 0 ? [windowSeconds / 3600, 'h'] : windowSeconds % 60 === 0 ? [windowSeconds / 60, 'min'] : [windowSeconds, 's']
+  return `${max}/${count === 1 ? '' : count}${unit}`
+}
 
 /** A RATE_LIMIT_* value as a limit per address, or false for off. */
 export function addressLimit (value: string): { max: number, windowSeconds: number } | false {
@@ -248,19 +320,17 @@ function withoutPassword (value: string | undefined): string | undefined {
 }
 
 function describe (key: string, message: string): string {
-  const schema = ConfigSchema.properties[key as keyof Config]
-  if (schema === undefined) return message
-  if (key === 'REGISTRATION') return 'expected open or closed'
-  if (key === 'LOG_LEVEL') return 'expected one of fatal, error, warn, info, debug, trace, silent'
-  if (key === 'DATABASE_URL') return 'expected sqlite:PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE'
-  if (key === 'WORKERS') return 'expected auto or a whole number from 1 to 99'
-  if (key.startsWith('RATE_LIMIT_')) return 'expected off, or requests per period such as 60/min, 20/h or 10/15min'
-  if (key === 'REDIS_URL') return 'expected redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…'
-  if (key === 'TRUST_PROXY') return 'expected false, true, a hop count, or comma-separated proxy addresses or CIDRs'
-  if (key === 'ALLOW_EMPTY_DATABASE') return 'expected true or false'
-  if (key === 'METRICS') return 'expected on or off'
-  if ('minimum' in schema && 'maximum' in schema) {
-    return `expected a whole number from ${schema.minimum} to ${schema.maximum}`
-  }
-  return message
+  const schema = (ConfigSchema.properties as Record<string, TSchema>)[key]
+  const rule = schema === undefined ? undefined : settingRule(schema)
+  return rule === undefined ? message : `expected ${rule}`
+}
+
+/** What a setting's schema accepts (its `expected`, a range, or its values), for messages and docs/configuration.md. */
+export function settingRule (schema: TSchema): string | undefined {
+  if (typeof schema.expected === 'string') return schema.expected
+  if (schema[Kind] === 'Integer') return `a whole number from ${schema.minimum as number} to ${schema.maximum as number}`
+  if (schema[Kind] === 'Boolean') return 'true or false'
+  if (schema[Kind] !== 'Union') return undefined
+  const values = (schema.anyOf as TSchema[]).map((choice) => String(choice.const))
+  return values.length > 2 ? `one of ${values.join(', ')}` : values.join(' or ')
 }

@@ -3,8 +3,7 @@ import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises
 import { dirname } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from './config.js'
-import { isLongEnoughSecret, MIN_SECRET_BYTES } from '../tokens/jwt-secret.js'
-import { parseDatabaseUrl } from '../index.js'
+import { isLongEnoughSecret, MIN_SECRET_BYTES, parseDatabaseUrl } from '../index.js'
 
 /** The generated secret's file: beside the database and named after it, so two databases in one folder never share a secret. */
 export function secretFileFor (databasePath: string): string {

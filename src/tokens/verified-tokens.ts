@@ -15,13 +15,13 @@ const CLOCK_SKEW_MS = 5000
  * their `exp`, so a client reusing its token skips the HMAC and JSON work on later requests.
  * Keyed by the exact token string; a hit is honoured only while `now < exp`, so a token is
  * still refused from the second it expires. Failures are never remembered. Bounded: the oldest
- * entry goes first when full.
+ * entry goes first when full. `clock` is for the tests: milliseconds since the epoch.
  */
-export function createVerifiedTokenCache (verify: (token: string) => VerifiedClaims, maxEntries = 10_000) {
+export function createVerifiedTokenCache (verify: (token: string) => VerifiedClaims, maxEntries = 10_000, clock: () => number = Date.now) {
   const entries = new Map<string, VerifiedClaims>()
   /** The token's claims, or undefined when it is unusable. */
   return function claimsOf (token: string): VerifiedClaims | undefined {
-    const now = Date.now()
+    const now = clock()
     const hit = entries.get(token)
     if (hit !== undefined) {
       if (now < hit.exp * 1000) return hit

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs'
 import { chromium, type Browser, type BrowserContext } from 'playwright-core'
+import tap from 'tap'
 
 // What the browser tests share: Debian's Chromium (never a downloaded browser), the flags it
 // needs as root on a machine without network, the bounds of every wait, and the rule that a
@@ -26,6 +27,13 @@ export async function launchChromium (t: { teardown: (fn: () => unknown) => void
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS, timeout: LOAD_TIMEOUT })
   t.teardown(async () => await browser.close())
   return browser
+}
+
+let shared: Promise<Browser> | undefined
+/** One Chromium for every test of a file that asks (each in a fresh context), closed when the file's tests end. */
+export async function sharedChromium (): Promise<Browser> {
+  shared ??= launchChromium(tap)
+  return await shared
 }
 
 /** A fresh context (no shared auth state, cookies or cache) with the step and load bounds. */

@@ -9,7 +9,7 @@ import t from 'tap'
 import type { Page } from 'playwright-core'
 import tokenAuth from '../../src/index.js'
 import { hostUser, newHost, pluginOptions, swaggerHost } from '../hosts/support.js'
-import { freshContext, isCI, launchChromium, LOAD_TIMEOUT, missingChromium, STEP_TIMEOUT } from './browser.js'
+import { freshContext, isCI, LOAD_TIMEOUT, missingChromium, sharedChromium, STEP_TIMEOUT } from './browser.js'
 import { watch } from './page-log.js'
 import { authorize, execute, operation as swaggerOperation, shows } from './swagger-ui.js'
 
@@ -33,8 +33,8 @@ t.test("the host's Swagger UI: Authorize with the plugin's password flow, then t
   })
   t.equal(registered.status, 201, 'the user registers through POST /auth/users/')
 
-  const browser = await launchChromium(t)
-  const context = await freshContext(browser)
+  const context = await freshContext(await sharedChromium())
+  t.teardown(async () => await context.close())
   const page = await context.newPage()
   const requests: string[] = []
   const pageErrors: string[] = []
@@ -91,8 +91,8 @@ t.test("the plugin's own pages under a host's strict helmet: Authorize, Execute,
   t.equal(registered.status, 201, 'the user registers')
   t.equal(registered.headers.get('content-security-policy'), HOST_CSP, "the plugin's API answers with the host's policy")
 
-  const browser = await launchChromium(t)
-  const context = await freshContext(browser)
+  const context = await freshContext(await sharedChromium())
+  t.teardown(async () => await context.close())
 
   const page = await context.newPage()
   const log = await watch(page)

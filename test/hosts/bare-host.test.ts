@@ -430,11 +430,11 @@ t.test('the plugin refuses bad options with a clear error, before it opens a dat
   }
   const message = async (opts: Json) => await attempt(opts).then(() => 'resolved', (error: Error) => error.message)
 
-  t.match(await message({}), /secret option must be a string of at least 32 bytes/, 'no secret')
-  t.match(await message({ secret: '' }), /secret option must be a string of at least 32 bytes/, 'an empty secret')
+  t.match(await message({}), /secret must be a string of at least 32 bytes, got nothing/, 'no secret')
+  t.match(await message({ secret: '' }), /secret must be a string of at least 32 bytes, got a string of 0 bytes/, 'an empty secret')
   const short = 'x'.repeat(31)
-  t.match(await message({ secret: short }), /^fastify-token-auth: the secret option must be a string of at least 32 bytes$/, 'a 31-byte secret')
-  t.match(await message({ secret: Buffer.alloc(32, 1) }), /secret/, 'a Buffer, not a string')
+  t.match(await message({ secret: short }), /^fastify-token-auth: secret must be a string of at least 32 bytes, got a string of 31 bytes$/, 'a 31-byte secret, not echoed')
+  t.match(await message({ secret: Buffer.alloc(32, 1) }), /secret must be a string of at least 32 bytes, got a Buffer/, 'a Buffer, not a string')
   // The limit is in bytes: 16 two-byte characters are 32 bytes.
   t.equal(await message({ secret: 'é'.repeat(16), database: 'sqlite::memory:' }), 'resolved', 'a 32-byte secret of 16 characters is enough')
 
@@ -453,12 +453,13 @@ t.test('the plugin refuses bad options with a clear error, before it opens a dat
   t.match(await message({ secret: testSecret(), decorators: { authenticate: 'guard', currentActiveUser: 'guard' } }), /two different decorators/, 'one name for both guards')
   t.match(await message({ secret: testSecret(), decorators: { authenticate: 'tokenAuth' } }), /neither of them tokenAuth/)
   t.match(await message({ secret: testSecret(), decorators: { authenticat: 'x' } }), /unknown option decorators\.authenticat/)
-  t.match(await message({ secret: testSecret(), store: {} }), /the store has no findByUsername method/, 'a store without the UserStore methods')
-  t.match(await message({ secret: testSecret(), database: undefined, store: {} }), /the database option must be a DATABASE_URL or a Kysely instance \(it holds the sessions/, 'a store without a database for the sessions')
+  t.match(await message({ secret: testSecret(), store: {} }), /store must be a UserStore: an object with the methods findByUsername, .*, got an object without findByUsername/, 'a store without the UserStore methods')
+  t.match(await message({ secret: testSecret(), database: undefined, store: {} }), /database must be a DATABASE_URL .* or a Kysely instance; it holds the sessions, and the accounts unless store is given, got nothing/, 'a store without a database for the sessions')
   for (const [option, value, rule] of [
     ['refreshTokenExpireDays', 0, /refreshTokenExpireDays must be a whole number from 1 to 365/],
     ['refreshTokenExpireDays', 1.5, /refreshTokenExpireDays must be a whole number from 1 to 365/],
-    ['sessionMaxDays', 7, /sessionMaxDays must be a whole number from refreshTokenExpireDays to 3650/],
+    ['sessionMaxDays', 7, /sessionMaxDays must be at least refreshTokenExpireDays \(14\), got the number 7/],
+    ['sessionMaxDays', 3651, /sessionMaxDays must be a whole number from 1 to 3650/],
     ['refreshTokenReuseSeconds', -1, /refreshTokenReuseSeconds must be a whole number from 0 to 300/],
     ['refreshTokenReuseSeconds', 301, /refreshTokenReuseSeconds must be a whole number from 0 to 300/],
     ['maxSessionsPerUser', 0, /maxSessionsPerUser must be a whole number from 1 to 10000/],
@@ -467,17 +468,42 @@ t.test('the plugin refuses bad options with a clear error, before it opens a dat
     t.match(await message({ secret: testSecret(), [option]: value }), rule, `${option} ${value}`)
   }
   t.match(await message({ secret: testSecret(), registration: 'invite' }), /registration must be 'open' or 'closed'/)
-  t.match(await message({ secret: testSecret(), prefix: 'auth' }), /prefix must start with '\/'/)
-  t.match(await message({ secret: testSecret(), issuer: '' }), /issuer and audience must be non-empty strings/)
-  t.match(await message({ secret: testSecret(), databaseOptions: { timeoutMs: 0 } }), /databaseOptions\.timeoutMs must be a whole number of at least 100/)
+  t.match(await message({ secret: testSecret(), prefix: 'auth' }), /prefix must be empty or a path starting with '\/'/)
+  t.match(await message({ secret: testSecret(), issuer: '' }), /issuer must be a non-empty string, got an empty string/)
+  t.match(await message({ secret: testSecret(), audience: 42 }), /audience must be a non-empty string, got the number 42/)
+  t.match(await message({ secret: testSecret(), databaseOptions: { timeoutMs: 0 } }), /databaseOptions\.timeoutMs must be a whole number from 100 to 60000/)
+  t.match(await message({ secret: testSecret(), databaseOptions: { poolSize: 101 } }), /databaseOptions\.poolSize must be a whole number from 1 to 100/)
   t.match(await message({ secret: testSecret(), decorators: { authenticate: '' } }), /decorators\.authenticate must be a name or false/)
-  t.match(await message({ secret: testSecret(), store: { findByUsername: async () => undefined } }), /the store has no create method/, 'a store with only some of the methods')
-  t.match(await message({ secret: testSecret(), database: 42 }), /database option must be a DATABASE_URL or a Kysely instance/)
-  t.match(await message({ secret: testSecret(), database: 'mysql://localhost/db' }), /Unsupported DATABASE_URL/, 'an unknown database URL')
+  t.match(await message({ secret: testSecret(), store: { findByUsername: async () => undefined } }), /store must be a UserStore.*, got an object without create/, 'a store with only some of the methods')
+  t.match(await message({ secret: testSecret(), database: 42 }), /database must be a DATABASE_URL .* or a Kysely instance.*, got the number 42/)
+  t.match(await message({ secret: testSecret(), database: 'mysql://localhost/db' }), /database must be a DATABASE_URL \(sqlite:PATH, sqlite::memory: or postgres:\/\/…\).*, got a string/, 'an unknown database URL')
 
   t.same(readdirSync(dir), [], 'no database file was created by any refused registration')
   t.equal(await message({ secret: testSecret() }), 'resolved', 'good options register')
   t.ok(existsSync(join(dir, `attempt-${attempts}.db`)), 'and do create the database file (the check above can see one)')
+})
+
+t.test('a bad option gives one message: its path, the rule, and the type of what was given', async (t) => {
+  const message = async (opts: Json) => await newHost(t).register(tokenAuth, pluginOptions(opts as Partial<TokenAuthOptions>))
+    .then(() => 'resolved', (error: Error) => error.message)
+  t.equal(await message({ throttle: { token: { max: '60', windowSeconds: 60 } } }),
+    'fastify-token-auth: throttle.token.max must be a whole number from 1 to 1000000, got a string')
+  t.equal(await message({ bcryptCost: 16 }), 'fastify-token-auth: bcryptCost must be a whole number from 4 to 15, got the number 16')
+  t.equal(await message({ registration: true }), "fastify-token-auth: registration must be 'open' or 'closed', got true")
+  t.equal(await message({ docs: { publicUrl: new URL('https://api.example.com') } }),
+    'fastify-token-auth: docs.publicUrl must be an absolute http:// or https:// URL without a query or fragment, such as https://api.example.com, got a URL')
+  t.equal(await message({ metrics: { registry: new Map() } }),
+    'fastify-token-auth: metrics.registry must be a prom-client Registry, got a Map without registerMetric')
+
+  const several = await message({ bcryptCost: '12', throttle: { token: { max: 0, windowSeconds: 60 } }, registation: 'closed' })
+  t.match(several, /^fastify-token-auth: [^;]+(; [^;]+){2}$/, 'several bad options: one message, one clause each')
+  t.match(several, /bcryptCost must be a whole number from 4 to 15, got a string/)
+  t.match(several, /throttle\.token\.max must be a whole number from 1 to 1000000, got the number 0/, 'a bad value inside an object is named by its own path')
+  t.notMatch(several, /throttle\.token must/, 'and only by it')
+  t.match(several, /unknown option registation \(known: secret, database, .*registration/, 'a misspelt option, with the names there are')
+
+  t.equal(await message({ logLevel: 'warn', logSerializers: {} }), 'resolved', "Fastify's own register options pass")
+  t.equal(await message({ docs: true, throttle: false, databaseOptions: { poolSize: 100, timeoutMs: 60_000 } }), 'resolved', 'the largest pool and wait pass')
 })
 
 t.test('a host that already has an authenticate decorator', async (t) => {

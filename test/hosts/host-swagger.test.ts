@@ -210,7 +210,7 @@ t.test("a second instance in one document that would overwrite or duplicate the 
   }
   t.equal(await refusal(async () => await apart.ready()), 'resolved', 'two instances in two documents (two @fastify/swagger) need neither option')
   t.match(await refusal(async () => await newHost(t).register(tokenAuth, pluginOptions({ docs: { operationIdPrefix: 'staff-' } }))),
-    /docs\.operationIdPrefix must be empty or start with a letter and hold only letters, digits and underscores/, 'a prefix that is not an identifier is refused')
+    /docs\.operationIdPrefix must be empty, or a letter followed by letters, digits and underscores/, 'a prefix that is not an identifier is refused')
 })
 
 t.test('a host with Swagger 2 (not OpenAPI 3)', async (t) => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { copyFile, lstat, mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
@@ -24,10 +24,12 @@ const app = join(work, 'app')
 /**
  * node_modules is hard-linked (`cp -al`, same filesystem: about a second instead of copying
  * hundreds of MB), else copied (`cp -a`). npm rewrites node_modules/.package-lock.json in place,
- * which through a hard link would change the repository's own: that one file is copied.
+ * which through a hard link would change the repository's own: that one file is copied. A
+ * node_modules that is a link (a work tree sharing another's) is copied from where it points:
+ * `cp -a` would copy the link, and the prune would empty the shared folder.
  */
 async function copyNodeModules (): Promise<'hard links' | 'copy'> {
-  const from = join(repoRoot, 'node_modules')
+  const from = await realpath(join(repoRoot, 'node_modules'))
   const to = join(app, 'node_modules')
   try {
     await execFileAsync('cp', ['-al', from, to], { timeout: 120_000 })
@@ -67,6 +69,7 @@ t.test('the copy builds and prunes to production dependencies', async (t) => {
     t.ok(await exists(join(app, 'node_modules', dependency)), `${dependency} stays`)
   }
   t.ok(await exists(join(repoRoot, 'node_modules', 'typescript')), "the repository's own node_modules is untouched")
+  t.notOk((await lstat(join(app, 'node_modules'))).isSymbolicLink(), "the pruned node_modules is a folder of the copy's own, not a link")
   for (const optional of ['pg', 'redoc']) {
     t.notOk(await exists(join(app, 'node_modules', optional)), `${optional}, an optional peer, is not installed`)
   }

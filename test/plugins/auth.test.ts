@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto'
 import { sql } from 'kysely'
 import t from 'tap'
 import { alice, bearer, buildApp, createUser, forEachEngine, johndoe, login, testSecret } from '../helper.js'
+import { clockPast } from '../support/clock.js'
 
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
@@ -187,9 +188,10 @@ forEachEngine(t, async (t, engine) => {
     await createUser(app, johndoe)
     // One second of life: valid now, refused once exp has passed.
     const sid = sessionOf(await login(app, johndoe))
-    const token = makeJwt(HS256, { ...issuedBy, sid, sub: 'johndoe', iat: now(), exp: now() + 1 }, secret)
+    const exp = now() + 1
+    const token = makeJwt(HS256, { ...issuedBy, sid, sub: 'johndoe', iat: now(), exp }, secret)
     t.equal((await app.inject({ url: '/users/me/', headers: bearer(token) })).statusCode, 200)
-    await new Promise((resolve) => setTimeout(resolve, 2100))
+    await clockPast(exp * 1000)
     const res = await app.inject({ url: '/users/me/', headers: bearer(token) })
     t.equal(res.statusCode, 401)
     t.same(res.json(), INVALID)

@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
@@ -5,6 +6,7 @@ import { test, type Test } from 'tap'
 import { serviceFastifyOptions } from '../../src/service/fastify-options.js'
 import service, { type ServiceOptions } from '../../src/service/app.js'
 import { buildApp, createUser, engines, freshDatabaseUrl, johndoe, postgresUrl, testSecret } from '../helper.js'
+import { clockPast } from '../support/clock.js'
 import { redisServerBin, startRedis } from '../support/redis.js'
 
 // Throttling as a client meets it: per-address limits on the routes a script hammers, and the
@@ -20,8 +22,6 @@ async function tokenRequest (app: FastifyInstance, fields: Record<string, string
 
 const attempt = async (app: FastifyInstance, username: string, password: string, ip = A) =>
   await tokenRequest(app, { username, password }, ip)
-
-const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 type Mode = 'sqlite' | 'postgres' | 'redis'
 const modes: Mode[] = [...engines, ...(redisServerBin === undefined ? [] : ['redis' as const])]
@@ -100,10 +100,11 @@ for (const mode of modes) {
       const [app] = await appsFor(t, mode, { token: false }) as [FastifyInstance]
       await createUser(app, johndoe)
       for (let i = 1; i <= 5; i++) t.equal((await attempt(app, 'johndoe', 'wrong-password')).statusCode, 401, `failure ${i}`)
+      const fifthFailureAnswered = Date.now()
       const held = await attempt(app, 'johndoe', johndoe.password)
       t.equal(assertTooMany(t, held, true, 'the right password right after'), 1, 'the first wait is 1 s')
       t.equal((await attempt(app, 'johndoe', johndoe.password, B)).statusCode, 200, 'the owner logs in from another address meanwhile')
-      await sleep(1100)
+      await clockPast(fifthFailureAnswered + 1000)
       t.equal((await attempt(app, 'johndoe', 'wrong-password')).statusCode, 401, 'after the wait an attempt is checked again')
       t.equal(assertTooMany(t, await attempt(app, 'johndoe', 'wrong-password'), true, 'the sixth failure'), 2, 'then the wait doubles')
     })
@@ -252,7 +253,7 @@ test('Redis stopped: requests are answered unthrottled, the log says degraded, a
   t.ok(degradedLines(logged).length >= 1, 'the log says the throttling is degraded')
   t.notOk(logged.some((line) => Number(line.level) >= 50), 'nothing at error level')
   await redis.start()
-  for (let i = 0; i < 100 && app.redis?.status !== 'ready'; i++) await sleep(100)
+  if (app.redis !== undefined && app.redis.status !== 'ready') await once(app.redis, 'ready')
   const after = []
   for (let i = 0; i < 3; i++) after.push((await attempt(app, 'johndoe', johndoe.password)).statusCode)
   t.same(after, [200, 200, 429], 'with Redis back (empty), the limit holds again')
@@ -260,9 +261,11 @@ test('Redis stopped: requests are answered unthrottled, the log says degraded, a
 
 test('bad throttle options stop the plugin with a message naming the option', async (t) => {
   const cases: Array<[unknown, RegExp]> = [
-    [{ token: { max: 0, windowSeconds: 60 } }, /throttle\.token must be false or \{ max, windowSeconds \}/],
-    [{ token: { max: 5 } }, /throttle\.token must be/],
-    [{ revoke: { max: 5, windowSeconds: 60, burst: 2 } }, /throttle\.revoke must be/],
+    [{ token: { max: 0, windowSeconds: 60 } }, /throttle\.token\.max must be a whole number from 1 to 1000000, got the number 0/],
+    [{ token: { max: 5, windowSeconds: 86_401 } }, /throttle\.token\.windowSeconds must be a whole number from 1 to 86400/],
+    [{ token: 'off' }, /throttle\.token must be false or \{ max, windowSeconds \}, got a string/],
+    [{ token: { max: 5 } }, /throttle\.token\.windowSeconds must be a whole number from 1 to 86400, got nothing/],
+    [{ revoke: { max: 5, windowSeconds: 60, burst: 2 } }, /unknown option throttle\.revoke\.burst/],
     [{ loginBackoffAfter: 0 }, /throttle\.loginBackoffAfter must be false or a whole number from 1 to 1000/],
     [{ loginFailuresPerHour: 1.5 }, /throttle\.loginFailuresPerHour/],
     [{ redis: 'redis://localhost' }, /throttle\.redis must be an ioredis client/],

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { availableParallelism } from 'node:os'
-import { addressLimit, ConfigError, corsOrigins, loadConfig, trustProxy, trustProxyRisk, workerCount } from '../../src/service/config.js'
+import type { TSchema } from '@sinclair/typebox'
+import { TokenAuthOptionsSchema } from '../../src/index.js'
+import { addressLimit, ConfigError, ConfigSchema, corsOrigins, loadConfig, trustProxy, trustProxyRisk, workerCount } from '../../src/service/config.js'
 
 const secret = 'x'.repeat(32)
 
@@ -142,7 +144,7 @@ t.test('bad throttling and proxy settings are named, each on its line', async (t
     'RATE_LIMIT_TOKEN="60 per minute": expected off, or requests per period such as 60/min, 20/h or 10/15min',
     'LOGIN_BACKOFF_AFTER="-1": expected a whole number from 0 to 1000',
     'REDIS_URL="localhost:6379": expected redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…',
-    'RATE_LIMIT_REVOKE="10/48h": the period can be a day at most',
+    'RATE_LIMIT_REVOKE="10/48h": the period can be 86400 s at most',
     'TRUST_PROXY="10.0.0.0/33": "10.0.0.0/33" is not an IP address or CIDR'
   ])
 })
@@ -303,4 +305,48 @@ t.test('PUBLIC_URL: an absolute http(s) URL without query or fragment, its trail
   }
   const error = t.throws(() => loadConfig({ PUBLIC_URL: 'https://admin:hunter2@api.example.com' })) as unknown as ConfigError
   t.same(error.problems, ['PUBLIC_URL="https://admin:***@api.example.com": must not hold a user name or password'], 'refused, its password not echoed')
+})
+
+/** The plugin option's schema at a path such as `throttle.token` (through the object choice of a union). */
+function optionSchema (path: string): TSchema | undefined {
+  let schema: TSchema | undefined = TokenAuthOptionsSchema
+  for (const key of path.split('.')) {
+    const object: TSchema | undefined = schema?.anyOf === undefined ? schema : (schema.anyOf as TSchema[]).find((inner) => inner.type === 'object')
+    schema = (object?.properties as Record<string, TSchema> | undefined)?.[key]
+  }
+  return schema
+}
+
+t.test('a setting for a plugin option takes its range, default and description from the option', async (t) => {
+  const mapped = Object.entries(ConfigSchema.properties as Record<string, TSchema>).filter(([, schema]) => typeof schema.option === 'string')
+  t.ok(mapped.length >= 20, `${mapped.length} settings set an option`)
+  for (const [key, setting] of mapped) {
+    const option = optionSchema(setting.option as string)
+    t.ok(option, `${key}: ${setting.option as string} is an option`)
+    if (option === undefined) continue
+    // REDIS_URL and METRICS make the objects their options take: they describe themselves.
+    const described = key === 'DATABASE_URL' ? (option.anyOf as TSchema[])[0] as TSchema : option
+    if (key !== 'REDIS_URL' && key !== 'METRICS') {
+      t.ok(typeof setting.description === 'string' && typeof described.description === 'string' && setting.description.includes(described.description.replace(/\.$/, '')),
+        `${key}: the option's description`)
+    }
+    if (setting.type === 'integer') {
+      const range = option.type === 'integer' ? option : (option.anyOf as TSchema[]).find((inner) => inner.type === 'integer') as TSchema
+      t.equal(setting.maximum, range.maximum, `${key}: the option's maximum`)
+      t.equal(setting.minimum, key === 'LOGIN_BACKOFF_AFTER' ? 0 : range.minimum, `${key}: the option's minimum (LOGIN_BACKOFF_AFTER=0 is false)`)
+      t.equal(setting.default, option.default, `${key}: the option's default`)
+    }
+    if (key.startsWith('RATE_LIMIT_')) t.same(addressLimit(setting.default as string), option.default, `${key}: the option's default`)
+  }
+  t.equal(loadConfig({}).REGISTRATION, optionSchema('registration')?.default)
+})
+
+t.test('a bad setting for a plugin option: one line, naming it, its value and the rule of the option', async (t) => {
+  t.same(problemsOf({ DATABASE_POOL_SIZE: '101' }), ['DATABASE_POOL_SIZE="101": expected a whole number from 1 to 100'])
+  t.same(problemsOf({ DATABASE_TIMEOUT_MS: '60001' }), ['DATABASE_TIMEOUT_MS="60001": expected a whole number from 100 to 60000'])
+  t.same(problemsOf({ LOGIN_FAILURES_PER_HOUR: 'many' }), ['LOGIN_FAILURES_PER_HOUR="many": expected a whole number from 1 to 1000000'])
+  t.same(problemsOf({ RATE_LIMIT_TOKEN: '2000000/min' }), ['RATE_LIMIT_TOKEN="2000000/min": the count can be 1000000 at most'],
+    'a count the plugin would refuse is refused here, not at start')
+  t.same(problemsOf({ RATE_LIMIT_TOKEN: '1000000/24h' }), [], 'the largest count and period pass')
+  t.same(problemsOf({ RATE_LIMIT_TOKEN: '5/86401s' }), ['RATE_LIMIT_TOKEN="5/86401s": the period can be 86400 s at most'])
 })

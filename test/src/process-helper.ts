@@ -1,19 +1,15 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { entryArgs } from '../support/entries.js'
-import { freePort } from '../support/postgres.js'
+import { freePort, repoRoot, startCommand } from '../support/harness.js'
 
-export { freePort }
+export { freePort, repoRoot, startCommand }
 
 // Shared helpers for the tests that run the real entry points (src/service/bin.ts, src/service/server.ts)
 // as child processes (bundled by test/support/entries.ts). No mocks: real processes, real SQLite files.
-
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 /** Every variable the service or the CLI reads: never inherited from the developer's shell. */
 export const APP_VARIABLES = [
@@ -113,15 +109,6 @@ export interface EntryOptions {
   built?: boolean
   /** With `built`: the tree whose dist/ runs (default the repository). */
   root?: string
-}
-
-/** The `npm start` command line: node flags and the built entry. */
-export function startCommand (): string[] {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }
-  // `exec` lets the shell npm runs scripts in hand its process (and so the signals) to node.
-  const [node, ...args] = pkg.scripts.start.replace(/^exec\s+/, '').split(/\s+/)
-  if (node !== 'node') throw new Error(`unexpected start script: ${pkg.scripts.start}`)
-  return args
 }
 
 /**

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { repoRoot } from './harness.js'
 
 // The service's entry points as the process tests run them: src/service/server.ts and src/service/bin.ts
-// bundled once per tap run (test/support/before.ts, tap's `before`) as `npm start`'s bundle is,
-// packages included. Starting one costs a node start instead of a TypeScript compile and the
+// bundled once per test run from the compilation's output (build-entries.ts) as `npm start`'s
+// bundle is, packages included. Starting one costs a node start instead of a TypeScript compile and the
 // loading of hundreds of modules.
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export { repoRoot }
 export const ENTRIES_DIR = join(repoRoot, '.tap', 'entries')
 export const ENTRIES = { server: 'src/service/server.ts', cli: 'src/service/bin.ts' } as const
 

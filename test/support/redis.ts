@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { freePort } from './postgres.js'
+import { freePort } from './harness.js'
 
 export interface RedisServer {
   url: string

@@ -1,7 +1,8 @@
 import Fastify, { type FastifyPluginCallback } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
-import tokenAuth, { tokenAuth as namedTokenAuth, type TokenAuthOptions, type UserStore } from 'fastify-token-auth'
+import type { Static } from '@sinclair/typebox'
+import tokenAuth, { tokenAuth as namedTokenAuth, TokenAuthOptionsSchema, type TokenAuthOptions, type UserStore } from 'fastify-token-auth'
 import { describe, expect, test } from 'tstyche'
 
 const app = Fastify()
@@ -13,6 +14,21 @@ declare const redis: Redis
 test('the default export is a Fastify plugin taking TokenAuthOptions', () => {
   expect(tokenAuth).type.toBeAssignableTo<FastifyPluginCallback<TokenAuthOptions>>()
   expect(namedTokenAuth).type.toBe(tokenAuth)
+})
+
+test('the exported options schema types every TokenAuthOptions', () => {
+  expect<TokenAuthOptions>().type.toBeAssignableTo<Static<typeof TokenAuthOptionsSchema>>()
+  expect<Static<typeof TokenAuthOptionsSchema>['throttle']>().type.toBe<false | {
+    token?: false | { max: number, windowSeconds: number }
+    registration?: false | { max: number, windowSeconds: number }
+    revoke?: false | { max: number, windowSeconds: number }
+    passwordChange?: false | { max: number, windowSeconds: number }
+    sessions?: false | { max: number, windowSeconds: number }
+    loginBackoffAfter?: number | false
+    loginBackoffMaxSeconds?: number
+    loginFailuresPerHour?: number
+    redis?: Redis
+  } | undefined>()
 })
 
 describe('app.register accepts', () => {

@@ -1,12 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { errors, sendError } from '../../index.js'
 
 export interface BodyDeadlineOptions {
   /** How long a request body may take to arrive, in ms, counted from the end of its headers. 0: no bound. */
   timeout: number
 }
-
-const DETAIL = 'The request body did not arrive in time'
 
 function announcesBody (request: FastifyRequest): boolean {
   const { headers } = request
@@ -21,7 +20,7 @@ function cut (request: FastifyRequest, reply: FastifyReply): void {
     return
   }
   request.log.debug('request body timed out')
-  reply.code(408).header('connection', 'close').send({ detail: DETAIL })
+  sendError(reply, errors.BODY_TIMEOUT)
 }
 
 /** A timer for the body, cleared when it ends or the request closes. */

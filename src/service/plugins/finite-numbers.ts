@@ -1,6 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { ValidationIssue } from '../../schemas/errors.js'
-import { RequestValidationError } from '../../../plugins/errors.js'
+import { errors, type ValidationIssue } from '../../index.js'
 
 const PARTS = [['query', 'query'], ['params', 'path']] as const
 
@@ -19,5 +18,5 @@ export async function finiteNumbersOnly (request: FastifyRequest): Promise<void>
       }
     }
   }
-  if (issues.length > 0) throw new RequestValidationError(issues)
+  if (issues.length > 0) throw errors.VALIDATION.create(issues)
 }

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { applyMigrations } from '../../index.js'
+import { applyMigrations, errorResponses } from '../../index.js'
 import { healthMigrations } from '../db/migrations/health.js'
 import { probeWrite } from '../health/readiness.js'
 import { Liveness, Readiness } from '../health/health-schemas.js'
-import { refusedByServer, unavailable } from '../../schemas/responses.js'
 
 /**
  * Probes for load balancers and orchestrators. `/health` answers while the process runs (and
@@ -15,7 +14,7 @@ const healthRoutes: FastifyPluginAsync = async function healthRoutes (app) {
   await applyMigrations(app.db, healthMigrations)
   const docs = { tags: ['health'], security: [] }
   // Typed as the probes' own answers: the refusals never come from the handlers.
-  const refused = { '4xx': refusedByServer }
+  const refused = { '4xx': errorResponses.refusedByServer }
   app.get('/health', {
     schema: {
       ...docs,
@@ -31,7 +30,7 @@ const healthRoutes: FastifyPluginAsync = async function healthRoutes (app) {
       operationId: 'checkReadiness',
       summary: 'Readiness: the database takes a write',
       description: 'Answers 200 while the database takes a write (one tiny upsert), else 503: send traffic elsewhere until it is 200 again.',
-      response: { 200: { ...Readiness, description: 'Ready: the database took a write' }, ...refused, 503: unavailable }
+      response: { 200: { ...Readiness, description: 'Ready: the database took a write' }, ...refused, 503: errorResponses.unavailable }
     }
   }, async () => {
     await probeWrite(app.db)

@@ -1,15 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { HttpError } from '../../../plugins/errors.js'
+import { serviceErrors } from '../errors.js'
 import { finiteNumbersOnly } from '../plugins/finite-numbers.js'
-import { HTTPError } from '../../schemas/errors.js'
 import { Item, ItemCreate, ItemList, ItemParams, ItemsQuery, ITEMS_PAGE_DEFAULT } from '../items/item-schemas.js'
-import { noContent, ref } from '../../index.js'
-import { badRequest, jsonResponse, payloadTooLarge, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../../schemas/responses.js'
+import { errorResponses, noContent, ref } from '../../index.js'
 
+const { badRequest, errorResponse, payloadTooLarge, unauthorized, unavailable, unsupportedMediaType, validationFailed } = errorResponses
 const guarded = { 400: badRequest(), 401: unauthorized, 503: unavailable }
-const notFound = jsonResponse(HTTPError, 'The current user has no item of that id (another user\'s is not found either)', {
-  notFound: { summary: 'No such item', value: { detail: 'Item not found' } }
-})
+const notFound = errorResponse([serviceErrors.ITEM_NOT_FOUND])
 const badItemId = validationFailed('the id is not a whole number from 1 to 2147483647', {
   loc: ['path', 'item_id'], msg: 'Input should be a valid integer', type: 'int_type'
 })
@@ -77,7 +74,7 @@ const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
     }
   }, async (request) => {
     const item = await app.items.get(request.user.username, request.params.item_id)
-    if (item === undefined) throw new HttpError(404, 'Item not found')
+    if (item === undefined) throw serviceErrors.ITEM_NOT_FOUND.create()
     return item
   })
 
@@ -92,7 +89,7 @@ const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
       response: { 204: noContent('Deleted: the item is gone for good'), ...guarded, 404: notFound, 422: badItemId }
     }
   }, async (request, reply) => {
-    if (!await app.items.delete(request.user.username, request.params.item_id)) throw new HttpError(404, 'Item not found')
+    if (!await app.items.delete(request.user.username, request.params.item_id)) throw serviceErrors.ITEM_NOT_FOUND.create()
     return await reply.code(204).send()
   })
 }

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { HttpError } from '../../../plugins/errors.js'
+import { errors } from '../../index.js'
 
 export interface MetricsRouteOptions {
   /** The exposition text: this process's registry, or the cluster's from the primary. */
@@ -18,7 +18,7 @@ const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async function met
       text = await opts.collect()
     } catch (error) {
       request.log.warn({ err: error }, 'metrics could not be collected')
-      throw new HttpError(503, 'Service unavailable')
+      throw errors.UNAVAILABLE.create()
     }
     return await reply.type(opts.contentType).send(text)
   })

@@ -1,0 +1,83 @@
+import { readdirSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { repoRoot } from './entries.js'
+
+// The test suite in tiers, each runnable alone (`npm run test:<tier>`); `npm test` runs them all.
+// A test file is in-process (`unit`) unless a pattern of another tier claims it: a new file
+// lands in `unit` by itself, and one that starts processes, packs or drives a browser is named
+// below. test/tiers.test.ts fails when a file is claimed twice or a pattern matches nothing.
+
+export const TIERS = ['unit', 'process', 'package', 'browser'] as const
+export type Tier = typeof TIERS[number]
+
+/** What each tier is, for the runner's usage line. */
+export const TIER_DESCRIPTIONS: Record<Tier, string> = {
+  unit: 'in-process unit and route tests (app.inject, fixtures in the test process)',
+  process: 'real processes: the server, its workers, the CLI, nginx, systemd, restore, durability',
+  package: 'the built tree, the bundle, the packed tarball in a host, the production install',
+  browser: 'Chromium against the docs pages and CORS'
+}
+
+/** The files of the tiers other than `unit`: paths, or folders ending in `/`. */
+export const CLAIMS: Record<Exclude<Tier, 'unit'>, readonly string[]> = {
+  process: [
+    'test/deploy/',
+    'test/plugins/openapi-lint.test.ts',
+    'test/src/cli.test.ts',
+    'test/src/dev.test.ts',
+    'test/src/durability.test.ts',
+    'test/src/metrics-workers.test.ts',
+    'test/src/metrics.test.ts',
+    'test/src/migrations.test.ts',
+    'test/src/redis-stall.test.ts',
+    'test/src/restore.test.ts',
+    'test/src/server.test.ts',
+    'test/src/storage-faults.test.ts',
+    'test/src/workers.test.ts'
+  ],
+  package: [
+    'test/package/',
+    'test/src/bundle.test.ts'
+  ],
+  browser: [
+    'test/e2e/'
+  ]
+}
+
+/** What a tier's files need before they run. */
+export const NEEDS: Record<Tier, { build: boolean }> = {
+  unit: { build: false },
+  process: { build: true },
+  package: { build: true },
+  browser: { build: false }
+}
+
+/** Every file under test/ whose name says it is a test, relative to the repository root. */
+export function testLikeFiles (): string[] {
+  return readdirSync(join(repoRoot, 'test'), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && /\.(test|spec)\.[cm]?[jt]sx?$/.test(entry.name))
+    .map((entry) => relative(repoRoot, join(entry.parentPath, entry.name)).split('\\').join('/'))
+    .sort()
+}
+
+/** The files tap runs: test/**\/*.test.ts (package.json's tap.include), outside test/types. */
+export const isTapFile = (file: string) => file.startsWith('test/') && file.endsWith('.test.ts') && !file.startsWith('test/types/')
+
+const claims = (pattern: string, file: string) => pattern.endsWith('/') ? file.startsWith(pattern) : file === pattern
+
+/** The tiers a file belongs to: exactly one for every tap file, when the lists are right. */
+export function tiersOf (file: string): Tier[] {
+  if (!isTapFile(file)) return []
+  const claimed = (Object.keys(CLAIMS) as Array<keyof typeof CLAIMS>).filter((tier) => CLAIMS[tier].some((pattern) => claims(pattern, file)))
+  return claimed.length === 0 ? ['unit'] : claimed
+}
+
+/** The tap files of the tiers, in tier order. */
+export function filesOf (tiers: readonly Tier[], files = testLikeFiles()): string[] {
+  return files.filter((file) => tiersOf(file).some((tier) => tiers.includes(tier)))
+}
+
+/** Patterns of CLAIMS that match no file: a renamed or deleted test left its entry behind. */
+export function staleClaims (files = testLikeFiles()): string[] {
+  return Object.values(CLAIMS).flat().filter((pattern) => !files.some((file) => isTapFile(file) && claims(pattern, file)))
+}

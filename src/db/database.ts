@@ -9,9 +9,20 @@ import { asUnavailable, unavailableReason } from './errors.js'
 import { watchFileIdentity, type FileIdentity } from './file-identity.js'
 import type { AuthDatabase } from './types.js'
 import { translatingUnavailable } from './unavailable-dialect.js'
-import { parseDatabaseUrl } from './database-url.js'
 
-export { parseDatabaseUrl, type DatabaseLocation } from './database-url.js'
+/** Where a DATABASE_URL points: a SQLite file (or memory), or a PostgreSQL server. */
+export type DatabaseLocation =
+  | { engine: 'sqlite', /** Absolute file path, or `:memory:`. */ path: string }
+  | { engine: 'postgres', url: string }
+
+/** Parses `sqlite:PATH`, `sqlite::memory:` and `postgres://…`; relative SQLite paths are taken from the working directory. */
+export function parseDatabaseUrl (url: string): DatabaseLocation {
+  if (/^postgres(ql)?:\/\//.test(url)) return { engine: 'postgres', url }
+  const match = /^sqlite:(.+)$/.exec(url)
+  if (match === null) throw new Error('Unsupported DATABASE_URL: expected sqlite:PATH, sqlite::memory: or postgres://USER:PASSWORD@HOST:PORT/DATABASE')
+  const path = match[1] as string
+  return { engine: 'sqlite', path: path === ':memory:' ? path : resolve(path) }
+}
 
 export interface DatabaseOptions {
   /** PostgreSQL connections per process. Default 10. */
@@ -26,11 +37,8 @@ export interface DatabaseOptions {
   onFileBack?: (path: string) => void
 }
 
-/**
- * What a database opened by createDatabase can do beyond Kysely's query building.
- * @internal Not in the published types: they would need better-sqlite3's.
- */
-export interface DatabaseCapabilities {
+/** What a database opened by createDatabase can do beyond Kysely's query building. */
+interface DatabaseCapabilities {
   /** SQLite: the connection itself, for prepared reads answered at once, the change watch and backups. */
   readonly sqlite?: SQLite.Database
   /** A SQLite file: whether its path still names the file opened. */
@@ -39,18 +47,25 @@ export interface DatabaseCapabilities {
   readonly pool?: import('pg').Pool
 }
 
-/** A Kysely instance opened by createDatabase: it says what more it can do. A host's own Kysely can do none of it. */
+let opened: (config: KyselyConfig, capabilities: DatabaseCapabilities) => OpenedDatabase
+let capabilitiesOf: (db: Kysely<any>) => DatabaseCapabilities
+
+/**
+ * A Kysely instance opened by createDatabase: it knows what more it can do. A host's own Kysely
+ * can do none of it. Its capabilities are private (the published types name no driver's types).
+ */
 export class OpenedDatabase<DB = AuthDatabase> extends Kysely<DB> {
-  /** @internal */
-  readonly capabilities: DatabaseCapabilities
-  /** @internal */
-  constructor (config: KyselyConfig, capabilities: DatabaseCapabilities) {
+  readonly #capabilities: DatabaseCapabilities
+  private constructor (config: KyselyConfig, capabilities: DatabaseCapabilities) {
     super(config)
-    this.capabilities = capabilities
+    this.#capabilities = capabilities
+  }
+
+  static {
+    opened = (config, capabilities) => new OpenedDatabase(config, capabilities)
+    capabilitiesOf = (db) => db instanceof OpenedDatabase ? db.#capabilities : {}
   }
 }
-
-const capabilitiesOf = (db: Kysely<any>): DatabaseCapabilities => db instanceof OpenedDatabase ? db.capabilities : {}
 
 function sqliteDialect (sqlite: SQLite.Database, timeoutMs: number, identity: FileIdentity | undefined): Dialect {
   // WAL lets readers run beside a writer; the busy timeout makes a second writer (another
@@ -123,7 +138,7 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Opened
   const timeoutMs = opts.timeoutMs ?? 5000
   if (location.engine === 'postgres') {
     const pool = postgresPool(location.url, opts, timeoutMs)
-    return new OpenedDatabase({ dialect: translatingUnavailable(new PostgresDialect({ pool })) }, { pool })
+    return opened({ dialect: translatingUnavailable(new PostgresDialect({ pool })) }, { pool })
   }
   if (location.path !== ':memory:') {
     mkdirSync(dirname(location.path), { recursive: true })
@@ -138,7 +153,7 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Opened
       onLost: (message) => { opts.onFileLost?.(message, path) },
       onBack: () => { opts.onFileBack?.(path) }
     })
-  return new OpenedDatabase({ dialect: translatingUnavailable(sqliteDialect(sqlite, timeoutMs, identity)) }, { sqlite, fileIdentity: identity })
+  return opened({ dialect: translatingUnavailable(sqliteDialect(sqlite, timeoutMs, identity)) }, { sqlite, fileIdentity: identity })
 }
 
 /** A generation for a copy of a database: random, never 0 (a database never backed up) nor `previous`. */

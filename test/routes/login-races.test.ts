@@ -99,10 +99,6 @@ forEachEngine(t, async (t, engine) => {
     },
     // As a host (or the CLI) does: the public API's change alone, which ends the sessions itself.
     'set-password through the public API': async (app, user) => {
-      await app.tokenAuth.accounts.setPassword(user.username, `${user.password}-set`)
-      return undefined
-    },
-    'users.setPassword through the public API': async (app, user) => {
       await app.tokenAuth.users.setPassword(user.username, await app.tokenAuth.hashPassword(`${user.password}-set`))
       return undefined
     },

@@ -63,6 +63,13 @@ function isForeignKeyViolation (error: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503'
 }
 
+/** PostgreSQL ended this transaction to break a deadlock with another (SQLSTATE 40P01); run again, it goes through. */
+function isDeadlock (error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '40P01'
+}
+
+const DEADLOCK_RETRIES = 3
+
 /**
  * Sessions and their refresh tokens in the plugin's database. A login and a refresh are each one
  * write transaction, so concurrent refreshes and logouts, from any number of processes, leave a
@@ -183,12 +190,16 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
      */
     async refresh (token: string): Promise<RefreshOutcome> {
       const hash = refreshTokenHash(token)
-      try {
-        return await inWriteTransaction(db, async (trx) => await rotate(trx, hash, Date.now()))
-      } catch (error) {
-        // The session ended while the refresh was under way.
-        if (isForeignKeyViolation(error)) return { ok: false, reason: 'unknown' }
-        throw error
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await inWriteTransaction(db, async (trx) => await rotate(trx, hash, Date.now()))
+        } catch (error) {
+          // The session ended while the refresh was under way.
+          if (isForeignKeyViolation(error)) return { ok: false, reason: 'unknown' }
+          // Concurrent refreshes of one token can lock each other on PostgreSQL: the loser runs again.
+          if (isDeadlock(error) && attempt < DEADLOCK_RETRIES) continue
+          throw error
+        }
       }
     },
 

@@ -31,6 +31,8 @@ export { parsePublicUrl } from './openapi/public-url.js'
 // tables beside the plugin's, and its own checks.
 export { assertDatabaseFileUnchanged, backupSqliteDatabase, BackupError, createDatabase, parseDatabaseUrl } from './db/database.js'
 export type { DatabaseLocation, DatabaseOptions } from './db/database.js'
+// A DATABASE_URL opened in an app: its faults logged, closed with the app.
+export { openDatabase } from './db/open-database.js'
 export { DatabaseUnavailableError, isUnavailable as isDatabaseUnavailable, unavailableReason as databaseUnavailableReason } from './db/errors.js'
 export { withIdColumn } from './db/dialect.js'
 export { applyMigrations } from './db/migrate.js'

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
-import { createDatabase, type DatabaseOptions } from '../../index.js'
+import { openDatabase, type DatabaseOptions } from '../../index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,12 +17,5 @@ export interface DatabasePluginOptions {
 
 /** The standalone service's database, shared by the auth plugin, the items resource and the probes. */
 export default fp<DatabasePluginOptions>(async function database (app, opts) {
-  const db = createDatabase(opts.database, {
-    ...opts.databaseOptions,
-    onPoolError: (err) => { app.log.warn({ err }, 'an idle database connection failed; the pool will reconnect') },
-    onFileLost: (message, path) => { app.log.error({ path }, message) },
-    onFileBack: (path) => { app.log.warn({ path }, 'the database file is back at its path: writes resume') }
-  })
-  app.addHook('onClose', async () => { await db.destroy() })
-  app.decorate('db', db)
+  app.decorate('db', openDatabase(app, opts))
 }, { name: 'token-auth-service/database', fastify: '5.x' })

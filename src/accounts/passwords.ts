@@ -71,7 +71,7 @@ export async function hashPassword (password: string, cost: number): Promise<str
 /** bcrypt runs on libuv's thread pool (@node-rs/bcrypt's async API), never on the event loop. */
 export async function createPasswordHasher (cost: number): Promise<PasswordHasher> {
   const placeholder = randomBytes(32).toString('base64')
-  // Computed in the background (a cost-12 hash takes a quarter of a second), off the start-up path.
+  // Computed in the background, off the start-up path.
   const dummy = hashPassword(randomBytes(32).toString('base64'), cost)
   dummy.catch(() => {})
   const pending = { hash: 0, verify: 0 }

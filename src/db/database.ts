@@ -80,10 +80,10 @@ function sqliteDialect (sqlite: SQLite.Database, timeoutMs: number, identity: Fi
 const STATEMENT_CACHE_SIZE = 256
 
 /**
- * Kysely's SQLite driver prepares every query anew; preparing was the largest single cost of an
- * authenticated request. The service's queries are a small fixed set, so each text is prepared
- * once and reused (better-sqlite3 runs one statement at a time, and Kysely does not stream here).
- * A statement that writes runs only while the file's path still names the file opened.
+ * Each query text is prepared once and reused: Kysely's SQLite driver would prepare it anew on
+ * every run, and the service's queries are a small fixed set (better-sqlite3 runs one statement
+ * at a time, and Kysely does not stream here). A statement that writes runs only while the
+ * file's path still names the file opened.
  */
 function withStatementCache (sqlite: SQLite.Database, identity: FileIdentity | undefined) {
   const statements = new Map<string, SQLite.Statement>()
@@ -243,8 +243,8 @@ export function isPromise<T> (value: MaybePromise<T>): value is Promise<T> {
 /**
  * The first row of a read query compiled once by Kysely, run with new parameters. On a SQLite
  * database opened here it runs as a prepared better-sqlite3 statement and answers at once, not
- * with a promise: for the lookup behind every authenticated request, Kysely's per-query
- * machinery and the promise hops cost more than SQLite itself. Anywhere else (PostgreSQL, a
+ * with a promise, which keeps the lookup behind every authenticated request off Kysely's
+ * per-query machinery. Anywhere else (PostgreSQL, a
  * host's own Kysely) it runs through Kysely and answers with a promise. It takes no Kysely
  * connection lock: inside a transaction someone holds open on this handle, it reads that
  * transaction's state.

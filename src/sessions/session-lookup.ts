@@ -18,8 +18,8 @@ export interface LiveSession {
 export type SessionLookup = (sessionId: string) => MaybePromise<LiveSession | undefined>
 
 /**
- * The lookup behind every authenticated request, built and compiled once (building Kysely's
- * query tree per request cost more than running it) and prepared once where the engine allows,
+ * The lookup behind every authenticated request, built and compiled once (not per request)
+ * and prepared once where the engine allows,
  * so on a SQLite database opened here it answers at once, without a promise. Over the built-in
  * store it is one join of the session with the public columns of its user (no hash is read),
  * remembered on a SQLite database opened here until anything in it changes (see remembering);

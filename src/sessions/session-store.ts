@@ -80,8 +80,8 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
   const idleMs = policy.refreshTokenExpireDays * DAY_MS
   const reuseMs = policy.refreshTokenReuseSeconds * 1000
 
-  // The statements of a login and a refresh, built and compiled once (building Kysely's query trees cost
-  // more than SQLite spent running them); each runs with its parameters in the order they appear.
+  // The statements of a login and a refresh, built and compiled once, not per request; each runs
+  // with its parameters in the order they appear.
   const compiled = {
     tokenWithSession: db.selectFrom('refresh_tokens')
       .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')

@@ -25,8 +25,7 @@ async function helmetHeaders (): Promise<Readonly<Record<string, string>>> {
 
 /**
  * The standalone service's security headers, on every answer. Registered on the service,
- * @fastify/helmet would build helmet's middleware anew for each request (over ten times the
- * work of setting the headers); with fixed options its headers never change, so helmet works
+ * @fastify/helmet would build helmet's middleware anew for each request; with fixed options its headers never change, so helmet works
  * them out once per process and one hook sets them. The doc pages replace the policy with
  * their own (plugins/docs-csp.ts). The embeddable plugin never registers this: its host owns
  * its headers.

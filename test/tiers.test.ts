@@ -1,5 +1,5 @@
 import t from 'tap'
-import { filesOf, isTapFile, staleClaims, testLikeFiles, TIERS, tiersOf } from './support/tiers.js'
+import { filesOf, GROUP_SIZE, groupsOf, isTapFile, SHARES_PROCESSES, staleClaims, testLikeFiles, TIERS, tiersOf } from './support/tiers.js'
 
 // Every test file runs in exactly one tier (test/support/tiers.ts), so that the tier scripts
 // together run what `tap` alone would, each file once.
@@ -21,4 +21,16 @@ t.test('the tiers together are the tap files, each once', async (t) => {
   t.equal(new Set(all).size, all.length, 'no file twice')
   for (const tier of TIERS) t.ok(filesOf([tier], files).length > 0, `${tier} has files`)
   t.ok(filesOf(['unit'], files).includes('test/tiers.test.ts'), 'a file no tier names is in-process')
+})
+
+t.test('the sharing tiers run in groups that hold their files, each once', async (t) => {
+  for (const tier of TIERS.filter((tier) => SHARES_PROCESSES[tier])) {
+    const members = filesOf([tier], files)
+    const groups = groupsOf(members)
+    t.same([...groups.flat()].sort(), members, `${tier}: every file in a group`)
+    t.equal(new Set(groups.flat()).size, members.length, `${tier}: and in one only`)
+    t.same(groups.filter((group) => group.length === 0 || group.length > GROUP_SIZE), [], `${tier}: no group empty or over ${GROUP_SIZE} files`)
+    t.same(groups.filter((group) => new Set(group.map((file) => file.slice(0, file.lastIndexOf('/')))).size !== 1), [], `${tier}: each group from one folder`)
+  }
+  t.same(TIERS.filter((tier) => SHARES_PROCESSES[tier]), ['unit', 'process'], 'the package and browser tiers keep a process per file: each file is a long install or browser run, and two run side by side')
 })

@@ -77,6 +77,29 @@ export function filesOf (tiers: readonly Tier[], files = testLikeFiles()): strin
   return files.filter((file) => tiersOf(file).some((tier) => tiers.includes(tier)))
 }
 
+/**
+ * Test files share processes: before its first assertion a test process spends more CPU on
+ * loading the service and tap's module hooks than most files spend on their tests. The files of
+ * a sharing tier run a folder at a time (at most GROUP_SIZE files) in one process, imported in
+ * order; a file named alone, or one of a tier that does not share, runs in a process of its own.
+ */
+export const SHARES_PROCESSES: Record<Tier, boolean> = { unit: true, process: true, package: false, browser: false }
+export const GROUP_SIZE = 8
+
+/** Files that run in one process, by folder, at most GROUP_SIZE each, in the files' order. */
+export function groupsOf (files: readonly string[]): string[][] {
+  const byFolder = new Map<string, string[]>()
+  for (const file of files) {
+    const folder = file.slice(0, file.lastIndexOf('/'))
+    byFolder.set(folder, [...byFolder.get(folder) ?? [], file])
+  }
+  return [...byFolder.values()].flatMap((members) => {
+    const count = Math.ceil(members.length / GROUP_SIZE)
+    const size = Math.ceil(members.length / count)
+    return Array.from({ length: count }, (_, i) => members.slice(i * size, (i + 1) * size))
+  })
+}
+
 /** Patterns of CLAIMS that match no file: a renamed or deleted test left its entry behind. */
 export function staleClaims (files = testLikeFiles()): string[] {
   return Object.values(CLAIMS).flat().filter((pattern) => !files.some((file) => isTapFile(file) && claims(pattern, file)))

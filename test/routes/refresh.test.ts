@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import type { Engine } from '../../src/db/dialect.js'
 import type { AuthDatabase } from '../../src/db/types.js'
 import type { ItemsDatabase } from '../../src/service/items/items-repository.js'
-import { alice, bearer, buildApp, createUser, forEachEngine, johndoe, loginPair, refresh, requestToken, type TestUser } from '../helper.js'
+import { alice, bearer, buildApp, createUser, engines, forEachEngine, johndoe, loginPair, refresh, requestToken, type TestUser } from '../helper.js'
 
 const DAY_MS = 86_400_000
 const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43,}$/
@@ -444,4 +444,39 @@ forEachEngine(t, async (t, engine) => {
     }
     t.equal((await me(app, alive.access_token)).statusCode, 200, 'the live session still works')
   })
+})
+
+t.test('a refresh that PostgreSQL ends to break a deadlock runs again and succeeds', { skip: !engines.includes('postgres') && 'no PostgreSQL (TEST_POSTGRES_URL)' }, async (t) => {
+  const app = await buildApp(t, {}, 'postgres')
+  const db = dbOf(app)
+  const user = await someone(app)
+  const pair = await loginPair(app, user)
+  const sid = sidOf(pair.access_token)
+  const deadlocks = async () => Number((await sql<{ deadlocks: string }>`select deadlocks from pg_stat_database where datname = current_database()`.execute(db)).rows[0]?.deadlocks)
+  const before = await deadlocks()
+  // Another writer takes the session's row, then waits for the token's: the refresh holds the
+  // token's row and waits for the session's. PostgreSQL ends the refresh's transaction (it
+  // waited first, so its deadlock check runs first; the writer's is put off).
+  let answer: Promise<LightMyRequestResponse> | undefined
+  await db.transaction().execute(async (trx) => {
+    await sql`set local deadlock_timeout = '30s'`.execute(trx)
+    await trx.updateTable('sessions').set({ last_used_at: sql`last_used_at` }).where('id', '=', sid).execute()
+    const writer = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)).rows[0]?.pid
+    answer = refresh(app, pair.refresh_token)
+    // Until the refresh waits on a lock the writer holds.
+    for (let waiting = 0; waiting === 0;) {
+      await sleep(10)
+      waiting = (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where ${writer} = any(pg_blocking_pids(pid))`.execute(db)).rows[0]?.n ?? 0
+    }
+    await trx.updateTable('refresh_tokens').set({ spent_at: sql`spent_at` }).where('session_id', '=', sid).execute()
+  })
+  const res = await (answer as Promise<LightMyRequestResponse>)
+  t.equal(res.statusCode, 200, 'the refresh answers 200', { body: res.body })
+  t.equal((await me(app, res.json().access_token)).statusCode, 200, 'its access token works')
+  t.equal(sidOf(res.json().access_token), sid, 'in the same session')
+  t.equal((await refresh(app, res.json().refresh_token)).statusCode, 200, 'and its refresh token refreshes')
+  // The statistics collector reports within a second or so.
+  let after = await deadlocks()
+  for (let i = 0; i < 50 && after === before; i++) { await sleep(100); await sql`select pg_stat_clear_snapshot()`.execute(db); after = await deadlocks() }
+  t.equal(after - before, 1, 'PostgreSQL did break one deadlock')
 })

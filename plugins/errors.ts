@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { passwordLengthProblem } from '../src/accounts/passwords.js'
 import { isUnavailable, unavailableReason } from '../src/db/errors.js'
 import { answerBody, errors, sendError, tableErrorOf, type ErrorAnswer, type ErrorReply } from '../src/errors.js'
 import type { ValidationIssue } from '../src/schemas/errors.js'
@@ -15,8 +16,37 @@ export type ErrorFormat = 'detail' | 'oauth2'
 /** The route config that selects the OAuth2 wording: `config: { ...OAUTH2_ERRORS }`. */
 export const OAUTH2_ERRORS = { tokenAuthErrors: 'oauth2' } as const satisfies { tokenAuthErrors: ErrorFormat }
 
+/**
+ * The route config naming a body's new-password fields, each with the `type` of its issue: a
+ * 422 for any other field lists the password's length problem too (8 to 72 bytes in UTF-8, a
+ * rule no schema keyword can state), so one answer names every problem.
+ */
+export function newPasswordFields (fields: Record<string, string>) {
+  return { tokenAuthNewPasswords: fields }
+}
+
+interface ErrorRouteConfig {
+  tokenAuthErrors?: ErrorFormat
+  tokenAuthNewPasswords?: Record<string, string>
+}
+
+const routeConfigOf = (request: FastifyRequest) => (request.routeOptions.config ?? {}) as ErrorRouteConfig
+
 function formatOf (request: FastifyRequest): ErrorFormat {
-  return (request.routeOptions.config as { tokenAuthErrors?: ErrorFormat } | undefined)?.tokenAuthErrors ?? 'detail'
+  return routeConfigOf(request).tokenAuthErrors ?? 'detail'
+}
+
+/** The length problems of a body's new passwords that its schema's issues do not already name. */
+function passwordIssues (request: FastifyRequest, error: FastifyError, issues: readonly ValidationIssue[]): ValidationIssue[] {
+  const fields = routeConfigOf(request).tokenAuthNewPasswords
+  const body = request.body as Record<string, unknown> | null | undefined
+  if (fields === undefined || error.validationContext !== 'body' || typeof body !== 'object' || body === null) return []
+  const named = new Set(issues.map((issue) => issue.loc.join('.')))
+  return Object.entries(fields).flatMap(([field, type]) => {
+    const value = body[field]
+    const msg = typeof value === 'string' && !named.has(`body.${field}`) ? passwordLengthProblem(value) : undefined
+    return msg === undefined ? [] : [{ loc: ['body', field], msg, type }]
+  })
 }
 
 interface AjvIssue {
@@ -85,14 +115,16 @@ function formFieldAnswer (error: FastifyError): ErrorAnswer | undefined {
 }
 
 /** The table's answer to an error that is the client's doing (or a route's on purpose); undefined for a failure of ours. */
-function answerOf (error: FastifyError, format: ErrorFormat): ErrorAnswer | undefined {
+function answerOf (error: FastifyError, request: FastifyRequest, format: ErrorFormat): ErrorAnswer | undefined {
   // Whatever was thrown (a store may reject with nothing at all).
   if (typeof error !== 'object' || error === null) return undefined
   const listed = tableErrorOf(error)
   // An error meant only for a host's code is a failure here, whatever its status.
   if (listed !== undefined) return listed.entry.use === 'thrown' ? undefined : listed
   if (error.validation !== undefined) {
-    return format === 'oauth2' ? formFieldAnswer(error) ?? errors.NOT_A_FORM.answer() : errors.VALIDATION.answer(validationIssues(error))
+    if (format === 'oauth2') return formFieldAnswer(error) ?? errors.NOT_A_FORM.answer()
+    const issues = validationIssues(error)
+    return errors.VALIDATION.answer([...issues, ...passwordIssues(request, error, issues)])
   }
   switch (error.code) {
     // FastAPI answers a body that is not JSON at all like any other invalid body: 422.
@@ -118,7 +150,7 @@ function answerOf (error: FastifyError, format: ErrorFormat): ErrorAnswer | unde
  */
 export function errorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const format = formatOf(request)
-  const found = answerOf(error, format)
+  const found = answerOf(error, request, format)
   if (found === undefined) return sendServerError(error, request, reply)
   // RFC 6749 has no 422 and no code for most of Fastify's refusals: they are an invalid_request.
   const answer = format === 'oauth2' && found.entry.error === undefined && found.statusCode < 500 ? errors.NOT_A_FORM.answer() : found

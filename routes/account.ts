@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { newPasswordFields } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
 import { addressLimit } from '../plugins/throttle.js'
@@ -60,6 +61,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
     for (const { url, ...variant } of pathVariants(scope, '/users/me/password')) {
       scope.post(url, {
         bodyLimit: SMALL_BODY_LIMIT,
+        config: newPasswordFields({ new_password: 'password_invalid' }),
         onRequest: guards.currentActiveUser,
         schema: {
           ...operationDocs(opts.docs, variant, 'changePassword', 'guard'),

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { newPasswordFields } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
 import { addressLimit } from '../plugins/throttle.js'
@@ -44,6 +45,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
     for (const { url, ...variant } of pathVariants(scope, '/users/')) {
       scope.post(url, {
         bodyLimit: USER_BODY_LIMIT,
+        config: newPasswordFields({ password: 'password_length' }),
         schema: {
           // Closed registration is out of the docs: the 403 is all it would show.
           ...operationDocs(opts.registration === 'closed' ? false : opts.docs, variant, 'register', 'none'),

@@ -62,6 +62,17 @@ forEachEngine(t, async (t, engine) => {
       t.equal(await loginStatus(app, other.username, other.password), 200, "the other user's password is unchanged")
     })
 
+    t.test('a 422 names a bad field and a new password outside 8 to 72 bytes together', async (t) => {
+      const user = await someone(app)
+      const current = await loginPair(app, user)
+      const res = await changePassword(app, current, { current_password: 'x'.repeat(1025), new_password: 'é'.repeat(40) })
+      t.equal(res.statusCode, 422)
+      const detail = res.json().detail as Array<{ loc: string[], type: string }>
+      t.same(detail.map((issue) => issue.loc.join('.')), ['body.current_password', 'body.new_password'], 'the overlong current password, then the new one')
+      t.equal(detail[1]?.type, 'password_invalid', "the new password's issue, typed as the route's other password problems")
+      t.equal(await loginStatus(app, user.username, user.password), 200, 'the password is unchanged')
+    })
+
     t.test('at /users/me/password/ too, and again with the new password as the current one', async (t) => {
       const user = await someone(app)
       const current = await loginPair(app, user)

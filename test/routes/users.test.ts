@@ -112,6 +112,28 @@ forEachEngine(t, async (t, engine) => {
     })
   })
 
+  t.test('a 422 names every problem at once, the password\'s length in bytes included', async (t) => {
+    const app = await buildApp(t, {}, engine)
+    const before = await countUsers(app.db as never)
+    const long = 'é'.repeat(40)
+    const cases: Array<[string, Record<string, unknown>, string[]]> = [
+      ['a bad username and a password over 72 bytes', { username: 'a', password: long }, ['body.username', 'body.password']],
+      ['a bad username and a password under 8 bytes', { username: 'a', password: 'short' }, ['body.username', 'body.password']],
+      ['a bad email and a password over 72 bytes', { username: 'fine-name', password: long, email: 'not-an-email' }, ['body.email', 'body.password']],
+      ['a password over 72 bytes alone', { username: 'fine-name', password: long }, ['body.password']]
+    ]
+    for (const [what, body, locs] of cases) {
+      const res = await register(app, body)
+      t.equal(res.statusCode, 422, `${what}: 422`)
+      const detail = res.json().detail as Array<{ loc: string[], msg: string, type: string }>
+      t.same(detail.map((issue) => issue.loc.join('.')), locs, `${what}: each problem, in one answer`)
+      const password = detail.find((issue) => issue.loc.join('.') === 'body.password')
+      t.equal(password?.type, 'password_length', `${what}: the password's issue is its length`)
+      t.match(password?.msg, /bytes long \(UTF-8\)/, `${what}: in bytes`)
+    }
+    t.equal(await countUsers(app.db as never), before, 'no account was made')
+  })
+
   t.test('concurrent registrations of one username: exactly one wins', async (t) => {
     const app = await buildApp(t, {}, engine)
     const attempts = await Promise.all(Array.from({ length: 12 }, (_, i) =>

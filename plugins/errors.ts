@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyContextConfig, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { passwordLengthProblem } from '../src/accounts/passwords.js'
 import { isUnavailable, unavailableReason } from '../src/db/errors.js'
@@ -17,11 +17,11 @@ export type ErrorFormat = 'detail' | 'oauth2'
 export const OAUTH2_ERRORS = { tokenAuthErrors: 'oauth2' } as const satisfies { tokenAuthErrors: ErrorFormat }
 
 /**
- * The route config naming a body's new-password fields, each with the `type` of its issue: a
+ * The route config (`config: newPasswordFields({ … })`) naming a body's new-password fields, each with the `type` of its issue: a
  * 422 for any other field lists the password's length problem too (8 to 72 bytes in UTF-8, a
  * rule no schema keyword can state), so one answer names every problem.
  */
-export function newPasswordFields (fields: Record<string, string>) {
+export function newPasswordFields (fields: Record<string, string>): FastifyContextConfig & { tokenAuthNewPasswords: Record<string, string> } {
   return { tokenAuthNewPasswords: fields }
 }
 

@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import {
   AccountRuleError, backupSqliteDatabase, BackupError, DatabaseUnavailableError, hashPassword, parseDatabaseUrl,
-  PasswordRuleError, tokenAuth, UsernameTakenError, type AccountIssue, type AuditActor, type UserRecord
+  packageInfo, PasswordRuleError, tokenAuth, UsernameTakenError, type AccountIssue, type AuditActor, type UserRecord
 } from '../index.js'
 import { cliActor, cliLogger } from './cli-audit.js'
 import { ConfigError, loadConfig, loadEnvFile, type Config } from './config.js'
@@ -15,6 +15,7 @@ import { openServiceDatabase } from './db/service-database.js'
 const USAGE = `Usage: fastify-token-auth <command> [options]   (in this repository: npm run cli -- <command>)
 
 Commands:
+  --version, -v               print the package's name and version
   create-user NAME --password-stdin [--email E] [--full-name F] [--disabled]
   set-password NAME --password-stdin
   disable NAME
@@ -188,10 +189,16 @@ async function main (argv: string[], io: CliIo): Promise<void> {
       'full-name': { type: 'string' },
       disabled: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false }
+      help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', short: 'v', default: false }
     }
   })
   const [command, name, ...extra] = positionals
+  if (values.version) {
+    const { name: packageName, version } = packageInfo()
+    io.stdout.write(`${packageName} ${version}\n`)
+    return
+  }
   if (values.help || command === undefined) {
     io.stdout.write(`${USAGE}\n`)
     if (command === undefined && !values.help) throw new CliError('', 2)

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
@@ -40,6 +40,7 @@ async function runInProcess (args: string[], opts: { env: NodeJS.ProcessEnv, inp
 }
 
 /** A password made up at run time, 8 to 72 bytes. */
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 const newPassword = () => `pw-${randomBytes(12).toString('base64url')}`
 
 interface Setup {
@@ -227,7 +228,7 @@ t.test('the password length is checked in UTF-8 bytes: 8 to 72', async (t) => {
   t.equal(await loginStatus(app, 'longest', 'é'.repeat(35)), 401)
 })
 
-t.test('usage errors exit 2 and touch no database; --help exits 0', async (t) => {
+t.test('usage errors exit 2 and touch no database; --help and --version exit 0', async (t) => {
   const s = await setup(t)
   // None of these gets as far as opening the database, so they can run side by side.
   const cases: Array<{ args: string[], code: number, stderr?: RegExp, stdout?: RegExp }> = [
@@ -237,7 +238,9 @@ t.test('usage errors exit 2 and touch no database; --help exits 0', async (t) =>
     { args: ['create-user', '--password-stdin'], code: 2, stderr: /create-user needs a username/ },
     { args: ['list', 'extra'], code: 2, stderr: /Unexpected argument: extra/ },
     { args: [], code: 2, stdout: /Usage: fastify-token-auth/ },
-    { args: ['--help'], code: 0, stdout: /create-user NAME --password-stdin/ }
+    { args: ['--help'], code: 0, stdout: /create-user NAME --password-stdin/ },
+    { args: ['--version'], code: 0, stdout: new RegExp(`^fastify-token-auth ${VERSION.replaceAll('.', '\\.')}\n$`) },
+    { args: ['-v'], code: 0, stdout: new RegExp(`^fastify-token-auth ${VERSION.replaceAll('.', '\\.')}\n$`) }
   ]
   const results = await Promise.all(cases.map(async (c) => await s.cli(c.args, newPassword())))
   cases.forEach((c, i) => {

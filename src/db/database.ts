@@ -141,7 +141,7 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Opened
     return opened({ dialect: translatingUnavailable(new PostgresDialect({ pool })) }, { pool })
   }
   if (location.path !== ':memory:') {
-    mkdirSync(dirname(location.path), { recursive: true })
+    ensureDirectory(location.path, url)
     // It holds password hashes: private to the service's user (SQLite gives its -wal and -shm files the same mode).
     closeSync(openSync(location.path, 'a', 0o600))
   }
@@ -154,6 +154,14 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Opened
       onBack: () => { opts.onFileBack?.(path) }
     })
   return opened({ dialect: translatingUnavailable(sqliteDialect(sqlite, timeoutMs, identity)) }, { sqlite, fileIdentity: identity })
+}
+
+/** The SQLite file's directory: `./data` (the service's default) is made when missing; any other must exist, so a mistyped path makes nothing. */
+function ensureDirectory (path: string, url: string): void {
+  const dir = resolve(dirname(path))
+  if (existsSync(dir)) return
+  if (dir !== resolve('data')) throw errors.OPTIONS.create(`database ${url}: the directory ${dir} does not exist; create it first (only ./data is made when missing)`)
+  mkdirSync(dir)
 }
 
 /** A generation for a copy of a database: random, never 0 (a database never backed up) nor `previous`. */

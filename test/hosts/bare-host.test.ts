@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import SQLite from 'better-sqlite3'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { Kysely, SqliteDialect } from 'kysely'
@@ -481,6 +481,29 @@ t.test('the plugin refuses bad options with a clear error, before it opens a dat
   t.same(readdirSync(dir), [], 'no database file was created by any refused registration')
   t.equal(await message({ secret: testSecret() }), 'resolved', 'good options register')
   t.ok(existsSync(join(dir, `attempt-${attempts}.db`)), 'and do create the database file (the check above can see one)')
+})
+
+t.test('a SQLite path in a missing directory is refused, and makes no directory; ./data is made', async (t) => {
+  const dir = await tempDir(t)
+  const cwd = process.cwd()
+  process.chdir(dir)
+  t.teardown(() => { process.chdir(cwd) })
+  const start = async (database: string) => {
+    const host = newHost(t)
+    await host.register(tokenAuth, { secret: testSecret(), database, bcryptCost: 4 })
+    await host.ready()
+  }
+  const typo = join(dir, 'dta', 'nested', 'app.db')
+  await t.rejects(start(`sqlite:${typo}`), {
+    code: 'FST_TOKEN_AUTH_OPTIONS',
+    message: `fastify-token-auth: database sqlite:${typo}: the directory ${dirname(typo)} does not exist; create it first (only ./data is made when missing)`
+  }, 'a mistyped directory: refused, naming it')
+  t.notOk(existsSync(join(dir, 'dta')), 'nothing was made on the way')
+  await t.rejects(start('sqlite:./elsewhere/app.db'), /the directory .*elsewhere does not exist/, 'a relative path too')
+  await start('sqlite:./data/app.db')
+  t.ok(existsSync(join(dir, 'data', 'app.db')), "the default's directory, ./data, is made")
+  await start(`sqlite:${join(dir, 'app.db')}`)
+  t.ok(existsSync(join(dir, 'app.db')), 'a file in a directory that exists is made as before')
 })
 
 t.test('a bad option gives one message: its path, the rule, and the type of what was given', async (t) => {

@@ -6,11 +6,14 @@
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { FastifyInstance } from 'fastify'
+import fastifyCors, { type FastifyCorsOptions } from '@fastify/cors'
+import Fastify, { type FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import type { Page } from 'playwright-core'
 import type { ServiceOptions } from '../../src/service/app.js'
-import { buildApp, createUser, johndoe, login } from '../helper.js'
+import tokenAuth from '../../src/index.js'
+import { docBlock } from '../support/doc-blocks.js'
+import { buildApp, createUser, johndoe, login, testSecret } from '../helper.js'
 import { freshContext, isCI, launchChromium, LOAD_TIMEOUT, missingChromium } from './browser.js'
 import { watch, type PageLog } from './page-log.js'
 
@@ -68,6 +71,25 @@ async function serveApi (t: Test, opts: Partial<ServiceOptions>): Promise<{ app:
   await createUser(app, johndoe)
   await app.listen({ host: '127.0.0.1', port: 0 })
   return { app, api: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` }
+}
+
+/** The @fastify/cors options of the CORS recipe in docs/embedding.md, as written there. */
+function corsRecipe (): FastifyCorsOptions & { origin: string[], methods?: string[] } {
+  const { code } = docBlock('docs/embedding.md', 'CORS in a host')
+  const options = /register\(fastifyCors, (\{[\s\S]*?\n\})\)/.exec(code)?.[1]
+  if (options === undefined) throw new Error('docs/embedding.md: the CORS recipe registers no fastifyCors options')
+  // eslint-disable-next-line no-new-func -- the guide's object literal of plain strings, evaluated as the guide's reader's code would be
+  return new Function(`return (${options})`)() as FastifyCorsOptions & { origin: string[], methods?: string[] }
+}
+
+/** A host app with @fastify/cors (these options) and the plugin under /auth, on a loopback port of its own. */
+async function serveHost (t: Test, cors: FastifyCorsOptions): Promise<string> {
+  const host = Fastify()
+  t.teardown(async () => await host.close())
+  await host.register(fastifyCors, cors)
+  await host.register(tokenAuth, { secret: testSecret(), database: 'sqlite::memory:', prefix: '/auth', bcryptCost: 4 })
+  await host.listen({ host: '127.0.0.1', port: 0 })
+  return `http://127.0.0.1:${(host.server.address() as AddressInfo).port}`
 }
 
 const corsMessages = (log: PageLog) => log.consoleErrors.filter((message) => /CORS policy/.test(message))
@@ -139,6 +161,41 @@ t.test('a cross-origin browser app', { skip: missingChromium }, async (t) => {
     ['another origin listed (the same page by another name)', [`http://localhost:${port}`]],
     ['CORS_ORIGINS unset', undefined]
   ]
+  t.test("a host following docs/embedding.md's CORS recipe: the page reads, changes and ends its sessions", async (t) => {
+    const recipe = corsRecipe()
+    t.same(recipe.origin, ['https://app.example'], 'the recipe, read from the guide')
+    const api = await serveHost(t, { ...recipe, origin: [pageOrigin] })
+    const { log, client } = await openPage(t)
+    const user = { username: 'browser-user', password: 'a-long-enough-password' }
+    t.match(await client.call(`${api}/auth/users/`, { method: 'POST', headers: json, body: JSON.stringify(user) }), { status: 201 }, 'registers')
+    const loggedIn = await client.login(`${api}/auth`, user.username, user.password)
+    t.match(loggedIn, { status: 200 }, 'logs in')
+    const token = 'body' in loggedIn ? loggedIn.body.access_token as string : ''
+    await client.login(`${api}/auth`, user.username, user.password)
+    t.match(await client.call(`${api}/auth/users/me/`, bearer(token, { method: 'PATCH', headers: json, body: JSON.stringify({ full_name: 'Browser User' }) })),
+      { status: 200, body: { full_name: 'Browser User' } }, 'PATCH /auth/users/me/')
+    const sessions = await client.call(`${api}/auth/users/me/sessions`, bearer(token))
+    t.match(sessions, { status: 200 }, 'lists its sessions')
+    const other = 'body' in sessions ? (sessions.body as Array<{ id: string, current: boolean }>).find((session) => !session.current) : undefined
+    t.ok(other, 'the second login among them')
+    t.match(await client.call(`${api}/auth/users/me/sessions/${other?.id ?? ''}`, bearer(token, { method: 'DELETE' })), { status: 204 }, 'DELETE of a session')
+    t.match(await client.call(`${api}/auth/users/me/`, bearer('not-a-token')), { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } },
+      'a refused token: the 401 and its WWW-Authenticate are readable')
+    t.same(corsMessages(log), [], 'no CORS complaint on the console')
+  })
+
+  t.test("with @fastify/cors's default methods, the same page cannot PATCH or DELETE: why the recipe names them", async (t) => {
+    const { methods: _methods, ...defaults } = corsRecipe()
+    const api = await serveHost(t, { ...defaults, origin: [pageOrigin] })
+    const { log, client } = await openPage(t)
+    const user = { username: 'browser-user', password: 'a-long-enough-password' }
+    t.match(await client.call(`${api}/auth/users/`, { method: 'POST', headers: json, body: JSON.stringify(user) }), { status: 201 }, 'a POST passes')
+    const loggedIn = await client.login(`${api}/auth`, user.username, user.password)
+    const token = 'body' in loggedIn ? loggedIn.body.access_token as string : ''
+    t.match(await client.call(`${api}/auth/users/me/`, bearer(token, { method: 'PATCH', headers: json, body: '{}' })), { error: /^TypeError/ }, 'a PATCH is refused')
+    t.match(corsMessages(log), [/Method PATCH is not allowed/], 'the console says why')
+  })
+
   for (const [what, corsOrigins] of refusals) {
     t.test(`${what}: the browser withholds every answer from the page`, async (t) => {
       const { app, api } = await serveApi(t, { corsOrigins })

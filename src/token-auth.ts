@@ -309,6 +309,13 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     const problem = claimInHostDocument(host, securityScheme, operationIdPrefix)
     check(problem === undefined, problem ?? '')
   }
+  if (docsMode === 'own') {
+    // A host's @fastify/swagger registered after the plugin misses the plugin's routes and locks.
+    host.addHook('onReady', async function swaggerAfterThePlugin () {
+      if (!host.hasDecorator('swagger')) return
+      host.log.warn(`fastify-token-auth: @fastify/swagger was registered after the plugin, so its document lacks the plugin's routes and the locks on guarded routes, and the plugin serves its own at ${context?.child.prefix ?? base.prefix}/openapi.json. Register @fastify/swagger before fastify-token-auth, or pass docs: false to the plugin.`)
+    })
+  }
 
   addSchemas(host, authSchemas)
 

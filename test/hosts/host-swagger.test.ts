@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import { createConfig, lintFromString } from '@redocly/openapi-core'
@@ -247,13 +248,19 @@ t.test('a host with @fastify/swagger and the plugin with docs: false', async (t)
 })
 
 t.test('a host that registers its own @fastify/swagger after the plugin', async (t) => {
-  const host = newHost(t)
+  const lines: Array<{ level: number, msg: string }> = []
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(JSON.parse(chunk.toString())); done() } })
+  const host = newHost(t, { logger: { level: 'info', stream } })
   await host.register(tokenAuth, pluginOptions())
   await host.register(fastifySwagger, { openapi: { info: HOST_INFO } })
   await host.register(fastifySwaggerUi, { routePrefix: '/docs' })
   host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
   await t.resolves(async () => { await host.ready() }, "it starts: no \"decorator 'swagger' has already been added\"")
   t.equal(host.tokenAuth.settings.docs, 'own', 'the plugin found no host document when it registered')
+  const warnings = lines.filter((line) => line.level === 40).map((line) => line.msg)
+  t.equal(warnings.length, 1, 'one warning at start')
+  t.match(warnings[0], /@fastify\/swagger was registered after the plugin.*lacks the plugin's routes.*\/auth\/openapi\.json.*Register @fastify\/swagger before fastify-token-auth, or pass docs: false/,
+    'it says what is lost, where the second document is, and the fix')
 
   const own = await get(host, '/auth/openapi.json')
   t.equal(own.statusCode, 200, "the plugin's own document still answers")
@@ -267,6 +274,18 @@ t.test('a host that registers its own @fastify/swagger after the plugin', async 
   t.same(hostDoc.json().info, HOST_INFO)
   const token = await signUp(host)
   t.equal((await get(host, '/api/private', token)).statusCode, 200)
+})
+
+t.test('no such warning when @fastify/swagger comes first, or not at all', async (t) => {
+  for (const swaggerFirst of [true, false]) {
+    const lines: Array<{ level: number }> = []
+    const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(JSON.parse(chunk.toString())); done() } })
+    const host = newHost(t, { logger: { level: 'info', stream } })
+    if (swaggerFirst) await host.register(fastifySwagger, { openapi: { info: HOST_INFO } })
+    await host.register(tokenAuth, pluginOptions())
+    await host.ready()
+    t.same(lines.filter((line) => line.level >= 40), [], swaggerFirst ? 'swagger first: nothing at warn' : 'no swagger: nothing at warn')
+  }
 })
 
 t.test("a host's document keeps its own servers, info and tags; docs.publicUrl makes the token URL absolute", async (t) => {

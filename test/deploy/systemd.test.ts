@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import SQLite from 'better-sqlite3'
 import t from 'tap'
-import { cleanEnv, dbEnv, freePort, httpToken, spawnServer, startCommand, startServer, tempDir, type Teardown } from '../src/process-helper.js'
+import { cleanEnv, dbEnv, freePort, httpLogin, httpToken, repoRoot, spawnServer, startCommand, startServer, tempDir, type Teardown } from '../src/process-helper.js'
 import { INSTALL_DIR, readServiceUnit, STATE_DIR, UNIT_PATH } from './systemd-unit.js'
 
 // deploy/token-auth.service checked by Debian's systemd tools: `systemd-analyze verify` with
@@ -121,4 +121,67 @@ t.test('MemoryMax and TasksMax leave the running service room for a second node 
   const peak = Number(/^VmHWM:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024
   t.ok(2 * tasks <= tasksMax, `TasksMax=${tasksMax}: the service runs ${tasks} threads`)
   t.ok(peak > 0 && 2 * peak <= memoryMax, `MemoryMax=${String(unit.value('MemoryMax'))}: the service's peak resident size is ${Math.round(peak / 2 ** 20)} MB`)
+})
+
+/**
+ * docs/deployment.md's first-user command, read as the shell and systemd-run read it: the
+ * password piped in, systemd-run's unit settings (-p, --working-directory, -E) and the command.
+ */
+async function firstUserCommand (): Promise<{ password: string, settings: string[], env: Record<string, string>, command: string[] }> {
+  const guide = await readFile(join(repoRoot, 'docs', 'deployment.md'), 'utf8')
+  const line = /^printf '%s' '([^']*)' \| sudo systemd-run ((?:.*\\\n)*.*)$/m.exec(guide)
+  if (line === null) throw new Error('docs/deployment.md has no "printf … | sudo systemd-run …" line')
+  const words = (line[2] as string).replace(/\\\n/g, ' ').trim().split(/\s+/)
+  if (words.some((word) => /['"$\\]/.test(word))) throw new Error(`quoting this reader does not follow: ${line[0]}`)
+  const settings: string[] = []
+  const env: Record<string, string> = {}
+  let i = 0
+  for (; i < words.length && (words[i] as string).startsWith('-'); i++) {
+    const word = words[i] as string
+    if (word === '-p') settings.push(words[++i] as string)
+    else if (word === '-E') {
+      const [key, ...value] = (words[++i] as string).split('=')
+      env[key as string] = value.join('=')
+    } else if (word.startsWith('--working-directory=')) settings.push(`WorkingDirectory=${word.slice('--working-directory='.length)}`)
+    else if (!['--pipe', '--wait', '--quiet', '--collect'].includes(word)) throw new Error(`an option this reader does not know: ${word}`)
+  }
+  return { password: line[1] as string, settings, env, command: words.slice(i) }
+}
+
+t.test('docs/deployment.md\'s first user: valid unit settings, and a user the service the unit runs logs in with', { skip }, async (t) => {
+  if (analyze === undefined) throw new Error('systemd-analyze is not installed (.ci/run installs systemd)')
+  const unit = await readServiceUnit()
+  const doc = await firstUserCommand()
+  t.equal(doc.env.DATABASE_URL, unit.environment.DATABASE_URL, 'the unit\'s database')
+  t.equal(doc.env.ENV_FILE, unit.environment.ENV_FILE, 'and, as the unit, no .env')
+  for (const setting of ['DynamicUser=yes', 'StateDirectory=token-auth', `WorkingDirectory=${unit.workingDirectory}`, `EnvironmentFile=${String(unit.value('EnvironmentFile'))}`, `UMask=${String(unit.value('UMask'))}`]) {
+    t.ok(doc.settings.includes(setting), `as the unit: ${setting}`)
+  }
+  t.ok(doc.settings.includes('User=token-auth'), 'the dynamic user the unit gets from its name, shared while both run')
+
+  // systemd-run -p takes unit-file settings: as a unit file they pass verify without a word.
+  const dir = await tempDir(t)
+  const transient = join(dir, 'first-user.service')
+  await writeFile(transient, ['[Service]', ...doc.settings, ...Object.entries(doc.env).map(([key, value]) => `Environment=${key}=${value}`),
+    `ExecStart=${[program(doc.command[0]), ...doc.command.slice(1)].join(' ')}`, ''].join('\n'))
+  const { stdout, stderr } = await run(analyze, ['verify', transient], { timeout: 60_000 })
+  t.equal(stdout + stderr, '', 'systemd-analyze verify: nothing to report')
+
+  // The command itself beside the running service, the state directory moved into the test's.
+  const state = join(dir, 'state')
+  const place = (value: string) => value.replaceAll(STATE_DIR, state)
+  const { base } = await startServer(t, cleanEnv({ DATABASE_URL: place(unit.environment.DATABASE_URL as string), BCRYPT_COST: '4' }), { built: true })
+  const [file, ...args] = doc.command
+  const cli = spawn(program(file), args, {
+    cwd: repoRoot,
+    env: cleanEnv(Object.fromEntries(Object.entries(doc.env).map(([key, value]) => [key, place(value)]))),
+    stdio: ['pipe', 'pipe', 'pipe']
+  })
+  let said = ''
+  cli.stdout.setEncoding('utf8').on('data', (chunk: string) => { said += chunk })
+  cli.stdin.end(doc.password)
+  t.equal(await exitOf(cli, 30_000), 0, 'the CLI exits 0')
+  const username = args[args.indexOf('create-user') + 1] as string
+  t.equal(said, `Created user ${username}\n`, 'and says so')
+  t.ok(await httpLogin(base, username, doc.password), 'the service logs the new user in')
 })

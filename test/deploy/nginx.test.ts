@@ -1,70 +1,70 @@
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
-import { request } from 'node:http'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { connect as tcpConnect, createServer, type Socket } from 'node:net'
+import { connect as tlsConnect, type SecureVersion } from 'node:tls'
 import { join } from 'node:path'
-import { test } from 'tap'
+import { promisify } from 'node:util'
+import { test, type Test } from 'tap'
 import { freePort } from '../support/postgres.js'
 import { dbEnv, startServer, tempDir } from '../src/process-helper.js'
 
 // deploy/nginx.conf, the configuration docs/deployment.md recommends, run by Debian's nginx as a
-// real reverse proxy in front of the real service: the limits count each client's own address,
-// an X-Forwarded-For a client wrote itself counts for nothing, and /metrics stays inside.
+// real reverse proxy in front of the real service: TLS as Mozilla's intermediate profile has it,
+// the limits count each client's own address, an X-Forwarded-For a client wrote itself counts for
+// nothing, /metrics stays inside, and nginx's own errors answer JSON without nginx's version.
 
 const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path))
+const skip = nginxBin === undefined && process.env.CI === undefined ? 'nginx is not installed (apt-get install nginx)' : false
+const run = promisify(execFile)
+const SITE = join(import.meta.dirname, '../../deploy/nginx.conf')
 
-interface Answer { status: number, body: string }
+interface Answer { status: number, headers: IncomingHttpHeaders, body: string }
 
-/** One request on a connection of its own; `from` is the loopback source address (Linux routes all of 127/8 to lo). */
-async function send (port: number, opts: { method: string, path: string, from?: string, headers?: Record<string, string>, body?: string }): Promise<Answer> {
-  return await new Promise((resolve, reject) => {
-    const req = request({
-      host: '127.0.0.1',
-      port,
-      localAddress: opts.from,
-      method: opts.method,
-      path: opts.path,
-      headers: { connection: 'close', ...opts.headers },
-      timeout: 10_000
-    }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { body += chunk })
-      res.on('end', () => { resolve({ status: res.statusCode ?? 0, body }) })
-    })
-    req.on('error', reject)
-    req.on('timeout', () => { req.destroy(new Error('timed out')) })
-    req.end(opts.body)
-  })
+interface Proxy {
+  /** The plain-HTTP port (the config's 80) and the TLS port (its 443). */
+  http: number
+  https: number
+  /** The self-signed certificate nginx presents for 127.0.0.1, the clients' only CA. */
+  ca: string
 }
 
-/** POST /token with wrong credentials from a given loopback source address. */
-async function postToken (port: number, from: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return await send(port, {
-    method: 'POST',
-    path: '/token',
-    from,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: 'username=nobody&password=wrong-password'
-  })
+/** `text` with `from` replaced by `to`; throws when deploy/nginx.conf no longer has `from`. */
+function edit (text: string, from: string | RegExp, to: string, count = 1): string {
+  const pattern = typeof from === 'string' ? from : new RegExp(from.source, `${from.flags.replace('g', '')}g`)
+  const found = typeof pattern === 'string' ? text.split(pattern).length - 1 : [...text.matchAll(pattern)].length
+  if (found !== count) throw new Error(`deploy/nginx.conf has ${found} of ${String(from)}, the test expects ${count}`)
+  return text.replaceAll(pattern, to)
 }
 
-async function get (port: number, path: string): Promise<Answer> {
-  return await send(port, { method: 'GET', path })
-}
-
-test('behind deploy/nginx.conf the limits apply per real client address, and /metrics is not forwarded', { skip: nginxBin === undefined && process.env.CI === undefined ? 'nginx is not installed (apt-get install nginx)' : false }, async (t) => {
+/**
+ * Debian's nginx with deploy/nginx.conf on loopback ports of its own, in front of `upstreamPort`,
+ * its certificate a fresh self-signed one for 127.0.0.1. `site` edits the config further and
+ * `http` adds lines to nginx's http context. Stopped when the test ends.
+ */
+async function startNginx (t: Test, dir: string, upstreamPort: number, opts: { site?: (text: string) => string, http?: string[] } = {}): Promise<Proxy> {
   if (nginxBin === undefined) throw new Error('nginx is not installed (.ci/run installs it)')
-  const dir = await tempDir(t)
-  const { port: servicePort, server } = await startServer(t, dbEnv(dir, { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_TOKEN: '2/min', LOGIN_BACKOFF_AFTER: '0', METRICS: 'on' }))
-  const proxyPort = await freePort()
-  const site = (await readFile(join(import.meta.dirname, '../../deploy/nginx.conf'), 'utf8'))
-    .replace('server 127.0.0.1:8000;', `server 127.0.0.1:${servicePort};`)
-    .replace('listen 80;', `listen 127.0.0.1:${proxyPort};`)
-  t.not(site.indexOf(String(proxyPort)), -1, 'the test listens where the recommended config does, on its own port')
+  await mkdir(dir, { recursive: true })
+  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')]
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert])
+  const [http, https] = [await freePort(), await freePort()]
+  let site = await readFile(SITE, 'utf8')
+  site = edit(site, 'server 127.0.0.1:8000;', `server 127.0.0.1:${upstreamPort};`)
+  site = edit(site, 'listen 80;', `listen 127.0.0.1:${http};`)
+  site = edit(site, 'listen 443 ssl;', `listen 127.0.0.1:${https} ssl;`)
+  // The test machine may have no IPv6.
+  site = edit(site, /^ *listen \[::\]:\d+( ssl)?;\n/m, '', 2)
+  site = edit(site, /ssl_certificate \S+;/, `ssl_certificate ${cert};`)
+  site = edit(site, /ssl_certificate_key \S+;/, `ssl_certificate_key ${key};`)
+  site = opts.site?.(site) ?? site
   await writeFile(join(dir, 'site.conf'), site)
   await writeFile(join(dir, 'nginx.conf'), [
     'worker_processes 1;',
+    // Under root nginx's workers would be nobody, shut out of the test's private directory.
+    ...(process.getuid?.() === 0 ? ['user root;'] : []),
     `pid ${join(dir, 'nginx.pid')};`,
     'error_log stderr warn;',
     'events { worker_connections 64; }',
@@ -72,6 +72,7 @@ test('behind deploy/nginx.conf the limits apply per real client address, and /me
     '  access_log off;',
     `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;`,
     `  fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
+    ...(opts.http ?? []),
     `  include ${join(dir, 'site.conf')};`,
     '}'
   ].join('\n'))
@@ -82,14 +83,82 @@ test('behind deploy/nginx.conf the limits apply per real client address, and /me
     if (nginx.exitCode !== null) return
     await new Promise((resolve) => { nginx.once('exit', resolve); nginx.kill('SIGQUIT') })
   })
-  for (let i = 0; ; i++) {
-    const up = await postToken(proxyPort, '127.0.0.9').then(() => true, () => false)
-    if (up) break
+  const listening = async (port: number) => await new Promise<boolean>((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1', () => { socket.destroy(); resolve(true) })
+    socket.on('error', () => { resolve(false) })
+  })
+  for (let i = 0; !(await listening(http) && await listening(https)); i++) {
     if (i === 100 || nginx.exitCode !== null) throw new Error(`nginx did not start: ${nginxErr}`)
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
+  t.equal(nginxErr, '', 'nginx starts without a warning')
+  return { http, https, ca: await readFile(cert, 'utf8') }
+}
 
-  const viaProxy = async (from: string, headers?: Record<string, string>) => (await postToken(proxyPort, from, headers)).status
+/**
+ * One request on a connection of its own, over TLS to `proxy.https` (or plain to `port`);
+ * `from` is the loopback source address (Linux routes all of 127/8 to lo).
+ */
+async function send (to: Proxy | number, opts: { method: string, path: string, from?: string, headers?: Record<string, string>, body?: string }): Promise<Answer> {
+  return await new Promise((resolve, reject) => {
+    const common = {
+      host: '127.0.0.1',
+      localAddress: opts.from,
+      method: opts.method,
+      path: opts.path,
+      headers: { connection: 'close', ...opts.headers },
+      timeout: 10_000
+    }
+    const onAnswer = (res: IncomingMessage) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, headers: res.headers, body }) })
+    }
+    const req = typeof to === 'number'
+      ? httpRequest({ ...common, port: to }, onAnswer)
+      : httpsRequest({ ...common, port: to.https, ca: to.ca }, onAnswer)
+    req.on('error', reject)
+    req.on('timeout', () => { req.destroy(new Error('timed out')) })
+    req.end(opts.body)
+  })
+}
+
+/** POST /token with wrong credentials from a given loopback source address. */
+async function postToken (to: Proxy | number, from: string, headers: Record<string, string> = {}, body = 'username=nobody&password=wrong-password'): Promise<Answer> {
+  return await send(to, {
+    method: 'POST',
+    path: '/token',
+    from,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body
+  })
+}
+
+async function get (to: Proxy | number, path: string, from?: string): Promise<Answer> {
+  return await send(to, { method: 'GET', path, from })
+}
+
+const HSTS = 'max-age=63072000'
+
+/** An answer nginx wrote itself: JSON with a detail like the service's, and nothing that names nginx's version. */
+function nginxJson (t: Test, answer: Answer, status: number, detail: RegExp, what: string): void {
+  t.equal(answer.status, status, `${what}: ${status}`)
+  t.equal(answer.headers['content-type'], 'application/json', `${what}: JSON`)
+  let body: unknown
+  t.doesNotThrow(() => { body = JSON.parse(answer.body) }, `${what}: the body parses as JSON`, { body: answer.body })
+  t.match(body, { detail }, `${what}: a detail that says what happened`)
+  t.equal(answer.headers.server, 'nginx', `${what}: the Server header names no version`)
+  t.notMatch(answer.body, /nginx|<html/i, `${what}: the body names neither nginx nor its version`)
+  t.equal(answer.headers['strict-transport-security'], HSTS, `${what}: HSTS`)
+}
+
+test('behind deploy/nginx.conf the limits apply per real client address, and /metrics is not forwarded', { skip }, async (t) => {
+  const dir = await tempDir(t)
+  const { port: servicePort, server } = await startServer(t, dbEnv(dir, { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_TOKEN: '2/min', LOGIN_BACKOFF_AFTER: '0', METRICS: 'on' }))
+  const proxy = await startNginx(t, join(dir, 'nginx'), servicePort)
+
+  const viaProxy = async (from: string, headers?: Record<string, string>) => (await postToken(proxy, from, headers)).status
   t.same([await viaProxy('127.0.0.2'), await viaProxy('127.0.0.2'), await viaProxy('127.0.0.2')], [401, 401, 429],
     'one client through nginx: two attempts, then 429')
   t.same([await viaProxy('127.0.0.3'), await viaProxy('127.0.0.3')], [401, 401], 'another client through the same nginx has its own allowance')
@@ -106,12 +175,81 @@ test('behind deploy/nginx.conf the limits apply per real client address, and /me
   // (the body with a space is nginx's own: the service writes its JSON without one).
   t.equal((await get(servicePort, '/metrics')).status, 200, 'the service itself answers /metrics')
   for (const path of ['/metrics', '/metrics/', '/metrics?format=text', '//metrics', '/%6detrics']) {
-    const answer = await get(proxyPort, path)
+    const answer = await get(proxy, path)
     t.same([answer.status, answer.body], [404, '{"detail": "Not Found"}'], `nginx does not forward ${path}`)
   }
-  t.equal((await get(proxyPort, '/health')).status, 200, 'while it forwards the rest')
+  const health = await get(proxy, '/health')
+  t.equal(health.status, 200, 'while it forwards the rest')
+  t.same([health.headers['strict-transport-security'], health.headers.server], [HSTS, 'nginx'],
+    'the service\'s answer carries nginx\'s one HSTS header and no nginx version')
 
   const throttled = () => server.logLines().filter((line) => line.audit === 'request.throttled').map((line) => line.client)
   await server.waitFor('three request.throttled audit lines', () => throttled().length >= 3).catch(() => {})
   t.same(throttled(), ['127.0.0.2', '127.0.0.4', '127.0.0.5'], 'the log names each throttled client by its real address')
+})
+
+test('deploy/nginx.conf serves TLS 1.2 and 1.3 with forward-secret AEAD ciphers only, and redirects plain HTTP', { skip }, async (t) => {
+  const dir = await tempDir(t)
+  const { port: servicePort } = await startServer(t, dbEnv(dir))
+  const proxy = await startNginx(t, join(dir, 'nginx'), servicePort)
+
+  const handshake = async (opts: { minVersion?: SecureVersion, maxVersion?: SecureVersion, ciphers?: string }) =>
+    await new Promise<{ protocol: string | null, cipher: string } | Error>((resolve) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: proxy.https, ca: proxy.ca, ...opts }, () => {
+        resolve({ protocol: socket.getProtocol(), cipher: socket.getCipher().name })
+        socket.destroy()
+      })
+      socket.on('error', resolve)
+    })
+  t.match(await handshake({ minVersion: 'TLSv1.3' }), { protocol: 'TLSv1.3' }, 'a TLS 1.3 client connects')
+  t.match(await handshake({ maxVersion: 'TLSv1.2' }), { protocol: 'TLSv1.2', cipher: /^ECDHE-ECDSA-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$/ },
+    'a TLS 1.2 client gets an ECDHE key exchange and an AEAD cipher')
+  t.type(await handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA:AES128-SHA' }), Error,
+    'a TLS 1.2 client offering CBC ciphers only is refused')
+
+  const plain = await get(proxy.http, '/health')
+  t.same([plain.status, plain.headers.location], [301, 'https://127.0.0.1/health'], 'plain HTTP is redirected to HTTPS')
+  t.equal(plain.headers.server, 'nginx', 'and names no nginx version')
+})
+
+test('nginx\'s own 413, 502, 503 and 504 answer JSON with a detail, like the service', { skip }, async (t) => {
+  const dir = await tempDir(t)
+
+  // The real service: a body over nginx's limit never reaches it; one over the service's own
+  // limit (4 to 12 KB on /token) gets the service's 413, unchanged.
+  const { port: servicePort } = await startServer(t, dbEnv(dir))
+  const proxy = await startNginx(t, join(dir, 'nginx-service'), servicePort)
+  nginxJson(t, await postToken(proxy, '127.0.0.2', {}, 'x'.repeat(200_000)), 413, /^The request body is too large/, 'a 200 KB body')
+  const serviceOwn = await postToken(proxy, '127.0.0.2', {}, 'x'.repeat(20_000))
+  t.match([serviceOwn.status, JSON.parse(serviceOwn.body)], [413, { detail: 'Request body is too large', error: 'invalid_request' }],
+    'a 20 KB body gets the service\'s own 413')
+
+  // The service stopped: nothing listens on its port, nginx's connection is refused.
+  const stopped = await startNginx(t, join(dir, 'nginx-stopped'), await freePort())
+  nginxJson(t, await get(stopped, '/health'), 502, /^The service is unavailable/, 'the service stopped')
+
+  // A service that takes the connection and never answers; in this copy nginx waits 1 s, not 60,
+  // and admits one request at a time per client address (a limit_conn an operator may add).
+  const held = new Set<Socket>()
+  const silent = createServer((socket) => { held.add(socket) })
+  await new Promise<void>((resolve) => { silent.listen(0, '127.0.0.1', resolve) })
+  t.teardown(async () => {
+    for (const socket of held) socket.destroy()
+    await new Promise((resolve) => silent.close(resolve))
+  })
+  const silentPort = (silent.address() as { port: number }).port
+  const slow = await startNginx(t, join(dir, 'nginx-silent'), silentPort, {
+    http: ['  limit_conn_zone $binary_remote_addr zone=perclient:1m;'],
+    site: (text) => edit(edit(text, 'proxy_read_timeout 60s;', 'proxy_read_timeout 1s;'),
+      'client_body_timeout 10s;', 'client_body_timeout 10s;\n    limit_conn perclient 1;')
+  })
+  const first = get(slow, '/health', '127.0.0.3')
+  for (let i = 0; held.size === 0; i++) {
+    if (i === 100) throw new Error('nginx did not forward the request')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const second = await get(slow, '/health', '127.0.0.3')
+  nginxJson(t, second, 503, /^The service is unavailable: try again/, 'a second request while the first is in flight, over limit_conn')
+  t.equal(second.headers['retry-after'], '10', 'the 503 says when to retry')
+  nginxJson(t, await first, 504, /^The service did not answer in time$/, 'a service that never answers')
 })

@@ -44,6 +44,44 @@ function isoNow (): string {
   return nowIso
 }
 
+// The guards of the plugin instance registered on an app, for the exported guards to find.
+const guardsOfInstance = new WeakMap<object, Guards>()
+
+/** The guards the exported `authenticate` and `currentActiveUser` use on `instance` and its child contexts. */
+export function registerGuards (instance: object, guards: Guards): void {
+  guardsOfInstance.set(instance, guards)
+}
+
+/** The guards of the nearest plugin instance above a route's context (a child context inherits from its parent). */
+function guardsFor (server: object): Guards | undefined {
+  for (let level: object | null = server; level !== null; level = Object.getPrototypeOf(level) as object | null) {
+    const guards = guardsOfInstance.get(level)
+    if (guards === undefined) continue
+    if (level !== server) guardsOfInstance.set(server, guards)
+    return guards
+  }
+  return undefined
+}
+
+/**
+ * A guard that exists before any plugin instance does, so a route can never get `undefined` as
+ * its hook: it finds the plugin's guards at request time, and answers 500 (never lets the
+ * request through) when no instance is registered where the route can see it.
+ */
+function exportedGuard (pick: (guards: Guards) => Guard): Guard {
+  return async function tokenAuthGuard (request, reply) {
+    const guards = guardsFor(request.server)
+    if (guards !== undefined) return await pick(guards)(request, reply)
+    request.log.error(`fastify-token-auth: ${request.method} ${request.routeOptions.url ?? request.url} is guarded, but no fastify-token-auth is registered in its context or above it: the request is refused`)
+    sendError(reply, errors.INTERNAL)
+  }
+}
+
+/** A valid bearer token of an existing user, or 401; sets `request.user`. Usable before the plugin is registered. */
+export const authenticate: Guard = exportedGuard((guards) => guards.authenticate)
+/** `authenticate`, then 400 "Inactive user" for a disabled account. Usable before the plugin is registered. */
+export const currentActiveUser: Guard = exportedGuard((guards) => guards.currentActiveUser)
+
 /** The two guard hooks, built on the access tokens and the per-request session lookup. */
 export function createGuards (tokens: AccessTokens, lookup: SessionLookup): Guards {
   function admit (request: GuardRequest, reply: GuardReply, active: boolean, claims: VerifiedClaims, found: LiveSession | undefined): void {

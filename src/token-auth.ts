@@ -7,7 +7,7 @@ import { createAudit } from '../plugins/audit.js'
 import { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX, registerAuthMetrics } from '../plugins/auth-metrics.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
-import { createGuards } from '../plugins/guards.js'
+import { authenticate as exportedAuthenticate, createGuards, currentActiveUser as exportedCurrentActiveUser, registerGuards } from '../plugins/guards.js'
 import type { Internals } from '../plugins/internals.js'
 import { claimInHostDocument, markGuardedRoutes } from '../plugins/openapi-security.js'
 import schemaCompilers from '../plugins/schema-compilers.js'
@@ -427,6 +427,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   } satisfies TokenAuth)
   if (names.authenticate !== false) host.decorate(names.authenticate ?? 'authenticate', authenticate)
   if (names.currentActiveUser !== false) host.decorate(names.currentActiveUser ?? 'currentActiveUser', currentActiveUser)
+  registerGuards(host, internals.guards)
   // Routes the host guards from now on show the lock in its document.
-  if (docsMode === 'host') markGuardedRoutes(host, [authenticate, currentActiveUser], securityScheme)
+  if (docsMode === 'host') markGuardedRoutes(host, [authenticate, currentActiveUser, exportedAuthenticate, exportedCurrentActiveUser], securityScheme)
 }, { name: 'fastify-token-auth', fastify: '5.x' })

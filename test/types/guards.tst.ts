@@ -1,6 +1,6 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import type { Guard, TokenAuthUser } from 'fastify-token-auth'
+import { authenticate, currentActiveUser, type Guard, type TokenAuthUser } from 'fastify-token-auth'
 import { describe, expect, test } from 'tstyche'
 
 const app = Fastify()
@@ -12,6 +12,16 @@ test('the guard decorators are Guards', () => {
   expect(app.currentActiveUser).type.toBe<Guard>()
   expect(app.tokenAuth.authenticate).type.toBe<Guard>()
   expect(app.tokenAuth.currentActiveUser).type.toBe<Guard>()
+})
+
+test('the exported guards are Guards, never undefined, and type request.user on their routes', () => {
+  expect(authenticate).type.toBe<Guard>()
+  expect(currentActiveUser).type.toBe<Guard>()
+  expect(app.get('/exported', { onRequest: currentActiveUser }, async (request) => {
+    expect(request.user).type.toBe<TokenAuthUser>()
+    return request.user.username
+  })).type.not.toRaiseError()
+  expect(app.get('/exported-array', { preHandler: [authenticate, currentActiveUser] }, async () => 'ok')).type.not.toRaiseError()
 })
 
 describe('on a plain route', () => {

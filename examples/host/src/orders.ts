@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
+import { currentActiveUser } from 'fastify-token-auth'
 
 interface Order {
   id: number
@@ -11,7 +12,7 @@ const ordersByOwner = new Map<string, Order[]>()
 /** The host's own routes: each user sees only their orders. */
 const orders: FastifyPluginAsync = async (app) => {
   // The guard on the route itself: 401 without a valid token, 400 for a disabled account.
-  app.get('/api/orders', { onRequest: app.currentActiveUser }, async (request) => {
+  app.get('/api/orders', { onRequest: currentActiveUser }, async (request) => {
     const owner = request.user.username
     return { owner, orders: ordersByOwner.get(owner) ?? [] }
   })

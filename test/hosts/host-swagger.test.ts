@@ -5,6 +5,7 @@ import { createConfig, lintFromString } from '@redocly/openapi-core'
 import type { onRequestAsyncHookHandler } from 'fastify'
 import t from 'tap'
 import { securitySchemeDescription } from '../../src/openapi/openapi-text.js'
+import { docBlock } from '../support/doc-blocks.js'
 import tokenAuth from '../../src/index.js'
 import { get, HOST_INFO, hostUser, newHost, operations, pluginOperations, pluginOptions, signUp, swaggerHost, unresolvedRefs, type Json } from './support.js'
 
@@ -314,4 +315,19 @@ t.test("a host's document keeps its own servers, info and tags; docs.publicUrl m
     await bad.register(tokenAuth, pluginOptions({ docs: { publicUrl: 'shop.acme.test' } }))
     await bad.ready()
   }, /docs\.publicUrl must be an absolute http:\/\/ or https:\/\/ URL/, 'a public URL that is not one is refused')
+})
+
+t.test("docs/embedding.md's refResolver names the plugin's schemas by their $id in the host's document", async (t) => {
+  const { code } = docBlock('docs/embedding.md', 'OpenAPI')
+  const resolver = /buildLocalReference: (\([^)]*\) => .*)$/m.exec(code)?.[1]
+  t.ok(resolver, 'the guide gives a buildLocalReference')
+  // eslint-disable-next-line no-new-func -- the guide's one-line arrow function, as its reader would paste it
+  const buildLocalReference = new Function(`return ${resolver ?? 'undefined'}`)() as (json: { $id?: unknown }, base: unknown, fragment: unknown, i: number) => string
+  const host = newHost(t)
+  await host.register(fastifySwagger, { openapi: { info: HOST_INFO }, refResolver: { buildLocalReference } })
+  await host.register(tokenAuth, pluginOptions())
+  await host.ready()
+  const schemas = Object.keys((host.swagger() as { components: { schemas: Record<string, unknown> } }).components.schemas)
+  t.ok(schemas.includes('TokenAuth.User'), 'TokenAuth.User')
+  t.same(schemas.filter((name) => name.startsWith('def-')), [], 'no def-N names for schemas that have an $id')
 })

@@ -1,8 +1,9 @@
 import { cp, mkdir, readdir, readFile, writeFile, copyFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import t from 'tap'
 import { freePort, httpRegister, httpToken, repoRoot, tempDir } from '../src/process-helper.js'
 import { BUILT_TREE, builtTree, type TreeBuild } from '../support/built-tree.js'
+import { docBlock } from '../support/doc-blocks.js'
 import { describeRun, LongRunning, npmEnv, randomSecret, run, type RunResult } from './support.js'
 
 // What a user installs: `npm pack` of the repository, installed by npm into a fresh host
@@ -187,13 +188,25 @@ export const idleDays: number = app.tokenAuth.settings.refreshTokenExpireDays
 export const sessionCap: number = app.tokenAuth.settings.maxSessionsPerUser
 `
 
-/** A fresh host from examples/host whose fastify-token-auth is the tarball, installed by npm. */
+/** The README's install line, as written: `cd your-app && npm install ../fastify-token-auth/….tgz`. */
+function readmeInstallLine (): string {
+  const { code } = docBlock('README.md', 'Embedding in a Fastify service', 'sh')
+  const line = code.split('\n').find((text) => text.startsWith('cd your-app && npm install '))
+  if (line === undefined) throw new Error("README.md: no 'cd your-app && npm install' line under Embedding in a Fastify service")
+  return line
+}
+
+/**
+ * A fresh host from examples/host (as `your-app`, beside a checkout holding the tarball as
+ * `npm pack` names it), into which the README's install line installs the package.
+ */
 async function installHost (tarball: string): Promise<{ dir: string, install: RunResult, problem?: string }> {
-  const dir = join(work, 'host')
+  const dir = join(work, 'your-app')
   await cp(join(repoRoot, 'examples', 'host'), dir, { recursive: true, filter: (path) => !/[/\\](node_modules|dist)$/.test(path) })
   const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string>, devDependencies: Record<string, string> }
   const tarballManifest = JSON.parse((await run('tar', ['-xzOf', tarball, 'package/package.json'], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })).stdout) as { dependencies: Record<string, string> }
-  pkg.dependencies['fastify-token-auth'] = `file:${tarball}`
+  // The README's line adds it.
+  delete pkg.dependencies['fastify-token-auth']
   // For the @fastify/jwt host below: the version the plugin depends on, so both share one copy.
   pkg.dependencies['@fastify/jwt'] = tarballManifest.dependencies['@fastify/jwt'] ?? '*'
   // The db host's own prom-client: the version the plugin depends on.
@@ -203,8 +216,12 @@ async function installHost (tarball: string): Promise<{ dir: string, install: Ru
   pkg.devDependencies = { '@types/node': repoPkg.devDependencies['@types/node'] ?? '*' }
   await writeFile(join(dir, 'package.json'), JSON.stringify(pkg, null, 2) + '\n')
   // --ignore-scripts, then the repository's built better_sqlite3.node (same pinned version) copied in: no 2.5-minute compile; @node-rs/bcrypt ships its binary as an npm package.
-  const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'],
-    { cwd: dir, env: npmEnv(), timeoutMs: 120_000 })
+  const checkout = join(work, 'fastify-token-auth')
+  await mkdir(checkout, { recursive: true })
+  await copyFile(tarball, join(checkout, basename(tarball)))
+  // The README's line, run as written from the directory holding both; npm's cache, and no install scripts, through the environment.
+  const install = await run('sh', ['-c', readmeInstallLine()],
+    { cwd: work, env: npmEnv({ NPM_CONFIG_PREFER_OFFLINE: 'true', NPM_CONFIG_IGNORE_SCRIPTS: 'true' }), timeoutMs: 120_000 })
   if (install.code !== 0) return { dir, install, problem: 'npm install failed' }
 
   const versionOf = async (root: string) => (JSON.parse(await readFile(join(root, 'node_modules', 'better-sqlite3', 'package.json'), 'utf8')) as { version: string }).version
@@ -289,8 +306,10 @@ t.test('the tarball holds the build, the docs and the licence, and nothing else'
   t.ok(cli.stdout.startsWith('#!/usr/bin/env node\n'), 'the bin has a node shebang')
 })
 
-t.test('npm installs the tarball into a fresh host', { skip: noTarball }, async (t) => {
-  t.equal(host?.install.code, 0, 'npm install succeeds', host === undefined ? {} : describeRun('npm install', host.install))
+t.test("the README's install line installs the tarball into a fresh host", { skip: noTarball }, async (t) => {
+  t.equal(host?.install.code, 0, `${readmeInstallLine()} succeeds`, host === undefined ? {} : describeRun(readmeInstallLine(), host.install))
+  const manifest = host === undefined ? undefined : JSON.parse(await readFile(join(host.dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
+  t.match(manifest?.dependencies['fastify-token-auth'], /^file:\.\.\/fastify-token-auth\/fastify-token-auth-.*\.tgz$/, 'and records the tarball as the dependency')
   t.notOk(host?.problem, host?.problem ?? 'the built better-sqlite3 fits')
   t.comment(`npm install took ${host?.install.ms ?? 0} ms`)
   if (host === undefined || host.problem !== undefined) return

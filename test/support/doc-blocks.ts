@@ -31,9 +31,9 @@ export function docBlocks (file: string): DocBlock[] {
   return blocks
 }
 
-/** The one code block under `heading` in `file`; throws when there is not exactly one. */
-export function docBlock (file: string, heading: string): DocBlock {
-  const found = docBlocks(file).filter((block) => block.heading === heading)
-  if (found.length !== 1) throw new Error(`${file}: ${found.length} code blocks under "${heading}", expected 1`)
+/** The one code block under `heading` in `file` (in `lang`, when given); throws when there is not exactly one. */
+export function docBlock (file: string, heading: string, lang?: string): DocBlock {
+  const found = docBlocks(file).filter((block) => block.heading === heading && (lang === undefined || block.lang === lang))
+  if (found.length !== 1) throw new Error(`${file}: ${found.length} ${lang ?? ''} code blocks under "${heading}", expected 1`)
   return found[0] as DocBlock
 }

@@ -71,6 +71,9 @@ async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
   return app
 }
 
+/** How long a serving process may take to close before it exits 1 regardless. */
+const SERVE_GRACE_MS = 10_000
+
 /** One process serving HTTP: the only process with WORKERS=1, else each worker. */
 async function serve (config: Config, envFile: string | undefined) {
   // A worker leaves shutdown to the primary: Ctrl-C reaches the whole process group, and the
@@ -80,13 +83,31 @@ async function serve (config: Config, envFile: string | undefined) {
   if (worker) process.on('SIGINT', () => {})
   const metrics = await processMetrics(config)
   const app = await buildServer(config, metrics?.service)
-  // SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the database.
-  closeWithGrace({ delay: 10_000, skip: worker ? ['SIGINT'] : [] }, async ({ signal, err }) => {
+  let closing = false
+  // close-with-grace exits at once on a second signal, so SIGTERM and SIGINT are handled below.
+  const grace = closeWithGrace({ delay: SERVE_GRACE_MS, skip: ['SIGINT', 'SIGTERM'] }, async ({ signal, err }) => {
+    closing = true
     if (err !== undefined) app.log.error({ err }, 'closing after an error')
-    else app.log.info({ signal }, 'closing')
+    else if (signal !== undefined) app.log.info({ signal }, 'closing')
     await app.close()
     await metrics?.close()
   })
+  // SIGTERM (and SIGINT, but in a worker): stop accepting, finish in-flight requests, close the
+  // database. The same signals again during that are ignored: npm relays a signal its process
+  // group got too, so one stop can arrive twice. The grace delay still bounds the close.
+  let repeatLogged = false
+  const stop = (signal: NodeJS.Signals) => {
+    if (closing) {
+      if (!repeatLogged) app.log.info({ signal }, 'already closing: signal ignored')
+      repeatLogged = true
+      return
+    }
+    closing = true
+    app.log.info({ signal }, 'closing')
+    grace.close()
+  }
+  process.on('SIGTERM', stop)
+  if (!worker) process.on('SIGINT', stop)
   const address = await app.listen({ host: config.HOST, port: config.PORT })
   // Said once: by the primary when there are workers.
   const risk = trustProxyRisk(config)

@@ -54,6 +54,13 @@ export const ConfigSchema = Type.Object({
   }),
   DATABASE_POOL_SIZE: integerOf(option.databaseOptions.properties.poolSize, 'databaseOptions.poolSize'),
   DATABASE_TIMEOUT_MS: integerOf(option.databaseOptions.properties.timeoutMs, 'databaseOptions.timeoutMs'),
+  DATABASE_CONNECT_TIMEOUT_SECONDS: Type.Integer({
+    minimum: 0,
+    maximum: 3600,
+    default: 30,
+    description: 'PostgreSQL: how long start-up keeps trying to reach an unreachable server (retrying with backoff, a warning ' +
+      'for each try) before it gives up and exits 1; 0: one try.'
+  }),
   ALLOW_EMPTY_DATABASE: Type.Boolean({
     default: false,
     description: '`true` starts on an empty SQLite database although the marker beside it says one existed there; set it for one start only.'

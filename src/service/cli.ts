@@ -205,7 +205,9 @@ async function main (argv: string[], io: CliIo): Promise<void> {
 
   // A copy: the settings of an env file join this run's environment only.
   const env = { ...io.env }
-  loadEnvFile(env)
+  const mistyped: string[] = []
+  const envFile = loadEnvFile(env, { onUnknown: (key, likely) => { mistyped.push(`${key} is not a setting and is ignored; did you mean ${likely}?`) } })
+  for (const line of mistyped) io.stderr.write(`${envFile ?? 'the env file'}: ${line}\n`)
   const config = loadConfig(env, { server: false })
   if (command === 'hash-password') {
     io.stdout.write(`${await hashPassword(await readPassword(io), config.BCRYPT_COST)}\n`)

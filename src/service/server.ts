@@ -260,13 +260,20 @@ async function supervise (config: Config, count: number, envFile: string | undef
 async function main () {
   let config: Config
   let envFile: string | undefined
+  const mistyped: Array<{ key: string, likely: string }> = []
+  const mistypedLine = ({ key, likely }: { key: string, likely: string }) => `${envFile ?? 'the env file'}: ${key} is not a setting and is ignored; did you mean ${likely}?`
   try {
-    envFile = loadEnvFile()
+    envFile = loadEnvFile(process.env, { onUnknown: (key, likely) => { mistyped.push({ key, likely }) } })
     config = loadConfig()
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
-    process.stderr.write(`${error.message}\n`)
+    process.stderr.write(`${[error.message, ...mistyped.map(mistypedLine)].join('\n')}\n`)
     process.exit(1)
+  }
+  // Said once, before the database is waited for: by the primary, or the only process.
+  if (cluster.isPrimary && mistyped.length > 0) {
+    const log = pino(loggerOptions(config.LOG_LEVEL), logDestination())
+    for (const typo of mistyped) log.warn({ envFile, key: typo.key, likely: typo.likely }, mistypedLine(typo))
   }
   const count = workerCount(config)
   try {

@@ -335,8 +335,8 @@ t.test('settings from an env file, the environment winning; the docs URLs logged
   const dir = await tempDir(t)
   const port = await freePort()
   const envFile = join(dir, 'service.env')
-  // The file's PORT loses to the environment's; its REGISTRATION applies.
-  await writeFile(envFile, `DATABASE_URL=sqlite:${join(dir, 'app.db')}\nBCRYPT_COST=4\nPORT=1\nREGISTRATION=closed\n`)
+  // The file's PORT loses to the environment's; its REGISTRATION applies; RATE_LIMIT_TOKENS is a typo, NODE_ENV for others.
+  await writeFile(envFile, `DATABASE_URL=sqlite:${join(dir, 'app.db')}\nBCRYPT_COST=4\nPORT=1\nREGISTRATION=closed\nRATE_LIMIT_TOKENS=5/min\nNODE_ENV=production\n`)
   const server = spawnServer(t, cleanEnv({ ENV_FILE: envFile, HOST: '127.0.0.1', PORT: String(port) }))
   await server.waitFor('the docs line', () => findLog(server, /^API docs at /) !== undefined)
   const base = `http://127.0.0.1:${port}`
@@ -347,6 +347,13 @@ t.test('settings from an env file, the environment winning; the docs URLs logged
   t.equal(line?.envFile, envFile, 'it names the env file it read')
   t.equal((await fetch(String(line?.docs))).status, 200, 'the logged docs URL serves the page')
   t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
+  const typos = server.logLines().filter((line) => line.level === WARN && line.key !== undefined)
+  t.same(typos.map(({ key, likely, envFile, msg }) => ({ key, likely, envFile, msg })), [{
+    key: 'RATE_LIMIT_TOKENS',
+    likely: 'RATE_LIMIT_TOKEN',
+    envFile,
+    msg: `${envFile}: RATE_LIMIT_TOKENS is not a setting and is ignored; did you mean RATE_LIMIT_TOKEN?`
+  }], 'one warning for the mistyped key, naming the setting it likely means; none for NODE_ENV')
 
   // Behind a proxy the line gives the address clients use.
   const proxied = spawnServer(t, cleanEnv({ ENV_FILE: envFile, HOST: '127.0.0.1', PORT: '0', PUBLIC_URL: 'https://auth.acme.test/' }))

@@ -59,7 +59,8 @@ export async function openServiceDatabase (url: string, opts: ServiceDatabaseOpt
     const stray = file !== undefined && log?.found === 'no-file' ? checkWriteAheadLog(file, { timeoutMs, missing: 'set-aside' }) : log
     if (stray?.found === 'stray') warn?.(stray.message)
     db = createDatabase(url, databaseOptions)
-    migrated?.(await migrateService(db))
+    const applied = await migrateService(db)
+    migrated?.(applied)
     if (file !== undefined) {
       recordWalOwner(file, timeoutMs)
       if (found === 'empty-allowed') warn?.(`ALLOW_EMPTY_DATABASE=true: started an empty database at ${file}, where one existed before`)

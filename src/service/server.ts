@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
+import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { pino, type BaseLogger, type Logger } from 'pino'
 import { addressLimit, ConfigError, corsOrigins, loadConfig, loadEnvFile, trustProxy, trustProxyRisk, workerCount, type Config } from './config.js'
 import { parseDatabaseUrl, type AppliedMigration } from '../index.js'
@@ -148,7 +148,7 @@ async function serve (config: Config, envFile: string | undefined) {
     await app.close()
     await metrics?.close()
   })
-  // SIGTERM (and SIGINT, but in a worker): stop accepting, finish in-flight requests, close the
+  // SIGTERM, and SIGINT outside a worker: stop accepting, finish in-flight requests, close the
   // database. The same signals again during that are ignored: npm relays a signal its process
   // group got too, so one stop can arrive twice. The grace delay still bounds the close.
   let repeatLogged = false

@@ -1,5 +1,5 @@
 import { Migrator, sql, type DatabaseIntrospector, type Kysely, type Migration } from 'kysely'
-import { engineOf } from './dialect.js'
+import { engineOf, type Engine } from './dialect.js'
 import { inWriteTransaction } from './transaction.js'
 
 /** One owner's migrations, declared once: what they are and the table recording which ran. */
@@ -9,8 +9,17 @@ export interface MigrationSet {
   readonly migrations: Readonly<Record<string, Migration>>
 }
 
+/** A migration applied by a run: which, in which owner's table, on which engine, and how long its `up` took. */
+export interface AppliedMigration {
+  readonly name: string
+  readonly table: string
+  readonly engine: Engine
+  readonly durationMs: number
+}
+
 /**
- * Applies a set of migrations. Each owner (the auth plugin, the items resource) keeps its own
+ * Applies a set of migrations and answers those it applied (none when all were applied before);
+ * it logs nothing, so a host decides what to say. Each owner (the auth plugin, the items resource) keeps its own
  * migration table, so a host that embeds the plugin gets only the plugin's tables. With every
  * migration applied already it runs no DDL: a role that may only read and write rows can run it.
  *
@@ -19,12 +28,22 @@ export interface MigrationSet {
  * one `BEGIN IMMEDIATE` transaction: other processes wait for the write lock (busy timeout),
  * then find the migrations applied; and a failed migration leaves nothing half-done.
  */
-export async function applyMigrations (db: Kysely<any>, set: MigrationSet): Promise<void> {
+export async function applyMigrations (db: Kysely<any>, set: MigrationSet): Promise<AppliedMigration[]> {
   const { table: tableName, migrations } = set
-  const run = async (db: Kysely<any>, schema?: string) => {
+  const engine = engineOf(db)
+  const durations = new Map<string, number>()
+  const timed = Object.fromEntries(Object.entries(migrations).map(([name, migration]) => [name, {
+    ...migration,
+    up: async (db: Kysely<any>) => {
+      const started = performance.now()
+      await migration.up(db)
+      durations.set(name, performance.now() - started)
+    }
+  }]))
+  const run = async (db: Kysely<any>, schema?: string): Promise<AppliedMigration[]> => {
     const migrator = new Migrator({
       db: schema === undefined ? db : introspectingOnly(db, schema),
-      provider: { getMigrations: async () => migrations },
+      provider: { getMigrations: async () => timed },
       migrationTableName: tableName,
       migrationLockTableName: `${tableName}_lock`,
       // Kysely looks for its migration table in every schema unless told which; name the one the
@@ -37,9 +56,11 @@ export async function applyMigrations (db: Kysely<any>, set: MigrationSet): Prom
       const what = failed === undefined ? `Migrations of ${tableName}` : `Migration ${failed} of ${tableName}`
       throw new Error(`${what} failed: ${String(error)}`, { cause: error })
     }
+    return (results ?? []).filter((result) => result.status === 'Success' && result.direction === 'Up').map(({ migrationName: name }) =>
+      ({ name, table: tableName, engine, durationMs: Math.round(durations.get(name) ?? 0) }))
   }
-  if (engineOf(db) === 'postgres') return await run(db, await currentSchema(db))
-  await inWriteTransaction(db, async (db) => { await run(db) })
+  if (engine === 'postgres') return await run(db, await currentSchema(db))
+  return await inWriteTransaction(db, async (db) => await run(db))
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import { applyMigrations, type MigrationSet } from './migrate.js'
+import { applyMigrations, type AppliedMigration, type MigrationSet } from './migrate.js'
 import { sessionMigrations } from './migrations/sessions.js'
 import { throttleMigrations } from './migrations/throttle.js'
 import { usersMigrations } from './migrations/users.js'
@@ -23,8 +23,11 @@ export function pluginMigrationSets ({ users = true, throttle = true }: MigrateO
  * Creates or updates every table the plugin uses in `database`: for a deploy step run as the
  * database's owner, after which the plugin needs only the rights to read and write rows (at
  * start it finds everything applied and changes no schema). The plugin also runs this itself at
- * start, so a deployment that lets it create tables needs no separate step.
+ * start, so a deployment that lets it create tables needs no separate step. Answers the
+ * migrations it applied, and logs nothing.
  */
-export async function migrate (database: Kysely<any>, options: MigrateOptions = {}): Promise<void> {
-  for (const set of pluginMigrationSets(options)) await applyMigrations(database, set)
+export async function migrate (database: Kysely<any>, options: MigrateOptions = {}): Promise<AppliedMigration[]> {
+  const applied: AppliedMigration[] = []
+  for (const set of pluginMigrationSets(options)) applied.push(...await applyMigrations(database, set))
+  return applied
 }

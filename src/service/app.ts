@@ -43,6 +43,8 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
   corsOrigins?: readonly string[]
   /** Prometheus metrics; none: nothing is measured. */
   metrics?: ServiceMetricsOptions
+  /** Where the start-up hint about a database without users goes. Default: the app's log, as a warning. */
+  startupHint?: (message: string) => void
 }
 
 /**
@@ -51,7 +53,7 @@ export type ServiceOptions = Omit<TokenAuthOptions, 'prefix' | 'decorators' | 'd
  * it; tests build it on an in-memory database. Not encapsulated: it is the root of its server.
  */
 export default fp<ServiceOptions>(async function service (app, opts) {
-  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, corsOrigins = [], metrics, publicUrl, ...auth } = opts
+  const { database: url, databaseOptions, docs: withDocs = true, redisUrl, bodyTimeout, corsOrigins = [], metrics, publicUrl, startupHint, ...auth } = opts
   if (metrics !== undefined) await app.register(requestMetrics, { registry: metrics.registry, prefix: DEFAULT_METRICS_PREFIX })
   await app.register(tokenAuthErrors, { notFound: true })
   await app.register(securityHeaders)
@@ -77,8 +79,10 @@ export default fp<ServiceOptions>(async function service (app, opts) {
   app.addHook('onReady', async () => {
     const anyone = await (app.db as Kysely<AuthDatabase>).selectFrom('users').select('id').limit(1).executeTakeFirst()
     if (anyone === undefined) {
-      app.log.warn('No users yet: create one with `npm run cli -- create-user NAME --password-stdin`' +
-        (opts.registration === 'closed' ? '' : ' or POST /users/'))
+      const hint = 'No users yet: create one with `npm run cli -- create-user NAME --password-stdin`' +
+        (opts.registration === 'closed' ? '' : ' or POST /users/')
+      if (startupHint === undefined) app.log.warn(hint)
+      else startupHint(hint)
     }
   })
 }, { name: 'token-auth-service', fastify: '5.x' })

@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import {
   AccountRuleError, backupSqliteDatabase, BackupError, DatabaseUnavailableError, hashPassword, parseDatabaseUrl,
-  packageInfo, PasswordRuleError, tokenAuth, UsernameTakenError, type AccountIssue, type AuditActor, type UserRecord
+  packageInfo, PasswordRuleError, tokenAuth, UsernameTakenError, type AccountIssue, type AppliedMigration, type AuditActor, type UserRecord
 } from '../index.js'
 import { cliActor, cliLogger } from './cli-audit.js'
 import { ConfigError, loadConfig, loadEnvFile, type Config } from './config.js'
@@ -212,7 +212,9 @@ async function main (argv: string[], io: CliIo): Promise<void> {
 
   // A copy: the settings of an env file join this run's environment only.
   const env = { ...io.env }
-  loadEnvFile(env)
+  const mistyped: string[] = []
+  const envFile = loadEnvFile(env, { onUnknown: (key, likely) => { mistyped.push(`${key} is not a setting and is ignored; did you mean ${likely}?`) } })
+  for (const line of mistyped) io.stderr.write(`${envFile ?? 'the env file'}: ${line}\n`)
   const config = loadConfig(env, { server: false })
   if (command === 'hash-password') {
     io.stdout.write(`${await hashPassword(await readPassword(io), config.BCRYPT_COST)}\n`)
@@ -225,15 +227,18 @@ async function main (argv: string[], io: CliIo): Promise<void> {
   }
 
   // Checked against its marker and migrated, every table the service uses (see openServiceDatabase).
+  let applied: AppliedMigration[] = []
   const db = await openServiceDatabase(config.DATABASE_URL, {
     poolSize: 1,
     timeoutMs: config.DATABASE_TIMEOUT_MS,
     allowEmpty: config.ALLOW_EMPTY_DATABASE,
-    warn: (message) => { io.stderr.write(`${message}\n`) }
+    warn: (message) => { io.stderr.write(`${message}\n`) },
+    migrated: (migrations) => { applied = migrations }
   })
   try {
     if (command === 'migrate') {
-      io.stdout.write('Migrations applied\n')
+      for (const { name, table, engine, durationMs } of applied) io.stdout.write(`Applied ${name} of ${table} (${engine}, ${durationMs} ms)\n`)
+      io.stdout.write(applied.length === 0 ? 'Nothing to apply: every migration was applied before\n' : `Migrations applied: ${applied.length}\n`)
       return
     }
     if (command === 'backup') {

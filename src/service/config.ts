@@ -54,6 +54,13 @@ export const ConfigSchema = Type.Object({
   }),
   DATABASE_POOL_SIZE: integerOf(option.databaseOptions.properties.poolSize, 'databaseOptions.poolSize'),
   DATABASE_TIMEOUT_MS: integerOf(option.databaseOptions.properties.timeoutMs, 'databaseOptions.timeoutMs'),
+  DATABASE_CONNECT_TIMEOUT_SECONDS: Type.Integer({
+    minimum: 0,
+    maximum: 3600,
+    default: 30,
+    description: 'PostgreSQL: how long start-up keeps trying to reach an unreachable server (retrying with backoff, a warning ' +
+      'for each try) before it gives up and exits 1; 0: one try.'
+  }),
   ALLOW_EMPTY_DATABASE: Type.Boolean({
     default: false,
     description: '`true` starts on an empty SQLite database although the marker beside it says one existed there; set it for one start only.'
@@ -136,9 +143,10 @@ export class ConfigError extends Error {
  * Adds the settings of an env file to `env` (process.env unless given), never overriding a
  * variable already set there. The file is ENV_FILE, else `.env` in the working directory; a
  * missing `.env` is no error, a missing ENV_FILE is, and ENV_FILE='' reads none. Returns the
- * path read, or undefined.
+ * path read, or undefined. `onUnknown` is told each key of the file that is no setting but
+ * looks like a mistyped one (see likelySetting), with the setting it likely means.
  */
-export function loadEnvFile (env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function loadEnvFile (env: NodeJS.ProcessEnv = process.env, { onUnknown }: { onUnknown?: (key: string, likely: string) => void } = {}): string | undefined {
   const path = env.ENV_FILE ?? '.env'
   if (path === '') return undefined
   let text: string
@@ -151,8 +159,44 @@ export function loadEnvFile (env: NodeJS.ProcessEnv = process.env): string | und
   }
   for (const [key, value] of Object.entries(parseEnv(text))) {
     if (env[key] === undefined) env[key] = value
+    const likely = likelySetting(key)
+    if (likely !== undefined) onUnknown?.(key, likely)
   }
   return path
+}
+
+const SETTINGS = Object.keys(ConfigSchema.properties)
+const words = (name: string) => name.split('_')
+
+/**
+ * The setting a name that is none likely means, or undefined (a setting, or a name unlike any):
+ * within a few edits of one (a quarter of its letters, rounded up; case ignored), or sharing the
+ * first two words of one, or one's name extended or cut short by whole words (JWT_SECRET_KEY,
+ * REDIS). Of several, the fewest edits away.
+ */
+export function likelySetting (key: string): string | undefined {
+  if (SETTINGS.includes(key) || key === 'ENV_FILE') return undefined
+  const upper = key.toUpperCase()
+  const near = SETTINGS.filter((setting) => {
+    const [a, b] = [words(upper), words(setting)]
+    const shareTwoWords = a.length >= 2 && b.length >= 2 && a[0] === b[0] && a[1] === b[1]
+    const byWords = upper.startsWith(`${setting}_`) || setting.startsWith(`${upper}_`)
+    return shareTwoWords || byWords || editDistance(upper, setting) <= Math.ceil(setting.length / 4)
+  })
+  return near.sort((a, b) => editDistance(upper, a) - editDistance(upper, b))[0]
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions turning `a` into `b`. */
+function editDistance (a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length] ?? 0
 }
 
 /**

@@ -13,6 +13,7 @@ t.test('defaults', async (t) => {
     DATABASE_URL: 'sqlite:./data/app.db',
     DATABASE_POOL_SIZE: 10,
     DATABASE_TIMEOUT_MS: 5000,
+    DATABASE_CONNECT_TIMEOUT_SECONDS: 30,
     ALLOW_EMPTY_DATABASE: false,
     WORKERS: '1',
     ACCESS_TOKEN_EXPIRE_MINUTES: 30,
@@ -43,6 +44,7 @@ t.test('values are read from the environment and converted', async (t) => {
     DATABASE_URL: 'postgres://app:pw@127.0.0.1:5432/app',
     DATABASE_POOL_SIZE: '4',
     DATABASE_TIMEOUT_MS: '2000',
+    DATABASE_CONNECT_TIMEOUT_SECONDS: '0',
     ALLOW_EMPTY_DATABASE: 'true',
     WORKERS: 'auto',
     JWT_SECRET: secret,
@@ -75,6 +77,7 @@ t.test('values are read from the environment and converted', async (t) => {
     DATABASE_URL: 'postgres://app:pw@127.0.0.1:5432/app',
     DATABASE_POOL_SIZE: 4,
     DATABASE_TIMEOUT_MS: 2000,
+    DATABASE_CONNECT_TIMEOUT_SECONDS: 0,
     ALLOW_EMPTY_DATABASE: true,
     WORKERS: 'auto',
     JWT_SECRET: secret,
@@ -344,6 +347,7 @@ t.test('a setting for a plugin option takes its range, default and description f
 t.test('a bad setting for a plugin option: one line, naming it, its value and the rule of the option', async (t) => {
   t.same(problemsOf({ DATABASE_POOL_SIZE: '101' }), ['DATABASE_POOL_SIZE="101": expected a whole number from 1 to 100'])
   t.same(problemsOf({ DATABASE_TIMEOUT_MS: '60001' }), ['DATABASE_TIMEOUT_MS="60001": expected a whole number from 100 to 60000'])
+  t.same(problemsOf({ DATABASE_CONNECT_TIMEOUT_SECONDS: '3601' }), ['DATABASE_CONNECT_TIMEOUT_SECONDS="3601": expected a whole number from 0 to 3600'])
   t.same(problemsOf({ LOGIN_FAILURES_PER_HOUR: 'many' }), ['LOGIN_FAILURES_PER_HOUR="many": expected a whole number from 1 to 1000000'])
   t.same(problemsOf({ RATE_LIMIT_TOKEN: '2000000/min' }), ['RATE_LIMIT_TOKEN="2000000/min": the count can be 1000000 at most'],
     'a count the plugin would refuse is refused here, not at start')

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseEnv } from 'node:util'
 import t from 'tap'
-import { ConfigError, ConfigSchema, loadConfig, loadEnvFile } from '../../src/service/config.js'
+import { ConfigError, ConfigSchema, likelySetting, loadConfig, loadEnvFile } from '../../src/service/config.js'
 import { repoRoot, tempDir } from './process-helper.js'
 
 // .env support (loadEnvFile), and .env.example kept in step with the settings the service reads.
@@ -23,6 +23,18 @@ t.test('an env file adds its settings and never overrides the environment', asyn
   t.equal(config.PORT, 9200)
   t.equal(config.LOG_LEVEL, 'warn')
   t.equal(config.REGISTRATION, 'closed')
+})
+
+t.test('keys of the file that look like mistyped settings are told, with the setting each likely means', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'service.env')
+  const typos = { DATABSE_URL: 'DATABASE_URL', WORKER: 'WORKERS', port: 'PORT', JWT_SECRET_KEY: 'JWT_SECRET', ACCESS_TOKEN_EXPIRE: 'ACCESS_TOKEN_EXPIRE_MINUTES', RATE_LIMIT_LOGIN: 'RATE_LIMIT_TOKEN', TRUST_PROXIES: 'TRUST_PROXY' }
+  const others = ['NODE_ENV', 'PGPASSWORD', 'HOME', 'COMPOSE_PROJECT_NAME', 'TZ']
+  await writeFile(file, [...Object.keys(typos), ...others, 'LOG_LEVEL', 'ENV_FILE'].map((key) => `${key}=x`).join('\n'))
+  const told: Record<string, string> = {}
+  loadEnvFile({ ENV_FILE: file }, { onUnknown: (key, likely) => { told[key] = likely } })
+  t.same(told, typos, 'each mistyped key once, none of the settings, ENV_FILE or the others')
+  t.same(settings.filter((key) => likelySetting(key) !== undefined), [], 'no setting is taken for a typo')
 })
 
 t.test('which file: .env in the working directory, ENV_FILE, or none', async (t) => {

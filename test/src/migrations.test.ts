@@ -38,10 +38,19 @@ forEachEngine(t, async (t, engine) => {
 
   t.test('four processes migrating one empty database at once: all succeed, each migration applied once', async (t) => {
     const results = await Promise.allSettled(Array.from({ length: 4 }, async () => await migrateProcess(url)))
+    const said: string[] = []
     for (const result of results) {
       t.equal(result.status, 'fulfilled', result.status === 'rejected' ? String(result.reason) : 'exit 0')
-      if (result.status === 'fulfilled') t.match(result.value.stdout, /Migrations applied/)
+      if (result.status === 'fulfilled') {
+        t.match(result.value.stdout, /^(Migrations applied: \d+|Nothing to apply: every migration was applied before)$/m, 'says what it did')
+        said.push(...result.value.stdout.split('\n').filter((line) => line.startsWith('Applied ')))
+      }
     }
+    const lineOf = new RegExp(`^Applied (\\w+) of (\\w+) \\(${engine}, \\d+ ms\\)$`)
+    t.ok(said.every((line) => lineOf.test(line)), 'a line per migration applied: its name, table, engine and duration', { said })
+    t.equal(said.length, 8, 'the processes together name each of the 8 migrations once', { said })
+    const again = await migrateProcess(url)
+    t.equal(again.stdout, 'Nothing to apply: every migration was applied before\n', 'run again, nothing to apply, and it says so')
 
     const db = createDatabase(url)
     t.teardown(async () => await db.destroy())
@@ -68,9 +77,11 @@ forEachEngine(t, async (t, engine) => {
     ] as const) {
       const db = createDatabase(await freshDatabaseUrl(t, engine))
       try {
-        await migrate(db, options)
-        await migrate(db, options)
+        const applied = await migrate(db, options)
+        t.same(await migrate(db, options), [], 'the second run applies nothing')
         t.same(await tablesOf(db, engine), tables, `migrate(db, ${JSON.stringify(options)}), twice`)
+        t.ok(applied.length > 0 && applied.every((m) => m.engine === engine && m.table.endsWith('_migrations') && m.durationMs >= 0),
+          'the first answers what it applied: each migration with its table, engine and duration', { applied })
       } finally {
         await db.destroy()
       }

@@ -13,7 +13,7 @@ export { freePort, repoRoot, startCommand }
 
 /** Every variable the service or the CLI reads: never inherited from the developer's shell. */
 export const APP_VARIABLES = [
-  'HOST', 'PORT', 'DATABASE_URL', 'DATABASE_POOL_SIZE', 'DATABASE_TIMEOUT_MS', 'WORKERS', 'JWT_SECRET',
+  'HOST', 'PORT', 'DATABASE_URL', 'DATABASE_POOL_SIZE', 'DATABASE_TIMEOUT_MS', 'DATABASE_CONNECT_TIMEOUT_SECONDS', 'WORKERS', 'JWT_SECRET',
   'ACCESS_TOKEN_EXPIRE_MINUTES', 'BCRYPT_COST', 'REGISTRATION', 'LOG_LEVEL', 'METRICS', 'METRICS_PORT', 'METRICS_HOST'
 ] as const
 

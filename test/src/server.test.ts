@@ -5,6 +5,7 @@ import { request } from 'node:http'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
+import { findPostgresBin, startPostgres } from '../support/postgres.js'
 import {
   cleanEnv, dbEnv, freePort, httpLogin, httpMe, httpRegister, httpToken, spawnServer, startServer, tempDir, type LogLine, type ServerProcess
 } from './process-helper.js'
@@ -106,6 +107,71 @@ t.test('SIGTERM closes gracefully: exit code 0 within a few seconds, with a clos
   t.equal(closing?.signal, 'SIGTERM', 'naming the signal')
   t.equal(server.stderr, '', 'nothing on stderr')
   await t.rejects(httpMe(base), 'no longer accepts connections')
+})
+
+t.test('start-up logs each migration it applies (name, engine, duration), and the next start that there is nothing to apply', async (t) => {
+  const dir = await tempDir(t)
+  const env = dbEnv(dir, { JWT_SECRET: newSecret() })
+  const migrationLines = (server: ServerProcess) => server.logLines().filter((line) => typeof line.msg === 'string' && /^migration/.test(line.msg))
+  const first = await startServer(t, env)
+  await first.server.stop()
+  const applied = migrationLines(first.server)
+  t.same(applied.map((line) => line.migration).sort(), ['0001_create_health_probe', '0001_create_items', '0001_create_throttle_tables', '0001_create_users',
+    '0002_add_token_version', '0003_create_sessions', '0004_drop_token_version', '0005_add_refresh_token_replays'], 'one line per migration')
+  for (const line of applied) {
+    t.match(line, { engine: 'sqlite', table: /_migrations$/, durationMs: Number }, `${String(line.migration)}: its table, engine and duration`)
+    t.match(line.msg, new RegExp(`^migration applied: ${String(line.migration)} \\(sqlite, \\d+ ms\\)$`))
+  }
+  const second = await startServer(t, env)
+  await second.server.stop()
+  t.same(migrationLines(second.server).map((line) => line.msg), ['migrations: nothing to apply (sqlite)'], 'the next start: nothing to apply, said once')
+})
+
+t.test('PostgreSQL out of reach at start: a warning a try, then one line naming the server and why, exit 1', async (t) => {
+  // A closed loopback port: connections are refused at once.
+  const port = await freePort()
+  const password = `pg-${randomBytes(9).toString('base64url')}`
+  const server = spawnServer(t, cleanEnv({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATABASE_URL: `postgres://auth:${password}@127.0.0.1:${port}/authdb`,
+    JWT_SECRET: newSecret(),
+    DATABASE_CONNECT_TIMEOUT_SECONDS: '3'
+  }))
+  const started = Date.now()
+  const exit = await server.waitForExit(30_000)
+  const elapsed = Date.now() - started
+  t.same(exit, { code: 1, signal: null }, 'exit code 1', { stdout: server.stdout, stderr: server.stderr })
+  const lines = server.stderr.trimEnd().split('\n')
+  t.equal(lines.length, 1, 'one line on stderr, no stack', { stderr: server.stderr })
+  t.match(lines[0], `Cannot use PostgreSQL at 127.0.0.1:${port} (database authdb, user auth): ECONNREFUSED`, 'engine, host, port and the reason')
+  t.match(lines[0], /; gave up after \d+ tries in \d+ s \(DATABASE_CONNECT_TIMEOUT_SECONDS=3\)$/, 'and how long it tried')
+  const retries = server.logLines().filter((line) => line.level === WARN && typeof line.msg === 'string' && line.msg.includes('trying again in'))
+  t.ok(retries.length >= 3, `a warning for each try meanwhile (${retries.length})`, { stdout: server.stdout })
+  t.same(retries.map((line) => line.attempt), retries.map((_, i) => i + 1), 'numbered')
+  for (const line of retries) t.match(line.msg, new RegExp(`^Cannot use PostgreSQL at 127\\.0\\.0\\.1:${port} \\(database authdb, user auth\\): ECONNREFUSED[^\\n]*; trying again in \\d+ ms$`))
+  t.ok(elapsed >= 3000 && elapsed < 20_000, `gave up once the 3 s had passed (after ${elapsed} ms)`)
+  t.notOk(server.output.includes(password), 'the password is never printed')
+})
+
+t.test('PostgreSQL that comes up within DATABASE_CONNECT_TIMEOUT_SECONDS: start-up waits for it, migrates and serves', { skip: findPostgresBin() === undefined && 'no PostgreSQL server binaries' }, async (t) => {
+  const postgres = await startPostgres()
+  t.teardown(async () => { await postgres.destroy() })
+  await postgres.stop()
+  const port = await freePort()
+  const server = spawnServer(t, cleanEnv({
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATABASE_URL: postgres.url,
+    JWT_SECRET: newSecret(),
+    DATABASE_CONNECT_TIMEOUT_SECONDS: '120'
+  }))
+  await server.waitFor('two tries to fail', () => server.logLines().filter((line) => line.attempt === 2).length > 0, 30_000)
+  await postgres.start()
+  await server.waitForListening(60_000)
+  t.ok(findLog(server, /^migration applied: 0001_create_users \(postgres, \d+ ms\)$/), 'the server that came up is migrated', { stdout: server.stdout })
+  t.equal((await fetch(`http://127.0.0.1:${port}/health/ready`)).status, 200, 'and used: ready')
+  t.same(await server.stop(), { code: 0, signal: null })
 })
 
 t.test('logs never contain a password, an access token or the Authorization header', async (t) => {
@@ -269,8 +335,8 @@ t.test('settings from an env file, the environment winning; the docs URLs logged
   const dir = await tempDir(t)
   const port = await freePort()
   const envFile = join(dir, 'service.env')
-  // The file's PORT loses to the environment's; its REGISTRATION applies.
-  await writeFile(envFile, `DATABASE_URL=sqlite:${join(dir, 'app.db')}\nBCRYPT_COST=4\nPORT=1\nREGISTRATION=closed\n`)
+  // The file's PORT loses to the environment's; its REGISTRATION applies; RATE_LIMIT_TOKENS is a typo, NODE_ENV for others.
+  await writeFile(envFile, `DATABASE_URL=sqlite:${join(dir, 'app.db')}\nBCRYPT_COST=4\nPORT=1\nREGISTRATION=closed\nRATE_LIMIT_TOKENS=5/min\nNODE_ENV=production\n`)
   const server = spawnServer(t, cleanEnv({ ENV_FILE: envFile, HOST: '127.0.0.1', PORT: String(port) }))
   await server.waitFor('the docs line', () => findLog(server, /^API docs at /) !== undefined)
   const base = `http://127.0.0.1:${port}`
@@ -281,6 +347,13 @@ t.test('settings from an env file, the environment winning; the docs URLs logged
   t.equal(line?.envFile, envFile, 'it names the env file it read')
   t.equal((await fetch(String(line?.docs))).status, 200, 'the logged docs URL serves the page')
   t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
+  const typos = server.logLines().filter((line) => line.level === WARN && line.key !== undefined)
+  t.same(typos.map(({ key, likely, envFile, msg }) => ({ key, likely, envFile, msg })), [{
+    key: 'RATE_LIMIT_TOKENS',
+    likely: 'RATE_LIMIT_TOKEN',
+    envFile,
+    msg: `${envFile}: RATE_LIMIT_TOKENS is not a setting and is ignored; did you mean RATE_LIMIT_TOKEN?`
+  }], 'one warning for the mistyped key, naming the setting it likely means; none for NODE_ENV')
 
   // Behind a proxy the line gives the address clients use.
   const proxied = spawnServer(t, cleanEnv({ ENV_FILE: envFile, HOST: '127.0.0.1', PORT: '0', PUBLIC_URL: 'https://auth.acme.test/' }))

@@ -298,6 +298,13 @@ t.test('WORKERS=2: two workers share the port and a token, a killed worker is re
   const exit = await cluster.waitForExit(EXIT_LIMIT_MS)
   t.same(exit, { code: 0, signal: null }, 'the primary exits with code 0', { output: cluster.output })
   for (const pid of everyWorker) t.notOk(alive(pid), `worker ${pid} is gone (ESRCH)`)
+
+  // 5. The start-up hints were said once, by the primary, not by each of three workers.
+  for (const hint of [/^No users yet: /, /^API docs at http:\/\/127\.0\.0\.1:\d+\/docs$/]) {
+    const lines = cluster.logLines().filter((line) => typeof line.msg === 'string' && hint.test(line.msg))
+    t.equal(lines.length, 1, `${String(hint)}: logged once`, { lines })
+    t.equal(lines[0]?.pid, primary, 'by the primary')
+  }
   const messages = cluster.logLines().filter((line) => line.pid === primary).map((line) => line.msg)
   t.ok(messages.includes('stopping workers'), 'the primary logged "stopping workers"')
   t.ok(messages.includes('all workers stopped'), 'the primary logged "all workers stopped"')

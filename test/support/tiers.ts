@@ -32,6 +32,7 @@ export const CLAIMS: Record<Exclude<Tier, 'unit'>, readonly string[]> = {
     'test/src/redis-stall.test.ts',
     'test/src/restore.test.ts',
     'test/src/server.test.ts',
+    'test/src/shutdown.test.ts',
     'test/src/storage-faults.test.ts',
     'test/src/workers.test.ts'
   ],

@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Kysely } from 'kysely'
-import { applyMigrations, createDatabase, databaseUnavailableReason, isDatabaseUnavailable, migrate, parseDatabaseUrl, type DatabaseOptions } from '../../index.js'
+import { applyMigrations, createDatabase, databaseUnavailableReason, isDatabaseUnavailable, migrate, parseDatabaseUrl, type AppliedMigration, type DatabaseOptions } from '../../index.js'
 import { checkDatabaseBeforeOpening, DatabaseStartError, markDatabase } from './database-marker.js'
 import { healthMigrations } from './migrations/health.js'
 import { itemsMigrations } from './migrations/items.js'
@@ -12,6 +12,8 @@ export interface ServiceDatabaseOptions extends DatabaseOptions {
   allowEmpty: boolean
   /** Told when an empty database is started on purpose where one existed, or another file's -wal and -shm are set aside. */
   warn?: (message: string) => void
+  /** Told the migrations this open applied (an empty list: nothing to apply). */
+  migrated?: (applied: AppliedMigration[]) => void
 }
 
 // File system errors that mean the database's file or directory cannot be created, written or read.
@@ -44,7 +46,7 @@ function writeProblem (file: string): string | undefined {
  * becomes a DatabaseStartError naming it. The caller owns the result and must `destroy()` it.
  */
 export async function openServiceDatabase (url: string, opts: ServiceDatabaseOptions): Promise<Kysely<any>> {
-  const { allowEmpty, warn, ...databaseOptions } = opts
+  const { allowEmpty, warn, migrated, ...databaseOptions } = opts
   const location = parseDatabaseUrl(url)
   const file = location.engine === 'sqlite' && location.path !== ':memory:' ? location.path : undefined
   const timeoutMs = opts.timeoutMs ?? 5000
@@ -57,7 +59,8 @@ export async function openServiceDatabase (url: string, opts: ServiceDatabaseOpt
     const stray = file !== undefined && log?.found === 'no-file' ? checkWriteAheadLog(file, { timeoutMs, missing: 'set-aside' }) : log
     if (stray?.found === 'stray') warn?.(stray.message)
     db = createDatabase(url, databaseOptions)
-    await migrateService(db)
+    const applied = await migrateService(db)
+    migrated?.(applied)
     if (file !== undefined) {
       recordWalOwner(file, timeoutMs)
       if (found === 'empty-allowed') warn?.(`ALLOW_EMPTY_DATABASE=true: started an empty database at ${file}, where one existed before`)
@@ -78,8 +81,40 @@ export async function openServiceDatabase (url: string, opts: ServiceDatabaseOpt
  * Every migration of the standalone service: all of the auth plugin's (its throttling counters
  * included, though Redis may hold them), the items table, the readiness probe's table.
  */
-export async function migrateService (db: Kysely<any>): Promise<void> {
-  await migrate(db)
-  await applyMigrations(db, itemsMigrations)
-  await applyMigrations(db, healthMigrations)
+export async function migrateService (db: Kysely<any>): Promise<AppliedMigration[]> {
+  return [...await migrate(db), ...await applyMigrations(db, itemsMigrations), ...await applyMigrations(db, healthMigrations)]
+}
+
+/** Where a PostgreSQL URL points, for messages (never its password): `PostgreSQL at HOST:PORT (database D, user U)`. */
+export function postgresTarget (url: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return 'PostgreSQL (an unparsable DATABASE_URL)'
+  }
+  const host = parsed.searchParams.get('host') ?? (parsed.hostname === '' ? 'localhost' : parsed.hostname)
+  const port = parsed.searchParams.get('port') ?? (parsed.port === '' ? '5432' : parsed.port)
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''))
+  const user = decodeURIComponent(parsed.username)
+  const details = [database === '' ? undefined : `database ${database}`, user === '' ? undefined : `user ${user}`].filter((part) => part !== undefined)
+  return `PostgreSQL at ${host}:${port}${details.length === 0 ? '' : ` (${details.join(', ')})`}`
+}
+
+/** Why a database could not be used, in one line: the innermost error's code and message. */
+export function startFailureReason (error: unknown): string {
+  let inner = error
+  while (typeof inner === 'object' && inner !== null && (inner as { cause?: unknown }).cause !== undefined) inner = (inner as { cause?: unknown }).cause
+  // A host name with several addresses fails as an AggregateError, whose own message is empty.
+  const errors = inner instanceof AggregateError ? inner.errors : []
+  const reason = databaseUnavailableReason(errors[0] ?? inner).replace(/\s+/g, ' ').trim()
+  return reason.replace(/:\s*$/, '') || 'unknown error'
+}
+
+/** Whether a failure to open a database is one that waiting may cure: the server unreachable, starting or full. */
+export function isUnreachable (error: unknown): boolean {
+  for (let inner = error; typeof inner === 'object' && inner !== null; inner = (inner as { cause?: unknown }).cause) {
+    if (isDatabaseUnavailable(inner)) return true
+  }
+  return false
 }

@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
@@ -169,6 +169,8 @@ t.test('docs/deployment.md\'s first user: valid unit settings, and a user the se
 
   // The command itself beside the running service, the state directory moved into the test's.
   const state = join(dir, 'state')
+  // StateDirectory=: systemd makes it before the service starts.
+  await mkdir(state, { recursive: true })
   const place = (value: string) => value.replaceAll(STATE_DIR, state)
   const { base } = await startServer(t, cleanEnv({ DATABASE_URL: place(unit.environment.DATABASE_URL as string), BCRYPT_COST: '4' }), { built: true })
   const [file, ...args] = doc.command

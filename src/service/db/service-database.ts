@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Kysely } from 'kysely'
-import { applyMigrations, createDatabase, databaseUnavailableReason, isDatabaseUnavailable, migrate, parseDatabaseUrl, type AppliedMigration, type DatabaseOptions } from '../../index.js'
+import { applyMigrations, createDatabase, DatabaseUnavailableError, databaseUnavailableReason, isDatabaseUnavailable, migrate, parseDatabaseUrl, type AppliedMigration, type DatabaseOptions } from '../../index.js'
 import { checkDatabaseBeforeOpening, DatabaseStartError, markDatabase } from './database-marker.js'
 import { healthMigrations } from './migrations/health.js'
 import { itemsMigrations } from './migrations/items.js'
@@ -103,8 +103,10 @@ export function postgresTarget (url: string): string {
 
 /** Why a database could not be used, in one line: the innermost error's code and message. */
 export function startFailureReason (error: unknown): string {
+  // Through the wrappers that say only "unavailable", to the driver's reason; an error of ours
+  // that says what to do (the pg package missing) is the reason itself.
   let inner = error
-  while (typeof inner === 'object' && inner !== null && (inner as { cause?: unknown }).cause !== undefined) inner = (inner as { cause?: unknown }).cause
+  while (inner instanceof DatabaseUnavailableError && inner.cause !== undefined) inner = inner.cause
   // A host name with several addresses fails as an AggregateError, whose own message is empty.
   const errors = inner instanceof AggregateError ? inner.errors : []
   const reason = databaseUnavailableReason(errors[0] ?? inner).replace(/\s+/g, ' ').trim()

@@ -17,9 +17,10 @@ export type ErrorFormat = 'detail' | 'oauth2'
 export const OAUTH2_ERRORS = { tokenAuthErrors: 'oauth2' } as const satisfies { tokenAuthErrors: ErrorFormat }
 
 /**
- * The route config (`config: newPasswordFields({ … })`) naming a body's new-password fields, each with the `type` of its issue: a
- * 422 for any other field lists the password's length problem too (8 to 72 bytes in UTF-8, a
- * rule no schema keyword can state), so one answer names every problem.
+ * A route's config (`config: newPasswordFields({ password: 'password_length' })`) naming its
+ * body's new-password fields, each with the `type` of its issue: a 422 for any other field lists
+ * the password's length problem too (8 to 72 bytes in UTF-8, a rule no schema keyword a host's
+ * Ajv accepts can state), so one answer names every problem.
  */
 export function newPasswordFields (fields: Record<string, string>): FastifyContextConfig & { tokenAuthNewPasswords: Record<string, string> } {
   return { tokenAuthNewPasswords: fields }

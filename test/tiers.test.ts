@@ -1,5 +1,5 @@
 import t from 'tap'
-import { filesOf, GROUP_SIZE, groupsOf, isTapFile, SHARES_PROCESSES, staleClaims, testLikeFiles, TIERS, tiersOf } from './support/tiers.js'
+import { filesOf, GROUP_SIZE, groupsOf, isTapFile, RUN_ORDER, staleClaims, testLikeFiles, TIERS, tiersOf } from './support/tiers.js'
 
 // Every test file runs in exactly one tier (test/support/tiers.ts), so that the tier scripts
 // together run what `tap` alone would, each file once.
@@ -23,14 +23,16 @@ t.test('the tiers together are the tap files, each once', async (t) => {
   t.ok(filesOf(['unit'], files).includes('test/tiers.test.ts'), 'a file no tier names is in-process')
 })
 
-t.test('the sharing tiers run in groups that hold their files, each once', async (t) => {
-  for (const tier of TIERS.filter((tier) => SHARES_PROCESSES[tier])) {
+t.test('each tier runs in groups that hold its files, each once, a folder at a time', async (t) => {
+  t.same([...RUN_ORDER].sort(), [...TIERS].sort(), 'every tier is run, once')
+  for (const tier of TIERS) {
     const members = filesOf([tier], files)
-    const groups = groupsOf(members)
+    const groups = groupsOf(members, GROUP_SIZE[tier])
     t.same([...groups.flat()].sort(), members, `${tier}: every file in a group`)
     t.equal(new Set(groups.flat()).size, members.length, `${tier}: and in one only`)
-    t.same(groups.filter((group) => group.length === 0 || group.length > GROUP_SIZE), [], `${tier}: no group empty or over ${GROUP_SIZE} files`)
+    t.same(groups.filter((group) => group.length === 0 || group.length > GROUP_SIZE[tier]), [], `${tier}: no group empty or over ${GROUP_SIZE[tier]} files`)
     t.same(groups.filter((group) => new Set(group.map((file) => file.slice(0, file.lastIndexOf('/')))).size !== 1), [], `${tier}: each group from one folder`)
   }
-  t.same(TIERS.filter((tier) => SHARES_PROCESSES[tier]), ['unit', 'process'], 'the package and browser tiers keep a process per file: each file is a long install or browser run, and two run side by side')
+  t.equal(GROUP_SIZE.package, 1, 'the package tier keeps a process per file: each is a long install, and two run side by side')
+  t.equal(GROUP_SIZE.browser, 1, 'and so does the browser tier')
 })

@@ -80,24 +80,29 @@ export function filesOf (tiers: readonly Tier[], files = testLikeFiles()): strin
 
 /**
  * Test files share processes: before its first assertion a test process spends more CPU on
- * loading the service and tap's module hooks than most files spend on their tests. The files of
- * a sharing tier run a folder at a time (at most GROUP_SIZE files) in one process, imported in
- * order; a file named alone, or one of a tier that does not share, runs in a process of its own.
+ * loading the service and tap's module hooks than most files spend on their tests. A tier's
+ * files run a folder at a time, at most GROUP_SIZE of them in one process, imported in order
+ * (1: a process per file, for the long installs and browser runs); a file named alone runs in
+ * a process of its own. Process groups are smaller: each of their files runs for a while.
  */
-export const SHARES_PROCESSES: Record<Tier, boolean> = { unit: true, process: true, package: false, browser: false }
-export const GROUP_SIZE = 8
+export const GROUP_SIZE: Record<Tier, number> = { unit: 8, process: 4, package: 1, browser: 1 }
 
-/** Files that run in one process, by folder, at most GROUP_SIZE each, in the files' order. */
-export function groupsOf (files: readonly string[]): string[][] {
+/** The order tap starts them in: the longest first, so that short in-process groups fill the end of the run. */
+export const RUN_ORDER: readonly Tier[] = ['process', 'package', 'browser', 'unit']
+
+/**
+ * Files that run in one process, by folder, at most `size` each. A folder's files are dealt out
+ * in turn, so that neighbours (often alike in cost) land in different groups.
+ */
+export function groupsOf (files: readonly string[], size: number): string[][] {
   const byFolder = new Map<string, string[]>()
   for (const file of files) {
     const folder = file.slice(0, file.lastIndexOf('/'))
     byFolder.set(folder, [...byFolder.get(folder) ?? [], file])
   }
   return [...byFolder.values()].flatMap((members) => {
-    const count = Math.ceil(members.length / GROUP_SIZE)
-    const size = Math.ceil(members.length / count)
-    return Array.from({ length: count }, (_, i) => members.slice(i * size, (i + 1) * size))
+    const count = Math.ceil(members.length / size)
+    return Array.from({ length: count }, (_, i) => members.filter((_, j) => j % count === i))
   })
 }
 

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import fastifyJwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
-import type { RequestUser } from '../src/types.js'
 import type { Token } from '../src/schemas/token.js'
 import { createVerifiedTokenCache, type VerifiedClaims } from '../src/tokens/verified-tokens.js'
 
@@ -13,15 +12,6 @@ export interface AccessTokens {
   issue (session: { id: string, username: string, expiresAt: string }, refreshToken: string): Token
   /** The claims of a usable access token (signature, algorithm, `exp`, `iss`, `aud` checked), else undefined. */
   claimsOf (token: string): VerifiedClaims | undefined
-}
-
-// Within this project @fastify/jwt's own declaration of `request.user` is loaded beside the
-// plugin's: both must name one type. No public declaration file imports this one, so a host's
-// own FastifyJWT is never constrained by it.
-declare module '@fastify/jwt' {
-  interface FastifyJWT {
-    user: RequestUser
-  }
 }
 
 export interface AccessTokensOptions {

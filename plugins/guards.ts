@@ -1,12 +1,12 @@
 import { errors, sendError } from '../src/errors.js'
 import { sendServerError } from './errors.js'
-import type { Guard, GuardReply, GuardRequest } from '../src/types.js'
+import type { Guard, GuardReply, GuardRequest, TokenAuthUser } from '../src/types.js'
 import { isPromise, type LiveSession, type SessionLookup } from '../src/sessions/session-lookup.js'
 import type { VerifiedClaims } from '../src/tokens/verified-tokens.js'
 import type { AccessTokens } from './access-tokens.js'
 
 export interface Guards {
-  /** A valid bearer token of an existing user, or 401. Sets `request.user`. */
+  /** A valid bearer token of an existing user, or 401. Admits the request with its user for `userOf`. */
   authenticate: Guard
   /** `authenticate`, then 400 "Inactive user" for a disabled account. */
   currentActiveUser: Guard
@@ -44,6 +44,24 @@ function isoNow (): string {
   return nowIso
 }
 
+/**
+ * The request property the guards keep the admitted user in: a symbol, so that no host
+ * decorator (`request.user` of @fastify/jwt or @fastify/passport) is claimed or overwritten.
+ */
+export const ADMITTED_USER = Symbol('fastify-token-auth.user')
+
+type AdmittedRequest = GuardRequest & { [ADMITTED_USER]?: TokenAuthUser | null }
+
+/**
+ * The account of a request a guard of the plugin admitted. Throws on a request no guard
+ * admitted (a route without `authenticate` or `currentActiveUser`): a programming error.
+ */
+export function userOf (request: GuardRequest): TokenAuthUser {
+  const user = (request as AdmittedRequest)[ADMITTED_USER]
+  if (user == null) throw new Error(`fastify-token-auth: userOf() on ${request.method} ${request.routeOptions.url ?? request.url}, a route no guard of the plugin admitted`)
+  return user
+}
+
 // The guards of the plugin instance registered on an app, for the exported guards to find.
 const guardsOfInstance = new WeakMap<object, Guards>()
 
@@ -77,7 +95,7 @@ function exportedGuard (pick: (guards: Guards) => Guard): Guard {
   }
 }
 
-/** A valid bearer token of an existing user, or 401; sets `request.user`. Usable before the plugin is registered. */
+/** A valid bearer token of an existing user, or 401; `userOf(request)` then gives the account. Usable before the plugin is registered. */
 export const authenticate: Guard = exportedGuard((guards) => guards.authenticate)
 /** `authenticate`, then 400 "Inactive user" for a disabled account. Usable before the plugin is registered. */
 export const currentActiveUser: Guard = exportedGuard((guards) => guards.currentActiveUser)
@@ -90,13 +108,13 @@ export function createGuards (tokens: AccessTokens, lookup: SessionLookup): Guar
       invalidToken(reply)
       return
     }
-    ;(request as { user: unknown }).user = found.user
+    ;(request as AdmittedRequest)[ADMITTED_USER] = found.user
     if (active && found.user.disabled) sendError(reply, errors.INACTIVE_USER)
   }
 
   /**
-   * Answers the request (401, or 400 for a disabled account when `active`), or sets
-   * `request.user` and lets it go on. A lookup answered at once settles through one shared
+   * Answers the request (401, or 400 for a disabled account when `active`), or keeps the
+   * user for `userOf` and lets it go on. A lookup answered at once settles through one shared
    * promise, so an admitted request allocates none of its own.
    */
   function guard (request: GuardRequest, reply: GuardReply, active: boolean): Promise<void> {

@@ -1,6 +1,7 @@
 import type { SwaggerTransform } from '@fastify/swagger'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import { securitySchemeDescription, type TagObject } from '../src/openapi/openapi-text.js'
+import { badRequest, unauthorized, unavailable } from '../src/schemas/responses.js'
 
 type Json = Record<string, any>
 
@@ -67,15 +68,32 @@ export function operationDocs (docs: RouteDocs, variant: { hide: boolean }, oper
   }
 }
 
-/** Marks every route registered from now on in `app` (and its children) whose hooks include a guard as protected. */
-export function markGuardedRoutes (app: FastifyInstance, guards: unknown[], scheme: string): void {
-  const known = new Set(guards)
+/** The plugin's guards a host may put on a route, by what they answer. */
+export interface KnownGuards {
+  authenticate: unknown[]
+  currentActiveUser: unknown[]
+}
+
+/**
+ * Marks every route registered from now on in `app` (and its children) whose hooks include a
+ * guard as protected, and documents what the guard answers (401, 400 "Inactive user" for
+ * `currentActiveUser`, 503) unless the route documents that status itself.
+ */
+export function markGuardedRoutes (app: FastifyInstance, guards: KnownGuards, scheme: string): void {
+  const authenticating = new Set(guards.authenticate)
+  const activeOnly = new Set(guards.currentActiveUser)
   app.addHook('onRoute', (route: RouteOptions) => {
     const hooks = [route.onRequest, route.preValidation, route.preHandler].flat()
-    if (!hooks.some((hook) => known.has(hook))) return
-    // A copy: one schema object may be shared by routes that are not guarded.
+    const active = hooks.some((hook) => activeOnly.has(hook))
+    if (!active && !hooks.some((hook) => authenticating.has(hook))) return
+    // Copies: one schema object may be shared by routes that are not guarded.
     const schema = route.schema ?? {}
-    route.schema = { ...schema, security: schema.security ?? securityRequirement(scheme) }
+    // A route without responses of its own keeps the one @fastify/swagger would have given it.
+    const response = { ...schema.response as Record<string, unknown> | undefined ?? { 200: { description: 'Default Response' } } }
+    if (active) response[400] ??= badRequest()
+    response[401] ??= unauthorized
+    response[503] ??= unavailable
+    route.schema = { ...schema, security: schema.security ?? securityRequirement(scheme), response }
   })
 }
 

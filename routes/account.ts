@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { newPasswordFields } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
+import { userOf } from '../plugins/guards.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { NoSuchUserError, PasswordRuleError, WrongPasswordError, type OwnerChange } from '../src/accounts/accounts.js'
 import { errors, type ErrorEntry } from '../src/errors.js'
@@ -33,7 +34,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
    * bcrypt comparison under the token endpoint's admission: a stolen access token is no faster oracle.
    */
   function ownerChange (request: FastifyRequest, check: string): OwnerChange {
-    const { username } = request.user
+    const { username } = userOf(request)
     return {
       audit: audit.of(request),
       session: guards.sessionOf(request),
@@ -84,7 +85,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         }
       }, async (request, reply) => {
         const { current_password: currentPassword, new_password: newPassword } = request.body
-        await asOwner(async () => await accounts.changePassword(request.user.username, currentPassword, newPassword,
+        await asOwner(async () => await accounts.changePassword(userOf(request).username, currentPassword, newPassword,
           ownerChange(request, 'password_change')), errors.CURRENT_PASSWORD_INCORRECT)
         return await reply.code(204).send()
       })
@@ -115,7 +116,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       }
     }, async (request) => {
       const { email, full_name: fullName } = request.body
-      const updated = await accounts.update(request.user.username, { email, fullName })
+      const updated = await accounts.update(userOf(request).username, { email, fullName })
       if (updated === undefined) throw gone()
       return toPublicUser(updated)
     })
@@ -141,7 +142,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
         }
       }
     }, async (request, reply) => {
-      await asOwner(async () => { await accounts.deleteOwn(request.user.username, request.body.password, ownerChange(request, 'account_deletion')) },
+      await asOwner(async () => { await accounts.deleteOwn(userOf(request).username, request.body.password, ownerChange(request, 'account_deletion')) },
         errors.PASSWORD_INCORRECT)
       return await reply.code(204).send()
     })

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Internals } from '../plugins/internals.js'
+import { userOf } from '../plugins/guards.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { pathVariants } from '../src/route-paths.js'
@@ -59,7 +60,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
       }
     }, async (request, reply) => {
       const current = guards.sessionOf(request)
-      const { username } = request.user
+      const { username } = userOf(request)
       const scope = request.query.scope ?? 'local'
       const ended = scope === 'local'
         ? Number(await sessionStore.end(username, current))
@@ -95,7 +96,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         const limit = request.query.limit ?? SESSION_PAGE_MAX
         const after = request.query.cursor === undefined ? undefined : parseCursor(request.query.cursor)
         // One more than the page tells whether there is a next one.
-        const sessions = await sessionStore.list(request.user.username, { limit: limit + 1, after })
+        const sessions = await sessionStore.list(userOf(request).username, { limit: limit + 1, after })
         const page = sessions.slice(0, limit)
         const last = page.at(-1)
         if (sessions.length > limit && last !== undefined) {
@@ -135,7 +136,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
         }
       }
     }, async (request, reply) => {
-      const { username } = request.user
+      const { username } = userOf(request)
       const ended = request.params.session_id
       if (!await sessionStore.end(username, ended)) throw errors.SESSION_NOT_FOUND.create()
       audit(request, 'session.ended', { username, session: guards.sessionOf(request), endedSession: ended })

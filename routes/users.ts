@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { newPasswordFields } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
+import { userOf } from '../plugins/guards.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { PasswordRuleError } from '../src/accounts/accounts.js'
 import { pathVariants } from '../src/route-paths.js'
@@ -37,7 +38,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
           503: unavailable
         }
       }
-    }, async (request) => request.user)
+    }, async (request) => userOf(request))
   }
 
   await app.register(async function registration (scope: typeof app) {

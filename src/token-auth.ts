@@ -7,7 +7,7 @@ import { createAudit } from '../plugins/audit.js'
 import { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX, registerAuthMetrics } from '../plugins/auth-metrics.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
-import { authenticate as exportedAuthenticate, createGuards, currentActiveUser as exportedCurrentActiveUser, registerGuards } from '../plugins/guards.js'
+import { ADMITTED_USER, authenticate as exportedAuthenticate, createGuards, currentActiveUser as exportedCurrentActiveUser, registerGuards } from '../plugins/guards.js'
 import type { Internals } from '../plugins/internals.js'
 import { claimInHostDocument, markGuardedRoutes } from '../plugins/openapi-security.js'
 import schemaCompilers from '../plugins/schema-compilers.js'
@@ -23,7 +23,7 @@ import { optionsError, resolveOptions, type ResolvedOptions } from './options.js
 import { PasswordRuleError } from './accounts/passwords.js'
 import { createAccounts, type AccountChange, type AuditActor, type NewAccount } from './accounts/accounts.js'
 import { errors as errorTable } from './errors.js'
-import type { AddressLimit, Guard, GuardDecorators, MetricsRegistry, RequestUser } from './types.js'
+import type { AddressLimit, Guard, GuardDecorators, MetricsRegistry } from './types.js'
 import { addSchemas, authSchemas } from './schemas/index.js'
 import type { Token } from './schemas/token.js'
 import type { SessionRecord } from './sessions/session-store.js'
@@ -240,10 +240,6 @@ declare module 'fastify' {
   interface FastifyInstance extends GuardDecorators {
     readonly tokenAuth: TokenAuth
   }
-  interface FastifyRequest {
-    /** Set by the guards: the account the bearer token belongs to. */
-    user: RequestUser
-  }
 }
 
 function check (condition: boolean, message: string): void {
@@ -270,7 +266,7 @@ function throttleSettings (throttle: ResolvedOptions['throttle']) {
 const HOST: AuditActor = Object.freeze({ actor: 'host' })
 
 /**
- * The embeddable plugin. The host gets the guard decorators, `tokenAuth`, a `request.user`, the
+ * The embeddable plugin. The host gets the guard decorators, `tokenAuth`, the
  * `TokenAuth.*` schemas and the routes under `prefix`; the database, user store, hasher and JWT
  * machinery live in an encapsulated context of their own.
  */
@@ -428,6 +424,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   if (names.authenticate !== false) host.decorate(names.authenticate ?? 'authenticate', authenticate)
   if (names.currentActiveUser !== false) host.decorate(names.currentActiveUser ?? 'currentActiveUser', currentActiveUser)
   registerGuards(host, internals.guards)
+  // A slot on every request, so admitting one does not change its shape.
+  if (!host.hasRequestDecorator(ADMITTED_USER)) host.decorateRequest(ADMITTED_USER, null)
   // Routes the host guards from now on show the lock in its document.
-  if (docsMode === 'host') markGuardedRoutes(host, [authenticate, currentActiveUser, exportedAuthenticate, exportedCurrentActiveUser], securityScheme)
+  if (docsMode === 'host') markGuardedRoutes(host, { authenticate: [authenticate, exportedAuthenticate], currentActiveUser: [currentActiveUser, exportedCurrentActiveUser] }, securityScheme)
 }, { name: 'fastify-token-auth', fastify: '5.x' })

@@ -5,15 +5,16 @@ import type { User } from './schemas/user.js'
 /** A prom-client registry of the host's, in either exposition format. */
 export type MetricsRegistry = Registry | Registry<OpenMetricsContentType>
 
-/** The account on `request.user` after a guard admitted the request. */
+/** The account of a request a guard admitted: what `userOf(request)` gives. */
 export type TokenAuthUser = User
 
 /**
  * A guard hook: put it on a route (`onRequest`, `preValidation` or `preHandler`), or await it in
  * a hook of your own (then check `reply.sent`). It answers 401 (or 400 "Inactive user") itself,
- * or sets `request.user` and lets the request go on.
+ * or admits the request, whose account `userOf(request)` then gives. Written as a method, so its
+ * parameters are bivariant: a host's own `authenticate` (@fastify/jwt's recipe) may redeclare it.
  */
-export type Guard = (request: GuardRequest, reply: GuardReply) => Promise<void>
+export type Guard = { guard (request: GuardRequest, reply: GuardReply): Promise<void> }['guard']
 
 /** The request and reply of any route on any server (HTTP/1, HTTPS, HTTP/2): what a guard reads and answers. */
 export type GuardRequest = FastifyRequest<RouteGenericInterface, RawServerBase, RawRequestDefaultExpression<RawServerBase>>
@@ -26,7 +27,6 @@ export type GuardReply = FastifyReply<RouteGenericInterface, RawServerBase, RawR
  * declare module 'fastify-token-auth' {
  *   interface TokenAuthTypes {
  *     decorators: { authenticate: 'tokenAuthenticate', currentActiveUser: false }  // as in the `decorators` option
- *     user: HostClaims | TokenAuthUser  // what request.user holds, when the host's own @fastify/jwt sets it too
  *   }
  * }
  * ```
@@ -34,9 +34,6 @@ export type GuardReply = FastifyReply<RouteGenericInterface, RawServerBase, RawR
 export interface TokenAuthTypes {}
 
 type Setting<K extends string, Default> = TokenAuthTypes extends { [P in K]: infer T } ? T : Default
-
-/** The type of `request.user`: TokenAuthUser unless TokenAuthTypes says otherwise. */
-export type RequestUser = Setting<'user', TokenAuthUser>
 
 interface DecoratorNames {
   authenticate: string | false

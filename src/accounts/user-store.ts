@@ -64,7 +64,7 @@ export interface UserStore {
   list? (): Promise<UserRecord[]>
 }
 
-/** The account as its owner sees it (what `request.user` carries): no hash, wire field names. */
+/** The account as its owner sees it (what `userOf(request)` gives): no hash, wire field names. */
 export function toPublicUser (user: UserRecord): User {
   return { username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled }
 }

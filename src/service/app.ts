@@ -59,9 +59,6 @@ export default fp<ServiceOptions>(async function service (app, opts) {
   await app.register(securityHeaders)
   await app.register(cors, { origins: corsOrigins })
   await app.register(bodyDeadline, { timeout: bodyTimeout ?? app.server.requestTimeout })
-  // The plugin leaves request.user undecorated (a host's own @fastify/jwt may want it); this
-  // host has none, and a decorated property keeps every request object of one shape.
-  app.decorateRequest<null>('user', null)
   await app.register(database, { database: url, databaseOptions })
   if (withDocs) await app.register(tokenAuthDocs, { redoc: 'if-installed', publicUrl, tags: SERVICE_TAGS, registration: opts.registration })
   if (redisUrl !== undefined) await app.register(redis, { url: redisUrl })

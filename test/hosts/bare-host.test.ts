@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookH
 import { Kysely, SqliteDialect } from 'kysely'
 import t from 'tap'
 import { securitySchemeDescription } from '../../src/openapi/openapi-text.js'
-import tokenAuth, { schemas, type TokenAuthOptions, type TokenAuthSettings } from '../../src/index.js'
+import tokenAuth, { userOf, schemas, type TokenAuthOptions, type TokenAuthSettings } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 import { tempDir } from '../src/process-helper.js'
 import { bearer, get, hostUser, loginAs, newHost, operations, pluginOperations, pluginOptions, registerUser, requestToken, signUp, type Json } from './support.js'
@@ -29,20 +29,20 @@ async function buildHost (t: TestContext, opts: Partial<TokenAuthOptions> = {}, 
   await host.register(tokenAuth, pluginOptions(opts))
 
   host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => {
-    const username: string = request.user.username
+    const username: string = userOf(request).username
     // @ts-expect-error request.user is the public User (not `any`): it has no password hash (and the body shows none).
-    const hash: unknown = request.user.hashed_password
+    const hash: unknown = userOf(request).hashed_password
     return { hello: username, hash }
   })
   host.get('/api/public', async () => ({ public: true }))
-  host.get('/api/authenticated', { onRequest: host.authenticate }, async (request) => ({ disabled: request.user.disabled }))
+  host.get('/api/authenticated', { onRequest: host.authenticate }, async (request) => ({ disabled: userOf(request).disabled }))
   // A guard awaited by hand inside the host's own async hook, rather than given to Fastify.
   host.get('/api/by-hand', {
     preHandler: async (request, reply) => {
       await host.currentActiveUser(request, reply)
       if (!reply.sent) reply.header('x-checked-by', 'host')
     }
-  }, async (request) => ({ hello: request.user.username }))
+  }, async (request) => ({ hello: userOf(request).username }))
   hooks.after?.(host)
   await host.ready()
   return host
@@ -269,7 +269,7 @@ t.test("the host's own User schema and the plugin's TokenAuth.User", async (t) =
           host.get('/api/profile', {
             onRequest: host.currentActiveUser,
             schema: { response: { 200: { $ref: 'User#' } } }
-          }, async (request) => ({ name: request.user.username, role: 'member', ...request.user }))
+          }, async (request) => ({ name: userOf(request).username, role: 'member', ...userOf(request) }))
         }
       })
       t.same(host.getSchema('User'), HostUser, "getSchema('User') is the host's")
@@ -392,8 +392,8 @@ t.test('the decorators option renames or omits the guard decorators', async (t) 
 
     const renamed = (host as unknown as Record<string, onRequestAsyncHookHandler>).tokenAuthenticate
     t.equal(renamed, host.tokenAuth.authenticate, 'the renamed decorator is tokenAuth.authenticate')
-    host.get('/api/renamed', { onRequest: renamed }, async (request) => ({ hello: request.user.username }))
-    host.get('/api/active', { onRequest: host.tokenAuth.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+    host.get('/api/renamed', { onRequest: renamed }, async (request) => ({ hello: userOf(request).username }))
+    host.get('/api/active', { onRequest: host.tokenAuth.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
     await host.ready()
 
     t.equal((await get(host, '/api/renamed')).statusCode, 401, 'the renamed guard guards a route')
@@ -412,7 +412,7 @@ t.test('the decorators option renames or omits the guard decorators', async (t) 
     t.equal(host.hasDecorator('currentActiveUser'), false)
     t.type(host.tokenAuth.authenticate, 'function', 'tokenAuth.authenticate is there all the same')
     t.type(host.tokenAuth.currentActiveUser, 'function', 'tokenAuth.currentActiveUser is there all the same')
-    host.get('/api/private', { onRequest: host.tokenAuth.authenticate }, async (request) => ({ hello: request.user.username }))
+    host.get('/api/private', { onRequest: host.tokenAuth.authenticate }, async (request) => ({ hello: userOf(request).username }))
     await host.ready()
     t.equal((await get(host, '/api/private')).statusCode, 401)
     t.equal((await get(host, '/api/private', await signUp(host))).statusCode, 200)
@@ -551,7 +551,7 @@ t.test('a host that registers the plugin inside its own prefixed context', async
   let settings: TokenAuthSettings | undefined
   await host.register(async (api) => {
     await api.register(tokenAuth, pluginOptions())
-    api.get('/x', { onRequest: api.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+    api.get('/x', { onRequest: api.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
     settings = api.tokenAuth.settings
   }, { prefix: '/v1' })
   await host.ready()

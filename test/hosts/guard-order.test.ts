@@ -2,7 +2,7 @@ import { Writable } from 'node:stream'
 import fastifySwagger from '@fastify/swagger'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import tokenAuth, { authenticate, currentActiveUser } from '../../src/index.js'
+import tokenAuth, { userOf, authenticate, currentActiveUser } from '../../src/index.js'
 import { get, hostUser, loginAs, newHost, pluginOptions, signUp } from './support.js'
 
 // The exported guards exist before the plugin does: a route that names one is guarded whatever
@@ -26,7 +26,7 @@ async function answers (host: FastifyInstance, url: string, token: string) {
 }
 
 const guarded = (host: FastifyInstance, url: string, guard = currentActiveUser) =>
-  host.get(url, { onRequest: guard }, async (request) => ({ user: request.user.username }))
+  host.get(url, { onRequest: guard }, async (request) => ({ user: userOf(request).username }))
 
 t.test('a route guarded before the plugin has loaded, in the same context', async (t) => {
   const { host } = loggingHost(t)

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import tokenAuth, { AccountRuleError, hashPassword, PasswordRuleError, UsernameTakenError, type NewUser, type ProfileChanges, type UserRecord, type UserStore } from '../../src/index.js'
+import tokenAuth, { userOf, AccountRuleError, hashPassword, PasswordRuleError, UsernameTakenError, type NewUser, type ProfileChanges, type UserRecord, type UserStore } from '../../src/index.js'
 import type { TestContext } from '../helper.js'
 import { get, hostUser, loginAs, newHost, pluginOptions, registerUser, requestToken, type Json } from './support.js'
 
@@ -44,7 +44,7 @@ async function buildHost (t: TestContext, store?: UserStore) {
   const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(JSON.parse(chunk.toString())); done() } })
   const host = newHost(t, { logger: { level: 'info', stream } })
   await host.register(tokenAuth, pluginOptions(store === undefined ? {} : { store }))
-  host.get('/api/authenticated', { onRequest: host.authenticate }, async (request) => ({ hello: request.user.username }))
+  host.get('/api/authenticated', { onRequest: host.authenticate }, async (request) => ({ hello: userOf(request).username }))
   await host.ready()
   /** The audit lines of changes made through the public API since the last call, without pino's own fields. */
   const audited = () => lines.splice(0).filter((line) => line.actor !== undefined).map(({ level, time, pid, hostname, ...line }) => line)

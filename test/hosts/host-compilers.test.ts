@@ -1,5 +1,5 @@
 import t from 'tap'
-import tokenAuth from '../../src/index.js'
+import tokenAuth, { userOf } from '../../src/index.js'
 import { bearer, get, hostUser, newHost, pluginOptions, registerUser, requestToken, signUp } from './support.js'
 
 // A host whose schemas are not JSON Schema for Ajv (a Zod type provider sets compilers like
@@ -22,7 +22,7 @@ t.test('a host with its own validator, serializer and reply serializer compilers
   host.setReplySerializer((payload) => JSON.stringify({ replied: payload }))
   await host.register(tokenAuth, pluginOptions())
   host.post('/api/things', { schema: { body: { hostSchema: 'name' } } }, async () => ({ ok: true }))
-  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
   await host.ready()
 
   const created = await registerUser(host)

@@ -1,7 +1,7 @@
 import fastifyCors from '@fastify/cors'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import tokenAuth, { type TokenAuthOptions } from '../../src/index.js'
+import tokenAuth, { userOf, type TokenAuthOptions } from '../../src/index.js'
 import { bearer, hostUser, newHost, pluginOptions, registerUser, requestToken, type Json } from './support.js'
 
 // CORS in a host that embeds the plugin: the host's own @fastify/cors, registered before the
@@ -33,7 +33,7 @@ async function host (t: Parameters<typeof newHost>[0], cors: boolean, plugin: Pa
     })
   }
   await app.register(tokenAuth, pluginOptions(plugin))
-  app.get('/api/private', { onRequest: app.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+  app.get('/api/private', { onRequest: app.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
   await app.ready()
   return app
 }

@@ -1,7 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import tokenAuth from '../../src/index.js'
+import tokenAuth, { userOf } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 import { get, hostUser, newHost, pluginOptions, signUp } from './support.js'
 
@@ -26,7 +26,7 @@ async function buildHost (t: TestContext, order: 'before' | 'after', hostSecret 
     const claims = await request.jwtVerify<HostClaims>()
     return { sub: claims.sub, role: claims.role }
   })
-  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
   await host.ready()
   return host
 }
@@ -78,15 +78,15 @@ for (const order of ['before', 'after'] as const) {
       t.equal((await get(host, '/host/claims')).statusCode, 401, 'no token on the host route')
     })
 
-    t.test("a guard sets request.user for the plugin's account, jwtVerify for the host's claims", async (t) => {
+    t.test("userOf gives the plugin's account, request.user stays the host's claims", async (t) => {
       const seen = newHost(t)
       await seen.register(fastifyJwt, { secret: hostSecret })
       await seen.register(tokenAuth, pluginOptions())
-      seen.get('/who', { onRequest: seen.currentActiveUser }, async (request) => ({ user: request.user }))
+      seen.get('/who', { onRequest: seen.currentActiveUser }, async (request) => ({ account: userOf(request), user: request.user ?? 'untouched' }))
       seen.get('/claims', async (request) => { await request.jwtVerify(); return { user: request.user } })
       await seen.ready()
       const token = await signUp(seen)
-      t.same((await get(seen, '/who', token)).json(), { user: { username: hostUser.username, email: null, full_name: null, disabled: false } })
+      t.same((await get(seen, '/who', token)).json(), { account: { username: hostUser.username, email: null, full_name: null, disabled: false }, user: 'untouched' })
       t.match((await get(seen, '/claims', seen.jwt.sign({ sub: 'svc', role: 'batch' }))).json(), { user: { sub: 'svc', role: 'batch' } })
     })
   })
@@ -97,7 +97,7 @@ t.test('a host whose @fastify/jwt shares the plugin\'s secret', async (t) => {
   const host = newHost(t)
   await host.register(fastifyJwt, { secret })
   await host.register(tokenAuth, pluginOptions({ secret }))
-  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
   await host.ready()
   await signUp(host)
   // The plugin insists on its issuer, audience and token version: the host's other JWTs are not access tokens.

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import t from 'tap'
-import tokenAuth, { UsernameTakenError, type NewUser, type ProfileChanges, type UserRecord, type UserStore } from '../../src/index.js'
+import tokenAuth, { userOf, UsernameTakenError, type NewUser, type ProfileChanges, type UserRecord, type UserStore } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 import { tempDir } from '../src/process-helper.js'
 import { bearer, get, hostUser, loginAs, newHost, openFiles, pluginOptions, registerUser, requestToken } from './support.js'
@@ -90,7 +90,7 @@ async function buildHost (t: TestContext, store: UserStore, before?: (host: Fast
   const host = newHost(t)
   before?.(host)
   await host.register(tokenAuth, pluginOptions({ store, secret, database }))
-  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
   await host.ready()
   return host
 }

@@ -6,7 +6,7 @@ import type { onRequestAsyncHookHandler } from 'fastify'
 import t from 'tap'
 import { securitySchemeDescription } from '../../src/openapi/openapi-text.js'
 import { docBlock } from '../support/doc-blocks.js'
-import tokenAuth from '../../src/index.js'
+import tokenAuth, { userOf } from '../../src/index.js'
 import { get, HOST_INFO, hostUser, newHost, operations, pluginOperations, pluginOptions, signUp, swaggerHost, unresolvedRefs, type Json } from './support.js'
 
 /* A host with its own @fastify/swagger and Swagger UI: the plugin's operations join its one document. */
@@ -32,12 +32,12 @@ function deref (doc: Json, schema: Json | undefined): Json | undefined {
 for (const version of ['3.0.3', '3.1.0']) {
   t.test(`a host with @fastify/swagger (OpenAPI ${version}) and Swagger UI, registered before the plugin`, async (t) => {
     const host = await swaggerHost(t, { openapi: version })
-    host.get('/api/pre-handled', { preHandler: host.authenticate }, async (request) => ({ hello: request.user.username }))
-    host.get('/api/with-tokenauth', { preValidation: host.tokenAuth.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+    host.get('/api/pre-handled', { preHandler: host.authenticate }, async (request) => ({ hello: userOf(request).username }))
+    host.get('/api/with-tokenauth', { preValidation: host.tokenAuth.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
     const hostHook: onRequestAsyncHookHandler = async () => {}
-    host.get('/api/hook-list', { onRequest: [hostHook, host.currentActiveUser] }, async (request) => ({ hello: request.user.username }))
+    host.get('/api/hook-list', { onRequest: [hostHook, host.currentActiveUser] }, async (request) => ({ hello: userOf(request).username }))
     await host.register(async (child) => {
-      child.get('/nested', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+      child.get('/nested', { onRequest: host.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
     }, { prefix: '/api/child' })
     await host.ready()
 
@@ -80,6 +80,15 @@ for (const version of ['3.0.3', '3.1.0']) {
       for (const path of ['/api/public', '/api/open']) {
         t.equal(doc.paths[path].get.security, undefined, `${path} (open) has no security`)
       }
+      for (const [path, active] of [['/api/private', true], ['/api/pre-handled', false], ['/api/with-tokenauth', true], ['/api/hook-list', true], ['/api/child/nested', true]] as const) {
+        const responses: Json = doc.paths[path].get.responses
+        t.same(Object.keys(responses).sort(), active ? ['200', '400', '401', '503'] : ['200', '401', '503'], `${path} documents what its guard answers`)
+        t.match(responses['401'], { description: /^The bearer token is missing/, content: { 'application/json': { examples: { notAuthenticated: { value: { detail: 'Not authenticated' } } } } } }, `${path}: 401 with the guard's bodies`)
+        if (active) t.match(responses['400'].content['application/json'].examples, { inactiveUser: { value: { detail: 'Inactive user' } } }, `${path}: 400 Inactive user`)
+      }
+      for (const path of ['/api/public', '/api/open']) {
+        t.same(Object.keys(doc.paths[path].get.responses), ['200'], `${path} (open) documents no guard's answers`)
+      }
       for (const [path, item] of Object.entries<Json>(doc.paths)) {
         for (const operation of Object.values<Json>(item)) {
           for (const requirement of operation.security ?? []) {
@@ -118,7 +127,7 @@ t.test('a renamed guard decorator gets the lock too', async (t) => {
   await host.register(fastifySwagger, { openapi: { info: HOST_INFO } })
   await host.register(tokenAuth, pluginOptions({ decorators: { authenticate: 'tokenAuthenticate', currentActiveUser: false } }))
   const renamed = (host as unknown as Record<string, onRequestAsyncHookHandler>).tokenAuthenticate
-  host.get('/api/renamed', { onRequest: renamed }, async (request) => ({ hello: request.user.username }))
+  host.get('/api/renamed', { onRequest: renamed }, async (request) => ({ hello: userOf(request).username }))
   await host.ready()
   t.same(host.swagger().paths?.['/api/renamed']?.get?.security, LOCK)
 })
@@ -219,7 +228,7 @@ t.test('a host with Swagger 2 (not OpenAPI 3)', async (t) => {
   const host = newHost(t)
   await host.register(fastifySwagger, { swagger: { info: HOST_INFO } })
   await host.register(tokenAuth, pluginOptions())
-  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
   await host.ready()
   const doc: Json = host.swagger()
   t.same(doc.securityDefinitions, { OAuth2PasswordBearer: { type: 'oauth2', description: SCHEME.description, flow: 'password', tokenUrl: '/auth/token', scopes: {} } })
@@ -255,7 +264,7 @@ t.test('a host that registers its own @fastify/swagger after the plugin', async 
   await host.register(tokenAuth, pluginOptions())
   await host.register(fastifySwagger, { openapi: { info: HOST_INFO } })
   await host.register(fastifySwaggerUi, { routePrefix: '/docs' })
-  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: request.user.username }))
+  host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
   await t.resolves(async () => { await host.ready() }, "it starts: no \"decorator 'swagger' has already been added\"")
   t.equal(host.tokenAuth.settings.docs, 'own', 'the plugin found no host document when it registered')
   const warnings = lines.filter((line) => line.level === 40).map((line) => line.msg)

@@ -2,7 +2,7 @@ import { readdirSync, readlinkSync } from 'node:fs'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
-import tokenAuth, { type TokenAuthOptions } from '../../src/index.js'
+import tokenAuth, { userOf, type TokenAuthOptions } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 
 // Shared pieces of the host-app tests: each test builds its own Fastify host, registers the
@@ -144,7 +144,7 @@ export async function swaggerHost (t: TestContext, opts: { openapi?: string, plu
   host.get('/api/private', {
     onRequest: host.currentActiveUser,
     schema: { summary: 'The host greets the logged-in user', response: { 200: hello } }
-  }, async (request) => ({ hello: request.user.username }))
+  }, async (request) => ({ hello: userOf(request).username }))
   host.get('/api/open', { schema: { summary: 'Open, added after the plugin', response: { 200: open } } }, async () => ({ public: true }))
   return host
 }

@@ -1,6 +1,6 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import { authenticate, currentActiveUser, type Guard, type TokenAuthUser } from 'fastify-token-auth'
+import { authenticate, currentActiveUser, userOf, type Guard, type TokenAuthUser } from 'fastify-token-auth'
 import { describe, expect, test } from 'tstyche'
 
 const app = Fastify()
@@ -14,12 +14,12 @@ test('the guard decorators are Guards', () => {
   expect(app.tokenAuth.currentActiveUser).type.toBe<Guard>()
 })
 
-test('the exported guards are Guards, never undefined, and type request.user on their routes', () => {
+test('the exported guards are Guards, never undefined, and type userOf(request) on their routes', () => {
   expect(authenticate).type.toBe<Guard>()
   expect(currentActiveUser).type.toBe<Guard>()
   expect(app.get('/exported', { onRequest: currentActiveUser }, async (request) => {
-    expect(request.user).type.toBe<TokenAuthUser>()
-    return request.user.username
+    expect(userOf(request)).type.toBe<TokenAuthUser>()
+    return userOf(request).username
   })).type.not.toRaiseError()
   expect(app.get('/exported-array', { preHandler: [authenticate, currentActiveUser] }, async () => 'ok')).type.not.toRaiseError()
 })
@@ -46,7 +46,7 @@ describe('on a plain route', () => {
 
   test('inside a plugin of the host, through its own instance', () => {
     expect(app.register(async (child) => {
-      child.get('/g', { onRequest: child.authenticate }, async (request) => request.user.username)
+      child.get('/g', { onRequest: child.authenticate }, async (request) => userOf(request).username)
     })).type.not.toRaiseError()
   })
 
@@ -66,8 +66,8 @@ describe('on routes with typed requests', () => {
       expect(request.query.q).type.toBe<string>()
       expect(request.params.id).type.toBe<string>()
       expect(request.body.n).type.toBe<number>()
-      expect(request.user).type.toBe<TokenAuthUser>()
-      return request.user.username
+      expect(userOf(request)).type.toBe<TokenAuthUser>()
+      return userOf(request).username
     })).type.not.toRaiseError()
   })
 
@@ -86,8 +86,8 @@ describe('on routes with typed requests', () => {
     }, async (request) => {
       expect(request.query.q).type.toBe<string | undefined>()
       expect(request.body.name).type.toBe<string>()
-      expect(request.user).type.toBe<TokenAuthUser>()
-      return { owner: request.user.username, name: request.body.name }
+      expect(userOf(request)).type.toBe<TokenAuthUser>()
+      return { owner: userOf(request).username, name: request.body.name }
     })).type.not.toRaiseError()
   })
 
@@ -109,7 +109,7 @@ describe('awaited by hand', () => {
       expect(app.authenticate(request, reply)).type.toBe<Promise<void>>()
       await app.authenticate(request, reply)
       if (reply.sent) return
-      expect(request.user).type.toBe<TokenAuthUser>()
+      expect(userOf(request)).type.toBe<TokenAuthUser>()
     })).type.not.toRaiseError()
   })
 

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { currentActiveUser } from 'fastify-token-auth'
+import { currentActiveUser, userOf } from 'fastify-token-auth'
 
 interface Order {
   id: number
@@ -13,7 +13,7 @@ const ordersByOwner = new Map<string, Order[]>()
 const orders: FastifyPluginAsync = async (app) => {
   // The guard on the route itself: 401 without a valid token, 400 for a disabled account.
   app.get('/api/orders', { onRequest: currentActiveUser }, async (request) => {
-    const owner = request.user.username
+    const owner = userOf(request).username
     return { owner, orders: ordersByOwner.get(owner) ?? [] }
   })
 }

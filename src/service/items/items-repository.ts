@@ -19,7 +19,7 @@ export type ItemsDatabase = {
 export type ItemsRepository = ReturnType<typeof createItemsRepository>
 
 /**
- * Items belong to a user, named by username (what `request.user` carries). Every query is
+ * Items belong to a user, named by username (what `userOf(request)` gives). Every query is
  * scoped to the owner, so another user's item is simply not found.
  */
 export function createItemsRepository (db: Kysely<AuthDatabase & ItemsDatabase>) {

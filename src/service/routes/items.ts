@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { serviceErrors } from '../errors.js'
 import { finiteNumbersOnly } from '../plugins/finite-numbers.js'
 import { Item, ItemCreate, ItemList, ItemParams, ItemsQuery, ITEMS_PAGE_DEFAULT } from '../items/item-schemas.js'
-import { errorResponses, noContent, ref } from '../../index.js'
+import { errorResponses, noContent, ref, userOf } from '../../index.js'
 
 const { badRequest, errorResponse, payloadTooLarge, unauthorized, unavailable, unsupportedMediaType, validationFailed } = errorResponses
 const guarded = { 400: badRequest(), 401: unauthorized, 503: unavailable }
@@ -13,7 +13,7 @@ const badItemId = validationFailed('the id is not a whole number from 1 to 21474
 
 /**
  * The current user's items. Written as a host service would write its own routes: it relies
- * only on the plugin's public `currentActiveUser` hook and the typed `request.user`. The hook
+ * only on the plugin's public `currentActiveUser` hook and `userOf(request)`. The hook
  * is set on each route (not with addHook) so that OpenAPI marks each one as protected.
  */
 const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
@@ -39,7 +39,7 @@ const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
         })
       }
     }
-  }, async (request) => await app.items.list(request.user.username, request.query.limit ?? ITEMS_PAGE_DEFAULT, request.query.offset ?? 0))
+  }, async (request) => await app.items.list(userOf(request).username, request.query.limit ?? ITEMS_PAGE_DEFAULT, request.query.offset ?? 0))
 
   app.post('/users/me/items/', {
     bodyLimit: ITEM_BODY_LIMIT,
@@ -60,7 +60,7 @@ const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
         })
       }
     }
-  }, async (request, reply) => await reply.code(201).send(await app.items.create(request.user.username, request.body)))
+  }, async (request, reply) => await reply.code(201).send(await app.items.create(userOf(request).username, request.body)))
 
   app.get('/users/me/items/:item_id', {
     onRequest,
@@ -73,7 +73,7 @@ const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
       response: { 200: ref(Item, 'The item of that id, which the current user owns'), ...guarded, 404: notFound, 422: badItemId }
     }
   }, async (request) => {
-    const item = await app.items.get(request.user.username, request.params.item_id)
+    const item = await app.items.get(userOf(request).username, request.params.item_id)
     if (item === undefined) throw serviceErrors.ITEM_NOT_FOUND.create()
     return item
   })
@@ -89,7 +89,7 @@ const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
       response: { 204: noContent('Deleted: the item is gone for good'), ...guarded, 404: notFound, 422: badItemId }
     }
   }, async (request, reply) => {
-    if (!await app.items.delete(request.user.username, request.params.item_id)) throw serviceErrors.ITEM_NOT_FOUND.create()
+    if (!await app.items.delete(userOf(request).username, request.params.item_id)) throw serviceErrors.ITEM_NOT_FOUND.create()
     return await reply.code(204).send()
   })
 }

@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import tokenAuth, { type Guard, type TokenAuthUser } from 'fastify-token-auth'
+import tokenAuth, { userOf, type Guard, type TokenAuthUser } from 'fastify-token-auth'
 import { expect, test } from 'tstyche'
 
 // The host renames one guard decorator and omits the other, in its options and in the types alike.
@@ -22,8 +22,8 @@ test('the options the types describe', () => {
 test('the renamed guard is a Guard under its new name', () => {
   expect(app.tokenAuthenticate).type.toBe<Guard>()
   expect(app.get('/me', { onRequest: app.tokenAuthenticate, preHandler: [app.tokenAuthenticate] }, async (request) => {
-    expect(request.user).type.toBe<TokenAuthUser>()
-    return request.user.username
+    expect(userOf(request)).type.toBe<TokenAuthUser>()
+    return userOf(request).username
   })).type.not.toRaiseError()
 })
 

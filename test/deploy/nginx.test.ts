@@ -212,13 +212,40 @@ test('deploy/nginx.conf serves TLS 1.2 and 1.3 with forward-secret AEAD ciphers 
   t.equal(plain.headers.server, 'nginx', 'and names no nginx version')
 })
 
-test('nginx\'s own 413, 502, 503 and 504 answer JSON with a detail, like the service', { skip }, async (t) => {
+/** What nginx answers to `request`, written as is over TLS (or plain TCP to the TLS port with `plain`). */
+async function raw (proxy: Proxy, request: string, plain = false): Promise<Answer> {
+  return await new Promise((resolve, reject) => {
+    const socket = plain
+      ? tcpConnect({ host: '127.0.0.1', port: proxy.https }, () => { socket.write(request) })
+      : tlsConnect({ host: '127.0.0.1', port: proxy.https, ca: proxy.ca }, () => { socket.write(request) })
+    let text = ''
+    socket.setEncoding('utf8')
+    socket.setTimeout(10_000, () => { socket.destroy(new Error('timed out')) })
+    socket.on('data', (chunk: string) => { text += chunk })
+    socket.on('error', reject)
+    socket.on('close', () => {
+      const [head = '', body = ''] = text.split('\r\n\r\n')
+      const [statusLine = '', ...lines] = head.split('\r\n')
+      const headers: IncomingHttpHeaders = {}
+      for (const line of lines) headers[line.slice(0, line.indexOf(':')).toLowerCase()] = line.slice(line.indexOf(':') + 1).trim()
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body })
+    })
+  })
+}
+
+test('nginx\'s own 400, 413, 414, 431, 502, 503 and 504 answer JSON with a detail, like the service', { skip }, async (t) => {
   const dir = await tempDir(t)
 
   // The real service: a body over nginx's limit never reaches it; one over the service's own
   // limit (4 to 12 KB on /token) gets the service's 413, unchanged.
   const { port: servicePort } = await startServer(t, dbEnv(dir))
   const proxy = await startNginx(t, join(dir, 'nginx-service'), servicePort)
+  nginxJson(t, await raw(proxy, 'GET /health HTTP/1.1 extra\r\nHost: 127.0.0.1\r\n\r\n'), 400, /^Malformed HTTP request$/, 'a malformed request line')
+  nginxJson(t, await raw(proxy, 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', true), 400, /^Malformed HTTP request$/,
+    'plain HTTP sent to the TLS port')
+  nginxJson(t, await get(proxy, `/health?${'q'.repeat(9000)}`), 414, /^The request URI is too long/, 'a 9 KB URI')
+  nginxJson(t, await send(proxy, { method: 'GET', path: '/health', headers: { 'x-big': 'h'.repeat(9000) } }), 431, /^A request header is too large/,
+    'a 9 KB header')
   nginxJson(t, await postToken(proxy, '127.0.0.2', {}, 'x'.repeat(200_000)), 413, /^The request body is too large/, 'a 200 KB body')
   const serviceOwn = await postToken(proxy, '127.0.0.2', {}, 'x'.repeat(20_000))
   t.match([serviceOwn.status, JSON.parse(serviceOwn.body)], [413, { detail: 'Request body is too large', error: 'invalid_request' }],

@@ -7,23 +7,33 @@ export interface DocBlock {
   heading: string
   lang: string
   code: string
+  /** The line of its opening fence, from 1. */
+  line: number
 }
 
-/** The fenced code blocks of a Markdown file of the repository, in order. */
+/**
+ * The fenced code blocks of a Markdown file of the repository, in order: ``` or ~~~ fences,
+ * indented ones (in a list item) too, their code without that indentation.
+ */
 export function docBlocks (file: string): DocBlock[] {
   const blocks: DocBlock[] = []
   let heading = ''
   let open: DocBlock | undefined
-  for (const line of readFileSync(join(repoRoot, file), 'utf8').split('\n')) {
+  let indent = 0
+  let marker = ''
+  for (const [index, line] of readFileSync(join(repoRoot, file), 'utf8').split('\n').entries()) {
+    const fence = /^( *)(`{3,}|~{3,})(.*)$/.exec(line)
     if (open !== undefined) {
-      if (line.startsWith('```')) {
+      if (fence !== null && fence[2]?.startsWith(marker) === true && fence[3]?.trim() === '') {
         blocks.push(open)
         open = undefined
       } else {
-        open.code += `${line}\n`
+        open.code += `${line.replace(new RegExp(`^ {0,${indent}}`), '')}\n`
       }
-    } else if (line.startsWith('```')) {
-      open = { heading, lang: line.slice(3).trim(), code: '' }
+    } else if (fence !== null) {
+      open = { heading, lang: (fence[3] ?? '').trim(), code: '', line: index + 1 }
+      indent = fence[1]?.length ?? 0
+      marker = fence[2] ?? ''
     } else if (/^#{1,6} /.test(line)) {
       heading = line.replace(/^#+ /, '')
     }

@@ -14,7 +14,7 @@ export type Tier = typeof TIERS[number]
 export const TIER_DESCRIPTIONS: Record<Tier, string> = {
   unit: 'in-process unit and route tests (app.inject, fixtures in the test process)',
   process: 'real processes: the server, its workers, the CLI, nginx, systemd, restore, durability',
-  package: 'the built tree, the bundle, the packed tarball in a host, the production install',
+  package: 'the built tree, the bundle, the packed tarball in a host, the production install, the code blocks of the docs',
   browser: 'Chromium against the docs pages and CORS'
 }
 
@@ -37,6 +37,7 @@ export const CLAIMS: Record<Exclude<Tier, 'unit'>, readonly string[]> = {
     'test/src/workers.test.ts'
   ],
   package: [
+    'test/docs-blocks.test.ts',
     'test/package/',
     'test/src/bundle.test.ts'
   ],

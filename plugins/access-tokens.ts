@@ -8,8 +8,8 @@ const JWT_ALGORITHM = 'HS256'
 const JWT_NAMESPACE = 'tokenAuth'
 
 export interface AccessTokens {
-  /** The token response for a session: an access token for it (expiring with it at the latest) beside its new refresh token. */
-  issue (session: { id: string, username: string, expiresAt: string }, refreshToken: string): Token
+  /** The token response for a session: an access token for it and its scopes (expiring with it at the latest) beside its new refresh token. */
+  issue (session: { id: string, username: string, expiresAt: string }, refreshToken: string, scope: string): Token
   /** The claims of a usable access token (signature, algorithm, `exp`, `iss`, `aud` checked), else undefined. */
   claimsOf (token: string): VerifiedClaims | undefined
 }
@@ -61,13 +61,13 @@ export async function registerAccessTokens (app: FastifyInstance, opts: AccessTo
   const signer = jwt
 
   return {
-    issue (session, refreshToken) {
+    issue (session, refreshToken, scope) {
       const now = Math.floor(Date.now() / 1000)
       // Never outliving its session: near the session's absolute limit the token is shorter.
       const expiresIn = Math.max(1, Math.min(lifetime, Math.floor(Date.parse(session.expiresAt) / 1000) - now))
       // jti: every token is new, a refresh within the same second included.
-      const accessToken = signer.sign({ sub: session.username, sid: session.id, jti: randomBytes(12).toString('base64url'), exp: now + expiresIn })
-      return { access_token: accessToken, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken }
+      const accessToken = signer.sign({ sub: session.username, sid: session.id, scope, jti: randomBytes(12).toString('base64url'), exp: now + expiresIn })
+      return { access_token: accessToken, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken, scope }
     },
     claimsOf: createVerifiedTokenCache((token) => signer.verify<VerifiedClaims>(token))
   }

@@ -2,6 +2,7 @@ import { errors, sendError } from '../src/errors.js'
 import { sendServerError } from './errors.js'
 import type { Guard, GuardReply, GuardRequest, TokenAuthUser } from '../src/types.js'
 import { isPromise, type LiveSession, type SessionLookup } from '../src/sessions/session-lookup.js'
+import type { ScopeRules } from '../src/scopes/scopes.js'
 import type { VerifiedClaims } from '../src/tokens/verified-tokens.js'
 import type { AccessTokens } from './access-tokens.js'
 
@@ -10,6 +11,8 @@ export interface Guards {
   authenticate: Guard
   /** `authenticate`, then 400 "Inactive user" for a disabled account. */
   currentActiveUser: Guard
+  /** `currentActiveUser`, then 403 unless the token was granted every one of `scopes` (names this instance defines). */
+  requireScopes (scopes: readonly string[]): Guard
   /** The session id of a request a guard admitted (for the session routes); throws on any other. */
   sessionOf (request: GuardRequest): string
 }
@@ -100,16 +103,60 @@ export const authenticate: Guard = exportedGuard((guards) => guards.authenticate
 /** `authenticate`, then 400 "Inactive user" for a disabled account. Usable before the plugin is registered. */
 export const currentActiveUser: Guard = exportedGuard((guards) => guards.currentActiveUser)
 
-/** The two guard hooks, built on the access tokens and the per-request session lookup. */
-export function createGuards (tokens: AccessTokens, lookup: SessionLookup): Guards {
-  function admit (request: GuardRequest, reply: GuardReply, active: boolean, claims: VerifiedClaims, found: LiveSession | undefined): void {
+const unknownScopes = (names: string[]) => errors.UNDEFINED_SCOPE.create(names)
+
+// The scopes each exported requireScopes guard needs, for the docs and the start-up check.
+const scopesOfGuard = new WeakMap<Guard, readonly string[]>()
+
+/** The scopes a guard of `requireScopes` needs, or undefined for any other hook. */
+export function scopesOf (hook: unknown): readonly string[] | undefined {
+  return typeof hook === 'function' ? scopesOfGuard.get(hook as Guard) : undefined
+}
+
+/**
+ * `currentActiveUser`, then 403 `insufficient_scope` unless the bearer token was granted every
+ * one of `names`. Usable before the plugin is registered; a name the plugin does not define
+ * stops start-up (for a route registered after the plugin) or answers 500 (before it).
+ */
+export function requireScopes (...names: string[]): Guard {
+  const needed = Object.freeze([...new Set(names)])
+  const perInstance = new WeakMap<Guards, Guard>()
+  const guard = exportedGuard((guards) => {
+    let bound = perInstance.get(guards)
+    if (bound === undefined) {
+      bound = guards.requireScopes(needed)
+      perInstance.set(guards, bound)
+    }
+    return bound
+  })
+  scopesOfGuard.set(guard, needed)
+  return guard
+}
+
+/** Whether a token's `scope` claim holds every one of `needed`. */
+function grants (scope: string, needed: readonly string[]): boolean {
+  if (needed.length === 0) return true
+  const granted = scope.split(' ')
+  return needed.every((name) => granted.includes(name))
+}
+
+/** The guard hooks, built on the access tokens, the per-request session lookup and the instance's scopes. */
+export function createGuards (tokens: AccessTokens, lookup: SessionLookup, scopes: ScopeRules): Guards {
+  function admit (request: GuardRequest, reply: GuardReply, active: boolean, needed: readonly string[], claims: VerifiedClaims, found: LiveSession | undefined): void {
     // An ended session (logout, revocation, a password change, a deleted user) has no row.
     if (found === undefined || found.user.username !== claims.sub || found.expiresAt <= isoNow()) {
       invalidToken(reply)
       return
     }
+    if (active && found.user.disabled) {
+      sendError(reply, errors.INACTIVE_USER)
+      return
+    }
+    if (!grants(claims.scope, needed)) {
+      sendError(reply, errors.INSUFFICIENT_SCOPE, needed.join(' '))
+      return
+    }
     ;(request as AdmittedRequest)[ADMITTED_USER] = found.user
-    if (active && found.user.disabled) sendError(reply, errors.INACTIVE_USER)
   }
 
   /**
@@ -117,7 +164,7 @@ export function createGuards (tokens: AccessTokens, lookup: SessionLookup): Guar
    * user for `userOf` and lets it go on. A lookup answered at once settles through one shared
    * promise, so an admitted request allocates none of its own.
    */
-  function guard (request: GuardRequest, reply: GuardReply, active: boolean): Promise<void> {
+  function guard (request: GuardRequest, reply: GuardReply, active: boolean, needed: readonly string[]): Promise<void> {
     const header = request.headers.authorization
     if (header !== undefined && header.length > MAX_AUTHORIZATION_LENGTH) {
       invalidToken(reply)
@@ -145,15 +192,22 @@ export function createGuards (tokens: AccessTokens, lookup: SessionLookup): Guar
       return SETTLED
     }
     if (isPromise(found)) {
-      return found.then((profile) => { admit(request, reply, active, claims, profile) }, (error: unknown) => { sendServerError(error, request, reply) })
+      return found.then((profile) => { admit(request, reply, active, needed, claims, profile) }, (error: unknown) => { sendServerError(error, request, reply) })
     }
-    admit(request, reply, active, claims, found)
+    admit(request, reply, active, needed, claims, found)
     return SETTLED
   }
 
+  const NONE: readonly string[] = []
   return {
-    authenticate: function authenticate (request, reply) { return guard(request, reply, false) },
-    currentActiveUser: function currentActiveUser (request, reply) { return guard(request, reply, true) },
+    authenticate: function authenticate (request, reply) { return guard(request, reply, false, NONE) },
+    currentActiveUser: function currentActiveUser (request, reply) { return guard(request, reply, true, NONE) },
+    requireScopes (needed) {
+      const unknown = needed.filter((name) => !scopes.has(name))
+      if (unknown.length > 0) throw unknownScopes(unknown)
+      const names = Object.freeze([...new Set(needed)])
+      return function requireScopes (request, reply) { return guard(request, reply, true, names) }
+    },
     sessionOf (request) {
       const token = bearerToken(request.headers.authorization)
       const claims = token === undefined ? undefined : tokens.claimsOf(token)

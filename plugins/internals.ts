@@ -1,6 +1,7 @@
 import type { Accounts } from '../src/accounts/accounts.js'
 import type { PasswordHasher } from '../src/accounts/passwords.js'
 import type { UserStore } from '../src/accounts/user-store.js'
+import type { ScopeRules } from '../src/scopes/scopes.js'
 import type { SessionStore } from '../src/sessions/session-store.js'
 import type { AccessTokens } from './access-tokens.js'
 import type { Audit } from './audit.js'
@@ -19,6 +20,7 @@ export interface Internals {
   readonly passwords: PasswordHasher
   readonly tokens: AccessTokens
   readonly guards: Guards
+  readonly scopes: ScopeRules
   readonly throttle: Throttle
   readonly audit: Audit
 }

@@ -1,7 +1,8 @@
 import type { SwaggerTransform } from '@fastify/swagger'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import { securitySchemeDescription, type TagObject } from '../src/openapi/openapi-text.js'
-import { badRequest, unauthorized, unavailable } from '../src/schemas/responses.js'
+import { badRequest, forbidden, unauthorized, unavailable } from '../src/schemas/responses.js'
+import { scopesOf } from './guards.js'
 
 type Json = Record<string, any>
 
@@ -13,18 +14,19 @@ type Json = Record<string, any>
  * naming it. Only what is missing is added: a scheme or tag the host defined under that name,
  * and every other field of the host's document, stay as they are.
  */
-export function documentTransform (scheme: string, tokenUrl: string, tags: TagObject[]): SwaggerTransform {
+export function documentTransform (scheme: string, tokenUrl: string, tags: TagObject[], scopes: ReadonlyMap<string, string>): SwaggerTransform {
   const description = securitySchemeDescription(tokenUrl)
+  const scopeList = Object.fromEntries(scopes)
   return function addToDocument ({ schema, url, ...document }) {
     const { openapiObject, swaggerObject } = document as { openapiObject?: Json, swaggerObject?: Json }
     const target = openapiObject ?? swaggerObject
     if (openapiObject !== undefined) {
       openapiObject.components ??= {}
       openapiObject.components.securitySchemes ??= {}
-      openapiObject.components.securitySchemes[scheme] ??= { type: 'oauth2', description, flows: { password: { tokenUrl, scopes: {} } } }
+      openapiObject.components.securitySchemes[scheme] ??= { type: 'oauth2', description, flows: { password: { tokenUrl, scopes: { ...scopeList } } } }
     } else if (swaggerObject !== undefined) {
       swaggerObject.securityDefinitions ??= {}
-      swaggerObject.securityDefinitions[scheme] ??= { type: 'oauth2', description, flow: 'password', tokenUrl, scopes: {} }
+      swaggerObject.securityDefinitions[scheme] ??= { type: 'oauth2', description, flow: 'password', tokenUrl, scopes: { ...scopeList } }
     }
     if (target !== undefined) {
       const defined = new Set((target.tags as TagObject[] | undefined ?? []).map((tag) => tag.name))
@@ -35,8 +37,8 @@ export function documentTransform (scheme: string, tokenUrl: string, tags: TagOb
   }
 }
 
-/** The security requirement of a protected operation. */
-export const securityRequirement = (scheme: string) => [{ [scheme]: [] }]
+/** The security requirement of a protected operation: the scheme, with the scopes it needs. */
+export const securityRequirement = (scheme: string, scopes: readonly string[] = []) => [{ [scheme]: [...scopes] }]
 
 /**
  * Where a route plugin's operations are documented: the scheme its protected ones require and
@@ -57,14 +59,15 @@ export function prefixedOperationId (prefix: string, operationId: string): strin
 
 /**
  * The documentation fields of an operation at one of its paths (see pathVariants): the hidden
- * twin and a plugin without docs leave it out; a protected operation requires the scheme, and a
- * public one says it needs none (`security: []`, which also overrides a document-wide requirement).
+ * twin and a plugin without docs leave it out; a protected operation requires the scheme with
+ * the scopes its guard needs, and a public one says it needs none (`security: []`, which also
+ * overrides a document-wide requirement).
  */
-export function operationDocs (docs: RouteDocs, variant: { hide: boolean }, operationId: PluginOperationId, protectedBy: 'guard' | 'none') {
+export function operationDocs (docs: RouteDocs, variant: { hide: boolean }, operationId: PluginOperationId, protectedBy: { scopes: readonly string[] } | 'none') {
   return {
     hide: variant.hide || docs === false,
     operationId: variant.hide || docs === false ? undefined : prefixedOperationId(docs.operationIdPrefix, operationId),
-    security: docs === false ? undefined : protectedBy === 'guard' ? securityRequirement(docs.scheme) : []
+    security: docs === false ? undefined : protectedBy === 'none' ? [] : securityRequirement(docs.scheme, protectedBy.scopes)
   }
 }
 
@@ -84,7 +87,9 @@ export function markGuardedRoutes (app: FastifyInstance, guards: KnownGuards, sc
   const activeOnly = new Set(guards.currentActiveUser)
   app.addHook('onRoute', (route: RouteOptions) => {
     const hooks = [route.onRequest, route.preValidation, route.preHandler].flat()
-    const active = hooks.some((hook) => activeOnly.has(hook))
+    const scopes = [...new Set(hooks.flatMap((hook) => scopesOf(hook) ?? []))]
+    const scoped = hooks.some((hook) => scopesOf(hook) !== undefined)
+    const active = scoped || hooks.some((hook) => activeOnly.has(hook))
     if (!active && !hooks.some((hook) => authenticating.has(hook))) return
     // Copies: one schema object may be shared by routes that are not guarded.
     const schema = route.schema ?? {}
@@ -92,8 +97,9 @@ export function markGuardedRoutes (app: FastifyInstance, guards: KnownGuards, sc
     const response = { ...schema.response as Record<string, unknown> | undefined ?? { 200: { description: 'Default Response' } } }
     if (active) response[400] ??= badRequest()
     response[401] ??= unauthorized
+    if (scoped) response[403] ??= forbidden
     response[503] ??= unavailable
-    route.schema = { ...schema, security: schema.security ?? securityRequirement(scheme), response }
+    route.schema = { ...schema, security: schema.security ?? securityRequirement(scheme, scopes), response }
   })
 }
 

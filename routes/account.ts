@@ -9,9 +9,12 @@ import { NoSuchUserError, PasswordRuleError, WrongPasswordError, type OwnerChang
 import { errors, type ErrorEntry } from '../src/errors.js'
 import { pathVariants } from '../src/route-paths.js'
 import { noContent, ref } from '../src/schemas/ref.js'
-import { badRequest, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
+import { badRequest, forbidden, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
 import { AccountDeletion, PasswordChange, User, UserUpdate } from '../src/schemas/user.js'
 import { toPublicUser } from '../src/accounts/user-store.js'
+import { OWN_ACCOUNT_SCOPES } from '../src/scopes/scopes.js'
+
+const OWN_ACCOUNT = { scopes: OWN_ACCOUNT_SCOPES }
 
 // Bodies of a password or two, and of a profile.
 const SMALL_BODY_LIMIT = 4096
@@ -25,6 +28,7 @@ export interface AccountRoutesOptions {
 /** Self-service for the owner of an account: password, profile, deletion. */
 const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async function accountRoutes (app, opts) {
   const { accounts, guards, audit, throttle: { admittedPasswordCheck } } = opts.internals
+  const ownAccount = guards.requireScopes(OWN_ACCOUNT_SCOPES)
 
   // The guard found the user a moment ago; gone since, it is as good as deleted.
   const gone = () => errors.INVALID_TOKEN.create()
@@ -63,9 +67,9 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       scope.post(url, {
         bodyLimit: SMALL_BODY_LIMIT,
         config: newPasswordFields({ new_password: 'password_invalid' }),
-        onRequest: guards.currentActiveUser,
+        onRequest: ownAccount,
         schema: {
-          ...operationDocs(opts.docs, variant, 'changePassword', 'guard'),
+          ...operationDocs(opts.docs, variant, 'changePassword', OWN_ACCOUNT),
           summary: 'Change the current user\'s password',
           description: 'Needs the current password. Every other session of the user ends; this one goes on.',
           tags: ['users'],
@@ -74,6 +78,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
             204: noContent('The password is changed; every other session of the user has ended'),
             400: badRequest(errors.CURRENT_PASSWORD_INCORRECT),
             401: unauthorized,
+            403: forbidden,
             413: payloadTooLarge('two passwords'),
             415: unsupportedMediaType,
             422: validationFailed('the new password is outside 8 to 72 bytes, or the same as the current one', {
@@ -95,9 +100,9 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
   for (const { url, ...variant } of pathVariants(app, '/users/me/')) {
     app.patch(url, {
       bodyLimit: PROFILE_BODY_LIMIT,
-      onRequest: guards.currentActiveUser,
+      onRequest: ownAccount,
       schema: {
-        ...operationDocs(opts.docs, variant, 'updateCurrentUser', 'guard'),
+        ...operationDocs(opts.docs, variant, 'updateCurrentUser', OWN_ACCOUNT),
         summary: 'Change the current user\'s profile',
         description: 'Sets `email` and `full_name`; a field left out stays as it is, `null` clears it.',
         tags: ['users'],
@@ -106,6 +111,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
           200: ref(User, 'The updated account'),
           400: badRequest(),
           401: unauthorized,
+          403: forbidden,
           413: payloadTooLarge('a profile'),
           415: unsupportedMediaType,
           422: validationFailed('a field is not an email address, or too long; other fields are ignored', {
@@ -123,9 +129,9 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
 
     app.delete(url, {
       bodyLimit: SMALL_BODY_LIMIT,
-      onRequest: guards.currentActiveUser,
+      onRequest: ownAccount,
       schema: {
-        ...operationDocs(opts.docs, variant, 'deleteCurrentUser', 'guard'),
+        ...operationDocs(opts.docs, variant, 'deleteCurrentUser', OWN_ACCOUNT),
         summary: 'Delete the current user',
         description: 'Needs the password. The account, its sessions and everything it owns are gone for good.',
         tags: ['users'],
@@ -134,6 +140,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
           204: noContent('The account is gone, with its sessions and everything it owned'),
           400: badRequest(errors.PASSWORD_INCORRECT),
           401: unauthorized,
+          403: forbidden,
           413: payloadTooLarge('a password'),
           415: unsupportedMediaType,
           422: validationFailed('no password in the body', { loc: ['body', 'password'], msg: 'Field required', type: 'missing' }),

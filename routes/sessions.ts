@@ -6,9 +6,14 @@ import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { pathVariants } from '../src/route-paths.js'
 import { errors } from '../src/errors.js'
 import { noContent, ref } from '../src/schemas/ref.js'
-import { badRequest, errorResponse, tooManyRequests, unauthorized, unavailable, validationFailed } from '../src/schemas/responses.js'
+import { badRequest, forbidden, errorResponse, tooManyRequests, unauthorized, unavailable, validationFailed } from '../src/schemas/responses.js'
 import { LogoutQuery, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, SESSION_PAGE_MAX, SessionList, SessionListQuery, SessionParams } from '../src/schemas/session.js'
 import type { SessionCursor } from '../src/sessions/session-store.js'
+import { OWN_ACCOUNT_SCOPES } from '../src/scopes/scopes.js'
+
+const OWN_ACCOUNT = { scopes: OWN_ACCOUNT_SCOPES }
+// Any token may log its own session out.
+const ANY_SCOPE = { scopes: [] }
 
 const cursorOf = (cursor: SessionCursor) => Buffer.from(JSON.stringify([cursor.lastUsedAt, cursor.id])).toString('base64url')
 const BAD_CURSOR = { loc: ['query', 'cursor'], msg: 'Not a cursor from a previous page', type: 'cursor_invalid' }
@@ -37,13 +42,14 @@ export interface SessionRoutesOptions {
 /** Logout, and the caller's view of their own sessions. */
 const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async function sessionRoutes (app, opts) {
   const { sessions: sessionStore, guards, audit } = opts.internals
+  const ownAccount = guards.requireScopes(OWN_ACCOUNT_SCOPES)
 
   for (const { url, ...variant } of pathVariants(app, '/logout')) {
     app.post(url, {
       // A disabled account may still log out.
       onRequest: guards.authenticate,
       schema: {
-        ...operationDocs(opts.docs, variant, 'logout', 'guard'),
+        ...operationDocs(opts.docs, variant, 'logout', ANY_SCOPE),
         summary: 'Log out',
         description: 'Ends this session (its refresh tokens at once, its access tokens on their next request); ' +
           '`scope=others` ends every other session of the user instead, `scope=global` all of them.',
@@ -74,9 +80,9 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
     await scope.register(addressLimit, { throttle: opts.internals.throttle, limit: 'sessions' })
     for (const { url, ...variant } of pathVariants(scope, '/users/me/sessions')) {
       scope.get(url, {
-        onRequest: guards.currentActiveUser,
+        onRequest: ownAccount,
         schema: {
-          ...operationDocs(opts.docs, variant, 'listSessions', 'guard'),
+          ...operationDocs(opts.docs, variant, 'listSessions', OWN_ACCOUNT),
           summary: 'The current user\'s live sessions',
           description: 'The sessions of the user that have not ended, the most recently used first; `current` marks the one asking. ' +
             `At most \`limit\` (${SESSION_PAGE_MAX}) a page: when there are more, a \`Link: <…>; rel="next"\` header (RFC 8288) gives the next page.`,
@@ -86,6 +92,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
             200: ref(SessionList, 'A page of the live sessions, the most recently used first; `Link` names the next page when there is one'),
             400: badRequest(),
             401: unauthorized,
+            403: forbidden,
             422: validationFailed(`\`limit\` is not a whole number from 1 to ${SESSION_PAGE_MAX}, or \`cursor\` is not one this service gave`, BAD_CURSOR),
             429: tooManyRequests('session lists'),
             503: unavailable
@@ -117,9 +124,9 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
 
   for (const { url, ...variant } of pathVariants(app, '/users/me/sessions/:session_id')) {
     app.delete(url, {
-      onRequest: guards.currentActiveUser,
+      onRequest: ownAccount,
       schema: {
-        ...operationDocs(opts.docs, variant, 'endSession', 'guard'),
+        ...operationDocs(opts.docs, variant, 'endSession', OWN_ACCOUNT),
         summary: 'End one of the current user\'s sessions',
         description: 'Signs that session out, wherever it is (the current one included).',
         tags: ['sessions'],
@@ -128,6 +135,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
           204: noContent('The session has ended'),
           400: badRequest(),
           401: unauthorized,
+          403: forbidden,
           404: errorResponse([errors.SESSION_NOT_FOUND]),
           422: validationFailed('the id is not a session id: base64url, at most 64 characters', {
             loc: ['path', 'session_id'], msg: 'String should match pattern \'^[A-Za-z0-9_-]+$\'', type: 'string_pattern_mismatch'

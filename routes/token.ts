@@ -34,7 +34,7 @@ const REVOKE_BODY_LIMIT = 12_288
 const given = (value: string | undefined) => value === undefined || value === '' ? undefined : value
 
 const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async function tokenRoutes (app, opts) {
-  const { users, sessions: sessionStore, passwords, tokens, audit, throttle: { admittedPasswordCheck } } = opts.internals
+  const { users, sessions: sessionStore, passwords, tokens, audit, scopes, throttle: { admittedPasswordCheck } } = opts.internals
   // This context accepts only the OAuth2 form encoding: a JSON body is an invalid_request.
   app.removeAllContentTypeParsers()
   await app.register(formbody)
@@ -45,12 +45,21 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
 
   const gateParts = { users, sessions: sessionStore, passwords }
 
+  /** The names a `scope` parameter asks for, or the default; a malformed or unknown one is refused before anything else. */
+  function requestedScopes (raw: string | undefined) {
+    const requested = scopes.parse(raw)
+    if (requested.kind === 'malformed') throw errors.SCOPE_MALFORMED.create(requested.problem)
+    if (requested.kind === 'unknown') throw errors.SCOPE_UNKNOWN.create(requested.names)
+    return requested
+  }
+
   async function passwordGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
     const username = given(form.username)
     const password = given(form.password)
     if (username === undefined || password === undefined) {
       throw errors.MISSING_FIELD.create(Object.entries({ username, password }).filter(([, value]) => value === undefined).map(([field]) => field))
     }
+    const requested = requestedScopes(form.scope)
     // Counted by the name as typed, before anyone looks it up: an unknown name waits just the same.
     const checked = await admittedPasswordCheck(request, username, async () => {
       // No stored username holds a NUL (and PostgreSQL could not even compare one): no such user.
@@ -70,23 +79,31 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       const rehashed = await passwords.hash(password)
       if (await users.replacePassword(user.username, user.hashedPassword, rehashed)) user = { ...user, hashedPassword: rehashed }
     }
-    const started = await startCurrentSession(gateParts, user, password, request.headers['user-agent'])
+    const granted = scopes.format(scopes.grant(requested, user.isAdmin === true))
+    if (granted === '') {
+      audit(request, 'login.failed', { username: user.username, reason: 'scope_not_allowed' })
+      throw errors.SCOPE_NOT_ALLOWED.create()
+    }
+    const started = await startCurrentSession(gateParts, user, password, request.headers['user-agent'], granted)
     if (started === undefined) {
       // The password changed, or the account was disabled or deleted, while this login was checked.
       audit(request, 'login.failed', { username: user.username, reason: 'credentials_changed' })
       throw errors.BAD_CREDENTIALS.create()
     }
     const { session, refreshToken } = started
-    audit(request, 'login.succeeded', { username: user.username, session: session.id })
-    return tokens.issue(session, refreshToken)
+    audit(request, 'login.succeeded', { username: user.username, session: session.id, scope: granted })
+    return tokens.issue(session, refreshToken, granted)
   }
 
   async function refreshGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
     const token = given(form.refresh_token)
     if (token === undefined) throw errors.MISSING_FIELD.create(['refresh_token'])
-    const outcome = await sessionStore.refresh(token)
+    const requested = requestedScopes(form.scope)
+    // Narrowing is checked against the session's scopes before the refresh token is spent.
+    const outcome = await sessionStore.refresh(token, requested.kind === 'names' ? requested.names : undefined)
     if (!outcome.ok) {
       if (outcome.reason === 'reused') audit(request, 'token.reuse_detected', { username: outcome.username, session: outcome.sessionId })
+      if (outcome.reason === 'widened') throw errors.SCOPE_WIDENED.create(outcome.names)
       throw REFRESH_FAILURES[outcome.reason].create()
     }
     const { session, refreshToken } = outcome
@@ -97,8 +114,10 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       await sessionStore.end(session.username, session.id)
       throw (user === undefined ? errors.REFRESH_TOKEN_INVALID : errors.INACTIVE_USER).create()
     }
-    audit(request, 'token.refreshed', { username: session.username, session: session.id })
-    return tokens.issue(session, refreshToken)
+    // A session opened before scopes existed has the default ones.
+    const granted = session.scope ?? scopes.format(scopes.grant({ kind: 'default' }, false))
+    audit(request, 'token.refreshed', { username: session.username, session: session.id, scope: granted })
+    return tokens.issue(session, refreshToken, granted)
   }
 
   await app.register(async function tokenEndpoint (scope: typeof app) {
@@ -106,7 +125,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     for (const { url, ...variant } of pathVariants(scope, '/token')) {
       scope.post(url, {
         bodyLimit: TOKEN_BODY_LIMIT,
-        config: { ...OAUTH2_ERRORS, ...(opts.docs !== false && { swaggerTransform: documentTransform(opts.docs.scheme, opts.docs.tokenUrl, AUTH_TAGS) }) },
+        config: { ...OAUTH2_ERRORS, ...(opts.docs !== false && { swaggerTransform: documentTransform(opts.docs.scheme, opts.docs.tokenUrl, AUTH_TAGS, scopes.all) }) },
         schema: {
           ...operationDocs(opts.docs, variant, 'token', 'none'),
           summary: 'Log in, or refresh (OAuth2 token endpoint)',
@@ -120,6 +139,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
             200: ref(Token, 'Logged in (password grant) or refreshed (refresh_token grant): a new access token, and a new refresh token ' +
               'in the same session. Sent with `Cache-Control: no-store`'),
             400: errorResponse([errors.MISSING_FIELD, errors.REPEATED_FIELD, errors.NOT_A_FORM, errors.UNSUPPORTED_GRANT_TYPE,
+              errors.SCOPE_MALFORMED, errors.SCOPE_UNKNOWN, errors.SCOPE_NOT_ALLOWED, errors.SCOPE_WIDENED,
               errors.REFRESH_TOKEN_INVALID, errors.SESSION_EXPIRED, errors.REFRESH_TOKEN_REUSED, errors.INACTIVE_USER], { oauth2: true }),
             401: errorResponse([errors.BAD_CREDENTIALS], { oauth2: true }),
             413: errorResponse([errors.BODY_TOO_LARGE], { oauth2: true, description: 'The body is larger than a token request can be' }),

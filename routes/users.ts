@@ -8,9 +8,12 @@ import { PasswordRuleError } from '../src/accounts/accounts.js'
 import { pathVariants } from '../src/route-paths.js'
 import { errors } from '../src/errors.js'
 import { ref } from '../src/schemas/ref.js'
-import { badRequest, errorResponse, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
+import { badRequest, forbidden, errorResponse, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
 import { User, UserCreate, USERNAME_PATTERN } from '../src/schemas/user.js'
 import { toPublicUser, UsernameTakenError } from '../src/accounts/user-store.js'
+import { OWN_ACCOUNT_SCOPES } from '../src/scopes/scopes.js'
+
+const OWN_ACCOUNT = { scopes: OWN_ACCOUNT_SCOPES }
 
 export interface UserRoutesOptions {
   internals: Internals
@@ -23,11 +26,12 @@ const USER_BODY_LIMIT = 8192
 
 const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function userRoutes (app, opts) {
   const { accounts, guards, audit } = opts.internals
+  const ownAccount = guards.requireScopes(OWN_ACCOUNT_SCOPES)
   for (const { url, ...variant } of pathVariants(app, '/users/me/')) {
     app.get(url, {
-      onRequest: guards.currentActiveUser,
+      onRequest: ownAccount,
       schema: {
-        ...operationDocs(opts.docs, variant, 'readCurrentUser', 'guard'),
+        ...operationDocs(opts.docs, variant, 'readCurrentUser', OWN_ACCOUNT),
         summary: 'The current user',
         description: 'The account the bearer token belongs to: username, email, full name and whether it is disabled.',
         tags: ['users'],
@@ -35,6 +39,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
           200: ref(User, 'The account the bearer token belongs to'),
           400: badRequest(),
           401: unauthorized,
+          403: forbidden,
           503: unavailable
         }
       }

@@ -220,6 +220,16 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     summary: 'The account is disabled',
     when: 'The account is disabled (at the token endpoint: the refresh token\'s account)'
   },
+  INSUFFICIENT_SCOPE: {
+    status: 403,
+    detail: 'Not enough permissions',
+    headers: (scope: string) => ({ 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}"` }),
+    example: ['items'],
+    params: ['scope'],
+    summary: 'A scope the token lacks',
+    when: 'The bearer token was not granted every scope the operation needs (RFC 6750 §3.1); `scope` names them',
+    note: "FastAPI's scopes chapter answers 401 here"
+  },
 
   // The token and revocation endpoints.
   BAD_CREDENTIALS: {
@@ -262,6 +272,41 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     error: 'unsupported_grant_type',
     summary: 'Another grant type',
     when: 'The grant type is neither `password` nor `refresh_token`'
+  },
+  SCOPE_MALFORMED: {
+    status: 400,
+    detail: (problem: string) => `Malformed scope: ${problem}`,
+    example: ['scope is longer than 1024 characters'],
+    params: ['problem'],
+    error: 'invalid_request',
+    summary: 'A malformed scope',
+    when: '`scope` is over 1024 characters, holds a character that is not printable ASCII, or a name with `"` or `\\`'
+  },
+  SCOPE_UNKNOWN: {
+    status: 400,
+    detail: (names: string[]) => `Unknown scope${pluralS(names)}: ${names.join(', ')}`,
+    example: [['orders:write']],
+    params: ['names'],
+    error: 'invalid_scope',
+    summary: 'An unknown scope',
+    when: '`scope` names a scope this server does not define'
+  },
+  SCOPE_NOT_ALLOWED: {
+    status: 400,
+    detail: 'None of the requested scopes can be granted to this account',
+    error: 'invalid_scope',
+    summary: 'No scope to grant',
+    when: 'Password grant: the account may have none of the scopes asked for (a non-admin asking for `admin` alone); ' +
+      'asked for with others, such a scope is left out of the grant instead'
+  },
+  SCOPE_WIDENED: {
+    status: 400,
+    detail: (names: string[]) => `The session was not granted ${names.join(', ')}: a refresh may keep or narrow its scopes, not widen them`,
+    example: [['admin']],
+    params: ['names'],
+    error: 'invalid_scope',
+    summary: 'A refresh asking for more',
+    when: 'Refresh grant: `scope` names a scope the session was not granted'
   },
   REFRESH_TOKEN_INVALID: {
     status: 400,
@@ -448,6 +493,17 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     use: 'thrown',
     summary: 'A bad option',
     when: 'Registering the plugin with an option it refuses: the message says which and why'
+  },
+  UNDEFINED_SCOPE: {
+    status: 500,
+    detail: (names: string[]) => `fastify-token-auth: requireScopes names ${names.map((name) => `'${name}'`).join(', ')}, ` +
+      'no scope of the plugin: define it with the scopes option',
+    example: [['orders']],
+    params: ['names'],
+    use: 'thrown',
+    summary: 'A guard for an undefined scope',
+    when: 'A route registered after the plugin asks `requireScopes` for a scope the plugin does not define: start-up fails. ' +
+      'Registered before it, the route answers 500 and logs this'
   },
   UNKNOWN_USER: {
     status: 500,

@@ -7,6 +7,7 @@ import { DATABASE_URL_PATTERN } from './db/database-url.js'
 import { errors } from './errors.js'
 import { DEFAULT_DOCS_LEAD, DEFAULT_DOCS_TITLE } from './openapi/openapi-text.js'
 import { parsePublicUrl } from './openapi/public-url.js'
+import { BUILT_IN_SCOPES, SCOPE_NAME_PATTERN } from './scopes/scopes.js'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
 import type { AddressLimit, MetricsRegistry } from './types.js'
 
@@ -209,6 +210,12 @@ export const TokenAuthOptionsSchema = Type.Object({
       '(and ReDoc on request). false: neither. An object: true, with these settings.',
     mustBe: 'true, false or an object of docs options'
   })),
+  scopes: Type.Optional(Type.Record(Type.String({ pattern: SCOPE_NAME_PATTERN }), Type.String({ minLength: 1, maxLength: 200 }), {
+    default: {},
+    description: `The host's own OAuth2 scopes beside the built-in ${Object.keys(BUILT_IN_SCOPES).map((name) => `\`${name}\``).join(' and ')}: ` +
+      'name → description (shown in the Authorize dialog). Every user may be granted them; a token asking for no scope gets all of them and `me`.',
+    mustBe: 'an object of scope names (printable ASCII without space, " or \\, at most 64 characters) to descriptions (1 to 200 characters)'
+  })),
   decorators: Type.Optional(Type.Object({
     authenticate: decoratorName('authenticate'),
     currentActiveUser: decoratorName('currentActiveUser')
@@ -273,6 +280,8 @@ export interface ResolvedOptions {
   audience: string
   /** The docs options (their defaults when docs is true or false); enabled: false when docs is false. */
   docs: ResolvedDocsOptions & { enabled: boolean }
+  /** The host's scopes (name → description), beside the built-in ones. */
+  scopes: Record<string, string>
   decorators: { authenticate: string | false, currentActiveUser: string | false }
   throttle: false | ResolvedThrottleOptions
   metrics?: { registry: MetricsRegistry, prefix: string }
@@ -313,6 +322,8 @@ function ruleProblems (options: ResolvedOptions): string[] {
   if (new Set(names).size !== names.length || names.includes('tokenAuth')) {
     problems.push(`decorators must name two different decorators, neither of them tokenAuth, got ${names.map((name) => `'${name}'`).join(' and ')}`)
   }
+  const builtIn = Object.keys(options.scopes).filter((name) => Object.hasOwn(BUILT_IN_SCOPES, name))
+  if (builtIn.length > 0) problems.push(`scopes must not redefine a built-in scope, got ${builtIn.map((name) => `'${name}'`).join(' and ')}`)
   const publicUrl = options.docs.publicUrl === undefined ? undefined : parsePublicUrl(options.docs.publicUrl)
   if (publicUrl !== undefined && 'problem' in publicUrl) problems.push(`docs.publicUrl ${publicUrl.problem}`)
   return problems

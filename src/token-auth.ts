@@ -7,7 +7,7 @@ import { createAudit } from '../plugins/audit.js'
 import { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX, registerAuthMetrics } from '../plugins/auth-metrics.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
 import errors from '../plugins/errors.js'
-import { ADMITTED_USER, authenticate as exportedAuthenticate, createGuards, currentActiveUser as exportedCurrentActiveUser, registerGuards } from '../plugins/guards.js'
+import { ADMITTED_USER, authenticate as exportedAuthenticate, createGuards, currentActiveUser as exportedCurrentActiveUser, registerGuards, scopesOf } from '../plugins/guards.js'
 import type { Internals } from '../plugins/internals.js'
 import { claimInHostDocument, markGuardedRoutes } from '../plugins/openapi-security.js'
 import schemaCompilers from '../plugins/schema-compilers.js'
@@ -28,6 +28,7 @@ import { addSchemas, authSchemas } from './schemas/index.js'
 import type { Token } from './schemas/token.js'
 import type { SessionRecord } from './sessions/session-store.js'
 import type { ProfileChanges, UserRecord, UserStore } from './accounts/user-store.js'
+import { createScopeRules } from './scopes/scopes.js'
 
 export interface TokenAuthDocsOptions {
   /** The plugin's own document: its title. */
@@ -130,6 +131,11 @@ interface CommonOptions {
    * Default true.
    */
   docs?: boolean | TokenAuthDocsOptions
+  /**
+   * The host's own OAuth2 scopes beside `me` and `admin`, name → description: `requireScopes`
+   * guards routes with them, the Authorize dialog lists them, every user may be granted them.
+   */
+  scopes?: Record<string, string>
   /** Rename (or with false, omit) the host's `authenticate` / `currentActiveUser` decorators; say the same in TokenAuthTypes. */
   decorators?: { authenticate?: string | false, currentActiveUser?: string | false }
   /** Where the token and account routes live, e.g. '/auth'. Default ''. */
@@ -227,11 +233,14 @@ export interface TokenAuth {
   /** The guards, whatever names (if any) the host decorators got. */
   readonly authenticate: Guard
   readonly currentActiveUser: Guard
+  /** `currentActiveUser`, then 403 unless the token was granted every one of `scopes` (each defined by this instance, or it throws). */
+  requireScopes (...scopes: string[]): Guard
   /**
    * Opens a session for an existing user (after a login of the host's own, say) and answers its
-   * tokens, as the password grant does. Rejects when there is no such user.
+   * tokens, as the password grant does, `scope` read as the form's. Rejects when there is no such
+   * user, or with the token endpoint's errors for a scope it refuses.
    */
-  issueToken (username: string, options?: { userAgent?: string }): Promise<Token>
+  issueToken (username: string, options?: { userAgent?: string, scope?: string }): Promise<Token>
   /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. Rejects a password outside 8 to 72 bytes (UTF-8) with a PasswordRuleError. */
   hashPassword (password: string): Promise<string>
 }
@@ -314,6 +323,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   }
 
   addSchemas(host, authSchemas)
+  const scopes = createScopeRules(options.scopes)
 
   let context: { child: FastifyInstance, internals: Internals } | undefined
   await host.register(async function tokenAuthContext (child) {
@@ -342,7 +352,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       sessions: storage.sessions,
       passwords,
       tokens,
-      guards: createGuards(tokens, storage.live),
+      guards: createGuards(tokens, storage.live, scopes),
+      scopes,
       throttle,
       audit
     }
@@ -407,13 +418,19 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     } satisfies TokenAuthSessions),
     authenticate,
     currentActiveUser,
-    async issueToken (username: string, options: { userAgent?: string } = {}) {
+    requireScopes: (...names: string[]) => internals.guards.requireScopes(names),
+    async issueToken (username: string, options: { userAgent?: string, scope?: string } = {}) {
+      const requested = scopes.parse(options.scope)
+      if (requested.kind === 'malformed') throw errorTable.SCOPE_MALFORMED.create(requested.problem)
+      if (requested.kind === 'unknown') throw errorTable.SCOPE_UNKNOWN.create(requested.names)
       const user = await store.findByUsername(username)
       if (user === undefined) throw errorTable.UNKNOWN_USER.create(username)
-      const started = await sessions.start(user.username, options.userAgent)
+      const granted = scopes.format(scopes.grant(requested, user.isAdmin === true))
+      if (granted === '') throw errorTable.SCOPE_NOT_ALLOWED.create()
+      const started = await sessions.start(user.username, options.userAgent, granted)
       if (started === undefined) throw errorTable.UNKNOWN_USER.create(username)
       await sessions.endBeyondCap(user.username)
-      return tokens.issue(started.session, started.refreshToken)
+      return tokens.issue(started.session, started.refreshToken, granted)
     },
     async hashPassword (password: string) {
       const problem = passwordLengthProblem(password)
@@ -426,6 +443,12 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   registerGuards(host, internals.guards)
   // A slot on every request, so admitting one does not change its shape.
   if (!host.hasRequestDecorator(ADMITTED_USER)) host.decorateRequest(ADMITTED_USER, null)
+  // A route registered from now on that needs a scope no instance defines stops start-up.
+  host.addHook('onRoute', (route) => {
+    const hooks = [route.onRequest, route.preValidation, route.preHandler].flat()
+    const unknown = [...new Set(hooks.flatMap((hook) => scopesOf(hook) ?? []))].filter((name) => !scopes.has(name))
+    if (unknown.length > 0) throw errorTable.UNDEFINED_SCOPE.create(unknown)
+  })
   // Routes the host guards from now on show the lock in its document.
   if (docsMode === 'host') markGuardedRoutes(host, { authenticate: [authenticate, exportedAuthenticate], currentActiveUser: [currentActiveUser, exportedCurrentActiveUser] }, securityScheme)
 }, { name: 'fastify-token-auth', fastify: '5.x' })

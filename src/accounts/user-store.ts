@@ -9,6 +9,8 @@ export interface UserRecord {
   disabled: boolean
   /** A bcrypt hash. */
   hashedPassword: string
+  /** May be granted the `admin` scope; absent: false. */
+  isAdmin?: boolean
 }
 
 export interface NewUser {

@@ -51,6 +51,9 @@ export function errorResponse (shown: readonly Shown[], options: ErrorResponseOp
 /** The guards' 401, on every operation that needs a bearer token. */
 export const unauthorized = errorResponse([errors.NOT_AUTHENTICATED, errors.INVALID_TOKEN])
 
+/** The 403 of a guard that needs scopes the token lacks. */
+export const forbidden = errorResponse([errors.INSUFFICIENT_SCOPE])
+
 /** The 400 of the guard that wants an active account, after the operation's own 400s, if any. */
 export const badRequest = (...reasons: ErrorEntry[]) => errorResponse([...reasons, errors.INACTIVE_USER])
 

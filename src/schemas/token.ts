@@ -15,8 +15,12 @@ export const TokenForm = Type.Object({
   username: Type.Optional(Type.String({ description: 'For the password grant. Case-sensitive', examples: [USERNAME_EXAMPLE] })),
   password: Type.Optional(Type.String({ format: 'password', description: 'For the password grant', examples: [PASSWORD_EXAMPLE] })),
   refresh_token: Type.Optional(Type.String({ description: 'For the refresh_token grant: the refresh token of the last token response', examples: [REFRESH_TOKEN_EXAMPLE] })),
+  scope: Type.Optional(Type.String({
+    description: 'Space-separated scopes to grant (RFC 6749 §3.3). Password grant: absent or empty, every scope the account may have but `admin`; ' +
+      'a scope the account may not have is left out. Refresh grant: absent or empty, the session\'s; fewer narrow the session for good',
+    examples: ['']
+  })),
   // Accepted and ignored: empty examples, so that generated requests send nothing in them.
-  scope: Type.Optional(Type.String({ description: 'Space-separated scopes (accepted, none defined yet): leave it empty', examples: [''] })),
   client_id: Type.Optional(Type.String({ description: 'Not needed: leave it empty (any value is accepted and ignored)', examples: [''] })),
   client_secret: Type.Optional(Type.String({ format: 'password', description: 'Not needed: leave it empty (any value is accepted and ignored)', examples: [''] }))
 }, {
@@ -33,11 +37,12 @@ export const Token = Type.Object({
   refresh_token: Type.String({
     description: 'Opaque; exchange it at the token endpoint (grant_type=refresh_token) for a new pair. Each one is spent by its first use.',
     examples: [REFRESH_TOKEN_EXAMPLE]
-  })
+  }),
+  scope: Type.String({ description: 'The scopes granted, space-separated: also the access token\'s `scope` claim', examples: ['me items'] })
 }, {
   $id: 'TokenAuth.Token',
   description: 'A token response (RFC 6749 §5.1)',
-  examples: [{ access_token: ACCESS_TOKEN_EXAMPLE, token_type: 'bearer', expires_in: 1800, refresh_token: REFRESH_TOKEN_EXAMPLE }]
+  examples: [{ access_token: ACCESS_TOKEN_EXAMPLE, token_type: 'bearer', expires_in: 1800, refresh_token: REFRESH_TOKEN_EXAMPLE, scope: 'me items' }]
 })
 export type Token = Static<typeof Token>
 

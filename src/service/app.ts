@@ -11,6 +11,7 @@ import healthRoutes from './routes/health.js'
 import itemRoutes from './routes/items.js'
 import metricsRoute from './routes/metrics.js'
 import { itemSchemas } from './items/item-schemas.js'
+import { SERVICE_SCOPES } from './items/items-scope.js'
 import tokenAuth, { DEFAULT_METRICS_PREFIX, tokenAuthDocs, tokenAuthErrors, type AuthDatabase, type MetricsRegistry, type TagObject, type TokenAuthOptions } from '../index.js'
 
 /** The tags of the service's own operations, after the plugin's. */
@@ -63,7 +64,14 @@ export default fp<ServiceOptions>(async function service (app, opts) {
   if (withDocs) await app.register(tokenAuthDocs, { redoc: 'if-installed', publicUrl, tags: SERVICE_TAGS, registration: opts.registration })
   if (redisUrl !== undefined) await app.register(redis, { url: redisUrl })
   const throttle = auth.throttle === false || app.redis === undefined ? auth.throttle : { ...auth.throttle, redis: app.redis }
-  await app.register(tokenAuth, { ...auth, throttle, database: app.db, docs: withDocs && { publicUrl }, ...(metrics && { metrics: { registry: metrics.registry } }) })
+  await app.register(tokenAuth, {
+    ...auth,
+    scopes: SERVICE_SCOPES,
+    throttle,
+    database: app.db,
+    docs: withDocs && { publicUrl },
+    ...(metrics && { metrics: { registry: metrics.registry } })
+  })
   for (const schema of itemSchemas) app.addSchema(schema)
   await app.register(items)
   await app.register(itemRoutes)

@@ -17,8 +17,8 @@ export interface SessionGateParts {
  * login in flight across a password change, a disabling or a deletion never keeps a session.
  */
 export async function startCurrentSession (parts: SessionGateParts, granted: UserRecord, password: string,
-  userAgent: string | undefined): Promise<{ session: SessionRecord, refreshToken: string } | undefined> {
-  const started = await parts.sessions.start(granted.username, userAgent)
+  userAgent: string | undefined, scope: string): Promise<{ session: SessionRecord, refreshToken: string } | undefined> {
+  const started = await parts.sessions.start(granted.username, userAgent, scope)
   if (started === undefined) return undefined
   const now = await parts.users.findByUsername(granted.username)
   if (now === undefined || !await stillCurrent(parts, granted, now, password)) {
@@ -31,6 +31,8 @@ export async function startCurrentSession (parts: SessionGateParts, granted: Use
 
 async function stillCurrent (parts: SessionGateParts, granted: UserRecord, now: UserRecord, password: string): Promise<boolean> {
   if (now.disabled && !granted.disabled) return false
+  // Admin rights revoked meanwhile: the scopes were granted on rights the account no longer has.
+  if (granted.isAdmin === true && now.isAdmin !== true) return false
   if (now.hashedPassword === granted.hashedPassword) return true
   // Another hash of the same password (a rehash at a new cost by a concurrent login) is still
   // the same credential; any other new hash is a new password.

@@ -5,6 +5,8 @@ export interface VerifiedClaims {
   iat: number
   /** The session the token belongs to. */
   sid: string
+  /** The scopes granted, space-separated (RFC 6749 §3.3). */
+  scope: string
 }
 
 /** How far ahead of this clock another instance's may be. */
@@ -34,10 +36,10 @@ export function createVerifiedTokenCache (verify: (token: string) => VerifiedCla
     } catch {
       return undefined
     }
-    if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || typeof claims.sid !== 'string') return undefined
+    if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || typeof claims.sid !== 'string' || typeof claims.scope !== 'string') return undefined
     // Issued in the future: not by this service, whose instances' clocks agree within the skew.
     if (typeof claims.iat !== 'number' || claims.iat * 1000 > now + CLOCK_SKEW_MS) return undefined
-    const remembered = { sub: claims.sub, exp: claims.exp, iat: claims.iat, sid: claims.sid }
+    const remembered = { sub: claims.sub, exp: claims.exp, iat: claims.iat, sid: claims.sid, scope: claims.scope }
     if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string)
     entries.set(token, remembered)
     return remembered

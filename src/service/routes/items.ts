@@ -2,10 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { serviceErrors } from '../errors.js'
 import { finiteNumbersOnly } from '../plugins/finite-numbers.js'
 import { Item, ItemCreate, ItemList, ItemParams, ItemsQuery, ITEMS_PAGE_DEFAULT } from '../items/item-schemas.js'
-import { errorResponses, noContent, ref, userOf } from '../../index.js'
+import { ITEMS_SCOPE } from '../items/items-scope.js'
+import { errorResponses, noContent, ref, requireScopes, userOf } from '../../index.js'
 
-const { badRequest, errorResponse, payloadTooLarge, unauthorized, unavailable, unsupportedMediaType, validationFailed } = errorResponses
-const guarded = { 400: badRequest(), 401: unauthorized, 503: unavailable }
+const { badRequest, errorResponse, forbidden, payloadTooLarge, unauthorized, unavailable, unsupportedMediaType, validationFailed } = errorResponses
+const guarded = { 400: badRequest(), 401: unauthorized, 403: forbidden, 503: unavailable }
 const notFound = errorResponse([serviceErrors.ITEM_NOT_FOUND])
 const badItemId = validationFailed('the id is not a whole number from 1 to 2147483647', {
   loc: ['path', 'item_id'], msg: 'Input should be a valid integer', type: 'int_type'
@@ -13,11 +14,11 @@ const badItemId = validationFailed('the id is not a whole number from 1 to 21474
 
 /**
  * The current user's items. Written as a host service would write its own routes: it relies
- * only on the plugin's public `currentActiveUser` hook and `userOf(request)`. The hook
+ * only on the plugin's public `requireScopes` guard and `userOf(request)`. The guard
  * is set on each route (not with addHook) so that OpenAPI marks each one as protected.
  */
 const itemRoutes: FastifyPluginAsyncTypebox = async function itemRoutes (app) {
-  const onRequest = app.currentActiveUser
+  const onRequest = requireScopes(ITEMS_SCOPE)
   const tags = ['items']
   // A title and 10,000 characters of description, each escaped as \uXXXX at worst, fit.
   const ITEM_BODY_LIMIT = 65_536

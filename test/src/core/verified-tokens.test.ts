@@ -16,9 +16,9 @@ function verifier (table: Record<string, VerifiedClaims | Error>) {
 }
 
 t.test('a verified token is verified once, then answered from memory', async (t) => {
-  const { verify, calls } = verifier({ good: { sub: 'alice', exp: now() + 600, iat: now(), sid: 's1' } })
+  const { verify, calls } = verifier({ good: { sub: 'alice', exp: now() + 600, iat: now(), sid: 's1', scope: 'me' } })
   const subjectOf = createVerifiedTokenCache(verify)
-  t.same(subjectOf('good'), { sub: 'alice', exp: now() + 600, iat: now(), sid: 's1' })
+  t.same(subjectOf('good'), { sub: 'alice', exp: now() + 600, iat: now(), sid: 's1', scope: 'me' })
   t.equal(subjectOf('good')?.sub, 'alice')
   t.equal(subjectOf('good')?.sub, 'alice')
   t.same(calls, ['good'])
@@ -32,16 +32,20 @@ t.test('failures are never remembered', async (t) => {
   t.same(calls, ['bad', 'bad'])
 })
 
-t.test('claims without a string sub, a numeric exp or a string sid are refused', async (t) => {
-  const { verify } = verifier({ nosub: { exp: now() + 600, iat: now(), sid: 's1' } as unknown as VerifiedClaims, noexp: { sub: 'x' } as unknown as VerifiedClaims })
+t.test('claims without a string sub, a numeric exp, a string sid or a string scope are refused', async (t) => {
+  const { verify } = verifier({
+    nosub: { exp: now() + 600, iat: now(), sid: 's1', scope: 'me' } as unknown as VerifiedClaims,
+    noexp: { sub: 'x' } as unknown as VerifiedClaims,
+    noscope: { sub: 'x', exp: now() + 600, iat: now(), sid: 's1' } as unknown as VerifiedClaims,
+    listscope: { sub: 'x', exp: now() + 600, iat: now(), sid: 's1', scope: ['me'] } as unknown as VerifiedClaims
+  })
   const subjectOf = createVerifiedTokenCache(verify)
-  t.equal(subjectOf('nosub'), undefined)
-  t.equal(subjectOf('noexp'), undefined)
+  for (const token of ['nosub', 'noexp', 'noscope', 'listscope']) t.equal(subjectOf(token), undefined, token)
 })
 
 t.test('a remembered token is refused from the second it expires', async (t) => {
   const exp = now() + 1
-  const { verify } = verifier({ brief: { sub: 'bob', exp, iat: now(), sid: 's1' } })
+  const { verify } = verifier({ brief: { sub: 'bob', exp, iat: now(), sid: 's1', scope: 'me' } })
   let clock = Date.now()
   const subjectOf = createVerifiedTokenCache(verify, 10_000, () => clock)
   t.equal(subjectOf('brief')?.sub, 'bob')
@@ -53,7 +57,7 @@ t.test('a remembered token is refused from the second it expires', async (t) => 
 
 t.test('the memory is bounded: the oldest token is forgotten first', async (t) => {
   const table: Record<string, VerifiedClaims> = {}
-  for (const token of ['a', 'b', 'c']) table[token] = { sub: token, exp: now() + 600, iat: now(), sid: 's1' }
+  for (const token of ['a', 'b', 'c']) table[token] = { sub: token, exp: now() + 600, iat: now(), sid: 's1', scope: 'me' }
   const { verify, calls } = verifier(table)
   const subjectOf = createVerifiedTokenCache(verify, 2)
   subjectOf('a')
@@ -66,10 +70,10 @@ t.test('the memory is bounded: the oldest token is forgotten first', async (t) =
 
 t.test('a token issued in the future, or without a numeric iat, is refused', async (t) => {
   const { verify } = verifier({
-    ahead: { sub: 'x', exp: now() + 600, iat: now() + 60, sid: 's1' },
-    skewed: { sub: 'x', exp: now() + 600, iat: now() + 2, sid: 's1' },
-    text: { sub: 'x', exp: now() + 600, iat: String(now()), sid: 's1' } as unknown as VerifiedClaims,
-    none: { sub: 'x', exp: now() + 600, sid: 's1' } as unknown as VerifiedClaims
+    ahead: { sub: 'x', exp: now() + 600, iat: now() + 60, sid: 's1', scope: 'me' },
+    skewed: { sub: 'x', exp: now() + 600, iat: now() + 2, sid: 's1', scope: 'me' },
+    text: { sub: 'x', exp: now() + 600, iat: String(now()), sid: 's1', scope: 'me' } as unknown as VerifiedClaims,
+    none: { sub: 'x', exp: now() + 600, sid: 's1', scope: 'me' } as unknown as VerifiedClaims
   })
   const claimsOf = createVerifiedTokenCache(verify)
   t.equal(claimsOf('ahead'), undefined, 'a minute ahead')

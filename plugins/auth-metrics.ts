@@ -129,6 +129,7 @@ export async function registerAuthMetrics (app: FastifyInstance, opts: AuthMetri
         case 'password.check_failed': break
         // An administrator's changes (the host's API, the CLI): the audit lines are their record.
         case 'user.created': case 'user.disabled': case 'user.enabled': case 'sessions.revoked': break
+        case 'user.admin_granted': case 'user.admin_revoked': case 'user.updated': case 'sessions.revoked_all': break
         case 'user.registered': registrations.inc(); break
         case 'user.deleted': deletions.inc(); break
         case 'request.throttled': throttled.inc({ limit: String(fields.limit) }); break

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { DatabaseOptions } from '../src/db/database.js'
 import { migrate } from '../src/db/plugin-migrations.js'
+import { inWriteTransaction } from '../src/db/transaction.js'
 import { createKyselyUserStore } from '../src/accounts/kysely-user-store.js'
 import { createSessionLookup, type SessionLookup } from '../src/sessions/session-lookup.js'
 import { createSessionStore, type SessionPolicy, type SessionStore } from '../src/sessions/session-store.js'
@@ -16,6 +17,8 @@ export interface Storage {
   sessions: SessionStore
   /** The session behind an access token, with its user: the per-request check. */
   live: SessionLookup
+  /** With the built-in store: runs `write` in one transaction, on a store whose writes commit together. */
+  userTransaction?: <T>(write: (users: UserStore) => Promise<T>) => Promise<T>
 }
 
 export interface StorageOptions {
@@ -42,6 +45,9 @@ export async function openStorage (app: FastifyInstance, opts: StorageOptions): 
     db,
     users: opts.store ?? createKyselyUserStore(db),
     sessions: createSessionStore(db, opts.policy),
-    live: createSessionLookup(db, opts.store)
+    live: createSessionLookup(db, opts.store),
+    ...(opts.store === undefined && {
+      userTransaction: async <T>(write: (users: UserStore) => Promise<T>) => await inWriteTransaction(db, async (trx) => await write(createKyselyUserStore(trx)))
+    })
   }
 }

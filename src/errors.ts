@@ -484,6 +484,31 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     when: 'A path parameter is longer than the router accepts'
   },
 
+  // An administrator's change of their own account (the accounts module's admin operations,
+  // `by.actor` naming the account): refused, nothing changed, so the last admin cannot lock
+  // everyone out by accident.
+  OWN_ADMIN_RIGHTS: {
+    status: 400,
+    detail: 'An admin cannot remove their own admin rights',
+    use: 'thrown',
+    summary: 'Removing one\'s own admin rights',
+    when: '`accounts.setAdmin(…, false, by)` or `accounts.adminUpdate` with `isAdmin: false`, `by.actor` naming the account: nothing changed'
+  },
+  OWN_ACCOUNT_DISABLED: {
+    status: 400,
+    detail: 'An admin cannot disable their own account',
+    use: 'thrown',
+    summary: 'Disabling oneself',
+    when: '`accounts.disable` or `accounts.adminUpdate` with `disabled: true`, `by.actor` naming the account: nothing changed'
+  },
+  OWN_ACCOUNT_DELETED: {
+    status: 400,
+    detail: 'An admin cannot delete their own account',
+    use: 'thrown',
+    summary: 'Deleting oneself',
+    when: '`accounts.delete`, `by.actor` naming the account: nothing changed'
+  },
+
   // Thrown to a host, never answered.
   OPTIONS: {
     status: 500,
@@ -532,6 +557,25 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     use: 'thrown',
     summary: 'An account that breaks the rules',
     when: 'An account for `accounts.create` or `accounts.update` breaks a rule of `POST /users/`: an `AccountRuleError`, whose `issues` name each'
+  },
+  STORE_LACKS: {
+    status: 500,
+    detail: (method: string) => `fastify-token-auth: the user store has no ${method} method`,
+    example: ['setAdmin'],
+    params: ['method'],
+    use: 'thrown',
+    summary: 'The store cannot do it',
+    when: 'An admin operation of `accounts` needs an optional method the host\'s user store lacks: `setAdmin`, or `page` (or `list`) for `accounts.list`'
+  },
+  PAGE_RANGE: {
+    status: 500,
+    detail: (problem: string) => `fastify-token-auth: ${problem}`,
+    example: ['limit must be a whole number from 1 to 1000, got 0'],
+    params: ['problem'],
+    use: 'thrown',
+    base: RangeError,
+    summary: 'A page out of range',
+    when: '`accounts.list` with a `limit` outside 1 to 1000, an `offset` that is not a whole number from 0, or a `prefix` over 64 characters: a `RangeError`'
   },
   BACKUP: {
     status: 500,

@@ -21,13 +21,13 @@ import type { DatabaseOptions } from './db/database.js'
 import { createPasswordHasher, passwordLengthProblem } from './accounts/passwords.js'
 import { optionsError, resolveOptions, type ResolvedOptions } from './options.js'
 import { PasswordRuleError } from './accounts/passwords.js'
-import { createAccounts, type AccountChange, type AuditActor, type NewAccount } from './accounts/accounts.js'
+import { createAccounts, type AccountChange, type AdminActor, type AdminChanges, type AdminUser, type AuditActor, type NewAccount } from './accounts/accounts.js'
 import { errors as errorTable } from './errors.js'
 import type { AddressLimit, Guard, GuardDecorators, MetricsRegistry } from './types.js'
 import { addSchemas, authSchemas } from './schemas/index.js'
 import type { Token } from './schemas/token.js'
 import type { SessionRecord } from './sessions/session-store.js'
-import type { ProfileChanges, UserRecord, UserStore } from './accounts/user-store.js'
+import type { ProfileChanges, UserPage, UserRecord, UserStore } from './accounts/user-store.js'
 import { createScopeRules } from './scopes/scopes.js'
 
 export interface TokenAuthDocsOptions {
@@ -197,7 +197,9 @@ export interface TokenAuthSessions {
 /**
  * Account administration for a host (and the service's CLI): each change ends the sessions it
  * must and writes its audit lines, as the plugin's own routes do. `by` names who made it in the
- * audit lines: default `{ actor: 'host' }`.
+ * audit lines: default `{ actor: 'host' }`. When `by.actor` names the account itself, taking its
+ * own admin rights, disabling or deleting it is refused with an error of the table
+ * (`OWN_ADMIN_RIGHTS`, `OWN_ACCOUNT_DISABLED`, `OWN_ACCOUNT_DELETED`) and nothing changes.
  */
 export interface TokenAuthAccounts {
   /**
@@ -216,6 +218,27 @@ export interface TokenAuthAccounts {
   delete (username: string, by?: AuditActor): Promise<boolean>
   /** Changes the profile under the rules of `PATCH /users/me/` (else an AccountRuleError); undefined when there is no such user. */
   update (username: string, changes: ProfileChanges): Promise<UserRecord | undefined>
+  /**
+   * A page of the accounts as an administrator sees them (with `is_admin`, `created_at` and
+   * `live_sessions`), ordered by username; `prefix` keeps the usernames starting with it,
+   * ignoring letter case. `limit` 1 to 1000 and `offset` from 0, whole numbers (else a RangeError).
+   */
+  list (page: UserPage): Promise<AdminUser[]>
+  /** One account as an administrator sees it; undefined when there is no such user. */
+  get (username: string): Promise<AdminUser | undefined>
+  /**
+   * Makes the account an administrator (audited as user.admin_granted) or not (user.admin_revoked,
+   * ending the user's sessions that hold the `admin` scope). Undefined when there is no such user.
+   */
+  setAdmin (username: string, isAdmin: boolean, by?: AuditActor): Promise<AccountChange | undefined>
+  /**
+   * Changes any of `disabled`, `isAdmin`, `email` and `fullName` at once, all or nothing (one
+   * user.updated line): disabling ends every session of the user, revoking admin rights those
+   * holding `admin`. The account as it is then; undefined when there is no such user.
+   */
+  adminUpdate (username: string, changes: AdminChanges, by?: AuditActor): Promise<AdminUser | undefined>
+  /** Ends every session of every user, but `except` (a session id) when given; how many ended (audited as sessions.revoked_all). */
+  endAllSessions (options?: { except?: string }, by?: AuditActor): Promise<number>
 }
 
 /** Everything the plugin offers a host besides the guard decorators: `app.tokenAuth`. */
@@ -347,7 +370,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     const throttle = await createThrottle(child, { ...throttling, redisPrefix: `token-auth:${child.prefix}:`, db: storage.db, audit })
     const tokens = await registerAccessTokens(child, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
     const internals: Internals = {
-      accounts: createAccounts({ users: storage.users, sessions: storage.sessions, passwords }),
+      accounts: createAccounts({ users: storage.users, sessions: storage.sessions, passwords, transaction: storage.userTransaction }),
       users: storage.users,
       sessions: storage.sessions,
       passwords,
@@ -383,6 +406,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   const { authenticate, currentActiveUser } = internals.guards
   const { sessions, users: store, accounts, tokens, passwords, audit } = internals
   const byHost = (by: AuditActor = HOST) => audit.as(child.log, by)
+  const asAdmin = (by: AuditActor = HOST): AdminActor => ({ actor: by.actor, audit: byHost(by) })
   const found = (change: AccountChange | undefined) => change !== undefined
   host.decorate('tokenAuth', {
     settings,
@@ -390,18 +414,25 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       findByUsername: async (username: string) => await store.findByUsername(username),
       create: async (user) => await accounts.createHashed(user, byHost()),
       setPassword: async (username, hashedPassword) => found(await accounts.setPasswordHash(username, hashedPassword, byHost())),
-      setDisabled: async (username, disabled) => found(await accounts.setDisabled(username, disabled, byHost())),
+      setDisabled: async (username, disabled) => found(await accounts.setDisabled(username, disabled, asAdmin())),
       update: async (username, changes) => await store.update(username, changes),
-      delete: async (username) => await accounts.delete(username, byHost()),
-      ...(store.list !== undefined && { list: store.list.bind(store) })
+      delete: async (username) => await accounts.delete(username, asAdmin()),
+      ...(store.list !== undefined && { list: store.list.bind(store) }),
+      ...(store.setAdmin !== undefined && { setAdmin: async (username: string, isAdmin: boolean) => found(await accounts.setAdmin(username, isAdmin, asAdmin())) }),
+      ...(store.page !== undefined && { page: store.page.bind(store) })
     } satisfies UserStore),
     accounts: Object.freeze({
       create: async (account, by) => await accounts.create(account, byHost(by)),
       setPassword: async (username, password, by) => await accounts.setPassword(username, password, byHost(by)),
-      disable: async (username, by) => await accounts.setDisabled(username, true, byHost(by)),
-      enable: async (username, by) => found(await accounts.setDisabled(username, false, byHost(by))),
-      delete: async (username, by) => await accounts.delete(username, byHost(by)),
-      update: async (username, changes) => await accounts.update(username, changes)
+      disable: async (username, by) => await accounts.setDisabled(username, true, asAdmin(by)),
+      enable: async (username, by) => found(await accounts.setDisabled(username, false, asAdmin(by))),
+      delete: async (username, by) => await accounts.delete(username, asAdmin(by)),
+      update: async (username, changes) => await accounts.update(username, changes),
+      list: async (page) => await accounts.list(page),
+      get: async (username) => await accounts.get(username),
+      setAdmin: async (username, isAdmin, by) => await accounts.setAdmin(username, isAdmin, asAdmin(by)),
+      adminUpdate: async (username, changes, by) => await accounts.adminUpdate(username, changes, asAdmin(by)),
+      endAllSessions: async (options = {}, by) => await accounts.endAllSessions(options, asAdmin(by))
     } satisfies TokenAuthAccounts),
     sessions: Object.freeze({
       list: async (username: string) => await sessions.list(username),

@@ -1,15 +1,18 @@
+import { errors } from '../errors.js'
 import type { SessionStore } from '../sessions/session-store.js'
 import { checkNewAccount, checkProfile } from './account-rules.js'
 import { passwordLengthProblem, PasswordRuleError, type PasswordHasher } from './passwords.js'
-import type { NewUser, ProfileChanges, UserRecord, UserStore } from './user-store.js'
+import type { NewUser, ProfileChanges, UserPage, UserRecord, UserStore } from './user-store.js'
 
 /** The audit events of account changes. */
 export type AccountEvent =
   | 'user.registered' | 'user.created' | 'user.disabled' | 'user.enabled' | 'user.deleted'
   | 'password.changed' | 'password.check_failed' | 'sessions.revoked'
+  | 'user.admin_granted' | 'user.admin_revoked' | 'user.updated' | 'sessions.revoked_all'
 
 export interface AccountAuditFields {
-  username: string
+  /** The account changed; absent for a change of every account (`sessions.revoked_all`). */
+  username?: string
   /** The session the owner acted from. */
   session?: string
   endedSessions?: number
@@ -46,6 +49,46 @@ export interface AccountChange {
   endedSessions: number
 }
 
+/** An account as an administrator sees it: wire field names, never a hash. */
+export interface AdminUser {
+  username: string
+  email: string | null
+  full_name: string | null
+  disabled: boolean
+  is_admin: boolean
+  /** ISO 8601 (UTC); null where the user store does not keep it. */
+  created_at: string | null
+  /** How many unexpired sessions the user has. */
+  live_sessions: number
+}
+
+/** What an administrator changes of an account; an absent field stays as it is, null clears a profile field. */
+export interface AdminChanges {
+  /** true ends every session of the user. */
+  disabled?: boolean
+  /** false ends the user's sessions holding the `admin` scope. */
+  isAdmin?: boolean
+  email?: string | null
+  fullName?: string | null
+}
+
+/**
+ * Who makes an administrator's change: `actor` names them (an administrator's username, or
+ * 'host', 'cli'), and when it names the account itself, taking its own admin rights, disabling
+ * or deleting it is refused; `audit` writes the change's line.
+ */
+export interface AdminActor {
+  readonly actor: string
+  readonly audit: AccountAudit
+}
+
+/** The most accounts one page of `list` holds. */
+export const MAX_PAGE_SIZE = 1000
+const MAX_PREFIX_LENGTH = 64
+
+/** The scope an administrator's session holds; revoking admin rights ends those sessions. */
+export const ADMIN_SCOPE = 'admin'
+
 /** The password given to confirm an owner's change is not the account's. */
 export class WrongPasswordError extends Error {
   constructor () {
@@ -78,9 +121,46 @@ export { PasswordRuleError }
 
 export interface AccountParts {
   users: UserStore
-  sessions: Pick<SessionStore, 'endAll'>
+  sessions: Pick<SessionStore, 'endAll' | 'endHoldingScope' | 'endEveryone' | 'countLive'>
   passwords: Pick<PasswordHasher, 'hash' | 'verify'>
+  /**
+   * Runs `write` in one transaction, with a store whose writes commit together or not at all
+   * (the built-in store); without it, an administrator's update checks everything first.
+   */
+  transaction?: <T>(write: (users: UserStore) => Promise<T>) => Promise<T>
 }
+
+/** Refuses an administrator's change that would take their own admin rights, disable or delete them. */
+function refuseOwn (username: string, by: AdminActor, change: { isAdmin?: boolean, disabled?: boolean, deleted?: boolean }): void {
+  if (by.actor !== username) return
+  if (change.isAdmin === false) throw errors.OWN_ADMIN_RIGHTS.create()
+  if (change.disabled === true) throw errors.OWN_ACCOUNT_DISABLED.create()
+  if (change.deleted === true) throw errors.OWN_ACCOUNT_DELETED.create()
+}
+
+function checkPage ({ limit, offset, prefix }: UserPage): void {
+  const whole = (n: unknown, min: number, max: number) => typeof n === 'number' && Number.isSafeInteger(n) && n >= min && n <= max
+  if (!whole(limit, 1, MAX_PAGE_SIZE)) throw errors.PAGE_RANGE.create(`limit must be a whole number from 1 to ${MAX_PAGE_SIZE}, got ${String(limit)}`)
+  if (!whole(offset, 0, Number.MAX_SAFE_INTEGER)) throw errors.PAGE_RANGE.create(`offset must be a whole number from 0, got ${String(offset)}`)
+  if (prefix !== undefined && (typeof prefix !== 'string' || prefix.length > MAX_PREFIX_LENGTH)) {
+    throw errors.PAGE_RANGE.create(`prefix must be text of at most ${MAX_PREFIX_LENGTH} characters`)
+  }
+}
+
+function adminView (user: UserRecord, liveSessions: number): AdminUser {
+  return {
+    username: user.username,
+    email: user.email,
+    full_name: user.fullName,
+    disabled: user.disabled,
+    is_admin: user.isAdmin === true,
+    created_at: user.createdAt ?? null,
+    live_sessions: liveSessions
+  }
+}
+
+/** The account was not there to change: the transaction rolls back. */
+class Gone extends Error {}
 
 /** A bcrypt hash of a new password by the plugin's hasher, or a PasswordRuleError. */
 async function hashNew (passwords: Pick<PasswordHasher, 'hash'>, password: string): Promise<string> {
@@ -97,10 +177,14 @@ const atOnce: PasswordCheckRunner = async (check) => await check()
  * The account is written first and its sessions ended after, which the login gate relies on
  * (see src/sessions/session-gate.ts). An audit line follows each write as soon as it is made.
  */
-export function createAccounts ({ users, sessions, passwords }: AccountParts) {
+export function createAccounts ({ users, sessions, passwords, transaction }: AccountParts) {
   async function stored (user: NewUser, audit: AccountAudit, event: 'user.registered' | 'user.created'): Promise<UserRecord> {
     const record = await users.create(user)
-    audit(event, event === 'user.created' && record.disabled ? { username: record.username, disabled: true } : { username: record.username })
+    audit(event, {
+      username: record.username,
+      ...(event === 'user.created' && record.disabled && { disabled: true }),
+      ...(event === 'user.created' && record.isAdmin === true && { isAdmin: true })
+    })
     return record
   }
 
@@ -128,6 +212,13 @@ export function createAccounts ({ users, sessions, passwords }: AccountParts) {
     if (!await users.setPassword(username, hashedPassword)) return undefined
     audit('password.changed', { username })
     return await endSessions(username, audit)
+  }
+
+  /** The account as an administrator sees it, or undefined. */
+  async function get (username: string): Promise<AdminUser | undefined> {
+    const user = await users.findByUsername(username)
+    if (user === undefined) return undefined
+    return adminView(user, (await sessions.countLive([user.username])).get(user.username) ?? 0)
   }
 
   async function newAccount (account: NewAccount): Promise<NewUser> {
@@ -179,11 +270,15 @@ export function createAccounts ({ users, sessions, passwords }: AccountParts) {
     /** As setPassword, with the hash made already (the public API's `users.setPassword`). */
     setPasswordHash,
 
-    /** Disables (every session of the user ends) or enables an account. Undefined when there is no such user. */
-    async setDisabled (username: string, disabled: boolean, audit: AccountAudit): Promise<AccountChange | undefined> {
+    /**
+     * Disables (every session of the user ends) or enables an account. Undefined when there is no
+     * such user; disabling oneself is refused (OWN_ACCOUNT_DISABLED).
+     */
+    async setDisabled (username: string, disabled: boolean, by: AdminActor): Promise<AccountChange | undefined> {
+      refuseOwn(username, by, { disabled })
       if (!await users.setDisabled(username, disabled)) return undefined
-      audit(disabled ? 'user.disabled' : 'user.enabled', { username })
-      return disabled ? await endSessions(username, audit) : { endedSessions: 0 }
+      by.audit(disabled ? 'user.disabled' : 'user.enabled', { username })
+      return disabled ? await endSessions(username, by.audit) : { endedSessions: 0 }
     },
 
     /** The owner's deletion of their account, confirmed with the password. */
@@ -196,10 +291,11 @@ export function createAccounts ({ users, sessions, passwords }: AccountParts) {
       await sessions.endAll(username)
     },
 
-    /** An account deleted by an administrator, with its sessions; false when there is no such user. */
-    async delete (username: string, audit: AccountAudit): Promise<boolean> {
+    /** An account deleted by an administrator, with its sessions; false when there is no such user. Deleting oneself is refused (OWN_ACCOUNT_DELETED). */
+    async delete (username: string, by: AdminActor): Promise<boolean> {
+      refuseOwn(username, by, { deleted: true })
       if (!await users.delete(username)) return false
-      audit('user.deleted', { username })
+      by.audit('user.deleted', { username })
       await sessions.endAll(username)
       return true
     },
@@ -208,6 +304,92 @@ export function createAccounts ({ users, sessions, passwords }: AccountParts) {
     async update (username: string, changes: ProfileChanges): Promise<UserRecord | undefined> {
       checkProfile(changes)
       return await users.update(username, changes)
+    },
+
+    /**
+     * A page of the accounts as an administrator sees them, ordered by username; `prefix` keeps
+     * the usernames that start with it, ignoring letter case. The live sessions of the whole page
+     * are counted in one query.
+     */
+    async list (page: UserPage): Promise<AdminUser[]> {
+      checkPage(page)
+      let records: UserRecord[]
+      if (users.page !== undefined) records = await users.page(page)
+      else if (users.list !== undefined) {
+        const prefix = page.prefix?.toLowerCase() ?? ''
+        records = (await users.list()).filter((user) => user.username.toLowerCase().startsWith(prefix)).slice(page.offset, page.offset + page.limit)
+      } else throw errors.STORE_LACKS.create('page')
+      const live = await sessions.countLive(records.map((user) => user.username))
+      return records.map((user) => adminView(user, live.get(user.username) ?? 0))
+    },
+
+    get,
+
+    /**
+     * Makes the account an administrator or not; revoking ends the user's sessions holding the
+     * `admin` scope. Undefined when there is no such user; revoking one's own rights is refused
+     * (OWN_ADMIN_RIGHTS). Audited as user.admin_granted or user.admin_revoked.
+     */
+    async setAdmin (username: string, isAdmin: boolean, by: AdminActor): Promise<AccountChange | undefined> {
+      refuseOwn(username, by, { isAdmin })
+      if (users.setAdmin === undefined) throw errors.STORE_LACKS.create('setAdmin')
+      if (!await users.setAdmin(username, isAdmin)) return undefined
+      const endedSessions = isAdmin ? 0 : await sessions.endHoldingScope(username, ADMIN_SCOPE)
+      by.audit(isAdmin ? 'user.admin_granted' : 'user.admin_revoked', isAdmin ? { username } : { username, endedSessions })
+      return { endedSessions }
+    },
+
+    /**
+     * An administrator's change of an account, all of it or nothing: the profile under the rules
+     * of PATCH /users/me/ (AccountRuleError), and the self-protection rule, are checked before
+     * anything is written. Disabling ends every session of the user, revoking admin rights those
+     * holding `admin`. The account as it is then, or undefined when there is no such user.
+     * Audited as one user.updated line naming the fields changed; no change, no line.
+     */
+    async adminUpdate (username: string, changes: AdminChanges, by: AdminActor): Promise<AdminUser | undefined> {
+      const { disabled, isAdmin, email, fullName } = changes
+      refuseOwn(username, by, { isAdmin, disabled })
+      const profile: ProfileChanges = { ...(email !== undefined && { email }), ...(fullName !== undefined && { fullName }) }
+      checkProfile(profile)
+      if (isAdmin !== undefined && users.setAdmin === undefined) throw errors.STORE_LACKS.create('setAdmin')
+      const fields = [
+        ...(email !== undefined ? ['email'] : []),
+        ...(fullName !== undefined ? ['full_name'] : []),
+        ...(disabled !== undefined ? ['disabled'] : []),
+        ...(isAdmin !== undefined ? ['is_admin'] : [])
+      ]
+      if (fields.length === 0) return await get(username)
+      // Each write answers whether the account is there: the first that finds none stops the rest.
+      const write = async (store: UserStore) => {
+        if (Object.keys(profile).length > 0 && await store.update(username, profile) === undefined) throw new Gone()
+        if (disabled !== undefined && !await store.setDisabled(username, disabled)) throw new Gone()
+        if (isAdmin !== undefined && !await (store.setAdmin as NonNullable<UserStore['setAdmin']>)(username, isAdmin)) throw new Gone()
+      }
+      try {
+        await (transaction === undefined ? write(users) : transaction(write))
+      } catch (error) {
+        if (error instanceof Gone) return undefined
+        throw error
+      }
+      // The account is written first and its sessions ended after (see the login gate).
+      const endedSessions = disabled === true
+        ? await sessions.endAll(username)
+        : isAdmin === false ? await sessions.endHoldingScope(username, ADMIN_SCOPE) : 0
+      by.audit('user.updated', {
+        username,
+        fields: fields.join(','),
+        ...(disabled !== undefined && { disabled }),
+        ...(isAdmin !== undefined && { isAdmin }),
+        ...((disabled === true || isAdmin === false) && { endedSessions })
+      })
+      return await get(username)
+    },
+
+    /** Ends every session of every user but `except` (OWASP ASVS 7.4.5); how many ended. Audited as sessions.revoked_all. */
+    async endAllSessions ({ except }: { except?: string }, by: AdminActor): Promise<number> {
+      const endedSessions = await sessions.endEveryone({ except })
+      by.audit('sessions.revoked_all', { endedSessions, ...(except !== undefined && { keptSession: except }) })
+      return endedSessions
     }
   }
 }

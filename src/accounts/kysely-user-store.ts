@@ -1,8 +1,8 @@
-import type { Kysely, Selectable } from 'kysely'
+import { sql, type Kysely, type Selectable } from 'kysely'
 import { preparedFirstRow } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { AuthDatabase, UsersTable } from '../db/types.js'
-import { UsernameTakenError, type NewUser, type ProfileChanges, type UserRecord } from './user-store.js'
+import { UsernameTakenError, type NewUser, type ProfileChanges, type UserPage, type UserRecord } from './user-store.js'
 
 function toRecord (row: Selectable<UsersTable>): UserRecord {
   return {
@@ -10,9 +10,14 @@ function toRecord (row: Selectable<UsersTable>): UserRecord {
     email: row.email,
     fullName: row.full_name,
     disabled: row.disabled !== 0,
-    hashedPassword: row.hashed_password
+    hashedPassword: row.hashed_password,
+    isAdmin: row.is_admin !== 0,
+    createdAt: row.created_at
   }
 }
+
+/** `text` for a LIKE pattern with `!` as its escape character: its `%`, `_` and `!` match themselves. */
+const likeLiteral = (text: string) => text.replace(/[!%_]/g, (c) => `!${c}`)
 
 /** The built-in user store: the `users` table of a Kysely database (SQLite or PostgreSQL). */
 export function createKyselyUserStore (db: Kysely<AuthDatabase>) {
@@ -35,6 +40,7 @@ export function createKyselyUserStore (db: Kysely<AuthDatabase>) {
           full_name: user.fullName ?? null,
           hashed_password: user.hashedPassword,
           disabled: user.disabled === true ? 1 : 0,
+          is_admin: user.isAdmin === true ? 1 : 0,
           created_at: now,
           updated_at: now
         }).returningAll().executeTakeFirstOrThrow()
@@ -88,6 +94,24 @@ export function createKyselyUserStore (db: Kysely<AuthDatabase>) {
 
     async list (): Promise<UserRecord[]> {
       const rows = await db.selectFrom('users').selectAll().orderBy('username').execute()
+      return rows.map(toRecord)
+    },
+
+    /** Returns false when there is no such user. Sessions are the caller's to end. */
+    async setAdmin (username: string, isAdmin: boolean): Promise<boolean> {
+      const result = await db.updateTable('users')
+        .set({ is_admin: isAdmin ? 1 : 0, updated_at: new Date().toISOString() })
+        .where('username', '=', username).executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    },
+
+    async page ({ limit, offset, prefix }: UserPage): Promise<UserRecord[]> {
+      let query = db.selectFrom('users').selectAll()
+      if (prefix !== undefined && prefix !== '') {
+        // Usernames are ASCII, so lower() folds them alike in both engines.
+        query = query.where(sql<boolean>`lower(${sql.ref('username')}) like lower(${`${likeLiteral(prefix)}%`}) escape '!'`)
+      }
+      const rows = await query.orderBy('username').limit(limit).offset(offset).execute()
       return rows.map(toRecord)
     },
 

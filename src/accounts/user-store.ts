@@ -9,8 +9,10 @@ export interface UserRecord {
   disabled: boolean
   /** A bcrypt hash. */
   hashedPassword: string
-  /** May be granted the `admin` scope; absent: false. */
+  /** An administrator: a login may be granted the `admin` scope. Absent: false. */
   isAdmin?: boolean
+  /** When the account was created (ISO 8601, UTC), where the store knows. */
+  createdAt?: string
 }
 
 export interface NewUser {
@@ -19,6 +21,18 @@ export interface NewUser {
   email?: string | null
   fullName?: string | null
   disabled?: boolean
+  /** Absent: false. */
+  isAdmin?: boolean
+}
+
+/** A page of accounts, ordered by username. */
+export interface UserPage {
+  /** At most this many. */
+  limit: number
+  /** After skipping this many. */
+  offset: number
+  /** Only usernames that start with it, ignoring letter case (`%` and `_` are plain characters). */
+  prefix?: string
 }
 
 /** Thrown by `UserStore.create` when the username is taken (in any letter case, for the built-in store). */
@@ -64,6 +78,10 @@ export interface UserStore {
   delete (username: string): Promise<boolean>
   /** Optional: every account, ordered by username (the built-in store has it; the service's CLI `list` uses it). */
   list? (): Promise<UserRecord[]>
+  /** Optional: makes the account an administrator or not. False when there is no such user. */
+  setAdmin? (username: string, isAdmin: boolean): Promise<boolean>
+  /** Optional: a page of the accounts, ordered by username (`accounts.list` uses it, else `list`). */
+  page? (page: UserPage): Promise<UserRecord[]>
 }
 
 /** The account as its owner sees it (what `userOf(request)` gives): no hash, wire field names. */

@@ -9,6 +9,8 @@ export interface UsersTable {
   hashed_password: string
   // 0 or 1: one representation in every engine.
   disabled: number
+  // 0 or 1, as `disabled`.
+  is_admin: Generated<number>
   created_at: string
   updated_at: string
 }
@@ -22,6 +24,8 @@ export interface SessionsTable {
   last_used_at: string
   expires_at: string
   absolute_expires_at: string
+  /** The scopes granted, space-separated; null for a session opened before scopes existed (the default ones). */
+  scope: Generated<string | null>
 }
 
 /** The refresh tokens of the sessions, stored as SHA-256 hashes only. */

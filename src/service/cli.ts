@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import {
-  AccountRuleError, backupSqliteDatabase, BackupError, DatabaseUnavailableError, hashPassword, parseDatabaseUrl,
+  AccountRuleError, backupSqliteDatabase, BackupError, DatabaseUnavailableError, errors, hashPassword, parseDatabaseUrl,
   packageInfo, PasswordRuleError, tokenAuth, UsernameTakenError, type AccountIssue, type AppliedMigration, type AuditActor, type UserRecord
 } from '../index.js'
 import { cliActor, cliLogger } from './cli-audit.js'
@@ -20,16 +20,18 @@ Commands:
   set-password NAME --password-stdin
   disable NAME
   enable NAME
-  list [--json]
+  list [--json]               every account, with its disabled and admin flags
   sessions NAME [--json]      the user's live sessions
   revoke-sessions NAME        end every session of the user (signs them out everywhere)
+  grant-admin NAME            make the user an administrator (a login may be granted the admin scope)
+  revoke-admin NAME           take the user's admin rights and end their sessions holding admin
   hash-password --password-stdin
   migrate                     apply pending database migrations (for deploy pipelines)
   backup PATH                 write a consistent copy of the SQLite database to the new file PATH
                               (while the service runs; restore it as the README says)
 
 The password is read from standard input (one trailing newline is dropped).
-set-password and disable end every session of the user.
+set-password and disable end every session of the user; revoke-admin those holding admin.
 Each change of an account writes audit lines (the service's JSON log format) to standard error.
 Uses DATABASE_URL, BCRYPT_COST, DATABASE_TIMEOUT_MS, ALLOW_EMPTY_DATABASE and the session settings
 like the service.
@@ -53,7 +55,9 @@ class CliError extends Error {
 
 const usageError = (message: string) => new CliError(`${message}\n\n${USAGE}`, 2)
 
-const COMMANDS = ['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'hash-password', 'migrate', 'backup']
+const OWN_CHANGES = [errors.OWN_ADMIN_RIGHTS, errors.OWN_ACCOUNT_DISABLED, errors.OWN_ACCOUNT_DELETED]
+
+const COMMANDS = ['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'hash-password', 'migrate', 'backup']
 
 /** An optional profile field: empty means none. */
 const profileField = (value: string | undefined) => value === undefined || value.trim() === '' ? null : value
@@ -169,12 +173,26 @@ async function accountCommand (app: FastifyInstance, command: string, username: 
       out(`Ended ${count} session${count === 1 ? '' : 's'} of ${username}`)
       return
     }
+    case 'grant-admin': {
+      if (await accounts.setAdmin(username, true, by) === undefined) throw noSuchUser()
+      out(`${username} is an administrator`)
+      return
+    }
+    case 'revoke-admin': {
+      const change = await accounts.setAdmin(username, false, by)
+      if (change === undefined) throw noSuchUser()
+      const count = change.endedSessions
+      out(`${username} is no longer an administrator: ended ${count} session${count === 1 ? '' : 's'} holding admin`)
+      return
+    }
     default: {
       if (users.list === undefined) throw new Error('the user store cannot list its accounts')
-      const all = (await users.list()).map((user: UserRecord) => ({ username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled }))
+      const all = (await users.list()).map((user: UserRecord) => ({
+        username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled, is_admin: user.isAdmin === true
+      }))
       if (values.json === true) return out(JSON.stringify(all, null, 2))
-      out('username\tdisabled\temail\tfull_name')
-      for (const user of all) out(`${user.username}\t${String(user.disabled)}\t${user.email ?? ''}\t${user.full_name ?? ''}`)
+      out('username\tdisabled\tis_admin\temail\tfull_name')
+      for (const user of all) out(`${user.username}\t${String(user.disabled)}\t${String(user.is_admin)}\t${user.email ?? ''}\t${user.full_name ?? ''}`)
     }
   }
 }
@@ -204,7 +222,7 @@ async function main (argv: string[], io: CliIo): Promise<void> {
     if (command === undefined && !values.help) throw new CliError('', 2)
     return
   }
-  const needsName = ['create-user', 'set-password', 'disable', 'enable', 'sessions', 'revoke-sessions', 'backup'].includes(command)
+  const needsName = ['create-user', 'set-password', 'disable', 'enable', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'backup'].includes(command)
   if (needsName && name === undefined) throw usageError(`${command} needs ${command === 'backup' ? 'the path of the new file' : 'a username'}`)
   if (extra.length > 0 || (!needsName && name !== undefined)) throw usageError(`Unexpected argument: ${extra[0] ?? name}`)
   const needsPassword = ['create-user', 'set-password', 'hash-password'].includes(command)
@@ -280,6 +298,8 @@ export async function run (argv: string[], io: CliIo): Promise<number> {
     }
     if (error instanceof CliError) return fail(error.message, error.exitCode)
     if (error instanceof PasswordRuleError) return fail(error.problem, 1)
+    // An account's change of itself the accounts refuse (the CLI's actor is 'cli').
+    if (OWN_CHANGES.some((entry) => entry.is(error))) return fail((error as Error).message, 1)
     if (error instanceof DatabaseStartError) return fail(error.message, 1)
     if (error instanceof DatabaseUnavailableError) {
       return fail(`The database is unavailable: ${String((error.cause as Error | undefined)?.message ?? error.message)}`, 1)

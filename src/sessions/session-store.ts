@@ -1,4 +1,5 @@
-import type { CompiledQuery, Kysely, Selectable } from 'kysely'
+import { sql, type CompiledQuery, type Kysely, type Selectable } from 'kysely'
+import { engineOf } from '../db/dialect.js'
 import { inWriteTransaction } from '../db/transaction.js'
 import type { AuthDatabase, SessionsTable } from '../db/types.js'
 import { newRefreshToken, newSessionId, refreshTokenHash } from './refresh-tokens.js'
@@ -35,6 +36,8 @@ export interface SessionRecord {
   createdAt: string
   lastUsedAt: string
   expiresAt: string
+  /** The scopes granted, space-separated; null for a session opened before scopes existed (the default ones). */
+  scope: string | null
 }
 
 export type RefreshOutcome =
@@ -51,7 +54,8 @@ function toRecord (row: Selectable<SessionsTable>): SessionRecord {
     userAgent: row.user_agent,
     createdAt: row.created_at,
     lastUsedAt: row.last_used_at,
-    expiresAt: row.expires_at
+    expiresAt: row.expires_at,
+    scope: row.scope
   }
 }
 
@@ -86,7 +90,7 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
     tokenWithSession: db.selectFrom('refresh_tokens')
       .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
       .select(['refresh_tokens.spent_at', 'sessions.id', 'sessions.username', 'sessions.user_agent', 'sessions.created_at',
-        'sessions.last_used_at', 'sessions.expires_at', 'sessions.absolute_expires_at'])
+        'sessions.last_used_at', 'sessions.expires_at', 'sessions.absolute_expires_at', 'sessions.scope'])
       .where('refresh_tokens.token_hash', '=', '').compile(),
     spend: db.updateTable('refresh_tokens').set({ spent_at: '' }).where('token_hash', '=', '').where('spent_at', 'is', null).compile(),
     spentAt: db.selectFrom('refresh_tokens').select('spent_at').where('token_hash', '=', '').compile(),
@@ -155,7 +159,8 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
         created_at: now,
         last_used_at: now,
         expires_at: iso(Math.min(nowMs + idleMs, absolute)),
-        absolute_expires_at: iso(absolute)
+        absolute_expires_at: iso(absolute),
+        scope: null
       }
       try {
         return await inWriteTransaction(db, async (trx) => {
@@ -238,6 +243,38 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
       if (except !== undefined) query = query.where('id', '!=', except)
       const result = await query.executeTakeFirst()
       return Number(result.numDeletedRows)
+    },
+
+    /**
+     * Ends the user's sessions granted `scope`: a whole word of their space-separated scopes,
+     * matched exactly (`admin` is neither `admins` nor `Admin`); how many ended. A session with no
+     * scope recorded holds none, and a name with a space in it matches nothing.
+     */
+    async endHoldingScope (username: string, scope: string): Promise<number> {
+      if (scope === '' || /\s/.test(scope)) return 0
+      // Padded with spaces, a whole word is found as ` word ` (case-sensitive, wildcards none).
+      const padded = sql<string>`' ' || ${sql.ref('scope')} || ' '`
+      const found = engineOf(db) === 'postgres' ? sql<number>`strpos(${padded}, ${` ${scope} `})` : sql<number>`instr(${padded}, ${` ${scope} `})`
+      const result = await db.deleteFrom('sessions').where('username', '=', username).where(found, '>', 0).executeTakeFirst()
+      return Number(result.numDeletedRows)
+    },
+
+    /** Ends every session of every user, or every one but `except`; how many ended. */
+    async endEveryone ({ except }: { except?: string } = {}): Promise<number> {
+      let query = db.deleteFrom('sessions')
+      if (except !== undefined) query = query.where('id', '!=', except)
+      const result = await query.executeTakeFirst()
+      return Number(result.numDeletedRows)
+    },
+
+    /** How many live sessions each of the users has (one query); a user with none is absent. */
+    async countLive (usernames: readonly string[]): Promise<Map<string, number>> {
+      if (usernames.length === 0) return new Map()
+      const rows = await db.selectFrom('sessions')
+        .select((eb) => ['username', eb.fn.countAll<number | string | bigint>().as('count')])
+        .where('username', 'in', usernames).where('expires_at', '>', iso(Date.now()))
+        .groupBy('username').execute()
+      return new Map(rows.map((row) => [row.username, Number(row.count)]))
     }
   }
 }

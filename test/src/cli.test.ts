@@ -299,7 +299,7 @@ t.test('disable and enable switch an account; an unknown user exits 1', async (t
   const disabled = await s.cli(['disable', 'dave'])
   exitsWith(t, disabled, 0, 'disable')
   t.match(disabled.stdout, /Disabled dave/)
-  t.same(await listJson(t, s), [{ username: 'dave', email: null, full_name: null, disabled: true }])
+  t.same(await listJson(t, s), [{ username: 'dave', email: null, full_name: null, disabled: true, is_admin: false }])
   t.match(disabled.stdout, /\(1 session ended\)/, 'and says it ended the session')
   t.same(auditLines(disabled), [
     { audit: 'user.disabled', actor: 'cli', username: 'dave', msg: 'audit: user.disabled' },
@@ -318,7 +318,7 @@ t.test('disable and enable switch an account; an unknown user exits 1', async (t
   exitsWith(t, enabled, 0, 'enable')
   t.match(enabled.stdout, /Enabled dave/)
   t.same(auditLines(enabled), [{ audit: 'user.enabled', actor: 'cli', username: 'dave', msg: 'audit: user.enabled' }], 'audited')
-  t.same(await listJson(t, s), [{ username: 'dave', email: null, full_name: null, disabled: false }])
+  t.same(await listJson(t, s), [{ username: 'dave', email: null, full_name: null, disabled: false, is_admin: false }])
   const me = await app.inject({ url: '/users/me/', headers: bearer(later) })
   t.equal(me.statusCode, 200, 'the token issued while disabled works once enabled')
   t.equal(me.json().username, 'dave')
@@ -378,35 +378,77 @@ t.test('sessions lists a user\'s live sessions; revoke-sessions ends them all', 
   exitsWith(t, unknown, 1, 'revoke-sessions of an unknown user')
 })
 
+t.test('grant-admin and revoke-admin switch the admin flag; revoking ends the sessions holding admin', async (t) => {
+  const s = await setup(t, { SUDO_USER: 'admin-on-call' })
+  const app = await openService(t, s)
+  const password = newPassword()
+  await createUser(app, { username: 'iris', password })
+  await createUser(app, { username: 'jack', password })
+
+  const granted = await s.cli(['grant-admin', 'iris'])
+  exitsWith(t, granted, 0, 'grant-admin')
+  t.equal(granted.stdout, 'iris is an administrator\n')
+  t.same(auditLines(granted), [{ audit: 'user.admin_granted', actor: 'cli', sudoUser: 'admin-on-call', username: 'iris', msg: 'audit: user.admin_granted' }], 'one audit line')
+  t.match(await listJson(t, s), [{ username: 'iris', is_admin: true }, { username: 'jack', is_admin: false }], 'list shows the flag')
+
+  // Until the token route records scopes, the test gives each session its own.
+  const sessionOf = async (scope: string | null) => {
+    const access = await token(app, 'iris', password)
+    const sid = JSON.parse(Buffer.from(access.split('.')[1] as string, 'base64url').toString()).sid as string
+    await app.db.updateTable('sessions').set({ scope }).where('id', '=', sid).execute()
+    return access
+  }
+  const [admin, plain, old] = [await sessionOf('me admin'), await sessionOf('me items'), await sessionOf(null)]
+  const revoked = await s.cli(['revoke-admin', 'iris'])
+  exitsWith(t, revoked, 0, 'revoke-admin')
+  t.equal(revoked.stdout, 'iris is no longer an administrator: ended 1 session holding admin\n', 'says how many sessions it ended')
+  t.same(auditLines(revoked), [{ audit: 'user.admin_revoked', actor: 'cli', sudoUser: 'admin-on-call', username: 'iris', endedSessions: 1, msg: 'audit: user.admin_revoked' }])
+  const status = async (access: string) => (await app.inject({ url: '/users/me/', headers: bearer(access) })).statusCode
+  t.same([await status(admin), await status(plain), await status(old)], [401, 200, 200], 'only the session holding admin has ended')
+  t.match(await listJson(t, s), [{ username: 'iris', is_admin: false }])
+  const again = await s.cli(['revoke-admin', 'iris'])
+  t.equal(again.stdout, 'iris is no longer an administrator: ended 0 sessions holding admin\n')
+
+  const [unknownGrant, unknownRevoke, noName] = await Promise.all([s.cli(['grant-admin', 'nobody']), s.cli(['revoke-admin', 'nobody']), s.cli(['grant-admin'])])
+  for (const [what, result] of [['grant-admin nobody', unknownGrant], ['revoke-admin nobody', unknownRevoke]] as const) {
+    exitsWith(t, result, 1, what)
+    t.match(result.stderr, /No user named nobody/)
+    t.same(auditLines(result), [], `${what}: nothing audited`)
+  }
+  exitsWith(t, noName, 2, 'grant-admin without a name')
+  t.match(noName.stderr, /grant-admin needs a username/)
+})
+
 t.test('list prints a tab-separated table and --json an array, never a password or hash', async (t) => {
   const s = await setup(t)
   const app = await openService(t, s)
   const [emptyTable, emptyJson] = await Promise.all([s.cli(['list']), s.cli(['list', '--json'])])
   exitsWith(t, emptyTable, 0, 'list on an empty database')
-  t.equal(emptyTable.stdout, 'username\tdisabled\temail\tfull_name\n', 'just the header')
+  t.equal(emptyTable.stdout, 'username\tdisabled\tis_admin\temail\tfull_name\n', 'just the header')
   exitsWith(t, emptyJson, 0, 'list --json on an empty database')
   t.same(JSON.parse(emptyJson.stdout), [])
 
   const passwords = [newPassword(), newPassword()] as const
   await createUser(app, { username: 'frank', password: passwords[1], disabled: true })
   await createUser(app, { username: 'erin', password: passwords[0], email: 'erin@example.com', fullName: 'Erin Example' })
+  await app.tokenAuth.accounts.setAdmin('erin', true)
 
   const [table, json] = await Promise.all([s.cli(['list']), s.cli(['list', '--json'])])
   exitsWith(t, table, 0, 'list')
   t.equal(table.stdout, [
-    'username\tdisabled\temail\tfull_name',
-    'erin\tfalse\terin@example.com\tErin Example',
-    'frank\ttrue\t\t',
+    'username\tdisabled\tis_admin\temail\tfull_name',
+    'erin\tfalse\ttrue\terin@example.com\tErin Example',
+    'frank\ttrue\tfalse\t\t',
     ''
   ].join('\n'), 'a header and one row per user, sorted by name')
 
   exitsWith(t, json, 0, 'list --json')
   const users = JSON.parse(json.stdout) as Array<Record<string, unknown>>
   t.same(users, [
-    { username: 'erin', email: 'erin@example.com', full_name: 'Erin Example', disabled: false },
-    { username: 'frank', email: null, full_name: null, disabled: true }
+    { username: 'erin', email: 'erin@example.com', full_name: 'Erin Example', disabled: false, is_admin: true },
+    { username: 'frank', email: null, full_name: null, disabled: true, is_admin: false }
   ])
-  for (const user of users) t.same(Object.keys(user).sort(), ['disabled', 'email', 'full_name', 'username'], 'exactly the public fields')
+  for (const user of users) t.same(Object.keys(user).sort(), ['disabled', 'email', 'full_name', 'is_admin', 'username'], 'exactly the public fields and the admin flag')
 
   const all = [emptyTable, emptyJson, table, json].map((r) => r.stdout + r.stderr).join('\n')
   for (const password of passwords) t.notOk(all.includes(password), 'no password in any output')

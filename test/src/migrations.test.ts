@@ -48,7 +48,7 @@ forEachEngine(t, async (t, engine) => {
     }
     const lineOf = new RegExp(`^Applied (\\w+) of (\\w+) \\(${engine}, \\d+ ms\\)$`)
     t.ok(said.every((line) => lineOf.test(line)), 'a line per migration applied: its name, table, engine and duration', { said })
-    t.equal(said.length, 8, 'the processes together name each of the 8 migrations once', { said })
+    t.equal(said.length, 10, 'the processes together name each of the 10 migrations once', { said })
     const again = await migrateProcess(url)
     t.equal(again.stdout, 'Nothing to apply: every migration was applied before\n', 'run again, nothing to apply, and it says so')
 
@@ -57,7 +57,8 @@ forEachEngine(t, async (t, engine) => {
     const applied = await sql<{ name: string }>`select name from auth_migrations union all select name from auth_throttle_migrations
       union all select name from items_migrations union all select name from health_migrations`.execute(db)
     t.same(applied.rows.map((r) => r.name).sort(), ['0001_create_health_probe', '0001_create_items', '0001_create_throttle_tables', '0001_create_users',
-      '0002_add_token_version', '0003_create_sessions', '0004_drop_token_version', '0005_add_refresh_token_replays'], 'each migration recorded once')
+      '0002_add_token_version', '0003_create_sessions', '0004_drop_token_version', '0005_add_refresh_token_replays',
+      '0006_add_users_is_admin', '0007_add_session_scope'], 'each migration recorded once')
     t.same(await tablesOf(db, engine), EVERY_TABLE, 'every table the service uses, the throttling counters\' included')
     await db.insertInto('users').values(newUser('someone')).execute()
     await t.rejects(db.insertInto('users').values(newUser('SomeOne')).execute(), 'the case-insensitive unique index exists')

@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import type { AccountChange, Guard, SessionRecord, Token, TokenAuth, TokenAuthAccounts, TokenAuthSettings, UserRecord, UserStore } from 'fastify-token-auth'
+import type { AccountChange, AdminUser, Guard, SessionRecord, Token, TokenAuth, TokenAuthAccounts, TokenAuthSettings, UserRecord, UserStore } from 'fastify-token-auth'
 import { expect, test } from 'tstyche'
 
 const app = Fastify()
@@ -43,7 +43,7 @@ test('issueToken answers a Token', () => {
 
 test('sessions: list, end one, end all', () => {
   expect(app.tokenAuth.sessions.list('alice')).type.toBe<Promise<SessionRecord[]>>()
-  expect<SessionRecord>().type.toBe<{ id: string, username: string, userAgent: string | null, createdAt: string, lastUsedAt: string, expiresAt: string }>()
+  expect<SessionRecord>().type.toBe<{ id: string, username: string, userAgent: string | null, createdAt: string, lastUsedAt: string, expiresAt: string, scope: string | null }>()
   expect(app.tokenAuth.sessions.end('alice', 'a-session-id')).type.toBe<Promise<boolean>>()
   expect(app.tokenAuth.sessions.endAll('alice')).type.toBe<Promise<number>>()
   expect(app.tokenAuth.sessions.endAll('alice', { actor: 'admin', operator: 'ops' })).type.toBe<Promise<number>>()
@@ -61,6 +61,19 @@ test('accounts: the changes that end sessions and are audited, passwords in the 
   expect(accounts.delete('alice')).type.toBe<Promise<boolean>>()
   expect(accounts.update('alice', { fullName: null })).type.toBe<Promise<UserRecord | undefined>>()
   expect<AccountChange>().type.toBe<{ endedSessions: number }>()
+})
+
+test('accounts: the admin operations', () => {
+  const { accounts } = app.tokenAuth
+  expect(accounts.list({ limit: 50, offset: 0, prefix: 'al' })).type.toBe<Promise<AdminUser[]>>()
+  expect(accounts.list).type.not.toBeCallableWith({ prefix: 'al' })
+  expect(accounts.get('alice')).type.toBe<Promise<AdminUser | undefined>>()
+  expect<AdminUser>().type.toBe<{ username: string, email: string | null, full_name: string | null, disabled: boolean, is_admin: boolean, created_at: string | null, live_sessions: number }>()
+  expect(accounts.setAdmin('alice', false, { actor: 'bob' })).type.toBe<Promise<AccountChange | undefined>>()
+  expect(accounts.adminUpdate('alice', { disabled: true, isAdmin: false, email: null, fullName: 'Alice' }, { actor: 'bob' })).type.toBe<Promise<AdminUser | undefined>>()
+  expect(accounts.adminUpdate).type.not.toBeCallableWith('alice', { is_admin: true })
+  expect(accounts.endAllSessions({ except: 'a-session-id' }, { actor: 'bob' })).type.toBe<Promise<number>>()
+  expect(accounts.endAllSessions()).type.toBe<Promise<number>>()
 })
 
 test('users is the UserStore, hashPassword a bcrypt hash', () => {

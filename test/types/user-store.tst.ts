@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import tokenAuth, { UsernameTakenError, schemas, type NewUser, type ProfileChanges, type UserRecord, type UserStore } from 'fastify-token-auth'
+import tokenAuth, { UsernameTakenError, schemas, type NewUser, type ProfileChanges, type UserPage, type UserRecord, type UserStore } from 'fastify-token-auth'
 import { expect, test } from 'tstyche'
 
 const users = new Map<string, UserRecord>()
@@ -85,8 +85,16 @@ test('a store missing a method is not a UserStore', () => {
 })
 
 test('UserRecord and NewUser', () => {
-  expect<UserRecord>().type.toBe<{ username: string, email: string | null, fullName: string | null, disabled: boolean, hashedPassword: string }>()
-  expect<NewUser>().type.toBe<{ username: string, hashedPassword: string, email?: string | null, fullName?: string | null, disabled?: boolean }>()
+  expect<UserRecord>().type.toBe<{ username: string, email: string | null, fullName: string | null, disabled: boolean, hashedPassword: string, isAdmin?: boolean, createdAt?: string }>()
+  expect<NewUser>().type.toBe<{ username: string, hashedPassword: string, email?: string | null, fullName?: string | null, disabled?: boolean, isAdmin?: boolean }>()
+})
+
+test('the admin methods are optional: a store without them (mapStore) is a UserStore; with them, typed', () => {
+  expect<UserStore['setAdmin']>().type.toBe<((username: string, isAdmin: boolean) => Promise<boolean>) | undefined>()
+  expect<UserStore['page']>().type.toBe<((page: UserPage) => Promise<UserRecord[]>) | undefined>()
+  expect<UserPage>().type.toBe<{ limit: number, offset: number, prefix?: string }>()
+  expect({ ...mapStore, setAdmin: async () => true, page: async () => [] } satisfies UserStore).type.not.toRaiseError()
+  expect({ ...mapStore, setAdmin: async () => 'yes' } satisfies UserStore).type.toRaiseError(2322)
 })
 
 test('UsernameTakenError is an Error made from a username', () => {

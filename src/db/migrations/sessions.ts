@@ -49,11 +49,25 @@ export const addRefreshTokenReplays: Migration = {
   }
 }
 
+/**
+ * The scopes a session was granted, space-separated; null for a session opened before scopes
+ * existed, which holds the default (non-admin) scopes.
+ */
+export const addSessionScope: Migration = {
+  async up (db: Kysely<any>) {
+    await db.schema.alterTable('sessions').addColumn('scope', 'text').execute()
+  },
+  async down (db: Kysely<any>) {
+    await db.schema.alterTable('sessions').dropColumn('scope').execute()
+  }
+}
+
 /** The session tables alone, in a database of their own beside a host's user store. */
 export const sessionMigrations: MigrationSet = {
   table: 'auth_session_migrations',
   migrations: {
     '0001_create_sessions': createSessionTables(false),
-    '0002_add_refresh_token_replays': addRefreshTokenReplays
+    '0002_add_refresh_token_replays': addRefreshTokenReplays,
+    '0003_add_session_scope': addSessionScope
   }
 }

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import { withIdColumn } from '../dialect.js'
 import type { MigrationSet } from '../migrate.js'
-import { addRefreshTokenReplays, createSessionTables } from './sessions.js'
+import { addRefreshTokenReplays, addSessionScope, createSessionTables } from './sessions.js'
 
 /** The built-in user store's `users` table and the sessions that belong to its rows. */
 export const usersMigrations: MigrationSet = {
@@ -46,6 +46,16 @@ export const usersMigrations: MigrationSet = {
         await db.schema.alterTable('users').addColumn('token_version', 'integer', (col) => col.notNull().defaultTo(0)).execute()
       }
     },
-    '0005_add_refresh_token_replays': addRefreshTokenReplays
+    '0005_add_refresh_token_replays': addRefreshTokenReplays,
+    // 1 for an administrator: a login may be granted the `admin` scope.
+    '0006_add_users_is_admin': {
+      async up (db: Kysely<any>) {
+        await db.schema.alterTable('users').addColumn('is_admin', 'integer', (col) => col.notNull().defaultTo(0)).execute()
+      },
+      async down (db: Kysely<any>) {
+        await db.schema.alterTable('users').dropColumn('is_admin').execute()
+      }
+    },
+    '0007_add_session_scope': addSessionScope
   }
 }

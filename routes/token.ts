@@ -100,7 +100,10 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     if (token === undefined) throw errors.MISSING_FIELD.create(['refresh_token'])
     const requested = requestedScopes(form.scope)
     // Narrowing is checked against the session's scopes before the refresh token is spent.
-    const outcome = await sessionStore.refresh(token, requested.kind === 'names' ? requested.names : undefined)
+    const outcome = await sessionStore.refresh(token, {
+      narrowTo: requested.kind === 'names' ? requested.names : undefined,
+      unrecorded: scopes.format(scopes.grant({ kind: 'default' }, false))
+    })
     if (!outcome.ok) {
       if (outcome.reason === 'reused') audit(request, 'token.reuse_detected', { username: outcome.username, session: outcome.sessionId })
       if (outcome.reason === 'widened') throw errors.SCOPE_WIDENED.create(outcome.names)
@@ -114,8 +117,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       await sessionStore.end(session.username, session.id)
       throw (user === undefined ? errors.REFRESH_TOKEN_INVALID : errors.INACTIVE_USER).create()
     }
-    // A session opened before scopes existed has the default ones.
-    const granted = session.scope ?? scopes.format(scopes.grant({ kind: 'default' }, false))
+    const granted = session.scope ?? ''
     audit(request, 'token.refreshed', { username: session.username, session: session.id, scope: granted })
     return tokens.issue(session, refreshToken, granted)
   }

@@ -29,7 +29,7 @@ export type ScopeRequest =
   | { kind: 'unknown', names: string[] }
 
 export interface ScopeRules {
-  /** Every scope, built-in first, with its description: what the docs list. */
+  /** Every scope with its description, in order: what the docs list. */
   readonly all: ReadonlyMap<string, string>
   /** Whether `name` is a scope of this instance. */
   has (name: string): boolean
@@ -43,7 +43,8 @@ export interface ScopeRules {
 
 /** The rules for the built-in scopes and the host's (name → description), checked by the options. */
 export function createScopeRules (hostScopes: Record<string, string> = {}): ScopeRules {
-  const all = new Map<string, string>([...Object.entries(BUILT_IN_SCOPES), ...Object.entries(hostScopes)])
+  // `me`, the host's, then `admin`: the order of every scope string and of the Authorize dialog.
+  const all = new Map<string, string>([['me', BUILT_IN_SCOPES.me], ...Object.entries(hostScopes), ['admin', BUILT_IN_SCOPES.admin]])
   const order = new Map([...all.keys()].map((name, index) => [name, index]))
   const format = (names: Iterable<string>) => [...new Set(names)].sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)).join(' ')
   return {

@@ -40,12 +40,22 @@ export interface SessionRecord {
   scope: string | null
 }
 
+/** What a refresh does to its session's scopes. */
+export interface RefreshScopes {
+  /** Keep only these (a name the session was not granted refuses the refresh, before the token is spent); absent: keep them all. */
+  narrowTo?: readonly string[]
+  /** The scopes of a session opened before scopes were recorded, written to it now. */
+  unrecorded: string
+}
+
 export type RefreshOutcome =
   | { ok: true, session: SessionRecord, refreshToken: string }
   /** `unknown` covers revoked and never-issued tokens alike. */
   | { ok: false, reason: 'unknown' | 'expired' }
   /** A spent token came back too late: its session was revoked. */
   | { ok: false, reason: 'reused', username: string, sessionId: string }
+  /** The refresh asked for scopes its session was not granted: nothing was spent. */
+  | { ok: false, reason: 'widened', names: string[] }
 
 function toRecord (row: Selectable<SessionsTable>): SessionRecord {
   return {
@@ -96,7 +106,7 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
     spentAt: db.selectFrom('refresh_tokens').select('spent_at').where('token_hash', '=', '').compile(),
     replay: db.updateTable('refresh_tokens').set({ replayed_at: '' }).where('token_hash', '=', '').where('replayed_at', 'is', null).compile(),
     addToken: db.insertInto('refresh_tokens').values({ token_hash: '', session_id: '', created_at: '', spent_at: '' }).compile(),
-    move: db.updateTable('sessions').set({ last_used_at: '', expires_at: '' }).where('id', '=', '').compile(),
+    move: db.updateTable('sessions').set({ last_used_at: '', expires_at: '', scope: '' }).where('id', '=', '').compile(),
     end: db.deleteFrom('sessions').where('id', '=', '').compile()
   }
   async function run<R> (trx: Kysely<AuthDatabase>, query: CompiledQuery<R>, parameters: unknown[]) {
@@ -111,13 +121,21 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
     return token
   }
 
-  async function rotate (trx: Kysely<AuthDatabase>, hash: string, nowMs: number): Promise<RefreshOutcome> {
+  async function rotate (trx: Kysely<AuthDatabase>, hash: string, nowMs: number, scopes: RefreshScopes): Promise<RefreshOutcome> {
     const now = iso(nowMs)
     const row = (await run(trx, compiled.tokenWithSession, [hash])).rows[0]
     if (row === undefined) return { ok: false, reason: 'unknown' }
     if (row.expires_at <= now) {
       await run(trx, compiled.end, [row.id])
       return { ok: false, reason: 'expired' }
+    }
+    let scope = row.scope ?? scopes.unrecorded
+    const { narrowTo } = scopes
+    if (narrowTo !== undefined) {
+      const held = scope.split(' ')
+      const widened = narrowTo.filter((name) => !held.includes(name))
+      if (widened.length > 0) return { ok: false, reason: 'widened', names: widened }
+      scope = held.filter((name) => narrowTo.includes(name)).join(' ')
     }
     let spentAt = row.spent_at
     if (spentAt === null) {
@@ -139,8 +157,8 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
     }
     const refreshToken = await addRefreshToken(trx, row.id, now)
     const expiresAt = iso(Math.min(nowMs + idleMs, Date.parse(row.absolute_expires_at)))
-    if (!affected(await run(trx, compiled.move, [now, expiresAt, row.id]))) return { ok: false, reason: 'unknown' }
-    return { ok: true, refreshToken, session: toRecord({ ...row, last_used_at: now, expires_at: expiresAt }) }
+    if (!affected(await run(trx, compiled.move, [now, expiresAt, scope, row.id]))) return { ok: false, reason: 'unknown' }
+    return { ok: true, refreshToken, session: toRecord({ ...row, last_used_at: now, expires_at: expiresAt, scope }) }
   }
 
   return {
@@ -148,7 +166,7 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
      * Opens a session for a login and issues its first refresh token; undefined when the account
      * was deleted meanwhile (its foreign key fails). Expired sessions are cleared on the way.
      */
-    async start (username: string, userAgent: string | undefined): Promise<{ session: SessionRecord, refreshToken: string } | undefined> {
+    async start (username: string, userAgent: string | undefined, scope: string): Promise<{ session: SessionRecord, refreshToken: string } | undefined> {
       const nowMs = Date.now()
       const now = iso(nowMs)
       const absolute = nowMs + policy.sessionMaxDays * DAY_MS
@@ -160,7 +178,7 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
         last_used_at: now,
         expires_at: iso(Math.min(nowMs + idleMs, absolute)),
         absolute_expires_at: iso(absolute),
-        scope: null
+        scope
       }
       try {
         return await inWriteTransaction(db, async (trx) => {
@@ -190,14 +208,14 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
 
     /**
      * Exchanges a refresh token for a new one in the same session (rotation), moving the
-     * session's idle expiry on. A spent token within the reuse window gets a fresh one too;
+     * session's idle expiry on, and narrowing its scopes (see RefreshScopes). A spent token within the reuse window gets a fresh one too;
      * after it, reuse of a stolen token is assumed and the whole session ends.
      */
-    async refresh (token: string): Promise<RefreshOutcome> {
+    async refresh (token: string, scopes: RefreshScopes): Promise<RefreshOutcome> {
       const hash = refreshTokenHash(token)
       for (let attempt = 1; ; attempt++) {
         try {
-          return await inWriteTransaction(db, async (trx) => await rotate(trx, hash, Date.now()))
+          return await inWriteTransaction(db, async (trx) => await rotate(trx, hash, Date.now(), scopes))
         } catch (error) {
           // The session ended while the refresh was under way.
           if (isForeignKeyViolation(error)) return { ok: false, reason: 'unknown' }

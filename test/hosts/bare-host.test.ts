@@ -8,7 +8,7 @@ import { securitySchemeDescription } from '../../src/openapi/openapi-text.js'
 import tokenAuth, { userOf, schemas, type TokenAuthOptions, type TokenAuthSettings } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 import { tempDir } from '../src/process-helper.js'
-import { bearer, get, hostUser, loginAs, newHost, operations, pluginOperations, pluginOptions, registerUser, requestToken, signUp, type Json } from './support.js'
+import { bearer, get, hostUser, loginAs, newHost, operations, pluginOperations, pluginOptions, PLUGIN_SCOPES, registerUser, requestToken, signUp, type Json } from './support.js'
 
 /* A bare Fastify host: nothing but the plugin under /auth and the host's own routes. */
 
@@ -153,7 +153,7 @@ t.test('exactly what the host gains', async (t) => {
   for (const name of ['jwtVerify', 'tokenAuthJwtVerify', 'tokenAuthJwtDecode']) t.equal(host.hasRequestDecorator(name), false, `no request.${name}`)
   for (const name of ['jwtSign', 'tokenAuthJwtSign']) t.equal(host.hasReplyDecorator(name), false, `no reply.${name}`)
 
-  t.same(Object.keys(host.tokenAuth).sort(), ['accounts', 'authenticate', 'currentActiveUser', 'hashPassword', 'issueToken', 'sessions', 'settings', 'users'])
+  t.same(Object.keys(host.tokenAuth).sort(), ['accounts', 'authenticate', 'currentActiveUser', 'hashPassword', 'issueToken', 'requireScopes', 'sessions', 'settings', 'users'])
   t.equal(host.tokenAuth.authenticate, host.authenticate, 'tokenAuth.authenticate is the authenticate decorator')
   t.equal(host.tokenAuth.currentActiveUser, host.currentActiveUser, 'tokenAuth.currentActiveUser is the currentActiveUser decorator')
   for (const [name, schema] of Object.entries(schemas)) {
@@ -237,11 +237,11 @@ t.test("the plugin's own document (the host has no @fastify/swagger)", async (t)
   t.equal(response.statusCode, 200)
   const doc = response.json()
   t.same(doc.components?.securitySchemes, {
-    OAuth2PasswordBearer: { type: 'oauth2', description: securitySchemeDescription('/auth/token'), flows: { password: { tokenUrl: '/auth/token', scopes: {} } } }
+    OAuth2PasswordBearer: { type: 'oauth2', description: securitySchemeDescription('/auth/token'), flows: { password: { tokenUrl: '/auth/token', scopes: PLUGIN_SCOPES } } }
   }, 'one oauth2 password-flow scheme, its tokenUrl under the prefix')
   t.same(operations(doc), pluginOperations('/auth'),
     "the plugin's operations only: the host's routes belong to no document of the plugin's")
-  t.same(doc.paths['/auth/users/me/'].get.security, [{ OAuth2PasswordBearer: [] }], 'GET /auth/users/me/ requires the scheme')
+  t.same(doc.paths['/auth/users/me/'].get.security, [{ OAuth2PasswordBearer: ['me'] }], 'GET /auth/users/me/ requires the scheme and me')
 })
 
 t.test("docs.operationIdPrefix in the plugin's own document", async (t) => {

@@ -34,7 +34,7 @@ t.test('a host with its own validator, serializer and reply serializer compilers
 
   const login = await requestToken(host)
   t.equal(login.statusCode, 200)
-  t.same(Object.keys(login.json()).sort(), ['access_token', 'expires_in', 'refresh_token', 'token_type'], 'the token response is not wrapped')
+  t.same(Object.keys(login.json()).sort(), ['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type'], 'the token response is not wrapped')
   const missing = await host.inject({ method: 'POST', url: '/auth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'username=a' })
   t.equal(missing.statusCode, 400)
   t.equal(missing.json().error, 'invalid_request', 'RFC 6749 error body, unwrapped')

@@ -7,13 +7,15 @@ import t from 'tap'
 import { securitySchemeDescription } from '../../src/openapi/openapi-text.js'
 import { docBlock } from '../support/doc-blocks.js'
 import tokenAuth, { userOf } from '../../src/index.js'
-import { get, HOST_INFO, hostUser, newHost, operations, pluginOperations, pluginOptions, signUp, swaggerHost, unresolvedRefs, type Json } from './support.js'
+import { get, HOST_INFO, hostUser, newHost, operations, pluginOperations, pluginOptions, PLUGIN_SCOPES, signUp, swaggerHost, unresolvedRefs, type Json } from './support.js'
 
 /* A host with its own @fastify/swagger and Swagger UI: the plugin's operations join its one document. */
 
-const scheme = (tokenUrl: string) => ({ type: 'oauth2', description: securitySchemeDescription(tokenUrl), flows: { password: { tokenUrl, scopes: {} } } })
+const scheme = (tokenUrl: string) => ({ type: 'oauth2', description: securitySchemeDescription(tokenUrl), flows: { password: { tokenUrl, scopes: PLUGIN_SCOPES } } })
 const SCHEME = scheme('/auth/token')
 const LOCK = [{ OAuth2PasswordBearer: [] }]
+// The plugin's own-account operations need `me`.
+const ME_LOCK = [{ OAuth2PasswordBearer: ['me'] }]
 
 /** The problems a real OpenAPI validator (Redocly's, as ReDoc uses) finds in the structure and the $refs. */
 async function structuralProblems (doc: Json): Promise<string[]> {
@@ -69,7 +71,7 @@ for (const version of ['3.0.3', '3.1.0']) {
       t.match(deref(doc, register.responses['201'].content['application/json'].schema), { title: 'TokenAuth.User', properties: { username: {}, email: {}, full_name: {}, disabled: {} } })
       t.same(register.security, [], 'registration needs no token, and says so')
 
-      t.same(doc.paths['/auth/users/me/'].get.security, LOCK, 'GET /auth/users/me/ requires the scheme')
+      t.same(doc.paths['/auth/users/me/'].get.security, ME_LOCK, 'GET /auth/users/me/ requires the scheme and me')
     })
 
     t.test('the security scheme and the locks', async (t) => {
@@ -181,7 +183,7 @@ t.test('two instances in one document, each with a security scheme and operation
   }, 'each scheme points at its own token route')
   t.same(doc.paths?.['/staff-area']?.get?.security, [{ StaffPassword: [] }], 'a staff route requires the staff scheme')
   t.same(doc.paths?.['/customers-area']?.get?.security, [{ CustomerPassword: [] }], 'a customer route the customer scheme')
-  t.same(doc.paths?.['/customers/users/me/']?.get?.security, [{ CustomerPassword: [] }], "and each instance's own operations likewise")
+  t.same(doc.paths?.['/customers/users/me/']?.get?.security, [{ CustomerPassword: ['me'] }], "and each instance's own operations likewise, with me")
   const ids = operationIds(doc)
   t.equal(ids.length, 2 * pluginOperations('').length, 'every operation of both instances has an operationId')
   t.equal(new Set(ids).size, ids.length, 'no operationId is used twice')
@@ -231,7 +233,7 @@ t.test('a host with Swagger 2 (not OpenAPI 3)', async (t) => {
   host.get('/api/private', { onRequest: host.currentActiveUser }, async (request) => ({ hello: userOf(request).username }))
   await host.ready()
   const doc: Json = host.swagger()
-  t.same(doc.securityDefinitions, { OAuth2PasswordBearer: { type: 'oauth2', description: SCHEME.description, flow: 'password', tokenUrl: '/auth/token', scopes: {} } })
+  t.same(doc.securityDefinitions, { OAuth2PasswordBearer: { type: 'oauth2', description: SCHEME.description, flow: 'password', tokenUrl: '/auth/token', scopes: PLUGIN_SCOPES } })
   t.same(doc.paths['/api/private'].get.security, LOCK)
   t.same(unresolvedRefs(doc).unresolved, [], 'every $ref resolves')
   t.same(await structuralProblems(doc), [], 'a validator finds nothing wrong with its structure', {

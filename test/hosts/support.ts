@@ -2,7 +2,7 @@ import { readdirSync, readlinkSync } from 'node:fs'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
-import tokenAuth, { userOf, type TokenAuthOptions } from '../../src/index.js'
+import tokenAuth, { BUILT_IN_SCOPES, userOf, type TokenAuthOptions } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 
 // Shared pieces of the host-app tests: each test builds its own Fastify host, registers the
@@ -135,6 +135,9 @@ const open = { type: 'object', properties: { public: { type: 'boolean' } } } as 
  * registered before the plugin; an open route before the plugin, a guarded one
  * (`/api/private`) and another open one (`/api/open`) after it. Not yet ready: add routes.
  */
+/** The scopes of an instance without scopes of the host's, as the Authorize dialog lists them. */
+export const PLUGIN_SCOPES = { me: BUILT_IN_SCOPES.me, admin: BUILT_IN_SCOPES.admin }
+
 export async function swaggerHost (t: TestContext, opts: { openapi?: string, plugin?: Partial<TokenAuthOptions> } = {}): Promise<FastifyInstance> {
   const host = newHost(t)
   await host.register(fastifySwagger, { openapi: { openapi: opts.openapi ?? '3.0.3', info: HOST_INFO } })

@@ -124,12 +124,11 @@ forEachEngine(t, async (t, engine) => {
     }
     const ids: Record<string, string> = {}
     for (const [name, scope] of Object.entries(scopes)) {
-      const started = await sessions.start('holder', name)
+      const started = await sessions.start('holder', name, 'me')
       ids[name] = started?.session.id as string
       await db.updateTable('sessions').set({ scope }).where('id', '=', ids[name] as string).execute()
     }
-    const others = await sessions.start('other', 'x')
-    await db.updateTable('sessions').set({ scope: 'admin' }).where('id', '=', others?.session.id as string).execute()
+    await sessions.start('other', 'x', 'admin')
 
     t.equal(await sessions.endHoldingScope('holder', 'adm%'), 0, 'a wildcard is no wildcard')
     t.equal(await sessions.endHoldingScope('holder', 'me admin'), 0, 'two names are no scope')
@@ -145,8 +144,8 @@ forEachEngine(t, async (t, engine) => {
   t.test('countLive counts unexpired sessions per user in one statement; endEveryone ends all but one', async (t) => {
     const { users, sessions, db } = await migrated(t, engine)
     for (const username of ['amy', 'ben', 'cat']) await users.create({ username, hashedPassword: 'h' })
-    const amy = [await sessions.start('amy', 'a1'), await sessions.start('amy', 'a2')]
-    const ben = await sessions.start('ben', 'b1')
+    const amy = [await sessions.start('amy', 'a1', 'me'), await sessions.start('amy', 'a2', 'me')]
+    const ben = await sessions.start('ben', 'b1', 'me')
     await db.updateTable('sessions').set({ expires_at: iso(Date.now() - 1000) }).where('id', '=', ben?.session.id as string).execute()
     t.same(Object.fromEntries(await sessions.countLive(['amy', 'ben', 'cat', 'nobody'])), { amy: 2 }, 'an expired session is not live; none, no entry')
     t.same([...await sessions.countLive([])], [], 'no users, no statement needed')
@@ -166,7 +165,7 @@ forEachEngine(t, async (t, engine) => {
     const accounts = createAccounts({ users, sessions, passwords: await createPasswordHasher(4) })
     for (let i = 0; i < 12; i++) {
       await users.create({ username: `user${String(i).padStart(2, '0')}`, hashedPassword: 'h', isAdmin: i === 3 })
-      if (i % 2 === 0) await sessions.start(`user${String(i).padStart(2, '0')}`, 'ua')
+      if (i % 2 === 0) await sessions.start(`user${String(i).padStart(2, '0')}`, 'ua', 'me')
     }
     counter.count = 0
     const page = await accounts.list({ limit: 10, offset: 0 })

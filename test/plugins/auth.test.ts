@@ -32,7 +32,7 @@ forEachEngine(t, async (t, engine) => {
 
     const me = async (headers: Record<string, string>) => await app.inject({ method: 'GET', url: '/users/me/', headers })
     // A live session of johndoe's, so each hand-made token below fails for its own flaw only.
-    const ours = { ...issuedBy, sid: sessionOf(await login(app, johndoe)), iat: now() }
+    const ours = { ...issuedBy, sid: sessionOf(await login(app, johndoe)), iat: now(), scope: 'me items' }
 
     t.test('no Authorization header: 401 Not authenticated', async (t) => {
       const res = await me({})
@@ -82,7 +82,9 @@ forEachEngine(t, async (t, engine) => {
       'no iat': () => makeJwt(HS256, { ...issuedBy, sid: ours.sid, sub: 'johndoe', exp: now() + 600 }, secret),
       'a string iat': () => makeJwt(HS256, { ...ours, iat: String(now()), sub: 'johndoe', exp: now() + 600 }, secret),
       'an iat a minute in the future': () => makeJwt(HS256, { ...ours, iat: now() + 60, sub: 'johndoe', exp: now() + 600 }, secret),
-      'an iat older than the token lifetime': () => makeJwt(HS256, { ...ours, iat: now() - 31 * 60, sub: 'johndoe', exp: now() + 600 }, secret)
+      'an iat older than the token lifetime': () => makeJwt(HS256, { ...ours, iat: now() - 31 * 60, sub: 'johndoe', exp: now() + 600 }, secret),
+      'no scope': () => makeJwt(HS256, { ...issuedBy, sid: ours.sid, iat: ours.iat, sub: 'johndoe', exp: now() + 600 }, secret),
+      'a scope list rather than a string': () => makeJwt(HS256, { ...ours, scope: ['me'], sub: 'johndoe', exp: now() + 600 }, secret)
     }
     for (const [name, make] of Object.entries(unusable)) {
       t.test(`${name}: 401 Could not validate credentials`, async (t) => {
@@ -189,7 +191,7 @@ forEachEngine(t, async (t, engine) => {
     // One second of life: valid now, refused once exp has passed.
     const sid = sessionOf(await login(app, johndoe))
     const exp = now() + 1
-    const token = makeJwt(HS256, { ...issuedBy, sid, sub: 'johndoe', iat: now(), exp }, secret)
+    const token = makeJwt(HS256, { ...issuedBy, sid, sub: 'johndoe', iat: now(), exp, scope: 'me' }, secret)
     t.equal((await app.inject({ url: '/users/me/', headers: bearer(token) })).statusCode, 200)
     await clockPast(exp * 1000)
     const res = await app.inject({ url: '/users/me/', headers: bearer(token) })

@@ -198,18 +198,19 @@ t.test('GET /openapi.json', async (t) => {
   })
 
   t.test('the session and account operations: a summary, an operationId, when each status is answered, examples', async (t) => {
-    const sessionOperations: Array<[string, string, string[], boolean]> = [
-      ['/token', 'post', ['200', '400', '401', '413', '429', '503'], false],
-      ['/revoke', 'post', ['200', '400', '413', '429', '503'], false],
-      ['/logout', 'post', ['204', '401', '422', '503'], true],
-      ['/users/me/sessions', 'get', ['200', '400', '401', '422', '429', '503'], true],
-      ['/users/me/sessions/{session_id}', 'delete', ['204', '400', '401', '404', '422', '503'], true],
-      ['/users/me/password', 'post', ['204', '400', '401', '413', '415', '422', '429', '503'], true],
-      ['/users/me/', 'patch', ['200', '400', '401', '413', '415', '422', '503'], true],
-      ['/users/me/', 'delete', ['204', '400', '401', '413', '415', '422', '429', '503'], true]
+    // The scopes each needs: none for a public one, [] for one any token may call.
+    const sessionOperations: Array<[string, string, string[], string[] | undefined]> = [
+      ['/token', 'post', ['200', '400', '401', '413', '429', '503'], undefined],
+      ['/revoke', 'post', ['200', '400', '413', '429', '503'], undefined],
+      ['/logout', 'post', ['204', '401', '422', '503'], []],
+      ['/users/me/sessions', 'get', ['200', '400', '401', '403', '422', '429', '503'], ['me']],
+      ['/users/me/sessions/{session_id}', 'delete', ['204', '400', '401', '403', '404', '422', '503'], ['me']],
+      ['/users/me/password', 'post', ['204', '400', '401', '403', '413', '415', '422', '429', '503'], ['me']],
+      ['/users/me/', 'patch', ['200', '400', '401', '403', '413', '415', '422', '503'], ['me']],
+      ['/users/me/', 'delete', ['204', '400', '401', '403', '413', '415', '422', '429', '503'], ['me']]
     ]
     const operationIds = new Set<string>()
-    for (const [path, method, statuses, locked] of sessionOperations) {
+    for (const [path, method, statuses, scopes] of sessionOperations) {
       const operation = doc.paths?.[path]?.[method]
       const name = `${method.toUpperCase()} ${path}`
       t.ok(operation?.summary, `${name} has a summary`)
@@ -220,7 +221,7 @@ t.test('GET /openapi.json', async (t) => {
         const description = operation?.responses?.[status]?.description
         t.ok(typeof description === 'string' && description !== 'Default Response' && description.length > 10, `${name} ${status} says when it is answered`)
       }
-      if (locked) t.same(operation?.security, [{ OAuth2PasswordBearer: [] }], `${name} requires the bearer token`)
+      if (scopes !== undefined) t.same(operation?.security, [{ OAuth2PasswordBearer: scopes }], `${name} requires the bearer token${scopes.length > 0 ? ` with ${scopes.join(' ')}` : ''}`)
       else t.notOk(operation?.security?.length, `${name} needs no bearer token`)
     }
     t.equal(operationIds.size, sessionOperations.length, 'operationIds are unique')

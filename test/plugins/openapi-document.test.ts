@@ -195,12 +195,18 @@ t.test("the service's document", async (t) => {
     t.equal((await app.inject({ method: 'POST', url: `/logout?scope=${String(scope)}`, headers: again })).statusCode, 204, 'the logout scope example')
   })
 
-  t.test('public operations say they need no token; the others require the scheme', async (t) => {
+  t.test('public operations say they need no token; the others require the scheme with the scopes they need', async (t) => {
+    const scopesOf = (name: string) => name.includes('/items/') ? ['items'] : name === 'POST /logout' ? [] : ['me']
     for (const { name, operation } of operations) {
       if (PUBLIC_OPERATIONS.includes(name)) t.same(operation.security, [], `${name}: security []`)
-      else t.same(operation.security, [{ OAuth2PasswordBearer: [] }], `${name} requires OAuth2PasswordBearer`)
+      else t.same(operation.security, [{ OAuth2PasswordBearer: scopesOf(name) }], `${name} requires OAuth2PasswordBearer with ${scopesOf(name).join(' ') || 'any scope'}`)
     }
     t.equal(doc.security, undefined, 'no document-wide requirement')
+    t.same(doc.components.securitySchemes.OAuth2PasswordBearer.flows.password.scopes, {
+      me: 'Read and change your own account and sessions',
+      items: 'Read and change your own items',
+      admin: 'Manage every account and session (admins only)'
+    }, 'the password flow lists every scope with its description, in order')
   })
 
   t.test('without a public URL: the server is "/" and the token URL a path', async (t) => {

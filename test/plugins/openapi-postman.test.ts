@@ -66,14 +66,16 @@ t.test('a Postman collection from the document logs in as generated', async (t) 
     t.ok(me, 'GET /users/me/ is in the collection')
     const oauth2 = Object.fromEntries((me?.auth?.oauth2 as Json[] ?? []).map((entry) => [entry.key, entry.value]))
     t.equal(me?.auth?.type, 'oauth2', 'it logs in with OAuth2')
-    t.same(oauth2, { accessTokenUrl: `${publicUrl}/token`, grant_type: 'password_credentials' }, 'the password grant at the absolute token URL')
+    t.same(oauth2, { accessTokenUrl: `${publicUrl}/token`, grant_type: 'password_credentials', scope: 'me items admin' },
+      'the password grant at the absolute token URL, asking for every scope the document lists')
     t.equal(find(requests, 'POST', ['token'])?.auth, null, 'the token request itself needs no auth')
 
     // An OAuth2 client (Postman's "Get New Access Token") posts the form to that URL.
     const registered = await fetch(`${publicUrl}/users/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'postman', password: 'postman-password' }) })
     t.equal(registered.status, 201)
-    const token = await fetch(oauth2.accessTokenUrl, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'postman', password: 'postman-password' }) })
+    const token = await fetch(oauth2.accessTokenUrl, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'postman', password: 'postman-password', scope: oauth2.scope }) })
     t.equal(token.status, 200, 'the accessTokenUrl answers a token')
+    t.equal((await token.json() as { scope: string }).scope, 'me items', 'admin left out of the grant for a user who is not one, not refused')
   })
 
   t.test('as imported with examples: register, log in and read the user, each request as generated', async (t) => {

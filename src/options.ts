@@ -211,6 +211,7 @@ export const TokenAuthOptionsSchema = Type.Object({
     mustBe: 'true, false or an object of docs options'
   })),
   scopes: Type.Optional(Type.Record(Type.String({ pattern: SCOPE_NAME_PATTERN }), Type.String({ minLength: 1, maxLength: 200 }), {
+    additionalProperties: false,
     default: {},
     description: `The host's own OAuth2 scopes beside the built-in ${Object.keys(BUILT_IN_SCOPES).map((name) => `\`${name}\``).join(' and ')}: ` +
       'name → description (shown in the Authorize dialog). Every user may be granted them; a token asking for no scope gets all of them and `me`.',

@@ -13,6 +13,8 @@ export type Json = Record<string, any>
 export interface Credentials {
   username: string
   password: string
+  /** Sent as the token form's `scope` when given. */
+  scope?: string
 }
 
 export const hostUser: Credentials = { username: 'hostuser', password: 'host-password-1' }

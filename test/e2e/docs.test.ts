@@ -114,6 +114,44 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
     t.same(log.pageErrors, [], 'no uncaught page errors')
   })
 
+  t.test('Swagger UI: the Authorize dialog lists the scopes; only me ticked, the items routes answer 403', async (t) => {
+    const { page } = await openDocs(t)
+    await page.locator('.auth-wrapper button.authorize').click()
+    const dialog = page.locator('.modal-ux')
+    await dialog.locator('.scopes .checkbox label').first().waitFor({ timeout: STEP_TIMEOUT })
+    const listed = await dialog.locator('.scopes .checkbox label').allInnerTexts()
+    t.same(listed.map((text) => text.split('\n')[0]?.trim()), ['me', 'items', 'admin'], 'every scope has a checkbox, in order')
+    t.match(await dialog.innerText(), /Read and change your own items/, 'with its description')
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click()
+
+    const tokenRequest = page.waitForRequest((r) => r.url() === `${origin}/token`, { timeout: STEP_TIMEOUT })
+    const modal = await authorize(page, johndoe.username, johndoe.password, ['me'])
+    t.equal(new URLSearchParams((await tokenRequest).postData() ?? '').get('scope'), 'me', 'the token request asks for me')
+    t.ok(await shows(modal.getByRole('heading', { name: 'Authorized' })), 'authorized')
+    await modal.getByRole('button', { name: 'Close', exact: true }).click()
+
+    const me = await execute(operation(page, 'get', '/users/me/'))
+    t.ok(await shows(me), 'GET /users/me/ answers')
+    t.equal((await me.locator('.response-col_status').innerText()).trim(), '200', 'GET /users/me/: 200')
+    const items = await execute(operation(page, 'get', '/users/me/items/'))
+    t.ok(await shows(items), 'GET /users/me/items/ answers')
+    t.equal((await items.locator('.response-col_status').innerText()).trim(), '403', 'GET /users/me/items/: 403')
+    t.same(JSON.parse(await items.locator('.highlight-code code').first().innerText()), { detail: 'Not enough permissions' }, 'the detail is shown')
+  })
+
+  t.test('Swagger UI: Authorize with nothing ticked gets the default scopes', async (t) => {
+    const { page } = await openDocs(t)
+    const tokenResponse = page.waitForResponse((r) => r.url() === `${origin}/token`, { timeout: STEP_TIMEOUT })
+    const modal = await authorize(page, johndoe.username, johndoe.password)
+    const answer = await (await tokenResponse).json() as { scope: string }
+    t.equal(answer.scope, 'me items', 'every scope but admin')
+    t.ok(await shows(modal.getByRole('heading', { name: 'Authorized' })), 'authorized')
+    await modal.getByRole('button', { name: 'Close', exact: true }).click()
+    const items = await execute(operation(page, 'get', '/users/me/items/'))
+    t.ok(await shows(items), 'GET /users/me/items/ answers')
+    t.equal((await items.locator('.response-col_status').innerText()).trim(), '200', 'GET /users/me/items/: 200')
+  })
+
   t.test('Swagger UI: a wrong password shows an auth error and does not authorize', async (t) => {
     const { page, log } = await openDocs(t)
     const tokenResponse = page.waitForResponse((r) => r.url() === `${origin}/token`, { timeout: STEP_TIMEOUT })

@@ -17,12 +17,14 @@ export async function shows (locator: Locator, timeout = STEP_TIMEOUT): Promise<
 export const operation = (page: Page, method: string, path: string) =>
   page.locator(`.opblock.opblock-${method}:has(> .opblock-summary [data-path="${path}"])`)
 
-/** Opens the Authorize modal and submits the password flow form. */
-export async function authorize (page: Page, username: string, password: string): Promise<Locator> {
+/** Opens the Authorize modal and submits the password flow form, with `scopes` ticked. */
+export async function authorize (page: Page, username: string, password: string, scopes: string[] = []): Promise<Locator> {
   await page.locator('.auth-wrapper button.authorize').click()
   const modal = page.locator('.modal-ux')
   await modal.getByLabel('username:', { exact: true }).fill(username)
   await modal.getByLabel('password:', { exact: true }).fill(password)
+  // Swagger UI's checkbox is styled away; its label is what a user clicks.
+  for (const scope of scopes) await modal.locator(`label[for="${scope}-password-checkbox-OAuth2PasswordBearer"]`).click()
   await modal.getByRole('button', { name: 'Apply given OAuth2 credentials' }).click()
   return modal
 }

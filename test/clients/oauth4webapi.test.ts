@@ -109,6 +109,24 @@ forEachEngine(t, async (t, engine) => {
     await accepted(t, service, token.access_token)
   })
 
+  t.test('scope: the library sends it and reads the granted scope; a refresh narrows it; an unknown one is invalid_scope', async (t) => {
+    const service = await setUp(t)
+    const granted = await oauth.processGenericTokenEndpointResponse(service.as, client, await oauth.genericTokenEndpointRequest(service.as, client, clientAuth,
+      'password', new URLSearchParams({ username: johndoe.username, password: johndoe.password, scope: 'items me' }), insecure))
+    t.equal(granted.scope, 'me items', 'the granted scope, as the library reads it')
+    const narrowed = await oauth.processRefreshTokenResponse(service.as, client, await oauth.refreshTokenGrantRequest(service.as, client, clientAuth,
+      refreshTokenOf(granted), { ...insecure, additionalParameters: { scope: 'me' } }))
+    t.equal(narrowed.scope, 'me', 'narrowed by the refresh')
+    await accepted(t, service, narrowed.access_token)
+    const challenge = await thrown(oauth.protectedResourceRequest(narrowed.access_token, 'GET', new URL(`${service.as.issuer}/users/me/items/`), undefined, undefined, insecure),
+      oauth.WWWAuthenticateChallengeError)
+    t.equal(challenge.status, 403)
+    t.same(challenge.cause, [{ scheme: 'bearer', parameters: { error: 'insufficient_scope', scope: 'items' } }], 'insufficient_scope, as the library parses it')
+    const unknown = await thrown(oauth.processGenericTokenEndpointResponse(service.as, client, await oauth.genericTokenEndpointRequest(service.as, client, clientAuth,
+      'password', new URLSearchParams({ username: johndoe.username, password: johndoe.password, scope: 'orders' }), insecure)), oauth.ResponseBodyError)
+    t.same([unknown.status, unknown.error], [400, 'invalid_scope'])
+  })
+
   t.test('refresh grant: strict checks pass, the refresh token rotates, the new pair works', async (t) => {
     const service = await setUp(t)
     const first = await service.login()

@@ -92,6 +92,22 @@ forEachEngine(t, async (t, engine) => {
     t.equal(res.json?.username, 'johndoe')
   })
 
+  t.test('getToken with scope (an array, as the library takes it): the granted scope in the token, narrowed on refresh', async (t) => {
+    const { baseUrl, client } = await setUp(t)
+    const token = await client.getToken({ ...credentials, scope: ['me'] })
+    t.equal(token.token.scope, 'me', 'granted: me')
+    t.equal((await me(baseUrl, accessOf(token))).status, 200, 'GET /users/me/ with me')
+    const items = await fetch(`${baseUrl}/users/me/items/`, { headers: { authorization: `Bearer ${accessOf(token)}` } })
+    t.equal(items.status, 403, 'GET /users/me/items/ without items')
+    t.equal(items.headers.get('www-authenticate'), 'Bearer error="insufficient_scope", scope="items"')
+    const everything = await client.getToken(credentials)
+    t.equal(everything.token.scope, 'me items', 'no scope: the default grant')
+    const narrowed = await everything.refresh({ scope: 'items' })
+    t.equal(narrowed.token.scope, 'items', 'refresh({ scope }) narrows')
+    const widened = await refusalOf(narrowed.refresh({ scope: ['me', 'items'] }))
+    t.same([widened.status, widened.body.error], [400, 'invalid_scope'], 'and asking for more is invalid_scope')
+  })
+
   t.test('getToken honours a shorter access-token lifetime in expired()', async (t) => {
     const service = await startService(t, { accessTokenExpireMinutes: 1 }, engine)
     await createUser(service.app, johndoe)

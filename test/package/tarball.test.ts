@@ -35,7 +35,7 @@ const noTarball = packed.tarball === undefined && 'npm pack made no tarball'
 /** The host's source files for the type checks: each one a program of its own. */
 const jwtHost = `import jwt from '@fastify/jwt'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import tokenAuth, { authenticate as tokenAuthenticate, currentActiveUser, userOf, type Token, type TokenAuthUser } from 'fastify-token-auth'
+import tokenAuth, { authenticate as tokenAuthenticate, currentActiveUser, requireScopes, userOf, type Token, type TokenAuthUser } from 'fastify-token-auth'
 
 // @fastify/jwt's recipe, and nothing declared for the plugin: request.user and authenticate are
 // the host's, the plugin's account comes from userOf.
@@ -61,7 +61,7 @@ const secret = process.env.JWT_SECRET ?? ''
 const app = Fastify()
 await app.register(jwt, { secret })
 app.decorate('authenticate', async (request: FastifyRequest, _reply: FastifyReply) => { await request.jwtVerify() })
-await app.register(tokenAuth, { prefix: '/auth', secret, database: 'sqlite::memory:', decorators: { authenticate: false } })
+await app.register(tokenAuth, { prefix: '/auth', secret, database: 'sqlite::memory:', decorators: { authenticate: false }, scopes: { 'orders:read': 'Read your orders' } })
 
 app.get('/host-token', { onRequest: app.authenticate }, async (request) => {
   const claims: HostClaims = request.user
@@ -72,9 +72,11 @@ app.get('/plugin-token', { onRequest: tokenAuthenticate }, async (request) => {
   return { username: account.username, disabled: account.disabled }
 })
 app.get('/active', { onRequest: currentActiveUser }, async (request) => ({ active: !userOf(request).disabled }))
+app.get('/orders', { onRequest: requireScopes('orders:read') }, async (request) => ({ owner: userOf(request).username }))
 
 export const hostToken: string = app.jwt.sign({ sub: 'host', scope: ['orders:read'] })
-export const pluginToken: Promise<Token> = app.tokenAuth.issueToken('someone')
+export const pluginToken: Promise<Token> = app.tokenAuth.issueToken('someone', { scope: 'orders:read' })
+export const granted: Promise<string> = pluginToken.then((token) => token.scope)
 `
 
 const dbHost = `import Fastify from 'fastify'

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import fastifyJwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
 import type { Token } from '../src/schemas/token.js'
-import { createVerifiedTokenCache, type VerifiedClaims } from '../src/tokens/verified-tokens.js'
+import { createVerifiedTokenCache, type RememberedClaims, type VerifiedClaims } from '../src/tokens/verified-tokens.js'
 
 const JWT_ALGORITHM = 'HS256'
 const JWT_NAMESPACE = 'tokenAuth'
@@ -11,7 +11,7 @@ export interface AccessTokens {
   /** The token response for a session: an access token for it and its scopes (expiring with it at the latest) beside its new refresh token. */
   issue (session: { id: string, username: string, expiresAt: string }, refreshToken: string, scope: string): Token
   /** The claims of a usable access token (signature, algorithm, `exp`, `iss`, `aud` checked), else undefined. */
-  claimsOf (token: string): VerifiedClaims | undefined
+  claimsOf (token: string): RememberedClaims | undefined
 }
 
 export interface AccessTokensOptions {

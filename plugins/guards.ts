@@ -3,7 +3,7 @@ import { sendServerError } from './errors.js'
 import type { Guard, GuardReply, GuardRequest, TokenAuthUser } from '../src/types.js'
 import { isPromise, type LiveSession, type SessionLookup } from '../src/sessions/session-lookup.js'
 import type { ScopeRules } from '../src/scopes/scopes.js'
-import type { VerifiedClaims } from '../src/tokens/verified-tokens.js'
+import type { RememberedClaims } from '../src/tokens/verified-tokens.js'
 import type { AccessTokens } from './access-tokens.js'
 
 export interface Guards {
@@ -133,16 +133,15 @@ export function requireScopes (...names: string[]): Guard {
   return guard
 }
 
-/** Whether a token's `scope` claim holds every one of `needed`. */
-function grants (scope: string, needed: readonly string[]): boolean {
-  if (needed.length === 0) return true
-  const granted = scope.split(' ')
-  return needed.every((name) => granted.includes(name))
+/** Whether the scopes a token was granted hold every one of `needed`. */
+function grants (granted: readonly string[], needed: readonly string[]): boolean {
+  for (const name of needed) if (!granted.includes(name)) return false
+  return true
 }
 
 /** The guard hooks, built on the access tokens, the per-request session lookup and the instance's scopes. */
 export function createGuards (tokens: AccessTokens, lookup: SessionLookup, scopes: ScopeRules): Guards {
-  function admit (request: GuardRequest, reply: GuardReply, active: boolean, needed: readonly string[], claims: VerifiedClaims, found: LiveSession | undefined): void {
+  function admit (request: GuardRequest, reply: GuardReply, active: boolean, needed: readonly string[], claims: RememberedClaims, found: LiveSession | undefined): void {
     // An ended session (logout, revocation, a password change, a deleted user) has no row.
     if (found === undefined || found.user.username !== claims.sub || found.expiresAt <= isoNow()) {
       invalidToken(reply)
@@ -152,7 +151,7 @@ export function createGuards (tokens: AccessTokens, lookup: SessionLookup, scope
       sendError(reply, errors.INACTIVE_USER)
       return
     }
-    if (!grants(claims.scope, needed)) {
+    if (!grants(claims.scopes, needed)) {
       sendError(reply, errors.INSUFFICIENT_SCOPE, needed.join(' '))
       return
     }

@@ -9,6 +9,11 @@ export interface VerifiedClaims {
   scope: string
 }
 
+/** Verified claims as remembered: with the granted scopes split once, for every request the token makes. */
+export interface RememberedClaims extends VerifiedClaims {
+  readonly scopes: readonly string[]
+}
+
 /** How far ahead of this clock another instance's may be. */
 const CLOCK_SKEW_MS = 5000
 
@@ -20,9 +25,9 @@ const CLOCK_SKEW_MS = 5000
  * entry goes first when full. `clock` is for the tests: milliseconds since the epoch.
  */
 export function createVerifiedTokenCache (verify: (token: string) => VerifiedClaims, maxEntries = 10_000, clock: () => number = Date.now) {
-  const entries = new Map<string, VerifiedClaims>()
+  const entries = new Map<string, RememberedClaims>()
   /** The token's claims, or undefined when it is unusable. */
-  return function claimsOf (token: string): VerifiedClaims | undefined {
+  return function claimsOf (token: string): RememberedClaims | undefined {
     const now = clock()
     const hit = entries.get(token)
     if (hit !== undefined) {
@@ -39,7 +44,7 @@ export function createVerifiedTokenCache (verify: (token: string) => VerifiedCla
     if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || typeof claims.sid !== 'string' || typeof claims.scope !== 'string') return undefined
     // Issued in the future: not by this service, whose instances' clocks agree within the skew.
     if (typeof claims.iat !== 'number' || claims.iat * 1000 > now + CLOCK_SKEW_MS) return undefined
-    const remembered = { sub: claims.sub, exp: claims.exp, iat: claims.iat, sid: claims.sid, scope: claims.scope }
+    const remembered = { sub: claims.sub, exp: claims.exp, iat: claims.iat, sid: claims.sid, scope: claims.scope, scopes: Object.freeze(claims.scope.split(' ')) }
     if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string)
     entries.set(token, remembered)
     return remembered

@@ -18,7 +18,7 @@ function verifier (table: Record<string, VerifiedClaims | Error>) {
 t.test('a verified token is verified once, then answered from memory', async (t) => {
   const { verify, calls } = verifier({ good: { sub: 'alice', exp: now() + 600, iat: now(), sid: 's1', scope: 'me' } })
   const subjectOf = createVerifiedTokenCache(verify)
-  t.same(subjectOf('good'), { sub: 'alice', exp: now() + 600, iat: now(), sid: 's1', scope: 'me' })
+  t.same(subjectOf('good'), { sub: 'alice', exp: now() + 600, iat: now(), sid: 's1', scope: 'me', scopes: ['me'] }, 'the claims, with the scopes split')
   t.equal(subjectOf('good')?.sub, 'alice')
   t.equal(subjectOf('good')?.sub, 'alice')
   t.same(calls, ['good'])

@@ -485,28 +485,28 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
   },
 
   // An administrator's change of their own account (the accounts module's admin operations,
-  // `by.actor` naming the account): refused, nothing changed, so the last admin cannot lock
-  // everyone out by accident.
+  // `by.actor` naming an administrator's account): refused, nothing changed, so the last admin
+  // cannot lock everyone out by accident.
   OWN_ADMIN_RIGHTS: {
     status: 400,
     detail: 'An admin cannot remove their own admin rights',
     use: 'thrown',
     summary: 'Removing one\'s own admin rights',
-    when: '`accounts.setAdmin(…, false, by)` or `accounts.adminUpdate` with `isAdmin: false`, `by.actor` naming the account: nothing changed'
+    when: '`accounts.setAdmin(…, false, by)` or `accounts.adminUpdate` with `isAdmin: false`, `by.actor` naming the account, an administrator\'s: nothing changed'
   },
   OWN_ACCOUNT_DISABLED: {
     status: 400,
     detail: 'An admin cannot disable their own account',
     use: 'thrown',
     summary: 'Disabling oneself',
-    when: '`accounts.disable` or `accounts.adminUpdate` with `disabled: true`, `by.actor` naming the account: nothing changed'
+    when: '`accounts.disable` or `accounts.adminUpdate` with `disabled: true`, `by.actor` naming the account, an administrator\'s: nothing changed'
   },
   OWN_ACCOUNT_DELETED: {
     status: 400,
     detail: 'An admin cannot delete their own account',
     use: 'thrown',
     summary: 'Deleting oneself',
-    when: '`accounts.delete`, `by.actor` naming the account: nothing changed'
+    when: '`accounts.delete`, `by.actor` naming the account, an administrator\'s: nothing changed'
   },
 
   // Thrown to a host, never answered.

@@ -197,9 +197,10 @@ export interface TokenAuthSessions {
 /**
  * Account administration for a host (and the service's CLI): each change ends the sessions it
  * must and writes its audit lines, as the plugin's own routes do. `by` names who made it in the
- * audit lines: default `{ actor: 'host' }`. When `by.actor` names the account itself, taking its
- * own admin rights, disabling or deleting it is refused with an error of the table
- * (`OWN_ADMIN_RIGHTS`, `OWN_ACCOUNT_DISABLED`, `OWN_ACCOUNT_DELETED`) and nothing changes.
+ * audit lines: default `{ actor: 'host' }`. When `by.actor` names the account itself, an
+ * administrator's, taking its own admin rights, disabling or deleting it is refused with an
+ * error of the table (`OWN_ADMIN_RIGHTS`, `OWN_ACCOUNT_DISABLED`, `OWN_ACCOUNT_DELETED`) and
+ * nothing changes.
  */
 export interface TokenAuthAccounts {
   /**
@@ -247,7 +248,8 @@ export interface TokenAuth {
   /**
    * The user store the plugin runs on, for code written against the store: reads go to it, and
    * its writes go through `accounts` (a `setPassword`, `setDisabled(…, true)` or `delete` ends
-   * the user's sessions; every write is audited with the actor 'host'). `replacePassword` is
+   * the user's sessions, a `setAdmin(…, false)` those holding `admin`; every write is audited
+   * with the actor 'host'). `replacePassword` is
    * left out.
    */
   readonly users: UserStore

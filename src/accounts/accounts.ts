@@ -74,8 +74,8 @@ export interface AdminChanges {
 
 /**
  * Who makes an administrator's change: `actor` names them (an administrator's username, or
- * 'host', 'cli'), and when it names the account itself, taking its own admin rights, disabling
- * or deleting it is refused; `audit` writes the change's line.
+ * 'host', 'cli'), and when it names the account itself, an administrator's, taking its own admin
+ * rights, disabling or deleting it is refused; `audit` writes the change's line.
  */
 export interface AdminActor {
   readonly actor: string
@@ -128,14 +128,6 @@ export interface AccountParts {
    * (the built-in store); without it, an administrator's update checks everything first.
    */
   transaction?: <T>(write: (users: UserStore) => Promise<T>) => Promise<T>
-}
-
-/** Refuses an administrator's change that would take their own admin rights, disable or delete them. */
-function refuseOwn (username: string, by: AdminActor, change: { isAdmin?: boolean, disabled?: boolean, deleted?: boolean }): void {
-  if (by.actor !== username) return
-  if (change.isAdmin === false) throw errors.OWN_ADMIN_RIGHTS.create()
-  if (change.disabled === true) throw errors.OWN_ACCOUNT_DISABLED.create()
-  if (change.deleted === true) throw errors.OWN_ACCOUNT_DELETED.create()
 }
 
 function checkPage ({ limit, offset, prefix }: UserPage): void {
@@ -214,6 +206,19 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
     return await endSessions(username, audit)
   }
 
+  /**
+   * Refuses an administrator's change that would take their own admin rights, disable or delete
+   * them. Only an administrator's own account is protected: an ordinary account that happens to
+   * be named like an actor ('host', 'cli') is changed as any other.
+   */
+  async function refuseOwn (username: string, by: AdminActor, change: { isAdmin?: boolean, disabled?: boolean, deleted?: boolean }): Promise<void> {
+    if (by.actor !== username) return
+    const refusal = change.isAdmin === false
+      ? errors.OWN_ADMIN_RIGHTS
+      : change.disabled === true ? errors.OWN_ACCOUNT_DISABLED : change.deleted === true ? errors.OWN_ACCOUNT_DELETED : undefined
+    if (refusal !== undefined && (await users.findByUsername(username))?.isAdmin === true) throw refusal.create()
+  }
+
   /** The account as an administrator sees it, or undefined. */
   async function get (username: string): Promise<AdminUser | undefined> {
     const user = await users.findByUsername(username)
@@ -275,7 +280,7 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
      * such user; disabling oneself is refused (OWN_ACCOUNT_DISABLED).
      */
     async setDisabled (username: string, disabled: boolean, by: AdminActor): Promise<AccountChange | undefined> {
-      refuseOwn(username, by, { disabled })
+      await refuseOwn(username, by, { disabled })
       if (!await users.setDisabled(username, disabled)) return undefined
       by.audit(disabled ? 'user.disabled' : 'user.enabled', { username })
       return disabled ? await endSessions(username, by.audit) : { endedSessions: 0 }
@@ -293,7 +298,7 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
 
     /** An account deleted by an administrator, with its sessions; false when there is no such user. Deleting oneself is refused (OWN_ACCOUNT_DELETED). */
     async delete (username: string, by: AdminActor): Promise<boolean> {
-      refuseOwn(username, by, { deleted: true })
+      await refuseOwn(username, by, { deleted: true })
       if (!await users.delete(username)) return false
       by.audit('user.deleted', { username })
       await sessions.endAll(username)
@@ -331,7 +336,7 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
      * (OWN_ADMIN_RIGHTS). Audited as user.admin_granted or user.admin_revoked.
      */
     async setAdmin (username: string, isAdmin: boolean, by: AdminActor): Promise<AccountChange | undefined> {
-      refuseOwn(username, by, { isAdmin })
+      await refuseOwn(username, by, { isAdmin })
       if (users.setAdmin === undefined) throw errors.STORE_LACKS.create('setAdmin')
       if (!await users.setAdmin(username, isAdmin)) return undefined
       const endedSessions = isAdmin ? 0 : await sessions.endHoldingScope(username, ADMIN_SCOPE)
@@ -348,7 +353,7 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
      */
     async adminUpdate (username: string, changes: AdminChanges, by: AdminActor): Promise<AdminUser | undefined> {
       const { disabled, isAdmin, email, fullName } = changes
-      refuseOwn(username, by, { isAdmin, disabled })
+      await refuseOwn(username, by, { isAdmin, disabled })
       const profile: ProfileChanges = { ...(email !== undefined && { email }), ...(fullName !== undefined && { fullName }) }
       checkProfile(profile)
       if (isAdmin !== undefined && users.setAdmin === undefined) throw errors.STORE_LACKS.create('setAdmin')

@@ -270,7 +270,7 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
      */
     async endHoldingScope (username: string, scope: string): Promise<number> {
       if (scope === '' || /\s/.test(scope)) return 0
-      // Padded with spaces, a whole word is found as ` word ` (case-sensitive, wildcards none).
+      // Padded with spaces, a whole word is found as ` word ` (case-sensitive, no wildcards).
       const padded = sql<string>`' ' || ${sql.ref('scope')} || ' '`
       const found = engineOf(db) === 'postgres' ? sql<number>`strpos(${padded}, ${` ${scope} `})` : sql<number>`instr(${padded}, ${` ${scope} `})`
       const result = await db.deleteFrom('sessions').where('username', '=', username).where(found, '>', 0).executeTakeFirst()

@@ -139,6 +139,14 @@ forEachEngine(t, async (t, engine) => {
     t.match(await accounts.setAdmin('boss', true, boss), { endedSessions: 0 })
     t.same(audited().map((line) => line.audit), ['user.updated', 'user.admin_granted'])
     t.equal(await users.setDisabled('boss', true), true, "the host's actor ('host') is not the account: allowed")
+
+    // Anyone may register a name like an actor's: an ordinary account is no administrator's own.
+    await user('host')
+    t.equal(await users.setDisabled('host', true), true, "an ordinary account named 'host' is disabled by the host")
+    t.equal(await accounts.delete('host'), true, 'and deleted')
+    await user('clerk')
+    await accounts.setAdmin('clerk', true)
+    await t.rejects(accounts.delete('clerk', { actor: 'clerk' }), { code: errors.OWN_ACCOUNT_DELETED.code }, 'an administrator named as the actor is protected')
   })
 
   t.test('adminUpdate: all or nothing, disabling ends every session, one audit line', async (t) => {

@@ -417,6 +417,10 @@ t.test('grant-admin and revoke-admin switch the admin flag; revoking ends the se
   }
   exitsWith(t, noName, 2, 'grant-admin without a name')
   t.match(noName.stderr, /grant-admin needs a username/)
+
+  // The CLI's actor is 'cli': a registered account of that name is no administrator acting on itself.
+  await createUser(app, { username: 'cli', password })
+  exitsWith(t, await s.cli(['disable', 'cli']), 0, "disable an ordinary account named 'cli'")
 })
 
 t.test('list prints a tab-separated table and --json an array, never a password or hash', async (t) => {

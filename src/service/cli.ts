@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import {
-  AccountRuleError, backupSqliteDatabase, BackupError, DatabaseUnavailableError, hashPassword, parseDatabaseUrl,
+  AccountRuleError, backupSqliteDatabase, BackupError, DatabaseUnavailableError, errors, hashPassword, parseDatabaseUrl,
   packageInfo, PasswordRuleError, tokenAuth, UsernameTakenError, type AccountIssue, type AppliedMigration, type AuditActor, type UserRecord
 } from '../index.js'
 import { cliActor, cliLogger } from './cli-audit.js'
@@ -280,7 +280,7 @@ export async function run (argv: string[], io: CliIo): Promise<number> {
     }
     if (error instanceof CliError) return fail(error.message, error.exitCode)
     if (error instanceof PasswordRuleError) return fail(error.problem, 1)
-    if (error instanceof DatabaseStartError) return fail(error.message, 1)
+    if (error instanceof DatabaseStartError || errors.MISSING_PACKAGE.is(error)) return fail(error.message, 1)
     if (error instanceof DatabaseUnavailableError) {
       return fail(`The database is unavailable: ${String((error.cause as Error | undefined)?.message ?? error.message)}`, 1)
     }

@@ -2,7 +2,6 @@ import { createRequire } from 'node:module'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
-import type { Redis } from 'ioredis'
 import { counterGuard } from '../src/throttle/counter-guard.js'
 import { clientKey, loginKeys, type LoginAttemptStore, type LoginThrottlePolicy } from '../src/throttle/login-throttle.js'
 import { createRedisLoginAttemptStore } from '../src/throttle/redis-throttle-store.js'
@@ -14,7 +13,7 @@ import type { Audit, AuditFields } from './audit.js'
 
 // Declared with the public types: the plugin's options name it, and importing this file would
 // bring its decorator augmentation into every host's types.
-import type { AddressLimit } from '../src/types.js'
+import type { AddressLimit, ThrottleRedisClient } from '../src/types.js'
 export type { AddressLimit }
 
 /** The routes limited per client address. */
@@ -26,7 +25,7 @@ export interface ThrottleOptions {
   /** Failed logins per username; false: no backoff. */
   login: LoginThrottlePolicy | false
   /** Where the counters live; the plugin's database without one. */
-  redis?: Redis
+  redis?: ThrottleRedisClient
   /** Key prefix in Redis. */
   redisPrefix: string
   /** The plugin's database: the counters without `redis`. */
@@ -107,7 +106,7 @@ interface StoreContract {
   child (): StoreContract
 }
 
-type RedisStoreClass = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, prefix: string) => StoreContract
+type RedisStoreClass = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: ThrottleRedisClient, prefix: string) => StoreContract
 // @fastify/rate-limit's own Redis store (its script and key layout), which the package does not re-export.
 const RedisStore = createRequire(import.meta.url)('@fastify/rate-limit/store/RedisStore.js') as RedisStoreClass
 // The longest a request waits on Redis; after a failure it is skipped this long before a probe.

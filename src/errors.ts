@@ -585,5 +585,15 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     use: 'thrown',
     summary: 'No backup written',
     when: '`backupSqliteDatabase` wrote no backup: a `BackupError`, whose message says what to do'
+  },
+  MISSING_PACKAGE: {
+    status: 500,
+    detail: (use: string, name: string, major: number) => `fastify-token-auth: ${use} needs the optional ${name} package: npm install ${name}@${major}`,
+    example: ['a sqlite: database', 'better-sqlite3', 12],
+    params: ['use', 'package', 'major'],
+    use: 'thrown',
+    summary: 'An optional package not installed',
+    when: 'Opening a `sqlite:` database without `better-sqlite3` installed, or a `postgres://` one without `pg` (the service: ' +
+      '`REDIS_URL` without `ioredis`): the message names the command that installs it'
   }
 })

@@ -14,7 +14,7 @@ export { hashNewPassword as hashPassword, PasswordRuleError } from './accounts/p
 export type { SessionRecord } from './sessions/session-store.js'
 export type { Token } from './schemas/token.js'
 export { authSchemaMap as schemas } from './schemas/index.js'
-export type { MetricsRegistry } from './types.js'
+export type { MetricsRegistry, ThrottleRedisClient } from './types.js'
 export { DEFAULT_METRICS_PREFIX } from '../plugins/auth-metrics.js'
 export { authenticate, currentActiveUser, requireScopes, userOf } from '../plugins/guards.js'
 export { BUILT_IN_SCOPES } from './scopes/scopes.js'

@@ -1,6 +1,5 @@
 import { Kind, Type, TypeRegistry, type Static, type TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
-import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import type { UserStore } from './accounts/user-store.js'
 import { DATABASE_URL_PATTERN } from './db/database-url.js'
@@ -9,7 +8,7 @@ import { DEFAULT_DOCS_LEAD, DEFAULT_DOCS_TITLE } from './openapi/openapi-text.js
 import { parsePublicUrl } from './openapi/public-url.js'
 import { BUILT_IN_SCOPES, SCOPE_NAME_PATTERN } from './scopes/scopes.js'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
-import type { AddressLimit, MetricsRegistry } from './types.js'
+import type { AddressLimit, MetricsRegistry, ThrottleRedisClient } from './types.js'
 
 // The plugin's options as one schema: their types, ranges, defaults and descriptions. The
 // plugin validates its options with it, the service takes its settings' ranges and defaults
@@ -104,7 +103,7 @@ const ThrottleOptions = Type.Object({
       'account has not logged in from in the last 30 days are let through one at a time, at this pace (an hour / this number); ' +
       "the owner's own addresses are not held."
   })),
-  redis: Type.Optional(hostObject<Redis>('ioredis client', ['eval'], {
+  redis: Type.Optional(hostObject<ThrottleRedisClient>('ioredis client', ['eval'], {
     description: 'An ioredis client to keep the counters in, shared by every instance using it. Unset: the plugin\'s database.',
     mustBe: 'an ioredis client'
   }))
@@ -259,7 +258,7 @@ export interface ResolvedThrottleOptions {
   loginBackoffAfter: number | false
   loginBackoffMaxSeconds: number
   loginFailuresPerHour: number
-  redis?: Redis
+  redis?: ThrottleRedisClient
 }
 
 /** The options, checked, with every default filled in. */

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import { registerAccessTokens } from '../plugins/access-tokens.js'
 import { createAudit } from '../plugins/audit.js'
@@ -23,7 +22,7 @@ import { optionsError, resolveOptions, type ResolvedOptions } from './options.js
 import { PasswordRuleError } from './accounts/passwords.js'
 import { createAccounts, type AccountChange, type AdminActor, type AdminChanges, type AdminUser, type AuditActor, type NewAccount } from './accounts/accounts.js'
 import { errors as errorTable } from './errors.js'
-import type { AddressLimit, Guard, GuardDecorators, MetricsRegistry } from './types.js'
+import type { AddressLimit, Guard, GuardDecorators, MetricsRegistry, ThrottleRedisClient } from './types.js'
 import { addSchemas, authSchemas } from './schemas/index.js'
 import type { Token } from './schemas/token.js'
 import type { SessionRecord } from './sessions/session-store.js'
@@ -89,7 +88,7 @@ export interface TokenAuthThrottleOptions {
    */
   loginFailuresPerHour?: number
   /** An ioredis client to keep the counters in, shared by every instance using it. Default: the plugin's database. */
-  redis?: Redis
+  redis?: ThrottleRedisClient
 }
 
 /** Prometheus metrics of the plugin's own (logins, refreshes, bcrypt in flight …) in a registry of the host's. */

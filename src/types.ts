@@ -5,6 +5,17 @@ import type { User } from './schemas/user.js'
 /** A prom-client registry of the host's, in either exposition format. */
 export type MetricsRegistry = Registry | Registry<OpenMetricsContentType>
 
+/**
+ * A Redis client of the host's for the throttling counters: an ioredis client (`new Redis(…)`,
+ * ioredis 5 or 6) fits. Typed by what the plugin calls, so the package's types need no ioredis.
+ */
+export interface ThrottleRedisClient {
+  eval (script: string, numberOfKeys: number, ...args: Array<string | number>): Promise<unknown>
+  defineCommand (name: string, definition: { lua: string, numberOfKeys?: number }): void
+  on (event: 'ready', listener: () => void): unknown
+  off (event: 'ready', listener: () => void): unknown
+}
+
 /** The account of a request a guard admitted: what `userOf(request)` gives. */
 export type TokenAuthUser = User
 

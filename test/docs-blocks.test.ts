@@ -33,6 +33,7 @@ const where = (block: Block) => `${block.file}:${block.line} (${block.lang === '
 /** Blocks that another test also runs, beyond the checks here; each names its block with docBlock(). */
 const RUN_ELSEWHERE = [
   { file: 'README.md', heading: 'Embedding in a Fastify service', lang: 'sh', test: 'test/package/tarball.test.ts', does: 'runs its install line' },
+  { file: 'docs/deployment.md', heading: 'Production install', lang: 'sh', test: 'test/package/production.test.ts', does: 'runs its line for the optional packages' },
   { file: 'docs/embedding.md', heading: 'OpenAPI', test: 'test/hosts/host-swagger.test.ts', does: 'registers its refResolver' },
   { file: 'docs/embedding.md', heading: 'CORS in a host', test: 'test/e2e/cors.test.ts', does: 'gives its CORS options to a host Chromium calls' }
 ]
@@ -448,10 +449,19 @@ t.test("docs/embedding.md's install lines are the README's, which the package te
   t.equal(install('docs/embedding.md'), install('README.md'))
 })
 
+/** The TypeScript files under `dir` of test/, relative to test/; none of the test tools' packages (test/tools, test/node_modules). */
+function testSources (dir = join(repoRoot, 'test')): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    if (entry.name === 'node_modules') return []
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return testSources(path)
+    return entry.name.endsWith('.ts') ? [relative(join(repoRoot, 'test'), path)] : []
+  })
+}
+
 t.test('the tests RUN_ELSEWHERE names take their blocks with docBlock(), and no other test does', async (t) => {
   const calls = (source: string) => [...source.matchAll(/docBlock\(\s*'([^']*)',\s*'([^']*)'(?:,\s*'([^']*)')?\s*\)/g)]
-  const testFiles = readdirSync(join(repoRoot, 'test'), { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.endsWith('.ts') && !name.startsWith('support/doc-blocks') && name !== 'docs-blocks.test.ts')
+  const testFiles = testSources().filter((name) => !name.startsWith('support/doc-blocks') && name !== 'docs-blocks.test.ts')
   const found = testFiles.flatMap((name) => calls(readFileSync(join(repoRoot, 'test', name), 'utf8'))
     .map((match) => `test/${name}: ${match[1] as string} › ${match[2] as string}${match[3] === undefined ? '' : ` (${match[3]})`}`)).sort()
   const listed = RUN_ELSEWHERE.map((entry) => `${entry.test}: ${entry.file} › ${entry.heading}${entry.lang === undefined ? '' : ` (${entry.lang})`}`).sort()

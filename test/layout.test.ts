@@ -81,12 +81,13 @@ t.test('the guards reach the database only through the session lookup', async (t
 })
 
 t.test("docs/embedding.md says whose each of the package's dependencies is", async (t) => {
-  const { dependencies } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
+  const { dependencies, peerDependencies } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, Record<string, string>>
   const guide = readFileSync(join(root, 'docs', 'embedding.md'), 'utf8')
   const table = guide.slice(guide.indexOf('| Dependency | Whose |'))
   t.ok(table.length > 20, 'the table is there')
   const named = new Set([...table.matchAll(/`([^`]+)`/g)].map((match) => match[1]))
-  t.same(Object.keys(dependencies).filter((name) => !named.has(name)), [], 'every dependency is in the table')
+  t.same(Object.keys(dependencies ?? {}).filter((name) => !named.has(name)), [], 'every dependency is in the table')
+  t.same(Object.keys(peerDependencies ?? {}).filter((name) => !named.has(name)), [], 'and every peer dependency')
 })
 
 t.test('the checks see what they must refuse', async (t) => {

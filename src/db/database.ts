@@ -1,10 +1,10 @@
 import { randomInt } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
-import SQLite from 'better-sqlite3'
+import type SQLite from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type Dialect, type KyselyConfig } from 'kysely'
 import { errors } from '../errors.js'
+import { loadPg, loadSqlite } from './drivers.js'
 import { asUnavailable, unavailableReason } from './errors.js'
 import { watchFileIdentity, type FileIdentity } from './file-identity.js'
 import type { AuthDatabase } from './types.js'
@@ -102,16 +102,6 @@ function withStatementCache (sqlite: SQLite.Database, identity: FileIdentity | u
   }
 }
 
-/** The PostgreSQL driver, an optional dependency loaded only when PostgreSQL is used. */
-function loadPg (): typeof import('pg') {
-  try {
-    return createRequire(import.meta.url)('pg') as typeof import('pg')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error
-    throw new Error('A postgres:// database needs the optional pg package: npm install pg@8', { cause: error })
-  }
-}
-
 function postgresPool (url: string, opts: DatabaseOptions, timeoutMs: number): import('pg').Pool {
   const pg = loadPg()
   const pool = new pg.Pool({
@@ -140,12 +130,13 @@ export function createDatabase (url: string, opts: DatabaseOptions = {}): Opened
     const pool = postgresPool(location.url, opts, timeoutMs)
     return opened({ dialect: translatingUnavailable(new PostgresDialect({ pool })) }, { pool })
   }
+  const Database = loadSqlite()
   if (location.path !== ':memory:') {
     ensureDirectory(location.path, url)
     // It holds password hashes: private to the service's user (SQLite gives its -wal and -shm files the same mode).
     closeSync(openSync(location.path, 'a', 0o600))
   }
-  const sqlite = new SQLite(location.path)
+  const sqlite = new Database(location.path)
   const { path } = location
   const identity = path === ':memory:'
     ? undefined
@@ -198,7 +189,8 @@ export async function backupSqliteDatabase (db: Kysely<any>, destination: string
     closeSync(openSync(partial, 'wx', 0o600))
     // In one step, a snapshot: copied in steps, a write by the service between two restarts the copy.
     await sqlite.backup(partial, { progress: () => 0x7fffffff })
-    const copy = new SQLite(partial, { fileMustExist: true })
+    const Database = loadSqlite()
+    const copy = new Database(partial, { fileMustExist: true })
     try {
       copy.pragma(`user_version = ${freshGeneration(sqlite.pragma('user_version', { simple: true }) as number)}`)
       // One self-contained file: the copy's log is checkpointed into it and removed.

@@ -300,7 +300,7 @@ export async function run (argv: string[], io: CliIo): Promise<number> {
     if (error instanceof PasswordRuleError) return fail(error.problem, 1)
     // An account's change of itself the accounts refuse (the CLI's actor is 'cli').
     if (OWN_CHANGES.some((entry) => entry.is(error))) return fail((error as Error).message, 1)
-    if (error instanceof DatabaseStartError) return fail(error.message, 1)
+    if (error instanceof DatabaseStartError || errors.MISSING_PACKAGE.is(error)) return fail(error.message, 1)
     if (error instanceof DatabaseUnavailableError) {
       return fail(`The database is unavailable: ${String((error.cause as Error | undefined)?.message ?? error.message)}`, 1)
     }

@@ -4,7 +4,7 @@ import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { pino, type BaseLogger, type Logger } from 'pino'
 import { addressLimit, ConfigError, corsOrigins, loadConfig, loadEnvFile, trustProxy, trustProxyRisk, workerCount, type Config } from './config.js'
-import { parseDatabaseUrl, type AppliedMigration } from '../index.js'
+import { errors, parseDatabaseUrl, type AppliedMigration } from '../index.js'
 import { DatabaseStartError } from './db/database-marker.js'
 import { isUnreachable, openServiceDatabase, postgresTarget, startFailureReason } from './db/service-database.js'
 import { serviceFastifyOptions } from './fastify-options.js'
@@ -22,7 +22,8 @@ const MAX_RETRY_MS = 5000
  * Before a process serves or forks workers: a SQLite file is checked against its marker (an
  * empty database where one existed is refused), then the database is migrated and marked.
  * PostgreSQL out of reach is tried again, backing off, for DATABASE_CONNECT_TIMEOUT_SECONDS;
- * then, or on any other failure, a DatabaseStartError says why in one line. `announce`: say
+ * then, or on any other failure, a DatabaseStartError says why in one line (a driver not
+ * installed: the package's MISSING_PACKAGE error, naming the command). `announce`: say
  * so when there is nothing to migrate (the primary or the only process, not every worker).
  */
 async function prepareDatabase (config: Config, log: StartLog, { announce }: { announce: boolean }) {
@@ -40,7 +41,7 @@ async function prepareDatabase (config: Config, log: StartLog, { announce }: { a
       await db.destroy()
       return
     } catch (error) {
-      if (engine !== 'postgres' || error instanceof DatabaseStartError) throw error
+      if (engine !== 'postgres' || error instanceof DatabaseStartError || errors.MISSING_PACKAGE.is(error)) throw error
       const problem = `Cannot use ${postgresTarget(config.DATABASE_URL)}: ${startFailureReason(error)}`
       const left = deadline - performance.now()
       if (!isUnreachable(error)) throw new DatabaseStartError(problem, { cause: error })
@@ -280,7 +281,8 @@ async function main () {
     if (count > 1 && cluster.isPrimary) await supervise(config, count, envFile)
     else await serve(config, envFile)
   } catch (error) {
-    if (!(error instanceof DatabaseStartError)) throw error
+    // Errors that say what to do: their message alone.
+    if (!(error instanceof DatabaseStartError) && !errors.MISSING_PACKAGE.is(error)) throw error
     process.stderr.write(`${error.message}\n`)
     process.exit(1)
   }

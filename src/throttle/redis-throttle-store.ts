@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { ThrottleRedisClient } from '../types.js'
 import { pastLimitSpacing, type LoginAttemptStore, type LoginThrottlePolicy } from './login-throttle.js'
 
 // KEYS: the username-at-address hash, the username's window counter, the address's known
@@ -35,7 +35,7 @@ return 0
 `
 
 /** The login-attempt counters in Redis, under `prefix`: shared by every instance using it. */
-export function createRedisLoginAttemptStore (redis: Redis, prefix: string): LoginAttemptStore {
+export function createRedisLoginAttemptStore (redis: ThrottleRedisClient, prefix: string): LoginAttemptStore {
   return {
     async admit (keys, policy: LoginThrottlePolicy, now) {
       const wait = await redis.eval(ADMIT, 4, prefix + keys.pair, prefix + keys.user, prefix + keys.known, prefix + keys.slot, now,

@@ -1,16 +1,18 @@
 import { execFile } from 'node:child_process'
-import { copyFile, lstat, mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { copyFile, lstat, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { INSTALL_DIR, readServiceUnit, STATE_DIR } from '../deploy/systemd-unit.js'
 import { builtTree, copyBuiltTree, type TreeBuild } from '../support/built-tree.js'
+import { docBlock } from '../support/doc-blocks.js'
 import { cleanEnv, freePort, httpLogin, httpMe, httpRegister, repoRoot, tempDir } from '../src/process-helper.js'
 import { answers, describeRun, LongRunning, npmEnv, randomSecret, run, type RunResult } from './support.js'
 
-// The production tree a deploy makes: the repository, built, then `npm prune --omit=dev`. It
-// must run the service (`npm start`) and the CLI (its bin, `npm run cli`) without any of the
-// development tooling, and say plainly what is missing when there is no build.
+// The production tree a deploy makes: the repository, built, then `npm prune --omit=dev`, then
+// docs/deployment.md's line for the optional packages (here better-sqlite3, for SQLite). It must
+// run the service (`npm start`) and the CLI (its bin, `npm run cli`) without any of the
+// development tooling, and say plainly what is missing: the build, or an optional package.
 //
 // Everything happens in a copy of the tree tap's `before` built as `npm run build` does
 // (test/support/built-tree.ts): the prune removes packages from the copy's node_modules only.
@@ -55,6 +57,14 @@ if (prepared.build.code === 0) {
 }
 const notPruned = prepared.prune?.code !== 0 && 'the build or the prune failed'
 
+/** docs/deployment.md's line installing the optional packages into the pruned tree. */
+function optionalPackagesLine (): string {
+  const { code } = docBlock('docs/deployment.md', 'Production install', 'sh')
+  const line = code.split('\n').find((text) => text.startsWith('npm install --no-save --save-prod --omit=dev better-sqlite3@'))
+  if (line === undefined) throw new Error('docs/deployment.md: no line installing better-sqlite3 under Production install')
+  return line.replace(/\s+#.*$/, '')
+}
+
 const exists = async (path: string) => (await stat(path).catch(() => undefined)) !== undefined
 
 t.test('the copy builds and prunes to production dependencies', async (t) => {
@@ -65,14 +75,37 @@ t.test('the copy builds and prunes to production dependencies', async (t) => {
   for (const tool of ['typescript', 'tsx', 'tap', 'esbuild']) {
     t.notOk(await exists(join(app, 'node_modules', tool)), `${tool} is gone`)
   }
-  for (const dependency of ['fastify', 'better-sqlite3', '@node-rs/bcrypt']) {
+  for (const dependency of ['fastify', '@node-rs/bcrypt']) {
     t.ok(await exists(join(app, 'node_modules', dependency)), `${dependency} stays`)
   }
   t.ok(await exists(join(repoRoot, 'node_modules', 'typescript')), "the repository's own node_modules is untouched")
   t.notOk((await lstat(join(app, 'node_modules'))).isSymbolicLink(), "the pruned node_modules is a folder of the copy's own, not a link")
-  for (const optional of ['pg', 'redoc']) {
+  for (const optional of ['better-sqlite3', 'pg', 'ioredis', 'redoc']) {
     t.notOk(await exists(join(app, 'node_modules', optional)), `${optional}, an optional peer, is not installed`)
   }
+})
+
+t.test("without better-sqlite3, npm start on SQLite stops naming it; docs/deployment.md's line installs it", { skip: notPruned }, async (t) => {
+  const env = npmEnv({ PORT: String(await freePort()), HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(work, 'never.db')}`, JWT_SECRET: randomSecret() })
+  const result = await run('npm', ['start'], { cwd: app, env, timeoutMs: 30_000 })
+  t.not(result.code, 0, 'npm start fails', describeRun('npm start', result))
+  t.match(result.stderr, /^fastify-token-auth: a sqlite: database needs the optional better-sqlite3 package: npm install better-sqlite3@12$/m,
+    'with one line naming the package and the command', describeRun('npm start', result))
+  t.notMatch(result.stderr, /^\s+at .+:\d+:\d+\)?$/m, 'and no stack trace')
+  t.notOk(await exists(join(work, 'never.db')), 'no database file was made')
+
+  // npm's cache and no install scripts: the repository's built binary (same pinned version) is copied in.
+  const line = optionalPackagesLine()
+  const install = await run('sh', ['-c', line], { cwd: app, env: npmEnv({ NPM_CONFIG_PREFER_OFFLINE: 'true', NPM_CONFIG_IGNORE_SCRIPTS: 'true' }), timeoutMs: 120_000 })
+  t.equal(install.code, 0, `${line} succeeds`, describeRun(line, install))
+  t.comment(`the optional packages' install took ${install.ms} ms`)
+  if (install.code !== 0) return
+  const versionOf = async (root: string) => (JSON.parse(await readFile(join(root, 'node_modules', 'better-sqlite3', 'package.json'), 'utf8')) as { version: string }).version
+  t.equal(await versionOf(app), await versionOf(repoRoot), "the version installed is the repository's, whose build is copied in")
+  const binary = join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')
+  await mkdir(join(app, 'node_modules', 'better-sqlite3', 'build', 'Release'), { recursive: true })
+  await copyFile(join(repoRoot, binary), join(app, binary))
+  for (const tool of ['typescript', 'tsx', 'tap']) t.notOk(await exists(join(app, 'node_modules', tool)), `and ${tool} stays out`)
 })
 
 const port = await freePort()
@@ -153,11 +186,18 @@ t.test('the CLI runs from the pruned tree: its bin through npx, and npm run cli'
   t.notOk(created.stdout.includes(password) || created.stderr.includes(password), 'the password is never printed')
 })
 
-t.test('a postgres:// DATABASE_URL without the optional pg package: a start-up error naming it', { skip: notPruned }, async (t) => {
-  const env = npmEnv({ PORT: String(await freePort()), HOST: '127.0.0.1', DATABASE_URL: 'postgres://app@127.0.0.1:1/app', JWT_SECRET: randomSecret() })
-  const result = await run('npm', ['start'], { cwd: app, env, timeoutMs: 30_000 })
-  t.not(result.code, 0, 'npm start fails')
-  t.match(result.stdout + result.stderr, /needs the optional pg package: npm install pg@8/, 'naming the package to install', describeRun('npm start', result))
+t.test('a postgres:// DATABASE_URL without pg, a REDIS_URL without ioredis: start-up errors naming them', { skip: notPruned }, async (t) => {
+  const start = async (env: Record<string, string>) => await run('npm', ['start'], {
+    cwd: app, env: npmEnv({ PORT: String(await freePort()), HOST: '127.0.0.1', JWT_SECRET: randomSecret(), ...env }), timeoutMs: 30_000
+  })
+  const [pg, redis] = await Promise.all([
+    start({ DATABASE_URL: 'postgres://app@127.0.0.1:1/app' }),
+    start({ DATABASE_URL: `sqlite:${join(work, 'redis.db')}`, REDIS_URL: 'redis://127.0.0.1:1' })
+  ])
+  t.not(pg.code, 0, 'npm start fails on PostgreSQL', describeRun('npm start', pg))
+  t.match(pg.stderr, /^fastify-token-auth: a postgres:\/\/ database needs the optional pg package: npm install pg@8$/m, 'naming the package to install', describeRun('npm start', pg))
+  t.not(redis.code, 0, 'npm start fails with Redis', describeRun('npm start', redis))
+  t.match(redis.stderr, /^fastify-token-auth: REDIS_URL needs the optional ioredis package: npm install ioredis@6$/m, 'naming the package to install', describeRun('npm start', redis))
 })
 
 t.test('the pruned tree runs from a directory whose path has a space', { skip: notPruned }, async (t) => {

@@ -1,6 +1,7 @@
 import { cp, mkdir, readdir, readFile, writeFile, copyFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import t from 'tap'
+import { freshDatabaseUrl, postgresUrl } from '../helper.js'
 import { freePort, httpRegister, httpToken, repoRoot, tempDir } from '../src/process-helper.js'
 import { BUILT_TREE, builtTree, type TreeBuild } from '../support/built-tree.js'
 import { docBlock } from '../support/doc-blocks.js'
@@ -8,7 +9,9 @@ import { describeRun, LongRunning, npmEnv, randomSecret, run, type RunResult } f
 
 // What a user installs: `npm pack` of the repository, installed by npm into a fresh host
 // project made from examples/host, compiled with strict TypeScript that checks the package's
-// declarations (skipLibCheck false), then run and called over HTTP.
+// declarations (skipLibCheck false), then run and called over HTTP. The host is first one on
+// PostgreSQL, without the optional better-sqlite3 and ioredis; the README's driver line then
+// adds better-sqlite3, for the example's SQLite.
 //
 // The pack runs in the tree tap's `before` built (test/support/built-tree.ts) with npm's
 // scripts off: its prepack script is that same build, so running it again would only repeat it.
@@ -182,13 +185,59 @@ export const idleDays: number = app.tokenAuth.settings.refreshTokenExpireDays
 export const sessionCap: number = app.tokenAuth.settings.maxSessionsPerUser
 `
 
-/** The README's install line, as written: `cd your-app && npm install ../fastify-token-auth/….tgz`. */
-function readmeInstallLine (): string {
+/**
+ * A host keeping its accounts itself and the plugin's sessions in PostgreSQL (DATABASE_URL), run
+ * with node: it registers, logs in and reads the user, and prints what it saw.
+ */
+const pgStoreHost = `import Fastify from 'fastify'
+import tokenAuth, { UsernameTakenError } from 'fastify-token-auth'
+
+const accounts = new Map()
+const change = (username, fields) => {
+  const record = accounts.get(username)
+  if (record !== undefined) Object.assign(record, fields)
+  return record !== undefined
+}
+const store = {
+  findByUsername: async (username) => accounts.get(username),
+  async create (user) {
+    if (accounts.has(user.username)) throw new UsernameTakenError(user.username)
+    const record = { username: user.username, email: user.email ?? null, fullName: user.fullName ?? null, disabled: user.disabled ?? false, hashedPassword: user.hashedPassword }
+    accounts.set(record.username, record)
+    return record
+  },
+  setPassword: async (username, hashedPassword) => change(username, { hashedPassword }),
+  setDisabled: async (username, disabled) => change(username, { disabled }),
+  update: async (username, changes) => change(username, changes) ? accounts.get(username) : undefined,
+  delete: async (username) => accounts.delete(username)
+}
+
+const app = Fastify()
+await app.register(tokenAuth, { secret: process.env.JWT_SECRET, database: process.env.DATABASE_URL, store, bcryptCost: 4 })
+const user = { username: 'pg-host-user', password: 'a-long-password' }
+const registered = await app.inject({ method: 'POST', url: '/users/', payload: user })
+const token = await app.inject({ method: 'POST', url: '/token', payload: new URLSearchParams(user).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+const me = await app.inject({ method: 'GET', url: '/users/me/', headers: { authorization: \`Bearer \${token.json().access_token}\` } })
+const sessions = await app.tokenAuth.sessions.list(user.username)
+await app.close()
+process.stdout.write(JSON.stringify({ registered: registered.statusCode, token: token.statusCode, me: me.json(), inHostStore: accounts.has(user.username), sessions: sessions.length }))
+`
+
+/** A line of the README's install block, as written: the one starting with `start`. */
+function readmeLine (start: string): string {
   const { code } = docBlock('README.md', 'Embedding in a Fastify service', 'sh')
-  const line = code.split('\n').find((text) => text.startsWith('cd your-app && npm install '))
-  if (line === undefined) throw new Error("README.md: no 'cd your-app && npm install' line under Embedding in a Fastify service")
+  const line = code.split('\n').find((text) => text.startsWith(start))
+  if (line === undefined) throw new Error(`README.md: no '${start}' line under Embedding in a Fastify service`)
   return line
 }
+
+/** The README's install line: `cd your-app && npm install ../fastify-token-auth/….tgz`. */
+const readmeInstallLine = () => readmeLine('cd your-app && npm install ')
+/** The README's driver line, run in your-app: `npm install better-sqlite3@12`. */
+const readmeDriverLine = () => readmeLine('npm install better-sqlite3@')
+
+/** npm's cache, and no install scripts, through the environment. */
+const installEnv = () => npmEnv({ NPM_CONFIG_PREFER_OFFLINE: 'true', NPM_CONFIG_IGNORE_SCRIPTS: 'true' })
 
 /**
  * A fresh host from examples/host (as `your-app`, beside a checkout holding the tarball as
@@ -198,6 +247,10 @@ async function installHost (tarball: string): Promise<{ dir: string, install: Ru
   const dir = join(work, 'your-app')
   await cp(join(repoRoot, 'examples', 'host'), dir, { recursive: true, filter: (path) => !/[/\\](node_modules|dist)$/.test(path) })
   const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string>, devDependencies: Record<string, string> }
+  // A host on PostgreSQL: pg, at the project's version (in npm's cache), in place of the example's
+  // better-sqlite3, which the README's driver line installs later.
+  delete pkg.dependencies['better-sqlite3']
+  pkg.dependencies.pg = repoPkg.devDependencies.pg ?? '*'
   const tarballManifest = JSON.parse((await run('tar', ['-xzOf', tarball, 'package/package.json'], { cwd: work, env: npmEnv(), timeoutMs: 30_000 })).stdout) as { dependencies: Record<string, string> }
   // The README's line adds it.
   delete pkg.dependencies['fastify-token-auth']
@@ -209,24 +262,16 @@ async function installHost (tarball: string): Promise<{ dir: string, install: Ru
   // at the project's version, which npm's cache has.
   pkg.devDependencies = { '@types/node': repoPkg.devDependencies['@types/node'] ?? '*' }
   await writeFile(join(dir, 'package.json'), JSON.stringify(pkg, null, 2) + '\n')
-  // --ignore-scripts, then the repository's built better_sqlite3.node (same pinned version) copied in: no 2.5-minute compile; @node-rs/bcrypt ships its binary as an npm package.
+  await mkdir(join(dir, 'checks'), { recursive: true })
   const checkout = join(work, 'fastify-token-auth')
   await mkdir(checkout, { recursive: true })
   await copyFile(tarball, join(checkout, basename(tarball)))
-  // The README's line, run as written from the directory holding both; npm's cache, and no install scripts, through the environment.
-  const install = await run('sh', ['-c', readmeInstallLine()],
-    { cwd: work, env: npmEnv({ NPM_CONFIG_PREFER_OFFLINE: 'true', NPM_CONFIG_IGNORE_SCRIPTS: 'true' }), timeoutMs: 120_000 })
+  // The README's line, run as written from the directory holding both.
+  const install = await run('sh', ['-c', readmeInstallLine()], { cwd: work, env: installEnv(), timeoutMs: 120_000 })
   if (install.code !== 0) return { dir, install, problem: 'npm install failed' }
 
-  const versionOf = async (root: string) => (JSON.parse(await readFile(join(root, 'node_modules', 'better-sqlite3', 'package.json'), 'utf8')) as { version: string }).version
-  const [ours, theirs] = [await versionOf(repoRoot), await versionOf(dir)]
-  if (ours !== theirs) return { dir, install, problem: `better-sqlite3 ${theirs} installed, the repository has ${ours} built` }
-  const binary = join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')
-  await mkdir(join(dir, 'node_modules', 'better-sqlite3', 'build', 'Release'), { recursive: true })
-  await copyFile(join(repoRoot, binary), join(dir, binary))
-
+  await writeFile(join(dir, 'checks', 'pg-store-host.mjs'), pgStoreHost)
   for (const [name, source] of [['jwt-host', jwtHost], ['db-host', dbHost], ['store-host', storeHost]] as const) {
-    await mkdir(join(dir, 'checks'), { recursive: true })
     await writeFile(join(dir, 'checks', `${name}.ts`), source)
     await writeFile(join(dir, `tsconfig.${name}.json`), JSON.stringify({
       extends: './tsconfig.json',
@@ -235,6 +280,22 @@ async function installHost (tarball: string): Promise<{ dir: string, install: Ru
     }, null, 2))
   }
   return { dir, install }
+}
+
+/**
+ * The README's driver line in the host, with the repository's built better_sqlite3.node (same
+ * pinned version) copied in: no 2.5-minute compile. (@node-rs/bcrypt ships its binary as an npm package.)
+ */
+async function installSqlite (dir: string): Promise<{ install: RunResult, problem?: string }> {
+  const install = await run('sh', ['-c', readmeDriverLine()], { cwd: dir, env: installEnv(), timeoutMs: 120_000 })
+  if (install.code !== 0) return { install, problem: `${readmeDriverLine()} failed` }
+  const versionOf = async (root: string) => (JSON.parse(await readFile(join(root, 'node_modules', 'better-sqlite3', 'package.json'), 'utf8')) as { version: string }).version
+  const [ours, theirs] = [await versionOf(repoRoot), await versionOf(dir)]
+  if (ours !== theirs) return { install, problem: `better-sqlite3 ${theirs} installed, the repository has ${ours} built` }
+  const binary = join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')
+  await mkdir(join(dir, 'node_modules', 'better-sqlite3', 'build', 'Release'), { recursive: true })
+  await copyFile(join(repoRoot, binary), join(dir, binary))
+  return { install }
 }
 
 const host = packed.tarball === undefined ? undefined : await installHost(packed.tarball)
@@ -250,6 +311,14 @@ const compiled = host === undefined || noHost !== false
       db: run(process.execPath, [tsc, '--noEmit', '-p', 'tsconfig.db-host.json'], { cwd: host.dir, env: hostEnv, timeoutMs: 150_000 }),
       store: run(process.execPath, [tsc, '--noEmit', '-p', 'tsconfig.store-host.json'], { cwd: host.dir, env: hostEnv, timeoutMs: 150_000 })
     }
+
+// better-sqlite3 joins the host once the compilations (which read its node_modules) are done and
+// the tests of the host without it have run: the first test that needs it asks.
+let sqlite: Promise<{ install: RunResult, problem?: string }> | undefined
+async function sqliteInstalled (): Promise<{ install: RunResult, problem?: string }> {
+  sqlite ??= Promise.allSettled(Object.values(compiled ?? {})).then(async () => await installSqlite((host as { dir: string }).dir))
+  return await sqlite
+}
 
 t.test('npm pack builds and packs the package', async (t) => {
   t.equal(repoPkg.scripts.prepack, 'npm run build', 'the prepack script is the build')
@@ -304,7 +373,7 @@ t.test("the README's install line installs the tarball into a fresh host", { ski
   t.equal(host?.install.code, 0, `${readmeInstallLine()} succeeds`, host === undefined ? {} : describeRun(readmeInstallLine(), host.install))
   const manifest = host === undefined ? undefined : JSON.parse(await readFile(join(host.dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
   t.match(manifest?.dependencies['fastify-token-auth'], /^file:\.\.\/fastify-token-auth\/fastify-token-auth-.*\.tgz$/, 'and records the tarball as the dependency')
-  t.notOk(host?.problem, host?.problem ?? 'the built better-sqlite3 fits')
+  t.notOk(host?.problem, host?.problem ?? 'npm install succeeds')
   t.comment(`npm install took ${host?.install.ms ?? 0} ms`)
   if (host === undefined || host.problem !== undefined) return
   const installed = JSON.parse(await readFile(join(host.dir, 'node_modules', 'fastify-token-auth', 'package.json'), 'utf8')) as { version: string }
@@ -320,11 +389,48 @@ t.test("the README's install line installs the tarball into a fresh host", { ski
   if (process.versions.node.startsWith('20.')) t.ok(warned.has('cookie'), "on Node.js 20 cookie's warning is seen: the pattern still reads npm's output", { stderr: host.install.stderr })
 })
 
+t.test('a host on PostgreSQL installs neither better-sqlite3 nor ioredis; on SQLite it stops, naming the package', { skip: noHost }, async (t) => {
+  const dir = (host as { dir: string }).dir
+  const lock = JSON.parse(await readFile(join(dir, 'package-lock.json'), 'utf8')) as { packages: Record<string, unknown> }
+  const installed = Object.keys(lock.packages).map((path) => path.replace(/^.*node_modules\//, ''))
+  for (const name of ['better-sqlite3', 'ioredis']) t.notOk(installed.includes(name), `no ${name} in the host's install`)
+  t.ok(installed.includes('pg'), 'pg, the driver the host chose, is there')
+
+  const build = await (compiled as NonNullable<typeof compiled>).example
+  if (build.code === 0) {
+    const data = await tempDir(t)
+    const started = await run(process.execPath, ['dist/main.js'], {
+      cwd: dir,
+      env: npmEnv({ PORT: String(await freePort()), JWT_SECRET: randomSecret(), DATABASE_URL: `sqlite:${join(data, 'host.db')}` }),
+      timeoutMs: 30_000
+    })
+    t.not(started.code, 0, 'the example host, given a sqlite: database, does not start', describeRun('node dist/main.js', started))
+    t.match(started.stderr, 'fastify-token-auth: a sqlite: database needs the optional better-sqlite3 package: npm install better-sqlite3@12', 'the error names the package and the command')
+    t.match(started.stderr, 'FST_TOKEN_AUTH_MISSING_PACKAGE', 'with its code')
+    t.same(await readdir(data), [], 'and no database file was made')
+  }
+
+  const inCI = (process.env.CI ?? 'false') !== 'false' && process.env.CI !== ''
+  t.test('its own user store, the sessions in PostgreSQL', { skip: postgresUrl === undefined && !inCI && 'no PostgreSQL server (TEST_POSTGRES_URL unset; npm test starts one when PostgreSQL is installed)' }, async (t) => {
+    const databaseUrl = await freshDatabaseUrl(t, 'postgres')
+    const result = await run(process.execPath, ['checks/pg-store-host.mjs'], { cwd: dir, env: npmEnv({ JWT_SECRET: randomSecret(), DATABASE_URL: databaseUrl }), timeoutMs: 60_000 })
+    t.equal(result.code, 0, 'the host runs', describeRun('node checks/pg-store-host.mjs', result))
+    if (result.code !== 0) return
+    t.same(JSON.parse(result.stdout), { registered: 201, token: 200, me: { username: 'pg-host-user', email: null, full_name: null, disabled: false }, inHostStore: true, sessions: 1 },
+      "registration lands in the host's store, the login opens a session in PostgreSQL, the token reads the user")
+  })
+})
+
 t.test('the example host compiles and serves: registration, token, its own guarded route, docs, a clean stop', { skip: noHost }, async (t) => {
   const build = await (compiled as NonNullable<typeof compiled>).example
   t.equal(build.code, 0, 'npm run build (tsc: strict, nodenext, skipLibCheck false) succeeds', describeRun('npm run build', build))
   t.comment(`tsc took ${build.ms} ms`)
   if (build.code !== 0) return
+  const driver = await sqliteInstalled()
+  t.equal(driver.install.code, 0, `${readmeDriverLine()} succeeds`, describeRun(readmeDriverLine(), driver.install))
+  t.notOk(driver.problem, driver.problem ?? 'the built better-sqlite3 fits')
+  t.comment(`npm install better-sqlite3 took ${driver.install.ms} ms`)
+  if (driver.problem !== undefined) return
 
   const dir = host?.dir as string
   const data = await tempDir(t)

@@ -13,7 +13,7 @@ import { pluginDocument, PUBLIC_URL, serviceDocument, type Json } from './openap
  */
 
 const root = resolve(import.meta.dirname, '../..')
-const bin = (name: string) => join(root, 'node_modules/.bin', name)
+const bin = (name: string) => join(root, 'test/tools/node_modules/.bin', name)
 // No update check or usage report from a test run.
 const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' }
 

@@ -4,6 +4,7 @@ import { join, relative } from 'node:path'
 import { findPostgresBin, startPostgres, type PostgresServer } from './postgres.js'
 import { filesOf, GROUP_SIZE, groupsOf, NEEDS, RUN_ORDER, TIER_DESCRIPTIONS, TIERS, tiersOf, type Tier } from './tiers.js'
 import { repoRoot } from './harness.js'
+import { ensureTestTools } from './test-tools.js'
 
 // `npm test` and the tier scripts: `tsx test/support/run-tests.ts [tier…] [tap argument…]`.
 // Without a tier it runs every tier and the static checks: the one compilation (compile.ts:
@@ -29,6 +30,9 @@ const tiers: readonly Tier[] = named.length === 0 ? TIERS : named
 const files = fileArgs.length > 0 ? [] : filesOf(tiers)
 const runTiers = fileArgs.length > 0 ? fileArgs.flatMap((file) => tiersOf(file.replace(/^\.\//, ''))) : tiers
 const needsBuild = everything || runTiers.some((tier) => NEEDS[tier].build)
+
+// The tests' own packages (test/tools), before anything type-checks or imports them.
+ensureTestTools()
 
 const exitCode = (status: number | null, signal: NodeJS.Signals | null) => status ?? (signal === null ? 1 : 128)
 const children = new Set<ReturnType<typeof spawn>>()

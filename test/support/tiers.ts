@@ -54,12 +54,19 @@ export const NEEDS: Record<Tier, { build: boolean }> = {
   browser: { build: false }
 }
 
-/** Every file under test/ whose name says it is a test, relative to the repository root. */
+/** Every file under test/ whose name says it is a test, relative to the repository root; none in the test tools' packages. */
 export function testLikeFiles (): string[] {
-  return readdirSync(join(repoRoot, 'test'), { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile() && /\.(test|spec)\.[cm]?[jt]sx?$/.test(entry.name))
-    .map((entry) => relative(repoRoot, join(entry.parentPath, entry.name)).split('\\').join('/'))
-    .sort()
+  const found: string[] = []
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name === 'node_modules') continue
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) walk(path)
+      else if (entry.isFile() && /\.(test|spec)\.[cm]?[jt]sx?$/.test(entry.name)) found.push(relative(repoRoot, path).split('\\').join('/'))
+    }
+  }
+  walk(join(repoRoot, 'test'))
+  return found.sort()
 }
 
 /** The files tap runs: test/**\/*.test.ts (package.json's tap.include), outside test/types. */

@@ -2,7 +2,7 @@ import Fastify, { type FastifyPluginCallback } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import type { Static } from '@sinclair/typebox'
-import tokenAuth, { tokenAuth as namedTokenAuth, TokenAuthOptionsSchema, type TokenAuthOptions, type UserStore } from 'fastify-token-auth'
+import tokenAuth, { tokenAuth as namedTokenAuth, TokenAuthOptionsSchema, type ThrottleRedisClient, type TokenAuthOptions, type UserStore } from 'fastify-token-auth'
 import { describe, expect, test } from 'tstyche'
 
 const app = Fastify()
@@ -27,8 +27,13 @@ test('the exported options schema types every TokenAuthOptions', () => {
     loginBackoffAfter?: number | false
     loginBackoffMaxSeconds?: number
     loginFailuresPerHour?: number
-    redis?: Redis
+    redis?: ThrottleRedisClient
   } | undefined>()
+})
+
+test('an ioredis client is a ThrottleRedisClient: the option needs no ioredis type', () => {
+  expect<Redis>().type.toBeAssignableTo<ThrottleRedisClient>()
+  expect<{ eval: Redis['eval'] }>().type.not.toBeAssignableTo<ThrottleRedisClient>()
 })
 
 describe('app.register accepts', () => {

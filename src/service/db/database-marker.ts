@@ -1,6 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import { basename } from 'node:path'
-import SQLite from 'better-sqlite3'
+import { loadSqlite } from '../optional-packages.js'
 
 /** The marker beside a SQLite database, named after it: it says that the service created its tables there. */
 export function markerFileFor (databasePath: string): string {
@@ -18,7 +18,8 @@ export class DatabaseStartError extends Error {
 /** Whether the SQLite file holds the service's tables: false when it is missing, empty or not the service's. */
 function hasServiceTables (path: string, timeoutMs: number): boolean {
   if (!existsSync(path)) return false
-  const sqlite = new SQLite(path, { fileMustExist: true, timeout: timeoutMs })
+  const Database = loadSqlite()
+  const sqlite = new Database(path, { fileMustExist: true, timeout: timeoutMs })
   try {
     return sqlite.prepare("select 1 from sqlite_master where type = 'table' and name = 'auth_migrations'").get() !== undefined
   } finally {

@@ -104,7 +104,7 @@ export function postgresTarget (url: string): string {
 /** Why a database could not be used, in one line: the innermost error's code and message. */
 export function startFailureReason (error: unknown): string {
   // Through the wrappers that say only "unavailable", to the driver's reason; an error of ours
-  // that says what to do (the pg package missing) is the reason itself.
+  // that says what to do is the reason itself.
   let inner = error
   while (inner instanceof DatabaseUnavailableError && inner.cause !== undefined) inner = inner.cause
   // A host name with several addresses fails as an AggregateError, whose own message is empty.

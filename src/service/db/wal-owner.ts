@@ -1,5 +1,5 @@
 import { chownSync, closeSync, existsSync, openSync, readSync, renameSync, statSync } from 'node:fs'
-import SQLite from 'better-sqlite3'
+import { loadSqlite } from '../optional-packages.js'
 
 /**
  * SQLite replays the `-wal` file found beside a database into whatever file is at the path:
@@ -65,6 +65,7 @@ interface OwnerRow { ino: string, birthtime: string | null, generation: number |
  * process that dies releases the lock.
  */
 function withOwnerRecord<T> (path: string, timeoutMs: number, fn: (owner: Identity | undefined, record: (identity: Identity) => void) => T): T {
+  const Database = loadSqlite()
   const file = walOwnerFileFor(path)
   if (!existsSync(file)) {
     closeSync(openSync(file, 'a', 0o600))
@@ -74,7 +75,7 @@ function withOwnerRecord<T> (path: string, timeoutMs: number, fn: (owner: Identi
       chownSync(file, uid, gid)
     }
   }
-  const sqlite = new SQLite(file, { timeout: timeoutMs })
+  const sqlite = new Database(file, { timeout: timeoutMs })
   try {
     sqlite.exec(`create table if not exists wal_owner (
       id integer primary key check (id = 1), ino text not null, birthtime text, generation integer, recorded_at text not null)`)

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
+import { loadFailure } from '../optional-packages.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,8 +19,8 @@ const READY_WAIT_MS = 2000
 
 /** The Redis client of the standalone service: failing fast while Redis is away, reconnecting on its own, closed with the app. */
 export default fp<RedisPluginOptions>(async function redis (app, opts) {
-  // Loaded only when there is a REDIS_URL: a service without one does not pay for it at start.
-  const { Redis } = await import('ioredis')
+  // Loaded only when there is a REDIS_URL: an optional peer dependency, not installed without one.
+  const { Redis } = await import('ioredis').catch((error: unknown) => { throw loadFailure(error, 'ioredis', 'REDIS_URL', 6) })
   const client = new Redis(opts.url, {
     commandTimeout: COMMAND_TIMEOUT_MS,
     // Commands fail at once while disconnected, rather than queue until Redis is back.

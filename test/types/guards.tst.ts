@@ -1,6 +1,6 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import { authenticate, currentActiveUser, userOf, type Guard, type TokenAuthUser } from 'fastify-token-auth'
+import { authenticate, currentActiveUser, requireScopes, userOf, type Guard, type TokenAuthUser } from 'fastify-token-auth'
 import { describe, expect, test } from 'tstyche'
 
 const app = Fastify()
@@ -127,4 +127,12 @@ describe('awaited by hand', () => {
     expect(app.authenticate({}, {})).type.toRaiseError(2345)
     expect(app.authenticate()).type.toRaiseError(2554)
   })
+})
+
+test('requireScopes makes a Guard, exported and on the instance', () => {
+  expect(requireScopes('orders:read')).type.toBe<Guard>()
+  expect(requireScopes('orders:read', 'orders:write')).type.toBe<Guard>()
+  expect(app.tokenAuth.requireScopes('me')).type.toBe<Guard>()
+  expect(requireScopes).type.not.toBeCallableWith(['orders:read'])
+  expect(app.get('/orders', { onRequest: requireScopes('orders:read') }, async (request) => userOf(request).username)).type.not.toRaiseError()
 })

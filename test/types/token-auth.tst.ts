@@ -36,7 +36,9 @@ test('the settings are read-only', () => {
 test('issueToken answers a Token', () => {
   expect(app.tokenAuth.issueToken('alice')).type.toBe<Promise<Token>>()
   expect(app.tokenAuth.issueToken('alice', { userAgent: 'host-login/1.0' })).type.toBe<Promise<Token>>()
-  expect<Token>().type.toBe<{ access_token: string, token_type: 'bearer', expires_in: number, refresh_token: string }>()
+  expect<Token>().type.toBe<{ access_token: string, token_type: 'bearer', expires_in: number, refresh_token: string, scope: string }>()
+  expect(app.tokenAuth.issueToken('alice', { scope: 'me' })).type.toBe<Promise<Token>>()
+  expect(app.tokenAuth.issueToken).type.not.toBeCallableWith('alice', { scope: ['me'] })
   expect(app.tokenAuth.issueToken).type.not.toBeCallableWith(1)
   expect(app.tokenAuth.issueToken).type.not.toBeCallableWith()
 })

@@ -79,13 +79,15 @@ export interface KnownGuards {
 
 /**
  * Marks every route registered from now on in `app` (and its children) whose hooks include a
- * guard as protected, and documents what the guard answers (401, 400 "Inactive user" for
- * `currentActiveUser`, 503) unless the route documents that status itself.
+ * guard as protected, with the scopes it needs. A route that documents its responses gets the
+ * guard's too (401, 400 "Inactive user" for an active-user guard, 403 for scopes, 503), each
+ * unless it documents that status itself, and only under Fastify's own serializer compiler: a
+ * host's (a Zod type provider's, say) would be handed JSON Schemas it cannot serialize with.
  */
 export function markGuardedRoutes (app: FastifyInstance, guards: KnownGuards, scheme: string): void {
   const authenticating = new Set(guards.authenticate)
   const activeOnly = new Set(guards.currentActiveUser)
-  app.addHook('onRoute', (route: RouteOptions) => {
+  app.addHook('onRoute', function markGuarded (this: FastifyInstance, route: RouteOptions) {
     const hooks = [route.onRequest, route.preValidation, route.preHandler].flat()
     const scopes = [...new Set(hooks.flatMap((hook) => scopesOf(hook) ?? []))]
     const scoped = hooks.some((hook) => scopesOf(hook) !== undefined)
@@ -93,13 +95,17 @@ export function markGuardedRoutes (app: FastifyInstance, guards: KnownGuards, sc
     if (!active && !hooks.some((hook) => authenticating.has(hook))) return
     // Copies: one schema object may be shared by routes that are not guarded.
     const schema = route.schema ?? {}
-    // A route without responses of its own keeps the one @fastify/swagger would have given it.
-    const response = { ...schema.response as Record<string, unknown> | undefined ?? { 200: { description: 'Default Response' } } }
-    if (active) response[400] ??= badRequest()
-    response[401] ??= unauthorized
-    if (scoped) response[403] ??= forbidden
-    response[503] ??= unavailable
-    route.schema = { ...schema, security: schema.security ?? securityRequirement(scheme, scopes), response }
+    const documented = schema.response as Record<string, unknown> | undefined
+    const ownSerializer = route.serializerCompiler === undefined && this.serializerCompiler === undefined
+    let response = documented
+    if (documented !== undefined && ownSerializer) {
+      response = { ...documented }
+      if (active) response[400] ??= badRequest()
+      response[401] ??= unauthorized
+      if (scoped) response[403] ??= forbidden
+      response[503] ??= unavailable
+    }
+    route.schema = { ...schema, security: schema.security ?? securityRequirement(scheme, scopes), ...(response !== undefined && { response }) }
   })
 }
 

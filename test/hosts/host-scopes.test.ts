@@ -13,7 +13,10 @@ async function ordersHost (t: Parameters<typeof newHost>[0]) {
   // Registered before the plugin: the exported guard finds it at request time.
   host.get('/orders', { onRequest: requireScopes('orders:read') }, async (request) => ({ owner: userOf(request).username }))
   await host.register(tokenAuth, pluginOptions({ scopes: HOST_SCOPES }))
-  host.post('/orders', { onRequest: requireScopes('orders:read', 'orders:write') }, async (request) => ({ placedBy: userOf(request).username }))
+  host.post('/orders', {
+    onRequest: requireScopes('orders:read', 'orders:write'),
+    schema: { response: { 200: { type: 'object', properties: { placedBy: { type: 'string' } } } } }
+  }, async (request) => ({ placedBy: userOf(request).username }))
   host.get('/scoped-by-instance', { onRequest: host.tokenAuth.requireScopes('orders:write') }, async () => ({ ok: true }))
   await host.ready()
   await registerUser(host)

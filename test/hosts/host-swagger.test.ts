@@ -6,7 +6,7 @@ import type { onRequestAsyncHookHandler } from 'fastify'
 import t from 'tap'
 import { securitySchemeDescription } from '../../src/openapi/openapi-text.js'
 import { docBlock } from '../support/doc-blocks.js'
-import tokenAuth, { userOf } from '../../src/index.js'
+import tokenAuth, { currentActiveUser, userOf } from '../../src/index.js'
 import { get, HOST_INFO, hostUser, newHost, operations, pluginOperations, pluginOptions, PLUGIN_SCOPES, signUp, swaggerHost, unresolvedRefs, type Json } from './support.js'
 
 /* A host with its own @fastify/swagger and Swagger UI: the plugin's operations join its one document. */
@@ -82,14 +82,15 @@ for (const version of ['3.0.3', '3.1.0']) {
       for (const path of ['/api/public', '/api/open']) {
         t.equal(doc.paths[path].get.security, undefined, `${path} (open) has no security`)
       }
-      for (const [path, active] of [['/api/private', true], ['/api/pre-handled', false], ['/api/with-tokenauth', true], ['/api/hook-list', true], ['/api/child/nested', true]] as const) {
-        const responses: Json = doc.paths[path].get.responses
-        t.same(Object.keys(responses).sort(), active ? ['200', '400', '401', '503'] : ['200', '401', '503'], `${path} documents what its guard answers`)
-        t.match(responses['401'], { description: /^The bearer token is missing/, content: { 'application/json': { examples: { notAuthenticated: { value: { detail: 'Not authenticated' } } } } } }, `${path}: 401 with the guard's bodies`)
-        if (active) t.match(responses['400'].content['application/json'].examples, { inactiveUser: { value: { detail: 'Inactive user' } } }, `${path}: 400 Inactive user`)
-      }
-      for (const path of ['/api/public', '/api/open']) {
-        t.same(Object.keys(doc.paths[path].get.responses), ['200'], `${path} (open) documents no guard's answers`)
+      // /api/private documents its own 200: the guard's answers join it. The others document
+      // nothing, and keep @fastify/swagger's default response alone.
+      const privateResponses: Json = doc.paths['/api/private'].get.responses
+      t.same(Object.keys(privateResponses).sort(), ['200', '400', '401', '503'], '/api/private documents what its guard answers')
+      t.match(privateResponses['401'], { description: /^The bearer token is missing/, content: { 'application/json': { examples: { notAuthenticated: { value: { detail: 'Not authenticated' } } } } } },
+        "401 with the guard's bodies")
+      t.match(privateResponses['400'].content['application/json'].examples, { inactiveUser: { value: { detail: 'Inactive user' } } }, '400 Inactive user')
+      for (const path of ['/api/pre-handled', '/api/with-tokenauth', '/api/hook-list', '/api/child/nested', '/api/public', '/api/open']) {
+        t.same(Object.keys(doc.paths[path].get.responses), ['200'], `${path} (no responses of its own) keeps the default one`)
       }
       for (const [path, item] of Object.entries<Json>(doc.paths)) {
         for (const operation of Object.values<Json>(item)) {
@@ -341,4 +342,27 @@ t.test("docs/embedding.md's refResolver names the plugin's schemas by their $id 
   const schemas = Object.keys((host.swagger() as { components: { schemas: Record<string, unknown> } }).components.schemas)
   t.ok(schemas.includes('TokenAuth.User'), 'TokenAuth.User')
   t.same(schemas.filter((name) => name.startsWith('def-')), [], 'no def-N names for schemas that have an $id')
+})
+
+t.test('a host with @fastify/swagger and a serializer compiler of its own: its guarded routes get the lock, and no response it cannot serialize', async (t) => {
+  const host = newHost(t)
+  await host.register(fastifySwagger, { openapi: { openapi: '3.0.3', info: HOST_INFO } })
+  // As a Zod type provider's would: it serializes only the schemas it knows.
+  host.setSerializerCompiler(({ schema }) => {
+    const known = (schema as { hostSchema?: string }).hostSchema
+    return (data) => {
+      if (known === undefined) throw new Error('host serializer: not a host schema')
+      return JSON.stringify({ [known]: data })
+    }
+  })
+  await host.register(tokenAuth, pluginOptions())
+  host.get('/api/private', { onRequest: currentActiveUser, schema: { response: { 200: { hostSchema: 'hello' } } } }, async (request) => ({ name: userOf(request).username }))
+  await host.ready()
+  const doc: Json = host.swagger()
+  t.same(doc.paths['/api/private'].get.security, LOCK, 'the lock')
+  t.same(Object.keys(doc.paths['/api/private'].get.responses), ['200'], 'its own responses only')
+  const token = await signUp(host)
+  t.same((await get(host, '/api/private', token)).json(), { hello: { name: hostUser.username } }, "its 200 serialized by the host's compiler")
+  const refused = await get(host, '/api/private')
+  t.same([refused.statusCode, refused.json()], [401, { detail: 'Not authenticated' }], 'and the guard answers as ever')
 })

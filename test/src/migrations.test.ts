@@ -159,7 +159,7 @@ t.test('postgres: other schemas created and dropped while the service migrates: 
   })()
   t.teardown(async () => { stop.abort(); await churning; await churn.end() })
   const failures: string[] = []
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 20; i++) {
     const db = createDatabase(await freshDatabaseUrl(t, 'postgres'))
     try {
       await migrateService(db)

@@ -21,9 +21,10 @@ export type TokenAuthUser = User
 
 /**
  * A guard hook: put it on a route (`onRequest`, `preValidation` or `preHandler`), or await it in
- * a hook of your own (then check `reply.sent`). It answers 401 (400 "Inactive user", 403 for a scope the token lacks) itself,
- * or admits the request, whose account `userOf(request)` then gives. Written as a method, so its
- * parameters are bivariant: a host's own `authenticate` (@fastify/jwt's recipe) may redeclare it.
+ * a hook of your own (then check `reply.sent`). It answers 401 (400 "Inactive user", 403 for a
+ * scope the token lacks) itself, or admits the request, whose account `userOf(request)` then
+ * gives. Written as a method, so its parameters are bivariant: a host's own `authenticate`
+ * (@fastify/jwt's recipe) may redeclare it.
  */
 export type Guard = { guard (request: GuardRequest, reply: GuardReply): Promise<void> }['guard']
 

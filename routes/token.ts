@@ -45,21 +45,14 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
 
   const gateParts = { users, sessions: sessionStore, passwords }
 
-  /** The names a `scope` parameter asks for, or the default; a malformed or unknown one is refused before anything else. */
-  function requestedScopes (raw: string | undefined) {
-    const requested = scopes.parse(raw)
-    if (requested.kind === 'malformed') throw errors.SCOPE_MALFORMED.create(requested.problem)
-    if (requested.kind === 'unknown') throw errors.SCOPE_UNKNOWN.create(requested.names)
-    return requested
-  }
-
   async function passwordGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
     const username = given(form.username)
     const password = given(form.password)
     if (username === undefined || password === undefined) {
       throw errors.MISSING_FIELD.create(Object.entries({ username, password }).filter(([, value]) => value === undefined).map(([field]) => field))
     }
-    const requested = requestedScopes(form.scope)
+    // A malformed or unknown scope is refused before anything else.
+    const requested = scopes.parse(form.scope)
     // Counted by the name as typed, before anyone looks it up: an unknown name waits just the same.
     const checked = await admittedPasswordCheck(request, username, async () => {
       // No stored username holds a NUL (and PostgreSQL could not even compare one): no such user.
@@ -79,7 +72,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       const rehashed = await passwords.hash(password)
       if (await users.replacePassword(user.username, user.hashedPassword, rehashed)) user = { ...user, hashedPassword: rehashed }
     }
-    const granted = scopes.format(scopes.grant(requested, user.isAdmin === true))
+    const granted = scopes.grant(requested, user.isAdmin === true)
     if (granted === '') {
       audit(request, 'login.failed', { username: user.username, reason: 'scope_not_allowed' })
       throw errors.SCOPE_NOT_ALLOWED.create()
@@ -98,11 +91,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
   async function refreshGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
     const token = given(form.refresh_token)
     if (token === undefined) throw errors.MISSING_FIELD.create(['refresh_token'])
-    const requested = requestedScopes(form.scope)
+    const requested = scopes.parse(form.scope)
     // Narrowing is checked against the session's scopes before the refresh token is spent.
     const outcome = await sessionStore.refresh(token, {
       narrowTo: requested.kind === 'names' ? requested.names : undefined,
-      unrecorded: scopes.format(scopes.grant({ kind: 'default' }, false))
+      unrecorded: scopes.grant({ kind: 'default' }, false)
     })
     if (!outcome.ok) {
       if (outcome.reason === 'reused') audit(request, 'token.reuse_detected', { username: outcome.username, session: outcome.sessionId })

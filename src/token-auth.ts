@@ -453,11 +453,9 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     requireScopes: (...names: string[]) => internals.guards.requireScopes(names),
     async issueToken (username: string, options: { userAgent?: string, scope?: string } = {}) {
       const requested = scopes.parse(options.scope)
-      if (requested.kind === 'malformed') throw errorTable.SCOPE_MALFORMED.create(requested.problem)
-      if (requested.kind === 'unknown') throw errorTable.SCOPE_UNKNOWN.create(requested.names)
       const user = await store.findByUsername(username)
       if (user === undefined) throw errorTable.UNKNOWN_USER.create(username)
-      const granted = scopes.format(scopes.grant(requested, user.isAdmin === true))
+      const granted = scopes.grant(requested, user.isAdmin === true)
       if (granted === '') throw errorTable.SCOPE_NOT_ALLOWED.create()
       const started = await sessions.start(user.username, options.userAgent, granted)
       if (started === undefined) throw errorTable.UNKNOWN_USER.create(username)

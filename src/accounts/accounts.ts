@@ -1,4 +1,5 @@
 import { errors } from '../errors.js'
+import { ADMIN_SCOPE } from '../scopes/scopes.js'
 import type { SessionStore } from '../sessions/session-store.js'
 import { checkNewAccount, checkProfile } from './account-rules.js'
 import { passwordLengthProblem, PasswordRuleError, type PasswordHasher } from './passwords.js'
@@ -85,9 +86,6 @@ export interface AdminActor {
 /** The most accounts one page of `list` holds. */
 export const MAX_PAGE_SIZE = 1000
 const MAX_PREFIX_LENGTH = 64
-
-/** The scope an administrator's session holds; revoking admin rights ends those sessions. */
-export const ADMIN_SCOPE = 'admin'
 
 /** The password given to confirm an owner's change is not the account's. */
 export class WrongPasswordError extends Error {

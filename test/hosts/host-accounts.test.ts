@@ -1,42 +1,13 @@
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import tokenAuth, { userOf, AccountRuleError, hashPassword, PasswordRuleError, UsernameTakenError, type NewUser, type ProfileChanges, type UserRecord, type UserStore } from '../../src/index.js'
+import tokenAuth, { userOf, AccountRuleError, hashPassword, PasswordRuleError, UsernameTakenError, type UserStore } from '../../src/index.js'
 import type { TestContext } from '../helper.js'
-import { get, hostUser, loginAs, newHost, pluginOptions, registerUser, requestToken, type Json } from './support.js'
+import { get, hostUser, loginAs, memoryStore, newHost, pluginOptions, registerUser, requestToken, type Json } from './support.js'
 
 // A host changing accounts through the public API (app.tokenAuth.users and .accounts): each
 // change ends the sessions it must, whatever store holds the accounts, and is audited with
 // the actor that made it.
-
-/** The smallest store of a host's own: it cannot take the sessions with a deleted account. */
-function mapStore (): UserStore {
-  const records = new Map<string, UserRecord>()
-  const change = async (username: string, apply: (record: UserRecord) => void) => {
-    const record = records.get(username)
-    if (record !== undefined) apply(record)
-    return record !== undefined
-  }
-  return {
-    findByUsername: async (username) => { const record = records.get(username); return record && { ...record } },
-    async create (user: NewUser) {
-      if ([...records.keys()].some((name) => name.toLowerCase() === user.username.toLowerCase())) throw new UsernameTakenError(user.username)
-      const record = { username: user.username, email: user.email ?? null, fullName: user.fullName ?? null, disabled: user.disabled ?? false, hashedPassword: user.hashedPassword }
-      records.set(user.username, record)
-      return { ...record }
-    },
-    setPassword: async (username, hashed) => await change(username, (record) => { record.hashedPassword = hashed }),
-    setDisabled: async (username, disabled) => await change(username, (record) => { record.disabled = disabled }),
-    async update (username, changes: ProfileChanges) {
-      const found = await change(username, (record) => {
-        if (changes.email !== undefined) record.email = changes.email
-        if (changes.fullName !== undefined) record.fullName = changes.fullName
-      })
-      return found ? { ...records.get(username) as UserRecord } : undefined
-    },
-    delete: async (username) => records.delete(username)
-  }
-}
 
 /** A host with the plugin under /auth, its log lines kept, and a route only `authenticate` guards (a disabled user passes it). */
 async function buildHost (t: TestContext, store?: UserStore) {
@@ -77,7 +48,7 @@ const changes: Record<string, { change: (host: FastifyInstance) => Promise<unkno
 for (const store of ['the built-in store', "a host's own store"]) {
   t.test(`${store}: a change through the public API refuses the user's live tokens on their next request`, async (t) => {
     for (const [name, { change, audit }] of Object.entries(changes)) {
-      const { host, audited } = await buildHost(t, store === 'the built-in store' ? undefined : mapStore())
+      const { host, audited } = await buildHost(t, store === 'the built-in store' ? undefined : memoryStore())
       t.equal((await registerUser(host)).statusCode, 201)
       const login = (await requestToken(host)).json()
       t.equal((await get(host, '/api/authenticated', login.access_token)).statusCode, 200, `${name}: the token works before`)

@@ -2,10 +2,10 @@ import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import t from 'tap'
-import tokenAuth, { AccountRuleError, createDatabase, errors, UsernameTakenError, type AuditActor, type AuthDatabase, type NewUser, type UserRecord, type UserStore } from '../../src/index.js'
+import tokenAuth, { AccountRuleError, createDatabase, errors, type AuditActor, type AuthDatabase, type UserStore } from '../../src/index.js'
 import type { Engine } from '../../src/db/dialect.js'
 import { forEachEngine, freshDatabaseUrl, type TestContext } from '../helper.js'
-import { get, newHost, pluginOptions, type Json } from './support.js'
+import { get, memoryStore, newHost, pluginOptions, type Json } from './support.js'
 
 // The admin operations of the public accounts API (`app.tokenAuth.accounts`), on both engines:
 // pages of accounts with their live sessions, admin rights and what revoking them ends, an
@@ -200,38 +200,8 @@ forEachEngine(t, async (t, engine) => {
   })
 })
 
-/** A host's store of its own, with `list` but neither `page` nor `setAdmin`. */
-function listingStore (): UserStore {
-  const records = new Map<string, UserRecord>()
-  const change = async (username: string, apply: (record: UserRecord) => void) => {
-    const record = records.get(username)
-    if (record !== undefined) apply(record)
-    return record !== undefined
-  }
-  return {
-    findByUsername: async (username) => { const record = records.get(username); return record && { ...record } },
-    async create (user: NewUser) {
-      if (records.has(user.username)) throw new UsernameTakenError(user.username)
-      const record = { username: user.username, email: user.email ?? null, fullName: user.fullName ?? null, disabled: user.disabled ?? false, hashedPassword: user.hashedPassword }
-      records.set(user.username, record)
-      return { ...record }
-    },
-    setPassword: async (username, hashed) => await change(username, (record) => { record.hashedPassword = hashed }),
-    setDisabled: async (username, disabled) => await change(username, (record) => { record.disabled = disabled }),
-    async update (username, changes) {
-      const found = await change(username, (record) => {
-        if (changes.email !== undefined) record.email = changes.email
-        if (changes.fullName !== undefined) record.fullName = changes.fullName
-      })
-      return found ? { ...records.get(username) as UserRecord } : undefined
-    },
-    delete: async (username) => records.delete(username),
-    list: async () => [...records.values()].sort((a, b) => a.username < b.username ? -1 : 1).map((record) => ({ ...record }))
-  }
-}
-
 t.test("a host's own store: list from its list(), and what needs setAdmin refused before anything is written", async (t) => {
-  const store = listingStore()
+  const store = memoryStore({ list: true })
   const { host, session, user, audited } = await buildHost(t, 'sqlite', store)
   const { accounts } = host.tokenAuth
   for (const name of ['joe', 'Jill', 'kim']) await user(name, { email: `${name}@example.com` })
@@ -250,7 +220,7 @@ t.test("a host's own store: list from its list(), and what needs setAdmin refuse
   t.same(audited().map((line) => line.audit), ['user.updated'])
   t.notOk('setAdmin' in host.tokenAuth.users, "the store's view has no setAdmin where the store has none")
 
-  const bare = listingStore()
+  const bare = memoryStore({ list: true })
   delete (bare as { list?: unknown }).list
   const other = await buildHost(t, 'sqlite', bare)
   await t.rejects(other.host.tokenAuth.accounts.list({ limit: 5, offset: 0 }), { code: errors.STORE_LACKS.code, message: /no page method/ }, 'a store that cannot list')

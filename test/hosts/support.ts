@@ -2,7 +2,7 @@ import { readdirSync, readlinkSync } from 'node:fs'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
-import tokenAuth, { BUILT_IN_SCOPES, userOf, type TokenAuthOptions } from '../../src/index.js'
+import tokenAuth, { BUILT_IN_SCOPES, userOf, UsernameTakenError, type NewUser, type ProfileChanges, type TokenAuthOptions, type UserRecord, type UserStore } from '../../src/index.js'
 import { testSecret, type TestContext } from '../helper.js'
 
 // Shared pieces of the host-app tests: each test builds its own Fastify host, registers the
@@ -152,4 +152,37 @@ export async function swaggerHost (t: TestContext, opts: { openapi?: string, plu
   }, async (request) => ({ hello: userOf(request).username }))
   host.get('/api/open', { schema: { summary: 'Open, added after the plugin', response: { 200: open } } }, async () => ({ public: true }))
   return host
+}
+
+/**
+ * A host's own user store in memory, with neither `page` nor `setAdmin` (and `list` when asked):
+ * it cannot take the sessions with a deleted account.
+ */
+export function memoryStore ({ list = false }: { list?: boolean } = {}): UserStore {
+  const records = new Map<string, UserRecord>()
+  const change = async (username: string, apply: (record: UserRecord) => void) => {
+    const record = records.get(username)
+    if (record !== undefined) apply(record)
+    return record !== undefined
+  }
+  return {
+    findByUsername: async (username) => { const record = records.get(username); return record && { ...record } },
+    async create (user: NewUser) {
+      if ([...records.keys()].some((name) => name.toLowerCase() === user.username.toLowerCase())) throw new UsernameTakenError(user.username)
+      const record = { username: user.username, email: user.email ?? null, fullName: user.fullName ?? null, disabled: user.disabled ?? false, hashedPassword: user.hashedPassword }
+      records.set(user.username, record)
+      return { ...record }
+    },
+    setPassword: async (username, hashed) => await change(username, (record) => { record.hashedPassword = hashed }),
+    setDisabled: async (username, disabled) => await change(username, (record) => { record.disabled = disabled }),
+    async update (username, changes: ProfileChanges) {
+      const found = await change(username, (record) => {
+        if (changes.email !== undefined) record.email = changes.email
+        if (changes.fullName !== undefined) record.fullName = changes.fullName
+      })
+      return found ? { ...records.get(username) as UserRecord } : undefined
+    },
+    delete: async (username) => records.delete(username),
+    ...(list && { list: async () => [...records.values()].sort((a, b) => a.username < b.username ? -1 : 1).map((record) => ({ ...record })) })
+  }
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Internals } from '../plugins/internals.js'
+import { finiteNumbersOnly } from '../plugins/finite-numbers.js'
 import { userOf } from '../plugins/guards.js'
 import { addressLimit } from '../plugins/throttle.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
@@ -7,32 +8,13 @@ import { pathVariants } from '../src/route-paths.js'
 import { errors } from '../src/errors.js'
 import { noContent, ref } from '../src/schemas/ref.js'
 import { badRequest, forbidden, errorResponse, tooManyRequests, unauthorized, unavailable, validationFailed } from '../src/schemas/responses.js'
-import { LogoutQuery, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, SESSION_PAGE_MAX, SessionList, SessionListQuery, SessionParams } from '../src/schemas/session.js'
-import type { SessionCursor } from '../src/sessions/session-store.js'
+import { LogoutQuery, SESSION_PAGE_MAX, SessionList, SessionListQuery, SessionParams } from '../src/schemas/session.js'
+import { BAD_CURSOR, sessionPage } from '../src/sessions/session-pages.js'
 import { OWN_ACCOUNT_SCOPES } from '../src/scopes/scopes.js'
 
 const OWN_ACCOUNT = { scopes: OWN_ACCOUNT_SCOPES }
 // Any token may log its own session out.
 const ANY_SCOPE = { scopes: [] }
-
-const cursorOf = (cursor: SessionCursor) => Buffer.from(JSON.stringify([cursor.lastUsedAt, cursor.id])).toString('base64url')
-const BAD_CURSOR = { loc: ['query', 'cursor'], msg: 'Not a cursor from a previous page', type: 'cursor_invalid' }
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
-const SESSION_ID = new RegExp(SESSION_ID_PATTERN)
-
-/** A cursor this service gave, or a 422 naming it. */
-function parseCursor (value: string): SessionCursor {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))
-  } catch {}
-  // Strictly what a page gave: an ISO 8601 time and a session id (no NUL reaches PostgreSQL).
-  if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string' &&
-    ISO_TIME.test(parsed[0]) && SESSION_ID.test(parsed[1]) && parsed[1].length <= SESSION_ID_MAX_LENGTH) {
-    return { lastUsedAt: parsed[0], id: parsed[1] }
-  }
-  throw errors.VALIDATION.create([BAD_CURSOR])
-}
 
 export interface SessionRoutesOptions {
   internals: Internals
@@ -43,6 +25,8 @@ export interface SessionRoutesOptions {
 const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async function sessionRoutes (app, opts) {
   const { sessions: sessionStore, guards, audit } = opts.internals
   const ownAccount = guards.requireScopes(OWN_ACCOUNT_SCOPES)
+  // What a session opened before scopes were recorded is granted on its next refresh.
+  const unrecorded = opts.internals.scopes.grant({ kind: 'default' }, false)
 
   for (const { url, ...variant } of pathVariants(app, '/logout')) {
     app.post(url, {
@@ -81,6 +65,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
     for (const { url, ...variant } of pathVariants(scope, '/users/me/sessions')) {
       scope.get(url, {
         onRequest: ownAccount,
+        preHandler: finiteNumbersOnly,
         schema: {
           ...operationDocs(opts.docs, variant, 'listSessions', OWN_ACCOUNT),
           summary: 'The current user\'s live sessions',
@@ -99,25 +84,15 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
           }
         }
       }, async (request, reply) => {
-        const current = guards.sessionOf(request)
-        const limit = request.query.limit ?? SESSION_PAGE_MAX
-        const after = request.query.cursor === undefined ? undefined : parseCursor(request.query.cursor)
-        // One more than the page tells whether there is a next one.
-        const sessions = await sessionStore.list(userOf(request).username, { limit: limit + 1, after })
-        const page = sessions.slice(0, limit)
-        const last = page.at(-1)
-        if (sessions.length > limit && last !== undefined) {
-          const next = new URLSearchParams({ limit: String(limit), cursor: cursorOf({ lastUsedAt: last.lastUsedAt, id: last.id }) })
-          reply.header('link', `<${request.url.split('?')[0] ?? ''}?${next.toString()}>; rel="next"`)
-        }
-        return page.map((session) => ({
-          id: session.id,
-          created_at: session.createdAt,
-          last_used_at: session.lastUsedAt,
-          expires_at: session.expiresAt,
-          user_agent: session.userAgent,
-          current: session.id === current
-        }))
+        const { sessions, link } = await sessionPage(sessionStore, userOf(request).username, {
+          limit: request.query.limit ?? SESSION_PAGE_MAX,
+          cursor: request.query.cursor,
+          path: request.url.split('?')[0] ?? '',
+          current: guards.sessionOf(request),
+          unrecordedScope: unrecorded
+        })
+        if (link !== undefined) reply.header('link', link)
+        return sessions
       })
     }
   })

@@ -484,29 +484,33 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     when: 'A path parameter is longer than the router accepts'
   },
 
-  // An administrator's change of their own account (the accounts module's admin operations,
-  // `by.actor` naming an administrator's account): refused, nothing changed, so the last admin
-  // cannot lock everyone out by accident.
+  // The admin API (and the accounts module's admin operations, `by.actor` naming an
+  // administrator's account): an administrator's change of their own account is refused.
   OWN_ADMIN_RIGHTS: {
     status: 400,
     detail: 'An admin cannot remove their own admin rights',
-    use: 'thrown',
     summary: 'Removing one\'s own admin rights',
-    when: '`accounts.setAdmin(…, false, by)` or `accounts.adminUpdate` with `isAdmin: false`, `by.actor` naming the account, an administrator\'s: nothing changed'
+    when: 'An administrator sets their own `is_admin` to false (also thrown by `accounts.setAdmin` and `accounts.adminUpdate` when `by.actor` names the account): nothing changed',
+    note: 'So the last administrator cannot lock everyone out by accident: another administrator, or the CLI, can do it'
   },
   OWN_ACCOUNT_DISABLED: {
     status: 400,
     detail: 'An admin cannot disable their own account',
-    use: 'thrown',
     summary: 'Disabling oneself',
-    when: '`accounts.disable` or `accounts.adminUpdate` with `disabled: true`, `by.actor` naming the account, an administrator\'s: nothing changed'
+    when: 'An administrator sets their own `disabled` to true (also thrown by `accounts.disable` and `accounts.adminUpdate` when `by.actor` names the account): nothing changed'
   },
   OWN_ACCOUNT_DELETED: {
     status: 400,
     detail: 'An admin cannot delete their own account',
-    use: 'thrown',
     summary: 'Deleting oneself',
-    when: '`accounts.delete`, `by.actor` naming the account, an administrator\'s: nothing changed'
+    when: 'An administrator deletes their own account through the admin API (also thrown by `accounts.delete` when `by.actor` names the account): nothing changed',
+    note: '`DELETE /users/me/`, with the password, is how an administrator deletes their own account'
+  },
+  USER_NOT_FOUND: {
+    status: 404,
+    detail: 'User not found',
+    summary: 'No such user',
+    when: 'No account has that username'
   },
 
   // Thrown to a host, never answered.

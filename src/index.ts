@@ -22,6 +22,7 @@ export { packageInfo, type PackageInfo } from './package-info.js'
 export { default as tokenAuthDocs } from '../plugins/docs.js'
 export type { DocsPluginOptions as TokenAuthDocsPluginOptions, TagObject } from '../plugins/docs.js'
 export { ThrottledRequestLog } from '../plugins/request-log.js'
+export { finiteNumbersOnly } from '../plugins/finite-numbers.js'
 export { noContent, nullable, ref, TEXT_PATTERN } from './schemas/ref.js'
 // The plugin's options as a TypeBox schema (types, ranges, defaults, descriptions), for a host
 // that checks or documents its own configuration with the plugin's rules.

@@ -13,6 +13,7 @@ import schemaCompilers from '../plugins/schema-compilers.js'
 import { openStorage } from '../plugins/storage.js'
 import { createThrottle, type LimitName } from '../plugins/throttle.js'
 import accountRoutes from '../routes/account.js'
+import adminRoutes from '../routes/admin.js'
 import sessionRoutes from '../routes/sessions.js'
 import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
@@ -391,6 +392,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     await child.register(userRoutes, { internals, registration: base.registration, docs: routeDocs })
     await child.register(accountRoutes, { internals, docs: routeDocs })
     await child.register(sessionRoutes, { internals, docs: routeDocs })
+    await child.register(adminRoutes, { internals, docs: routeDocs })
     context = { child, internals }
   }, { prefix: base.prefix })
   if (context === undefined) throw new Error('fastify-token-auth: the plugin context did not load')

@@ -210,11 +210,13 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
    * be named like an actor ('host', 'cli') is changed as any other.
    */
   async function refuseOwn (username: string, by: AdminActor, change: { isAdmin?: boolean, disabled?: boolean, deleted?: boolean }): Promise<void> {
-    if (by.actor !== username) return
     const refusal = change.isAdmin === false
       ? errors.OWN_ADMIN_RIGHTS
       : change.disabled === true ? errors.OWN_ACCOUNT_DISABLED : change.deleted === true ? errors.OWN_ACCOUNT_DELETED : undefined
-    if (refusal !== undefined && (await users.findByUsername(username))?.isAdmin === true) throw refusal.create()
+    if (refusal === undefined || by.actor.toLowerCase() !== username.toLowerCase()) return
+    // The stored name, as the store matches it (`ROOT` is root's account in the built-in store).
+    const account = await users.findByUsername(username)
+    if (account?.isAdmin === true && account.username === by.actor) throw refusal.create()
   }
 
   /** The account as an administrator sees it, or undefined. */

@@ -17,7 +17,8 @@ export const DEFAULT_DOCS_LEAD = 'OAuth2 password flow with JWT bearer tokens.'
 export const AUTH_TAGS: TagObject[] = [
   { name: 'auth', description: 'Logging in: the OAuth2 token endpoint (password and refresh grants) and token revocation.' },
   { name: 'users', description: 'Registration, and the current user\'s account: profile, password, deletion.' },
-  { name: 'sessions', description: 'Logging out, and the current user\'s sessions (one per login).' }
+  { name: 'sessions', description: 'Logging out, and the current user\'s sessions (one per login).' },
+  { name: 'admin', description: 'Every account and session, for a token granted the `admin` scope (only administrators may be).' }
 ]
 
 /** The OAuth2 security scheme's description (Swagger UI shows it in the Authorize dialog, ReDoc under Authentication). */

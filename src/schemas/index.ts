@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import { HTTPError, HTTPValidationError, OAuth2Error, ValidationIssue } from './errors.js'
+import { AdminUser, AdminUserList, AdminUserUpdate, EndedSessions } from './admin.js'
 import { Session, SessionList } from './session.js'
 import { RevokeForm, Token, TokenForm } from './token.js'
 import { AccountDeletion, PasswordChange, User, UserCreate, UserUpdate } from './user.js'
@@ -22,6 +23,10 @@ export const authSchemaMap = {
   RevokeForm,
   Session,
   SessionList,
+  AdminUser,
+  AdminUserList,
+  AdminUserUpdate,
+  EndedSessions,
   HTTPError,
   ValidationIssue,
   HTTPValidationError,

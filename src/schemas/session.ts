@@ -9,6 +9,7 @@ const sessionExample = {
   last_used_at: '2026-12-03T17:05:12.000Z',
   expires_at: '2026-12-17T17:05:12.000Z',
   user_agent: 'Mozilla/5.0 (X11; Linux x86_64)',
+  scope: 'me items',
   current: true
 }
 
@@ -18,6 +19,7 @@ export const Session = Type.Object({
   last_used_at: time('The last login or refresh', sessionExample.last_used_at),
   expires_at: time('When it ends unless refreshed before (never later than its absolute limit)', sessionExample.expires_at),
   user_agent: nullable(Type.String({ description: 'The User-Agent of the login', examples: ['Mozilla/5.0 (X11; Linux x86_64)'] })),
+  scope: Type.String({ description: 'The scopes the session was granted, space-separated', examples: ['me items'] }),
   current: Type.Boolean({ description: 'True for the session of the token that asked', examples: [true] })
 }, { $id: 'TokenAuth.Session', description: 'A live session: a login and the refreshes since', examples: [sessionExample] })
 export type Session = Static<typeof Session>
@@ -25,7 +27,7 @@ export type Session = Static<typeof Session>
 export const SessionList = Type.Array(Type.Unsafe<Session>(Type.Ref('TokenAuth.Session')), {
   $id: 'TokenAuth.SessionList',
   description: 'The live sessions, the most recently used first',
-  examples: [[sessionExample, { ...sessionExample, id: 'Zp0s4mHk2vQ8yL1bW6tX3g', created_at: '2026-11-20T08:00:00.000Z', last_used_at: '2026-11-28T21:14:40.000Z', expires_at: '2026-12-12T21:14:40.000Z', user_agent: 'curl/8.5.0', current: false }]]
+  examples: [[sessionExample, { ...sessionExample, id: 'Zp0s4mHk2vQ8yL1bW6tX3g', created_at: '2026-11-20T08:00:00.000Z', last_used_at: '2026-11-28T21:14:40.000Z', expires_at: '2026-12-12T21:14:40.000Z', user_agent: 'curl/8.5.0', scope: 'items', current: false }]]
 })
 
 export const LogoutQuery = Type.Object({
@@ -63,6 +65,6 @@ export const SessionListQuery = Type.Object({
 export type SessionListQuery = Static<typeof SessionListQuery>
 
 export const SessionParams = Type.Object({
-  session_id: Type.String({ minLength: 1, maxLength: SESSION_ID_MAX_LENGTH, pattern: SESSION_ID_PATTERN, description: 'A session id from GET /users/me/sessions (base64url)', examples: [SESSION_ID_EXAMPLE] })
+  session_id: Type.String({ minLength: 1, maxLength: SESSION_ID_MAX_LENGTH, pattern: SESSION_ID_PATTERN, description: 'A session id from a list of sessions (base64url)', examples: [SESSION_ID_EXAMPLE] })
 })
 export type SessionParams = Static<typeof SessionParams>

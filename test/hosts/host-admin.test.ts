@@ -2,7 +2,7 @@ import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import t from 'tap'
-import tokenAuth, { AccountRuleError, createDatabase, errors, type AuditActor, type AuthDatabase, type UserStore } from '../../src/index.js'
+import tokenAuth, { AccountRuleError, createDatabase, errors, type AuditActor, type AuthDatabase, type UserRecord, type UserStore } from '../../src/index.js'
 import type { Engine } from '../../src/db/dialect.js'
 import { forEachEngine, freshDatabaseUrl, type TestContext } from '../helper.js'
 import { get, memoryStore, newHost, pluginOptions, type Json } from './support.js'
@@ -224,4 +224,46 @@ t.test("a host's own store: list from its list(), and what needs setAdmin refuse
   delete (bare as { list?: unknown }).list
   const other = await buildHost(t, 'sqlite', bare)
   await t.rejects(other.host.tokenAuth.accounts.list({ limit: 5, offset: 0 }), { code: errors.STORE_LACKS.code, message: /no page method/ }, 'a store that cannot list')
+})
+
+t.test("the admin routes on a host's own store: what it cannot do is not offered, or refused with a 422", async (t) => {
+  // The host's store says who is an administrator; it has no setAdmin.
+  const withAdmins = (store: UserStore): UserStore => {
+    const flagged = (record: UserRecord) => ({ ...record, isAdmin: record.username === 'joe' })
+    const { list } = store
+    return {
+      ...store,
+      findByUsername: async (username) => { const record = await store.findByUsername(username); return record && flagged(record) },
+      ...(list !== undefined && { list: async () => (await list()).map(flagged) })
+    }
+  }
+  const { host, db, user, audited } = await buildHost(t, 'sqlite', withAdmins(memoryStore({ list: true })))
+  const rows = async (username: string) => ({
+    user: await host.tokenAuth.users.findByUsername(username),
+    sessions: await db.selectFrom('sessions').selectAll().orderBy('id').execute()
+  })
+  for (const name of ['joe', 'kim']) await user(name)
+  const token = (await host.tokenAuth.issueToken('joe', { scope: 'me admin' })).access_token
+  t.match((await get(host, '/auth/admin/users', token)).json(), [{ username: 'joe', is_admin: true }, { username: 'kim', is_admin: false }], 'listed from its list()')
+  audited()
+  const before = await rows('kim')
+  const patch = async (body: Json) => await host.inject({ method: 'PATCH', url: '/auth/admin/users/kim', headers: { authorization: `Bearer ${token}` }, payload: body })
+  const refused = await patch({ is_admin: true, full_name: 'Kim' })
+  t.equal(refused.statusCode, 422, 'setting is_admin, which the store cannot')
+  t.same(refused.json(), { detail: [{ loc: ['body', 'is_admin'], msg: 'The user store cannot change admin rights', type: 'store_unsupported' }] })
+  t.same(await rows('kim'), before, 'nothing changed, not the full name either')
+  t.same(audited(), [])
+  t.match((await patch({ disabled: true, full_name: 'Kim' })).json(), { username: 'kim', disabled: true, full_name: 'Kim' }, 'what it can do, it does')
+
+  const lines: Json[] = []
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(JSON.parse(chunk.toString())); done() } })
+  const bare = withAdmins(memoryStore())
+  const other = newHost(t, { logger: { level: 'info', stream } })
+  await other.register(tokenAuth, pluginOptions({ store: bare }))
+  await other.ready()
+  await other.tokenAuth.accounts.create({ username: 'joe', password: PASSWORD })
+  const joe = (await other.tokenAuth.issueToken('joe', { scope: 'admin' })).access_token
+  t.equal((await get(other, '/auth/admin/users', joe)).statusCode, 404, 'a store that cannot list: no list route')
+  t.equal((await get(other, '/auth/admin/users/joe', joe)).statusCode, 200, 'the others are served')
+  t.ok(lines.some((line) => /GET \/admin\/users is not served: the user store has neither page nor list/.test(String(line.msg))), 'start-up says why')
 })

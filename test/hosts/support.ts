@@ -101,9 +101,11 @@ function resolvePointer (doc: Json, ref: string): unknown {
 
 /** Every operation the plugin documents, under its prefix, as `operations` lists them. */
 export function pluginOperations (prefix: string): string[] {
-  return ['DELETE /users/me/', 'DELETE /users/me/sessions/{session_id}', 'GET /users/me/', 'GET /users/me/sessions', 'PATCH /users/me/',
-    'POST /logout', 'POST /revoke', 'POST /token', 'POST /users/', 'POST /users/me/password']
-    .map((operation) => operation.replace(' /', ` ${prefix}/`))
+  return ['DELETE /admin/sessions', 'DELETE /admin/users/{username}', 'DELETE /admin/users/{username}/sessions',
+    'DELETE /admin/users/{username}/sessions/{session_id}', 'DELETE /users/me/', 'DELETE /users/me/sessions/{session_id}',
+    'GET /admin/users', 'GET /admin/users/{username}', 'GET /admin/users/{username}/sessions', 'GET /users/me/', 'GET /users/me/sessions',
+    'PATCH /admin/users/{username}', 'PATCH /users/me/', 'POST /logout', 'POST /revoke', 'POST /token', 'POST /users/', 'POST /users/me/password']
+    .map((operation) => operation.replace(' /', ` ${prefix}/`)).sort()
 }
 
 /** The operations of a document as `METHOD path`, sorted. */

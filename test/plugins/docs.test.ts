@@ -207,7 +207,15 @@ t.test('GET /openapi.json', async (t) => {
       ['/users/me/sessions/{session_id}', 'delete', ['204', '400', '401', '403', '404', '422', '503'], ['me']],
       ['/users/me/password', 'post', ['204', '400', '401', '403', '413', '415', '422', '429', '503'], ['me']],
       ['/users/me/', 'patch', ['200', '400', '401', '403', '413', '415', '422', '503'], ['me']],
-      ['/users/me/', 'delete', ['204', '400', '401', '403', '413', '415', '422', '429', '503'], ['me']]
+      ['/users/me/', 'delete', ['204', '400', '401', '403', '413', '415', '422', '429', '503'], ['me']],
+      ['/admin/users', 'get', ['200', '400', '401', '403', '422', '503'], ['admin']],
+      ['/admin/users/{username}', 'get', ['200', '400', '401', '403', '404', '422', '503'], ['admin']],
+      ['/admin/users/{username}', 'patch', ['200', '400', '401', '403', '404', '413', '415', '422', '503'], ['admin']],
+      ['/admin/users/{username}', 'delete', ['204', '400', '401', '403', '404', '422', '503'], ['admin']],
+      ['/admin/users/{username}/sessions', 'get', ['200', '400', '401', '403', '404', '422', '503'], ['admin']],
+      ['/admin/users/{username}/sessions', 'delete', ['200', '400', '401', '403', '404', '422', '503'], ['admin']],
+      ['/admin/users/{username}/sessions/{session_id}', 'delete', ['204', '400', '401', '403', '404', '422', '503'], ['admin']],
+      ['/admin/sessions', 'delete', ['200', '400', '401', '403', '503'], ['admin']]
     ]
     const operationIds = new Set<string>()
     for (const [path, method, statuses, scopes] of sessionOperations) {
@@ -225,7 +233,7 @@ t.test('GET /openapi.json', async (t) => {
       else t.notOk(operation?.security?.length, `${name} needs no bearer token`)
     }
     t.equal(operationIds.size, sessionOperations.length, 'operationIds are unique')
-    for (const name of ['TokenAuth.Session', 'TokenAuth.PasswordChange', 'TokenAuth.UserUpdate', 'TokenAuth.Token', 'TokenAuth.RevokeForm']) {
+    for (const name of ['TokenAuth.Session', 'TokenAuth.PasswordChange', 'TokenAuth.UserUpdate', 'TokenAuth.Token', 'TokenAuth.RevokeForm', 'TokenAuth.AdminUser', 'TokenAuth.AdminUserUpdate', 'TokenAuth.EndedSessions']) {
       const properties = Object.entries<Record<string, unknown>>(doc.components?.schemas?.[name]?.properties ?? {})
       t.ok(properties.length > 0, `${name} is a component`)
       const literal = (field: Record<string, unknown>) => 'const' in field || 'enum' in field
@@ -238,15 +246,23 @@ t.test('GET /openapi.json', async (t) => {
   t.test('exactly the expected operations are documented', async (t) => {
     const documented = operations(doc).map(([path, method]) => `${method.toUpperCase()} ${path}`).sort()
     t.same(documented, [
+      'DELETE /admin/sessions',
+      'DELETE /admin/users/{username}',
+      'DELETE /admin/users/{username}/sessions',
+      'DELETE /admin/users/{username}/sessions/{session_id}',
       'DELETE /users/me/',
       'DELETE /users/me/items/{item_id}',
       'DELETE /users/me/sessions/{session_id}',
+      'GET /admin/users',
+      'GET /admin/users/{username}',
+      'GET /admin/users/{username}/sessions',
       'GET /health',
       'GET /health/ready',
       'GET /users/me/',
       'GET /users/me/items/',
       'GET /users/me/items/{item_id}',
       'GET /users/me/sessions',
+      'PATCH /admin/users/{username}',
       'PATCH /users/me/',
       'POST /logout',
       'POST /revoke',

@@ -20,6 +20,14 @@ const OPERATION_IDS: Record<string, string> = {
   'POST /users/me/password': 'changePassword',
   'GET /users/me/sessions': 'listSessions',
   'DELETE /users/me/sessions/{session_id}': 'endSession',
+  'GET /admin/users': 'listUsers',
+  'GET /admin/users/{username}': 'readUser',
+  'PATCH /admin/users/{username}': 'updateUser',
+  'DELETE /admin/users/{username}': 'deleteUser',
+  'GET /admin/users/{username}/sessions': 'listUserSessions',
+  'DELETE /admin/users/{username}/sessions': 'endUserSessions',
+  'DELETE /admin/users/{username}/sessions/{session_id}': 'endUserSession',
+  'DELETE /admin/sessions': 'endAllSessions',
   'GET /users/me/items/': 'listItems',
   'POST /users/me/items/': 'createItem',
   'GET /users/me/items/{item_id}': 'readItem',
@@ -196,7 +204,7 @@ t.test("the service's document", async (t) => {
   })
 
   t.test('public operations say they need no token; the others require the scheme with the scopes they need', async (t) => {
-    const scopesOf = (name: string) => name.includes('/items/') ? ['items'] : name === 'POST /logout' ? [] : ['me']
+    const scopesOf = (name: string) => name.includes('/items/') ? ['items'] : name.includes(' /admin/') ? ['admin'] : name === 'POST /logout' ? [] : ['me']
     for (const { name, operation } of operations) {
       if (PUBLIC_OPERATIONS.includes(name)) t.same(operation.security, [], `${name}: security []`)
       else t.same(operation.security, [{ OAuth2PasswordBearer: scopesOf(name) }], `${name} requires OAuth2PasswordBearer with ${scopesOf(name).join(' ') || 'any scope'}`)
@@ -235,7 +243,7 @@ t.test("the service's document", async (t) => {
 
   t.test('every tag an operation uses is defined, with a description', async (t) => {
     const used = new Set(operations.flatMap(({ operation }) => operation.tags as string[]))
-    t.same(doc.tags.map((tag: Json) => tag.name), ['auth', 'users', 'sessions', 'items', 'health'])
+    t.same(doc.tags.map((tag: Json) => tag.name), ['auth', 'users', 'sessions', 'admin', 'items', 'health'])
     for (const tag of doc.tags) t.ok(typeof tag.description === 'string' && tag.description.length > 10, `${String(tag.name)} is described`)
     for (const name of used) t.ok(doc.tags.some((tag: Json) => tag.name === name), `${name} is defined`)
   })
@@ -268,7 +276,7 @@ t.test("the plugin's own document, under a prefix", async (t) => {
   t.same(doc.servers, [{ url: '/' }], 'the server is the app root: the paths carry the prefix')
   t.ok(doc.paths['/auth/token'], 'POST /auth/token')
   t.equal(doc.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl, '/auth/token')
-  t.same(doc.tags.map((tag: Json) => tag.name), ['auth', 'users', 'sessions'])
+  t.same(doc.tags.map((tag: Json) => tag.name), ['auth', 'users', 'sessions', 'admin'])
   t.match(doc.info.description, /POST \/auth\/users\/` first/)
   t.match(doc.info.description, /\*\*In Swagger UI\*\* \(`\/auth\/docs`\)/)
   t.notMatch(doc.info.description, /In ReDoc/, 'no ReDoc advice without ReDoc')

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { alice, bearer, buildApp, createUser, forEachEngine, loginPair, refresh, type TestUser, type TokenPair } from '../helper.js'
 import { assertAlive, assertEnded, dbOf, me } from './session-support.js'
 
-const SESSION_KEYS = ['created_at', 'current', 'expires_at', 'id', 'last_used_at', 'user_agent']
+const SESSION_KEYS = ['created_at', 'current', 'expires_at', 'id', 'last_used_at', 'scope', 'user_agent']
 
 const sidOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).sid
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -173,6 +173,7 @@ forEachEngine(t, async (t, engine) => {
       t.equal(current[0]?.user_agent, 'Laptop/1.0')
       const phoneEntry = sessions.find((s: { id: string }) => s.id === sidOf(phone.access_token))
       t.equal(phoneEntry?.user_agent, 'Phone/2.0')
+      t.equal(phoneEntry?.scope, 'me items', 'the scopes the session was granted')
       t.equal(phoneEntry?.current, false)
       t.notOk(res.body.includes(laptop.refresh_token) || res.body.includes(phone.refresh_token), 'no refresh token in the list')
     })

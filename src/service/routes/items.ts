@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { serviceErrors } from '../errors.js'
-import { finiteNumbersOnly } from '../plugins/finite-numbers.js'
+import { finiteNumbersOnly } from '../../index.js'
 import { Item, ItemCreate, ItemList, ItemParams, ItemsQuery, ITEMS_PAGE_DEFAULT } from '../items/item-schemas.js'
 import { ITEMS_SCOPE } from '../items/items-scope.js'
 import { errorResponses, noContent, ref, requireScopes, userOf } from '../../index.js'

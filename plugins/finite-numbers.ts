@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
-import { errors, type ValidationIssue } from '../../index.js'
+import { errors } from '../src/errors.js'
+import type { ValidationIssue } from '../src/schemas/errors.js'
 
 const PARTS = [['query', 'query'], ['params', 'path']] as const
 

@@ -62,12 +62,6 @@ const DocsOptions = Type.Object({
     description: "The plugin's own document: its opening paragraph (how to log in and the error statuses follow)."
   })),
   redoc: Type.Optional(Type.Boolean({ default: false, description: 'Also serve ReDoc at `<prefix>/redoc` (needs the optional `redoc` package).' })),
-  publicUrl: Type.Optional(Type.String({
-    description: 'Where clients reach the app\'s root, such as `https://api.example.com`: the security scheme\'s token URL ' +
-      'becomes absolute (`<publicUrl><prefix>/token`), in the host\'s document too, and it is the plugin\'s own document\'s ' +
-      'server. Unset: the token URL is a path and the server `/`.',
-    mustBe: 'an absolute http:// or https:// URL without a query or fragment, such as https://api.example.com'
-  })),
   securityScheme: Type.Optional(Type.String({
     pattern: '^[A-Za-z0-9._-]+$',
     default: 'OAuth2PasswordBearer',
@@ -164,6 +158,12 @@ export const TokenAuthOptionsSchema = Type.Object({
     description: "The host's own user store (see `UserStore`); the database then holds only the sessions.",
     mustBe: `a UserStore: an object with the methods ${STORE_METHODS.join(', ')}`
   })),
+  publicUrl: Type.Optional(Type.String({
+    description: 'Where clients reach the app\'s root, such as `https://api.example.com`: the base of the absolute URLs the ' +
+      'plugin gives (the security scheme\'s token URL, in the host\'s document too, and the plugin\'s own document\'s server) ' +
+      'and of the default `issuer`. Unset: the token URL is a path and the server `/`.',
+    mustBe: 'an absolute http:// or https:// URL without a query or fragment, such as https://api.example.com'
+  })),
   prefix: Type.Optional(Type.String({
     pattern: '^(/.*)?$',
     default: '',
@@ -242,8 +242,6 @@ export interface ResolvedDocsOptions {
   version?: string
   description: string
   redoc: boolean
-  /** Checked, and without its trailing slashes. */
-  publicUrl?: string
   securityScheme: string
   operationIdPrefix: string
 }
@@ -269,6 +267,8 @@ export interface ResolvedOptions {
   store?: UserStore
   /** Without its trailing slashes. */
   prefix: string
+  /** Checked, and without its trailing slashes. */
+  publicUrl?: string
   accessTokenExpireMinutes: number
   refreshTokenExpireDays: number
   sessionMaxDays: number
@@ -304,8 +304,8 @@ export function resolveOptions (input: TokenAuthOptionsInput): ResolvedOptions {
   const resolved: ResolvedOptions = { ...filled, prefix: filled.prefix.replace(/\/+$/, ''), docs: { ...docs, enabled: filled.docs !== false } }
   const crossProblems = ruleProblems(resolved)
   if (crossProblems.length > 0) throw optionsError(crossProblems.join('; '))
-  const publicUrl = resolved.docs.publicUrl === undefined ? undefined : parsePublicUrl(resolved.docs.publicUrl)
-  if (publicUrl !== undefined && 'url' in publicUrl) resolved.docs.publicUrl = publicUrl.url
+  const publicUrl = resolved.publicUrl === undefined ? undefined : parsePublicUrl(resolved.publicUrl)
+  if (publicUrl !== undefined && 'url' in publicUrl) resolved.publicUrl = publicUrl.url
   return resolved
 }
 
@@ -324,8 +324,8 @@ function ruleProblems (options: ResolvedOptions): string[] {
   }
   const builtIn = Object.keys(options.scopes).filter((name) => Object.hasOwn(BUILT_IN_SCOPES, name))
   if (builtIn.length > 0) problems.push(`scopes must not redefine a built-in scope, got ${builtIn.map((name) => `'${name}'`).join(' and ')}`)
-  const publicUrl = options.docs.publicUrl === undefined ? undefined : parsePublicUrl(options.docs.publicUrl)
-  if (publicUrl !== undefined && 'problem' in publicUrl) problems.push(`docs.publicUrl ${publicUrl.problem}`)
+  const publicUrl = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl)
+  if (publicUrl !== undefined && 'problem' in publicUrl) problems.push(`publicUrl ${publicUrl.problem}`)
   return problems
 }
 

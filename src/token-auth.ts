@@ -40,13 +40,6 @@ export interface TokenAuthDocsOptions {
   /** Also serve ReDoc at `<prefix>/redoc` (needs the optional `redoc` package). Default false. */
   redoc?: boolean
   /**
-   * Where clients reach the app's root, such as `https://api.example.com` (an absolute http(s)
-   * URL without query or fragment): the security scheme's token URL becomes absolute
-   * (`<publicUrl><prefix>/token`), in the host's document too, and it is the plugin's own
-   * document's server. Default: none, the token URL is a path and the server '/'.
-   */
-  publicUrl?: string
-  /**
    * The name of the OAuth2 password-flow security scheme, in the host's document too. Give a
    * second instance in one app a name of its own. Default 'OAuth2PasswordBearer'.
    */
@@ -140,6 +133,13 @@ interface CommonOptions {
   decorators?: { authenticate?: string | false, currentActiveUser?: string | false }
   /** Where the token and account routes live, e.g. '/auth'. Default ''. */
   prefix?: string
+  /**
+   * Where clients reach the app's root, such as `https://api.example.com` (an absolute http(s)
+   * URL without query or fragment): the base of the absolute URLs the plugin gives (the token
+   * URL in the OpenAPI documents, the host's too, and the plugin's own document's server) and of
+   * the default `issuer`. Default: none, the token URL is a path and the server '/'.
+   */
+  publicUrl?: string
   /** Limits and login backoff (see TokenAuthThrottleOptions); false: none at all. Default: on, with the defaults. */
   throttle?: TokenAuthThrottleOptions | false
   /** Record the plugin's metrics in the host's registry. Default: none, nothing recorded. */
@@ -334,7 +334,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   }
   const docsMode = !options.docs.enabled ? 'off' : host.hasDecorator('swagger') ? 'host' : 'own'
   const docsOptions = options.docs
-  const { securityScheme, operationIdPrefix, publicUrl } = docsOptions
+  const { securityScheme, operationIdPrefix } = docsOptions
+  const { publicUrl } = options
   if (docsMode === 'host') {
     const problem = claimInHostDocument(host, securityScheme, operationIdPrefix)
     check(problem === undefined, problem ?? '')
@@ -383,7 +384,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       audit
     }
     if (docsMode === 'own') {
-      const { enabled: _enabled, securityScheme: _scheme, publicUrl: _url, operationIdPrefix: _ids, ...pages } = docsOptions
+      const { enabled: _enabled, securityScheme: _scheme, operationIdPrefix: _ids, ...pages } = docsOptions
       await child.register(docs, { ...pages, publicUrl, registration: base.registration })
     }
     await child.register(errors)

@@ -69,7 +69,8 @@ export default fp<ServiceOptions>(async function service (app, opts) {
     scopes: SERVICE_SCOPES,
     throttle,
     database: app.db,
-    docs: withDocs && { publicUrl },
+    docs: withDocs,
+    publicUrl,
     ...(metrics && { metrics: { registry: metrics.registry } })
   })
   for (const schema of itemSchemas) app.addSchema(schema)

@@ -113,9 +113,9 @@ export const ConfigSchema = Type.Object({
     description: 'Origins whose pages may call the API, comma-separated, each `scheme://host[:port]` exactly as browsers send it; `*` is refused. Unset: no CORS.'
   })),
   PUBLIC_URL: Type.Optional(Type.String({
-    description: option.docs.anyOf[1].properties.publicUrl.description,
-    expected: option.docs.anyOf[1].properties.publicUrl.mustBe,
-    option: 'docs.publicUrl'
+    description: option.publicUrl.description,
+    expected: option.publicUrl.mustBe,
+    option: 'publicUrl'
   })),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),

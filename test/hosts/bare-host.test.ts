@@ -513,8 +513,8 @@ t.test('a bad option gives one message: its path, the rule, and the type of what
     'fastify-token-auth: throttle.token.max must be a whole number from 1 to 1000000, got a string')
   t.equal(await message({ bcryptCost: 16 }), 'fastify-token-auth: bcryptCost must be a whole number from 4 to 15, got the number 16')
   t.equal(await message({ registration: true }), "fastify-token-auth: registration must be 'open' or 'closed', got true")
-  t.equal(await message({ docs: { publicUrl: new URL('https://api.example.com') } }),
-    'fastify-token-auth: docs.publicUrl must be an absolute http:// or https:// URL without a query or fragment, such as https://api.example.com, got a URL')
+  t.equal(await message({ publicUrl: new URL('https://api.example.com') }),
+    'fastify-token-auth: publicUrl must be an absolute http:// or https:// URL without a query or fragment, such as https://api.example.com, got a URL')
   t.equal(await message({ metrics: { registry: new Map() } }),
     'fastify-token-auth: metrics.registry must be a prom-client Registry, got a Map without registerMetric')
 

@@ -301,12 +301,12 @@ t.test('no such warning when @fastify/swagger comes first, or not at all', async
   }
 })
 
-t.test("a host's document keeps its own servers, info and tags; docs.publicUrl makes the token URL absolute", async (t) => {
+t.test("a host's document keeps its own servers, info and tags; publicUrl makes the token URL absolute", async (t) => {
   const host = newHost(t)
   const servers = [{ url: 'https://shop.acme.test/api', description: 'Production' }, { url: 'http://127.0.0.1:3000' }]
   const tags = [{ name: 'orders', description: 'The shop\'s orders' }, { name: 'auth', description: 'The host\'s own words on logging in' }]
   await host.register(fastifySwagger, { openapi: { openapi: '3.1.0', info: HOST_INFO, servers, tags, externalDocs: { url: 'https://shop.acme.test/docs' } } })
-  await host.register(tokenAuth, pluginOptions({ docs: { publicUrl: 'https://shop.acme.test/api/' } }))
+  await host.register(tokenAuth, pluginOptions({ publicUrl: 'https://shop.acme.test/api/' }))
   host.get('/orders', { schema: { tags: ['orders'] }, onRequest: host.currentActiveUser }, async () => [])
   await host.ready()
   const doc = host.swagger() as Json
@@ -324,9 +324,9 @@ t.test("a host's document keeps its own servers, info and tags; docs.publicUrl m
 
   await t.rejects(async () => {
     const bad = newHost(t)
-    await bad.register(tokenAuth, pluginOptions({ docs: { publicUrl: 'shop.acme.test' } }))
+    await bad.register(tokenAuth, pluginOptions({ publicUrl: 'shop.acme.test' }))
     await bad.ready()
-  }, /docs\.publicUrl must be an absolute http:\/\/ or https:\/\/ URL/, 'a public URL that is not one is refused')
+  }, /publicUrl must be an absolute http:\/\/ or https:\/\/ URL/, 'a public URL that is not one is refused')
 })
 
 t.test("docs/embedding.md's refResolver names the plugin's schemas by their $id in the host's document", async (t) => {

@@ -103,7 +103,7 @@ app.decorate('db', { orders: async (owner: string) => [\`\${owner}'s first order
 app.decorate('items', new Map<string, number>())
 // The host's own prom-client registry, the address its clients use, and operationIds of its own.
 const metrics: TokenAuthMetricsOptions = { registry: new Registry(), prefix: 'shop_auth_' }
-await app.register(tokenAuth, { secret: process.env.JWT_SECRET ?? '', database: 'sqlite::memory:', metrics, docs: { publicUrl: 'https://shop.acme.test', operationIdPrefix: 'shop' } })
+await app.register(tokenAuth, { secret: process.env.JWT_SECRET ?? '', database: 'sqlite::memory:', metrics, publicUrl: 'https://shop.acme.test', docs: { operationIdPrefix: 'shop' } })
 const operationIdPrefix: string = app.tokenAuth.settings.operationIdPrefix
 
 app.get('/orders', { onRequest: app.currentActiveUser }, async (request) => {

@@ -26,10 +26,11 @@ export async function serviceDocument (t: TestContext, opts: Partial<ServiceOpti
 }
 
 /** The plugin's own document, registered under `prefix` in a host of its own. */
-export async function pluginDocument (t: TestContext, prefix: string, docs: true | TokenAuthDocsOptions = true): Promise<Json> {
+export async function pluginDocument (t: TestContext, prefix: string, docs: true | (TokenAuthDocsOptions & { publicUrl?: string }) = true): Promise<Json> {
   const host = Fastify({ logger: false })
   t.teardown(async () => await host.close())
-  await host.register(tokenAuth, { prefix, secret: testSecret(), database: 'sqlite::memory:', bcryptCost: 4, throttle: false, docs })
+  const { publicUrl, ...pages } = docs === true ? {} : docs
+  await host.register(tokenAuth, { prefix, secret: testSecret(), database: 'sqlite::memory:', bcryptCost: 4, throttle: false, docs: docs === true ? true : pages, ...(publicUrl !== undefined && { publicUrl }) })
   return await fetchDocument(host, `${prefix}/openapi.json`)
 }
 

@@ -63,7 +63,8 @@ describe('app.register accepts', () => {
       registration: 'closed',
       issuer: 'me',
       audience: 'you',
-      docs: { title: 'Auth', version: '1.0.0', description: 'Accounts', redoc: true, securityScheme: 'StaffPassword', publicUrl: 'https://api.example.com', operationIdPrefix: 'staff' },
+      docs: { title: 'Auth', version: '1.0.0', description: 'Accounts', redoc: true, securityScheme: 'StaffPassword', operationIdPrefix: 'staff' },
+      publicUrl: 'https://api.example.com',
       decorators: { authenticate: 'tokenAuthenticate', currentActiveUser: false },
       throttle: { token: { max: 30, windowSeconds: 60 }, registration: false, loginBackoffAfter: 10, loginBackoffMaxSeconds: 600, loginFailuresPerHour: 50, redis }
     })).type.not.toRaiseError()
@@ -116,6 +117,6 @@ describe('app.register refuses', () => {
   test('a secret or docs of the wrong type', () => {
     expect({ secret: Buffer.from(secret), store } satisfies TokenAuthOptions).type.toRaiseError(2322)
     expect({ secret, store, docs: 'yes' } satisfies TokenAuthOptions).type.toRaiseError(2322)
-    expect({ secret, database: db, docs: { publicUrl: new URL('https://api.example.com') } } satisfies TokenAuthOptions).type.toRaiseError(2322)
+    expect({ secret, database: db, publicUrl: new URL('https://api.example.com') } satisfies TokenAuthOptions).type.toRaiseError(2322)
   })
 })

@@ -198,8 +198,8 @@ export const TokenAuthOptionsSchema = Type.Object({
   })),
   issuer: Type.Optional(Type.String({
     minLength: 1,
-    default: 'fastify-token-auth',
-    description: "`iss` of the access tokens, checked on every request: set it so the host's other JWTs are never taken for access tokens."
+    description: "`iss` of the access tokens, checked on every request, and the `issuer` of the discovery document. Unset: " +
+      "`publicUrl` followed by the plugin's prefix (a URL, as discovery needs), or without `publicUrl` 'fastify-token-auth'."
   })),
   audience: Type.Optional(Type.String({ minLength: 1, default: 'fastify-token-auth', description: '`aud` of the access tokens, checked on every request.' })),
   docs: Type.Optional(Type.Union([Type.Boolean(), DocsOptions], {
@@ -276,7 +276,7 @@ export interface ResolvedOptions {
   maxSessionsPerUser: number
   bcryptCost: number
   registration: 'open' | 'closed'
-  issuer: string
+  issuer?: string
   audience: string
   /** The docs options (their defaults when docs is true or false); enabled: false when docs is false. */
   docs: ResolvedDocsOptions & { enabled: boolean }

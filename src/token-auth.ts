@@ -114,8 +114,13 @@ interface CommonOptions {
   bcryptCost?: number
   /** Whether `POST /users/` creates accounts. Default 'open'. */
   registration?: 'open' | 'closed'
-  /** `iss` and `aud` of the access tokens, checked on every request. Default 'fastify-token-auth'. */
+  /**
+   * `iss` of the access tokens, checked on every request, and the discovery document's `issuer`.
+   * Default: `publicUrl` followed by the plugin's full prefix, or without `publicUrl`
+   * 'fastify-token-auth'.
+   */
   issuer?: string
+  /** `aud` of the access tokens, checked on every request. Default 'fastify-token-auth'. */
   audience?: string
   /**
    * OpenAPI. With the host's own @fastify/swagger registered first, the plugin's operations and
@@ -296,6 +301,9 @@ function throttleSettings (throttle: ResolvedOptions['throttle']) {
   }
 }
 
+// The issuer of the tokens of an instance with neither `issuer` nor `publicUrl`: not a URL, so no discovery.
+const DEFAULT_ISSUER = 'fastify-token-auth'
+
 // Who changes an account through the public API, unless the caller says.
 const HOST: AuditActor = Object.freeze({ actor: 'host' })
 
@@ -315,7 +323,6 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     maxSessionsPerUser: options.maxSessionsPerUser,
     bcryptCost: options.bcryptCost,
     registration: options.registration,
-    issuer: options.issuer,
     audience: options.audience,
     prefix: options.prefix
   }
@@ -352,6 +359,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   const scopes = createScopeRules(options.scopes)
 
   let context: { child: FastifyInstance, internals: Internals } | undefined
+  let issuer = DEFAULT_ISSUER
   await host.register(async function tokenAuthContext (child) {
     await child.register(schemaCompilers)
     const storage = await openStorage(child, {
@@ -371,7 +379,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       registry: metrics?.registry, prefix: metrics?.prefix ?? DEFAULT_METRICS_PREFIX, passwords, db: storage.db
     }))
     const throttle = await createThrottle(child, { ...throttling, redisPrefix: `token-auth:${child.prefix}:`, db: storage.db, audit })
-    const tokens = await registerAccessTokens(child, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer: base.issuer, audience: base.audience })
+    issuer = options.issuer ?? (publicUrl === undefined ? DEFAULT_ISSUER : `${publicUrl}${child.prefix}`)
+    const tokens = await registerAccessTokens(child, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer, audience: base.audience })
     const internals: Internals = {
       accounts: createAccounts({ users: storage.users, sessions: storage.sessions, passwords, transaction: storage.userTransaction }),
       users: storage.users,
@@ -401,6 +410,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
 
   const settings: TokenAuthSettings = Object.freeze({
     ...base,
+    issuer,
     prefix: child.prefix,
     tokenUrl: `${child.prefix}/token`,
     docs: docsMode,

@@ -11,6 +11,7 @@ import { startCurrentSession } from '../src/sessions/session-gate.js'
 import { errors, NO_STORE } from '../src/errors.js'
 import { noContent, ref } from '../src/schemas/ref.js'
 import { errorResponse, unavailable } from '../src/schemas/responses.js'
+import { parseClientId } from '../src/tokens/client-id.js'
 import { RevokeForm, Token, TokenForm } from '../src/schemas/token.js'
 
 export interface TokenRoutesOptions {
@@ -51,7 +52,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     if (username === undefined || password === undefined) {
       throw errors.MISSING_FIELD.create(Object.entries({ username, password }).filter(([, value]) => value === undefined).map(([field]) => field))
     }
-    // A malformed or unknown scope is refused before anything else.
+    // A malformed client_id, or a malformed or unknown scope, is refused before anything else.
+    const clientId = parseClientId(form.client_id)
     const requested = scopes.parse(form.scope)
     // Counted by the name as typed, before anyone looks it up: an unknown name waits just the same.
     const checked = await admittedPasswordCheck(request, username, async () => {
@@ -77,7 +79,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       audit(request, 'login.failed', { username: user.username, reason: 'scope_not_allowed' })
       throw errors.SCOPE_NOT_ALLOWED.create()
     }
-    const started = await startCurrentSession(gateParts, user, password, request.headers['user-agent'], granted)
+    const started = await startCurrentSession(gateParts, user, password, { userAgent: request.headers['user-agent'], scope: granted, clientId })
     if (started === undefined) {
       // The password changed, or the account was disabled or deleted, while this login was checked.
       audit(request, 'login.failed', { username: user.username, reason: 'credentials_changed' })
@@ -134,7 +136,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
             200: ref(Token, 'Logged in (password grant) or refreshed (refresh_token grant): a new access token, and a new refresh token ' +
               'in the same session. Sent with `Cache-Control: no-store`'),
             400: errorResponse([errors.MISSING_FIELD, errors.REPEATED_FIELD, errors.NOT_A_FORM, errors.UNSUPPORTED_GRANT_TYPE,
-              errors.SCOPE_MALFORMED, errors.SCOPE_UNKNOWN, errors.SCOPE_NOT_ALLOWED, errors.SCOPE_WIDENED,
+              errors.CLIENT_ID_MALFORMED, errors.SCOPE_MALFORMED, errors.SCOPE_UNKNOWN, errors.SCOPE_NOT_ALLOWED, errors.SCOPE_WIDENED,
               errors.REFRESH_TOKEN_INVALID, errors.SESSION_EXPIRED, errors.REFRESH_TOKEN_REUSED, errors.INACTIVE_USER], { oauth2: true }),
             401: errorResponse([errors.BAD_CREDENTIALS], { oauth2: true }),
             413: errorResponse([errors.BODY_TOO_LARGE], { oauth2: true, description: 'The body is larger than a token request can be' }),

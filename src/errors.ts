@@ -282,6 +282,13 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     summary: 'A malformed scope',
     when: '`scope` is over 1024 characters, holds a character that is not printable ASCII, or a name with `"` or `\\`'
   },
+  CLIENT_ID_MALFORMED: {
+    status: 400,
+    detail: 'Malformed client_id: at most 255 printable ASCII characters',
+    error: 'invalid_request',
+    summary: 'A malformed client_id',
+    when: '`client_id` is over 255 characters or holds a character that is not printable ASCII (RFC 6749 VSCHAR)'
+  },
   SCOPE_UNKNOWN: {
     status: 400,
     detail: (names: string[]) => `Unknown scope${pluralS(names)}: ${names.join(', ')}`,
@@ -589,6 +596,22 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     use: 'thrown',
     summary: 'No backup written',
     when: '`backupSqliteDatabase` wrote no backup: a `BackupError`, whose message says what to do'
+  },
+  ROTATION_NEEDS_KEY_PAIR: {
+    status: 500,
+    detail: 'fastify-token-auth: HS256 has no key pair to rotate: change the secret, or sign with ES256, EdDSA or RS256',
+    use: 'thrown',
+    summary: 'Nothing to rotate',
+    when: '`app.tokenAuth.keys.rotate()` (or `rotate-key`) under HS256'
+  },
+  KEYS_SEALED: {
+    status: 500,
+    detail: (kid: string) => `fastify-token-auth: the signing key ${kid} in the database was sealed under another secret. Start with the secret it was sealed with, or seal the keys again under this one: \`fastify-token-auth rekey\` with the previous secret on stdin (a host calls resealSigningKeys(db, previousSecret, secret))`,
+    example: ['NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs'],
+    params: ['kid'],
+    use: 'thrown',
+    summary: 'Keys sealed under another secret',
+    when: 'Start-up with an asymmetric `algorithm`, when the secret does not open the key that signs now or one waiting to: the instance does not start'
   },
   MISSING_PACKAGE: {
     status: 500,

@@ -8,6 +8,8 @@ import { DEFAULT_DOCS_LEAD, DEFAULT_DOCS_TITLE } from './openapi/openapi-text.js
 import { parsePublicUrl } from './openapi/public-url.js'
 import { BUILT_IN_SCOPES, SCOPE_NAME_PATTERN } from './scopes/scopes.js'
 import { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
+import { CLIENT_ID_PATTERN } from './tokens/client-id.js'
+import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './tokens/signing-keys.js'
 import type { AddressLimit, MetricsRegistry, ThrottleRedisClient } from './types.js'
 
 // The plugin's options as one schema: their types, ranges, defaults and descriptions. The
@@ -133,9 +135,34 @@ const decoratorName = (name: string) => Type.Optional(Type.Union([Type.String({ 
  */
 export const TokenAuthOptionsSchema = Type.Object({
   secret: Type.String({
-    description: `HMAC key for the HS256 access tokens, at least ${MIN_SECRET_BYTES} bytes (UTF-8).`,
+    description: `HMAC key for the HS256 access tokens, and under another algorithm the key the stored signing keys are sealed with; at least ${MIN_SECRET_BYTES} bytes (UTF-8).`,
     mustBe: `a string of at least ${MIN_SECRET_BYTES} bytes`
   }),
+  algorithm: Type.Optional(Type.Union(SIGNING_ALGORITHMS.map((name) => Type.Literal(name)), {
+    default: 'HS256',
+    description: "How access tokens are signed: 'HS256' with `secret` (every verifier holds it), or with a key pair kept in the " +
+      "database and published at `<prefix>/.well-known/jwks.json`: 'ES256' (recommended), 'EdDSA' (Ed25519) or 'RS256'.",
+    mustBe: `one of ${SIGNING_ALGORITHMS.join(', ')}`
+  })),
+  keyRotationDays: Type.Optional(Type.Integer({
+    minimum: 1,
+    maximum: 3650,
+    description: 'With a key pair: a new key is published when the signing one is this many days old, and signs once verifiers ' +
+      'have had time to fetch it. Unset: only `rotate-key` (or `app.tokenAuth.keys.rotate()`) rotates.'
+  })),
+  jwksCacheSeconds: Type.Optional(Type.Integer({
+    minimum: 1,
+    maximum: 86_400,
+    default: 300,
+    description: 'How long verifiers may cache the JWKS (its `Cache-Control: max-age`): a new key is published at least this long ' +
+      '(plus a re-read and clock skew) before it signs.'
+  })),
+  clientId: Type.Optional(Type.String({
+    pattern: CLIENT_ID_PATTERN,
+    default: 'fastify-token-auth',
+    description: 'The `client_id` claim of a login that names no `client_id` (the first-party client).',
+    mustBe: 'at most 255 printable ASCII characters'
+  })),
   database: Type.Union([
     Type.String({ pattern: DATABASE_URL_PATTERN, description: '`sqlite:PATH`, `sqlite::memory:` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`' }),
     hostObject<Kysely<any>>('Kysely', [], { description: 'A Kysely instance the host owns and closes.', mustBe: 'a Kysely instance' })
@@ -198,7 +225,7 @@ export const TokenAuthOptionsSchema = Type.Object({
   })),
   issuer: Type.Optional(Type.String({
     minLength: 1,
-    description: "`iss` of the access tokens, checked on every request, and the `issuer` of the discovery document. Unset: " +
+    description: '`iss` of the access tokens, checked on every request, and the `issuer` of the discovery document. Unset: ' +
       "`publicUrl` followed by the plugin's prefix (a URL, as discovery needs), or without `publicUrl` 'fastify-token-auth'."
   })),
   audience: Type.Optional(Type.String({ minLength: 1, default: 'fastify-token-auth', description: '`aud` of the access tokens, checked on every request.' })),
@@ -262,6 +289,10 @@ export interface ResolvedThrottleOptions {
 /** The options, checked, with every default filled in. */
 export interface ResolvedOptions {
   secret: string
+  algorithm: SigningAlgorithm
+  keyRotationDays?: number
+  jwksCacheSeconds: number
+  clientId: string
   database: string | Kysely<any>
   databaseOptions: { poolSize: number, timeoutMs: number }
   store?: UserStore

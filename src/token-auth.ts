@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
-import { registerAccessTokens } from '../plugins/access-tokens.js'
+import { createAccessTokens } from '../plugins/access-tokens.js'
 import { createAudit } from '../plugins/audit.js'
 import { AUTH_METRIC_NAMES, DEFAULT_METRICS_PREFIX, registerAuthMetrics } from '../plugins/auth-metrics.js'
 import docs, { redocInstalled } from '../plugins/docs.js'
@@ -17,6 +17,9 @@ import adminRoutes from '../routes/admin.js'
 import sessionRoutes from '../routes/sessions.js'
 import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
+import jwksRoutes from '../routes/jwks.js'
+import { openKeyRing, type KeyRing, type Rotation } from './tokens/key-ring.js'
+import type { PublicJwk, SigningAlgorithm } from './tokens/signing-keys.js'
 import type { DatabaseOptions } from './db/database.js'
 import { createPasswordHasher, passwordLengthProblem } from './accounts/passwords.js'
 import { optionsError, resolveOptions, type ResolvedOptions } from './options.js'
@@ -29,6 +32,7 @@ import type { Token } from './schemas/token.js'
 import type { SessionRecord } from './sessions/session-store.js'
 import type { ProfileChanges, UserPage, UserRecord, UserStore } from './accounts/user-store.js'
 import { createScopeRules } from './scopes/scopes.js'
+import { parseClientId } from './tokens/client-id.js'
 
 export interface TokenAuthDocsOptions {
   /** The plugin's own document: its title. */
@@ -94,8 +98,23 @@ export interface TokenAuthMetricsOptions {
 }
 
 interface CommonOptions {
-  /** HMAC key for the HS256 access tokens, at least 32 bytes. Required. */
+  /**
+   * HMAC key for the HS256 access tokens, and under another algorithm the key the stored signing
+   * keys are sealed with (AES-256-GCM); at least 32 bytes. Required.
+   */
   secret: string
+  /**
+   * How access tokens are signed: 'HS256' with `secret` (default), or with a key pair kept in the
+   * database and published at `<prefix>/.well-known/jwks.json`: 'ES256' (recommended), 'EdDSA'
+   * (Ed25519) or 'RS256'. Verification pins it.
+   */
+  algorithm?: SigningAlgorithm
+  /** With a key pair: rotate when the signing key is this many days old. Default: only on request. */
+  keyRotationDays?: number
+  /** How long verifiers may cache the JWKS; a new key is published this long (and a little) before it signs. Default 300. */
+  jwksCacheSeconds?: number
+  /** The `client_id` claim of a login that names no client. Default 'fastify-token-auth'. */
+  clientId?: string
   /** Lifetime of an access token. Default 30. */
   accessTokenExpireMinutes?: number
   /** A session ends after this many days without a refresh. Default 14. */
@@ -182,6 +201,12 @@ export interface TokenAuthSettings {
   readonly docs: 'host' | 'own' | 'off'
   /** The OpenAPI security scheme the protected operations require. */
   readonly securityScheme: string
+  /** How access tokens are signed. */
+  readonly algorithm: SigningAlgorithm
+  /** The `client_id` of a login that names none. */
+  readonly clientId: string
+  /** The `Cache-Control: max-age` of the JWKS. */
+  readonly jwksCacheSeconds: number
   /** What the operationIds of the plugin's operations start with ('' for none). */
   readonly operationIdPrefix: string
 }
@@ -247,9 +272,22 @@ export interface TokenAuthAccounts {
   endAllSessions (options?: { except?: string }, by?: AuditActor): Promise<number>
 }
 
+/** The keys that sign and verify the access tokens. */
+export interface TokenAuthKeys {
+  /** The public keys a verifier needs (the JWKS's `keys`); none under HS256. */
+  jwks (): PublicJwk[]
+  /**
+   * Publishes a new key pair now, which signs once verifiers have had time to fetch it
+   * (`jwksCacheSeconds` and a little); a rotation already waiting is returned instead. Rejects
+   * under HS256 (ROTATION_NEEDS_KEY_PAIR).
+   */
+  rotate (): Promise<Rotation>
+}
+
 /** Everything the plugin offers a host besides the guard decorators: `app.tokenAuth`. */
 export interface TokenAuth {
   readonly settings: TokenAuthSettings
+  readonly keys: TokenAuthKeys
   /**
    * The user store the plugin runs on, for code written against the store: reads go to it, and
    * its writes go through `accounts` (a `setPassword`, `setDisabled(…, true)` or `delete` ends
@@ -270,7 +308,7 @@ export interface TokenAuth {
    * tokens, as the password grant does, `scope` read as the form's. Rejects when there is no such
    * user, or with the token endpoint's errors for a scope it refuses.
    */
-  issueToken (username: string, options?: { userAgent?: string, scope?: string }): Promise<Token>
+  issueToken (username: string, options?: { userAgent?: string, scope?: string, clientId?: string }): Promise<Token>
   /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. Rejects a password outside 8 to 72 bytes (UTF-8) with a PasswordRuleError. */
   hashPassword (password: string): Promise<string>
 }
@@ -358,7 +396,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   addSchemas(host, authSchemas)
   const scopes = createScopeRules(options.scopes)
 
-  let context: { child: FastifyInstance, internals: Internals } | undefined
+  let context: { child: FastifyInstance, internals: Internals, keyRing: KeyRing | undefined } | undefined
   let issuer = DEFAULT_ISSUER
   await host.register(async function tokenAuthContext (child) {
     await child.register(schemaCompilers)
@@ -380,7 +418,27 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     }))
     const throttle = await createThrottle(child, { ...throttling, redisPrefix: `token-auth:${child.prefix}:`, db: storage.db, audit })
     issuer = options.issuer ?? (publicUrl === undefined ? DEFAULT_ISSUER : `${publicUrl}${child.prefix}`)
-    const tokens = await registerAccessTokens(child, { secret: opts.secret, expireMinutes: base.accessTokenExpireMinutes, issuer, audience: base.audience })
+    const keyRing = options.algorithm === 'HS256'
+      ? undefined
+      : await openKeyRing({
+        db: storage.db,
+        algorithm: options.algorithm,
+        secret: options.secret,
+        jwksCacheSeconds: options.jwksCacheSeconds,
+        tokenLifetimeSeconds: base.accessTokenExpireMinutes * 60,
+        rotationDays: options.keyRotationDays,
+        log: child.log
+      })
+    if (keyRing !== undefined) child.addHook('onClose', async () => { keyRing.close() })
+    const tokens = createAccessTokens({
+      secret: options.secret,
+      algorithm: options.algorithm,
+      keys: keyRing,
+      expireMinutes: base.accessTokenExpireMinutes,
+      issuer,
+      audience: base.audience,
+      clientId: options.clientId
+    })
     const internals: Internals = {
       accounts: createAccounts({ users: storage.users, sessions: storage.sessions, passwords, transaction: storage.userTransaction }),
       users: storage.users,
@@ -403,10 +461,11 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     await child.register(accountRoutes, { internals, docs: routeDocs })
     await child.register(sessionRoutes, { internals, docs: routeDocs })
     await child.register(adminRoutes, { internals, docs: routeDocs })
-    context = { child, internals }
+    await child.register(jwksRoutes, { tokens, cacheSeconds: options.jwksCacheSeconds, docs: routeDocs })
+    context = { child, internals, keyRing }
   }, { prefix: base.prefix })
   if (context === undefined) throw new Error('fastify-token-auth: the plugin context did not load')
-  const { child, internals } = context
+  const { child, internals, keyRing } = context
 
   const settings: TokenAuthSettings = Object.freeze({
     ...base,
@@ -415,7 +474,10 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     tokenUrl: `${child.prefix}/token`,
     docs: docsMode,
     securityScheme,
-    operationIdPrefix
+    operationIdPrefix,
+    algorithm: options.algorithm,
+    clientId: options.clientId,
+    jwksCacheSeconds: options.jwksCacheSeconds
   })
   const { authenticate, currentActiveUser } = internals.guards
   const { sessions, users: store, accounts, tokens, passwords, audit } = internals
@@ -424,6 +486,13 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
   const found = (change: AccountChange | undefined) => change !== undefined
   host.decorate('tokenAuth', {
     settings,
+    keys: Object.freeze({
+      jwks: () => tokens.jwks(),
+      async rotate () {
+        if (keyRing === undefined) throw errorTable.ROTATION_NEEDS_KEY_PAIR.create()
+        return await keyRing.rotate()
+      }
+    } satisfies TokenAuthKeys),
     users: Object.freeze({
       findByUsername: async (username: string) => await store.findByUsername(username),
       create: async (user) => await accounts.createHashed(user, byHost()),
@@ -464,13 +533,13 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     authenticate,
     currentActiveUser,
     requireScopes: (...names: string[]) => internals.guards.requireScopes(names),
-    async issueToken (username: string, options: { userAgent?: string, scope?: string } = {}) {
+    async issueToken (username: string, options: { userAgent?: string, scope?: string, clientId?: string } = {}) {
       const requested = scopes.parse(options.scope)
       const user = await store.findByUsername(username)
       if (user === undefined) throw errorTable.UNKNOWN_USER.create(username)
       const granted = scopes.grant(requested, user.isAdmin === true)
       if (granted === '') throw errorTable.SCOPE_NOT_ALLOWED.create()
-      const started = await sessions.start(user.username, options.userAgent, granted)
+      const started = await sessions.start(user.username, options.userAgent, granted, parseClientId(options.clientId))
       if (started === undefined) throw errorTable.UNKNOWN_USER.create(username)
       await sessions.endBeyondCap(user.username)
       return tokens.issue(started.session, started.refreshToken, granted)

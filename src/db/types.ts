@@ -26,6 +26,8 @@ export interface SessionsTable {
   absolute_expires_at: string
   /** The scopes granted, space-separated; null for a session opened before scopes existed (the default ones). */
   scope: Generated<string | null>
+  /** The OAuth2 client the login named (its access tokens' `client_id`); null for the configured first-party one. */
+  client_id: Generated<string | null>
 }
 
 /** The refresh tokens of the sessions, stored as SHA-256 hashes only. */
@@ -44,6 +46,26 @@ export interface AuthDatabase {
   users: UsersTable
   sessions: SessionsTable
   refresh_tokens: RefreshTokensTable
+  signing_keys: SigningKeysTable
+}
+
+/**
+ * The key pairs that sign access tokens under an asymmetric algorithm, shared by every instance
+ * on the database. Each is published from its insertion and signs from `signs_from` until a
+ * newer generation does; times are ISO 8601 (UTC).
+ */
+export interface SigningKeysTable {
+  /** The RFC 7638 thumbprint of its public key. */
+  kid: string
+  /** 1, 2, 3 …: unique, so two instances rotating at once make one key, not two. */
+  generation: number
+  algorithm: string
+  /** The public key as a JWK (JSON). */
+  public_jwk: string
+  /** The private key, sealed with AES-256-GCM under a key derived from the plugin's secret. */
+  private_key: string
+  created_at: string
+  signs_from: string
 }
 
 /** Fixed-window hit counters (per client address, per username). Times are epoch milliseconds. */

@@ -26,7 +26,7 @@ export function securitySchemeDescription (tokenUrl: string): string {
   return `OAuth2 password flow: \`POST ${tokenUrl}\` with a form-encoded \`username\` and \`password\` answers an access ` +
     'token (a JWT) and a refresh token. Send the access token as `Authorization: Bearer <access_token>`.\n\n' +
     'In Swagger UI\'s **Authorize** dialog, enter the username and password only: `client_id` and `client_secret` are ' +
-    'not needed and can be left empty (any value is accepted and ignored).'
+    'not needed and can be left empty (a `client_id` given names the client in the tokens; the secret is ignored).'
 }
 
 export interface DescriptionOptions {

@@ -2,6 +2,7 @@ import type { TSchema } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import { HTTPError, HTTPValidationError, OAuth2Error, ValidationIssue } from './errors.js'
 import { AdminUser, AdminUserList, AdminUserUpdate, EndedSessions } from './admin.js'
+import { Jwk, JwkSet } from './jwks.js'
 import { Session, SessionList } from './session.js'
 import { RevokeForm, Token, TokenForm } from './token.js'
 import { AccountDeletion, PasswordChange, User, UserCreate, UserUpdate } from './user.js'
@@ -27,6 +28,8 @@ export const authSchemaMap = {
   AdminUserList,
   AdminUserUpdate,
   EndedSessions,
+  Jwk,
+  JwkSet,
   HTTPError,
   ValidationIssue,
   HTTPValidationError,

@@ -20,8 +20,12 @@ export const TokenForm = Type.Object({
       'a scope the account may not have is left out. Refresh grant: absent or empty, the session\'s; fewer narrow the session for good',
     examples: ['']
   })),
-  // Accepted and ignored: empty examples, so that generated requests send nothing in them.
-  client_id: Type.Optional(Type.String({ description: 'Not needed: leave it empty (any value is accepted and ignored)', examples: [''] })),
+  // Empty examples, so that generated requests send nothing in them.
+  client_id: Type.Optional(Type.String({
+    description: 'Optional: the client the login is for, which its access tokens carry as `client_id` (at most 255 printable ASCII characters); ' +
+      'empty or absent, the server\'s first-party client. Not authenticated: this server has public clients only',
+    examples: ['']
+  })),
   client_secret: Type.Optional(Type.String({ format: 'password', description: 'Not needed: leave it empty (any value is accepted and ignored)', examples: [''] }))
 }, {
   $id: 'TokenAuth.TokenForm',

@@ -77,6 +77,21 @@ export const ConfigSchema = Type.Object({
     expected: `at least ${MIN_SECRET_BYTES} bytes`,
     option: 'secret'
   })),
+  JWT_ALGORITHM: Type.Union(option.algorithm.anyOf, {
+    default: option.algorithm.default,
+    description: option.algorithm.description,
+    expected: option.algorithm.mustBe,
+    option: 'algorithm'
+  }),
+  JWT_KEY_ROTATION_DAYS: Type.Optional(integerOf(option.keyRotationDays, 'keyRotationDays')),
+  JWKS_CACHE_SECONDS: integerOf(option.jwksCacheSeconds, 'jwksCacheSeconds'),
+  CLIENT_ID: Type.String({
+    pattern: option.clientId.pattern,
+    default: option.clientId.default,
+    description: option.clientId.description,
+    expected: option.clientId.mustBe,
+    option: 'clientId'
+  }),
   ACCESS_TOKEN_EXPIRE_MINUTES: integerOf(option.accessTokenExpireMinutes, 'accessTokenExpireMinutes'),
   REFRESH_TOKEN_EXPIRE_DAYS: integerOf(option.refreshTokenExpireDays, 'refreshTokenExpireDays'),
   SESSION_MAX_DAYS: integerOf(option.sessionMaxDays, 'sessionMaxDays'),

@@ -7,6 +7,9 @@ export interface VerifiedClaims {
   sid: string
   /** The scopes granted, space-separated (RFC 6749 §3.3). */
   scope: string
+  /** The OAuth2 client the login named (absent from tokens issued before RFC 9068 claims). */
+  client_id?: string
+  jti?: string
 }
 
 /** Verified claims as remembered: with the granted scopes split once, for every request the token makes. */
@@ -44,7 +47,16 @@ export function createVerifiedTokenCache (verify: (token: string) => VerifiedCla
     if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || typeof claims.sid !== 'string' || typeof claims.scope !== 'string') return undefined
     // Issued in the future: not by this service, whose instances' clocks agree within the skew.
     if (typeof claims.iat !== 'number' || claims.iat * 1000 > now + CLOCK_SKEW_MS) return undefined
-    const remembered = { sub: claims.sub, exp: claims.exp, iat: claims.iat, sid: claims.sid, scope: claims.scope, scopes: Object.freeze(claims.scope.split(' ')) }
+    const remembered = {
+      sub: claims.sub,
+      exp: claims.exp,
+      iat: claims.iat,
+      sid: claims.sid,
+      scope: claims.scope,
+      ...(typeof claims.client_id === 'string' && { client_id: claims.client_id }),
+      ...(typeof claims.jti === 'string' && { jti: claims.jti }),
+      scopes: Object.freeze(claims.scope.split(' '))
+    }
     if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string)
     entries.set(token, remembered)
     return remembered

@@ -153,7 +153,7 @@ t.test('exactly what the host gains', async (t) => {
   for (const name of ['jwtVerify', 'tokenAuthJwtVerify', 'tokenAuthJwtDecode']) t.equal(host.hasRequestDecorator(name), false, `no request.${name}`)
   for (const name of ['jwtSign', 'tokenAuthJwtSign']) t.equal(host.hasReplyDecorator(name), false, `no reply.${name}`)
 
-  t.same(Object.keys(host.tokenAuth).sort(), ['accounts', 'authenticate', 'currentActiveUser', 'hashPassword', 'issueToken', 'requireScopes', 'sessions', 'settings', 'users'])
+  t.same(Object.keys(host.tokenAuth).sort(), ['accounts', 'authenticate', 'currentActiveUser', 'hashPassword', 'issueToken', 'keys', 'requireScopes', 'sessions', 'settings', 'users'])
   t.equal(host.tokenAuth.authenticate, host.authenticate, 'tokenAuth.authenticate is the authenticate decorator')
   t.equal(host.tokenAuth.currentActiveUser, host.currentActiveUser, 'tokenAuth.currentActiveUser is the currentActiveUser decorator')
   for (const [name, schema] of Object.entries(schemas)) {
@@ -177,7 +177,10 @@ t.test('tokenAuth.settings reflect the options', async (t) => {
     registration: 'open',
     docs: 'own',
     securityScheme: 'OAuth2PasswordBearer',
-    operationIdPrefix: ''
+    operationIdPrefix: '',
+    algorithm: 'HS256',
+    clientId: 'fastify-token-auth',
+    jwksCacheSeconds: 300
   } satisfies TokenAuthSettings)
 
   const custom = await buildHost(t, {
@@ -191,6 +194,8 @@ t.test('tokenAuth.settings reflect the options', async (t) => {
     registration: 'closed',
     issuer: 'host-iss',
     audience: 'host-aud',
+    clientId: 'host-app',
+    jwksCacheSeconds: 60,
     docs: false
   })
   t.same(custom.tokenAuth.settings, {
@@ -207,7 +212,10 @@ t.test('tokenAuth.settings reflect the options', async (t) => {
     registration: 'closed',
     docs: 'off',
     securityScheme: 'OAuth2PasswordBearer',
-    operationIdPrefix: ''
+    operationIdPrefix: '',
+    algorithm: 'HS256',
+    clientId: 'host-app',
+    jwksCacheSeconds: 60
   } satisfies TokenAuthSettings, 'a trailing slash of the prefix is dropped')
   t.equal((await registerUser(custom, hostUser, '/login')).statusCode, 403, 'registration closed')
   t.equal((await get(custom, '/login/openapi.json')).statusCode, 404, 'docs off')
@@ -523,7 +531,7 @@ t.test('a bad option gives one message: its path, the rule, and the type of what
   t.match(several, /bcryptCost must be a whole number from 4 to 15, got a string/)
   t.match(several, /throttle\.token\.max must be a whole number from 1 to 1000000, got the number 0/, 'a bad value inside an object is named by its own path')
   t.notMatch(several, /throttle\.token must/, 'and only by it')
-  t.match(several, /unknown option registation \(known: secret, database, .*registration/, 'a misspelt option, with the names there are')
+  t.match(several, /unknown option registation \(known: secret, algorithm, .*database, .*registration/, 'a misspelt option, with the names there are')
 
   t.equal(await message({ logLevel: 'warn', logSerializers: {} }), 'resolved', "Fastify's own register options pass")
   t.equal(await message({ docs: true, throttle: false, databaseOptions: { poolSize: 100, timeoutMs: 60_000 } }), 'resolved', 'the largest pool and wait pass')

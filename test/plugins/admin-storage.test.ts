@@ -61,7 +61,7 @@ forEachEngine(t, async (t, engine) => {
     await db.insertInto('sessions').values(sessionRow('old-session', 'veteran')).execute()
 
     const applied = await applyMigrations(db, usersMigrations)
-    t.same(applied.map((migration) => migration.name), ['0006_add_users_is_admin', '0007_add_session_scope'], 'only the new migrations run')
+    t.same(applied.map((migration) => migration.name), ['0006_add_users_is_admin', '0007_add_session_scope', '0008_add_session_client', '0009_create_signing_keys'], 'only the new migrations run')
     const users = createKyselyUserStore(db)
     const sessions = createSessionStore(db, POLICY)
     t.match(await users.findByUsername('veteran'), { username: 'veteran', fullName: 'Old Timer', disabled: false, isAdmin: false, createdAt: now }, 'the account is there, not an admin')

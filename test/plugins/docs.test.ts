@@ -253,6 +253,7 @@ t.test('GET /openapi.json', async (t) => {
       'DELETE /users/me/',
       'DELETE /users/me/items/{item_id}',
       'DELETE /users/me/sessions/{session_id}',
+      'GET /.well-known/jwks.json',
       'GET /admin/users',
       'GET /admin/users/{username}',
       'GET /admin/users/{username}/sessions',

@@ -62,12 +62,42 @@ export const addSessionScope: Migration = {
   }
 }
 
+/** The OAuth2 client a login named, which its access tokens carry as `client_id`. */
+export const addSessionClient: Migration = {
+  async up (db: Kysely<any>) {
+    await db.schema.alterTable('sessions').addColumn('client_id', 'text').execute()
+  },
+  async down (db: Kysely<any>) {
+    await db.schema.alterTable('sessions').dropColumn('client_id').execute()
+  }
+}
+
+/** The signing keys of an asymmetric algorithm (see SigningKeysTable). */
+export const createSigningKeys: Migration = {
+  async up (db: Kysely<any>) {
+    await db.schema.createTable('signing_keys')
+      .addColumn('kid', 'text', (col) => col.primaryKey())
+      .addColumn('generation', 'integer', (col) => col.notNull().unique())
+      .addColumn('algorithm', 'text', (col) => col.notNull())
+      .addColumn('public_jwk', 'text', (col) => col.notNull())
+      .addColumn('private_key', 'text', (col) => col.notNull())
+      .addColumn('created_at', 'text', (col) => col.notNull())
+      .addColumn('signs_from', 'text', (col) => col.notNull())
+      .execute()
+  },
+  async down (db: Kysely<any>) {
+    await db.schema.dropTable('signing_keys').execute()
+  }
+}
+
 /** The session tables alone, in a database of their own beside a host's user store. */
 export const sessionMigrations: MigrationSet = {
   table: 'auth_session_migrations',
   migrations: {
     '0001_create_sessions': createSessionTables(false),
     '0002_add_refresh_token_replays': addRefreshTokenReplays,
-    '0003_add_session_scope': addSessionScope
+    '0003_add_session_scope': addSessionScope,
+    '0004_add_session_client': addSessionClient,
+    '0005_create_signing_keys': createSigningKeys
   }
 }

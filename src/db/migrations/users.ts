@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import { withIdColumn } from '../dialect.js'
 import type { MigrationSet } from '../migrate.js'
-import { addRefreshTokenReplays, addSessionScope, createSessionTables } from './sessions.js'
+import { addRefreshTokenReplays, addSessionClient, addSessionScope, createSessionTables, createSigningKeys } from './sessions.js'
 
 /** The built-in user store's `users` table and the sessions that belong to its rows. */
 export const usersMigrations: MigrationSet = {
@@ -56,6 +56,8 @@ export const usersMigrations: MigrationSet = {
         await db.schema.alterTable('users').dropColumn('is_admin').execute()
       }
     },
-    '0007_add_session_scope': addSessionScope
+    '0007_add_session_scope': addSessionScope,
+    '0008_add_session_client': addSessionClient,
+    '0009_create_signing_keys': createSigningKeys
   }
 }

@@ -204,7 +204,7 @@ export const TokenAuthOptionsSchema = Type.Object({
   })),
   issuer: Type.Optional(Type.String({
     minLength: 1,
-    description: "`iss` of the access tokens, checked on every request, and the `issuer` of the discovery document. Unset: " +
+    description: '`iss` of the access tokens, checked on every request, and the `issuer` of the discovery document. Unset: ' +
       "`publicUrl` followed by the plugin's prefix (a URL, as discovery needs), or without `publicUrl` 'fastify-token-auth'."
   })),
   audience: Type.Optional(Type.String({ minLength: 1, default: 'fastify-token-auth', description: '`aud` of the access tokens, checked on every request.' })),

@@ -202,7 +202,7 @@ forEachEngine(t, async (t, engine) => {
 
   t.test('the form: a missing token is a 400 invalid_request, a JSON body too', async (t) => {
     const { introspect, app, rsSecret } = await buildIntrospectApp(t, engine)
-    for (const form of [{}, { token: '' }, { token_type_hint: 'access_token' }]) {
+    for (const form of [{}, { token: '' }, { token_type_hint: 'access_token' }] as Array<Record<string, string>>) {
       const res = await introspect(form)
       t.equal(res.statusCode, 400, JSON.stringify(form))
       t.same(res.json(), { detail: 'Missing required field: token', error: 'invalid_request', error_description: 'Missing required field: token' })

@@ -117,9 +117,8 @@ export const ConfigSchema = Type.Object({
   })),
   INTROSPECTION_CLIENTS: Type.Optional(Type.String({
     pattern: `^${CLIENT_ENTRY}( *, *${CLIENT_ENTRY})*$`,
-    description: 'The resource servers that may call `POST /introspect` with HTTP Basic, comma-separated `id:sha256hex` ' +
-      '(the lowercase hex SHA-256 of each secret); `npm run cli -- new-resource-server NAME` makes a secret and its entry. Unset: ' +
-      'only a bearer token granted `admin` may introspect.',
+    description: `${option.resourceServers.description as string} Here comma-separated \`id:sha256hex\`; ` +
+      '`npm run cli -- new-resource-server NAME` makes a secret and its entry.',
     expected: 'comma-separated id:sha256hex entries (an id of 1 to 64 letters, digits, dots, underscores, tildes or hyphens; 64 lowercase hex digits)',
     option: 'resourceServers'
   })),

@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { pathVariants } from '../src/route-paths.js'
 import { AuthorizationServerMetadata } from '../src/schemas/discovery.js'
-import { ref } from '../src/schemas/ref.js'
 import { refusedByServer } from '../src/schemas/responses.js'
 
 /** Where RFC 8414 §3 puts the document, below the issuer's path (or, §3.1, above it). */
@@ -50,7 +49,7 @@ const metadataRoutes: FastifyPluginAsyncTypebox<MetadataRoutesOptions> = async f
           '(`publicUrl`, the service\'s `PUBLIC_URL`). Cacheable for an hour.',
         tags: ['auth'],
         response: {
-          200: ref(AuthorizationServerMetadata, 'The metadata, with `Cache-Control: ' + CACHE_CONTROL + '`'),
+          200: { ...AuthorizationServerMetadata, description: `The metadata, with \`Cache-Control: ${CACHE_CONTROL}\`` },
           '4xx': refusedByServer
         }
       }

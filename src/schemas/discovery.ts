@@ -81,7 +81,8 @@ export const AuthorizationServerMetadata = Type.Object({
   response_types_supported: Type.Array(Type.String(), { description: 'None: there is no authorization endpoint', examples: [[]] }),
   service_documentation: Type.Optional(url('The API\'s documentation for people', 'https://api.example.com/docs'))
 }, {
-  $id: 'TokenAuth.AuthorizationServerMetadata',
+  // No $id: declared inline by its one route, which is only there with a URL issuer, so that no
+  // document lists it as a component without the operation.
   additionalProperties: false,
   description: 'OAuth 2.0 authorization server metadata (RFC 8414 §2)',
   examples: [metadataExample]

@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import { HTTPError, HTTPValidationError, OAuth2Error, ValidationIssue } from './errors.js'
-import { AuthorizationServerMetadata, Introspection, IntrospectForm } from './discovery.js'
+import { Introspection, IntrospectForm } from './discovery.js'
 import { AdminUser, AdminUserList, AdminUserUpdate, EndedSessions } from './admin.js'
 import { Session, SessionList } from './session.js'
 import { RevokeForm, Token, TokenForm } from './token.js'
@@ -24,7 +24,6 @@ export const authSchemaMap = {
   RevokeForm,
   IntrospectForm,
   Introspection,
-  AuthorizationServerMetadata,
   Session,
   SessionList,
   AdminUser,

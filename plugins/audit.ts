@@ -9,6 +9,7 @@ export type AuditEvent =
   | 'logout' | 'session.ended'
   | AccountEvent
   | 'request.throttled'
+  | 'introspection.refused'
 
 export interface AuditFields {
   username?: string

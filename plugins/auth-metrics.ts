@@ -133,6 +133,8 @@ export async function registerAuthMetrics (app: FastifyInstance, opts: AuthMetri
         case 'user.registered': registrations.inc(); break
         case 'user.deleted': deletions.inc(); break
         case 'request.throttled': throttled.inc({ limit: String(fields.limit) }); break
+        // A caller refused at the introspection endpoint: the audit line is its record.
+        case 'introspection.refused': break
         default: {
           const unmapped: never = event
           throw new Error(`fastify-token-auth: no metric for the audit event ${String(unmapped)}`)

@@ -24,10 +24,10 @@ const invalidToken = (reply: GuardReply) => sendError(reply, errors.INVALID_TOKE
 export const MAX_TOKEN_LENGTH = 8192
 // An Authorization header longer than "Bearer " and such a token is refused as an invalid
 // token before it is matched, decoded, verified or used as a cache key.
-const MAX_AUTHORIZATION_LENGTH = 'Bearer '.length + MAX_TOKEN_LENGTH
+export const MAX_AUTHORIZATION_LENGTH = 'Bearer '.length + MAX_TOKEN_LENGTH
 
 /** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 7235), or undefined. */
-function bearerToken (header: string | undefined): string | undefined {
+export function bearerToken (header: string | undefined): string | undefined {
   if (header === undefined) return undefined
   const match = /^Bearer +(\S+) *$/i.exec(header)
   return match?.[1]

@@ -2,6 +2,7 @@ import type { Accounts } from '../src/accounts/accounts.js'
 import type { PasswordHasher } from '../src/accounts/passwords.js'
 import type { UserStore } from '../src/accounts/user-store.js'
 import type { ScopeRules } from '../src/scopes/scopes.js'
+import type { SessionLookup } from '../src/sessions/session-lookup.js'
 import type { SessionStore } from '../src/sessions/session-store.js'
 import type { AccessTokens } from './access-tokens.js'
 import type { Audit } from './audit.js'
@@ -20,6 +21,8 @@ export interface Internals {
   readonly passwords: PasswordHasher
   readonly tokens: AccessTokens
   readonly guards: Guards
+  /** The session behind an access token, with its user: what the guards look up on every request. */
+  readonly live: SessionLookup
   readonly scopes: ScopeRules
   readonly throttle: Throttle
   readonly audit: Audit

@@ -49,7 +49,8 @@ export type RouteDocs = { scheme: string, operationIdPrefix: string } | false
 /** The operationIds of the plugin's operations, before any prefix. */
 export const PLUGIN_OPERATION_IDS = ['token', 'revokeToken', 'register', 'readCurrentUser', 'updateCurrentUser', 'deleteCurrentUser',
   'changePassword', 'logout', 'listSessions', 'endSession',
-  'listUsers', 'readUser', 'updateUser', 'deleteUser', 'listUserSessions', 'endUserSessions', 'endUserSession', 'endAllSessions', 'readJwks'] as const
+  'listUsers', 'readUser', 'updateUser', 'deleteUser', 'listUserSessions', 'endUserSessions', 'endUserSession', 'endAllSessions',
+  'readJwks', 'introspectToken', 'readAuthorizationServerMetadata'] as const
 
 export type PluginOperationId = typeof PLUGIN_OPERATION_IDS[number]
 

@@ -17,7 +17,7 @@ import type { AddressLimit, ThrottleRedisClient } from '../src/types.js'
 export type { AddressLimit }
 
 /** The routes limited per client address. */
-export type LimitName = 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions'
+export type LimitName = 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions' | 'introspect'
 
 export interface ThrottleOptions {
   /** Per route group; false: unlimited. */

@@ -191,6 +191,9 @@ export function sendError<R extends ErrorReply<R, D>, A extends unknown[], D ext
 export const NO_STORE: Headers = Object.freeze({ 'Cache-Control': 'no-store', Pragma: 'no-cache' })
 
 const CLOSE = { Connection: 'close' }
+
+/** The realm of the introspection endpoint's Basic challenge. */
+export const INTROSPECTION_REALM = 'token introspection'
 const pluralS = (items: readonly unknown[]) => items.length > 1 ? 's' : ''
 
 /** The errors of the plugin, and those it words for a host (`use: 'host'`). */
@@ -335,6 +338,27 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     error: 'invalid_grant',
     summary: 'A refresh token used again',
     when: 'Refresh grant: the refresh token was spent before (longer ago than `refreshTokenReuseSeconds`): its session ends'
+  },
+
+  // The introspection endpoint (RFC 7662): who may ask.
+  INVALID_CLIENT: {
+    status: 401,
+    detail: 'Introspection needs the Basic credentials of a resource server, or a bearer token granted admin',
+    headers: { 'WWW-Authenticate': `Basic realm="${INTROSPECTION_REALM}"` },
+    error: 'invalid_client',
+    summary: 'No or bad caller credentials',
+    when: 'Introspection: the caller gave no credentials, a resource server\'s id or secret that does not match, or a bearer ' +
+      'token that is unusable (expired, revoked, of a disabled account)',
+    note: 'Each such refusal writes one `introspection.refused` audit line (never the credentials)'
+  },
+  INTROSPECTION_SCOPE: {
+    status: 403,
+    detail: 'Introspection with a bearer token needs the admin scope',
+    headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope", scope="admin"' },
+    error: 'insufficient_scope',
+    summary: 'A bearer token without admin',
+    when: 'Introspection: the caller\'s bearer token is valid but was not granted the `admin` scope',
+    note: 'Authenticated but not allowed, so 403 (RFC 6750 §3.1), where a caller without usable credentials gets 401 `invalid_client`'
   },
 
   // The account routes.

@@ -26,10 +26,11 @@ export { finiteNumbersOnly } from '../plugins/finite-numbers.js'
 export { noContent, nullable, ref, TEXT_PATTERN } from './schemas/ref.js'
 // The plugin's options as a TypeBox schema (types, ranges, defaults, descriptions), for a host
 // that checks or documents its own configuration with the plugin's rules.
-export { TokenAuthOptionsSchema } from './options.js'
+export { RESOURCE_SERVER_ID_PATTERN, TokenAuthOptionsSchema } from './options.js'
 // The rules for values a host reads from its environment before handing them to the plugin.
 export { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
 export { parsePublicUrl } from './openapi/public-url.js'
+export { newResourceServerSecret, resourceServerSecretHash } from './clients/resource-servers.js'
 
 // The database the plugin works in, and its migrations: for a host's deploy step, its own
 // tables beside the plugin's, and its own checks.

@@ -41,6 +41,11 @@ function hostObject<T> (typeName: string, methods: readonly string[], options: {
 
 const isHostObject = (schema: TSchema): schema is HostObjectSchema => schema[Kind] === HOST_OBJECT
 
+/** A resource server's client id: characters that need no escaping in a URL, a Basic header or INTROSPECTION_CLIENTS. */
+export const RESOURCE_SERVER_ID_PATTERN = '^[A-Za-z0-9._~-]{1,64}$'
+/** The SHA-256 of a resource server's secret, lowercase hex. */
+export const SECRET_HASH_PATTERN = '^[0-9a-f]{64}$'
+
 const STORE_METHODS = ['findByUsername', 'create', 'setPassword', 'setDisabled', 'update', 'delete']
 const REGISTRY_METHODS = ['registerMetric', 'getSingleMetric', 'removeSingleMetric']
 
@@ -85,6 +90,7 @@ const ThrottleOptions = Type.Object({
   revoke: Type.Optional(addressLimit('`POST /revoke`', 60, 60)),
   passwordChange: Type.Optional(addressLimit('`POST /users/me/password`', 20, 3600)),
   sessions: Type.Optional(addressLimit('`GET /users/me/sessions`', 60, 60)),
+  introspect: Type.Optional(addressLimit('`POST /introspect`', 600, 60)),
   loginBackoffAfter: Type.Optional(Type.Union([Type.Literal(false), Type.Integer({ minimum: 1, maximum: 1000 })], {
     default: 5,
     description: 'After this many consecutive failed logins for a username from one address, each further attempt from there ' +
@@ -257,6 +263,18 @@ export const TokenAuthOptionsSchema = Type.Object({
       'false: none at all. An object: on, with these settings.',
     mustBe: 'false or an object of throttle options'
   })),
+  resourceServers: Type.Optional(Type.Record(Type.String({ pattern: RESOURCE_SERVER_ID_PATTERN }), Type.String({ pattern: SECRET_HASH_PATTERN }), {
+    additionalProperties: false,
+    default: {},
+    description: 'The resource servers that may call `POST /introspect` with HTTP Basic: client id → the lowercase hex SHA-256 ' +
+      'of its secret (a random secret of at least 32 bytes). Empty: only a bearer token granted `admin` may introspect.',
+    mustBe: 'an object of client ids (1 to 64 letters, digits, dots, underscores, tildes or hyphens) to 64 lowercase hex digits (the SHA-256 of the secret)'
+  })),
+  metadataAtRoot: Type.Optional(Type.Boolean({
+    default: false,
+    description: 'Also serve the discovery document where RFC 8414 §3.1 puts a prefixed issuer\'s: ' +
+      '`/.well-known/oauth-authorization-server<prefix>` on the app\'s root. Needs a URL issuer and the plugin registered on the root context.'
+  })),
   metrics: Type.Optional(MetricsOptions)
 }, { additionalProperties: false })
 
@@ -280,6 +298,7 @@ export interface ResolvedThrottleOptions {
   revoke: AddressLimit | false
   passwordChange: AddressLimit | false
   sessions: AddressLimit | false
+  introspect: AddressLimit | false
   loginBackoffAfter: number | false
   loginBackoffMaxSeconds: number
   loginFailuresPerHour: number
@@ -315,6 +334,9 @@ export interface ResolvedOptions {
   scopes: Record<string, string>
   decorators: { authenticate: string | false, currentActiveUser: string | false }
   throttle: false | ResolvedThrottleOptions
+  /** Client id → SHA-256 (hex) of its secret. */
+  resourceServers: Record<string, string>
+  metadataAtRoot: boolean
   metrics?: { registry: MetricsRegistry, prefix: string }
 }
 

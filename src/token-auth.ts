@@ -14,6 +14,8 @@ import { openStorage } from '../plugins/storage.js'
 import { createThrottle, type LimitName } from '../plugins/throttle.js'
 import accountRoutes from '../routes/account.js'
 import adminRoutes from '../routes/admin.js'
+import introspectRoutes from '../routes/introspect.js'
+import metadataRoutes, { authorizationServerMetadata, METADATA_PATH } from '../routes/metadata.js'
 import sessionRoutes from '../routes/sessions.js'
 import tokenRoutes from '../routes/token.js'
 import userRoutes from '../routes/users.js'
@@ -70,6 +72,8 @@ export interface TokenAuthThrottleOptions {
   passwordChange?: AddressLimit | false
   /** `GET /users/me/sessions`. Default 60 per 60 s. */
   sessions?: AddressLimit | false
+  /** `POST /introspect`. Default 600 per 60 s. */
+  introspect?: AddressLimit | false
   /**
    * After this many consecutive failed logins for a username from one address, each further
    * attempt from there waits 1 s, 2 s, 4 s … (answered 429, no password checked). Default 5;
@@ -168,6 +172,18 @@ interface CommonOptions {
   throttle?: TokenAuthThrottleOptions | false
   /** Record the plugin's metrics in the host's registry. Default: none, nothing recorded. */
   metrics?: TokenAuthMetricsOptions
+  /**
+   * The resource servers that may call `POST <prefix>/introspect` with HTTP Basic: client id → the
+   * lowercase hex SHA-256 of its secret (random, at least 32 bytes). Default none: only a bearer
+   * token granted `admin` may introspect.
+   */
+  resourceServers?: Record<string, string>
+  /**
+   * Also serve the discovery document at `/.well-known/oauth-authorization-server<prefix>` on the
+   * app's root, where RFC 8414 §3.1 puts a prefixed issuer's. Needs a URL issuer and the plugin on
+   * the root context. Default false.
+   */
+  metadataAtRoot?: boolean
 }
 
 /** The plugin's options: a database for the sessions (and the built-in user store, unless the host brings its own). */
@@ -324,7 +340,7 @@ function check (condition: boolean, message: string): void {
 }
 
 const HOUR_MS = 3_600_000
-const NO_LIMITS: Record<LimitName, false> = { token: false, registration: false, revoke: false, passwordChange: false, sessions: false }
+const NO_LIMITS: Record<LimitName, false> = { token: false, registration: false, revoke: false, passwordChange: false, sessions: false, introspect: false }
 
 /** The throttle plugin's options from the plugin's (checked, with their defaults). */
 function throttleSettings (throttle: ResolvedOptions['throttle']) {
@@ -341,6 +357,26 @@ function throttleSettings (throttle: ResolvedOptions['throttle']) {
 
 // The issuer of the tokens of an instance with neither `issuer` nor `publicUrl`: not a URL, so no discovery.
 const DEFAULT_ISSUER = 'fastify-token-auth'
+
+/**
+ * The RFC 8414 document of an instance, or undefined when it cannot be served: the issuer is not
+ * an http(s) URL, or no `publicUrl` makes the endpoints' URLs absolute.
+ */
+function discoveryDocument (issuer: string, publicUrl: string | undefined, prefix: string, scopes: ReadonlyMap<string, string>) {
+  if (publicUrl === undefined || !/^https?:\/\//i.test(issuer) || !URL.canParse(issuer)) return undefined
+  return authorizationServerMetadata(issuer, `${publicUrl}${prefix}`, [...scopes.keys()])
+}
+
+/** The document where RFC 8414 §3.1 puts a prefixed issuer's as well: on the app's root, outside the prefix. */
+async function serveMetadataAtRoot (host: FastifyInstance, prefix: string, metadata: ReturnType<typeof discoveryDocument>): Promise<void> {
+  check(metadata !== undefined, 'metadataAtRoot needs a discovery document, so an http(s) issuer: set publicUrl (the service: PUBLIC_URL)')
+  check(host.prefix === '', `metadataAtRoot serves a document on the app's root, but the plugin is registered under the prefix '${host.prefix}': register it on the root context with its own prefix option`)
+  // Without a prefix, the document is already there.
+  if (prefix === '' || metadata === undefined) return
+  const url = `${METADATA_PATH}${prefix}`
+  check(!host.hasRoute({ method: 'GET', url }), `metadataAtRoot: the app already has a route GET ${url}`)
+  await host.register(metadataRoutes, { metadata, path: url, docs: false })
+}
 
 // Who changes an account through the public API, unless the caller says.
 const HOST: AuditActor = Object.freeze({ actor: 'host' })
@@ -398,6 +434,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
 
   let context: { child: FastifyInstance, internals: Internals, keyRing: KeyRing | undefined } | undefined
   let issuer = DEFAULT_ISSUER
+  let metadata: ReturnType<typeof discoveryDocument>
   await host.register(async function tokenAuthContext (child) {
     await child.register(schemaCompilers)
     const storage = await openStorage(child, {
@@ -446,6 +483,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       passwords,
       tokens,
       guards: createGuards(tokens, storage.live, scopes),
+      live: storage.live,
       scopes,
       throttle,
       audit
@@ -462,10 +500,15 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     await child.register(sessionRoutes, { internals, docs: routeDocs })
     await child.register(adminRoutes, { internals, docs: routeDocs })
     await child.register(jwksRoutes, { tokens, cacheSeconds: options.jwksCacheSeconds, docs: routeDocs })
+    await child.register(introspectRoutes, { internals, docs: routeDocs, issuer, audience: base.audience, resourceServers: options.resourceServers })
+    metadata = discoveryDocument(issuer, publicUrl, child.prefix, scopes.all)
+    if (metadata !== undefined) await child.register(metadataRoutes, { metadata, path: METADATA_PATH, docs: routeDocs })
+    else child.log.info('fastify-token-auth: no discovery document (RFC 8414): the issuer is not an http(s) URL; set publicUrl (the service: PUBLIC_URL) to serve one')
     context = { child, internals, keyRing }
   }, { prefix: base.prefix })
   if (context === undefined) throw new Error('fastify-token-auth: the plugin context did not load')
   const { child, internals, keyRing } = context
+  if (options.metadataAtRoot) await serveMetadataAtRoot(host, child.prefix, metadata)
 
   const settings: TokenAuthSettings = Object.freeze({
     ...base,

@@ -31,8 +31,10 @@ export const OAuth2Error = Type.Object({
     Type.Literal('invalid_request'),
     Type.Literal('invalid_grant'),
     Type.Literal('unsupported_grant_type'),
-    Type.Literal('invalid_scope')
-  ], { description: 'The RFC 6749 error code', examples: ['invalid_grant'] }),
+    Type.Literal('invalid_scope'),
+    Type.Literal('invalid_client'),
+    Type.Literal('insufficient_scope')
+  ], { description: 'The RFC 6749 error code (RFC 6750\'s `insufficient_scope` at the introspection endpoint)', examples: ['invalid_grant'] }),
   error_description: Type.String({ description: 'What went wrong, for people', examples: [badCredentials.error_description] })
 }, {
   $id: 'TokenAuth.OAuth2Error',

@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import { HTTPError, HTTPValidationError, OAuth2Error, ValidationIssue } from './errors.js'
+import { Introspection, IntrospectForm } from './discovery.js'
 import { AdminUser, AdminUserList, AdminUserUpdate, EndedSessions } from './admin.js'
 import { Jwk, JwkSet } from './jwks.js'
 import { Session, SessionList } from './session.js'
@@ -22,6 +23,8 @@ export const authSchemaMap = {
   TokenForm,
   Token,
   RevokeForm,
+  IntrospectForm,
+  Introspection,
   Session,
   SessionList,
   AdminUser,

@@ -4,8 +4,8 @@ import { parseArgs } from 'node:util'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import {
-  AccountRuleError, backupSqliteDatabase, BackupError, DatabaseUnavailableError, errors, hashPassword, parseDatabaseUrl,
-  packageInfo, PasswordRuleError, tokenAuth, UsernameTakenError, type AccountIssue, type AppliedMigration, type AuditActor, type UserRecord
+  AccountRuleError, backupSqliteDatabase, BackupError, DatabaseUnavailableError, errors, hashPassword, newResourceServerSecret, parseDatabaseUrl,
+  packageInfo, PasswordRuleError, RESOURCE_SERVER_ID_PATTERN, resourceServerSecretHash, tokenAuth, UsernameTakenError, type AccountIssue, type AppliedMigration, type AuditActor, type UserRecord
 } from '../index.js'
 import { cliActor, cliLogger } from './cli-audit.js'
 import { ConfigError, loadConfig, loadEnvFile, type Config } from './config.js'
@@ -26,6 +26,8 @@ Commands:
   grant-admin NAME            make the user an administrator (a login may be granted the admin scope)
   revoke-admin NAME           take the user's admin rights and end their sessions holding admin
   hash-password --password-stdin
+  new-resource-server NAME    a secret for a resource server to call POST /introspect with (printed once),
+                              and the INTROSPECTION_CLIENTS entry to add for it
   migrate                     apply pending database migrations (for deploy pipelines)
   backup PATH                 write a consistent copy of the SQLite database to the new file PATH
                               (while the service runs; restore it as the README says)
@@ -220,6 +222,17 @@ async function main (argv: string[], io: CliIo): Promise<void> {
   if (values.help || command === undefined) {
     io.stdout.write(`${USAGE}\n`)
     if (command === undefined && !values.help) throw new CliError('', 2)
+    return
+  }
+  if (command === 'new-resource-server') {
+    if (name === undefined) throw usageError('new-resource-server needs a name: the client id the resource server sends')
+    if (extra.length > 0) throw usageError(`Unexpected argument: ${extra[0] as string}`)
+    if (!new RegExp(RESOURCE_SERVER_ID_PATTERN).test(name)) throw usageError(`A resource server's name is 1 to 64 letters, digits, dots, underscores, tildes or hyphens: ${name}`)
+    const secret = newResourceServerSecret()
+    io.stdout.write(`Secret of ${name} (shown this once: give it to the resource server, which sends it with HTTP Basic as ${name}):\n` +
+      `${secret}\n` +
+      'Add this entry to INTROSPECTION_CLIENTS (comma-separated with any others) and restart the service:\n' +
+      `${name}:${resourceServerSecretHash(secret)}\n`)
     return
   }
   const needsName = ['create-user', 'set-password', 'disable', 'enable', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'backup'].includes(command)

@@ -16,6 +16,8 @@ const option = TokenAuthOptionsSchema.properties
 const throttleOption = option.throttle.anyOf[1].properties
 const databaseUrl = option.database.anyOf[0]
 const ADDRESS_LIMIT = throttleOption.token.anyOf[0].properties
+// One INTROSPECTION_CLIENTS entry: the option's id and hash patterns, joined by a colon.
+const CLIENT_ENTRY = '[A-Za-z0-9._~-]{1,64}:[0-9a-f]{64}'
 
 /** A whole-number setting with the range, default and description of the option it sets. */
 function integerOf (schema: TInteger, path: string, { minimum, description, default: value }: { minimum?: number, description?: string, default?: number } = {}) {
@@ -29,7 +31,7 @@ function integerOf (schema: TInteger, path: string, { minimum, description, defa
 }
 
 /** A RATE_LIMIT_* setting for a throttle.* limit: its default written as N/PERIOD. */
-function rateOf (name: 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions') {
+function rateOf (name: 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions' | 'introspect') {
   const schema = throttleOption[name]
   return Type.String({
     pattern: RATE_PATTERN,
@@ -104,6 +106,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_REVOKE: rateOf('revoke'),
   RATE_LIMIT_PASSWORD_CHANGE: rateOf('passwordChange'),
   RATE_LIMIT_SESSIONS: rateOf('sessions'),
+  RATE_LIMIT_INTROSPECT: rateOf('introspect'),
   LOGIN_BACKOFF_AFTER: integerOf(throttleOption.loginBackoffAfter.anyOf[1], 'throttle.loginBackoffAfter', {
     minimum: 0,
     default: throttleOption.loginBackoffAfter.default,
@@ -126,6 +129,13 @@ export const ConfigSchema = Type.Object({
   }),
   CORS_ORIGINS: Type.Optional(Type.String({
     description: 'Origins whose pages may call the API, comma-separated, each `scheme://host[:port]` exactly as browsers send it; `*` is refused. Unset: no CORS.'
+  })),
+  INTROSPECTION_CLIENTS: Type.Optional(Type.String({
+    pattern: `^${CLIENT_ENTRY}( *, *${CLIENT_ENTRY})*$`,
+    description: `${option.resourceServers.description as string} Here comma-separated \`id:sha256hex\`; ` +
+      '`npm run cli -- new-resource-server NAME` makes a secret and its entry.',
+    expected: 'comma-separated id:sha256hex entries (an id of 1 to 64 letters, digits, dots, underscores, tildes or hyphens; 64 lowercase hex digits)',
+    option: 'resourceServers'
   })),
   PUBLIC_URL: Type.Optional(Type.String({
     description: option.publicUrl.description,
@@ -237,6 +247,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
   const candidate = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw))
   for (const error of Value.Errors(ConfigSchema, candidate)) {
     const key = error.path.replace(/^\//, '')
+    // Not echoed: a secret pasted in place of its hash would end up in the log.
+    if (key === 'INTROSPECTION_CLIENTS' && !problems.has(key)) problems.set(key, `${key}: ${describe(key, error.message)}`)
     if (!problems.has(key)) problems.set(key, `${key}=${JSON.stringify(withoutPassword(env[key]))}: ${describe(key, error.message)}`)
   }
   const secret = raw.JWT_SECRET
@@ -254,7 +266,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
   if (!problems.has('SESSION_MAX_DAYS') && !problems.has('REFRESH_TOKEN_EXPIRE_DAYS') && config.SESSION_MAX_DAYS < config.REFRESH_TOKEN_EXPIRE_DAYS) {
     problems.set('SESSION_MAX_DAYS', `SESSION_MAX_DAYS=${config.SESSION_MAX_DAYS}: must be at least REFRESH_TOKEN_EXPIRE_DAYS (${config.REFRESH_TOKEN_EXPIRE_DAYS})`)
   }
-  for (const key of ['RATE_LIMIT_TOKEN', 'RATE_LIMIT_REGISTRATION', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_PASSWORD_CHANGE', 'RATE_LIMIT_SESSIONS'] as const) {
+  for (const key of ['RATE_LIMIT_TOKEN', 'RATE_LIMIT_REGISTRATION', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_PASSWORD_CHANGE', 'RATE_LIMIT_SESSIONS', 'RATE_LIMIT_INTROSPECT'] as const) {
     const limit = problems.has(key) ? false : addressLimit(config[key])
     if (limit === false) continue
     const [maxCount, maxSeconds] = [ADDRESS_LIMIT.max.maximum as number, ADDRESS_LIMIT.windowSeconds.maximum as number]
@@ -265,6 +277,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
     const proxies = trustProxy(config.TRUST_PROXY)
     const bad = Array.isArray(proxies) ? proxies.find((entry) => !isAddressOrCidr(entry)) : undefined
     if (bad !== undefined) problems.set('TRUST_PROXY', `TRUST_PROXY=${JSON.stringify(config.TRUST_PROXY)}: ${JSON.stringify(bad)} is not an IP address or CIDR`)
+  }
+  if (config.INTROSPECTION_CLIENTS !== undefined && !problems.has('INTROSPECTION_CLIENTS')) {
+    const ids = introspectionClientEntries(config.INTROSPECTION_CLIENTS).map(([id]) => id)
+    const repeated = ids.find((id, i) => ids.indexOf(id) !== i)
+    if (repeated !== undefined) problems.set('INTROSPECTION_CLIENTS', `INTROSPECTION_CLIENTS: the id ${repeated} is given twice`)
   }
   if (config.CORS_ORIGINS !== undefined) {
     const problem = corsOrigins(config.CORS_ORIGINS).map(originProblem).find((p) => p !== undefined)
@@ -278,6 +295,18 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
   }
   if (problems.size > 0) throw new ConfigError([...problems.values()])
   return config
+}
+
+function introspectionClientEntries (value: string): Array<[string, string]> {
+  return value.split(',').map((entry) => {
+    const [id = '', hash = ''] = entry.trim().split(':')
+    return [id, hash]
+  })
+}
+
+/** INTROSPECTION_CLIENTS as the `resourceServers` option: client id → SHA-256 (hex) of its secret (unset: none). */
+export function introspectionClients (value: string | undefined): Record<string, string> {
+  return value === undefined ? {} : Object.fromEntries(introspectionClientEntries(value))
 }
 
 /** CORS_ORIGINS as a list (unset: none). */

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { pino, type BaseLogger, type Logger } from 'pino'
-import { addressLimit, ConfigError, corsOrigins, loadConfig, loadEnvFile, trustProxy, trustProxyRisk, workerCount, type Config } from './config.js'
+import { addressLimit, ConfigError, corsOrigins, introspectionClients, loadConfig, loadEnvFile, trustProxy, trustProxyRisk, workerCount, type Config } from './config.js'
 import { errors, parseDatabaseUrl, type AppliedMigration } from '../index.js'
 import { DatabaseStartError } from './db/database-marker.js'
 import { isUnreachable, openServiceDatabase, postgresTarget, startFailureReason } from './db/service-database.js'
@@ -118,12 +118,14 @@ async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
     corsOrigins: corsOrigins(config.CORS_ORIGINS),
     metrics,
     publicUrl: config.PUBLIC_URL,
+    resourceServers: introspectionClients(config.INTROSPECTION_CLIENTS),
     throttle: {
       token: addressLimit(config.RATE_LIMIT_TOKEN),
       registration: addressLimit(config.RATE_LIMIT_REGISTRATION),
       revoke: addressLimit(config.RATE_LIMIT_REVOKE),
       passwordChange: addressLimit(config.RATE_LIMIT_PASSWORD_CHANGE),
       sessions: addressLimit(config.RATE_LIMIT_SESSIONS),
+      introspect: addressLimit(config.RATE_LIMIT_INTROSPECT),
       loginBackoffAfter: config.LOGIN_BACKOFF_AFTER === 0 ? false : config.LOGIN_BACKOFF_AFTER,
       loginBackoffMaxSeconds: config.LOGIN_BACKOFF_MAX_SECONDS,
       loginFailuresPerHour: config.LOGIN_FAILURES_PER_HOUR

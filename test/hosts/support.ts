@@ -104,7 +104,7 @@ export function pluginOperations (prefix: string): string[] {
   return ['DELETE /admin/sessions', 'DELETE /admin/users/{username}', 'DELETE /admin/users/{username}/sessions',
     'DELETE /admin/users/{username}/sessions/{session_id}', 'DELETE /users/me/', 'DELETE /users/me/sessions/{session_id}',
     'GET /.well-known/jwks.json', 'GET /admin/users', 'GET /admin/users/{username}', 'GET /admin/users/{username}/sessions', 'GET /users/me/', 'GET /users/me/sessions',
-    'PATCH /admin/users/{username}', 'PATCH /users/me/', 'POST /logout', 'POST /revoke', 'POST /token', 'POST /users/', 'POST /users/me/password']
+    'PATCH /admin/users/{username}', 'PATCH /users/me/', 'POST /introspect', 'POST /logout', 'POST /revoke', 'POST /token', 'POST /users/', 'POST /users/me/password']
     .map((operation) => operation.replace(' /', ` ${prefix}/`)).sort()
 }
 

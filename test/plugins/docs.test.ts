@@ -265,6 +265,7 @@ t.test('GET /openapi.json', async (t) => {
       'GET /users/me/sessions',
       'PATCH /admin/users/{username}',
       'PATCH /users/me/',
+      'POST /introspect',
       'POST /logout',
       'POST /revoke',
       'POST /token',

@@ -12,6 +12,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 const OPERATION_IDS: Record<string, string> = {
   'POST /token': 'token',
   'POST /revoke': 'revokeToken',
+  'POST /introspect': 'introspectToken',
   'POST /logout': 'logout',
   'POST /users/': 'register',
   'GET /users/me/': 'readCurrentUser',
@@ -36,7 +37,8 @@ const OPERATION_IDS: Record<string, string> = {
   'GET /health': 'checkLiveness',
   'GET /health/ready': 'checkReadiness'
 }
-const PUBLIC_OPERATIONS = ['POST /token', 'POST /revoke', 'POST /users/', 'GET /.well-known/jwks.json', 'GET /health', 'GET /health/ready']
+// POST /introspect names no OAuth2 scheme: its callers authenticate with HTTP Basic or an admin's token, checked by the route.
+const PUBLIC_OPERATIONS = ['POST /token', 'POST /revoke', 'POST /introspect', 'POST /users/', 'GET /.well-known/jwks.json', 'GET /health', 'GET /health/ready']
 
 /**
  * Validates examples against the schemas of the document they are in, as JSON Schema 2020-12

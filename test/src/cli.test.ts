@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -458,6 +458,24 @@ t.test('list prints a tab-separated table and --json an array, never a password 
   for (const password of passwords) t.notOk(all.includes(password), 'no password in any output')
   t.notMatch(all, /\$2[aby]\$/, 'no bcrypt hash in any output')
   t.notMatch(all, /hash|password/i, 'no password or hash field')
+})
+
+t.test('new-resource-server prints a fresh secret once and the INTROSPECTION_CLIENTS entry of its SHA-256', async (t) => {
+  const s = await setup(t)
+  const [first, second] = [await s.cli(['new-resource-server', 'orders-api']), await s.cli(['new-resource-server', 'orders-api'])]
+  exitsWith(t, first, 0, 'new-resource-server')
+  t.equal(first.stderr, '')
+  const lines = first.stdout.trim().split('\n')
+  const secret = lines[1] as string
+  t.match(secret, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url')
+  t.equal(lines[3], `orders-api:${createHash('sha256').update(secret).digest('hex')}`, 'the entry: the name and the SHA-256 of the secret')
+  t.notOk(lines[3]?.includes(secret), 'the entry holds no secret')
+  t.not(second.stdout.split('\n')[1], secret, 'each run a new secret')
+  t.notOk(existsSync(s.dbFile), 'no database opened')
+  const bad = await s.cli(['new-resource-server', 'orders api:x'])
+  exitsWith(t, bad, 2, 'a name that cannot be a client id')
+  t.match(bad.stderr, /1 to 64 letters, digits/)
+  exitsWith(t, await s.cli(['new-resource-server']), 2, 'no name')
 })
 
 t.test('hash-password prints a bcrypt hash at BCRYPT_COST that @node-rs/bcrypt verifies', async (t) => {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { availableParallelism } from 'node:os'
 import type { TSchema } from '@sinclair/typebox'
 import { TokenAuthOptionsSchema } from '../../src/index.js'
-import { addressLimit, ConfigError, ConfigSchema, corsOrigins, loadConfig, trustProxy, trustProxyRisk, workerCount } from '../../src/service/config.js'
+import { addressLimit, ConfigError, ConfigSchema, corsOrigins, introspectionClients, loadConfig, trustProxy, trustProxyRisk, workerCount } from '../../src/service/config.js'
 
 const secret = 'x'.repeat(32)
 
@@ -29,6 +29,7 @@ t.test('defaults', async (t) => {
     RATE_LIMIT_REVOKE: '60/min',
     RATE_LIMIT_PASSWORD_CHANGE: '20/h',
     RATE_LIMIT_SESSIONS: '60/min',
+    RATE_LIMIT_INTROSPECT: '600/min',
     LOGIN_BACKOFF_AFTER: 5,
     LOGIN_BACKOFF_MAX_SECONDS: 900,
     LOGIN_FAILURES_PER_HOUR: 100,
@@ -61,6 +62,8 @@ t.test('values are read from the environment and converted', async (t) => {
     RATE_LIMIT_REVOKE: '5/s',
     RATE_LIMIT_PASSWORD_CHANGE: '3/h',
     RATE_LIMIT_SESSIONS: '10/min',
+    RATE_LIMIT_INTROSPECT: '100/s',
+    INTROSPECTION_CLIENTS: `orders-api:${'a'.repeat(64)}, billing.v2:${'0'.repeat(64)}`,
     LOGIN_BACKOFF_AFTER: '0',
     LOGIN_BACKOFF_MAX_SECONDS: '60',
     LOGIN_FAILURES_PER_HOUR: '1000',
@@ -94,6 +97,8 @@ t.test('values are read from the environment and converted', async (t) => {
     RATE_LIMIT_REVOKE: '5/s',
     RATE_LIMIT_PASSWORD_CHANGE: '3/h',
     RATE_LIMIT_SESSIONS: '10/min',
+    RATE_LIMIT_INTROSPECT: '100/s',
+    INTROSPECTION_CLIENTS: `orders-api:${'a'.repeat(64)}, billing.v2:${'0'.repeat(64)}`,
     LOGIN_BACKOFF_AFTER: 0,
     LOGIN_BACKOFF_MAX_SECONDS: 60,
     LOGIN_FAILURES_PER_HOUR: 1000,
@@ -103,6 +108,21 @@ t.test('values are read from the environment and converted', async (t) => {
     METRICS_PORT: 9100,
     METRICS_HOST: '10.0.0.5'
   })
+})
+
+t.test('INTROSPECTION_CLIENTS: the resourceServers option; a bad or repeated entry is refused without echoing the value', async (t) => {
+  t.same(introspectionClients(undefined), {})
+  t.same(introspectionClients(`orders-api:${'a'.repeat(64)}, billing.v2:${'0'.repeat(64)}`), { 'orders-api': 'a'.repeat(64), 'billing.v2': '0'.repeat(64) })
+  const pasted = 'not-a-hash-but-a-secret-pasted-by-mistake-xxxxxxxxxxxxxxxxxxxxxxx'
+  for (const [value, problem] of [
+    [`orders-api:${pasted}`, /^ {2}INTROSPECTION_CLIENTS: expected comma-separated id:sha256hex entries/m],
+    [`orders-api:${'A'.repeat(64)}`, /INTROSPECTION_CLIENTS: expected comma-separated id:sha256hex/],
+    [`a:${'a'.repeat(64)},a:${'b'.repeat(64)}`, /INTROSPECTION_CLIENTS: the id a is given twice/]
+  ] as const) {
+    const error = t.throws(() => loadConfig({ INTROSPECTION_CLIENTS: value })) as Error
+    t.match(error.message, problem, value)
+    t.notOk(error.message.includes(pasted), 'the value is not echoed')
+  }
 })
 
 t.test('RATE_LIMIT_* and TRUST_PROXY as the service applies them', async (t) => {

@@ -9,6 +9,7 @@ export type AuditEvent =
   | 'logout' | 'session.ended'
   | AccountEvent
   | 'request.throttled'
+  | 'signing_key.rotated'
   | 'introspection.refused'
 
 export interface AuditFields {

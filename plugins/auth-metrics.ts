@@ -135,6 +135,8 @@ export async function registerAuthMetrics (app: FastifyInstance, opts: AuthMetri
         case 'request.throttled': throttled.inc({ limit: String(fields.limit) }); break
         // A caller refused at the introspection endpoint: the audit line is its record.
         case 'introspection.refused': break
+        // Rare, and the audit line names the key.
+        case 'signing_key.rotated': break
         default: {
           const unmapped: never = event
           throw new Error(`fastify-token-auth: no metric for the audit event ${String(unmapped)}`)

@@ -31,6 +31,9 @@ export { RESOURCE_SERVER_ID_PATTERN, TokenAuthOptionsSchema } from './options.js
 export { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
 export { parsePublicUrl } from './openapi/public-url.js'
 export { newResourceServerSecret, resourceServerSecretHash } from './clients/resource-servers.js'
+export { resealSigningKeys } from './tokens/key-ring.js'
+export type { Rotation } from './tokens/key-ring.js'
+export { KeyUnsealError, SIGNING_ALGORITHMS, type PublicJwk, type SigningAlgorithm } from './tokens/signing-keys.js'
 
 // The database the plugin works in, and its migrations: for a host's deploy step, its own
 // tables beside the plugin's, and its own checks.

@@ -297,7 +297,7 @@ export interface TokenAuthKeys {
    * (`jwksCacheSeconds` and a little); a rotation already waiting is returned instead. Rejects
    * under HS256 (ROTATION_NEEDS_KEY_PAIR).
    */
-  rotate (): Promise<Rotation>
+  rotate (by?: AuditActor): Promise<Rotation>
 }
 
 /** Everything the plugin offers a host besides the guard decorators: `app.tokenAuth`. */
@@ -464,6 +464,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
         jwksCacheSeconds: options.jwksCacheSeconds,
         tokenLifetimeSeconds: base.accessTokenExpireMinutes * 60,
         rotationDays: options.keyRotationDays,
+        onScheduledRotation: ({ kid, signsFrom }) => { audit.as(child.log, { actor: 'schedule' })('signing_key.rotated', { kid, signsFrom }) },
         log: child.log
       })
     if (keyRing !== undefined) child.addHook('onClose', async () => { keyRing.close() })
@@ -503,7 +504,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     await child.register(introspectRoutes, { internals, docs: routeDocs, issuer, audience: base.audience, resourceServers: options.resourceServers })
     metadata = discoveryDocument(issuer, publicUrl, child.prefix, scopes.all)
     if (metadata !== undefined) await child.register(metadataRoutes, { metadata, path: METADATA_PATH, docs: routeDocs })
-    else child.log.info('fastify-token-auth: no discovery document (RFC 8414): the issuer is not an http(s) URL; set publicUrl (the service: PUBLIC_URL) to serve one')
+    // At debug: a host (or the CLI) without a public URL need not hear it on every start.
+    else child.log.debug('fastify-token-auth: no discovery document (RFC 8414): the issuer is not an http(s) URL; set publicUrl (the service: PUBLIC_URL) to serve one')
     context = { child, internals, keyRing }
   }, { prefix: base.prefix })
   if (context === undefined) throw new Error('fastify-token-auth: the plugin context did not load')
@@ -531,9 +533,11 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     settings,
     keys: Object.freeze({
       jwks: () => tokens.jwks(),
-      async rotate () {
+      async rotate (by?: AuditActor) {
         if (keyRing === undefined) throw errorTable.ROTATION_NEEDS_KEY_PAIR.create()
-        return await keyRing.rotate()
+        const rotation = await keyRing.rotate()
+        if (rotation.created) byHost(by)('signing_key.rotated', { kid: rotation.kid, signsFrom: rotation.signsFrom })
+        return rotation
       }
     } satisfies TokenAuthKeys),
     users: Object.freeze({

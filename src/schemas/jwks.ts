@@ -16,7 +16,7 @@ export const Jwk = Type.Object({
   kty: Type.String({ description: 'Key type: EC, OKP or RSA', examples: ['EC'] }),
   kid: Type.String({ description: 'The key\'s id, its RFC 7638 thumbprint: the `kid` of the tokens it signed', examples: [jwkExample.kid] }),
   alg: Type.String({ description: 'The algorithm it verifies: ES256, EdDSA or RS256', examples: ['ES256'] }),
-  use: Type.Literal('sig', { description: 'Signatures' }),
+  use: Type.Literal('sig', { description: 'Signatures', examples: ['sig'] }),
   crv: Type.Optional(Type.String({ description: 'EC and OKP: the curve', examples: ['P-256'] })),
   x: Type.Optional(Type.String({ description: 'EC and OKP: the public point\'s x (base64url)', examples: [jwkExample.x] })),
   y: Type.Optional(Type.String({ description: 'EC: the public point\'s y (base64url)', examples: [jwkExample.y] })),
@@ -25,7 +25,10 @@ export const Jwk = Type.Object({
 }, { $id: 'TokenAuth.Jwk', description: 'A public key (RFC 7517): never a private part', examples: [jwkExample] })
 
 export const JwkSet = Type.Object({
-  keys: Type.Array(Type.Unsafe<Static<typeof Jwk>>(Type.Ref('TokenAuth.Jwk')), { description: 'The keys valid for verification now: the signing key, one published ahead of a rotation, and retired ones until their tokens expire' })
+  keys: Type.Array(Type.Unsafe<Static<typeof Jwk>>(Type.Ref('TokenAuth.Jwk')), {
+    description: 'The keys valid for verification now: the signing key, one published ahead of a rotation, and retired ones until their tokens expire',
+    examples: [[jwkExample]]
+  })
 }, {
   $id: 'TokenAuth.JwkSet',
   description: 'The public keys that verify the access tokens (RFC 7517 §5); empty under HS256, whose key is the shared secret',

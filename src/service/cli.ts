@@ -4,10 +4,11 @@ import { parseArgs } from 'node:util'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import {
-  AccountRuleError, backupSqliteDatabase, BackupError, DatabaseUnavailableError, errors, hashPassword, newResourceServerSecret, parseDatabaseUrl,
+  AccountRuleError, backupSqliteDatabase, KeyUnsealError, resealSigningKeys, BackupError, DatabaseUnavailableError, errors, hashPassword, newResourceServerSecret, parseDatabaseUrl,
   packageInfo, PasswordRuleError, RESOURCE_SERVER_ID_PATTERN, resourceServerSecretHash, tokenAuth, UsernameTakenError, type AccountIssue, type AppliedMigration, type AuditActor, type UserRecord
 } from '../index.js'
 import { cliActor, cliLogger } from './cli-audit.js'
+import { resolveJwtSecret } from './secret.js'
 import { ConfigError, loadConfig, loadEnvFile, type Config } from './config.js'
 import { DatabaseStartError } from './db/database-marker.js'
 import { openServiceDatabase } from './db/service-database.js'
@@ -28,6 +29,10 @@ Commands:
   hash-password --password-stdin
   new-resource-server NAME    a secret for a resource server to call POST /introspect with (printed once),
                               and the INTROSPECTION_CLIENTS entry to add for it
+  rotate-key                  publish a new signing key (ES256, EdDSA, RS256), which signs once verifiers
+                              have had time to fetch it; the running instances pick it up by themselves
+  rekey --old-secret-stdin    seal the stored signing keys again under the current JWT_SECRET, after it
+                              changed (the previous secret is read from standard input)
   migrate                     apply pending database migrations (for deploy pipelines)
   backup PATH                 write a consistent copy of the SQLite database to the new file PATH
                               (while the service runs; restore it as the README says)
@@ -59,7 +64,7 @@ const usageError = (message: string) => new CliError(`${message}\n\n${USAGE}`, 2
 
 const OWN_CHANGES = [errors.OWN_ADMIN_RIGHTS, errors.OWN_ACCOUNT_DISABLED, errors.OWN_ACCOUNT_DELETED]
 
-const COMMANDS = ['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'hash-password', 'migrate', 'backup']
+const COMMANDS = ['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'hash-password', 'migrate', 'backup', 'rotate-key', 'rekey']
 
 /** An optional profile field: empty means none. */
 const profileField = (value: string | undefined) => value === undefined || value.trim() === '' ? null : value
@@ -110,6 +115,45 @@ async function pluginHost (db: Kysely<any>, config: Config, io: CliIo): Promise<
   } catch (error) {
     await app.close()
     throw error
+  }
+}
+
+/** `rotate-key` and `rekey`: the signing keys in the database, under the service's own secret and algorithm. */
+async function keyCommand (db: Kysely<any>, command: 'rotate-key' | 'rekey', config: Config, values: { 'old-secret-stdin'?: boolean }, io: CliIo, by: AuditActor): Promise<void> {
+  const log = cliLogger(io.stderr) as FastifyBaseLogger
+  const secret = await resolveJwtSecret(config, log)
+  if (command === 'rekey') {
+    if (values['old-secret-stdin'] !== true) throw usageError('rekey needs --old-secret-stdin (secrets are never taken as arguments)')
+    const previous = await readPassword(io)
+    try {
+      const count = await resealSigningKeys(db, previous, secret)
+      log.info({ audit: 'signing_key.resealed', ...by, keys: count }, 'audit: signing_key.resealed')
+      io.stdout.write(`Sealed ${count} signing key${count === 1 ? '' : 's'} again under the current JWT_SECRET\n`)
+    } catch (error) {
+      if (error instanceof KeyUnsealError) throw new CliError(`The previous secret does not open signing key ${error.kid} either: nothing was changed`, 1)
+      throw error
+    }
+    return
+  }
+  if (config.JWT_ALGORITHM === 'HS256') throw new CliError('JWT_ALGORITHM is HS256: there is no key pair to rotate (change JWT_SECRET instead, or sign with ES256)', 1)
+  const app: FastifyInstance = Fastify({ loggerInstance: log })
+  try {
+    await app.register(tokenAuth, {
+      secret,
+      database: db,
+      algorithm: config.JWT_ALGORITHM,
+      jwksCacheSeconds: config.JWKS_CACHE_SECONDS,
+      accessTokenExpireMinutes: config.ACCESS_TOKEN_EXPIRE_MINUTES,
+      docs: false,
+      throttle: false
+    })
+    await app.ready()
+    const rotation = await app.tokenAuth.keys.rotate(by)
+    io.stdout.write(rotation.created
+      ? `Published signing key ${rotation.kid}; it signs from ${rotation.signsFrom}\n`
+      : `A new signing key is waiting already: ${rotation.kid} signs from ${rotation.signsFrom}\n`)
+  } finally {
+    await app.close()
   }
 }
 
@@ -205,6 +249,7 @@ async function main (argv: string[], io: CliIo): Promise<void> {
     allowPositionals: true,
     options: {
       'password-stdin': { type: 'boolean', default: false },
+      'old-secret-stdin': { type: 'boolean', default: false },
       email: { type: 'string' },
       'full-name': { type: 'string' },
       disabled: { type: 'boolean', default: false },
@@ -283,6 +328,10 @@ async function main (argv: string[], io: CliIo): Promise<void> {
       io.stdout.write(`Backup written to ${destination}\n`)
       return
     }
+    if (command === 'rotate-key' || command === 'rekey') {
+      await keyCommand(db, command, config, values, io, cliActor(env))
+      return
+    }
     const app = await pluginHost(db, config, io)
     try {
       await accountCommand(app, command, name as string, values, io, cliActor(env))
@@ -313,7 +362,7 @@ export async function run (argv: string[], io: CliIo): Promise<number> {
     if (error instanceof PasswordRuleError) return fail(error.problem, 1)
     // An account's change of itself the accounts refuse (the CLI's actor is 'cli').
     if (OWN_CHANGES.some((entry) => entry.is(error))) return fail((error as Error).message, 1)
-    if (error instanceof DatabaseStartError || errors.MISSING_PACKAGE.is(error)) return fail(error.message, 1)
+    if (error instanceof DatabaseStartError || errors.MISSING_PACKAGE.is(error) || errors.KEYS_SEALED.is(error)) return fail((error as Error).message, 1)
     if (error instanceof DatabaseUnavailableError) {
       return fail(`The database is unavailable: ${String((error.cause as Error | undefined)?.message ?? error.message)}`, 1)
     }

@@ -22,8 +22,10 @@ export interface KeyRingOptions {
   tokenLifetimeSeconds: number
   /** Rotate when the signing key is this old; undefined: only on request. */
   rotationDays?: number
+  /** Told of each key a scheduled rotation publishes (for the audit trail). */
+  onScheduledRotation?: (rotation: Rotation) => void
   /** Where a key that cannot be opened, or a failed re-read, is reported. */
-  log: { error: (object: object, message: string) => void, info: (object: object, message: string) => void }
+  log: { error: (object: object, message: string) => void }
 }
 
 /** The key an access token is signed with now. */
@@ -178,7 +180,6 @@ export async function openKeyRing (opts: KeyRingOptions): Promise<KeyRing> {
     const generation = (rows.at(-1)?.generation ?? 0) + 1
     const row = await insertKey(db, algorithm, secret, generation, Date.now() + leadMs)
     if (row === undefined) return await rotate()
-    log.info({ kid: row.kid, signsFrom: row.signs_from }, `fastify-token-auth: new signing key ${row.kid} published, signing from ${row.signs_from}`)
     await refresh()
     return { kid: row.kid, signsFrom: row.signs_from, created: true }
   }
@@ -191,7 +192,10 @@ export async function openKeyRing (opts: KeyRingOptions): Promise<KeyRing> {
       const rows = await readAll()
       const current = rows.find((row) => row.kid === signing?.kid)
       const due = current !== undefined && Date.parse(current.signs_from) + rotationDays * DAY_MS <= Date.now()
-      if (due && !rows.some((row) => row.algorithm === algorithm && Date.parse(row.signs_from) > Date.now())) await rotate()
+      if (due && !rows.some((row) => row.algorithm === algorithm && Date.parse(row.signs_from) > Date.now())) {
+        const rotation = await rotate()
+        if (rotation.created) opts.onScheduledRotation?.(rotation)
+      }
     }
   }
 

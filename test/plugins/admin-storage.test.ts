@@ -76,7 +76,7 @@ forEachEngine(t, async (t, engine) => {
     const db = await database(t, engine)
     await applyMigrations(db, firstOf(sessionMigrations, 2))
     await db.insertInto('sessions').values(sessionRow('kept', 'hosted')).execute()
-    t.same((await applyMigrations(db, sessionMigrations)).map((migration) => migration.name), ['0003_add_session_scope'])
+    t.same((await applyMigrations(db, sessionMigrations)).map((migration) => migration.name), ['0003_add_session_scope', '0004_add_session_client', '0005_create_signing_keys'])
     const sessions = createSessionStore(db, POLICY)
     t.match(await sessions.list('hosted'), [{ id: 'kept', scope: null }], 'the session from before is there')
     await db.updateTable('sessions').set({ scope: 'me admin' }).where('id', '=', 'kept').execute()

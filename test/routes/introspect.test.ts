@@ -73,11 +73,12 @@ forEachEngine(t, async (t, engine) => {
       exp: claims.exp,
       iat: claims.iat,
       sid: claims.sid,
+      client_id: 'fastify-token-auth',
       token_type: 'Bearer',
       iss: app.tokenAuth.settings.issuer,
       aud: app.tokenAuth.settings.audience
-    }, 'every field RFC 7662 names that the token has, and no client_id: these tokens name none')
-    t.same(Object.keys(res.json() as Json), ['active', 'sub', 'scope', 'exp', 'iat', 'sid', 'token_type', 'iss', 'aud'])
+    }, 'every field RFC 7662 names that the token has; client_id the first-party client\'s')
+    t.same(Object.keys(res.json() as Json), ['active', 'sub', 'scope', 'exp', 'iat', 'sid', 'client_id', 'token_type', 'iss', 'aud'])
     t.equal((await introspect({ token: pair.access_token, token_type_hint: 'refresh_token' })).json().active, true, 'the hint changes nothing')
     t.same(audited(), [], 'an introspection that is answered writes no audit line')
   })

@@ -18,7 +18,7 @@ const PATH = '/.well-known/oauth-authorization-server'
 async function pluginHost (t: TestContext, engine: Engine, opts: Partial<TokenAuthOptions> = {}, setUp?: (app: FastifyInstance) => Promise<void>) {
   const lines: Json[] = []
   const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(JSON.parse(chunk.toString())); done() } })
-  const app = Fastify({ logger: { level: 'info', stream } })
+  const app = Fastify({ logger: { level: 'debug', stream } })
   t.teardown(async () => await app.close())
   await setUp?.(app)
   await app.register(tokenAuth, { secret: testSecret(), database: await freshDatabaseUrl(t, engine), bcryptCost: 4, docs: false, throttle: false, ...opts })
@@ -55,7 +55,7 @@ forEachEngine(t, async (t, engine) => {
   t.test('without publicUrl: no document, and the start-up log says how to get one', async (t) => {
     const { app, lines } = await pluginHost(t, engine, { prefix: '/auth' })
     t.equal((await app.inject({ url: `/auth${PATH}` })).statusCode, 404)
-    t.ok(lines.some((line) => line.level === 30 && /no discovery document .*set publicUrl/.test(String(line.msg))), 'an info line naming publicUrl')
+    t.ok(lines.some((line) => line.level === 20 && /no discovery document .*set publicUrl/.test(String(line.msg))), 'a debug line naming publicUrl')
     const withIssuer = await pluginHost(t, engine, { issuer: 'https://id.example.com' })
     t.equal((await withIssuer.app.inject({ url: PATH })).statusCode, 404, 'a URL issuer alone is not enough: the endpoints would not be absolute')
     const named = await pluginHost(t, engine, { publicUrl: PUBLIC, issuer: 'my-service' })

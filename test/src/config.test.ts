@@ -6,6 +6,14 @@ import { addressLimit, ConfigError, ConfigSchema, corsOrigins, introspectionClie
 
 const secret = 'x'.repeat(32)
 
+t.test('JWT_ALGORITHM: the four algorithms, and an unknown one refused naming them', async (t) => {
+  for (const algorithm of ['HS256', 'ES256', 'EdDSA', 'RS256']) t.equal(loadConfig({ JWT_ALGORITHM: algorithm }).JWT_ALGORITHM, algorithm)
+  t.throws(() => loadConfig({ JWT_ALGORITHM: 'HS512' }), /JWT_ALGORITHM.*one of HS256, ES256, EdDSA, RS256/)
+  t.throws(() => loadConfig({ JWT_ALGORITHM: 'none' }), /JWT_ALGORITHM/)
+  t.equal(loadConfig({ JWT_KEY_ROTATION_DAYS: '30' }).JWT_KEY_ROTATION_DAYS, 30)
+  t.throws(() => loadConfig({ JWT_KEY_ROTATION_DAYS: '0' }), /JWT_KEY_ROTATION_DAYS/)
+})
+
 t.test('defaults', async (t) => {
   t.same(loadConfig({}), {
     HOST: '127.0.0.1',
@@ -16,6 +24,9 @@ t.test('defaults', async (t) => {
     DATABASE_CONNECT_TIMEOUT_SECONDS: 30,
     ALLOW_EMPTY_DATABASE: false,
     WORKERS: '1',
+    JWT_ALGORITHM: 'HS256',
+    JWKS_CACHE_SECONDS: 300,
+    CLIENT_ID: 'fastify-token-auth',
     ACCESS_TOKEN_EXPIRE_MINUTES: 30,
     REFRESH_TOKEN_EXPIRE_DAYS: 14,
     SESSION_MAX_DAYS: 90,
@@ -84,6 +95,9 @@ t.test('values are read from the environment and converted', async (t) => {
     ALLOW_EMPTY_DATABASE: true,
     WORKERS: 'auto',
     JWT_SECRET: secret,
+    JWT_ALGORITHM: 'HS256',
+    JWKS_CACHE_SECONDS: 300,
+    CLIENT_ID: 'fastify-token-auth',
     ACCESS_TOKEN_EXPIRE_MINUTES: 15,
     REFRESH_TOKEN_EXPIRE_DAYS: 7,
     SESSION_MAX_DAYS: 30,

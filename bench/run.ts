@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort, startCommand, stopProcess, waitForStatus } from '../test/support/harness.js'
 import type { AlternateOptions, AlternateResult, LoadOptions, LoadResult, Slice } from './load.js'
 import type { RefreshLoadOptions, RefreshLoadResult } from './refresh-load.js'
+import type { SigningOptions, SigningResult } from './signing.js'
 import { rssMb } from './proc.js'
 
 // `npm run bench`: measures the service against the ceiling of a bare Fastify route and
@@ -41,6 +42,9 @@ const BCRYPT_COST = 10
 const TOKEN_CONNECTIONS = 8
 const ME_CONNECTIONS = 50
 const PROBE_CONNECTIONS = 10
+// Phase 2c: access tokens issued per algorithm, alternating in rounds of this many ms each.
+const SIGNING_ROUNDS = quick ? 3 : 9
+const SIGNING_SLICE_MS = quick ? 300 : 1000
 
 const repo = new URL('..', import.meta.url).pathname
 // The service runs exactly as `npm start` runs it (its node flags included), and the ceiling
@@ -196,17 +200,26 @@ async function main () {
     // to the other, measured in alternating slices so that drift in this machine's speed falls
     // on both alike. Once with both at `warn` (the headline: nothing logged per request), once
     // with both at `info` (two log lines per request, which narrows the gap).
-    const pair = async (level: string, database: string) => {
+    // With `es256`, a third server signing with ES256 (JWT_ALGORITHM) takes its slices beside the
+    // other two: the same /users/me/ with a token of another algorithm, as a ratio to HS256's.
+    const pair = async (level: string, database: string, es256 = false) => {
       const ceiling = await startServer([...nodeFlags, CEILING_SCRIPT], { LOG_LEVEL: level }, SERVER_CORE)
       servers.push(ceiling)
       const app = await startServer(service, env({ LOG_LEVEL: level, DATABASE_URL: `sqlite:${join(dir, database)}` }), SERVER_CORE)
       servers.push(app)
       const { token, form } = await setUpUser(app.url)
       const auth = { authorization: `Bearer ${token}` }
+      const es = es256 ? await startServer(service, env({ LOG_LEVEL: level, JWT_ALGORITHM: 'ES256', DATABASE_URL: `sqlite:${join(dir, `es256-${database}`)}` }), SERVER_CORE) : undefined
+      if (es !== undefined) servers.push(es)
+      const esAuth = es === undefined ? undefined : { authorization: `Bearer ${(await setUpUser(es.url)).token}` }
       // The same request bytes as /users/me/ (the ceiling ignores the header), so the two differ
       // only in what the service does with them.
-      const [ceilingRounds = [], meRounds = []] = await alternate({
-        targets: [{ url: `${ceiling.url}/ceiling`, headers: auth, pid: ceiling.child.pid as number }, { url: `${app.url}/users/me/`, headers: auth, pid: app.child.pid as number }],
+      const [ceilingRounds = [], meRounds = [], esRounds = []] = await alternate({
+        targets: [
+          { url: `${ceiling.url}/ceiling`, headers: auth, pid: ceiling.child.pid as number },
+          { url: `${app.url}/users/me/`, headers: auth, pid: app.child.pid as number },
+          ...(es === undefined ? [] : [{ url: `${es.url}/users/me/`, headers: esAuth, pid: es.child.pid as number }])
+        ],
         connections: ME_CONNECTIONS,
         rounds: ROUNDS,
         sliceSeconds: SLICE_SECONDS,
@@ -219,35 +232,70 @@ async function main () {
       const pairedRatios = meRounds.map((r, i) => r.requestsPerSecond / (ceilingRounds[i] as Slice).requestsPerSecond)
       const ceilingCpu = medianOf(ceilingRounds.map((r) => r.cpuMicrosPerRequest))
       const meCpu = medianOf(meRounds.map((r) => r.cpuMicrosPerRequest))
+      const esCpu = es === undefined ? undefined : medianOf(esRounds.map((r) => r.cpuMicrosPerRequest))
+      const esRatios = esRounds.map((r, i) => r.requestsPerSecond / (meRounds[i] as Slice).requestsPerSecond)
       const result = {
         level,
         app,
+        es,
         auth,
         form,
         ceiling: { ...median(ceilingRounds), medianCpuMicrosPerRequest: ceilingCpu, rounds: ceilingRounds.map((r) => r.requestsPerSecond) },
         usersMe: { ...median(meRounds), medianCpuMicrosPerRequest: meCpu, rounds: meRounds.map((r) => r.requestsPerSecond) },
         ratio: medianOf(pairedRatios),
         ratioByCpu: ceilingCpu / meCpu,
-        pairedRatios
+        pairedRatios,
+        // ES256's /users/me/ against HS256's: rounds paired as above.
+        es256: esCpu === undefined ? undefined : { ...median(esRounds), medianCpuMicrosPerRequest: esCpu, rounds: esRounds.map((r) => r.requestsPerSecond), ratioToHs256: medianOf(esRatios), ratioToHs256ByCpu: meCpu / esCpu, pairedRatios: esRatios }
       }
       process.stderr.write(`bench: at ${level}, ceiling ${round(result.ceiling.requestsPerSecond)} req/s, /users/me/ ${round(result.usersMe.requestsPerSecond)} req/s (median of ${ROUNDS})\n`)
       return result
     }
-    const quiet = await pair(QUIET_LEVEL, 'app.db')
+    const quiet = await pair(QUIET_LEVEL, 'app.db', !hotPathOnly)
 
     // 2b. The refresh grant on the quiet server (no bcrypt on that path): loops of their own
     // sessions, each refreshing with the token the previous answer gave.
-    const refreshTokens: string[] = []
-    for (let i = 0; i < REFRESH_LOOPS; i++) {
-      const login = await fetch(`${quiet.app.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: quiet.form })
-      refreshTokens.push(((await login.json()) as { refresh_token: string }).refresh_token)
+    const refreshGrant = async (server: Server): Promise<RefreshLoadResult> => {
+      const refreshTokens: string[] = []
+      for (let i = 0; i < REFRESH_LOOPS; i++) {
+        const login = await fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: quiet.form })
+        refreshTokens.push(((await login.json()) as { refresh_token: string }).refresh_token)
+      }
+      const refreshOpts: RefreshLoadOptions = { url: `${server.url}/token`, refreshTokens, warmup: WARMUP, duration: DURATION, pid: server.child.pid as number }
+      const [refreshCommand, refreshArgs] = pinned(LOAD_CORE, process.execPath, ['--import', 'tsx', 'bench/refresh-load.ts', JSON.stringify(refreshOpts)])
+      const result = JSON.parse(execFileSync(refreshCommand, refreshArgs, { cwd: repo, timeout: (DURATION + WARMUP + 60) * 1000 }).toString().trim().split('\n').at(-1) as string) as RefreshLoadResult
+      if (result.failures > 0) throw new Error(`refresh grant: ${result.failures} loops failed`)
+      return result
     }
-    const refreshOpts: RefreshLoadOptions = { url: `${quiet.app.url}/token`, refreshTokens, warmup: WARMUP, duration: DURATION, pid: quiet.app.child.pid as number }
-    const [refreshCommand, refreshArgs] = pinned(LOAD_CORE, process.execPath, ['--import', 'tsx', 'bench/refresh-load.ts', JSON.stringify(refreshOpts)])
-    const refreshes = JSON.parse(execFileSync(refreshCommand, refreshArgs, { cwd: repo, timeout: (DURATION + WARMUP + 60) * 1000 }).toString().trim().split('\n').at(-1) as string) as RefreshLoadResult
-    if (refreshes.failures > 0) throw new Error(`refresh grant: ${refreshes.failures} loops failed`)
-    await quiet.app.stop()
+    const refreshes = await refreshGrant(quiet.app)
     process.stderr.write(`bench: refresh grant ${round(refreshes.refreshesPerSecond)} refreshes/s, ${round(refreshes.cpuMicrosPerRefresh)} µs server CPU each\n`)
+    // The refresh grant with ES256 between two more HS256 runs (fresh sessions each), against
+    // their mean: the signing is the only difference on that path.
+    let refreshEs256: { es256: RefreshLoadResult, hs256: RefreshLoadResult[], ratio: number, ratioByCpu: number } | undefined
+    if (quiet.es !== undefined) {
+      const es256 = await refreshGrant(quiet.es)
+      const hs256 = [refreshes, await refreshGrant(quiet.app)]
+      const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length
+      refreshEs256 = {
+        es256,
+        hs256,
+        ratio: es256.refreshesPerSecond / mean(hs256.map((r) => r.refreshesPerSecond)),
+        ratioByCpu: mean(hs256.map((r) => r.cpuMicrosPerRefresh)) / es256.cpuMicrosPerRefresh
+      }
+      await quiet.es.stop()
+      process.stderr.write(`bench: refresh grant, ES256 ${round(es256.refreshesPerSecond)} refreshes/s, ${round(es256.cpuMicrosPerRefresh)} µs server CPU each\n`)
+    }
+    await quiet.app.stop()
+
+    // 2c. Signing alone: access tokens issued per second by each algorithm (no server, no bcrypt),
+    // on the server's core.
+    let signing: SigningResult | undefined
+    if (!hotPathOnly) {
+      const signingOpts: SigningOptions = { rounds: SIGNING_ROUNDS, sliceMs: SIGNING_SLICE_MS }
+      const [signingCommand, signingArgs] = pinned(SERVER_CORE, process.execPath, ['--import', 'tsx', 'bench/signing.ts', JSON.stringify(signingOpts)])
+      signing = JSON.parse(execFileSync(signingCommand, signingArgs, { cwd: repo, timeout: 120_000 }).toString().trim().split('\n').at(-1) as string) as SigningResult
+      process.stderr.write(`bench: access tokens signed per second: ${Object.entries(signing.tokensPerSecond).map(([alg, n]) => `${alg} ${round(n)}`).join(', ')}\n`)
+    }
     if (hotPathOnly) {
       const hotPath = { date: new Date().toISOString(), ratio: quiet.ratio, ratioByCpu: quiet.ratioByCpu, pairedRatios: quiet.pairedRatios, usersMeCpuMicros: quiet.usersMe.medianCpuMicrosPerRequest, ceilingCpuMicros: quiet.ceiling.medianCpuMicrosPerRequest, refreshCpuMicros: refreshes.cpuMicrosPerRefresh, refreshesPerSecond: refreshes.refreshesPerSecond }
       await mkdir(join(repo, 'bench', 'results'), { recursive: true })
@@ -328,7 +376,7 @@ async function main () {
     }
     const startupMs = startups.sort((a, b) => a - b)[1] as number
 
-    const framing = ({ app: _app, auth: _auth, form: _form, ...rest }: typeof quiet) => rest
+    const framing = ({ app: _app, es: _es, auth: _auth, form: _form, ...rest }: typeof quiet) => rest
     const results = {
       date: new Date().toISOString(),
       mode: quick ? 'quick' : 'full',
@@ -336,6 +384,8 @@ async function main () {
       settings: { durationSeconds: DURATION, warmupSeconds: WARMUP, logLevels: [QUIET_LEVEL, LOG_LEVEL], bcryptCost: BCRYPT_COST, meConnections: ME_CONNECTIONS, tokenConnections: TOKEN_CONNECTIONS, probeConnections: PROBE_CONNECTIONS, refreshLoops: REFRESH_LOOPS },
       usersMe: { [QUIET_LEVEL]: framing(quiet), [LOG_LEVEL]: framing(logged) },
       refresh: refreshes,
+      refreshEs256,
+      signing,
       token: { ...logins, rounds: loginRounds.map((r) => r.requestsPerSecond) },
       bcryptVerifiesPerSecond: { median: bcrypt, rounds: bcryptRounds },
       mixed: { usersMe: mixedMe },
@@ -348,7 +398,12 @@ async function main () {
         usersMeToCeilingAtInfo: logged.ratio,
         usersMeToCeilingAtInfoByCpu: logged.ratioByCpu,
         tokenToBcrypt,
-        tokenToBcryptRounds: tokenRatios
+        tokenToBcryptRounds: tokenRatios,
+        usersMeEs256ToHs256: quiet.es256?.ratioToHs256,
+        usersMeEs256ToHs256ByCpu: quiet.es256?.ratioToHs256ByCpu,
+        refreshEs256ToHs256: refreshEs256?.ratio,
+        refreshEs256ToHs256ByCpu: refreshEs256?.ratioByCpu,
+        signingToHs256: signing?.ratioToHs256
       }
     }
     await mkdir(join(repo, 'bench', 'results'), { recursive: true })
@@ -362,10 +417,24 @@ async function main () {
         `${pct(result.ratio)} of ceiling${headline ? ` (target ≥ 75 %) ${result.ratio >= 0.75 ? 'MET' : 'MISSED'}` : ''}; pairs ${pct(Math.min(...result.pairedRatios))}–${pct(Math.max(...result.pairedRatios))}; ` +
         `by CPU/req ${pct(result.ratioByCpu)}${headline ? ` (target ≥ 75 %) ${result.ratioByCpu >= 0.75 ? 'MET' : 'MISSED'}` : ''}`]
     ]
+    const es = quiet.es256
     const rows: Array<[string, string, string, string]> = [
       ...usersMeRows(quiet, true),
+      ...(es === undefined
+        ? []
+        : [[`GET /users/me/, ES256 tokens, ${quiet.level}`, `${round(es.requestsPerSecond)} req/s`,
+            `p50 ${es.latencyMs.p50} ms, p99 ${es.latencyMs.p99} ms, ${round(es.medianCpuMicrosPerRequest, 1)} µs CPU/req`,
+            `${pct(es.ratioToHs256)} of HS256's; pairs ${pct(Math.min(...es.pairedRatios))}–${pct(Math.max(...es.pairedRatios))}; by CPU/req ${pct(es.ratioToHs256ByCpu)}`]] as Array<[string, string, string, string]>),
       ['POST /token, refresh grant (SQLite)', `${round(refreshes.refreshesPerSecond)} refreshes/s`, `p50 ${refreshes.latencyMs.p50} ms, p99 ${refreshes.latencyMs.p99} ms`,
         `${round(refreshes.cpuMicrosPerRefresh)} µs server CPU per refresh; ${REFRESH_LOOPS} sessions refreshing in a loop`],
+      ...(refreshEs256 === undefined
+        ? []
+        : [['POST /token, refresh grant, ES256', `${round(refreshEs256.es256.refreshesPerSecond)} refreshes/s`, `p50 ${refreshEs256.es256.latencyMs.p50} ms, p99 ${refreshEs256.es256.latencyMs.p99} ms`,
+            `${pct(refreshEs256.ratio)} of HS256's (mean of the runs before and after); by CPU/refresh ${pct(refreshEs256.ratioByCpu)}, ${round(refreshEs256.es256.cpuMicrosPerRefresh)} µs`]] as Array<[string, string, string, string]>),
+      ...(signing === undefined
+        ? []
+        : [['Access tokens signed (issue() alone)', Object.entries(signing.tokensPerSecond).map(([alg, n]) => `${alg} ${round(n)}/s`).join(', '), `median of ${SIGNING_ROUNDS} rounds of ${SIGNING_SLICE_MS} ms`,
+            `÷ HS256: ${Object.entries(signing.ratioToHs256).filter(([alg]) => alg !== 'HS256').map(([alg, r]) => `${alg} ${pct(r)}`).join(', ')}`]] as Array<[string, string, string, string]>),
       ...usersMeRows(logged, false),
       [`POST /token (cost ${BCRYPT_COST})`, `${round(logins.requestsPerSecond, 1)} logins/s`, `p50 ${logins.latencyMs.p50} ms, p99 ${logins.latencyMs.p99} ms`,
         `${pct(tokenToBcrypt)} of raw bcrypt ${round(bcrypt, 1)}/s (target ≥ 90 %) ${tokenToBcrypt >= 0.9 ? 'MET' : 'MISSED'}; rounds ${tokenRatios.map(pct).join(', ')}`],

@@ -339,6 +339,9 @@ function augmentationProblems (block: Block): string[] {
     typeTests.some((test) => test.text.includes(normalized(text))) ? [] : [`no type test under test/types compiles this augmentation: ${normalized(text)}`])
 }
 
+/** The packages only the tests use (test/tools/package.json). */
+const testTools = JSON.parse(readFileSync(join(repoRoot, 'test', 'tools', 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }
+
 /**
  * Type-checks the blocks, each a module of its own, in one program: strict, NodeNext, with
  * `fastify-token-auth` resolved as a host resolves it (package.json's exports: dist/src/index.d.ts),
@@ -366,6 +369,13 @@ function compileBlocks (scripts: Block[]): Map<Block, string[]> {
     noEmit: true,
     types: ['node']
   }
+  // A block may import a test tool (jose for a resource server, say): readers install it, and here
+  // it resolves as from test/tools.
+  const fromTools = join(repoRoot, 'test', 'tools', 'index.mts')
+  options.paths = Object.fromEntries(Object.keys(testTools.dependencies ?? {}).flatMap((name) => {
+    const resolved = ts.resolveModuleName(name, fromTools, options, ts.sys).resolvedModule?.resolvedFileName
+    return resolved === undefined ? [] : [[name, [resolved]]]
+  }))
   const host = ts.createCompilerHost(options)
   const { fileExists, getSourceFile, readFile } = host
   host.fileExists = (name) => byName.has(name) || fileExists.call(host, name)

@@ -12,6 +12,7 @@ import { noContent, ref } from '../src/schemas/ref.js'
 import { badRequest, forbidden, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
 import { AccountDeletion, PasswordChange, User, UserUpdate } from '../src/schemas/user.js'
 import { toPublicUser } from '../src/accounts/user-store.js'
+import { COMMON_PASSWORD_PROBLEM } from '../src/accounts/common-passwords.js'
 import { OWN_ACCOUNT_SCOPES } from '../src/scopes/scopes.js'
 
 const OWN_ACCOUNT = { scopes: OWN_ACCOUNT_SCOPES }
@@ -55,7 +56,8 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       if (error instanceof NoSuchUserError) throw gone()
       // Checked before the current password is.
       if (error instanceof PasswordRuleError) {
-        throw errors.VALIDATION.create([{ loc: ['body', 'new_password'], msg: error.problem, type: 'password_invalid' }])
+        const type = error.problem === COMMON_PASSWORD_PROBLEM ? 'password_too_common' : 'password_invalid'
+        throw errors.VALIDATION.create([{ loc: ['body', 'new_password'], msg: error.problem, type }])
       }
       throw error
     }
@@ -81,7 +83,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
             403: forbidden,
             413: payloadTooLarge('two passwords'),
             415: unsupportedMediaType,
-            422: validationFailed('the new password is outside 8 to 72 bytes, or the same as the current one', {
+            422: validationFailed('the new password is outside 8 to 72 bytes, too common, or the same as the current one', {
               loc: ['body', 'new_password'], msg: 'The new password must differ from the current one', type: 'password_invalid'
             }),
             429: tooManyRequests('password changes'),

@@ -11,6 +11,7 @@ import { ref } from '../src/schemas/ref.js'
 import { badRequest, forbidden, errorResponse, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
 import { User, UserCreate, USERNAME_PATTERN } from '../src/schemas/user.js'
 import { toPublicUser, UsernameTakenError } from '../src/accounts/user-store.js'
+import { COMMON_PASSWORD_PROBLEM } from '../src/accounts/common-passwords.js'
 import { OWN_ACCOUNT_SCOPES } from '../src/scopes/scopes.js'
 
 const OWN_ACCOUNT = { scopes: OWN_ACCOUNT_SCOPES }
@@ -65,7 +66,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
             409: errorResponse([errors.USERNAME_TAKEN]),
             413: payloadTooLarge('a registration'),
             415: unsupportedMediaType,
-            422: validationFailed('a field is missing, malformed or too long, or the password is outside 8 to 72 bytes', {
+            422: validationFailed('a field is missing, malformed or too long, or the password is outside 8 to 72 bytes or too common', {
               loc: ['body', 'username'], msg: `String should match pattern '${USERNAME_PATTERN}'`, type: 'string_pattern_mismatch'
             }),
             429: tooManyRequests('registrations'),
@@ -80,7 +81,8 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
           return await reply.code(201).send(toPublicUser(user))
         } catch (error) {
           if (error instanceof PasswordRuleError) {
-            throw errors.VALIDATION.create([{ loc: ['body', 'password'], msg: error.problem, type: 'password_length' }])
+            const type = error.problem === COMMON_PASSWORD_PROBLEM ? 'password_too_common' : 'password_length'
+            throw errors.VALIDATION.create([{ loc: ['body', 'password'], msg: error.problem, type }])
           }
           if (error instanceof UsernameTakenError) throw errors.USERNAME_TAKEN.create()
           throw error

@@ -405,7 +405,7 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     params: ['issues'],
     summary: 'Field required',
     when: 'The request\'s body, query or path failed validation',
-    note: 'As FastAPI answers it: one entry per problem of the part that failed. A new password outside 8 to 72 bytes, ' +
+    note: 'As FastAPI answers it: one entry per problem of the part that failed. A new password outside 8 to 72 bytes, too common ("This password is too common"), ' +
       'or the same as the current one, is such a problem, its `msg` saying why'
   },
   BODY_TOO_LARGE: {
@@ -582,7 +582,7 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     use: 'thrown',
     base: RangeError,
     summary: 'A password that breaks the rule',
-    when: 'A new password outside 8 to 72 bytes (UTF-8), for `hashPassword` or `accounts`: a `PasswordRuleError`, a `RangeError`'
+    when: 'A new password outside 8 to 72 bytes (UTF-8) or on the list of common passwords, for `hashPassword` or `accounts`: a `PasswordRuleError`, a `RangeError`'
   },
   ACCOUNT_RULE: {
     status: 500,

@@ -23,7 +23,7 @@ import jwksRoutes from '../routes/jwks.js'
 import { openKeyRing, type KeyRing, type Rotation } from './tokens/key-ring.js'
 import type { PublicJwk, SigningAlgorithm } from './tokens/signing-keys.js'
 import type { DatabaseOptions } from './db/database.js'
-import { createPasswordHasher, passwordLengthProblem } from './accounts/passwords.js'
+import { createPasswordHasher, newPasswordProblem } from './accounts/passwords.js'
 import { optionsError, resolveOptions, type ResolvedOptions } from './options.js'
 import { PasswordRuleError } from './accounts/passwords.js'
 import { createAccounts, type AccountChange, type AdminActor, type AdminChanges, type AdminUser, type AuditActor, type NewAccount } from './accounts/accounts.js'
@@ -251,7 +251,7 @@ export interface TokenAuthSessions {
 export interface TokenAuthAccounts {
   /**
    * Creates an account (audited as user.created). The username, email and full name must pass
-   * the rules of `POST /users/` (else an AccountRuleError), the password 8 to 72 bytes (else a
+   * the rules of `POST /users/` (else an AccountRuleError), the password 8 to 72 bytes and not a common one (else a
    * PasswordRuleError); it is hashed at the configured cost. A taken name: UsernameTakenError.
    */
   create (account: NewAccount, by?: AuditActor): Promise<UserRecord>
@@ -325,7 +325,7 @@ export interface TokenAuth {
    * user, or with the token endpoint's errors for a scope it refuses.
    */
   issueToken (username: string, options?: { userAgent?: string, scope?: string, clientId?: string }): Promise<Token>
-  /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. Rejects a password outside 8 to 72 bytes (UTF-8) with a PasswordRuleError. */
+  /** A bcrypt hash at the configured cost, for `users.create` and `users.setPassword`. Rejects a password outside 8 to 72 bytes (UTF-8), or on the list of common ones, with a PasswordRuleError. */
   hashPassword (password: string): Promise<string>
 }
 
@@ -592,7 +592,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       return tokens.issue(started.session, started.refreshToken, granted)
     },
     async hashPassword (password: string) {
-      const problem = passwordLengthProblem(password)
+      const problem = await newPasswordProblem(password)
       if (problem !== undefined) throw new PasswordRuleError(problem)
       return await passwords.hash(password)
     }

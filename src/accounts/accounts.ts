@@ -2,7 +2,7 @@ import { errors } from '../errors.js'
 import { ADMIN_SCOPE } from '../scopes/scopes.js'
 import type { SessionStore } from '../sessions/session-store.js'
 import { checkNewAccount, checkProfile } from './account-rules.js'
-import { passwordLengthProblem, PasswordRuleError, type PasswordHasher } from './passwords.js'
+import { newPasswordProblem, passwordLengthProblem, PasswordRuleError, type PasswordHasher } from './passwords.js'
 import type { NewUser, ProfileChanges, UserPage, UserRecord, UserStore } from './user-store.js'
 
 /** The audit events of account changes. */
@@ -154,7 +154,7 @@ class Gone extends Error {}
 
 /** A bcrypt hash of a new password by the plugin's hasher, or a PasswordRuleError. */
 async function hashNew (passwords: Pick<PasswordHasher, 'hash'>, password: string): Promise<string> {
-  const problem = passwordLengthProblem(password)
+  const problem = await newPasswordProblem(password)
   if (problem !== undefined) throw new PasswordRuleError(problem)
   return await passwords.hash(password)
 }
@@ -258,7 +258,8 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
      */
     async changePassword (username: string, currentPassword: string, newPassword: string, change: OwnerChange): Promise<AccountChange> {
       const problem = passwordLengthProblem(newPassword) ??
-        (newPassword === currentPassword ? 'The new password must differ from the current one' : undefined)
+        (newPassword === currentPassword ? 'The new password must differ from the current one' : undefined) ??
+        await newPasswordProblem(newPassword)
       if (problem !== undefined) throw new PasswordRuleError(problem)
       await verified(username, currentPassword, 'password_change', change)
       if (!await users.setPassword(username, await passwords.hash(newPassword))) throw new NoSuchUserError(username)

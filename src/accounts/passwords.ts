@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { hash, verify } from '@node-rs/bcrypt'
 import { errors } from '../errors.js'
+import { COMMON_PASSWORD_PROBLEM, isCommonPassword } from './common-passwords.js'
 
 export const PASSWORD_MIN_BYTES = 8
 // bcrypt reads at most 72 bytes; anything after would be silently ignored.
@@ -16,7 +17,12 @@ export function passwordLengthProblem (password: string): string | undefined {
   return undefined
 }
 
-/** A new password breaks the rule (8 to 72 bytes in UTF-8, and for a change, not the current one); `problem` says how. */
+/** Why a new password is unacceptable (its length, or being on the list of common ones), or undefined when it is fine. */
+export async function newPasswordProblem (password: string): Promise<string | undefined> {
+  return passwordLengthProblem(password) ?? (await isCommonPassword(password) ? COMMON_PASSWORD_PROBLEM : undefined)
+}
+
+/** A new password breaks the rule (8 to 72 bytes in UTF-8, not a common one, and for a change, not the current one); `problem` says how. */
 export class PasswordRuleError extends RangeError {
   readonly code = errors.PASSWORD_RULE.code
   constructor (readonly problem: string) {
@@ -27,10 +33,10 @@ export class PasswordRuleError extends RangeError {
 
 /**
  * A bcrypt hash of a new password at `cost` (4 to 15, default 12), computed off the event loop;
- * a PasswordRuleError unless the password is 8 to 72 bytes in UTF-8.
+ * a PasswordRuleError unless the password is 8 to 72 bytes in UTF-8 and not a common one.
  */
 export async function hashNewPassword (password: string, cost = 12): Promise<string> {
-  const problem = passwordLengthProblem(password)
+  const problem = await newPasswordProblem(password)
   if (problem !== undefined) throw new PasswordRuleError(problem)
   return await hashPassword(password, cost)
 }

@@ -16,7 +16,7 @@ function newPassword (example: string) {
   return Type.String({
     // The real rule is in bytes (see src/accounts/passwords.ts); 72 characters is the most that can pass it.
     maxLength: 72,
-    description: '8 to 72 bytes when encoded as UTF-8 (bcrypt ignores anything past 72 bytes, so longer is refused)',
+    description: '8 to 72 bytes when encoded as UTF-8 (bcrypt ignores anything past 72 bytes, so longer is refused), and not on the list of common passwords',
     format: 'password',
     examples: [example]
   })

@@ -54,7 +54,7 @@ async function startAuthServer (t: Test, algorithm: Asymmetric): Promise<AuthSer
   })
   await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
   const publicUrl = `http://127.0.0.1:${(server?.address() as AddressInfo).port}`
-  await app.register(tokenAuth, { secret, database: db, bcryptCost: 4, throttle: false, docs: false, algorithm, jwksCacheSeconds: 1, publicUrl, prefix: '/auth' })
+  await app.register(tokenAuth, { secret, database: db, bcryptCost: 4, throttle: false, docs: false, algorithm, jwksCacheSeconds: 1, publicUrl, prefix: '/auth', metadataAtRoot: true })
   await app.ready()
   await app.tokenAuth.accounts.create({ username: 'johndoe', password: PASSWORD })
   const issuer = app.tokenAuth.settings.issuer
@@ -142,8 +142,12 @@ function oauthVerifier (as: oauth.AuthorizationServer, algorithm: Asymmetric) {
   }
 }
 
-/** The metadata oauth4webapi needs, by hand: main publishes no discovery document yet. */
-const metadataOf = (auth: AuthServer): oauth.AuthorizationServer => ({ issuer: auth.issuer, jwks_uri: auth.jwksUrl })
+/** The authorization server as oauth4webapi discovers it (RFC 8414, at the root for an issuer with a path). */
+async function metadataOf (auth: AuthServer): Promise<oauth.AuthorizationServer> {
+  const issuer = new URL(auth.issuer)
+  const insecure = { [oauth.allowInsecureRequests]: true } as const
+  return await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }))
+}
 
 /** The token with its payload changed (the signature left as it was). */
 function tampered (token: string): string {
@@ -160,7 +164,8 @@ t.test('ES256: three verifiers from the JWKS URL alone; a rotation reaches them 
   // has passed (defaults 10 min and 30 s): here both follow the 1 s max-age the JWKS announces.
   const viaJose = joseVerifier(auth, algorithm, jose.createRemoteJWKSet(new URL(auth.jwksUrl), { cacheMaxAge: 1000, cooldownDuration: 1000 }))
   const joseDefaults = joseVerifier(auth, algorithm, jose.createRemoteJWKSet(new URL(auth.jwksUrl)))
-  const as = metadataOf(auth)
+  const as = await metadataOf(auth)
+  t.equal(as.jwks_uri, auth.jwksUrl, 'discovery names the JWKS')
   const viaOauth = oauthVerifier(as, algorithm)
 
   const before = await auth.login()
@@ -218,7 +223,7 @@ t.test('ES256: three verifiers from the JWKS URL alone; a rotation reaches them 
     t.same(await joseDefaults(after), { code: 'ERR_JWKS_NO_MATCHING_KEY' }, 'jose with its default 30 s cooldown does not know the new key yet')
     const missed = (await viaOauth(after)).error
     t.match(missed, { code: oauth.KEY_SELECTION }, 'oauth4webapi (re-fetch for an unknown kid once its copy is 60 s old) does not either')
-    t.equal((await oauthVerifier(metadataOf(auth), algorithm)(after)).error, undefined, 'oauth4webapi with a fresh cache (new metadata object) accepts it')
+    t.equal((await oauthVerifier(await metadataOf(auth), algorithm)(after)).error, undefined, 'oauth4webapi with a fresh cache (new metadata object) accepts it')
   })
 })
 
@@ -228,7 +233,7 @@ for (const algorithm of ['EdDSA', 'RS256'] as const) {
     const token = await auth.login()
     t.equal(partsOf(token)[0].alg, algorithm, `signed with ${algorithm}`)
     const viaJose = joseVerifier(auth, algorithm, jose.createRemoteJWKSet(new URL(auth.jwksUrl)))
-    const viaOauth = oauthVerifier(metadataOf(auth), algorithm)
+    const viaOauth = oauthVerifier(await metadataOf(auth), algorithm)
     t.same(await viaJose(token), { sub: 'johndoe' }, 'jose accepts it')
     t.same(await viaJose(tampered(token)), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' }, 'jose refuses a changed one')
     t.equal((await viaOauth(token)).error, undefined, 'oauth4webapi accepts it')

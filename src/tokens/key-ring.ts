@@ -157,7 +157,7 @@ export async function openKeyRing (opts: KeyRingOptions): Promise<KeyRing> {
     published = ours.map((row) => JSON.parse(row.public_jwk) as PublicJwk)
     for (const kid of publicKeys.keys()) if (!published.some((jwk) => jwk.kid === kid)) publicKeys.delete(kid)
     for (const jwk of published) {
-      if (!publicKeys.has(jwk.kid)) publicKeys.set(jwk.kid, createPublicKey({ key: jwk, format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString())
+      if (!publicKeys.has(jwk.kid)) publicKeys.set(jwk.kid, createPublicKey({ key: { ...jwk } as Record<string, string>, format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString())
     }
     // A key waiting to sign is opened now, so a secret that cannot open it shows before it is needed.
     for (const row of ours.filter((row) => Date.parse(row.signs_from) > now)) opened(row, strict)

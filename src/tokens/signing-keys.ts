@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, generateKeyPairSync, hkdfSync, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createPrivateKey, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 
 // The keys that sign access tokens under an asymmetric algorithm: made here, named by their
 // RFC 7638 thumbprint, published as RFC 7517 JWKs, and their private halves sealed with
@@ -9,12 +9,20 @@ export const SIGNING_ALGORITHMS = ['HS256', 'ES256', 'EdDSA', 'RS256'] as const
 export type SigningAlgorithm = typeof SIGNING_ALGORITHMS[number]
 export type AsymmetricAlgorithm = Exclude<SigningAlgorithm, 'HS256'>
 
-/** A public key as the JWKS publishes it. */
-export interface PublicJwk extends JsonWebKey {
+/** A public key as the JWKS publishes it (RFC 7517): its type's public members only. */
+export interface PublicJwk {
   kty: string
   kid: string
   alg: AsymmetricAlgorithm
   use: 'sig'
+  /** EC and OKP. */
+  crv?: string
+  x?: string
+  /** EC. */
+  y?: string
+  /** RSA. */
+  n?: string
+  e?: string
 }
 
 export interface NewSigningKey {
@@ -28,7 +36,7 @@ export interface NewSigningKey {
 const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = { EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], RSA: ['e', 'kty', 'n'] }
 
 /** The RFC 7638 thumbprint of a public JWK (SHA-256, base64url): a `kid` that names the key itself. */
-export function jwkThumbprint (jwk: JsonWebKey): string {
+export function jwkThumbprint (jwk: Readonly<Record<string, unknown>>): string {
   const members = THUMBPRINT_MEMBERS[String(jwk.kty)]
   if (members === undefined) throw new Error(`fastify-token-auth: no thumbprint for a ${String(jwk.kty)} key`)
   const canonical = JSON.stringify(Object.fromEntries(members.map((name) => [name, jwk[name]])))
@@ -46,11 +54,12 @@ function generatePair (algorithm: AsymmetricAlgorithm) {
 /** A fresh key pair for `algorithm`, named by its thumbprint. */
 export function generateSigningKey (algorithm: AsymmetricAlgorithm): NewSigningKey {
   const { publicKey, privateKey } = generatePair(algorithm)
-  const exported = publicKey.export({ format: 'jwk' })
+  const exported = publicKey.export({ format: 'jwk' }) as Record<string, string | undefined>
   const kid = jwkThumbprint(exported)
+  const { crv, x, y, n, e } = exported
   return {
     kid,
-    publicJwk: { ...exported, kty: String(exported.kty), kid, alg: algorithm, use: 'sig' },
+    publicJwk: { kty: String(exported.kty), kid, alg: algorithm, use: 'sig', ...Object.fromEntries(Object.entries({ crv, x, y, n, e }).filter(([, value]) => value !== undefined)) },
     privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
   }
 }

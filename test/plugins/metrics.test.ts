@@ -93,10 +93,12 @@ t.test('bcrypt operations in flight, read at scrape time', async (t) => {
   const registry = new Registry()
   const app = await host(t, { metrics: { registry } })
   t.equal((await scrape(registry)).value('token_auth_bcrypt_in_flight', { operation: 'hash' }), 0)
-  // Not awaited: bcrypt runs on libuv's threads, so none can finish before the scrape, which
-  // runs on this turn of the event loop.
+  // Not awaited: bcrypt runs on libuv's threads, so none can finish while this turn of the event
+  // loop lasts; the scrapes (promises only) run within it, once the hashes have started (after
+  // the check of the new password against the list of common ones).
   const hashing = [app.tokenAuth.hashPassword('password-one'), app.tokenAuth.hashPassword('password-two')]
-  const during = await scrape(registry)
+  let during = await scrape(registry)
+  for (let turn = 0; turn < 50 && during.value('token_auth_bcrypt_in_flight', { operation: 'hash' }) !== 2; turn++) during = await scrape(registry)
   t.equal(during.value('token_auth_bcrypt_in_flight', { operation: 'hash' }), 2)
   t.equal(during.value('token_auth_bcrypt_in_flight', { operation: 'verify' }), 0)
   await Promise.all(hashing)

@@ -95,7 +95,7 @@ forEachEngine(t, async (t, engine) => {
     })
 
     t.test('passwords of 8 and 72 bytes, multi-byte included, are accepted', async (t) => {
-      for (const [username, password] of [['eight', '12345678'], ['seventytwo', 'x'.repeat(72)], ['accents', 'é'.repeat(36)], ['fourbytes', '🔑🔑']] as const) {
+      for (const [username, password] of [['eight', 'kq7-vx2p'], ['seventytwo', 'x'.repeat(72)], ['accents', 'é'.repeat(36)], ['fourbytes', '🔑🔑']] as const) {
         const res = await register(app, { username, password })
         t.equal(res.statusCode, 201, username)
         t.equal((await requestToken(app, { username, password })).statusCode, 200)

@@ -97,6 +97,8 @@ export function createMailQueue (options: MailQueueOptions): MailQueue {
     try {
       const timeout = new Promise<never>((_resolve, reject) => {
         timer = setTimeout(() => { reject(new AttemptTimeout(`no answer in ${attemptTimeoutMs} ms`)) }, attemptTimeoutMs)
+        // An attempt abandoned at shutdown must not keep the process alive.
+        timer.unref()
       })
       // A copy: a hook that changes the message must not change the next attempt's.
       await Promise.race([send({ ...job.message }), timeout])

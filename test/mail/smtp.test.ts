@@ -54,7 +54,7 @@ t.test('credentials in SMTP_URL log in to the server', async (t) => {
     authOptional: false,
     allowInsecureAuth: true,
     onAuth (auth, _session, callback) {
-      logins.push({ username: auth.username, password: auth.password })
+      logins.push({ username: auth.username, password: auth.password ?? undefined })
       if (auth.password === 'p@ss:word') callback(null, { user: auth.username })
       else callback(new Error('bad credentials'))
     }

@@ -1,4 +1,5 @@
 import type { Accounts } from '../src/accounts/accounts.js'
+import type { Mailer } from '../src/mail/index.js'
 import type { PasswordHasher } from '../src/accounts/passwords.js'
 import type { UserStore } from '../src/accounts/user-store.js'
 import type { ScopeRules } from '../src/scopes/scopes.js'
@@ -26,4 +27,6 @@ export interface Internals {
   readonly scopes: ScopeRules
   readonly throttle: Throttle
   readonly audit: Audit
+  /** Composes and queues mail; absent without the `mail` option, and so are the routes that send it. */
+  readonly mail?: Mailer
 }

@@ -27,6 +27,8 @@ export { noContent, nullable, ref, TEXT_PATTERN } from './schemas/ref.js'
 // The plugin's options as a TypeBox schema (types, ranges, defaults, descriptions), for a host
 // that checks or documents its own configuration with the plugin's rules.
 export { RESOURCE_SERVER_ID_PATTERN, TokenAuthOptionsSchema } from './options.js'
+export { createMailQueue, DEFAULT_SERVICE_NAME, defaultMailTemplates, escapeHtml, linkWithToken, mailTemplates, recipientDomain } from './mail/index.js'
+export type { MailContent, MailKind, MailLog, MailMessage, MailOptions, MailQueue, MailQueueOptions, MailTemplate, MailTemplateInput, MailTemplates, SendMail } from './mail/index.js'
 // The rules for values a host reads from its environment before handing them to the plugin.
 export { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
 export { parsePublicUrl } from './openapi/public-url.js'

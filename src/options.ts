@@ -11,6 +11,7 @@ import { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
 import { CLIENT_ID_PATTERN } from './tokens/client-id.js'
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './tokens/signing-keys.js'
 import type { AddressLimit, MetricsRegistry, ThrottleRedisClient } from './types.js'
+import { DEFAULT_SERVICE_NAME, type MailKind, type MailOptions, type MailTemplate, type SendMail } from './mail/index.js'
 
 // The plugin's options as one schema: their types, ranges, defaults and descriptions. The
 // plugin validates its options with it, the service takes its settings' ranges and defaults
@@ -32,8 +33,9 @@ export const DEFAULT_METRICS_PREFIX = 'token_auth_'
  */
 const HOST_OBJECT = 'TokenAuthHostObject'
 interface HostObjectSchema extends TSchema { typeName: string, methods: string[] }
-TypeRegistry.Set<HostObjectSchema>(HOST_OBJECT, (schema, value) => typeof value === 'object' && value !== null &&
-  schema.methods.every((method) => typeof (value as Record<string, unknown>)[method] === 'function'))
+TypeRegistry.Set<HostObjectSchema>(HOST_OBJECT, (schema, value) => schema.typeName === 'function'
+  ? typeof value === 'function'
+  : typeof value === 'object' && value !== null && schema.methods.every((method) => typeof (value as Record<string, unknown>)[method] === 'function'))
 
 function hostObject<T> (typeName: string, methods: readonly string[], options: { description: string, mustBe: string }) {
   return Type.Unsafe<T>({ [Kind]: HOST_OBJECT, typeName, methods: [...methods], ...options })
@@ -126,6 +128,43 @@ const MetricsOptions = Type.Object({
   additionalProperties: false,
   description: "Record the plugin's Prometheus metrics (logins, refreshes, bcrypt in flight …) in a registry of the host's. Unset: nothing is recorded.",
   mustBe: 'an object: { registry, prefix? }'
+})
+
+/** A function of the host's, kept as it is (a host object whose type is 'function'). */
+const hostFunction = <T>(options: { description: string }) => hostObject<T>('function', [], { ...options, mustBe: 'a function' })
+// An absolute http(s) URL without credentials or fragment: the link adds `#token=…`.
+const LINK_BASE_PATTERN = '^https?://[^\\s/?#@]+([/?][^\\s#]*)?$'
+const linkBase = (page: string) => Type.Optional(Type.String({
+  pattern: LINK_BASE_PATTERN,
+  description: `The front-end's page for ${page}: the mail links to it with \`#token=…\` added. Unset: no such mail.`,
+  mustBe: 'an absolute http:// or https:// URL without credentials or fragment'
+}))
+
+const mailTemplate = (kind: MailKind) => Type.Optional(hostFunction<MailTemplate>({
+  description: `Makes the ${kind} mail: ({ serviceName, username, url }) → { subject, text, html }.`
+}))
+
+const MailOptionsSchema = Type.Object({
+  send: hostFunction<SendMail>({
+    description: 'Delivers one mail `{ to, subject, text, html, kind, url }`, resolving once a server took it; called from a ' +
+      'bounded queue after the answer, with retries.'
+  }),
+  templates: Type.Optional(Type.Object({
+    password_reset: mailTemplate('password_reset'),
+    password_changed: mailTemplate('password_changed'),
+    email_verification: mailTemplate('email_verification')
+  }, {
+    additionalProperties: false,
+    default: {},
+    description: "The host's own templates, in place of the plugin's for the kinds given."
+  })),
+  serviceName: Type.Optional(Type.String({ minLength: 1, maxLength: 100, default: DEFAULT_SERVICE_NAME, description: 'The name the mails give the service.' })),
+  resetUrl: linkBase('choosing a new password'),
+  verifyUrl: linkBase('confirming an email address')
+}, {
+  additionalProperties: false,
+  description: 'Send mail (password reset, password changed, email verification) through the host\'s `send`. Unset: no mail, and no route that needs it.',
+  mustBe: 'an object: { send, templates?, serviceName?, resetUrl?, verifyUrl? }'
 })
 
 const decoratorName = (name: string) => Type.Optional(Type.Union([Type.String({ minLength: 1 }), Type.Literal(false)], {
@@ -275,7 +314,8 @@ export const TokenAuthOptionsSchema = Type.Object({
     description: 'Also serve the discovery document where RFC 8414 §3.1 puts a prefixed issuer\'s: ' +
       '`/.well-known/oauth-authorization-server<prefix>` on the app\'s root. Needs a URL issuer and the plugin registered on the root context.'
   })),
-  metrics: Type.Optional(MetricsOptions)
+  metrics: Type.Optional(MetricsOptions),
+  mail: Type.Optional(MailOptionsSchema)
 }, { additionalProperties: false })
 
 /** The options as the schema types them. */
@@ -338,6 +378,7 @@ export interface ResolvedOptions {
   resourceServers: Record<string, string>
   metadataAtRoot: boolean
   metrics?: { registry: MetricsRegistry, prefix: string }
+  mail?: MailOptions & { serviceName: string, templates: NonNullable<MailOptions['templates']> }
 }
 
 // Fastify's own register options, which reach every plugin beside its own.

@@ -35,6 +35,7 @@ import type { SessionRecord } from './sessions/session-store.js'
 import type { ProfileChanges, UserPage, UserRecord, UserStore } from './accounts/user-store.js'
 import { createScopeRules } from './scopes/scopes.js'
 import { parseClientId } from './tokens/client-id.js'
+import { createMailer, type MailOptions } from './mail/index.js'
 
 export interface TokenAuthDocsOptions {
   /** The plugin's own document: its title. */
@@ -184,6 +185,11 @@ interface CommonOptions {
    * the root context. Default false.
    */
   metadataAtRoot?: boolean
+  /**
+   * Send mail (password reset, password changed, email verification) through the host's `send`,
+   * from a bounded queue after the answer, with retries. Default none: no mail, and no route that needs it.
+   */
+  mail?: MailOptions
 }
 
 /** The plugin's options: a database for the sessions (and the built-in user store, unless the host brings its own). */
@@ -477,6 +483,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       audience: base.audience,
       clientId: options.clientId
     })
+    const mail = options.mail === undefined ? undefined : createMailer(options.mail, child.log)
+    if (mail !== undefined) child.addHook('onClose', async () => { await mail.close() })
     const internals: Internals = {
       accounts: createAccounts({ users: storage.users, sessions: storage.sessions, passwords, transaction: storage.userTransaction }),
       users: storage.users,
@@ -487,7 +495,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       live: storage.live,
       scopes,
       throttle,
-      audit
+      audit,
+      ...(mail !== undefined && { mail })
     }
     if (docsMode === 'own') {
       const { enabled: _enabled, securityScheme: _scheme, operationIdPrefix: _ids, ...pages } = docsOptions

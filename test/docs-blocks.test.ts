@@ -305,7 +305,8 @@ const PRELUDES: Record<string, string> = {
   'docs/embedding.md › CORS in a host': APP,
   'docs/embedding.md › Metrics in a host': `${APP}${SETTINGS}`,
   'docs/embedding.md › Your own `@fastify/jwt`, decorators and types': `${APP}${SETTINGS}`,
-  'docs/embedding.md › Scopes': `${APP}import { requireScopes, userOf } from 'fastify-token-auth'\n${SETTINGS}`
+  'docs/embedding.md › Scopes': `${APP}import { requireScopes, userOf } from 'fastify-token-auth'\n${SETTINGS}`,
+  'docs/mail.md › In a host': `${APP}${SETTINGS}declare const transporter: { sendMail: (mail: object) => Promise<unknown> }\n`
 }
 
 interface Unit { block: Block, prelude: string, name: string }

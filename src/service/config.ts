@@ -5,6 +5,7 @@ import { parseEnv } from 'node:util'
 import { Kind, Type, type Static, type TInteger, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { isLongEnoughSecret, MIN_SECRET_BYTES, parsePublicUrl, TokenAuthOptionsSchema } from '../index.js'
+import { mailProblems } from './mail/mail-settings.js'
 
 const RATE_PATTERN = '^(off|[1-9][0-9]*/([1-9][0-9]*)?(s|min|h))$'
 const TRUST_PROXY_PATTERN = '^(true|false|[0-9]{1,2}|[0-9a-fA-F.:/]+( *, *[0-9a-fA-F.:/]+)*)$'
@@ -152,7 +153,46 @@ export const ConfigSchema = Type.Object({
     option: 'metrics'
   }),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Serve `/metrics` on this port only, not on `PORT` (with `METRICS=on`).' })),
-  METRICS_HOST: Type.Optional(Type.String({ minLength: 1, description: 'The interface `METRICS_PORT` listens on. Unset: `HOST`.' }))
+  METRICS_HOST: Type.Optional(Type.String({ minLength: 1, description: 'The interface `METRICS_PORT` listens on. Unset: `HOST`.' })),
+  // Mail (docs/mail.md): SMTP, or for development the log; none, and no route that sends mail.
+  SMTP_URL: Type.Optional(Type.String({
+    pattern: '^smtps?://[^\\s/?#]+/?$',
+    expected: 'smtp://[USER:PASSWORD@]HOST[:PORT] or smtps://… (TLS from the start)',
+    description: 'Send mail through this SMTP server: `smtp://` (upgraded with STARTTLS when offered) or `smtps://`, with ' +
+      'URL-encoded credentials if any (never logged). Needs `MAIL_FROM`.',
+    option: 'mail.send'
+  })),
+  MAIL_FROM: Type.Optional(Type.String({ minLength: 3, description: 'The From of the mails, such as `Example <no-reply@example.com>`; required with `SMTP_URL`.' })),
+  SMTP_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    maximum: 120_000,
+    default: 10_000,
+    description: 'Longest wait to connect, for the greeting and for each answer of the SMTP server; a mail not sent is tried again later.'
+  }),
+  SMTP_TLS_REJECT_UNAUTHORIZED: Type.Boolean({ default: true, description: '`false` accepts an SMTP server\'s certificate that does not verify (a test relay only).' }),
+  MAIL_TRANSPORT: Type.Optional(Type.Union([Type.Literal('smtp'), Type.Literal('log')], {
+    description: '`smtp` (the default with `SMTP_URL`), or `log`: write every mail, link and token included, to the log at info ' +
+      'instead of sending it, for local development only (refused with `NODE_ENV=production`).'
+  })),
+  RESET_URL: Type.Optional(Type.String({
+    pattern: option.mail.properties.resetUrl.pattern,
+    description: option.mail.properties.resetUrl.description,
+    expected: option.mail.properties.resetUrl.mustBe,
+    option: 'mail.resetUrl'
+  })),
+  VERIFY_URL: Type.Optional(Type.String({
+    pattern: option.mail.properties.verifyUrl.pattern,
+    description: option.mail.properties.verifyUrl.description,
+    expected: option.mail.properties.verifyUrl.mustBe,
+    option: 'mail.verifyUrl'
+  })),
+  SERVICE_NAME: Type.String({
+    minLength: 1,
+    maxLength: 100,
+    default: option.mail.properties.serviceName.default,
+    description: option.mail.properties.serviceName.description,
+    option: 'mail.serviceName'
+  })
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -288,6 +328,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
     if (problem !== undefined) problems.set('CORS_ORIGINS', `CORS_ORIGINS=${JSON.stringify(config.CORS_ORIGINS)}: ${problem}`)
   }
   for (const problem of metricsProblems(config, problems)) problems.set(problem.key, problem.message)
+  for (const problem of mailProblems(config, env, problems)) problems.set(problem.key, problem.message)
   if (config.PUBLIC_URL !== undefined) {
     const parsed = parsePublicUrl(config.PUBLIC_URL)
     if ('problem' in parsed) problems.set('PUBLIC_URL', `PUBLIC_URL=${JSON.stringify(withoutPassword(config.PUBLIC_URL))}: ${parsed.problem}`)

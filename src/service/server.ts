@@ -11,6 +11,7 @@ import { serviceFastifyOptions } from './fastify-options.js'
 import { logDestination, loggerOptions } from './logger.js'
 import { primaryMetrics, processMetrics } from './metrics/process-metrics.js'
 import { resolveJwtSecret } from './secret.js'
+import { NO_MAIL_HINT, serviceMail } from './mail/transport.js'
 import service, { type ServiceMetricsOptions } from './app.js'
 
 type StartLog = Pick<BaseLogger, 'info' | 'warn'>
@@ -98,7 +99,10 @@ async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
   })
   const secret = await resolveJwtSecret(config, app.log)
   const hint = hintSink(app.log)
+  const mail = serviceMail(config, app.log)
+  if (mail === undefined) hint({ level: 'info', fields: {}, msg: NO_MAIL_HINT })
   await app.register(service, {
+    mail,
     startupHint: (msg) => { hint({ level: 'warn', fields: {}, msg }) },
     secret,
     database: config.DATABASE_URL,

@@ -45,7 +45,10 @@ t.test('defaults', async (t) => {
     LOGIN_BACKOFF_MAX_SECONDS: 900,
     LOGIN_FAILURES_PER_HOUR: 100,
     TRUST_PROXY: 'false',
-    METRICS: 'off'
+    METRICS: 'off',
+    SMTP_TIMEOUT_MS: 10000,
+    SMTP_TLS_REJECT_UNAUTHORIZED: true,
+    SERVICE_NAME: 'fastify-token-auth'
   })
 })
 
@@ -83,6 +86,13 @@ t.test('values are read from the environment and converted', async (t) => {
     METRICS: 'on',
     METRICS_PORT: '9100',
     METRICS_HOST: '10.0.0.5',
+    SMTP_URL: 'smtps://mailer:p%40ss@smtp.example.com:465',
+    MAIL_FROM: 'Example <no-reply@example.com>',
+    SMTP_TIMEOUT_MS: '5000',
+    SMTP_TLS_REJECT_UNAUTHORIZED: 'false',
+    RESET_URL: 'https://app.example.com/reset?lang=en',
+    VERIFY_URL: 'https://app.example.com/verify',
+    SERVICE_NAME: 'Example',
     UNRELATED: 'ignored'
   })
   t.same(config, {
@@ -120,7 +130,14 @@ t.test('values are read from the environment and converted', async (t) => {
     TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
     METRICS: 'on',
     METRICS_PORT: 9100,
-    METRICS_HOST: '10.0.0.5'
+    METRICS_HOST: '10.0.0.5',
+    SMTP_URL: 'smtps://mailer:p%40ss@smtp.example.com:465',
+    MAIL_FROM: 'Example <no-reply@example.com>',
+    SMTP_TIMEOUT_MS: 5000,
+    SMTP_TLS_REJECT_UNAUTHORIZED: false,
+    RESET_URL: 'https://app.example.com/reset?lang=en',
+    VERIFY_URL: 'https://app.example.com/verify',
+    SERVICE_NAME: 'Example'
   })
 })
 
@@ -361,9 +378,9 @@ t.test('a setting for a plugin option takes its range, default and description f
     const option = optionSchema(setting.option as string)
     t.ok(option, `${key}: ${setting.option as string} is an option`)
     if (option === undefined) continue
-    // REDIS_URL and METRICS make the objects their options take: they describe themselves.
+    // REDIS_URL, METRICS and SMTP_URL make the objects their options take: they describe themselves.
     const described = key === 'DATABASE_URL' ? (option.anyOf as TSchema[])[0] as TSchema : option
-    if (key !== 'REDIS_URL' && key !== 'METRICS') {
+    if (key !== 'REDIS_URL' && key !== 'METRICS' && key !== 'SMTP_URL') {
       t.ok(typeof setting.description === 'string' && typeof described.description === 'string' && setting.description.includes(described.description.replace(/\.$/, '')),
         `${key}: the option's description`)
     }

@@ -1,0 +1,5 @@
+export { linkBaseProblem, linkWithToken } from './links.js'
+export { createMailQueue, type MailLog, type MailQueue, type MailQueueOptions } from './mail-queue.js'
+export { createMailer, type Mailer, type MailOptions, type MailRequest } from './mailer.js'
+export { MAIL_KINDS, recipientDomain, type MailKind, type MailMessage, type SendMail } from './message.js'
+export { DEFAULT_SERVICE_NAME, defaultMailTemplates, escapeHtml, mailTemplates, type MailContent, type MailTemplate, type MailTemplateInput, type MailTemplates } from './templates.js'

@@ -24,6 +24,7 @@ test('the exported options schema types every TokenAuthOptions', () => {
     revoke?: false | { max: number, windowSeconds: number }
     passwordChange?: false | { max: number, windowSeconds: number }
     sessions?: false | { max: number, windowSeconds: number }
+    introspect?: false | { max: number, windowSeconds: number }
     loginBackoffAfter?: number | false
     loginBackoffMaxSeconds?: number
     loginFailuresPerHour?: number

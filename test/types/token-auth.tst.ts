@@ -45,7 +45,7 @@ test('issueToken answers a Token', () => {
 
 test('sessions: list, end one, end all', () => {
   expect(app.tokenAuth.sessions.list('alice')).type.toBe<Promise<SessionRecord[]>>()
-  expect<SessionRecord>().type.toBe<{ id: string, username: string, userAgent: string | null, createdAt: string, lastUsedAt: string, expiresAt: string, scope: string | null }>()
+  expect<SessionRecord>().type.toBe<{ id: string, username: string, userAgent: string | null, createdAt: string, lastUsedAt: string, expiresAt: string, scope: string | null, clientId: string | null }>()
   expect(app.tokenAuth.sessions.end('alice', 'a-session-id')).type.toBe<Promise<boolean>>()
   expect(app.tokenAuth.sessions.endAll('alice')).type.toBe<Promise<number>>()
   expect(app.tokenAuth.sessions.endAll('alice', { actor: 'admin', operator: 'ops' })).type.toBe<Promise<number>>()

@@ -226,9 +226,11 @@ forEachEngine(t, async (t, engine) => {
     const statuses: number[] = []
     const rotateAt = Date.now() + 500
     let rotated = false
-    while (Date.now() < rotateAt + 5000) {
+    // Until a second after the new key has started signing (or a bound well past its lead time).
+    let until = rotateAt + 8000
+    while (Date.now() < until) {
       if (!rotated && Date.now() >= rotateAt) {
-        await a.host.tokenAuth.keys.rotate()
+        until = Math.min(until, Date.parse((await a.host.tokenAuth.keys.rotate()).signsFrom) + 1000)
         rotated = true
       }
       for (const [signer, checker] of [[a, b], [b, a]] as const) {

@@ -14,7 +14,7 @@ t.setTimeout(300_000)
 
 const built = await builtTree()
 
-const ROUNDS = 20
+const ROUNDS = 10
 const AT_ONCE = 2
 const IN_FLIGHT = 4
 const START_LIMIT_MS = 30_000

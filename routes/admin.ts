@@ -18,6 +18,7 @@ import { BAD_CURSOR, sessionPage } from '../src/sessions/session-pages.js'
 const ADMIN = { scopes: [ADMIN_SCOPE] }
 const CHANGE_BODY_LIMIT = 8192
 const CHANGE_FIELDS = ['disabled', 'is_admin', 'email', 'full_name'] as const
+const NO_CHANGE = { loc: ['body'], msg: `Give at least one of ${CHANGE_FIELDS.join(', ')}`, type: 'missing' }
 
 const userNotFound = errorResponse([errors.USER_NOT_FOUND])
 const BAD_USERNAME = { loc: ['path', 'username'], msg: 'String should have at least 1 character', type: 'string_too_short' }
@@ -129,9 +130,7 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async functio
           404: userNotFound,
           413: payloadTooLarge('an account\'s changes'),
           415: unsupportedMediaType,
-          422: validationFailed('no field to change, a field of the wrong type, or an email or full name that breaks the profile rules', {
-            loc: ['body'], msg: `Give at least one of ${CHANGE_FIELDS.join(', ')}`, type: 'missing'
-          }),
+          422: validationFailed('no field to change, a field of the wrong type, or an email or full name that breaks the profile rules', NO_CHANGE),
           503: unavailable
         }
       }
@@ -139,7 +138,7 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async functio
       const { disabled, is_admin: isAdmin, email, full_name: fullName } = request.body
       // Fields the schema does not know are dropped before this: none left is nothing to do.
       if (CHANGE_FIELDS.every((field) => request.body[field] === undefined)) {
-        throw errors.VALIDATION.create([{ loc: ['body'], msg: `Give at least one of ${CHANGE_FIELDS.join(', ')}`, type: 'missing' }])
+        throw errors.VALIDATION.create([NO_CHANGE])
       }
       if (isAdmin !== undefined && users.setAdmin === undefined) {
         throw errors.VALIDATION.create([{ loc: ['body', 'is_admin'], msg: 'The user store cannot change admin rights', type: 'store_unsupported' }])
@@ -196,13 +195,7 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async functio
       }
     }, async (request, reply) => {
       const { username } = await account(request.params.username)
-      const { sessions: page, link } = await sessionPage(sessions, username, {
-        limit: request.query.limit ?? SESSION_PAGE_MAX,
-        cursor: request.query.cursor,
-        path: request.url.split('?')[0] ?? '',
-        current: guards.sessionOf(request),
-        unrecordedScope: unrecorded
-      })
+      const { sessions: page, link } = await sessionPage(sessions, username, { ...request.query, url: request.url, current: guards.sessionOf(request), unrecordedScope: unrecorded })
       if (link !== undefined) reply.header('link', link)
       return page
     })

@@ -84,13 +84,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async fun
           }
         }
       }, async (request, reply) => {
-        const { sessions, link } = await sessionPage(sessionStore, userOf(request).username, {
-          limit: request.query.limit ?? SESSION_PAGE_MAX,
-          cursor: request.query.cursor,
-          path: request.url.split('?')[0] ?? '',
-          current: guards.sessionOf(request),
-          unrecordedScope: unrecorded
-        })
+        const { sessions, link } = await sessionPage(sessionStore, userOf(request).username, { ...request.query, url: request.url, current: guards.sessionOf(request), unrecordedScope: unrecorded })
         if (link !== undefined) reply.header('link', link)
         return sessions
       })

@@ -85,7 +85,8 @@ export interface AdminActor {
 
 /** The most accounts one page of `list` holds. */
 export const MAX_PAGE_SIZE = 1000
-const MAX_PREFIX_LENGTH = 64
+/** The longest `prefix` of `list`. */
+export const MAX_PREFIX_LENGTH = 64
 
 /** The password given to confirm an owner's change is not the account's. */
 export class WrongPasswordError extends Error {

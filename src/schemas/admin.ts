@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { MAX_PAGE_SIZE, MAX_PREFIX_LENGTH } from '../accounts/accounts.js'
 import { nullable, TEXT_PATTERN } from './ref.js'
 import { SessionParams } from './session.js'
 import { Email, FullName, USERNAME_EXAMPLE } from './user.js'
@@ -49,10 +50,9 @@ export const AdminUserUpdate = Type.Object({
 })
 export type AdminUserUpdate = Static<typeof AdminUserUpdate>
 
-/** The largest page of GET /admin/users, and its default. */
-export const ADMIN_PAGE_MAX = 1000
+/** The largest page of GET /admin/users (the accounts module's), and its default. */
+export const ADMIN_PAGE_MAX = MAX_PAGE_SIZE
 export const ADMIN_PAGE_DEFAULT = 50
-const MAX_PREFIX_LENGTH = 64
 
 export const AdminUserQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: ADMIN_PAGE_MAX, default: ADMIN_PAGE_DEFAULT, description: 'The most accounts in one page', examples: [50] })),

@@ -1,5 +1,5 @@
 import { errors } from '../errors.js'
-import { SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, type Session } from '../schemas/session.js'
+import { SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, SESSION_PAGE_MAX, type Session } from '../schemas/session.js'
 import type { SessionCursor, SessionRecord, SessionStore } from './session-store.js'
 
 // Pages of a user's live sessions, the most recently used first, for the owner's list and the
@@ -28,12 +28,12 @@ function parseCursor (value: string): SessionCursor {
 }
 
 export interface SessionPageRequest {
-  /** The page's size. */
-  limit: number
+  /** The page's size; default SESSION_PAGE_MAX. */
+  limit?: number
   /** The cursor of the previous page's `Link`, if any. */
   cursor?: string
-  /** The path the page was asked at (without its query), for the next page's link. */
-  path: string
+  /** The URL the page was asked at, for the next page's link. */
+  url: string
   /** The session asking, marked `current`. */
   current: string
   /** The scopes of a session opened before scopes were recorded. */
@@ -42,13 +42,14 @@ export interface SessionPageRequest {
 
 /** One page of the user's live sessions as clients see them, and the `Link` header of the next, if there is one. */
 export async function sessionPage (store: Pick<SessionStore, 'list'>, username: string, page: SessionPageRequest): Promise<{ sessions: Session[], link?: string }> {
+  const { limit = SESSION_PAGE_MAX } = page
   const after = page.cursor === undefined ? undefined : parseCursor(page.cursor)
   // One more than the page tells whether there is a next one.
-  const found = await store.list(username, { limit: page.limit + 1, after })
-  const sessions = found.slice(0, page.limit)
+  const found = await store.list(username, { limit: limit + 1, after })
+  const sessions = found.slice(0, limit)
   const last = sessions.at(-1)
-  const link = found.length > page.limit && last !== undefined
-    ? `<${page.path}?${new URLSearchParams({ limit: String(page.limit), cursor: cursorOf(last) }).toString()}>; rel="next"`
+  const link = found.length > limit && last !== undefined
+    ? `<${page.url.split('?')[0] ?? ''}?${new URLSearchParams({ limit: String(limit), cursor: cursorOf(last) }).toString()}>; rel="next"`
     : undefined
   return { sessions: sessions.map((session) => wireSession(session, page)), ...(link !== undefined && { link }) }
 }

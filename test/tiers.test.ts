@@ -1,5 +1,5 @@
 import t from 'tap'
-import { filesOf, GROUP_SIZE, groupsOf, isTapFile, RUN_ORDER, staleClaims, testLikeFiles, TIERS, tiersOf } from './support/tiers.js'
+import { filesOf, GROUP_SIZE, groupsOf, isTapFile, RUN_ORDER, runEntries, staleClaims, testLikeFiles, TIERS, tiersOf } from './support/tiers.js'
 
 // Every test file runs in exactly one tier (test/support/tiers.ts), so that the tier scripts
 // together run what `tap` alone would, each file once.
@@ -34,5 +34,10 @@ t.test('each tier runs in groups that hold its files, each once, a folder at a t
     t.same(groups.filter((group) => new Set(group.map((file) => file.slice(0, file.lastIndexOf('/')))).size !== 1), [], `${tier}: each group from one folder`)
   }
   t.equal(GROUP_SIZE.package, 1, 'the package tier keeps a process per file: each is a long install, and two run side by side')
+  const entries = runEntries(files)
+  const names = entries.map((entry) => entry.name)
+  t.same([...names].sort((a, b) => a.localeCompare(b, 'en')), names, 'tap, which sorts its files by name, runs them in this order')
+  t.same([...new Set(entries.map((entry) => entry.tier))], RUN_ORDER.filter((tier) => filesOf([tier], files).length > 0), 'tier by tier, in RUN_ORDER')
+  t.same(entries.flatMap((entry) => entry.members).sort(), files.filter(isTapFile).sort(), 'every tap file once')
   t.equal(GROUP_SIZE.browser, 1, 'and so does the browser tier')
 })

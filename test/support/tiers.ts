@@ -114,6 +114,27 @@ export function groupsOf (files: readonly string[], size: number): string[][] {
   })
 }
 
+/** One file tap runs: a generated file (named for its place in the run) importing `members`. */
+export interface RunEntry {
+  /** NN-name.test.ts: tap sorts the files it is given by name, so the number keeps RUN_ORDER. */
+  name: string
+  tier: Tier
+  members: string[]
+  /** A file that runs in a process of its own, keeping its own hang limit. */
+  alone: boolean
+}
+
+/** The files tap runs, in RUN_ORDER: each tier's groups, numbered in turn. */
+export function runEntries (files: readonly string[]): RunEntry[] {
+  let count = 0
+  return RUN_ORDER.flatMap((tier) => groupsOf(files.filter((file) => tiersOf(file).includes(tier)), GROUP_SIZE[tier]).map((members) => {
+    const alone = members.length === 1 && GROUP_SIZE[tier] === 1
+    const first = members[0] ?? ''
+    const label = alone ? first.slice('test/'.length, -'.test.ts'.length) : first.slice(0, first.lastIndexOf('/'))
+    return { name: `${String(++count).padStart(2, '0')}-${label.replaceAll('/', '-')}.test.ts`, tier, members, alone }
+  }))
+}
+
 /** Patterns of CLAIMS that match no file: a renamed or deleted test left its entry behind. */
 export function staleClaims (files = testLikeFiles()): string[] {
   return Object.values(CLAIMS).flat().filter((pattern) => !files.some((file) => isTapFile(file) && claims(pattern, file)))

@@ -124,7 +124,9 @@ export async function registerAuthMetrics (app: FastifyInstance, opts: AuthMetri
         case 'token.revoked': revocations.inc(); break
         case 'logout': logouts.inc({ scope: String(fields.scope) }); break
         case 'session.ended': sessionsEnded.inc(); break
-        case 'password.changed': passwordChanges.inc(); break
+        case 'password.changed': case 'password.reset': passwordChanges.inc(); break
+        // Account recovery: the audit lines are its record.
+        case 'password_reset.requested': case 'email.verification_sent': case 'recovery_mail.throttled': case 'email.verified': break
         // A wrong password on a password change or deletion: the audit line is its record.
         case 'password.check_failed': break
         // An administrator's changes (the host's API, the CLI): the audit lines are their record.

@@ -1,5 +1,7 @@
 import type { Accounts } from '../src/accounts/accounts.js'
 import type { Mailer } from '../src/mail/index.js'
+import type { AfterAnswer } from '../src/recovery/after-answer.js'
+import type { Recovery } from '../src/recovery/recovery.js'
 import type { PasswordHasher } from '../src/accounts/passwords.js'
 import type { UserStore } from '../src/accounts/user-store.js'
 import type { ScopeRules } from '../src/scopes/scopes.js'
@@ -29,4 +31,8 @@ export interface Internals {
   readonly audit: Audit
   /** Composes and queues mail; absent without the `mail` option, and so are the routes that send it. */
   readonly mail?: Mailer
+  /** Password reset and email verification; absent without the `mail` option. */
+  readonly recovery?: Recovery
+  /** Work a route does once its answer is sent (mail, mostly); waited for at close. */
+  readonly afterAnswer: AfterAnswer
 }

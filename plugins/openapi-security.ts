@@ -50,7 +50,8 @@ export type RouteDocs = { scheme: string, operationIdPrefix: string } | false
 export const PLUGIN_OPERATION_IDS = ['token', 'revokeToken', 'register', 'readCurrentUser', 'updateCurrentUser', 'deleteCurrentUser',
   'changePassword', 'logout', 'listSessions', 'endSession',
   'listUsers', 'readUser', 'updateUser', 'deleteUser', 'listUserSessions', 'endUserSessions', 'endUserSession', 'endAllSessions',
-  'readJwks', 'introspectToken', 'readAuthorizationServerMetadata'] as const
+  'readJwks', 'introspectToken', 'readAuthorizationServerMetadata',
+  'requestPasswordReset', 'confirmPasswordReset', 'verifyEmail', 'requestEmailVerification'] as const
 
 export type PluginOperationId = typeof PLUGIN_OPERATION_IDS[number]
 

@@ -17,7 +17,7 @@ import type { AddressLimit, ThrottleRedisClient } from '../src/types.js'
 export type { AddressLimit }
 
 /** The routes limited per client address. */
-export type LimitName = 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions' | 'introspect'
+export type LimitName = 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions' | 'introspect' | 'recovery'
 
 export interface ThrottleOptions {
   /** Per route group; false: unlimited. */
@@ -59,6 +59,12 @@ export interface Throttle {
    * attempt counts as a failure unless `check` answers `valid`.
    */
   readonly admittedPasswordCheck: <T extends { valid: boolean }> (request: FastifyRequest, username: string, check: () => Promise<T>, fields?: AuditFields) => Promise<T>
+  /**
+   * Counts a hit on `key` in a fixed window of `windowMs` (from its first hit), in the counters
+   * every process shares, and answers the window's hits; undefined when the counters cannot be
+   * reached (logged as degraded).
+   */
+  readonly hits: (key: string, windowMs: number) => Promise<number | undefined>
 }
 
 /** The 429 of a limit or a backoff: `Retry-After` and a detail in seconds. */
@@ -152,10 +158,12 @@ export async function createThrottle (app: FastifyInstance, opts: ThrottleOption
   const degraded = degradedLog(app.log, where)
   let attempts: LoginAttemptStore
   let storeFor: Throttle['storeFor']
+  let count: (key: string, windowMs: number) => Promise<number>
   if (opts.redis === undefined) {
     // Its tables are migrated with the rest of the plugin's (see openStorage).
     const counters = createDatabaseThrottleStore(opts.db)
     attempts = counters
+    count = async (key, windowMs) => (await counters.hit(`quota:${key}`, windowMs, Date.now())).hits
     storeFor = (name) => reportingStore({
       incr (key, callback, timeWindow) {
         const now = Date.now()
@@ -177,6 +185,10 @@ export async function createThrottle (app: FastifyInstance, opts: ThrottleOption
     redis.on('ready', reconnected)
     app.addHook('onClose', async () => { redis.off('ready', reconnected) })
     attempts = guard.wrap(createRedisLoginAttemptStore(redis, opts.redisPrefix))
+    const quotas = new RedisStore(false, false, redis, `${opts.redisPrefix}quota:`)
+    count = async (key, windowMs) => await guard.run(async () => await new Promise<number>((resolve, reject) => {
+      quotas.incr(key, (error, result) => { if (error === null && result != null) resolve(result.current); else reject(error ?? new Error('no count')) }, windowMs, Number.MAX_SAFE_INTEGER)
+    }))
     storeFor = (name) => {
       const store = new RedisStore(false, false, redis, `${opts.redisPrefix}${name}:`)
       return reportingStore({
@@ -261,7 +273,17 @@ export async function createThrottle (app: FastifyInstance, opts: ThrottleOption
     if (result.valid) await logins.succeeded(username, request.ip)
     return result
   }
-  return { options: opts, logins, audited, storeFor, degraded, admittedPasswordCheck }
+  const hits: Throttle['hits'] = async (key, windowMs) => {
+    try {
+      const counted = await count(key, windowMs)
+      degraded.ok()
+      return counted
+    } catch (error) {
+      degraded.failed(error)
+      return undefined
+    }
+  }
+  return { options: opts, logins, audited, storeFor, degraded, admittedPasswordCheck, hits }
 }
 
 export interface AddressLimitOptions {

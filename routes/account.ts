@@ -11,7 +11,7 @@ import { pathVariants } from '../src/route-paths.js'
 import { noContent, ref } from '../src/schemas/ref.js'
 import { badRequest, forbidden, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
 import { AccountDeletion, PasswordChange, User, UserUpdate } from '../src/schemas/user.js'
-import { toPublicUser } from '../src/accounts/user-store.js'
+import { emailVerified, toPublicUser } from '../src/accounts/user-store.js'
 import { COMMON_PASSWORD_PROBLEM } from '../src/accounts/common-passwords.js'
 import { OWN_ACCOUNT_SCOPES } from '../src/scopes/scopes.js'
 
@@ -124,8 +124,15 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       }
     }, async (request) => {
       const { email, full_name: fullName } = request.body
-      const updated = await accounts.update(userOf(request).username, { email, fullName })
+      const before = userOf(request)
+      const updated = await accounts.update(before.username, { email, fullName })
       if (updated === undefined) throw gone()
+      // A new address is proven by a mail to it; until then a reset goes to the last proven one.
+      const { recovery, afterAnswer } = opts.internals
+      if (recovery?.verifications === true && updated.email !== null && updated.email !== before.email && !emailVerified(updated)) {
+        const accountAudit = audit.of(request)
+        afterAnswer.run('verification mail', async () => { await recovery.sendVerification(updated, accountAudit) })
+      }
       return toPublicUser(updated)
     })
 

@@ -17,7 +17,7 @@ import { BAD_CURSOR, sessionPage } from '../src/sessions/session-pages.js'
 
 const ADMIN = { scopes: [ADMIN_SCOPE] }
 const CHANGE_BODY_LIMIT = 8192
-const CHANGE_FIELDS = ['disabled', 'is_admin', 'email', 'full_name'] as const
+const CHANGE_FIELDS = ['disabled', 'is_admin', 'email', 'email_verified', 'full_name'] as const
 const NO_CHANGE = { loc: ['body'], msg: `Give at least one of ${CHANGE_FIELDS.join(', ')}`, type: 'missing' }
 
 const userNotFound = errorResponse([errors.USER_NOT_FOUND])
@@ -116,7 +116,8 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async functio
       schema: {
         ...operationDocs(opts.docs, variant, 'updateUser', ADMIN),
         summary: 'Change an account',
-        description: 'Sets any of `disabled`, `is_admin`, `email` and `full_name`, all together or not at all. ' +
+        description: 'Sets any of `disabled`, `is_admin`, `email`, `email_verified` and `full_name`, all together or not at all. ' +
+          '`email_verified: true` marks the address (the one given with it, else the account\'s) as proven, as a verification mail would. ' +
           'Disabling ends every session of the user at once; taking admin rights ends the user\'s sessions holding `admin`. ' +
           'An administrator cannot take their own admin rights or disable themselves.',
         tags: ['admin'],
@@ -124,7 +125,7 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async functio
         body: ref(AdminUserUpdate),
         response: {
           200: ref(AdminUser, 'The account as it is now'),
-          400: badRequest(errors.OWN_ADMIN_RIGHTS, errors.OWN_ACCOUNT_DISABLED),
+          400: badRequest(errors.OWN_ADMIN_RIGHTS, errors.OWN_ACCOUNT_DISABLED, errors.EMAIL_MISSING),
           401: unauthorized,
           403: forbidden,
           404: userNotFound,
@@ -135,7 +136,7 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async functio
         }
       }
     }, async (request) => {
-      const { disabled, is_admin: isAdmin, email, full_name: fullName } = request.body
+      const { disabled, is_admin: isAdmin, email, email_verified: emailVerified, full_name: fullName } = request.body
       // Fields the schema does not know are dropped before this: none left is nothing to do.
       if (CHANGE_FIELDS.every((field) => request.body[field] === undefined)) {
         throw errors.VALIDATION.create([NO_CHANGE])
@@ -143,7 +144,10 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async functio
       if (isAdmin !== undefined && users.setAdmin === undefined) {
         throw errors.VALIDATION.create([{ loc: ['body', 'is_admin'], msg: 'The user store cannot change admin rights', type: 'store_unsupported' }])
       }
-      const updated = await accounts.adminUpdate(request.params.username, { disabled, isAdmin, email, fullName }, actor(request))
+      if (emailVerified !== undefined && users.setVerifiedEmail === undefined) {
+        throw errors.VALIDATION.create([{ loc: ['body', 'email_verified'], msg: 'The user store cannot record verified addresses', type: 'store_unsupported' }])
+      }
+      const updated = await accounts.adminUpdate(request.params.username, { disabled, isAdmin, email, emailVerified, fullName }, actor(request))
       if (updated === undefined) throw errors.USER_NOT_FOUND.create()
       return updated
     })

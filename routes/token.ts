@@ -12,12 +12,15 @@ import { errors, NO_STORE } from '../src/errors.js'
 import { noContent, ref } from '../src/schemas/ref.js'
 import { errorResponse, unavailable } from '../src/schemas/responses.js'
 import { parseClientId } from '../src/tokens/client-id.js'
+import { emailVerified } from '../src/accounts/user-store.js'
 import { RevokeForm, Token, TokenForm } from '../src/schemas/token.js'
 
 export interface TokenRoutesOptions {
   internals: Internals
   /** The security scheme the token route defines and where it is documented from, or false to leave it out of every document. */
   docs: (Exclude<RouteDocs, false> & { tokenUrl: string }) | false
+  /** A correct password of an account without a verified email answers 403 (EMAIL_NOT_VERIFIED). */
+  requireVerifiedEmail: boolean
 }
 
 const REFRESH_FAILURES = {
@@ -73,6 +76,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       // Only over the hash just checked: a password changed meanwhile stays changed.
       const rehashed = await passwords.hash(password)
       if (await users.replacePassword(user.username, user.hashedPassword, rehashed)) user = { ...user, hashedPassword: rehashed }
+    }
+    // Only now that the password is right: a wrong one answers the same for every account.
+    if (opts.requireVerifiedEmail && !emailVerified(user)) {
+      audit(request, 'login.failed', { username: user.username, reason: 'email_not_verified' })
+      throw errors.EMAIL_NOT_VERIFIED.create()
     }
     const granted = scopes.grant(requested, user.isAdmin === true)
     if (granted === '') {
@@ -139,6 +147,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
               errors.CLIENT_ID_MALFORMED, errors.SCOPE_MALFORMED, errors.SCOPE_UNKNOWN, errors.SCOPE_NOT_ALLOWED, errors.SCOPE_WIDENED,
               errors.REFRESH_TOKEN_INVALID, errors.SESSION_EXPIRED, errors.REFRESH_TOKEN_REUSED, errors.INACTIVE_USER], { oauth2: true }),
             401: errorResponse([errors.BAD_CREDENTIALS], { oauth2: true }),
+            ...(opts.requireVerifiedEmail && { 403: errorResponse([errors.EMAIL_NOT_VERIFIED], { oauth2: true }) }),
             413: errorResponse([errors.BODY_TOO_LARGE], { oauth2: true, description: 'The body is larger than a token request can be' }),
             429: errorResponse([errors.TOO_MANY_REQUESTS], {
               oauth2: true,

@@ -77,7 +77,12 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
         if (opts.registration === 'closed') throw errors.REGISTRATION_CLOSED.create()
         const { username, password, email, full_name: fullName } = request.body
         try {
-          const user = await accounts.register({ username, password, email, fullName }, audit.of(request))
+          const accountAudit = audit.of(request)
+          const user = await accounts.register({ username, password, email, fullName }, accountAudit)
+          const { recovery, afterAnswer } = opts.internals
+          if (recovery?.verifications === true && user.email !== null) {
+            afterAnswer.run('verification mail', async () => { await recovery.sendVerification(user, accountAudit) })
+          }
           return await reply.code(201).send(toPublicUser(user))
         } catch (error) {
           if (error instanceof PasswordRuleError) {

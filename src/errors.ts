@@ -544,6 +544,36 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     when: 'No account has that username'
   },
 
+  // Account recovery: password reset and email verification.
+  RECOVERY_TOKEN_INVALID: {
+    status: 400,
+    detail: 'Invalid or expired token',
+    summary: 'A reset or verification token that is no good',
+    when: 'The token of a password reset or an email verification is unknown, used already, expired or replaced by a newer one ' +
+      '(a verification\'s also when the account\'s email changed since): nothing changed',
+    note: 'Ask for a new mail'
+  },
+  EMAIL_NOT_VERIFIED: {
+    status: 403,
+    detail: 'Email not verified',
+    error: 'invalid_grant',
+    summary: 'The account\'s email is not verified',
+    when: 'Password grant, with `requireVerifiedEmail`: the password is right, but the account has no verified email: no session was opened',
+    note: 'A wrong password answers 401 as ever: this tells nothing until the password is right'
+  },
+  EMAIL_MISSING: {
+    status: 400,
+    detail: 'The account has no email address',
+    summary: 'No address to verify',
+    when: 'A verification mail is asked for (or an administrator sets `email_verified`) for an account without an email address: nothing changed'
+  },
+  EMAIL_ALREADY_VERIFIED: {
+    status: 400,
+    detail: 'Email already verified',
+    summary: 'Nothing to verify',
+    when: 'A verification mail is asked for, but the account\'s email is verified already: no mail was sent'
+  },
+
   // Thrown to a host, never answered.
   OPTIONS: {
     status: 500,

@@ -5,7 +5,7 @@ export default tokenAuth
 export { tokenAuth }
 export type { AddressLimit, TokenAuth, TokenAuthAccounts, TokenAuthDocsOptions, TokenAuthMetricsOptions, TokenAuthOptions, TokenAuthSessions, TokenAuthSettings, TokenAuthThrottleOptions } from './token-auth.js'
 export type { Guard, GuardReply, GuardRequest, TokenAuthTypes, TokenAuthUser } from './types.js'
-export { UsernameTakenError } from './accounts/user-store.js'
+export { emailVerified, UsernameTakenError } from './accounts/user-store.js'
 export type { NewUser, ProfileChanges, UserPage, UserRecord, UserStore } from './accounts/user-store.js'
 export { AccountRuleError } from './accounts/account-rules.js'
 export type { AccountIssue } from './accounts/account-rules.js'
@@ -28,7 +28,7 @@ export { noContent, nullable, ref, TEXT_PATTERN } from './schemas/ref.js'
 // that checks or documents its own configuration with the plugin's rules.
 export { RESOURCE_SERVER_ID_PATTERN, TokenAuthOptionsSchema } from './options.js'
 export { createMailQueue, DEFAULT_SERVICE_NAME, defaultMailTemplates, escapeHtml, linkWithToken, mailTemplates, recipientDomain } from './mail/index.js'
-export type { MailContent, MailKind, MailLog, MailMessage, MailOptions, MailQueue, MailQueueOptions, MailTemplate, MailTemplateInput, MailTemplates, SendMail } from './mail/index.js'
+export type { MailAccountLink, MailContent, MailKind, MailLog, MailMessage, MailOptions, MailQueue, MailQueueOptions, MailTemplate, MailTemplateInput, MailTemplates, SendMail } from './mail/index.js'
 // The rules for values a host reads from its environment before handing them to the plugin.
 export { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
 export { parsePublicUrl } from './openapi/public-url.js'

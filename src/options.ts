@@ -93,6 +93,7 @@ const ThrottleOptions = Type.Object({
   passwordChange: Type.Optional(addressLimit('`POST /users/me/password`', 20, 3600)),
   sessions: Type.Optional(addressLimit('`GET /users/me/sessions`', 60, 60)),
   introspect: Type.Optional(addressLimit('`POST /introspect`', 600, 60)),
+  recovery: Type.Optional(addressLimit('the account recovery routes (`POST /password-reset`, its `/confirm`, `POST /email/verify` and `POST /users/me/email/verify-request`)', 20, 3600)),
   loginBackoffAfter: Type.Optional(Type.Union([Type.Literal(false), Type.Integer({ minimum: 1, maximum: 1000 })], {
     default: 5,
     description: 'After this many consecutive failed logins for a username from one address, each further attempt from there ' +
@@ -268,6 +269,18 @@ export const TokenAuthOptionsSchema = Type.Object({
     default: 'open',
     description: "Whether `POST /users/` creates accounts: 'closed' answers 403 and leaves it out of the docs."
   })),
+  passwordResetMinutes: Type.Optional(Type.Integer({ minimum: 5, maximum: 1440, default: 30, description: 'How long the link of a password reset mail works, in minutes.' })),
+  emailVerificationMinutes: Type.Optional(Type.Integer({
+    minimum: 5,
+    maximum: 10_080,
+    default: 60,
+    description: 'How long the link of an email verification mail works, in minutes.'
+  })),
+  requireVerifiedEmail: Type.Optional(Type.Boolean({
+    default: false,
+    description: 'A correct password of an account whose email is not verified answers 403 `Email not verified` instead of tokens ' +
+      '(a wrong one answers as ever). Needs a user store that keeps verified addresses (the built-in one does).'
+  })),
   issuer: Type.Optional(Type.String({
     minLength: 1,
     description: '`iss` of the access tokens, checked on every request, and the `issuer` of the discovery document. Unset: ' +
@@ -339,6 +352,7 @@ export interface ResolvedThrottleOptions {
   passwordChange: AddressLimit | false
   sessions: AddressLimit | false
   introspect: AddressLimit | false
+  recovery: AddressLimit | false
   loginBackoffAfter: number | false
   loginBackoffMaxSeconds: number
   loginFailuresPerHour: number
@@ -366,6 +380,9 @@ export interface ResolvedOptions {
   maxSessionsPerUser: number
   bcryptCost: number
   registration: 'open' | 'closed'
+  passwordResetMinutes: number
+  emailVerificationMinutes: number
+  requireVerifiedEmail: boolean
   issuer?: string
   audience: string
   /** The docs options (their defaults when docs is true or false); enabled: false when docs is false. */

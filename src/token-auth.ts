@@ -18,6 +18,7 @@ import introspectRoutes from '../routes/introspect.js'
 import metadataRoutes, { authorizationServerMetadata, METADATA_PATH } from '../routes/metadata.js'
 import sessionRoutes from '../routes/sessions.js'
 import tokenRoutes from '../routes/token.js'
+import recoveryRoutes from '../routes/recovery.js'
 import userRoutes from '../routes/users.js'
 import jwksRoutes from '../routes/jwks.js'
 import { openKeyRing, type KeyRing, type Rotation } from './tokens/key-ring.js'
@@ -36,6 +37,9 @@ import type { ProfileChanges, UserPage, UserRecord, UserStore } from './accounts
 import { createScopeRules } from './scopes/scopes.js'
 import { parseClientId } from './tokens/client-id.js'
 import { createMailer, type MailOptions } from './mail/index.js'
+import { createAccountTokenStore } from './recovery/account-tokens.js'
+import { createAfterAnswer } from './recovery/after-answer.js'
+import { createRecovery } from './recovery/recovery.js'
 
 export interface TokenAuthDocsOptions {
   /** The plugin's own document: its title. */
@@ -75,6 +79,8 @@ export interface TokenAuthThrottleOptions {
   sessions?: AddressLimit | false
   /** `POST /introspect`. Default 600 per 60 s. */
   introspect?: AddressLimit | false
+  /** The account recovery routes together (`POST /password-reset`, its `/confirm`, `POST /email/verify`, `POST /users/me/email/verify-request`). Default 20 per hour. */
+  recovery?: AddressLimit | false
   /**
    * After this many consecutive failed logins for a username from one address, each further
    * attempt from there waits 1 s, 2 s, 4 s … (answered 429, no password checked). Default 5;
@@ -190,6 +196,16 @@ interface CommonOptions {
    * from a bounded queue after the answer, with retries. Default none: no mail, and no route that needs it.
    */
   mail?: MailOptions
+  /** How long the link of a password reset mail works, in minutes (5 to 1440). Default 30. */
+  passwordResetMinutes?: number
+  /** How long the link of an email verification mail works, in minutes (5 to 10080). Default 60. */
+  emailVerificationMinutes?: number
+  /**
+   * A correct password of an account whose email is not verified answers 403 `Email not verified`
+   * instead of tokens (a wrong one answers 401 as ever). Needs a user store with `setVerifiedEmail`.
+   * Default false.
+   */
+  requireVerifiedEmail?: boolean
 }
 
 /** The plugin's options: a database for the sessions (and the built-in user store, unless the host brings its own). */
@@ -346,7 +362,7 @@ function check (condition: boolean, message: string): void {
 }
 
 const HOUR_MS = 3_600_000
-const NO_LIMITS: Record<LimitName, false> = { token: false, registration: false, revoke: false, passwordChange: false, sessions: false, introspect: false }
+const NO_LIMITS: Record<LimitName, false> = { token: false, registration: false, revoke: false, passwordChange: false, sessions: false, introspect: false, recovery: false }
 
 /** The throttle plugin's options from the plugin's (checked, with their defaults). */
 function throttleSettings (throttle: ResolvedOptions['throttle']) {
@@ -415,6 +431,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     check(!host.hasDecorator(name), `the app already has a '${name}' decorator: give the plugin's another name, or false, with the decorators option`)
   }
   check(!host.hasDecorator('tokenAuth'), "the app already has a 'tokenAuth' decorator: register the plugin once per context")
+  check(!options.requireVerifiedEmail || options.store === undefined || typeof options.store.setVerifiedEmail === 'function',
+    'requireVerifiedEmail needs a user store that keeps verified addresses: the store has no setVerifiedEmail method')
   if (metrics !== undefined) {
     const taken = AUTH_METRIC_NAMES.map((name) => `${metrics.prefix}${name}`).find((name) => metrics.registry.getSingleMetric(name) !== undefined)
     check(taken === undefined, `the metrics registry already has ${String(taken)}: give each instance in one registry its own metrics.prefix`)
@@ -484,9 +502,26 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       clientId: options.clientId
     })
     const mail = options.mail === undefined ? undefined : createMailer(options.mail, child.log)
-    if (mail !== undefined) child.addHook('onClose', async () => { await mail.close() })
+    const afterAnswer = createAfterAnswer(child.log)
+    // The work after the answers first: it may still queue mail.
+    child.addHook('onClose', async () => { await afterAnswer.idle(); await mail?.close() })
+    const recoveryTokens = createAccountTokenStore(storage.db)
+    const accounts = createAccounts({ users: storage.users, sessions: storage.sessions, passwords, recoveryTokens, transaction: storage.userTransaction })
+    const recovery = mail === undefined
+      ? undefined
+      : createRecovery({
+        users: storage.users,
+        accounts,
+        tokens: recoveryTokens,
+        mail,
+        passwords,
+        // throttle: false turns off every limit, the mail quota of an account too.
+        hits: options.throttle === false ? async () => 0 : throttle.hits,
+        resetMinutes: options.passwordResetMinutes,
+        verificationMinutes: options.emailVerificationMinutes
+      })
     const internals: Internals = {
-      accounts: createAccounts({ users: storage.users, sessions: storage.sessions, passwords, transaction: storage.userTransaction }),
+      accounts,
       users: storage.users,
       sessions: storage.sessions,
       passwords,
@@ -496,7 +531,9 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       scopes,
       throttle,
       audit,
-      ...(mail !== undefined && { mail })
+      afterAnswer,
+      ...(mail !== undefined && { mail }),
+      ...(recovery !== undefined && { recovery })
     }
     if (docsMode === 'own') {
       const { enabled: _enabled, securityScheme: _scheme, operationIdPrefix: _ids, ...pages } = docsOptions
@@ -504,11 +541,16 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     }
     await child.register(errors)
     const routeDocs = docsMode === 'off' ? false : { scheme: securityScheme, operationIdPrefix, tokenUrl: `${publicUrl ?? ''}${child.prefix}/token` }
-    await child.register(tokenRoutes, { internals, docs: routeDocs })
+    await child.register(tokenRoutes, { internals, docs: routeDocs, requireVerifiedEmail: options.requireVerifiedEmail })
     await child.register(userRoutes, { internals, registration: base.registration, docs: routeDocs })
     await child.register(accountRoutes, { internals, docs: routeDocs })
     await child.register(sessionRoutes, { internals, docs: routeDocs })
     await child.register(adminRoutes, { internals, docs: routeDocs })
+    if (recovery === undefined) {
+      child.log.debug('fastify-token-auth: no mail option, so no password reset or email verification routes: pass mail: { send, resetUrl, verifyUrl } to have them')
+    } else {
+      await child.register(recoveryRoutes, { internals, recovery, afterAnswer, docs: routeDocs })
+    }
     await child.register(jwksRoutes, { tokens, cacheSeconds: options.jwksCacheSeconds, docs: routeDocs })
     await child.register(introspectRoutes, { internals, docs: routeDocs, issuer, audience: base.audience, resourceServers: options.resourceServers })
     metadata = discoveryDocument(issuer, publicUrl, child.prefix, scopes.all)

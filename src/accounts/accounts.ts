@@ -1,15 +1,18 @@
 import { errors } from '../errors.js'
 import { ADMIN_SCOPE } from '../scopes/scopes.js'
+import type { AccountTokenStore } from '../recovery/account-tokens.js'
 import type { SessionStore } from '../sessions/session-store.js'
 import { checkNewAccount, checkProfile } from './account-rules.js'
 import { newPasswordProblem, passwordLengthProblem, PasswordRuleError, type PasswordHasher } from './passwords.js'
-import type { NewUser, ProfileChanges, UserPage, UserRecord, UserStore } from './user-store.js'
+import { emailVerified, type NewUser, type ProfileChanges, type UserPage, type UserRecord, type UserStore } from './user-store.js'
 
 /** The audit events of account changes. */
 export type AccountEvent =
   | 'user.registered' | 'user.created' | 'user.disabled' | 'user.enabled' | 'user.deleted'
   | 'password.changed' | 'password.check_failed' | 'sessions.revoked'
   | 'user.admin_granted' | 'user.admin_revoked' | 'user.updated' | 'sessions.revoked_all'
+  | 'password.reset' | 'email.verified'
+  | 'password_reset.requested' | 'email.verification_sent' | 'recovery_mail.throttled'
 
 export interface AccountAuditFields {
   /** The account changed; absent for a change of every account (`sessions.revoked_all`). */
@@ -54,6 +57,8 @@ export interface AccountChange {
 export interface AdminUser {
   username: string
   email: string | null
+  /** Whether `email` is proven the owner's. */
+  email_verified: boolean
   full_name: string | null
   disabled: boolean
   is_admin: boolean
@@ -71,6 +76,8 @@ export interface AdminChanges {
   isAdmin?: boolean
   email?: string | null
   fullName?: string | null
+  /** true: the account's address (the new one, when `email` is given too) counts as proven. */
+  emailVerified?: true
 }
 
 /**
@@ -122,6 +129,8 @@ export interface AccountParts {
   users: UserStore
   sessions: Pick<SessionStore, 'endAll' | 'endHoldingScope' | 'endEveryone' | 'countLive'>
   passwords: Pick<PasswordHasher, 'hash' | 'verify'>
+  /** The one-time tokens of account recovery: a new password or a deletion revokes the user's. */
+  recoveryTokens?: Pick<AccountTokenStore, 'revoke'>
   /**
    * Runs `write` in one transaction, with a store whose writes commit together or not at all
    * (the built-in store); without it, an administrator's update checks everything first.
@@ -145,6 +154,7 @@ function adminView (user: UserRecord, liveSessions: number): AdminUser {
     full_name: user.fullName,
     disabled: user.disabled,
     is_admin: user.isAdmin === true,
+    email_verified: emailVerified(user),
     created_at: user.createdAt ?? null,
     live_sessions: liveSessions
   }
@@ -168,7 +178,7 @@ const atOnce: PasswordCheckRunner = async (check) => await check()
  * The account is written first and its sessions ended after, which the login gate relies on
  * (see src/sessions/session-gate.ts). An audit line follows each write as soon as it is made.
  */
-export function createAccounts ({ users, sessions, passwords, transaction }: AccountParts) {
+export function createAccounts ({ users, sessions, passwords, recoveryTokens, transaction }: AccountParts) {
   async function stored (user: NewUser, audit: AccountAudit, event: 'user.registered' | 'user.created'): Promise<UserRecord> {
     const record = await users.create(user)
     audit(event, {
@@ -201,6 +211,7 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
 
   async function setPasswordHash (username: string, hashedPassword: string, audit: AccountAudit): Promise<AccountChange | undefined> {
     if (!await users.setPassword(username, hashedPassword)) return undefined
+    await recoveryTokens?.revoke(username, 'password_reset')
     audit('password.changed', { username })
     return await endSessions(username, audit)
   }
@@ -264,6 +275,8 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
       if (problem !== undefined) throw new PasswordRuleError(problem)
       await verified(username, currentPassword, 'password_change', change)
       if (!await users.setPassword(username, await passwords.hash(newPassword))) throw new NoSuchUserError(username)
+      // A reset link mailed before the change would undo it.
+      await recoveryTokens?.revoke(username, 'password_reset')
       const endedSessions = await sessions.endAll(username, { except: change.session })
       change.audit('password.changed', { username, session: change.session, endedSessions })
       return { endedSessions }
@@ -276,6 +289,28 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
 
     /** As setPassword, with the hash made already (the public API's `users.setPassword`). */
     setPasswordHash,
+
+    /**
+     * A new password chosen with a password reset token (spent already): every session of the
+     * user ends. Audited as password.reset. Undefined when there is no such user.
+     */
+    async resetPassword (username: string, hashedPassword: string, audit: AccountAudit): Promise<AccountChange | undefined> {
+      if (!await users.setPassword(username, hashedPassword)) return undefined
+      const endedSessions = await sessions.endAll(username)
+      audit('password.reset', { username, endedSessions })
+      return { endedSessions }
+    },
+
+    /**
+     * Proves `email` the account's, while it still is its address (a verification mail's token,
+     * or an administrator); false otherwise. Audited as email.verified, saying `how`.
+     */
+    async verifyEmail (username: string, email: string, how: 'mail' | 'admin', audit: AccountAudit): Promise<boolean> {
+      if (users.setVerifiedEmail === undefined) throw errors.STORE_LACKS.create('setVerifiedEmail')
+      if (!await users.setVerifiedEmail(username, email)) return false
+      audit('email.verified', { username, how })
+      return true
+    },
 
     /**
      * Disables (every session of the user ends) or enables an account. Undefined when there is no
@@ -296,6 +331,7 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
       if (!await users.delete(username)) throw new NoSuchUserError(username)
       change.audit('user.deleted', { username, session: change.session })
       await sessions.endAll(username)
+      await recoveryTokens?.revoke(username)
     },
 
     /** An account deleted by an administrator, with its sessions; false when there is no such user. Deleting oneself is refused (OWN_ACCOUNT_DELETED). */
@@ -304,6 +340,7 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
       if (!await users.delete(username)) return false
       by.audit('user.deleted', { username })
       await sessions.endAll(username)
+      await recoveryTokens?.revoke(username)
       return true
     },
 
@@ -354,13 +391,19 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
      * Audited as one user.updated line naming the fields changed; no change, no line.
      */
     async adminUpdate (username: string, changes: AdminChanges, by: AdminActor): Promise<AdminUser | undefined> {
-      const { disabled, isAdmin, email, fullName } = changes
+      const { disabled, isAdmin, email, fullName, emailVerified: verify } = changes
       await refuseOwn(username, by, { isAdmin, disabled })
       const profile: ProfileChanges = { ...(email !== undefined && { email }), ...(fullName !== undefined && { fullName }) }
       checkProfile(profile)
       if (isAdmin !== undefined && users.setAdmin === undefined) throw errors.STORE_LACKS.create('setAdmin')
+      if (verify === true && users.setVerifiedEmail === undefined) throw errors.STORE_LACKS.create('setVerifiedEmail')
+      // The address to prove: the one given with it, else the account's own, which must exist.
+      const proven = verify === true ? email ?? (await users.findByUsername(username))?.email : undefined
+      if (verify === true && email === undefined && proven === undefined) return undefined
+      if (verify === true && proven === null) throw errors.EMAIL_MISSING.create()
       const fields = [
         ...(email !== undefined ? ['email'] : []),
+        ...(verify === true ? ['email_verified'] : []),
         ...(fullName !== undefined ? ['full_name'] : []),
         ...(disabled !== undefined ? ['disabled'] : []),
         ...(isAdmin !== undefined ? ['is_admin'] : [])
@@ -369,6 +412,7 @@ export function createAccounts ({ users, sessions, passwords, transaction }: Acc
       // Each write answers whether the account is there: the first that finds none stops the rest.
       const write = async (store: UserStore) => {
         if (Object.keys(profile).length > 0 && await store.update(username, profile) === undefined) throw new Gone()
+        if (typeof proven === 'string' && !await (store.setVerifiedEmail as NonNullable<UserStore['setVerifiedEmail']>)(username, proven)) throw new Gone()
         if (disabled !== undefined && !await store.setDisabled(username, disabled)) throw new Gone()
         if (isAdmin !== undefined && !await (store.setAdmin as NonNullable<UserStore['setAdmin']>)(username, isAdmin)) throw new Gone()
       }

@@ -12,7 +12,8 @@ function toRecord (row: Selectable<UsersTable>): UserRecord {
     disabled: row.disabled !== 0,
     hashedPassword: row.hashed_password,
     isAdmin: row.is_admin !== 0,
-    createdAt: row.created_at
+    createdAt: row.created_at,
+    verifiedEmail: row.verified_email
   }
 }
 
@@ -79,6 +80,8 @@ export function createKyselyUserStore (db: Kysely<AuthDatabase>) {
       const row = await db.updateTable('users')
         .set({
           ...(changes.email !== undefined && { email: changes.email }),
+          // No address, nothing proven: a reset has nowhere to go.
+          ...(changes.email === null && { verified_email: null }),
           ...(changes.fullName !== undefined && { full_name: changes.fullName }),
           updated_at: new Date().toISOString()
         })
@@ -112,6 +115,22 @@ export function createKyselyUserStore (db: Kysely<AuthDatabase>) {
         query = query.where(sql<boolean>`lower(${sql.ref('username')}) like lower(${`${likeLiteral(prefix)}%`}) escape '!'`)
       }
       const rows = await query.orderBy('username').limit(limit).offset(offset).execute()
+      return rows.map(toRecord)
+    },
+
+    /** Only while `email` is still the account's address: a verification of an address since replaced proves nothing. */
+    async setVerifiedEmail (username: string, email: string): Promise<boolean> {
+      const result = await db.updateTable('users')
+        .set({ verified_email: email, updated_at: new Date().toISOString() })
+        .where('username', '=', username).where('email', '=', email).executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    },
+
+    /** Ignoring letter case, as mail servers do in practice; ordered by username. */
+    async findByVerifiedEmail (email: string): Promise<UserRecord[]> {
+      const rows = await db.selectFrom('users').selectAll()
+        .where(sql<boolean>`lower(${sql.ref('verified_email')}) = lower(${email})`)
+        .orderBy('username').execute()
       return rows.map(toRecord)
     },
 

@@ -13,6 +13,11 @@ export interface UserRecord {
   isAdmin?: boolean
   /** When the account was created (ISO 8601, UTC), where the store knows. */
   createdAt?: string
+  /**
+   * The address last proven the owner's (by a verification mail, or an administrator), which a
+   * password reset goes to; it stays while a new `email` waits to be proven. Absent: none.
+   */
+  verifiedEmail?: string | null
 }
 
 export interface NewUser {
@@ -82,9 +87,22 @@ export interface UserStore {
   setAdmin? (username: string, isAdmin: boolean): Promise<boolean>
   /** Optional: a page of the accounts, ordered by username (`accounts.list` uses it, else `list`). */
   page? (page: UserPage): Promise<UserRecord[]>
+  /**
+   * Optional, for email verification: stores `email` as the account's proven address, only while
+   * it is still the account's `email` (one conditional write); false otherwise or when there is
+   * no such user. Clearing `email` should clear it too.
+   */
+  setVerifiedEmail? (username: string, email: string): Promise<boolean>
+  /** Optional, for a password reset by address: the accounts whose proven address it is, ignoring letter case. */
+  findByVerifiedEmail? (email: string): Promise<UserRecord[]>
+}
+
+/** Whether the account's address is proven: it has one, and it is the one last verified. */
+export function emailVerified (user: Pick<UserRecord, 'email' | 'verifiedEmail'>): boolean {
+  return user.email !== null && user.email === user.verifiedEmail
 }
 
 /** The account as its owner sees it (what `userOf(request)` gives): no hash, wire field names. */
 export function toPublicUser (user: UserRecord): User {
-  return { username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled }
+  return { username: user.username, email: user.email, email_verified: emailVerified(user), full_name: user.fullName, disabled: user.disabled }
 }

@@ -13,6 +13,8 @@ export interface UsersTable {
   is_admin: Generated<number>
   created_at: string
   updated_at: string
+  /** The address last proven the owner's; a password reset goes there. */
+  verified_email: Generated<string | null>
 }
 
 /** A login's lifetime: every access and refresh token belongs to one. Times are ISO 8601 (UTC). */
@@ -41,12 +43,25 @@ export interface RefreshTokensTable {
   replayed_at: string | null
 }
 
+/** One-time tokens of account recovery, stored as SHA-256 hashes only; one per user and purpose. */
+export interface AccountTokensTable {
+  token_hash: string
+  /** 'password_reset' or 'email_verification'. */
+  purpose: string
+  username: string
+  /** The address an email verification proves; null for a password reset. */
+  email: string | null
+  created_at: string
+  expires_at: string
+}
+
 /** The tables of the plugin's own (with the built-in user store), for a host's queries on its database. */
 export interface AuthDatabase {
   users: UsersTable
   sessions: SessionsTable
   refresh_tokens: RefreshTokensTable
   signing_keys: SigningKeysTable
+  account_tokens: AccountTokensTable
 }
 
 /**

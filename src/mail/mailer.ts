@@ -24,6 +24,8 @@ export interface MailRequest {
   username: string
   /** The token the link carries: for password_reset and email_verification. */
   token?: string
+  /** A password_reset mail to an address several accounts share: the other accounts, each with its own token. */
+  moreAccounts?: ReadonlyArray<{ username: string, token: string }>
 }
 
 /** What the routes are handed: composes mails from the templates and queues them. */
@@ -52,14 +54,17 @@ export function createMailer (options: MailOptions, log: MailLog, queueOptions: 
   return {
     serviceName,
     canSend,
-    send ({ kind, to, username, token }) {
+    send ({ kind, to, username, token, moreAccounts = [] }) {
       const base = baseOf(kind)
       if (!canSend(kind) || (base !== undefined && token === undefined)) {
         log.warn({ mail: kind }, `fastify-token-auth: a ${kind} mail needs ${LINK_BASE[kind] ?? 'a link'} and a token; none was sent`)
         return false
       }
       const url = base === undefined || token === undefined ? undefined : linkWithToken(base, token)
-      const content = templates[kind]({ serviceName, username, url })
+      const accounts = base === undefined || url === undefined
+        ? []
+        : [{ username, url }, ...moreAccounts.map((account) => ({ username: account.username, url: linkWithToken(base, account.token) }))]
+      const content = templates[kind]({ serviceName, username, url, accounts })
       return queue.enqueue({ to, subject: content.subject, text: content.text, html: content.html, kind, ...(url !== undefined && { url }) })
     },
     queue,

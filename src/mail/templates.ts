@@ -1,10 +1,21 @@
 import type { MailKind } from './message.js'
 
-/** What a template is given. `url` is the link with its token (absent for `password_changed`). */
+/** One account a mail links to, with the link and its token. */
+export interface MailAccountLink {
+  username: string
+  url: string
+}
+
+/**
+ * What a template is given. `url` is the link with its token (absent for `password_changed`).
+ * `accounts` lists each account the mail has a link for: `username` with `url` alone, except in
+ * a reset mail to an address several accounts share, which has one link for each.
+ */
 export interface MailTemplateInput {
   serviceName: string
   username: string
   url?: string
+  accounts: readonly MailAccountLink[]
 }
 
 /** What a template makes: a subject and the two parts of the body. */
@@ -29,9 +40,9 @@ export function escapeHtml (text: string): string {
   return text.replace(/[&<>"']/g, (char) => HTML_ESCAPES[char] as string)
 }
 
-function page (serviceName: string, paragraphs: string[], link?: { url: string, label: string }): string {
+function page (serviceName: string, paragraphs: string[], ...links: Array<{ url: string, label: string }>): string {
   const name = escapeHtml(serviceName)
-  const button = link === undefined ? '' : `<p><a href="${escapeHtml(link.url)}">${escapeHtml(link.label)}</a></p>\n`
+  const button = links.map((link) => `<p><a href="${escapeHtml(link.url)}">${escapeHtml(link.label)}</a></p>\n`).join('')
   return `<!doctype html>\n<html><head><meta charset="utf-8"><title>${name}</title></head><body>\n` +
     paragraphs.map((text) => `<p>${escapeHtml(text)}</p>\n`).join('') + button +
     `<p>— ${name}</p>\n</body></html>\n`
@@ -41,9 +52,17 @@ const text = (serviceName: string, lines: string[]) => `${lines.join('\n\n')}\n\
 
 /** The plugin's own templates, in English. */
 export const defaultMailTemplates: Readonly<MailTemplates> = Object.freeze({
-  password_reset: ({ serviceName, username, url = '' }) => {
-    const intro = `Someone asked to reset the password of ${username} at ${serviceName}.`
+  password_reset: ({ serviceName, username, url = '', accounts }) => {
     const ignore = 'If it was not you, ignore this mail: the password stays as it is.'
+    if (accounts.length > 1) {
+      const intro = `Someone asked to reset the password of the accounts at ${serviceName} that use this address. Each has a link of its own.`
+      return {
+        subject: `Reset your ${serviceName} password`,
+        text: text(serviceName, [intro, ...accounts.map((account) => `Choose a new password for ${account.username} here:\n${account.url}`), ignore]),
+        html: page(serviceName, [intro, ignore], ...accounts.map((account) => ({ url: account.url, label: `Choose a new password for ${account.username}` })))
+      }
+    }
+    const intro = `Someone asked to reset the password of ${username} at ${serviceName}.`
     return {
       subject: `Reset your ${serviceName} password`,
       text: text(serviceName, [intro, `Choose a new password here:\n${url}`, ignore]),

@@ -9,6 +9,7 @@ import { Email, FullName, USERNAME_EXAMPLE } from './user.js'
 const adminUserExample = {
   username: USERNAME_EXAMPLE,
   email: 'johndoe@example.com',
+  email_verified: true,
   full_name: 'John Doe',
   disabled: false,
   is_admin: false,
@@ -19,6 +20,7 @@ const adminUserExample = {
 export const AdminUser = Type.Object({
   username: Type.String({ description: 'The name the user logs in with', examples: [USERNAME_EXAMPLE] }),
   email: nullable(Type.String({ format: 'email', examples: ['johndoe@example.com'] })),
+  email_verified: Type.Boolean({ description: 'True once `email` is proven the owner\'s', examples: [true] }),
   full_name: nullable(Type.String({ examples: ['John Doe'] })),
   disabled: Type.Boolean({ description: 'True for a disabled account', examples: [false] }),
   is_admin: Type.Boolean({ description: 'True for an administrator: the account may be granted the `admin` scope', examples: [false] }),
@@ -34,13 +36,17 @@ export type AdminUser = Static<typeof AdminUser>
 export const AdminUserList = Type.Array(Type.Unsafe<AdminUser>(Type.Ref('TokenAuth.AdminUser')), {
   $id: 'TokenAuth.AdminUserList',
   description: 'A page of accounts, ordered by username',
-  examples: [[adminUserExample, { ...adminUserExample, username: 'root', email: null, full_name: null, is_admin: true, live_sessions: 1 }]]
+  examples: [[adminUserExample, { ...adminUserExample, username: 'root', email: null, email_verified: false, full_name: null, is_admin: true, live_sessions: 1 }]]
 })
 
 export const AdminUserUpdate = Type.Object({
   disabled: Type.Optional(Type.Boolean({ description: 'true disables the account and ends every session of the user; false enables it', examples: [true] })),
   is_admin: Type.Optional(Type.Boolean({ description: 'true makes the account an administrator; false takes the rights and ends its sessions holding `admin`', examples: [false] })),
   email: Type.Optional(nullable({ ...Email, description: 'An email address, or null for none' })),
+  email_verified: Type.Optional(Type.Literal(true, {
+    description: 'true marks the address (the `email` given with it, else the account\'s) as proven, as a verification mail would',
+    examples: [true]
+  })),
   full_name: Type.Optional(nullable({ ...FullName, description: 'Up to 200 characters, or null for none' }))
 }, {
   $id: 'TokenAuth.AdminUserUpdate',

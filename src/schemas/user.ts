@@ -12,7 +12,7 @@ export const USERNAME_EXAMPLE = 'johndoe'
 export const PASSWORD_EXAMPLE = 'a-long-password'
 const NEW_PASSWORD_EXAMPLE = 'another-long-password'
 
-function newPassword (example: string) {
+export function newPassword (example: string) {
   return Type.String({
     // The real rule is in bytes (see src/accounts/passwords.ts); 72 characters is the most that can pass it.
     maxLength: 72,
@@ -41,12 +41,13 @@ const fullName = () => nullable({ ...FullName, description: 'Up to 200 character
 export const User = Type.Object({
   username: Type.String({ description: 'The name the user logs in with', examples: [USERNAME_EXAMPLE] }),
   email: nullable(Type.String({ format: 'email', examples: ['johndoe@example.com'] })),
+  email_verified: Type.Boolean({ description: 'True once `email` is proven the owner\'s (a verification mail, or an administrator); false without an email', examples: [true] }),
   full_name: nullable(Type.String({ examples: ['John Doe'] })),
   disabled: Type.Boolean({ description: 'True for a disabled account: it can still log in and out, but the other operations that need a token answer 400', examples: [false] })
 }, {
   $id: 'TokenAuth.User',
   description: 'A user account, as its owner sees it. Never carries a password or hash.',
-  examples: [{ username: USERNAME_EXAMPLE, email: 'johndoe@example.com', full_name: 'John Doe', disabled: false }]
+  examples: [{ username: USERNAME_EXAMPLE, email: 'johndoe@example.com', email_verified: true, full_name: 'John Doe', disabled: false }]
 })
 export type User = Static<typeof User>
 

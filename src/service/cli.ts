@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import {
   AccountRuleError, backupSqliteDatabase, KeyUnsealError, resealSigningKeys, BackupError, DatabaseUnavailableError, errors, hashPassword, newResourceServerSecret, parseDatabaseUrl,
-  packageInfo, PasswordRuleError, RESOURCE_SERVER_ID_PATTERN, resourceServerSecretHash, tokenAuth, UsernameTakenError, type AccountIssue, type AppliedMigration, type AuditActor, type UserRecord
+  emailVerified, packageInfo, PasswordRuleError, RESOURCE_SERVER_ID_PATTERN, resourceServerSecretHash, tokenAuth, UsernameTakenError, type AccountIssue, type AppliedMigration, type AuditActor, type UserRecord
 } from '../index.js'
 import { cliActor, cliLogger } from './cli-audit.js'
 import { resolveJwtSecret } from './secret.js'
@@ -25,6 +25,7 @@ Commands:
   sessions NAME [--json]      the user's live sessions
   revoke-sessions NAME        end every session of the user (signs them out everywhere)
   grant-admin NAME            make the user an administrator (a login may be granted the admin scope)
+  verify-email NAME           mark the user's email address verified, as a verification mail would
   revoke-admin NAME           take the user's admin rights and end their sessions holding admin
   hash-password --password-stdin
   new-resource-server NAME    a secret for a resource server to call POST /introspect with (printed once),
@@ -64,7 +65,7 @@ const usageError = (message: string) => new CliError(`${message}\n\n${USAGE}`, 2
 
 const OWN_CHANGES = [errors.OWN_ADMIN_RIGHTS, errors.OWN_ACCOUNT_DISABLED, errors.OWN_ACCOUNT_DELETED]
 
-const COMMANDS = ['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'hash-password', 'migrate', 'backup', 'rotate-key', 'rekey']
+const COMMANDS = ['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'verify-email', 'hash-password', 'migrate', 'backup', 'rotate-key', 'rekey']
 
 /** An optional profile field: empty means none. */
 const profileField = (value: string | undefined) => value === undefined || value.trim() === '' ? null : value
@@ -224,6 +225,12 @@ async function accountCommand (app: FastifyInstance, command: string, username: 
       out(`${username} is an administrator`)
       return
     }
+    case 'verify-email': {
+      const account = await accounts.adminUpdate(username, { emailVerified: true }, by)
+      if (account === undefined) throw noSuchUser()
+      out(`${account.email ?? ''} is the verified address of ${username}`)
+      return
+    }
     case 'revoke-admin': {
       const change = await accounts.setAdmin(username, false, by)
       if (change === undefined) throw noSuchUser()
@@ -234,11 +241,11 @@ async function accountCommand (app: FastifyInstance, command: string, username: 
     default: {
       if (users.list === undefined) throw new Error('the user store cannot list its accounts')
       const all = (await users.list()).map((user: UserRecord) => ({
-        username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled, is_admin: user.isAdmin === true
+        username: user.username, email: user.email, email_verified: emailVerified(user), full_name: user.fullName, disabled: user.disabled, is_admin: user.isAdmin === true
       }))
       if (values.json === true) return out(JSON.stringify(all, null, 2))
-      out('username\tdisabled\tis_admin\temail\tfull_name')
-      for (const user of all) out(`${user.username}\t${String(user.disabled)}\t${String(user.is_admin)}\t${user.email ?? ''}\t${user.full_name ?? ''}`)
+      out('username\tdisabled\tis_admin\temail\temail_verified\tfull_name')
+      for (const user of all) out(`${user.username}\t${String(user.disabled)}\t${String(user.is_admin)}\t${user.email ?? ''}\t${String(user.email_verified)}\t${user.full_name ?? ''}`)
     }
   }
 }
@@ -280,7 +287,7 @@ async function main (argv: string[], io: CliIo): Promise<void> {
       `${name}:${resourceServerSecretHash(secret)}\n`)
     return
   }
-  const needsName = ['create-user', 'set-password', 'disable', 'enable', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'backup'].includes(command)
+  const needsName = ['create-user', 'set-password', 'disable', 'enable', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'verify-email', 'backup'].includes(command)
   if (needsName && name === undefined) throw usageError(`${command} needs ${command === 'backup' ? 'the path of the new file' : 'a username'}`)
   if (extra.length > 0 || (!needsName && name !== undefined)) throw usageError(`Unexpected argument: ${extra[0] ?? name}`)
   const needsPassword = ['create-user', 'set-password', 'hash-password'].includes(command)
@@ -362,6 +369,7 @@ export async function run (argv: string[], io: CliIo): Promise<number> {
     if (error instanceof PasswordRuleError) return fail(error.problem, 1)
     // An account's change of itself the accounts refuse (the CLI's actor is 'cli').
     if (OWN_CHANGES.some((entry) => entry.is(error))) return fail((error as Error).message, 1)
+    if (errors.EMAIL_MISSING.is(error)) return fail((error as Error).message, 1)
     if (error instanceof DatabaseStartError || errors.MISSING_PACKAGE.is(error) || errors.KEYS_SEALED.is(error)) return fail((error as Error).message, 1)
     if (error instanceof DatabaseUnavailableError) {
       return fail(`The database is unavailable: ${String((error.cause as Error | undefined)?.message ?? error.message)}`, 1)

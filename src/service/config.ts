@@ -32,7 +32,7 @@ function integerOf (schema: TInteger, path: string, { minimum, description, defa
 }
 
 /** A RATE_LIMIT_* setting for a throttle.* limit: its default written as N/PERIOD. */
-function rateOf (name: 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions' | 'introspect') {
+function rateOf (name: 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions' | 'introspect' | 'recovery') {
   const schema = throttleOption[name]
   return Type.String({
     pattern: RATE_PATTERN,
@@ -102,12 +102,16 @@ export const ConfigSchema = Type.Object({
   MAX_SESSIONS_PER_USER: integerOf(option.maxSessionsPerUser, 'maxSessionsPerUser'),
   BCRYPT_COST: integerOf(option.bcryptCost, 'bcryptCost'),
   REGISTRATION: Type.Union(option.registration.anyOf, { default: option.registration.default, description: option.registration.description, option: 'registration' }),
+  PASSWORD_RESET_MINUTES: integerOf(option.passwordResetMinutes, 'passwordResetMinutes'),
+  EMAIL_VERIFICATION_MINUTES: integerOf(option.emailVerificationMinutes, 'emailVerificationMinutes'),
+  REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false, description: option.requireVerifiedEmail.description, option: 'requireVerifiedEmail' }),
   RATE_LIMIT_TOKEN: rateOf('token'),
   RATE_LIMIT_REGISTRATION: rateOf('registration'),
   RATE_LIMIT_REVOKE: rateOf('revoke'),
   RATE_LIMIT_PASSWORD_CHANGE: rateOf('passwordChange'),
   RATE_LIMIT_SESSIONS: rateOf('sessions'),
   RATE_LIMIT_INTROSPECT: rateOf('introspect'),
+  RATE_LIMIT_RECOVERY: rateOf('recovery'),
   LOGIN_BACKOFF_AFTER: integerOf(throttleOption.loginBackoffAfter.anyOf[1], 'throttle.loginBackoffAfter', {
     minimum: 0,
     default: throttleOption.loginBackoffAfter.default,
@@ -306,7 +310,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
   if (!problems.has('SESSION_MAX_DAYS') && !problems.has('REFRESH_TOKEN_EXPIRE_DAYS') && config.SESSION_MAX_DAYS < config.REFRESH_TOKEN_EXPIRE_DAYS) {
     problems.set('SESSION_MAX_DAYS', `SESSION_MAX_DAYS=${config.SESSION_MAX_DAYS}: must be at least REFRESH_TOKEN_EXPIRE_DAYS (${config.REFRESH_TOKEN_EXPIRE_DAYS})`)
   }
-  for (const key of ['RATE_LIMIT_TOKEN', 'RATE_LIMIT_REGISTRATION', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_PASSWORD_CHANGE', 'RATE_LIMIT_SESSIONS', 'RATE_LIMIT_INTROSPECT'] as const) {
+  for (const key of ['RATE_LIMIT_TOKEN', 'RATE_LIMIT_REGISTRATION', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_PASSWORD_CHANGE', 'RATE_LIMIT_SESSIONS', 'RATE_LIMIT_INTROSPECT', 'RATE_LIMIT_RECOVERY'] as const) {
     const limit = problems.has(key) ? false : addressLimit(config[key])
     if (limit === false) continue
     const [maxCount, maxSeconds] = [ADDRESS_LIMIT.max.maximum as number, ADDRESS_LIMIT.windowSeconds.maximum as number]

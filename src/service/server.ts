@@ -118,6 +118,9 @@ async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
     maxSessionsPerUser: config.MAX_SESSIONS_PER_USER,
     bcryptCost: config.BCRYPT_COST,
     registration: config.REGISTRATION,
+    passwordResetMinutes: config.PASSWORD_RESET_MINUTES,
+    emailVerificationMinutes: config.EMAIL_VERIFICATION_MINUTES,
+    requireVerifiedEmail: config.REQUIRE_VERIFIED_EMAIL,
     redisUrl: config.REDIS_URL,
     corsOrigins: corsOrigins(config.CORS_ORIGINS),
     metrics,
@@ -130,6 +133,7 @@ async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
       passwordChange: addressLimit(config.RATE_LIMIT_PASSWORD_CHANGE),
       sessions: addressLimit(config.RATE_LIMIT_SESSIONS),
       introspect: addressLimit(config.RATE_LIMIT_INTROSPECT),
+      recovery: addressLimit(config.RATE_LIMIT_RECOVERY),
       loginBackoffAfter: config.LOGIN_BACKOFF_AFTER === 0 ? false : config.LOGIN_BACKOFF_AFTER,
       loginBackoffMaxSeconds: config.LOGIN_BACKOFF_MAX_SECONDS,
       loginFailuresPerHour: config.LOGIN_FAILURES_PER_HOUR

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import { isPromise, preparedFirstRow, sqliteChangeWatch, type MaybePromise } from '../db/database.js'
 import type { AuthDatabase } from '../db/types.js'
 import type { User } from '../schemas/user.js'
-import { toPublicUser, type UserStore } from '../accounts/user-store.js'
+import { emailVerified, toPublicUser, type UserStore } from '../accounts/user-store.js'
 
 // The guards' seam: a lookup answered at once (SQLite opened here) is no promise.
 export { isPromise, type MaybePromise }
@@ -40,12 +40,21 @@ export function createSessionLookup (db: Kysely<AuthDatabase>, hostStore?: UserS
   }
   const joined = preparedFirstRow(db, db.selectFrom('sessions')
     .innerJoin('users', 'users.username', 'sessions.username')
-    .select(['users.username', 'users.email', 'users.full_name', 'users.disabled', 'sessions.expires_at'])
+    .select(['users.username', 'users.email', 'users.verified_email', 'users.full_name', 'users.disabled', 'sessions.expires_at'])
     .where('sessions.id', '=', '').compile())
-  type Row = { username: string, email: string | null, full_name: string | null, disabled: number, expires_at: string } | undefined
+  type Row = { username: string, email: string | null, verified_email: string | null, full_name: string | null, disabled: number, expires_at: string } | undefined
   const toLive = (row: Row): LiveSession | undefined => row === undefined
     ? undefined
-    : { user: { username: row.username, email: row.email, full_name: row.full_name, disabled: row.disabled !== 0 }, expiresAt: row.expires_at }
+    : {
+        user: {
+          username: row.username,
+          email: row.email,
+          email_verified: emailVerified({ email: row.email, verifiedEmail: row.verified_email }),
+          full_name: row.full_name,
+          disabled: row.disabled !== 0
+        },
+        expiresAt: row.expires_at
+      }
   const lookup: SessionLookup = (sessionId) => {
     const row = joined([sessionId])
     return isPromise(row) ? row.then(toLive) : toLive(row)

@@ -101,7 +101,7 @@ t.test('documentation pages in a real browser', { skip: missingChromium }, async
     t.ok(await shows(response), 'a live response appears')
     t.equal((await response.locator('.response-col_status').innerText()).trim(), '200', 'status 200')
     const body = JSON.parse(await response.locator('.highlight-code code').first().innerText())
-    t.match(body, { username: johndoe.username, email: johndoe.email, full_name: johndoe.fullName, disabled: false },
+    t.match(body, { username: johndoe.username, email: johndoe.email, email_verified: false, full_name: johndoe.fullName, disabled: false },
       'the body is the logged-in user')
     t.notOk('hashed_password' in body || 'password' in body, 'no password or hash in the body')
     t.notOk((await page.content()).includes(refreshToken), 'after Execute, still not in the page')

@@ -53,7 +53,7 @@ t.test('a bare host with the plugin under /auth', async (t) => {
 
   const created = await registerUser(host)
   t.equal(created.statusCode, 201, 'POST /auth/users/ registers')
-  t.same(created.json(), { username: hostUser.username, email: null, full_name: null, disabled: false })
+  t.same(created.json(), { username: hostUser.username, email: null, email_verified: false, full_name: null, disabled: false })
 
   const login = await requestToken(host)
   t.equal(login.statusCode, 200, 'POST /auth/token (form-encoded) logs in')
@@ -62,7 +62,7 @@ t.test('a bare host with the plugin under /auth', async (t) => {
 
   const me = await get(host, '/auth/users/me/', accessToken)
   t.equal(me.statusCode, 200, 'GET /auth/users/me/')
-  t.same(me.json(), { username: hostUser.username, email: null, full_name: null, disabled: false })
+  t.same(me.json(), { username: hostUser.username, email: null, email_verified: false, full_name: null, disabled: false })
 
   t.test('a host route guarded by currentActiveUser', async (t) => {
     const anonymous = await get(host, '/api/private')
@@ -289,7 +289,7 @@ t.test("the host's own User schema and the plugin's TokenAuth.User", async (t) =
       t.same(profile.json(), { name: hostUser.username, role: 'member' }, "the host route serializes per the host's User")
       const me = await get(host, '/auth/users/me/', token)
       t.equal(me.statusCode, 200)
-      t.same(me.json(), { username: hostUser.username, email: null, full_name: null, disabled: false }, "/auth/users/me/ per the plugin's")
+      t.same(me.json(), { username: hostUser.username, email: null, email_verified: false, full_name: null, disabled: false }, "/auth/users/me/ per the plugin's")
     })
   }
 

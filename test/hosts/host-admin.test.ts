@@ -61,7 +61,7 @@ forEachEngine(t, async (t, engine) => {
 
     const carol = await accounts.get('carol')
     t.same(carol, {
-      username: 'carol', email: 'carol@example.com', full_name: 'Carol C', disabled: false, is_admin: true, created_at: carol?.created_at, live_sessions: 2
+      username: 'carol', email: 'carol@example.com', email_verified: false, full_name: 'Carol C', disabled: false, is_admin: true, created_at: carol?.created_at, live_sessions: 2
     }, 'get: the wire fields, no hash')
     t.ok(Date.parse(carol?.created_at ?? '') > Date.now() - 60_000, 'created_at is when it was created')
     t.equal(await accounts.get('nobody'), undefined)
@@ -165,7 +165,7 @@ forEachEngine(t, async (t, engine) => {
 
     const updated = await accounts.adminUpdate('fred', { disabled: true, isAdmin: true, email: null, fullName: 'Frederick' }, boss)
     t.same(updated, {
-      username: 'fred', email: null, full_name: 'Frederick', disabled: true, is_admin: true, created_at: updated?.created_at, live_sessions: 0
+      username: 'fred', email: null, email_verified: false, full_name: 'Frederick', disabled: true, is_admin: true, created_at: updated?.created_at, live_sessions: 0
     }, 'every field changed, the account as it is now')
     t.same(audited(), [{ audit: 'user.updated', actor: 'boss', via: 'admin-console', username: 'fred', fields: 'email,full_name,disabled,is_admin', disabled: true, isAdmin: true, endedSessions: 2 }],
       'one line naming the fields, not their values')
@@ -208,8 +208,8 @@ t.test("a host's own store: list from its list(), and what needs setAdmin refuse
   await session('joe')
   audited()
   t.same(await accounts.list({ limit: 5, offset: 0, prefix: 'j' }), [
-    { username: 'Jill', email: 'Jill@example.com', full_name: null, disabled: false, is_admin: false, created_at: null, live_sessions: 0 },
-    { username: 'joe', email: 'joe@example.com', full_name: null, disabled: false, is_admin: false, created_at: null, live_sessions: 1 }
+    { username: 'Jill', email: 'Jill@example.com', email_verified: false, full_name: null, disabled: false, is_admin: false, created_at: null, live_sessions: 0 },
+    { username: 'joe', email: 'joe@example.com', email_verified: false, full_name: null, disabled: false, is_admin: false, created_at: null, live_sessions: 1 }
   ], 'filtered and counted; what the store does not keep is false or null')
   t.same((await accounts.list({ limit: 1, offset: 1 })).map((account) => account.username), ['joe'])
 

@@ -27,7 +27,7 @@ t.test('a host with its own validator, serializer and reply serializer compilers
 
   const created = await registerUser(host)
   t.equal(created.statusCode, 201, "registration validates with the plugin's schemas")
-  t.same(created.json(), { username: hostUser.username, email: null, full_name: null, disabled: false }, 'serialized as documented')
+  t.same(created.json(), { username: hostUser.username, email: null, email_verified: false, full_name: null, disabled: false }, 'serialized as documented')
   const invalid = await registerUser(host, { username: 'x', password: 'short' })
   t.equal(invalid.statusCode, 422, 'an invalid registration is refused by the plugin’s own validation')
   t.ok(Array.isArray(invalid.json().detail), 'with the FastAPI-style body')
@@ -41,7 +41,7 @@ t.test('a host with its own validator, serializer and reply serializer compilers
 
   const token = login.json().access_token as string
   const me = await get(host, '/auth/users/me/', token)
-  t.same(me.json(), { username: hostUser.username, email: null, full_name: null, disabled: false })
+  t.same(me.json(), { username: hostUser.username, email: null, email_verified: false, full_name: null, disabled: false })
   const unknown = await host.inject({ method: 'GET', url: '/auth/users/me/', headers: bearer('nope') })
   t.same(unknown.json(), { detail: 'Could not validate credentials' }, 'an error without a response schema is plain JSON too')
 

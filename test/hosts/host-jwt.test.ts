@@ -86,7 +86,7 @@ for (const order of ['before', 'after'] as const) {
       seen.get('/claims', async (request) => { await request.jwtVerify(); return { user: request.user } })
       await seen.ready()
       const token = await signUp(seen)
-      t.same((await get(seen, '/who', token)).json(), { account: { username: hostUser.username, email: null, full_name: null, disabled: false }, user: 'untouched' })
+      t.same((await get(seen, '/who', token)).json(), { account: { username: hostUser.username, email: null, email_verified: false, full_name: null, disabled: false }, user: 'untouched' })
       t.match((await get(seen, '/claims', seen.jwt.sign({ sub: 'svc', role: 'batch' }))).json(), { user: { sub: 'svc', role: 'batch' } })
     })
   })

@@ -109,7 +109,7 @@ t.test('the whole token flow on the host\'s own store', async (t) => {
 
   const created = await registerUser(host)
   t.equal(created.statusCode, 201, 'POST /auth/users/ registers')
-  t.same(created.json(), { username: hostUser.username, email: null, full_name: null, disabled: false })
+  t.same(created.json(), { username: hostUser.username, email: null, email_verified: false, full_name: null, disabled: false })
   t.match(store.records.get(hostUser.username), { username: hostUser.username, hashedPassword: /^\$2[aby]\$04\$/ }, 'into the store, bcrypt-hashed at the configured cost')
   t.same(await host.tokenAuth.users.findByUsername(hostUser.username), store.records.get(hostUser.username), 'tokenAuth.users reads the host\'s store')
   for (const username of [hostUser.username, hostUser.username.toUpperCase()]) {
@@ -138,7 +138,7 @@ t.test('the whole token flow on the host\'s own store', async (t) => {
   t.same(privateRoute.json(), { hello: hostUser.username })
   const me = await get(host, '/auth/users/me/', token)
   t.equal(me.statusCode, 200, 'GET /auth/users/me/')
-  t.same(me.json(), { username: hostUser.username, email: null, full_name: null, disabled: false })
+  t.same(me.json(), { username: hostUser.username, email: null, email_verified: false, full_name: null, disabled: false })
 
   t.equal(await store.setDisabled(hostUser.username, true), true, 'disabled through the store')
   for (const url of ['/api/private', '/auth/users/me/']) {

@@ -157,10 +157,11 @@ export async function swaggerHost (t: TestContext, opts: { openapi?: string, plu
 }
 
 /**
- * A host's own user store in memory, with neither `page` nor `setAdmin` (and `list` when asked):
+ * A host's own user store in memory, with neither `page` nor `setAdmin` (and `list`, or the
+ * verified-address methods, when asked):
  * it cannot take the sessions with a deleted account.
  */
-export function memoryStore ({ list = false }: { list?: boolean } = {}): UserStore {
+export function memoryStore ({ list = false, verified = false }: { list?: boolean, verified?: boolean } = {}): UserStore {
   const records = new Map<string, UserRecord>()
   const change = async (username: string, apply: (record: UserRecord) => void) => {
     const record = records.get(username)
@@ -180,11 +181,22 @@ export function memoryStore ({ list = false }: { list?: boolean } = {}): UserSto
     async update (username, changes: ProfileChanges) {
       const found = await change(username, (record) => {
         if (changes.email !== undefined) record.email = changes.email
+        if (changes.email === null) record.verifiedEmail = null
         if (changes.fullName !== undefined) record.fullName = changes.fullName
       })
       return found ? { ...records.get(username) as UserRecord } : undefined
     },
     delete: async (username) => records.delete(username),
-    ...(list && { list: async () => [...records.values()].sort((a, b) => a.username < b.username ? -1 : 1).map((record) => ({ ...record })) })
+    ...(list && { list: async () => [...records.values()].sort((a, b) => a.username < b.username ? -1 : 1).map((record) => ({ ...record })) }),
+    ...(verified && {
+      setVerifiedEmail: async (username: string, email: string) => {
+        const record = records.get(username)
+        if (record?.email !== email) return false
+        record.verifiedEmail = email
+        return true
+      },
+      findByVerifiedEmail: async (email: string) => [...records.values()]
+        .filter((record) => record.verifiedEmail?.toLowerCase() === email.toLowerCase()).map((record) => ({ ...record }))
+    })
   }
 }

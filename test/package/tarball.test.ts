@@ -416,7 +416,7 @@ t.test('a host on PostgreSQL installs neither better-sqlite3 nor ioredis; on SQL
     const result = await run(process.execPath, ['checks/pg-store-host.mjs'], { cwd: dir, env: npmEnv({ JWT_SECRET: randomSecret(), DATABASE_URL: databaseUrl }), timeoutMs: 60_000 })
     t.equal(result.code, 0, 'the host runs', describeRun('node checks/pg-store-host.mjs', result))
     if (result.code !== 0) return
-    t.same(JSON.parse(result.stdout), { registered: 201, token: 200, me: { username: 'pg-host-user', email: null, full_name: null, disabled: false }, inHostStore: true, sessions: 1 },
+    t.same(JSON.parse(result.stdout), { registered: 201, token: 200, me: { username: 'pg-host-user', email: null, email_verified: false, full_name: null, disabled: false }, inHostStore: true, sessions: 1 },
       "registration lands in the host's store, the login opens a session in PostgreSQL, the token reads the user")
   })
 })

@@ -57,7 +57,7 @@ forEachEngine(t, async (t, engine) => {
     const db = await database(t, engine)
     await applyMigrations(db, firstOf(usersMigrations, 5))
     const now = iso(Date.now())
-    await db.insertInto('users').values({ username: 'veteran', hashed_password: 'h', disabled: 0, email: null, full_name: 'Old Timer', created_at: now, updated_at: now } as never).execute()
+    await db.insertInto('users').values({ username: 'veteran', hashed_password: 'h', disabled: 0, email: null, email_verified: false, full_name: 'Old Timer', created_at: now, updated_at: now } as never).execute()
     await db.insertInto('sessions').values(sessionRow('old-session', 'veteran')).execute()
 
     const applied = await applyMigrations(db, usersMigrations)
@@ -172,7 +172,7 @@ forEachEngine(t, async (t, engine) => {
     t.equal(counter.count, 2, 'one statement for the accounts, one for their sessions')
     t.equal(page.length, 10)
     t.same(page.slice(0, 4), [0, 1, 2, 3].map((i) => ({
-      username: `user0${i}`, email: null, full_name: null, disabled: false, is_admin: i === 3, created_at: page[i]?.created_at, live_sessions: i % 2 === 0 ? 1 : 0
+      username: `user0${i}`, email: null, email_verified: false, full_name: null, disabled: false, is_admin: i === 3, created_at: page[i]?.created_at, live_sessions: i % 2 === 0 ? 1 : 0
     })), 'each account as an admin sees it, with its live sessions')
     t.match(page[0]?.created_at, /^\d{4}-\d\d-\d\dT.*Z$/)
   })

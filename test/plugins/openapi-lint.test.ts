@@ -63,7 +63,8 @@ t.test('the documents lint clean under the project rule sets', async (t) => {
   t.teardown(async () => await rm(dir, { recursive: true, force: true }))
   const documents: Record<string, Json> = {
     'service.json': (await serviceDocument(t)).doc,
-    'service-public-url.json': (await serviceDocument(t, { publicUrl: PUBLIC_URL })).doc,
+    // With mail: the recovery operations are in it.
+    'service-public-url.json': (await serviceDocument(t, { publicUrl: PUBLIC_URL, mail: { send: async () => {}, resetUrl: `${PUBLIC_URL}/reset`, verifyUrl: `${PUBLIC_URL}/verify` } })).doc,
     'plugin.json': await pluginDocument(t, '/auth'),
     'plugin-public-url.json': await pluginDocument(t, '/auth', { publicUrl: PUBLIC_URL, redoc: true }),
     // What the service's document once was like: the rule sets must still see its problems.

@@ -22,7 +22,7 @@ forEachEngine(t, async (t, engine) => {
     t.same(await users.findByUsername('Tim'), created)
     t.equal(await users.findByUsername('tim'), undefined, 'lookups are case-sensitive')
     t.equal(await users.findByUsername('nobody'), undefined)
-    t.same(toPublicUser(created), { username: 'Tim', email: 'tim@example.com', full_name: 'Tim T', disabled: false })
+    t.same(toPublicUser(created), { username: 'Tim', email: 'tim@example.com', email_verified: false, full_name: 'Tim T', disabled: false })
   })
 
   t.test('usernames are unique ignoring case', async (t) => {

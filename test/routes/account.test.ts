@@ -175,7 +175,7 @@ forEachEngine(t, async (t, engine) => {
     t.test('changes, clears and keeps fields, at /users/me and /users/me/', async (t) => {
       const user = await someone(app)
       const pair = await loginPair(app, user)
-      const profile = { username: user.username, email: user.email, full_name: user.fullName, disabled: false }
+      const profile = { username: user.username, email: user.email, email_verified: false, full_name: user.fullName, disabled: false }
 
       const emailOnly = await patchMe(app, pair, { email: 'new-address@example.org' })
       t.equal(emailOnly.statusCode, 200)
@@ -207,7 +207,7 @@ forEachEngine(t, async (t, engine) => {
       const pair = await loginPair(app, user)
       const others = await loginPair(app, other)
       t.equal((await patchMe(app, pair, { email: null, full_name: 'Only Me' })).statusCode, 200)
-      t.same((await me(app, others)).json(), { username: other.username, email: other.email, full_name: other.fullName, disabled: false })
+      t.same((await me(app, others)).json(), { username: other.username, email: other.email, email_verified: false, full_name: other.fullName, disabled: false })
       await patchMe(app, pair, { username: other.username })
       t.equal((await me(app, pair)).json().username, user.username, 'the username cannot be changed')
       t.equal((await me(app, others)).json().full_name, other.fullName, 'nor the other account taken over')
@@ -224,7 +224,7 @@ forEachEngine(t, async (t, engine) => {
         ['a NUL in the name', { full_name: 'a\u0000b' }, ['body', 'full_name']]
       ]
       for (const [what, body, loc] of cases) assertInvalid(t, await patchMe(app, pair, body), loc, undefined, what)
-      t.same((await me(app, pair)).json(), { username: user.username, email: user.email, full_name: user.fullName, disabled: false }, 'unchanged')
+      t.same((await me(app, pair)).json(), { username: user.username, email: user.email, email_verified: false, full_name: user.fullName, disabled: false }, 'unchanged')
     })
 
     t.test('an unknown field is ignored, as FastAPI ignores one; disabled is not the owner\'s to set', async (t) => {
@@ -232,7 +232,7 @@ forEachEngine(t, async (t, engine) => {
       const pair = await loginPair(app, user)
       const res = await patchMe(app, pair, { nickname: 'nick', email: 'changed@example.com' })
       t.equal(res.statusCode, 200)
-      t.same(res.json(), { username: user.username, email: 'changed@example.com', full_name: user.fullName, disabled: false }, 'the known field applied, no nickname')
+      t.same(res.json(), { username: user.username, email: 'changed@example.com', email_verified: false, full_name: user.fullName, disabled: false }, 'the known field applied, no nickname')
       const disabled = await patchMe(app, pair, { disabled: true })
       t.equal(disabled.statusCode, 200)
       t.equal(disabled.json().disabled, false, 'the answer says enabled')

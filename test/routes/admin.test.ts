@@ -94,7 +94,7 @@ forEachEngine(t, async (t, engine) => {
     t.same(names(all).slice().sort(), ['Anne', 'ann_x', 'annax', 'bob', 'johndoe', 'ops', 'root'])
     t.equal(all.headers.link, undefined, 'one page: no next link')
     const john = (all.json() as Json[]).find((user) => user.username === 'johndoe')
-    t.same(john, { username: 'johndoe', email: 'johndoe@example.com', full_name: 'John Doe', disabled: false, is_admin: false, created_at: john?.created_at, live_sessions: 2 })
+    t.same(john, { username: 'johndoe', email: 'johndoe@example.com', email_verified: false, full_name: 'John Doe', disabled: false, is_admin: false, created_at: john?.created_at, live_sessions: 2 })
     t.ok(Date.parse(String(john?.created_at)) > Date.now() - 60_000, 'created_at is when the account was made')
     t.match((all.json() as Json[]).find((user) => user.username === 'root'), { is_admin: true, live_sessions: 1 })
     t.match((all.json() as Json[]).find((user) => user.username === 'bob'), { disabled: true, live_sessions: 0 })
@@ -163,7 +163,7 @@ forEachEngine(t, async (t, engine) => {
 
     const changed = await call('PATCH', '/admin/users/johndoe', pair, { disabled: false, email: 'john@example.org', full_name: null })
     t.equal(changed.statusCode, 200)
-    t.same(changed.json(), { ...changed.json(), username: 'johndoe', email: 'john@example.org', full_name: null, disabled: false, is_admin: false })
+    t.same(changed.json(), { ...changed.json(), username: 'johndoe', email: 'john@example.org', email_verified: false, full_name: null, disabled: false, is_admin: false })
     t.same(audited(), [{ audit: 'user.updated', client: CLIENT, actor: 'root', session: sidOf(pair), username: 'johndoe', fields: 'email,full_name,disabled', disabled: false }])
     const res = await requestToken(app, { username: johndoe.username, password: johndoe.password })
     t.equal(res.statusCode, 200, 'enabled: logs in')

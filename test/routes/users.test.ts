@@ -10,7 +10,7 @@ forEachEngine(t, async (t, engine) => {
     for (const url of ['/users/me/', '/users/me']) {
       const res = await app.inject({ url, headers: bearer(token) })
       t.equal(res.statusCode, 200, url)
-      t.same(res.json(), { username: 'johndoe', email: 'johndoe@example.com', full_name: 'John Doe', disabled: false })
+      t.same(res.json(), { username: 'johndoe', email: 'johndoe@example.com', email_verified: false, full_name: 'John Doe', disabled: false })
       t.notMatch(res.body, /password|\$2[aby]\$/, 'no password or hash in the body')
     }
   })
@@ -24,7 +24,7 @@ forEachEngine(t, async (t, engine) => {
     t.test('creates a user who can then log in', async (t) => {
       const res = await register(app, { username: 'newbie', password: 'a-good-password', email: 'newbie@example.com', full_name: 'New Bie' })
       t.equal(res.statusCode, 201)
-      t.same(res.json(), { username: 'newbie', email: 'newbie@example.com', full_name: 'New Bie', disabled: false })
+      t.same(res.json(), { username: 'newbie', email: 'newbie@example.com', email_verified: false, full_name: 'New Bie', disabled: false })
       const token = await login(app, { username: 'newbie', password: 'a-good-password' })
       const me = await app.inject({ url: '/users/me/', headers: bearer(token) })
       t.equal(me.json().username, 'newbie')
@@ -33,7 +33,7 @@ forEachEngine(t, async (t, engine) => {
     t.test('email and full name are optional, and /users works too', async (t) => {
       const res = await register(app, { username: 'minimal', password: 'a-good-password' }, '/users')
       t.equal(res.statusCode, 201)
-      t.same(res.json(), { username: 'minimal', email: null, full_name: null, disabled: false })
+      t.same(res.json(), { username: 'minimal', email: null, email_verified: false, full_name: null, disabled: false })
     })
 
     t.test('fields a client must not set are ignored', async (t) => {

@@ -32,7 +32,7 @@ t.test('the bundled service: login, the protected route, items, docs and a clean
   const token = await httpLogin(base, 'bundled', password)
   const me = await httpMe(base, token)
   t.equal(me.status, 200)
-  t.same(await me.json(), { username: 'bundled', email: null, full_name: null, disabled: false }, '/users/me/ answers with the user')
+  t.same(await me.json(), { username: 'bundled', email: null, email_verified: false, full_name: null, disabled: false }, '/users/me/ answers with the user')
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
   const created = await fetch(`${base}/users/me/items/`, { method: 'POST', headers, body: JSON.stringify({ title: 'from the bundle' }) })
   t.equal(created.status, 201, 'an item is created')

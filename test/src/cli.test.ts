@@ -132,9 +132,9 @@ t.test('create-user stores an account that logs in with the piped password, one 
   t.equal(await loginStatus(app, 'windows-user', crlfPassword), 200, 'a trailing CRLF is dropped too')
   const me = await app.inject({ url: '/users/me/', headers: bearer(await token(app, 'johndoe', password)) })
   t.equal(me.statusCode, 200)
-  t.same(me.json(), { username: 'johndoe', email: 'johndoe@example.com', full_name: 'John Doe', disabled: false })
+  t.same(me.json(), { username: 'johndoe', email: 'johndoe@example.com', email_verified: false, full_name: 'John Doe', disabled: false })
   const other = await app.inject({ url: '/users/me/', headers: bearer(await token(app, 'windows-user', crlfPassword)) })
-  t.same(other.json(), { username: 'windows-user', email: null, full_name: null, disabled: false })
+  t.same(other.json(), { username: 'windows-user', email: null, email_verified: false, full_name: null, disabled: false })
 })
 
 t.test('create-user --disabled creates an account whose token gets 400 Inactive user', async (t) => {
@@ -299,7 +299,7 @@ t.test('disable and enable switch an account; an unknown user exits 1', async (t
   const disabled = await s.cli(['disable', 'dave'])
   exitsWith(t, disabled, 0, 'disable')
   t.match(disabled.stdout, /Disabled dave/)
-  t.same(await listJson(t, s), [{ username: 'dave', email: null, full_name: null, disabled: true, is_admin: false }])
+  t.same(await listJson(t, s), [{ username: 'dave', email: null, email_verified: false, full_name: null, disabled: true, is_admin: false }])
   t.match(disabled.stdout, /\(1 session ended\)/, 'and says it ended the session')
   t.same(auditLines(disabled), [
     { audit: 'user.disabled', actor: 'cli', username: 'dave', msg: 'audit: user.disabled' },
@@ -318,7 +318,7 @@ t.test('disable and enable switch an account; an unknown user exits 1', async (t
   exitsWith(t, enabled, 0, 'enable')
   t.match(enabled.stdout, /Enabled dave/)
   t.same(auditLines(enabled), [{ audit: 'user.enabled', actor: 'cli', username: 'dave', msg: 'audit: user.enabled' }], 'audited')
-  t.same(await listJson(t, s), [{ username: 'dave', email: null, full_name: null, disabled: false, is_admin: false }])
+  t.same(await listJson(t, s), [{ username: 'dave', email: null, email_verified: false, full_name: null, disabled: false, is_admin: false }])
   const me = await app.inject({ url: '/users/me/', headers: bearer(later) })
   t.equal(me.statusCode, 200, 'the token issued while disabled works once enabled')
   t.equal(me.json().username, 'dave')
@@ -428,7 +428,7 @@ t.test('list prints a tab-separated table and --json an array, never a password 
   const app = await openService(t, s)
   const [emptyTable, emptyJson] = await Promise.all([s.cli(['list']), s.cli(['list', '--json'])])
   exitsWith(t, emptyTable, 0, 'list on an empty database')
-  t.equal(emptyTable.stdout, 'username\tdisabled\tis_admin\temail\tfull_name\n', 'just the header')
+  t.equal(emptyTable.stdout, 'username\tdisabled\tis_admin\temail\temail_verified\tfull_name\n', 'just the header')
   exitsWith(t, emptyJson, 0, 'list --json on an empty database')
   t.same(JSON.parse(emptyJson.stdout), [])
 
@@ -440,17 +440,17 @@ t.test('list prints a tab-separated table and --json an array, never a password 
   const [table, json] = await Promise.all([s.cli(['list']), s.cli(['list', '--json'])])
   exitsWith(t, table, 0, 'list')
   t.equal(table.stdout, [
-    'username\tdisabled\tis_admin\temail\tfull_name',
-    'erin\tfalse\ttrue\terin@example.com\tErin Example',
-    'frank\ttrue\tfalse\t\t',
+    'username\tdisabled\tis_admin\temail\temail_verified\tfull_name',
+    'erin\tfalse\ttrue\terin@example.com\tfalse\tErin Example',
+    'frank\ttrue\tfalse\t\tfalse\t',
     ''
   ].join('\n'), 'a header and one row per user, sorted by name')
 
   exitsWith(t, json, 0, 'list --json')
   const users = JSON.parse(json.stdout) as Array<Record<string, unknown>>
   t.same(users, [
-    { username: 'erin', email: 'erin@example.com', full_name: 'Erin Example', disabled: false, is_admin: true },
-    { username: 'frank', email: null, full_name: null, disabled: true, is_admin: false }
+    { username: 'erin', email: 'erin@example.com', email_verified: false, full_name: 'Erin Example', disabled: false, is_admin: true },
+    { username: 'frank', email: null, email_verified: false, full_name: null, disabled: true, is_admin: false }
   ])
   for (const user of users) t.same(Object.keys(user).sort(), ['disabled', 'email', 'full_name', 'is_admin', 'username'], 'exactly the public fields and the admin flag')
 

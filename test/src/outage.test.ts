@@ -190,7 +190,7 @@ async function checkRecovered (t: Test, app: FastifyInstance, { username, passwo
   t.pass(`/health/ready is 200 again (after ${took} ms)`)
   const again = await me(app, accessToken)
   t.equal(again.statusCode, 200, 'the token issued before the outage works again', { body: again.body })
-  t.same(again.json(), { username, email: null, full_name: null, disabled: false })
+  t.same(again.json(), { username, email: null, email_verified: false, full_name: null, disabled: false })
   const relogin = await token(app, username, password)
   t.equal(relogin.statusCode, 200, 'login works again', { body: relogin.body })
   t.equal(relogin.json().token_type, 'bearer')

@@ -67,6 +67,8 @@ t.test('without JWT_SECRET a secret file is generated beside the database (0600)
   t.ok(generated, 'warns that it generated a secret', { log: first.server.stdout })
   t.equal(generated?.level, WARN, 'at warn level')
   t.equal(generated?.file, secretFile, 'names the file')
+  const noMail = findLog(first.server, /Mail is off/)
+  t.match(noMail?.msg, /SMTP_URL.*MAIL_TRANSPORT=log/, 'without mail, says how to turn on password reset and email verification', { log: first.server.stdout })
   const noUsers = findLog(first.server, /No users yet/)
   t.match(noUsers?.msg, /create-user/, 'an empty users table: says how to create the first user')
   t.match(noUsers?.msg, /POST \/users\//, 'with registration open, mentions POST /users/ too')
@@ -84,7 +86,7 @@ t.test('without JWT_SECRET a secret file is generated beside the database (0600)
 
   const me = await httpMe(second.base, token)
   t.equal(me.status, 200, 'a token of the first process is accepted by the second')
-  t.same(await me.json(), { username: 'johndoe', email: null, full_name: null, disabled: false })
+  t.same(await me.json(), { username: 'johndoe', email: null, email_verified: false, full_name: null, disabled: false })
 
   t.same(await second.server.stop('SIGINT'), { code: 0, signal: null }, 'SIGINT stops it cleanly too')
   t.ok(findLog(second.server, /^closing$/), 'logs that it is closing')
@@ -232,7 +234,7 @@ t.test('sqlite::memory: without JWT_SECRET starts with a warning and serves', as
   const token = await registerAndLogin(base, 'ephemeral', password)
   const me = await httpMe(base, token)
   t.equal(me.status, 200)
-  t.same(await me.json(), { username: 'ephemeral', email: null, full_name: null, disabled: false })
+  t.same(await me.json(), { username: 'ephemeral', email: null, email_verified: false, full_name: null, disabled: false })
   t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
 })
 
@@ -426,4 +428,38 @@ t.test('TRUST_PROXY as an address list: only the listed proxy is believed, a dir
   t.equal(await failedLoginFrom(port, '127.0.0.1', '198.51.100.7'), 401, 'the listed proxy speaking for another client: that client\'s own allowance')
   t.same(auditClients(server), ['127.0.0.2', '127.0.0.2', '198.51.100.7'], 'the audit lines name the real address, and the one the proxy vouched for')
   t.equal(server.logLines().filter((line) => /^TRUST_PROXY=/.test(line.msg ?? '')).length, 0, 'no warning for an address list')
+})
+
+t.test("the README's reset from a terminal: MAIL_TRANSPORT=log writes the mails, their tokens work over HTTP", async (t) => {
+  const dir = await tempDir(t)
+  const { server, base } = await startServer(t, dbEnv(dir, {
+    JWT_SECRET: newSecret(), MAIL_TRANSPORT: 'log', RESET_URL: 'http://localhost:3000/reset', VERIFY_URL: 'http://localhost:3000/verify'
+  }))
+  t.notOk(findLog(server, /Mail is off/), 'no hint: mail is on')
+  const post = async (path: string, body: object) => await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  /** The `count`th mail of `kind` in the log, once it is there. */
+  const mailOf = async (kind: string, count = 1): Promise<{ to?: string, subject?: string, text?: string, url?: string }> => {
+    for (let i = 0; i < 500; i++) {
+      const mails = server.logLines().map((line) => line.mail as { kind?: string } | undefined).filter((mail) => mail?.kind === kind)
+      if (mails.length >= count) return mails[count - 1] as object
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    throw new Error(`no ${kind} mail in the log: ${server.stdout}`)
+  }
+  const tokenOf = async (kind: string) => new URLSearchParams(new URL((await mailOf(kind)).url ?? 'http://x/').hash.slice(1)).get('token') ?? ''
+  t.equal((await post('/users/', { username: 'johndoe', password: 'first-long-password', email: 'johndoe@example.com' })).status, 201)
+  t.equal((await post('/email/verify', { token: await tokenOf('email_verification') })).status, 204, 'the address proven with the logged link')
+
+  const reset = await post('/password-reset', { username: 'johndoe' })
+  t.equal(reset.status, 202)
+  t.same(await reset.json(), { detail: 'If an account matches, a mail is on its way to its verified address' }, 'the README\'s answer')
+  const token = await tokenOf('password_reset')
+  const logged = await mailOf('password_reset')
+  t.match(logged, { to: 'johndoe@example.com', subject: 'Reset your fastify-token-auth password' }, 'the mail as it would have gone out')
+  t.match(logged.text, `http://localhost:3000/reset#token=${token}`, 'its link, token in the fragment')
+  const confirm = await post('/password-reset/confirm', { token, new_password: 'a-new-long-password' })
+  t.equal(confirm.status, 204, 'the new password set')
+  t.equal((await httpToken(base, 'johndoe', 'a-new-long-password')).status, 200, 'and it logs in')
+  t.match(await mailOf('password_changed'), { to: 'johndoe@example.com' }, 'the notice is logged too')
+  t.same(await server.stop('SIGTERM'), { code: 0, signal: null })
 })

@@ -70,7 +70,7 @@ test('accounts: the admin operations', () => {
   expect(accounts.list({ limit: 50, offset: 0, prefix: 'al' })).type.toBe<Promise<AdminUser[]>>()
   expect(accounts.list).type.not.toBeCallableWith({ prefix: 'al' })
   expect(accounts.get('alice')).type.toBe<Promise<AdminUser | undefined>>()
-  expect<AdminUser>().type.toBe<{ username: string, email: string | null, full_name: string | null, disabled: boolean, is_admin: boolean, created_at: string | null, live_sessions: number }>()
+  expect<AdminUser>().type.toBe<{ username: string, email: string | null, email_verified: boolean, full_name: string | null, disabled: boolean, is_admin: boolean, created_at: string | null, live_sessions: number }>()
   expect(accounts.setAdmin('alice', false, { actor: 'bob' })).type.toBe<Promise<AccountChange | undefined>>()
   expect(accounts.adminUpdate('alice', { disabled: true, isAdmin: false, email: null, fullName: 'Alice' }, { actor: 'bob' })).type.toBe<Promise<AdminUser | undefined>>()
   expect(accounts.adminUpdate).type.not.toBeCallableWith('alice', { is_admin: true })

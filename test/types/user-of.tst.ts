@@ -6,7 +6,7 @@ const app = Fastify()
 declare const request: FastifyRequest
 
 test('TokenAuthUser is the public account, with wire field names', () => {
-  expect<TokenAuthUser>().type.toBe<{ username: string, email: string | null, full_name: string | null, disabled: boolean }>()
+  expect<TokenAuthUser>().type.toBe<{ username: string, email: string | null, email_verified: boolean, full_name: string | null, disabled: boolean }>()
 })
 
 test('userOf gives a TokenAuthUser on any route', () => {

@@ -90,6 +90,33 @@ export const createSigningKeys: Migration = {
   }
 }
 
+/**
+ * One-time tokens of account recovery (a password reset, an email verification), stored as
+ * SHA-256 hashes only: one live token per user and purpose, a new one replacing the last.
+ */
+export function createAccountTokens (usersTable: boolean): Migration {
+  return {
+    async up (db: Kysely<any>) {
+      await db.schema.createTable('account_tokens')
+        .addColumn('token_hash', 'text', (col) => col.primaryKey())
+        .addColumn('purpose', 'text', (col) => col.notNull())
+        .addColumn('username', 'text', (col) => usersTable
+          ? col.notNull().references('users.username').onDelete('cascade')
+          : col.notNull())
+        // The address an email verification proves; null for a password reset.
+        .addColumn('email', 'text')
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .addColumn('expires_at', 'text', (col) => col.notNull())
+        .execute()
+      await db.schema.createIndex('account_tokens_username_purpose').on('account_tokens').columns(['username', 'purpose']).unique().execute()
+      await db.schema.createIndex('account_tokens_expires_at').on('account_tokens').column('expires_at').execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.dropTable('account_tokens').execute()
+    }
+  }
+}
+
 /** The session tables alone, in a database of their own beside a host's user store. */
 export const sessionMigrations: MigrationSet = {
   table: 'auth_session_migrations',
@@ -98,6 +125,7 @@ export const sessionMigrations: MigrationSet = {
     '0002_add_refresh_token_replays': addRefreshTokenReplays,
     '0003_add_session_scope': addSessionScope,
     '0004_add_session_client': addSessionClient,
-    '0005_create_signing_keys': createSigningKeys
+    '0005_create_signing_keys': createSigningKeys,
+    '0006_create_account_tokens': createAccountTokens(false)
   }
 }

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import { withIdColumn } from '../dialect.js'
 import type { MigrationSet } from '../migrate.js'
-import { addRefreshTokenReplays, addSessionClient, addSessionScope, createSessionTables, createSigningKeys } from './sessions.js'
+import { addRefreshTokenReplays, addSessionClient, addSessionScope, createAccountTokens, createSessionTables, createSigningKeys } from './sessions.js'
 
 /** The built-in user store's `users` table and the sessions that belong to its rows. */
 export const usersMigrations: MigrationSet = {
@@ -58,6 +58,19 @@ export const usersMigrations: MigrationSet = {
     },
     '0007_add_session_scope': addSessionScope,
     '0008_add_session_client': addSessionClient,
-    '0009_create_signing_keys': createSigningKeys
+    '0009_create_signing_keys': createSigningKeys,
+    // The address last proven the owner's (by a verification mail, or an administrator): the
+    // one a password reset goes to, kept until a new address is proven.
+    '0010_add_users_verified_email': {
+      async up (db: Kysely<any>) {
+        await db.schema.alterTable('users').addColumn('verified_email', 'text').execute()
+        await db.schema.createIndex('users_verified_email_lower').on('users').expression(sql`lower(verified_email)`).execute()
+      },
+      async down (db: Kysely<any>) {
+        await db.schema.dropIndex('users_verified_email_lower').execute()
+        await db.schema.alterTable('users').dropColumn('verified_email').execute()
+      }
+    },
+    '0011_create_account_tokens': createAccountTokens(true)
   }
 }

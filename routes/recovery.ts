@@ -12,7 +12,7 @@ import { errors } from '../src/errors.js'
 import type { AfterAnswer } from '../src/recovery/after-answer.js'
 import type { Recovery } from '../src/recovery/recovery.js'
 import { pathVariants } from '../src/route-paths.js'
-import { noContent, ref } from '../src/schemas/ref.js'
+import { noContent } from '../src/schemas/ref.js'
 import { Accepted, EmailVerification, PasswordResetConfirm, PasswordResetRequest } from '../src/schemas/recovery.js'
 import { badRequest, errorResponse, forbidden, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
 import { OWN_ACCOUNT_SCOPES } from '../src/scopes/scopes.js'
@@ -68,10 +68,10 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<RecoveryRoutesOptions> = async f
           '`username` (one mail naming each account, where accounts share the address). The answer is the same, in the same ' +
           'time, whether or not an account matches; the mail is sent after it. At most one reset mail a minute, and five an hour, ' +
           'reach one account: past that, the answer is still 202.',
-          tags: ['recovery'],
-          body: ref(PasswordResetRequest),
+          tags: ['users'],
+          body: PasswordResetRequest,
           response: {
-            202: ref(Accepted, 'Taken: a mail follows if an account matches'),
+            202: { ...Accepted, description: 'Taken: a mail follows if an account matches' },
             413: payloadTooLarge('an address'),
             415: unsupportedMediaType,
             422: validationFailed('neither or both of `email` and `username`, one that is malformed, or a field of another name', {
@@ -108,8 +108,8 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<RecoveryRoutesOptions> = async f
           description: 'Sets the password of the account the token was mailed for, under the rules of registration. The token works ' +
           'once, and only until it expires or a newer one is mailed. Every session of the user ends, and a mail tells the ' +
           'verified address that the password changed.',
-          tags: ['recovery'],
-          body: ref(PasswordResetConfirm),
+          tags: ['users'],
+          body: PasswordResetConfirm,
           response: {
             204: noContent('The password is changed; every session of the user has ended'),
             400: errorResponse([errors.RECOVERY_TOKEN_INVALID]),
@@ -148,8 +148,8 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<RecoveryRoutesOptions> = async f
           summary: 'Prove an email address with a verification token',
           description: 'Marks the address the token was mailed to as verified, if it is still the account\'s email. From then on a ' +
           'password reset goes there. The token works once.',
-          tags: ['recovery'],
-          body: ref(EmailVerification),
+          tags: ['users'],
+          body: EmailVerification,
           response: {
             204: noContent('The address is verified'),
             400: errorResponse([errors.RECOVERY_TOKEN_INVALID]),
@@ -177,9 +177,9 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<RecoveryRoutesOptions> = async f
           summary: 'Send the current user a new verification mail',
           description: 'Mails a new verification link to the account\'s email (the last link stops working). At most one mail a ' +
           'minute, and five an hour, reach one account: past that, the answer is still 202 and no mail is sent.',
-          tags: ['recovery'],
+          tags: ['users'],
           response: {
-            202: ref(Accepted, 'Taken: the mail is sent after the answer'),
+            202: { ...Accepted, description: 'Taken: the mail is sent after the answer' },
             400: badRequest(errors.EMAIL_MISSING, errors.EMAIL_ALREADY_VERIFIED),
             401: unauthorized,
             403: forbidden,

@@ -16,9 +16,8 @@ export const DEFAULT_DOCS_LEAD = 'OAuth2 password flow with JWT bearer tokens.'
 /** The tags of the plugin's operations. */
 export const AUTH_TAGS: TagObject[] = [
   { name: 'auth', description: 'Logging in: the OAuth2 token endpoint (password and refresh grants) and token revocation.' },
-  { name: 'users', description: 'Registration, and the current user\'s account: profile, password, deletion.' },
+  { name: 'users', description: 'Registration, and the current user\'s account: profile, password, deletion; with mail, a forgotten password reset and the proof of an email address.' },
   { name: 'sessions', description: 'Logging out, and the current user\'s sessions (one per login).' },
-  { name: 'recovery', description: 'A forgotten password reset by mail, and the proof of an email address (with a mailer configured).' },
   { name: 'admin', description: 'Every account and session, for a token granted the `admin` scope (only administrators may be).' }
 ]
 

@@ -5,7 +5,6 @@ import { Introspection, IntrospectForm } from './discovery.js'
 import { AdminUser, AdminUserList, AdminUserUpdate, EndedSessions } from './admin.js'
 import { Jwk, JwkSet } from './jwks.js'
 import { Session, SessionList } from './session.js'
-import { Accepted, EmailVerification, PasswordResetConfirm, PasswordResetRequest } from './recovery.js'
 import { RevokeForm, Token, TokenForm } from './token.js'
 import { AccountDeletion, PasswordChange, User, UserCreate, UserUpdate } from './user.js'
 
@@ -32,10 +31,6 @@ export const authSchemaMap = {
   AdminUserList,
   AdminUserUpdate,
   EndedSessions,
-  PasswordResetRequest,
-  PasswordResetConfirm,
-  EmailVerification,
-  Accepted,
   Jwk,
   JwkSet,
   HTTPError,

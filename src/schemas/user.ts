@@ -47,7 +47,7 @@ export const User = Type.Object({
 }, {
   $id: 'TokenAuth.User',
   description: 'A user account, as its owner sees it. Never carries a password or hash.',
-  examples: [{ username: USERNAME_EXAMPLE, email: 'johndoe@example.com', email_verified: true, full_name: 'John Doe', disabled: false }]
+  examples: [{ username: USERNAME_EXAMPLE, email: 'johndoe@example.com', email_verified: false, full_name: 'John Doe', disabled: false }]
 })
 export type User = Static<typeof User>
 

@@ -57,11 +57,12 @@ forEachEngine(t, async (t, engine) => {
     const db = await database(t, engine)
     await applyMigrations(db, firstOf(usersMigrations, 5))
     const now = iso(Date.now())
-    await db.insertInto('users').values({ username: 'veteran', hashed_password: 'h', disabled: 0, email: null, email_verified: false, full_name: 'Old Timer', created_at: now, updated_at: now } as never).execute()
+    await db.insertInto('users').values({ username: 'veteran', hashed_password: 'h', disabled: 0, email: null, full_name: 'Old Timer', created_at: now, updated_at: now } as never).execute()
     await db.insertInto('sessions').values(sessionRow('old-session', 'veteran')).execute()
 
     const applied = await applyMigrations(db, usersMigrations)
-    t.same(applied.map((migration) => migration.name), ['0006_add_users_is_admin', '0007_add_session_scope', '0008_add_session_client', '0009_create_signing_keys'], 'only the new migrations run')
+    t.same(applied.map((migration) => migration.name), ['0006_add_users_is_admin', '0007_add_session_scope', '0008_add_session_client', '0009_create_signing_keys',
+      '0010_add_users_verified_email', '0011_create_account_tokens'], 'only the new migrations run')
     const users = createKyselyUserStore(db)
     const sessions = createSessionStore(db, POLICY)
     t.match(await users.findByUsername('veteran'), { username: 'veteran', fullName: 'Old Timer', disabled: false, isAdmin: false, createdAt: now }, 'the account is there, not an admin')
@@ -76,7 +77,7 @@ forEachEngine(t, async (t, engine) => {
     const db = await database(t, engine)
     await applyMigrations(db, firstOf(sessionMigrations, 2))
     await db.insertInto('sessions').values(sessionRow('kept', 'hosted')).execute()
-    t.same((await applyMigrations(db, sessionMigrations)).map((migration) => migration.name), ['0003_add_session_scope', '0004_add_session_client', '0005_create_signing_keys'])
+    t.same((await applyMigrations(db, sessionMigrations)).map((migration) => migration.name), ['0003_add_session_scope', '0004_add_session_client', '0005_create_signing_keys', '0006_create_account_tokens'])
     const sessions = createSessionStore(db, POLICY)
     t.match(await sessions.list('hosted'), [{ id: 'kept', scope: null }], 'the session from before is there')
     await db.updateTable('sessions').set({ scope: 'me admin' }).where('id', '=', 'kept').execute()

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import t from 'tap'
-import { pluginDocument, PUBLIC_URL, serviceDocument, type Json } from './openapi-support.js'
+import { DOCS_MAIL, pluginDocument, PUBLIC_URL, serviceDocument, type Json } from './openapi-support.js'
 
 /*
  * The documents through the linters a user would run, with the project's rule sets: Redocly
@@ -64,7 +64,7 @@ t.test('the documents lint clean under the project rule sets', async (t) => {
   const documents: Record<string, Json> = {
     'service.json': (await serviceDocument(t)).doc,
     // With mail: the recovery operations are in it.
-    'service-public-url.json': (await serviceDocument(t, { publicUrl: PUBLIC_URL, mail: { send: async () => {}, resetUrl: `${PUBLIC_URL}/reset`, verifyUrl: `${PUBLIC_URL}/verify` } })).doc,
+    'service-public-url.json': (await serviceDocument(t, { publicUrl: PUBLIC_URL, mail: DOCS_MAIL, requireVerifiedEmail: true })).doc,
     'plugin.json': await pluginDocument(t, '/auth'),
     'plugin-public-url.json': await pluginDocument(t, '/auth', { publicUrl: PUBLIC_URL, redoc: true }),
     // What the service's document once was like: the rule sets must still see its problems.

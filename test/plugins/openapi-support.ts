@@ -25,6 +25,9 @@ export async function serviceDocument (t: TestContext, opts: Partial<ServiceOpti
   return { app, doc: await fetchDocument(app, '/openapi.json') }
 }
 
+/** Mail for a document's sake (nothing is sent): with it, the recovery operations are in the documents. */
+export const DOCS_MAIL: NonNullable<ServiceOptions['mail']> = { send: async () => {}, resetUrl: 'https://app.example.com/reset', verifyUrl: 'https://app.example.com/verify' }
+
 /** The plugin's own document, registered under `prefix` in a host of its own. */
 export async function pluginDocument (t: TestContext, prefix: string, docs: true | (TokenAuthDocsOptions & { publicUrl?: string }) = true): Promise<Json> {
   const host = Fastify({ logger: false })

@@ -196,8 +196,8 @@ forEachEngine(t, async (t, engine) => {
     audited()
     const before = await rows()
     const refusals: Array<[string, unknown, number, unknown]> = [
-      ['johndoe', {}, 422, [{ loc: ['body'], msg: 'Give at least one of disabled, is_admin, email, full_name', type: 'missing' }]],
-      ['johndoe', { nickname: 'x' }, 422, [{ loc: ['body'], msg: 'Give at least one of disabled, is_admin, email, full_name', type: 'missing' }]],
+      ['johndoe', {}, 422, [{ loc: ['body'], msg: 'Give at least one of disabled, is_admin, email, email_verified, full_name', type: 'missing' }]],
+      ['johndoe', { nickname: 'x' }, 422, [{ loc: ['body'], msg: 'Give at least one of disabled, is_admin, email, email_verified, full_name', type: 'missing' }]],
       ['johndoe', { disabled: 'maybe', is_admin: {} }, 422, [
         { loc: ['body', 'disabled'], msg: 'Input should be a valid boolean', type: 'boolean_type' },
         { loc: ['body', 'is_admin'], msg: 'Input should be a valid boolean', type: 'boolean_type' }

@@ -452,7 +452,7 @@ t.test('list prints a tab-separated table and --json an array, never a password 
     { username: 'erin', email: 'erin@example.com', email_verified: false, full_name: 'Erin Example', disabled: false, is_admin: true },
     { username: 'frank', email: null, email_verified: false, full_name: null, disabled: true, is_admin: false }
   ])
-  for (const user of users) t.same(Object.keys(user).sort(), ['disabled', 'email', 'full_name', 'is_admin', 'username'], 'exactly the public fields and the admin flag')
+  for (const user of users) t.same(Object.keys(user).sort(), ['disabled', 'email', 'email_verified', 'full_name', 'is_admin', 'username'], 'exactly the public fields and the admin flag')
 
   const all = [emptyTable, emptyJson, table, json].map((r) => r.stdout + r.stderr).join('\n')
   for (const password of passwords) t.notOk(all.includes(password), 'no password in any output')

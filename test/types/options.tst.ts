@@ -25,6 +25,7 @@ test('the exported options schema types every TokenAuthOptions', () => {
     passwordChange?: false | { max: number, windowSeconds: number }
     sessions?: false | { max: number, windowSeconds: number }
     introspect?: false | { max: number, windowSeconds: number }
+    recovery?: false | { max: number, windowSeconds: number }
     loginBackoffAfter?: number | false
     loginBackoffMaxSeconds?: number
     loginFailuresPerHour?: number

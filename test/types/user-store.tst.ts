@@ -85,7 +85,7 @@ test('a store missing a method is not a UserStore', () => {
 })
 
 test('UserRecord and NewUser', () => {
-  expect<UserRecord>().type.toBe<{ username: string, email: string | null, fullName: string | null, disabled: boolean, hashedPassword: string, isAdmin?: boolean, createdAt?: string }>()
+  expect<UserRecord>().type.toBe<{ username: string, email: string | null, fullName: string | null, disabled: boolean, hashedPassword: string, isAdmin?: boolean, createdAt?: string, verifiedEmail?: string | null }>()
   expect<NewUser>().type.toBe<{ username: string, hashedPassword: string, email?: string | null, fullName?: string | null, disabled?: boolean, isAdmin?: boolean }>()
 })
 

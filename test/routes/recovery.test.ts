@@ -259,6 +259,15 @@ forEachEngine(t, async (t, engine) => {
     t.equal(limited.statusCode, 429, 'one address past the limit')
     t.ok(limited.headers['retry-after'], 'with Retry-After')
     t.equal((await app.inject({ method: 'POST', url: '/email/verify', payload: { token: 'A'.repeat(43) }, remoteAddress: '198.51.100.9' })).statusCode, 429, 'the limit covers every recovery route')
+
+    const fresh = { username: 'fresh', password: 'fresh-long-password', email: 'fresh@example.org' }
+    await app.inject({ method: 'POST', url: '/users/', payload: fresh, remoteAddress: '203.0.113.5' })
+    await mailed.mails(3)
+    const { access_token: accessToken } = await loginPair(app, fresh)
+    const resend = await app.inject({ method: 'POST', url: '/users/me/email/verify-request', headers: bearer(accessToken), remoteAddress: '203.0.113.5' })
+    t.equal(resend.statusCode, 202, 'a new verification mail asked for within the minute of the first: 202')
+    await settled()
+    t.equal(mailed.received.length, 3, 'but not sent: verification mails have the same quota')
   })
 
   t.test('an administrator and the public API mark an address verified; the admin sees email_verified', async (t) => {

@@ -1,4 +1,5 @@
 import { Kind, Type, TypeRegistry, type Static, type TSchema } from '@sinclair/typebox'
+import type { BreachedPasswordsOptions } from './accounts/breached-passwords.js'
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
 import type { Kysely } from 'kysely'
 import type { UserStore } from './accounts/user-store.js'
@@ -328,7 +329,21 @@ export const TokenAuthOptionsSchema = Type.Object({
       '`/.well-known/oauth-authorization-server<prefix>` on the app\'s root. Needs a URL issuer and the plugin registered on the root context.'
   })),
   metrics: Type.Optional(MetricsOptions),
-  mail: Type.Optional(MailOptionsSchema)
+  mail: Type.Optional(MailOptionsSchema),
+  pwnedPasswords: Type.Optional(Type.Object({
+    url: Type.String({
+      pattern: '^https?://',
+      description: 'Also refuse a new password found in this k-anonymity range API of breached passwords, such as ' +
+        '`https://api.pwnedpasswords.com/range`: only the first five hex digits of its SHA-1 are sent, with `Add-Padding: true`.'
+    }),
+    failClosed: Type.Optional(Type.Boolean({ default: false, description: 'When the API cannot be reached: true refuses new passwords with 503; false accepts them, with one warning.' })),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000, default: 3000, description: 'The longest wait for the API, in ms.' }))
+  }, {
+    additionalProperties: false,
+    description: 'Also refuse a new password found in a k-anonymity range API of breached passwords: only the first five hex ' +
+      'digits of its SHA-1 are sent, with `Add-Padding: true`. Default none.',
+    mustBe: 'an object with url (http:// or https://) and optional failClosed and timeoutMs'
+  }))
 }, { additionalProperties: false })
 
 /** The options as the schema types them. */
@@ -396,6 +411,7 @@ export interface ResolvedOptions {
   metadataAtRoot: boolean
   metrics?: { registry: MetricsRegistry, prefix: string }
   mail?: MailOptions & { serviceName: string, templates: NonNullable<MailOptions['templates']> }
+  pwnedPasswords?: BreachedPasswordsOptions
 }
 
 // Fastify's own register options, which reach every plugin beside its own.

@@ -24,7 +24,8 @@ import jwksRoutes from '../routes/jwks.js'
 import { openKeyRing, type KeyRing, type Rotation } from './tokens/key-ring.js'
 import type { PublicJwk, SigningAlgorithm } from './tokens/signing-keys.js'
 import type { DatabaseOptions } from './db/database.js'
-import { createPasswordHasher, newPasswordProblem } from './accounts/passwords.js'
+import { createBreachedPasswordCheck, type BreachedPasswordsOptions } from './accounts/breached-passwords.js'
+import { createPasswordHasher, newPasswordRules, type NewPasswordRules } from './accounts/passwords.js'
 import { optionsError, resolveOptions, type ResolvedOptions } from './options.js'
 import { PasswordRuleError } from './accounts/passwords.js'
 import { createAccounts, type AccountChange, type AdminActor, type AdminChanges, type AdminUser, type AuditActor, type NewAccount } from './accounts/accounts.js'
@@ -206,6 +207,13 @@ interface CommonOptions {
    * Default false.
    */
   requireVerifiedEmail?: boolean
+  /**
+   * Also refuse a new password found in a k-anonymity range API of breached passwords (the Pwned
+   * Passwords API, `https://api.pwnedpasswords.com/range`, or a mirror): only the first five hex
+   * digits of its SHA-1 are sent, with `Add-Padding: true`. An API that does not answer is one
+   * warning, and the password is accepted; with `failClosed`, refused with 503. Default none.
+   */
+  pwnedPasswords?: BreachedPasswordsOptions
 }
 
 /** The plugin's options: a database for the sessions (and the built-in user store, unless the host brings its own). */
@@ -458,6 +466,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
 
   let context: { child: FastifyInstance, internals: Internals, keyRing: KeyRing | undefined } | undefined
   let issuer = DEFAULT_ISSUER
+  let passwordRules: NewPasswordRules = newPasswordRules()
   let metadata: ReturnType<typeof discoveryDocument>
   await host.register(async function tokenAuthContext (child) {
     await child.register(schemaCompilers)
@@ -506,7 +515,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     // The work after the answers first: it may still queue mail.
     child.addHook('onClose', async () => { await afterAnswer.idle(); await mail?.close() })
     const recoveryTokens = createAccountTokenStore(storage.db)
-    const accounts = createAccounts({ users: storage.users, sessions: storage.sessions, passwords, recoveryTokens, transaction: storage.userTransaction })
+    passwordRules = newPasswordRules(options.pwnedPasswords === undefined ? undefined : createBreachedPasswordCheck(options.pwnedPasswords, child.log))
+    const accounts = createAccounts({ users: storage.users, sessions: storage.sessions, passwords, newPasswordRules: passwordRules, recoveryTokens, transaction: storage.userTransaction })
     const recovery = mail === undefined
       ? undefined
       : createRecovery({
@@ -515,6 +525,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
         tokens: recoveryTokens,
         mail,
         passwords,
+        newPasswordRules: passwordRules,
         // throttle: false turns off every limit, the mail quota of an account too.
         hits: options.throttle === false ? async () => 0 : throttle.hits,
         resetMinutes: options.passwordResetMinutes,
@@ -643,7 +654,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       return tokens.issue(started.session, started.refreshToken, granted)
     },
     async hashPassword (password: string) {
-      const problem = await newPasswordProblem(password)
+      const problem = await passwordRules(password)
       if (problem !== undefined) throw new PasswordRuleError(problem)
       return await passwords.hash(password)
     }

@@ -3,7 +3,7 @@ import { ADMIN_SCOPE } from '../scopes/scopes.js'
 import type { AccountTokenStore } from '../recovery/account-tokens.js'
 import type { SessionStore } from '../sessions/session-store.js'
 import { checkNewAccount, checkProfile } from './account-rules.js'
-import { newPasswordProblem, passwordLengthProblem, PasswordRuleError, type PasswordHasher } from './passwords.js'
+import { newPasswordProblem, passwordLengthProblem, PasswordRuleError, type NewPasswordRules, type PasswordHasher } from './passwords.js'
 import { emailVerified, type NewUser, type ProfileChanges, type UserPage, type UserRecord, type UserStore } from './user-store.js'
 
 /** The audit events of account changes. */
@@ -129,6 +129,8 @@ export interface AccountParts {
   users: UserStore
   sessions: Pick<SessionStore, 'endAll' | 'endHoldingScope' | 'endEveryone' | 'countLive'>
   passwords: Pick<PasswordHasher, 'hash' | 'verify'>
+  /** The rules of a new password; default newPasswordProblem's (length, the common-password list). */
+  newPasswordRules?: NewPasswordRules
   /** The one-time tokens of account recovery: a new password or a deletion revokes the user's. */
   recoveryTokens?: Pick<AccountTokenStore, 'revoke'>
   /**
@@ -164,8 +166,8 @@ function adminView (user: UserRecord, liveSessions: number): AdminUser {
 class Gone extends Error {}
 
 /** A bcrypt hash of a new password by the plugin's hasher, or a PasswordRuleError. */
-async function hashNew (passwords: Pick<PasswordHasher, 'hash'>, password: string): Promise<string> {
-  const problem = await newPasswordProblem(password)
+async function hashNew (passwords: Pick<PasswordHasher, 'hash'>, password: string, rules: NewPasswordRules): Promise<string> {
+  const problem = await rules(password)
   if (problem !== undefined) throw new PasswordRuleError(problem)
   return await passwords.hash(password)
 }
@@ -178,7 +180,7 @@ const atOnce: PasswordCheckRunner = async (check) => await check()
  * The account is written first and its sessions ended after, which the login gate relies on
  * (see src/sessions/session-gate.ts). An audit line follows each write as soon as it is made.
  */
-export function createAccounts ({ users, sessions, passwords, recoveryTokens, transaction }: AccountParts) {
+export function createAccounts ({ users, sessions, passwords, newPasswordRules = newPasswordProblem, recoveryTokens, transaction }: AccountParts) {
   async function stored (user: NewUser, audit: AccountAudit, event: 'user.registered' | 'user.created'): Promise<UserRecord> {
     const record = await users.create(user)
     audit(event, {
@@ -241,7 +243,7 @@ export function createAccounts ({ users, sessions, passwords, recoveryTokens, tr
   async function newAccount (account: NewAccount): Promise<NewUser> {
     checkNewAccount(account)
     const { password, ...profile } = account
-    return { ...profile, hashedPassword: await hashNew(passwords, password) }
+    return { ...profile, hashedPassword: await hashNew(passwords, password, newPasswordRules) }
   }
 
   return {
@@ -271,7 +273,7 @@ export function createAccounts ({ users, sessions, passwords, recoveryTokens, tr
     async changePassword (username: string, currentPassword: string, newPassword: string, change: OwnerChange): Promise<AccountChange> {
       const problem = passwordLengthProblem(newPassword) ??
         (newPassword === currentPassword ? 'The new password must differ from the current one' : undefined) ??
-        await newPasswordProblem(newPassword)
+        await newPasswordRules(newPassword)
       if (problem !== undefined) throw new PasswordRuleError(problem)
       await verified(username, currentPassword, 'password_change', change)
       if (!await users.setPassword(username, await passwords.hash(newPassword))) throw new NoSuchUserError(username)
@@ -284,7 +286,7 @@ export function createAccounts ({ users, sessions, passwords, recoveryTokens, tr
 
     /** A new password set by an administrator: every session of the user ends. Undefined when there is no such user. */
     async setPassword (username: string, password: string, audit: AccountAudit): Promise<AccountChange | undefined> {
-      return await setPasswordHash(username, await hashNew(passwords, password), audit)
+      return await setPasswordHash(username, await hashNew(passwords, password, newPasswordRules), audit)
     },
 
     /** As setPassword, with the hash made already (the public API's `users.setPassword`). */

@@ -22,6 +22,15 @@ export async function newPasswordProblem (password: string): Promise<string | un
   return passwordLengthProblem(password) ?? (await isCommonPassword(password) ? COMMON_PASSWORD_PROBLEM : undefined)
 }
 
+/** Why a new password is unacceptable: newPasswordProblem's rules, then a check of the breach corpus when there is one. */
+export type NewPasswordRules = (password: string) => Promise<string | undefined>
+
+/** The rules of a new password, with a breach check (see breached-passwords.ts) when given. */
+export function newPasswordRules (breached?: (password: string) => Promise<boolean>): NewPasswordRules {
+  if (breached === undefined) return newPasswordProblem
+  return async (password) => await newPasswordProblem(password) ?? (await breached(password) ? COMMON_PASSWORD_PROBLEM : undefined)
+}
+
 /** A new password breaks the rule (8 to 72 bytes in UTF-8, not a common one, and for a change, not the current one); `problem` says how. */
 export class PasswordRuleError extends RangeError {
   readonly code = errors.PASSWORD_RULE.code

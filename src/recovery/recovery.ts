@@ -1,5 +1,5 @@
 import type { Accounts, AccountAudit } from '../accounts/accounts.js'
-import { newPasswordProblem, passwordLengthProblem, PasswordRuleError, type PasswordHasher } from '../accounts/passwords.js'
+import { newPasswordProblem, PasswordRuleError, type NewPasswordRules, type PasswordHasher } from '../accounts/passwords.js'
 import { emailVerified, type UserRecord, type UserStore } from '../accounts/user-store.js'
 import { errors } from '../errors.js'
 import type { Mailer } from '../mail/index.js'
@@ -14,6 +14,8 @@ export interface RecoveryParts {
   tokens: AccountTokenStore
   mail: Mailer
   passwords: Pick<PasswordHasher, 'hash'>
+  /** The rules of a new password; default newPasswordProblem's. */
+  newPasswordRules?: NewPasswordRules
   /** The shared counters: a hit on `key` in a window of `windowMs`, answering the window's hits (undefined: unreachable). */
   hits: (key: string, windowMs: number) => Promise<number | undefined>
   resetMinutes: number
@@ -31,7 +33,7 @@ const MAX_ACCOUNTS_PER_MAIL = 10
  * module. A reset request does its work after the answer (see AfterAnswer): what it finds never
  * shows in the answer or its timing.
  */
-export function createRecovery ({ users, accounts, tokens, mail, passwords, hits, resetMinutes, verificationMinutes }: RecoveryParts) {
+export function createRecovery ({ users, accounts, tokens, mail, passwords, newPasswordRules = newPasswordProblem, hits, resetMinutes, verificationMinutes }: RecoveryParts) {
   /** Whether one more mail of `kind` to the account is within its quota; counted either way. Unreachable counters: allowed. */
   async function mailAllowed (username: string, kind: 'password_reset' | 'email_verification'): Promise<boolean> {
     const minute = await hits(`mail-minute:${kind}:${username}`, 60_000)
@@ -89,7 +91,7 @@ export function createRecovery ({ users, accounts, tokens, mail, passwords, hits
      * "password changed" mail goes to the verified address.
      */
     async confirmReset (token: string, newPassword: string, audit: AccountAudit): Promise<void> {
-      const problem = passwordLengthProblem(newPassword) ?? await newPasswordProblem(newPassword)
+      const problem = await newPasswordRules(newPassword)
       if (problem !== undefined) throw new PasswordRuleError(problem)
       // A token that cannot succeed costs no hash.
       if (await tokens.peek('password_reset', token) === undefined) throw errors.RECOVERY_TOKEN_INVALID.create()

@@ -158,6 +158,17 @@ export const ConfigSchema = Type.Object({
   }),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Serve `/metrics` on this port only, not on `PORT` (with `METRICS=on`).' })),
   METRICS_HOST: Type.Optional(Type.String({ minLength: 1, description: 'The interface `METRICS_PORT` listens on. Unset: `HOST`.' })),
+  PWNED_PASSWORDS_URL: Type.Optional(Type.String({
+    pattern: '^https?://\\S+$',
+    expected: 'an http(s) URL such as https://api.pwnedpasswords.com/range',
+    description: option.pwnedPasswords.properties.url.description,
+    option: 'pwnedPasswords.url'
+  })),
+  PWNED_PASSWORDS_FAIL_CLOSED: Type.Boolean({
+    default: false,
+    description: option.pwnedPasswords.properties.failClosed.description,
+    option: 'pwnedPasswords.failClosed'
+  }),
   // Mail (docs/mail.md): SMTP, or for development the log; none, and no route that sends mail.
   SMTP_URL: Type.Optional(Type.String({
     pattern: '^smtps?://[^\\s/?#]+/?$',

@@ -121,6 +121,7 @@ async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
     passwordResetMinutes: config.PASSWORD_RESET_MINUTES,
     emailVerificationMinutes: config.EMAIL_VERIFICATION_MINUTES,
     requireVerifiedEmail: config.REQUIRE_VERIFIED_EMAIL,
+    ...(config.PWNED_PASSWORDS_URL !== undefined && { pwnedPasswords: { url: config.PWNED_PASSWORDS_URL, failClosed: config.PWNED_PASSWORDS_FAIL_CLOSED } }),
     redisUrl: config.REDIS_URL,
     corsOrigins: corsOrigins(config.CORS_ORIGINS),
     metrics,

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
+import { randomInt } from 'node:crypto'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -12,14 +13,18 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '
 
 /** A port of 127.0.0.1 nothing listens on (free when asked; the caller binds it soon after). */
 export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+  // Below the kernel's ephemeral range (32768 and up): a port bind(0) or an outgoing connection
+  // of another process could take between this check and the server's own listen.
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + randomInt(12_768)
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer()
+      server.once('error', () => { resolve(false) })
+      server.listen(port, '127.0.0.1', () => { server.close(() => { resolve(true) }) })
     })
-  })
+    if (free) return port
+  }
+  throw new Error('no free port found between 20000 and 32767 on 127.0.0.1')
 }
 
 /** node's arguments in `npm start` (its flags and the built entry), read from package.json. */

@@ -1,6 +1,7 @@
 import type { FastifyContextConfig, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { passwordLengthProblem } from '../src/accounts/passwords.js'
+import { COMMON_PASSWORD_PROBLEM } from '../src/accounts/common-passwords.js'
+import { passwordLengthProblem, type PasswordRuleError } from '../src/accounts/passwords.js'
 import { isUnavailable, unavailableReason } from '../src/db/errors.js'
 import { answerBody, errors, sendError, tableErrorOf, type ErrorAnswer, type ErrorReply } from '../src/errors.js'
 import type { ValidationIssue } from '../src/schemas/errors.js'
@@ -24,6 +25,11 @@ export const OAUTH2_ERRORS = { tokenAuthErrors: 'oauth2' } as const satisfies { 
  */
 export function newPasswordFields (fields: Record<string, string>): FastifyContextConfig & { tokenAuthNewPasswords: Record<string, string> } {
   return { tokenAuthNewPasswords: fields }
+}
+
+/** The 422 of a new password at `body.<field>` that breaks a rule: `password_too_common` for a listed one, else `type`. */
+export function passwordRuleAnswer (error: PasswordRuleError, field: string, type: string) {
+  return errors.VALIDATION.create([{ loc: ['body', field], msg: error.problem, type: error.problem === COMMON_PASSWORD_PROBLEM ? 'password_too_common' : type }])
 }
 
 interface ErrorRouteConfig {

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { newPasswordFields } from '../plugins/errors.js'
+import { newPasswordFields, passwordRuleAnswer } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
 import { userOf } from '../plugins/guards.js'
@@ -12,7 +12,6 @@ import { noContent, ref } from '../src/schemas/ref.js'
 import { badRequest, forbidden, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
 import { AccountDeletion, PasswordChange, User, UserUpdate } from '../src/schemas/user.js'
 import { emailVerified, toPublicUser } from '../src/accounts/user-store.js'
-import { COMMON_PASSWORD_PROBLEM } from '../src/accounts/common-passwords.js'
 import { OWN_ACCOUNT_SCOPES } from '../src/scopes/scopes.js'
 
 const OWN_ACCOUNT = { scopes: OWN_ACCOUNT_SCOPES }
@@ -55,10 +54,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async fun
       if (error instanceof WrongPasswordError) throw wrong.create()
       if (error instanceof NoSuchUserError) throw gone()
       // Checked before the current password is.
-      if (error instanceof PasswordRuleError) {
-        const type = error.problem === COMMON_PASSWORD_PROBLEM ? 'password_too_common' : 'password_invalid'
-        throw errors.VALIDATION.create([{ loc: ['body', 'new_password'], msg: error.problem, type }])
-      }
+      if (error instanceof PasswordRuleError) throw passwordRuleAnswer(error, 'new_password', 'password_invalid')
       throw error
     }
   }

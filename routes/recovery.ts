@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { newPasswordFields } from '../plugins/errors.js'
+import { newPasswordFields, passwordRuleAnswer } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
 import { userOf } from '../plugins/guards.js'
@@ -9,6 +9,7 @@ import { PasswordRuleError } from '../src/accounts/accounts.js'
 import { COMMON_PASSWORD_PROBLEM } from '../src/accounts/common-passwords.js'
 import { emailVerified } from '../src/accounts/user-store.js'
 import { errors } from '../src/errors.js'
+import { ACCOUNT_TOKEN_PATTERN } from '../src/recovery/account-tokens.js'
 import type { AfterAnswer } from '../src/recovery/after-answer.js'
 import type { Recovery } from '../src/recovery/recovery.js'
 import { pathVariants } from '../src/route-paths.js'
@@ -127,10 +128,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<RecoveryRoutesOptions> = async f
         try {
           await recovery.confirmReset(token, newPassword, audit.of(request))
         } catch (error) {
-          if (error instanceof PasswordRuleError) {
-            const type = error.problem === COMMON_PASSWORD_PROBLEM ? 'password_too_common' : 'password_invalid'
-            throw errors.VALIDATION.create([{ loc: ['body', 'new_password'], msg: error.problem, type }])
-          }
+          if (error instanceof PasswordRuleError) throw passwordRuleAnswer(error, 'new_password', 'password_invalid')
           throw error
         }
         return await reply.code(204).send()
@@ -156,7 +154,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<RecoveryRoutesOptions> = async f
             413: payloadTooLarge('a token'),
             415: unsupportedMediaType,
             422: validationFailed('the token is missing or malformed', {
-              loc: ['body', 'token'], msg: "String should match pattern '^[A-Za-z0-9_-]{43}$'", type: 'string_pattern_mismatch'
+              loc: ['body', 'token'], msg: `String should match pattern '${ACCOUNT_TOKEN_PATTERN}'`, type: 'string_pattern_mismatch'
             }),
             429: tooManyRequests('recovery requests'),
             503: unavailable

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { newPasswordFields } from '../plugins/errors.js'
+import { newPasswordFields, passwordRuleAnswer } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
 import { userOf } from '../plugins/guards.js'
@@ -11,7 +11,6 @@ import { ref } from '../src/schemas/ref.js'
 import { badRequest, forbidden, errorResponse, payloadTooLarge, tooManyRequests, unauthorized, unavailable, unsupportedMediaType, validationFailed } from '../src/schemas/responses.js'
 import { User, UserCreate, USERNAME_PATTERN } from '../src/schemas/user.js'
 import { toPublicUser, UsernameTakenError } from '../src/accounts/user-store.js'
-import { COMMON_PASSWORD_PROBLEM } from '../src/accounts/common-passwords.js'
 import { OWN_ACCOUNT_SCOPES } from '../src/scopes/scopes.js'
 
 const OWN_ACCOUNT = { scopes: OWN_ACCOUNT_SCOPES }
@@ -85,10 +84,7 @@ const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async function 
           }
           return await reply.code(201).send(toPublicUser(user))
         } catch (error) {
-          if (error instanceof PasswordRuleError) {
-            const type = error.problem === COMMON_PASSWORD_PROBLEM ? 'password_too_common' : 'password_length'
-            throw errors.VALIDATION.create([{ loc: ['body', 'password'], msg: error.problem, type }])
-          }
+          if (error instanceof PasswordRuleError) throw passwordRuleAnswer(error, 'password', 'password_length')
           if (error instanceof UsernameTakenError) throw errors.USERNAME_TAKEN.create()
           throw error
         }

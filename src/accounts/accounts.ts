@@ -304,13 +304,13 @@ export function createAccounts ({ users, sessions, passwords, newPasswordRules =
     },
 
     /**
-     * Proves `email` the account's, while it still is its address (a verification mail's token,
-     * or an administrator); false otherwise. Audited as email.verified, saying `how`.
+     * Proves `email` the account's with a verification mail's token, while it still is its
+     * address; false otherwise. Audited as email.verified (an administrator's is a user.updated).
      */
-    async verifyEmail (username: string, email: string, how: 'mail' | 'admin', audit: AccountAudit): Promise<boolean> {
+    async verifyEmail (username: string, email: string, audit: AccountAudit): Promise<boolean> {
       if (users.setVerifiedEmail === undefined) throw errors.STORE_LACKS.create('setVerifiedEmail')
       if (!await users.setVerifiedEmail(username, email)) return false
-      audit('email.verified', { username, how })
+      audit('email.verified', { username })
       return true
     },
 

@@ -123,7 +123,7 @@ export function createRecovery ({ users, accounts, tokens, mail, passwords, newP
     /** Proves the address a verification token was issued for, while it is still the account's (RECOVERY_TOKEN_INVALID otherwise). */
     async verifyEmail (token: string, audit: AccountAudit): Promise<void> {
       const holder = await tokens.spend('email_verification', token)
-      if (holder?.email == null || !await accounts.verifyEmail(holder.username, holder.email, 'mail', audit)) {
+      if (holder?.email == null || !await accounts.verifyEmail(holder.username, holder.email, audit)) {
         throw errors.RECOVERY_TOKEN_INVALID.create()
       }
     }

@@ -113,7 +113,7 @@ app.get('/orders', { onRequest: app.currentActiveUser }, async (request) => {
 `
 
 const storeHost = `import Fastify from 'fastify'
-import tokenAuth, { migrate, UsernameTakenError, type AccountChange, type NewUser, type ProfileChanges, type SessionRecord, type Token, type UserRecord, type UserStore } from 'fastify-token-auth'
+import tokenAuth, { emailVerified, migrate, UsernameTakenError, type AccountChange, type MailMessage, type NewUser, type ProfileChanges, type SessionRecord, type Token, type TokenAuthOptions, type UserRecord, type UserStore } from 'fastify-token-auth'
 
 /** The host's own accounts; the plugin keeps only its sessions, in a database of their own. */
 const accounts = new Map<string, UserRecord>()
@@ -145,11 +145,31 @@ const store: UserStore = {
     const record = accounts.get(username)
     if (record === undefined) return undefined
     if (changes.email !== undefined) record.email = changes.email
+    if (changes.email === null) record.verifiedEmail = null
     if (changes.fullName !== undefined) record.fullName = changes.fullName
     return record
   },
-  delete: async (username) => accounts.delete(username)
+  delete: async (username) => accounts.delete(username),
+  async setVerifiedEmail (username, email) {
+    const record = accounts.get(username)
+    if (record === undefined || record.email !== email) return false
+    record.verifiedEmail = email
+    return true
+  },
+  findByVerifiedEmail: async (email) => [...accounts.values()].filter((record) => record.verifiedEmail?.toLowerCase() === email.toLowerCase())
 }
+
+// Compiled, not registered: account recovery's options as a host writes them.
+const recovery: Pick<TokenAuthOptions, 'mail' | 'requireVerifiedEmail' | 'passwordResetMinutes' | 'emailVerificationMinutes' | 'pwnedPasswords'> = {
+  mail: { send: async (message: MailMessage) => message.url, resetUrl: 'https://app.example/reset', verifyUrl: 'https://app.example/verify' },
+  requireVerifiedEmail: true,
+  passwordResetMinutes: 30,
+  emailVerificationMinutes: 60,
+  pwnedPasswords: { url: 'https://api.pwnedpasswords.com/range', failClosed: false }
+}
+const proven: boolean = emailVerified({ email: 'a@example.org', verifiedEmail: 'a@example.org' })
+void recovery
+void proven
 
 const secret = process.env.JWT_SECRET ?? ''
 const app = Fastify()

@@ -13,7 +13,7 @@ const KEY_BEARING_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256', 'cri
 
 export interface AccessTokens {
   /** The token response for a session: an access token for it and its scopes (expiring with it at the latest) beside its new refresh token. */
-  issue (session: { id: string, username: string, expiresAt: string, clientId: string | null }, refreshToken: string, scope: string): Token
+  issue (session: { id: string, username: string, expiresAt: string, clientId: string | null, amr?: string | null }, refreshToken: string, scope: string): Token
   /** The claims of a usable access token (header, signature, algorithm, `exp`, `iss`, `aud` checked), else undefined. */
   claimsOf (token: string): RememberedClaims | undefined
   /** The public keys that verify the tokens, for the JWKS (none under HS256). */
@@ -55,7 +55,7 @@ class Refused extends Error {}
 
 /**
  * Signs and verifies access tokens (RFC 9068: `typ: at+jwt`, a `kid`, `iss`, `aud`, `sub`, `iat`,
- * `exp`, `jti`, `client_id`, `scope`, `sid`) with fast-jwt, one signer and verifier per key. The
+ * `exp`, `jti`, `client_id`, `scope`, `sid`, and `amr` where the session recorded it) with fast-jwt, one signer and verifier per key. The
  * verifier pins the configured algorithm and finds a `kid` among this instance's keys only: a
  * token cannot name a key of its own or where to fetch one, and no lookup leaves the process.
  */
@@ -131,6 +131,8 @@ export function createAccessTokens (opts: AccessTokensOptions): AccessTokens {
         sid: session.id,
         client_id: session.clientId ?? opts.clientId,
         scope,
+        // RFC 8176: how the session's login was authenticated, when it was recorded.
+        ...(session.amr != null && { amr: session.amr.split(' ') }),
         // Every token is new, a refresh within the same second included.
         jti: randomBytes(12).toString('base64url'),
         // fast-jwt adds iat.

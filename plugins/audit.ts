@@ -4,7 +4,7 @@ import type { AuthMetrics } from './auth-metrics.js'
 
 /** The security-relevant actions the log records, one event each. */
 export type AuditEvent =
-  | 'login.succeeded' | 'login.failed' | 'login.throttled'
+  | 'login.succeeded' | 'login.failed' | 'login.throttled' | 'login.mfa_required'
   | 'token.refreshed' | 'token.reuse_detected' | 'token.revoked'
   | 'logout' | 'session.ended'
   | AccountEvent

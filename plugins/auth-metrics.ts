@@ -35,7 +35,7 @@ type MetricName = typeof AUTH_METRIC_NAMES[number]
 
 // Every label value that can occur, set to 0 at start: a series exists before its first event.
 const LOGIN_OUTCOMES = [
-  { result: 'succeeded' },
+  { result: 'succeeded' }, { result: 'mfa_required' },
   { result: 'failed', reason: 'unknown_user' }, { result: 'failed', reason: 'wrong_password' },
   { result: 'throttled', reason: 'backoff' }, { result: 'throttled', reason: 'concurrent' }
 ]
@@ -61,7 +61,7 @@ export async function registerAuthMetrics (app: FastifyInstance, opts: AuthMetri
   const counter = (metric: MetricName, help: string, labelNames: string[] = []) =>
     new Counter({ name: name(metric), help, labelNames, registers })
 
-  const logins = counter('logins_total', 'Password grants, by result (succeeded, failed, throttled) and reason', ['result', 'reason'])
+  const logins = counter('logins_total', 'Logins (password grants and their second steps), by result (succeeded, mfa_required, failed, throttled) and reason', ['result', 'reason'])
   const refreshes = counter('refreshes_total', 'Refresh grants answered with a new pair')
   const reuses = counter('refresh_token_reuse_detected_total', 'Spent refresh tokens presented after the reuse window: each ended its session')
   const revocations = counter('revocations_total', 'Revocations (POST /revoke) that ended a session')
@@ -117,6 +117,7 @@ export async function registerAuthMetrics (app: FastifyInstance, opts: AuthMetri
     audited (event, fields) {
       switch (event) {
         case 'login.succeeded': logins.inc({ result: 'succeeded' }); break
+        case 'login.mfa_required': logins.inc({ result: 'mfa_required' }); break
         case 'login.failed': logins.inc({ result: 'failed', reason: String(fields.reason) }); break
         case 'login.throttled': logins.inc({ result: 'throttled', reason: String(fields.reason) }); break
         case 'token.refreshed': refreshes.inc(); break
@@ -127,6 +128,8 @@ export async function registerAuthMetrics (app: FastifyInstance, opts: AuthMetri
         case 'password.changed': case 'password.reset': passwordChanges.inc(); break
         // Account recovery: the audit lines are its record.
         case 'password_reset.requested': case 'email.verification_sent': case 'recovery_mail.throttled': case 'email.verified': break
+        // The second factor's changes: the audit lines are their record.
+        case 'mfa.enrolment_started': case 'mfa.enabled': case 'mfa.disabled': case 'mfa.reset': case 'mfa.recovery_codes_replaced': case 'mfa.code_failed': break
         // A wrong password on a password change or deletion: the audit line is its record.
         case 'password.check_failed': break
         // An administrator's changes (the host's API, the CLI): the audit lines are their record.

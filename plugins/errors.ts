@@ -32,6 +32,20 @@ export function passwordRuleAnswer (error: PasswordRuleError, field: string, typ
   return errors.VALIDATION.create([{ loc: ['body', field], msg: error.problem, type: error.problem === COMMON_PASSWORD_PROBLEM ? 'password_too_common' : type }])
 }
 
+/**
+ * Refuses a JSON body with fields its schema does not name (422, one issue each): the validator
+ * would drop them, and a client that misspelt a field would never hear of it.
+ */
+export function onlyFieldsOf (schema: { properties: Record<string, unknown> }) {
+  const known = new Set(Object.keys(schema.properties))
+  return async function onlyKnownFields (request: FastifyRequest): Promise<void> {
+    const body = request.body
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return
+    const extra = Object.keys(body).filter((field) => !known.has(field))
+    if (extra.length > 0) throw errors.VALIDATION.create(extra.map((field) => ({ loc: ['body', field], msg: 'Extra inputs are not permitted', type: 'extra_forbidden' })))
+  }
+}
+
 interface ErrorRouteConfig {
   tokenAuthErrors?: ErrorFormat
   tokenAuthNewPasswords?: Record<string, string>

@@ -1,5 +1,6 @@
 import type { Accounts } from '../src/accounts/accounts.js'
 import type { Mailer } from '../src/mail/index.js'
+import type { Mfa } from '../src/mfa/mfa.js'
 import type { AfterAnswer } from '../src/recovery/after-answer.js'
 import type { Recovery } from '../src/recovery/recovery.js'
 import type { PasswordHasher } from '../src/accounts/passwords.js'
@@ -33,6 +34,8 @@ export interface Internals {
   readonly mail?: Mailer
   /** Password reset and email verification; absent without the `mail` option. */
   readonly recovery?: Recovery
+  /** The second factor (TOTP and recovery codes) of the accounts, and the second step of their logins. */
+  readonly mfa: Mfa
   /** Work a route does once its answer is sent (mail, mostly); waited for at close. */
   readonly afterAnswer: AfterAnswer
 }

@@ -51,7 +51,8 @@ export const PLUGIN_OPERATION_IDS = ['token', 'revokeToken', 'register', 'readCu
   'changePassword', 'logout', 'listSessions', 'endSession',
   'listUsers', 'readUser', 'updateUser', 'deleteUser', 'listUserSessions', 'endUserSessions', 'endUserSession', 'endAllSessions',
   'readJwks', 'introspectToken', 'readAuthorizationServerMetadata',
-  'requestPasswordReset', 'confirmPasswordReset', 'verifyEmail', 'requestEmailVerification'] as const
+  'requestPasswordReset', 'confirmPasswordReset', 'verifyEmail', 'requestEmailVerification',
+  'readMfa', 'startTotpEnrolment', 'confirmTotp', 'replaceRecoveryCodes', 'disableTotp', 'resetUserMfa'] as const
 
 export type PluginOperationId = typeof PLUGIN_OPERATION_IDS[number]
 

@@ -17,7 +17,7 @@ import type { AddressLimit, ThrottleRedisClient } from '../src/types.js'
 export type { AddressLimit }
 
 /** The routes limited per client address. */
-export type LimitName = 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions' | 'introspect' | 'recovery'
+export type LimitName = 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions' | 'introspect' | 'recovery' | 'mfa'
 
 export interface ThrottleOptions {
   /** Per route group; false: unlimited. */

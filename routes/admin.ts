@@ -176,6 +176,33 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async functio
     })
   }
 
+  for (const { url, ...variant } of pathVariants(app, '/admin/users/:username/mfa')) {
+    app.delete(url, {
+      onRequest: admin,
+      schema: {
+        ...operationDocs(opts.docs, variant, 'resetUserMfa', ADMIN),
+        summary: 'Turn an account\'s second factor off',
+        description: 'For a lost authenticator: the TOTP secret and the recovery codes are gone, and the next login needs the password only ' +
+          '(the user can enrol again). The user\'s sessions go on. Answers 204 for an account without a second factor too.',
+        tags: ['admin'],
+        params: AdminUserParams,
+        response: {
+          204: noContent('The account has no second factor now'),
+          400: badRequest(),
+          401: unauthorized,
+          403: forbidden,
+          404: userNotFound,
+          422: validationFailed('the username is empty, over 254 characters or holds NUL', BAD_USERNAME),
+          503: unavailable
+        }
+      }
+    }, async (request, reply) => {
+      const { username } = await account(request.params.username)
+      await opts.internals.mfa.reset(username, auditBy(request))
+      return await reply.code(204).send()
+    })
+  }
+
   for (const { url, ...variant } of pathVariants(app, '/admin/users/:username/sessions')) {
     app.get(url, {
       onRequest: admin,

@@ -1,6 +1,5 @@
-import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { newPasswordFields, passwordRuleAnswer } from '../plugins/errors.js'
+import { newPasswordFields, onlyFieldsOf, passwordRuleAnswer } from '../plugins/errors.js'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import type { Internals } from '../plugins/internals.js'
 import { userOf } from '../plugins/guards.js'
@@ -27,20 +26,6 @@ export interface RecoveryRoutesOptions {
 
 // A token and a password, or an address.
 const RECOVERY_BODY_LIMIT = 4096
-
-/**
- * Refuses a JSON body with fields its schema does not name (422, one issue each): the validator
- * would drop them, and a client that misspelt a field would never hear of it.
- */
-function onlyFieldsOf (schema: { properties: Record<string, unknown> }) {
-  const known = new Set(Object.keys(schema.properties))
-  return async function onlyKnownFields (request: FastifyRequest): Promise<void> {
-    const body = request.body
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return
-    const extra = Object.keys(body).filter((field) => !known.has(field))
-    if (extra.length > 0) throw errors.VALIDATION.create(extra.map((field) => ({ loc: ['body', field], msg: 'Extra inputs are not permitted', type: 'extra_forbidden' })))
-  }
-}
 
 const RESET_ACCEPTED = { detail: 'If an account matches, a mail is on its way to its verified address' }
 const VERIFICATION_ACCEPTED = { detail: 'A verification mail is on its way, unless one was sent a moment ago' }

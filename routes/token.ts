@@ -8,12 +8,13 @@ import { addressLimit } from '../plugins/throttle.js'
 import { AUTH_TAGS } from '../src/openapi/openapi-text.js'
 import { pathVariants } from '../src/route-paths.js'
 import { startCurrentSession } from '../src/sessions/session-gate.js'
-import { errors, NO_STORE } from '../src/errors.js'
+import { answerBody, errors, NO_STORE } from '../src/errors.js'
+import { MFA_GRANT_TYPE, MfaCodeRefused } from '../src/mfa/mfa.js'
 import { noContent, ref } from '../src/schemas/ref.js'
 import { errorResponse, unavailable } from '../src/schemas/responses.js'
 import { parseClientId } from '../src/tokens/client-id.js'
 import { emailVerified } from '../src/accounts/user-store.js'
-import { RevokeForm, Token, TokenForm } from '../src/schemas/token.js'
+import { MFA_TOKEN_EXAMPLE, MfaRequired, RevokeForm, Token, TokenForm } from '../src/schemas/token.js'
 
 export interface TokenRoutesOptions {
   internals: Internals
@@ -21,6 +22,20 @@ export interface TokenRoutesOptions {
   docs: (Exclude<RouteDocs, false> & { tokenUrl: string }) | false
   /** A correct password of an account without a verified email answers 403 (EMAIL_NOT_VERIFIED). */
   requireVerifiedEmail: boolean
+}
+
+// RFC 8176 methods of a session's login, which its access tokens carry as `amr`.
+const PASSWORD_ONLY = 'pwd'
+const PASSWORD_AND_OTP = 'pwd otp'
+
+/** The 403 of the password grant: `mfa_required` with its `mfa_token`, or with requireVerifiedEmail `Email not verified`. */
+function mfaRequiredResponse (requireVerifiedEmail: boolean) {
+  const shown = [errors.MFA_REQUIRED, ...(requireVerifiedEmail ? [errors.EMAIL_NOT_VERIFIED] : [])]
+  const documented = errorResponse(shown, { oauth2: true })
+  const examples: Record<string, { summary: string, value: object }> = { ...documented.content['application/json'].examples }
+  const mfaRequired = examples.mfaRequired
+  if (mfaRequired !== undefined) examples.mfaRequired = { ...mfaRequired, value: { ...mfaRequired.value, mfa_token: MFA_TOKEN_EXAMPLE } }
+  return { ...documented, content: { 'application/json': { ...documented.content['application/json'], schema: ref(MfaRequired), examples } } }
 }
 
 const REFRESH_FAILURES = {
@@ -38,7 +53,7 @@ const REVOKE_BODY_LIMIT = 12_288
 const given = (value: string | undefined) => value === undefined || value === '' ? undefined : value
 
 const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async function tokenRoutes (app, opts) {
-  const { users, sessions: sessionStore, passwords, tokens, audit, scopes, throttle: { admittedPasswordCheck } } = opts.internals
+  const { users, sessions: sessionStore, passwords, tokens, audit, scopes, mfa, throttle: { admittedPasswordCheck } } = opts.internals
   // This context accepts only the OAuth2 form encoding: a JSON body is an invalid_request.
   app.removeAllContentTypeParsers()
   await app.register(formbody)
@@ -49,7 +64,8 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
 
   const gateParts = { users, sessions: sessionStore, passwords }
 
-  async function passwordGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
+  /** A token pair, or for an account with TOTP on the token of the login's second step. */
+  async function passwordGrant (form: TokenForm, request: FastifyRequest): Promise<Token | { mfaToken: string }> {
     const username = given(form.username)
     const password = given(form.password)
     if (username === undefined || password === undefined) {
@@ -87,7 +103,14 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
       audit(request, 'login.failed', { username: user.username, reason: 'scope_not_allowed' })
       throw errors.SCOPE_NOT_ALLOWED.create()
     }
-    const started = await startCurrentSession(gateParts, user, password, { userAgent: request.headers['user-agent'], scope: granted, clientId })
+    const login = { userAgent: request.headers['user-agent'], scope: granted, clientId }
+    // Only now that the password is right, as above: no session until the second step.
+    if (await mfa.isOn(user.username)) {
+      const mfaToken = await mfa.challenge(user, login)
+      audit(request, 'login.mfa_required', { username: user.username })
+      return { mfaToken }
+    }
+    const started = await startCurrentSession(gateParts, user, password, { ...login, amr: PASSWORD_ONLY })
     if (started === undefined) {
       // The password changed, or the account was disabled or deleted, while this login was checked.
       audit(request, 'login.failed', { username: user.username, reason: 'credentials_changed' })
@@ -96,6 +119,47 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
     const { session, refreshToken } = started
     audit(request, 'login.succeeded', { username: user.username, session: session.id, scope: granted })
     return tokens.issue(session, refreshToken, granted)
+  }
+
+  /** The second step of a login whose password grant answered `mfa_required`: the `mfa_token` and a code. */
+  async function mfaGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
+    const mfaToken = given(form.mfa_token)
+    const otp = given(form.otp)
+    const recoveryCode = given(form.recovery_code)
+    if (mfaToken === undefined || (otp === undefined && recoveryCode === undefined)) {
+      throw errors.MISSING_FIELD.create([...(mfaToken === undefined ? ['mfa_token'] : []), ...(otp === undefined && recoveryCode === undefined ? ['otp'] : [])])
+    }
+    if (otp !== undefined && recoveryCode !== undefined) throw errors.MFA_CODE_CONFLICT.create()
+    let step
+    try {
+      step = await mfa.secondStep(mfaToken, otp !== undefined ? { otp } : { recoveryCode: recoveryCode as string })
+    } catch (error) {
+      if (!(error instanceof MfaCodeRefused)) throw error
+      audit(request, 'login.failed', { username: error.username, reason: error.reason })
+      throw error.entry.create()
+    }
+    const { challenge, proof } = step
+    const { username } = challenge
+    const started = await sessionStore.start(username, challenge.userAgent ?? undefined, challenge.scope, challenge.clientId, PASSWORD_AND_OTP)
+    // The account is read after the session is stored, as the login gate does: a change made
+    // since the password step (a new password, disabled, deleted, TOTP off) ends it here.
+    const now = started === undefined ? undefined : await users.findByUsername(username)
+    const current = now !== undefined && await mfa.stillCurrent(challenge, now)
+    if (started === undefined || now === undefined || !current || now.disabled) {
+      if (started !== undefined) await sessionStore.end(username, started.session.id)
+      audit(request, 'login.failed', { username, reason: now?.disabled === true && current ? 'disabled' : 'credentials_changed' })
+      throw (now?.disabled === true && current ? errors.INACTIVE_USER : errors.MFA_TOKEN_INVALID).create()
+    }
+    await sessionStore.endBeyondCap(username)
+    const { session, refreshToken } = started
+    audit(request, 'login.succeeded', {
+      username,
+      session: session.id,
+      scope: challenge.scope,
+      mfa: proof.method,
+      ...(proof.method === 'recovery_code' && { recoveryCodesLeft: await mfa.codesLeft(username) })
+    })
+    return tokens.issue(session, refreshToken, challenge.scope)
   }
 
   async function refreshGrant (form: TokenForm, request: FastifyRequest): Promise<Token> {
@@ -136,7 +200,12 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
           summary: 'Log in, or refresh (OAuth2 token endpoint)',
           description: 'The password grant (`username`, `password`) opens a session and answers an access token (a JWT) ' +
             'with a refresh token. The refresh_token grant (`grant_type=refresh_token&refresh_token=…`) exchanges a refresh ' +
-            'token for a new pair in the same session; the one presented is spent. Form-encoded, as RFC 6749 asks.',
+            'token for a new pair in the same session; the one presented is spent. Form-encoded, as RFC 6749 asks.\n\n' +
+            '**Accounts with TOTP on** log in in two steps. The password grant answers 403 `mfa_required` with an `mfa_token` ' +
+            `(single use, 5 minutes); the second step sends \`grant_type=${MFA_GRANT_TYPE}\`, the \`mfa_token\` and the 6-digit ` +
+            '`otp` from the authenticator app (or a `recovery_code` instead), and answers the token pair; its access tokens carry ' +
+            '`amr: ["pwd", "otp"]`. A code works once (RFC 6238 §5.2); five wrong codes spend the `mfa_token`. In *Try it out*: ' +
+            'send the username and password, then the same form with `grant_type`, `mfa_token` and `otp` filled in.',
           tags: ['auth'],
           consumes: ['application/x-www-form-urlencoded'],
           body: ref(TokenForm),
@@ -145,23 +214,30 @@ const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async functio
               'in the same session. Sent with `Cache-Control: no-store`'),
             400: errorResponse([errors.MISSING_FIELD, errors.REPEATED_FIELD, errors.NOT_A_FORM, errors.UNSUPPORTED_GRANT_TYPE,
               errors.CLIENT_ID_MALFORMED, errors.SCOPE_MALFORMED, errors.SCOPE_UNKNOWN, errors.SCOPE_NOT_ALLOWED, errors.SCOPE_WIDENED,
-              errors.REFRESH_TOKEN_INVALID, errors.SESSION_EXPIRED, errors.REFRESH_TOKEN_REUSED, errors.INACTIVE_USER], { oauth2: true }),
+              errors.REFRESH_TOKEN_INVALID, errors.SESSION_EXPIRED, errors.REFRESH_TOKEN_REUSED, errors.INACTIVE_USER,
+              errors.MFA_TOKEN_MALFORMED, errors.MFA_TOKEN_INVALID, errors.MFA_CODE_CONFLICT, errors.OTP_MALFORMED, errors.OTP_INVALID, errors.OTP_REPLAYED,
+              errors.RECOVERY_CODE_MALFORMED, errors.RECOVERY_CODE_INVALID, errors.RECOVERY_CODE_USED], { oauth2: true }),
             401: errorResponse([errors.BAD_CREDENTIALS], { oauth2: true }),
-            ...(opts.requireVerifiedEmail && { 403: errorResponse([errors.EMAIL_NOT_VERIFIED], { oauth2: true }) }),
+            403: mfaRequiredResponse(opts.requireVerifiedEmail),
             413: errorResponse([errors.BODY_TOO_LARGE], { oauth2: true, description: 'The body is larger than a token request can be' }),
             429: errorResponse([errors.TOO_MANY_REQUESTS], {
               oauth2: true,
-              description: 'Too many requests from this address, or too many failed logins for this username: ' +
-                'retry after the `Retry-After` seconds (no password is checked meanwhile)'
+              description: 'Too many requests from this address, too many failed logins for this username, or too many wrong ' +
+                'second-factor codes for the account: retry after the `Retry-After` seconds (no password or code is checked meanwhile)'
             }),
             503: unavailable
           }
         }
-      }, async (request) => {
+      }, async (request, reply) => {
         const form = request.body
         const grant = given(form.grant_type) ?? 'password'
-        if (grant === 'password') return await passwordGrant(form, request)
+        if (grant === 'password') {
+          const answer = await passwordGrant(form, request)
+          if (!('mfaToken' in answer)) return answer
+          return await reply.code(403).send({ ...answerBody(errors.MFA_REQUIRED.answer(), true), mfa_token: answer.mfaToken })
+        }
         if (grant === 'refresh_token') return await refreshGrant(form, request)
+        if (grant === MFA_GRANT_TYPE) return await mfaGrant(form, request)
         throw errors.UNSUPPORTED_GRANT_TYPE.create()
       })
     }

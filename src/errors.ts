@@ -574,6 +574,107 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
     when: 'A verification mail is asked for, but the account\'s email is verified already: no mail was sent'
   },
 
+  MFA_REQUIRED: {
+    status: 403,
+    detail: 'A second factor is required: send a code from the authenticator app, or a recovery code, with the mfa_token',
+    error: 'mfa_required',
+    summary: 'The password was right; a second factor is needed',
+    when: 'Password grant of an account with TOTP on: the password is right, and no session was opened. The body carries an `mfa_token` ' +
+      'for the second step (`grant_type=urn:fastify-token-auth:grant-type:mfa`)',
+    note: 'A wrong password answers 401 as ever: this tells nothing until the password is right'
+  },
+  MFA_TOKEN_MALFORMED: {
+    status: 400,
+    detail: 'Malformed mfa_token: send it as the password step gave it',
+    error: 'invalid_request',
+    summary: 'Not an mfa_token',
+    when: 'Second step: `mfa_token` is not 43 base64url characters: nothing was spent'
+  },
+  MFA_TOKEN_INVALID: {
+    status: 400,
+    detail: 'Invalid or expired mfa_token: log in again',
+    error: 'invalid_grant',
+    summary: 'An mfa_token that is no good',
+    when: 'Second step: the `mfa_token` is unknown, used already, older than 5 minutes, or spent by 5 wrong codes; or the account ' +
+      'changed since the password step (a new password, disabled, deleted, its second factor turned off)'
+  },
+  OTP_MALFORMED: {
+    status: 400,
+    detail: 'The code must be 6 digits',
+    error: 'invalid_request',
+    summary: 'Not a TOTP code',
+    when: 'A TOTP code that is not six digits: nothing was checked or counted'
+  },
+  RECOVERY_CODE_MALFORMED: {
+    status: 400,
+    detail: 'Malformed recovery code: 16 letters and digits, as they were shown (hyphens optional)',
+    error: 'invalid_request',
+    summary: 'Not a recovery code',
+    when: 'A recovery code of another shape: nothing was checked or counted'
+  },
+  MFA_CODE_CONFLICT: {
+    status: 400,
+    detail: 'Send otp or recovery_code, not both',
+    error: 'invalid_request',
+    summary: 'Two codes',
+    when: 'Second step: both `otp` and `recovery_code` were given: nothing was checked'
+  },
+  OTP_INVALID: {
+    status: 400,
+    detail: 'Invalid code',
+    error: 'invalid_grant',
+    summary: 'A wrong TOTP code',
+    when: 'The TOTP code is not the one for now (or a step either side): counted against the `mfa_token` and the account\'s limit'
+  },
+  OTP_REPLAYED: {
+    status: 400,
+    detail: 'Code already used: wait for the next one',
+    error: 'invalid_grant',
+    summary: 'A TOTP code used before',
+    when: 'The TOTP code is right but was accepted once already, or an older one was (RFC 6238 §5.2): counted as a wrong code'
+  },
+  RECOVERY_CODE_INVALID: {
+    status: 400,
+    detail: 'Invalid recovery code',
+    error: 'invalid_grant',
+    summary: 'A wrong recovery code',
+    when: 'The recovery code is not one of the account\'s: counted against the `mfa_token` and the account\'s limit'
+  },
+  RECOVERY_CODE_USED: {
+    status: 400,
+    detail: 'Recovery code already used',
+    error: 'invalid_grant',
+    summary: 'A spent recovery code',
+    when: 'The recovery code was spent before: counted as a wrong code'
+  },
+  MFA_ALREADY_ENABLED: {
+    status: 409,
+    detail: 'TOTP is already on: turn it off first to enrol another authenticator',
+    summary: 'TOTP is on already',
+    when: 'An enrolment was asked for while the account\'s TOTP is on: nothing changed'
+  },
+  MFA_NOT_PENDING: {
+    status: 400,
+    detail: 'No TOTP enrolment is waiting for a code: start one with POST /users/me/mfa/totp',
+    summary: 'Nothing to confirm',
+    when: 'A first code was sent, but no enrolment is pending (none was started, or TOTP is on already)'
+  },
+  MFA_NOT_ENABLED: {
+    status: 400,
+    detail: 'TOTP is not on',
+    summary: 'No second factor',
+    when: 'New recovery codes, or turning TOTP off, for an account whose TOTP is not on: nothing changed'
+  },
+  TOTP_SECRET_SEALED: {
+    status: 500,
+    detail: (username: string) => `fastify-token-auth: the TOTP secret of ${username} cannot be opened with this secret: was the secret changed without the CLI's rekey?`,
+    example: ['johndoe'],
+    params: ['username'],
+    use: 'thrown',
+    summary: 'A TOTP secret sealed under another secret',
+    when: 'The stored TOTP secret of an account does not open with the plugin\'s secret: its codes cannot be checked, and nothing is let through'
+  },
+
   // Thrown to a host, never answered.
   OPTIONS: {
     status: 500,

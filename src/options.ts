@@ -95,6 +95,12 @@ const ThrottleOptions = Type.Object({
   sessions: Type.Optional(addressLimit('`GET /users/me/sessions`', 60, 60)),
   introspect: Type.Optional(addressLimit('`POST /introspect`', 600, 60)),
   recovery: Type.Optional(addressLimit('the account recovery routes (`POST /password-reset`, its `/confirm`, `POST /email/verify` and `POST /users/me/email/verify-request`)', 20, 3600)),
+  mfa: Type.Optional(addressLimit('the second-factor routes under `/users/me/mfa`', 30, 3600)),
+  otpFailuresPerHour: Type.Optional(Type.Union([Type.Literal(false), Type.Integer({ minimum: 1, maximum: 1000 })], {
+    default: 10,
+    description: 'Wrong second-factor codes (TOTP or recovery) for one account in an hour, from all addresses together: past it, ' +
+      "the account's codes are not checked (429) until the hour from the first is over. Apart from the password's backoff; false: no limit."
+  })),
   loginBackoffAfter: Type.Optional(Type.Union([Type.Literal(false), Type.Integer({ minimum: 1, maximum: 1000 })], {
     default: 5,
     description: 'After this many consecutive failed logins for a username from one address, each further attempt from there ' +
@@ -277,6 +283,14 @@ export const TokenAuthOptionsSchema = Type.Object({
     default: 60,
     description: 'How long the link of an email verification mail works, in minutes.'
   })),
+  totpIssuer: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 100,
+    pattern: '^[^:]+$',
+    description: 'The issuer an authenticator app shows beside the account (in the `otpauth://` URI of a TOTP enrolment). ' +
+      "Unset: the mail option's `serviceName`, or 'fastify-token-auth'.",
+    mustBe: 'a name of 1 to 100 characters without a colon'
+  })),
   requireVerifiedEmail: Type.Optional(Type.Boolean({
     default: false,
     description: 'A correct password of an account whose email is not verified answers 403 `Email not verified` instead of tokens ' +
@@ -368,6 +382,8 @@ export interface ResolvedThrottleOptions {
   sessions: AddressLimit | false
   introspect: AddressLimit | false
   recovery: AddressLimit | false
+  mfa: AddressLimit | false
+  otpFailuresPerHour: number | false
   loginBackoffAfter: number | false
   loginBackoffMaxSeconds: number
   loginFailuresPerHour: number
@@ -398,6 +414,7 @@ export interface ResolvedOptions {
   passwordResetMinutes: number
   emailVerificationMinutes: number
   requireVerifiedEmail: boolean
+  totpIssuer?: string
   issuer?: string
   audience: string
   /** The docs options (their defaults when docs is true or false); enabled: false when docs is false. */

@@ -18,6 +18,7 @@ import introspectRoutes from '../routes/introspect.js'
 import metadataRoutes, { authorizationServerMetadata, METADATA_PATH } from '../routes/metadata.js'
 import sessionRoutes from '../routes/sessions.js'
 import tokenRoutes from '../routes/token.js'
+import mfaRoutes from '../routes/mfa.js'
 import recoveryRoutes from '../routes/recovery.js'
 import userRoutes from '../routes/users.js'
 import jwksRoutes from '../routes/jwks.js'
@@ -41,6 +42,8 @@ import { createMailer, type MailOptions } from './mail/index.js'
 import { createAccountTokenStore } from './recovery/account-tokens.js'
 import { createAfterAnswer } from './recovery/after-answer.js'
 import { createRecovery } from './recovery/recovery.js'
+import { createMfa } from './mfa/mfa.js'
+import { createMfaStore } from './mfa/mfa-store.js'
 
 export interface TokenAuthDocsOptions {
   /** The plugin's own document: its title. */
@@ -82,6 +85,15 @@ export interface TokenAuthThrottleOptions {
   introspect?: AddressLimit | false
   /** The account recovery routes together (`POST /password-reset`, its `/confirm`, `POST /email/verify`, `POST /users/me/email/verify-request`). Default 20 per hour. */
   recovery?: AddressLimit | false
+  /** The second-factor routes under `/users/me/mfa` together. Default 30 per hour. */
+  mfa?: AddressLimit | false
+  /**
+   * Wrong second-factor codes (TOTP or recovery) for one account in an hour, from all addresses
+   * together, at the token endpoint's second step and the `/users/me/mfa` routes: past it, the
+   * account's codes are not checked (429) until the hour from the first is over. Counted apart
+   * from the password's backoff. Default 10; false: no limit.
+   */
+  otpFailuresPerHour?: number | false
   /**
    * After this many consecutive failed logins for a username from one address, each further
    * attempt from there waits 1 s, 2 s, 4 s … (answered 429, no password checked). Default 5;
@@ -202,6 +214,11 @@ interface CommonOptions {
   /** How long the link of an email verification mail works, in minutes (5 to 10080). Default 60. */
   emailVerificationMinutes?: number
   /**
+   * The issuer an authenticator app shows beside the account, in the `otpauth://` URI of a TOTP
+   * enrolment. Default: `mail.serviceName`, or 'fastify-token-auth'.
+   */
+  totpIssuer?: string
+  /**
    * A correct password of an account whose email is not verified answers 403 `Email not verified`
    * instead of tokens (a wrong one answers 401 as ever). Needs a user store with `setVerifiedEmail`.
    * Default false.
@@ -316,6 +333,12 @@ export interface TokenAuthAccounts {
   adminUpdate (username: string, changes: AdminChanges, by?: AuditActor): Promise<AdminUser | undefined>
   /** Ends every session of every user, but `except` (a session id) when given; how many ended (audited as sessions.revoked_all). */
   endAllSessions (options?: { except?: string }, by?: AuditActor): Promise<number>
+  /**
+   * Turns the user's second factor off, its TOTP secret and recovery codes gone (a lost
+   * authenticator): the next login needs the password only. Sessions go on. Audited as
+   * mfa.reset; false when the user had no second factor (or there is no such user).
+   */
+  resetMfa (username: string, by?: AuditActor): Promise<boolean>
 }
 
 /** The keys that sign and verify the access tokens. */
@@ -370,12 +393,12 @@ function check (condition: boolean, message: string): void {
 }
 
 const HOUR_MS = 3_600_000
-const NO_LIMITS: Record<LimitName, false> = { token: false, registration: false, revoke: false, passwordChange: false, sessions: false, introspect: false, recovery: false }
+const NO_LIMITS: Record<LimitName, false> = { token: false, registration: false, revoke: false, passwordChange: false, sessions: false, introspect: false, recovery: false, mfa: false }
 
 /** The throttle plugin's options from the plugin's (checked, with their defaults). */
 function throttleSettings (throttle: ResolvedOptions['throttle']) {
   if (throttle === false) return { limits: NO_LIMITS, login: false as const, redis: undefined }
-  const { loginBackoffAfter: after, loginBackoffMaxSeconds: maxSeconds, loginFailuresPerHour: perHour, redis, ...limits } = throttle
+  const { loginBackoffAfter: after, loginBackoffMaxSeconds: maxSeconds, loginFailuresPerHour: perHour, otpFailuresPerHour: _otp, redis, ...limits } = throttle
   return {
     limits,
     login: after === false
@@ -516,7 +539,16 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     child.addHook('onClose', async () => { await afterAnswer.idle(); await mail?.close() })
     const recoveryTokens = createAccountTokenStore(storage.db)
     passwordRules = newPasswordRules(options.pwnedPasswords === undefined ? undefined : createBreachedPasswordCheck(options.pwnedPasswords, child.log))
-    const accounts = createAccounts({ users: storage.users, sessions: storage.sessions, passwords, newPasswordRules: passwordRules, recoveryTokens, transaction: storage.userTransaction })
+    const mfaStore = createMfaStore(storage.db, options.secret)
+    const mfa = createMfa({
+      store: mfaStore,
+      sessions: storage.sessions,
+      issuer: options.totpIssuer ?? options.mail?.serviceName ?? DEFAULT_ISSUER,
+      failuresPerHour: options.throttle === false ? false : options.throttle.otpFailuresPerHour
+    })
+    const accounts = createAccounts({
+      users: storage.users, sessions: storage.sessions, passwords, newPasswordRules: passwordRules, recoveryTokens, mfa: mfaStore, transaction: storage.userTransaction
+    })
     const recovery = mail === undefined
       ? undefined
       : createRecovery({
@@ -543,6 +575,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       throttle,
       audit,
       afterAnswer,
+      mfa,
       ...(mail !== undefined && { mail }),
       ...(recovery !== undefined && { recovery })
     }
@@ -556,6 +589,7 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
     await child.register(userRoutes, { internals, registration: base.registration, docs: routeDocs })
     await child.register(accountRoutes, { internals, docs: routeDocs })
     await child.register(sessionRoutes, { internals, docs: routeDocs })
+    await child.register(mfaRoutes, { internals, docs: routeDocs })
     await child.register(adminRoutes, { internals, docs: routeDocs })
     if (recovery === undefined) {
       child.log.debug('fastify-token-auth: no mail option, so no password reset or email verification routes: pass mail: { send, resetUrl, verifyUrl } to have them')
@@ -624,7 +658,8 @@ export default fp<TokenAuthOptions>(async function tokenAuth (host, opts) {
       get: async (username) => await accounts.get(username),
       setAdmin: async (username, isAdmin, by) => await accounts.setAdmin(username, isAdmin, asAdmin(by)),
       adminUpdate: async (username, changes, by) => await accounts.adminUpdate(username, changes, asAdmin(by)),
-      endAllSessions: async (options = {}, by) => await accounts.endAllSessions(options, asAdmin(by))
+      endAllSessions: async (options = {}, by) => await accounts.endAllSessions(options, asAdmin(by)),
+      resetMfa: async (username, by) => await internals.mfa.reset(username, byHost(by))
     } satisfies TokenAuthAccounts),
     sessions: Object.freeze({
       list: async (username: string) => await sessions.list(username),

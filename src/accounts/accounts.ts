@@ -1,6 +1,7 @@
 import { errors } from '../errors.js'
 import { ADMIN_SCOPE } from '../scopes/scopes.js'
 import type { AccountTokenStore } from '../recovery/account-tokens.js'
+import type { MfaStore } from '../mfa/mfa-store.js'
 import type { SessionStore } from '../sessions/session-store.js'
 import { checkNewAccount, checkProfile } from './account-rules.js'
 import { newPasswordProblem, passwordLengthProblem, PasswordRuleError, type NewPasswordRules, type PasswordHasher } from './passwords.js'
@@ -13,6 +14,7 @@ export type AccountEvent =
   | 'user.admin_granted' | 'user.admin_revoked' | 'user.updated' | 'sessions.revoked_all'
   | 'password.reset' | 'email.verified'
   | 'password_reset.requested' | 'email.verification_sent' | 'recovery_mail.throttled'
+  | 'mfa.enrolment_started' | 'mfa.enabled' | 'mfa.disabled' | 'mfa.reset' | 'mfa.recovery_codes_replaced' | 'mfa.code_failed'
 
 export interface AccountAuditFields {
   /** The account changed; absent for a change of every account (`sessions.revoked_all`). */
@@ -133,6 +135,8 @@ export interface AccountParts {
   newPasswordRules?: NewPasswordRules
   /** The one-time tokens of account recovery: a new password or a deletion revokes the user's. */
   recoveryTokens?: Pick<AccountTokenStore, 'revoke'>
+  /** The second factors: a deletion removes the user's (a host's store has no foreign key to take it). */
+  mfa?: Pick<MfaStore, 'remove'>
   /**
    * Runs `write` in one transaction, with a store whose writes commit together or not at all
    * (the built-in store); without it, an administrator's update checks everything first.
@@ -180,7 +184,7 @@ const atOnce: PasswordCheckRunner = async (check) => await check()
  * The account is written first and its sessions ended after, which the login gate relies on
  * (see src/sessions/session-gate.ts). An audit line follows each write as soon as it is made.
  */
-export function createAccounts ({ users, sessions, passwords, newPasswordRules = newPasswordProblem, recoveryTokens, transaction }: AccountParts) {
+export function createAccounts ({ users, sessions, passwords, newPasswordRules = newPasswordProblem, recoveryTokens, mfa, transaction }: AccountParts) {
   async function stored (user: NewUser, audit: AccountAudit, event: 'user.registered' | 'user.created'): Promise<UserRecord> {
     const record = await users.create(user)
     audit(event, {
@@ -334,6 +338,7 @@ export function createAccounts ({ users, sessions, passwords, newPasswordRules =
       change.audit('user.deleted', { username, session: change.session })
       await sessions.endAll(username)
       await recoveryTokens?.revoke(username)
+      await mfa?.remove(username)
     },
 
     /** An account deleted by an administrator, with its sessions; false when there is no such user. Deleting oneself is refused (OWN_ACCOUNT_DELETED). */
@@ -343,6 +348,7 @@ export function createAccounts ({ users, sessions, passwords, newPasswordRules =
       by.audit('user.deleted', { username })
       await sessions.endAll(username)
       await recoveryTokens?.revoke(username)
+      await mfa?.remove(username)
       return true
     },
 

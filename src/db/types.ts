@@ -30,6 +30,8 @@ export interface SessionsTable {
   scope: Generated<string | null>
   /** The OAuth2 client the login named (its access tokens' `client_id`); null for the configured first-party one. */
   client_id: Generated<string | null>
+  /** How the login was authenticated (RFC 8176 methods, space-separated: `pwd`, `pwd otp`); null when not recorded. */
+  amr: Generated<string | null>
 }
 
 /** The refresh tokens of the sessions, stored as SHA-256 hashes only. */
@@ -55,6 +57,43 @@ export interface AccountTokensTable {
   expires_at: string
 }
 
+/** A user's TOTP factor: pending until its first code, then on. Times are ISO 8601 (UTC). */
+export interface MfaFactorsTable {
+  username: string
+  /** The base32 secret, sealed with AES-256-GCM under a key derived from the plugin's secret. */
+  totp_secret: string
+  created_at: string
+  /** Null while the enrolment waits for its first code. */
+  enabled_at: string | null
+  /** The last time step a code was accepted for (bigint: PostgreSQL answers it as a string). */
+  last_step: number | string | null
+  /** Wrong codes since `failures_since`, counted against the account's limit. */
+  failures: Generated<number>
+  failures_since: string | null
+}
+
+/** A user's recovery codes, stored as SHA-256 hashes; a used one is kept, marked. */
+export interface MfaRecoveryCodesTable {
+  code_hash: string
+  username: string
+  created_at: string
+  used_at: string | null
+}
+
+/** The second step of a login whose password was right: its `mfa_token` as a SHA-256 hash. */
+export interface MfaChallengesTable {
+  token_hash: string
+  username: string
+  /** SHA-256 of the password hash the login was checked against. */
+  credential: string
+  scope: string
+  client_id: string | null
+  user_agent: string | null
+  failures: Generated<number>
+  created_at: string
+  expires_at: string
+}
+
 /** The tables of the plugin's own (with the built-in user store), for a host's queries on its database. */
 export interface AuthDatabase {
   users: UsersTable
@@ -62,6 +101,9 @@ export interface AuthDatabase {
   refresh_tokens: RefreshTokensTable
   signing_keys: SigningKeysTable
   account_tokens: AccountTokensTable
+  mfa_factors: MfaFactorsTable
+  mfa_recovery_codes: MfaRecoveryCodesTable
+  mfa_challenges: MfaChallengesTable
 }
 
 /**

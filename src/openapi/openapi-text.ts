@@ -2,6 +2,7 @@
 // how to log in with each doc page, and when each error status is answered.
 
 import { errors } from '../errors.js'
+import { MFA_GRANT_TYPE } from '../mfa/mfa.js'
 
 export interface TagObject {
   name: string
@@ -17,6 +18,7 @@ export const DEFAULT_DOCS_LEAD = 'OAuth2 password flow with JWT bearer tokens.'
 export const AUTH_TAGS: TagObject[] = [
   { name: 'auth', description: 'Logging in: the OAuth2 token endpoint (password and refresh grants) and token revocation.' },
   { name: 'users', description: 'Registration, and the current user\'s account: profile, password, deletion; with mail, a forgotten password reset and the proof of an email address.' },
+  { name: 'mfa', description: 'The current user\'s second factor: TOTP enrolment, recovery codes, turning it off. A login of an account with TOTP on takes a second step at the token endpoint.' },
   { name: 'sessions', description: 'Logging out, and the current user\'s sessions (one per login).' },
   { name: 'admin', description: 'Every account and session, for a token granted the `admin` scope (only administrators may be).' }
 ]
@@ -26,7 +28,11 @@ export function securitySchemeDescription (tokenUrl: string): string {
   return `OAuth2 password flow: \`POST ${tokenUrl}\` with a form-encoded \`username\` and \`password\` answers an access ` +
     'token (a JWT) and a refresh token. Send the access token as `Authorization: Bearer <access_token>`.\n\n' +
     'In Swagger UI\'s **Authorize** dialog, enter the username and password only: `client_id` and `client_secret` are ' +
-    'not needed and can be left empty (a `client_id` given names the client in the tokens; the secret is ignored).'
+    'not needed and can be left empty (a `client_id` given names the client in the tokens; the secret is ignored).\n\n' +
+    '**Accounts with TOTP on:** Authorize does the password step only, and shows an error (`mfa_required`, 403). Finish the ' +
+    `login with *Try it out* on \`POST ${tokenUrl}\`: the same username and password answer the \`mfa_token\`; send it ` +
+    `again with \`grant_type\` set to \`${MFA_GRANT_TYPE}\` and the 6-digit \`otp\` (or a \`recovery_code\`). The answer ` +
+    'holds the access token, for `Authorization: Bearer <access_token>` outside this page.'
 }
 
 export interface DescriptionOptions {

@@ -33,8 +33,9 @@ export const OAuth2Error = Type.Object({
     Type.Literal('unsupported_grant_type'),
     Type.Literal('invalid_scope'),
     Type.Literal('invalid_client'),
-    Type.Literal('insufficient_scope')
-  ], { description: 'The RFC 6749 error code (RFC 6750\'s `insufficient_scope` at the introspection endpoint)', examples: ['invalid_grant'] }),
+    Type.Literal('insufficient_scope'),
+    Type.Literal('mfa_required')
+  ], { description: 'The RFC 6749 error code (RFC 6750\'s `insufficient_scope` at the introspection endpoint; `mfa_required` when a password grant needs its second step)', examples: ['invalid_grant'] }),
   error_description: Type.String({ description: 'What went wrong, for people', examples: [badCredentials.error_description] })
 }, {
   $id: 'TokenAuth.OAuth2Error',

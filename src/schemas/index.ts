@@ -5,7 +5,7 @@ import { Introspection, IntrospectForm } from './discovery.js'
 import { AdminUser, AdminUserList, AdminUserUpdate, EndedSessions } from './admin.js'
 import { Jwk, JwkSet } from './jwks.js'
 import { Session, SessionList } from './session.js'
-import { RevokeForm, Token, TokenForm } from './token.js'
+import { MfaRequired, RevokeForm, Token, TokenForm } from './token.js'
 import { AccountDeletion, PasswordChange, User, UserCreate, UserUpdate } from './user.js'
 
 export { ref } from './ref.js'
@@ -22,6 +22,7 @@ export const authSchemaMap = {
   AccountDeletion,
   TokenForm,
   Token,
+  MfaRequired,
   RevokeForm,
   IntrospectForm,
   Introspection,

@@ -1,20 +1,30 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { MFA_GRANT_TYPE } from '../mfa/mfa.js'
+import { OAuth2Error } from './errors.js'
 import { PASSWORD_EXAMPLE, USERNAME_EXAMPLE } from './user.js'
 
 const ACCESS_TOKEN_EXAMPLE = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJqb2huZG9lIn0.c2lnbmF0dXJl'
 const REFRESH_TOKEN_EXAMPLE = 'q3Vn0d0vX9mT2wJfY8cKp1sR4uE6hA7bL5zN0xQyW2E'
+export const MFA_TOKEN_EXAMPLE = 'Hx2c9QmZ0vT7yR4kW1pN8sL3fJ6dB5aE0gU2iO9tK7c'
+const RECOVERY_CODE_EXAMPLE = '7k2m-q9xd-4hv0-bn3s'
 
 // The OAuth2 token request (RFC 6749 §4.3.2 password grant, §6 refresh), form-encoded. Which
 // fields a grant needs, and whether they are empty, is checked by the token route itself, so
 // that every problem gets an RFC 6749 error code.
 export const TokenForm = Type.Object({
   grant_type: Type.Optional(Type.String({
-    description: '`password` (the default) or `refresh_token`',
+    description: `\`password\` (the default), \`refresh_token\`, or \`${MFA_GRANT_TYPE}\` for the second step of a login that answered \`mfa_required\``,
     examples: ['password']
   })),
   username: Type.Optional(Type.String({ description: 'For the password grant. Case-sensitive', examples: [USERNAME_EXAMPLE] })),
   password: Type.Optional(Type.String({ format: 'password', description: 'For the password grant', examples: [PASSWORD_EXAMPLE] })),
   refresh_token: Type.Optional(Type.String({ description: 'For the refresh_token grant: the refresh token of the last token response', examples: [REFRESH_TOKEN_EXAMPLE] })),
+  mfa_token: Type.Optional(Type.String({
+    description: `For the \`${MFA_GRANT_TYPE}\` grant: the \`mfa_token\` of the password grant's \`mfa_required\` answer (single use, 5 minutes)`,
+    examples: [MFA_TOKEN_EXAMPLE]
+  })),
+  otp: Type.Optional(Type.String({ description: 'For the second step: the 6-digit code the authenticator app shows now', examples: ['123456'] })),
+  recovery_code: Type.Optional(Type.String({ description: 'For the second step, instead of `otp`: one of the recovery codes (spent by its use)', examples: [RECOVERY_CODE_EXAMPLE] })),
   scope: Type.Optional(Type.String({
     description: 'Space-separated scopes to grant (RFC 6749 §3.3). Password grant: absent or empty, every scope the account may have but `admin`; ' +
       'a scope the account may not have is left out. Refresh grant: absent or empty, the session\'s; fewer narrow the session for good',
@@ -29,7 +39,7 @@ export const TokenForm = Type.Object({
   client_secret: Type.Optional(Type.String({ format: 'password', description: 'Not needed: leave it empty (any value is accepted and ignored)', examples: [''] }))
 }, {
   $id: 'TokenAuth.TokenForm',
-  description: 'OAuth2 token request: the password grant, or the refresh_token grant',
+  description: 'OAuth2 token request: the password grant, the refresh_token grant, or the second step of a login with TOTP',
   examples: [{ grant_type: 'password', username: USERNAME_EXAMPLE, password: PASSWORD_EXAMPLE }]
 })
 export type TokenForm = Static<typeof TokenForm>
@@ -62,3 +72,16 @@ export const RevokeForm = Type.Object({
   examples: [{ token: REFRESH_TOKEN_EXAMPLE, token_type_hint: 'refresh_token' }]
 })
 export type RevokeForm = Static<typeof RevokeForm>
+
+// The password grant's answer for an account with TOTP on: an OAuth2 error with the token of the second step.
+export const MfaRequired = Type.Object({
+  ...OAuth2Error.properties,
+  mfa_token: Type.Optional(Type.String({
+    description: `With \`mfa_required\`: send it with \`otp\` (or \`recovery_code\`) and \`grant_type=${MFA_GRANT_TYPE}\` within 5 minutes. Single use`,
+    examples: [MFA_TOKEN_EXAMPLE]
+  }))
+}, {
+  $id: 'TokenAuth.MfaRequired',
+  description: 'A 403 of the token endpoint: `mfa_required` (with an `mfa_token`), or another RFC 6749 error'
+})
+export type MfaRequired = Static<typeof MfaRequired>

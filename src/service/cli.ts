@@ -3,10 +3,13 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
+import type { AuthDatabase } from '../db/types.js'
 import {
-  AccountRuleError, backupSqliteDatabase, KeyUnsealError, resealSigningKeys, BackupError, DatabaseUnavailableError, errors, hashPassword, newResourceServerSecret, parseDatabaseUrl,
+  AccountRuleError, backupSqliteDatabase, KeyUnsealError, BackupError, DatabaseUnavailableError, errors, hashPassword, newResourceServerSecret, parseDatabaseUrl,
   emailVerified, packageInfo, PasswordRuleError, RESOURCE_SERVER_ID_PATTERN, resourceServerSecretHash, tokenAuth, UsernameTakenError, type AccountIssue, type AppliedMigration, type AuditActor, type UserRecord
 } from '../index.js'
+import { resealTotpSecretsIn } from '../mfa/mfa-store.js'
+import { resealSigningKeysIn } from '../tokens/key-ring.js'
 import { cliActor, cliLogger } from './cli-audit.js'
 import { resolveJwtSecret } from './secret.js'
 import { ConfigError, loadConfig, loadEnvFile, type Config } from './config.js'
@@ -26,13 +29,14 @@ Commands:
   revoke-sessions NAME        end every session of the user (signs them out everywhere)
   grant-admin NAME            make the user an administrator (a login may be granted the admin scope)
   verify-email NAME           mark the user's email address verified, as a verification mail would
+  mfa-reset NAME              turn the user's second factor (TOTP and recovery codes) off: a lost authenticator
   revoke-admin NAME           take the user's admin rights and end their sessions holding admin
   hash-password --password-stdin
   new-resource-server NAME    a secret for a resource server to call POST /introspect with (printed once),
                               and the INTROSPECTION_CLIENTS entry to add for it
   rotate-key                  publish a new signing key (ES256, EdDSA, RS256), which signs once verifiers
                               have had time to fetch it; the running instances pick it up by themselves
-  rekey --old-secret-stdin    seal the stored signing keys again under the current JWT_SECRET, after it
+  rekey --old-secret-stdin    seal the stored signing keys and TOTP secrets again under the current JWT_SECRET, after it
                               changed (the previous secret is read from standard input)
   migrate                     apply pending database migrations (for deploy pipelines)
   backup PATH                 write a consistent copy of the SQLite database to the new file PATH
@@ -65,7 +69,7 @@ const usageError = (message: string) => new CliError(`${message}\n\n${USAGE}`, 2
 
 const OWN_CHANGES = [errors.OWN_ADMIN_RIGHTS, errors.OWN_ACCOUNT_DISABLED, errors.OWN_ACCOUNT_DELETED]
 
-const COMMANDS = ['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'verify-email', 'hash-password', 'migrate', 'backup', 'rotate-key', 'rekey']
+const COMMANDS = ['create-user', 'set-password', 'disable', 'enable', 'list', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'verify-email', 'mfa-reset', 'hash-password', 'migrate', 'backup', 'rotate-key', 'rekey']
 
 /** An optional profile field: empty means none. */
 const profileField = (value: string | undefined) => value === undefined || value.trim() === '' ? null : value
@@ -120,16 +124,22 @@ async function pluginHost (db: Kysely<any>, config: Config, io: CliIo): Promise<
 }
 
 /** `rotate-key` and `rekey`: the signing keys in the database, under the service's own secret and algorithm. */
-async function keyCommand (db: Kysely<any>, command: 'rotate-key' | 'rekey', config: Config, values: { 'old-secret-stdin'?: boolean }, io: CliIo, by: AuditActor): Promise<void> {
+async function keyCommand (db: Kysely<AuthDatabase>, command: 'rotate-key' | 'rekey', config: Config, values: { 'old-secret-stdin'?: boolean }, io: CliIo, by: AuditActor): Promise<void> {
   const log = cliLogger(io.stderr) as FastifyBaseLogger
   const secret = await resolveJwtSecret(config, log)
   if (command === 'rekey') {
     if (values['old-secret-stdin'] !== true) throw usageError('rekey needs --old-secret-stdin (secrets are never taken as arguments)')
     const previous = await readPassword(io)
     try {
-      const count = await resealSigningKeys(db, previous, secret)
-      log.info({ audit: 'signing_key.resealed', ...by, keys: count }, 'audit: signing_key.resealed')
-      io.stdout.write(`Sealed ${count} signing key${count === 1 ? '' : 's'} again under the current JWT_SECRET\n`)
+      // The signing keys and the TOTP secrets together, or neither.
+      const { keys, totp } = await db.transaction().execute(async (trx) => {
+        const keys = await resealSigningKeysIn(trx, previous, secret)
+        const totp = await resealTotpSecretsIn(trx, previous, secret)
+        if (totp === undefined) throw new CliError('The previous secret does not open every stored TOTP secret either: nothing was changed', 1)
+        return { keys, totp }
+      })
+      log.info({ audit: 'signing_key.resealed', ...by, keys, totpSecrets: totp }, 'audit: signing_key.resealed')
+      io.stdout.write(`Sealed ${keys} signing key${keys === 1 ? '' : 's'} and ${totp} TOTP secret${totp === 1 ? '' : 's'} again under the current JWT_SECRET\n`)
     } catch (error) {
       if (error instanceof KeyUnsealError) throw new CliError(`The previous secret does not open signing key ${error.kid} either: nothing was changed`, 1)
       throw error
@@ -229,6 +239,15 @@ async function accountCommand (app: FastifyInstance, command: string, username: 
       const account = await accounts.adminUpdate(username, { emailVerified: true }, by)
       if (account === undefined) throw noSuchUser()
       out(`${account.email ?? ''} is the verified address of ${username}`)
+      return
+    }
+    case 'mfa-reset': {
+      if (!await accounts.resetMfa(username, by)) {
+        await mustExist()
+        out(`${username} has no second factor: nothing to turn off`)
+        return
+      }
+      out(`The second factor of ${username} is off: the next login needs the password only`)
       return
     }
     case 'revoke-admin': {

@@ -32,7 +32,7 @@ function integerOf (schema: TInteger, path: string, { minimum, description, defa
 }
 
 /** A RATE_LIMIT_* setting for a throttle.* limit: its default written as N/PERIOD. */
-function rateOf (name: 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions' | 'introspect' | 'recovery') {
+function rateOf (name: 'token' | 'registration' | 'revoke' | 'passwordChange' | 'sessions' | 'introspect' | 'recovery' | 'mfa') {
   const schema = throttleOption[name]
   return Type.String({
     pattern: RATE_PATTERN,
@@ -104,6 +104,14 @@ export const ConfigSchema = Type.Object({
   REGISTRATION: Type.Union(option.registration.anyOf, { default: option.registration.default, description: option.registration.description, option: 'registration' }),
   PASSWORD_RESET_MINUTES: integerOf(option.passwordResetMinutes, 'passwordResetMinutes'),
   EMAIL_VERIFICATION_MINUTES: integerOf(option.emailVerificationMinutes, 'emailVerificationMinutes'),
+  TOTP_ISSUER: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 100,
+    pattern: option.totpIssuer.pattern,
+    expected: option.totpIssuer.mustBe,
+    description: 'The issuer an authenticator app shows beside the account (the `otpauth://` URI of a TOTP enrolment). Unset: `SERVICE_NAME`.',
+    option: 'totpIssuer'
+  })),
   REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false, description: option.requireVerifiedEmail.description, option: 'requireVerifiedEmail' }),
   RATE_LIMIT_TOKEN: rateOf('token'),
   RATE_LIMIT_REGISTRATION: rateOf('registration'),
@@ -112,6 +120,12 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_SESSIONS: rateOf('sessions'),
   RATE_LIMIT_INTROSPECT: rateOf('introspect'),
   RATE_LIMIT_RECOVERY: rateOf('recovery'),
+  RATE_LIMIT_MFA: rateOf('mfa'),
+  OTP_FAILURES_PER_HOUR: integerOf(throttleOption.otpFailuresPerHour.anyOf[1], 'throttle.otpFailuresPerHour', {
+    minimum: 0,
+    default: throttleOption.otpFailuresPerHour.default,
+    description: `${throttleOption.otpFailuresPerHour.description as string} Here 0 for false.`
+  }),
   LOGIN_BACKOFF_AFTER: integerOf(throttleOption.loginBackoffAfter.anyOf[1], 'throttle.loginBackoffAfter', {
     minimum: 0,
     default: throttleOption.loginBackoffAfter.default,
@@ -321,7 +335,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, { server = tru
   if (!problems.has('SESSION_MAX_DAYS') && !problems.has('REFRESH_TOKEN_EXPIRE_DAYS') && config.SESSION_MAX_DAYS < config.REFRESH_TOKEN_EXPIRE_DAYS) {
     problems.set('SESSION_MAX_DAYS', `SESSION_MAX_DAYS=${config.SESSION_MAX_DAYS}: must be at least REFRESH_TOKEN_EXPIRE_DAYS (${config.REFRESH_TOKEN_EXPIRE_DAYS})`)
   }
-  for (const key of ['RATE_LIMIT_TOKEN', 'RATE_LIMIT_REGISTRATION', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_PASSWORD_CHANGE', 'RATE_LIMIT_SESSIONS', 'RATE_LIMIT_INTROSPECT', 'RATE_LIMIT_RECOVERY'] as const) {
+  for (const key of ['RATE_LIMIT_TOKEN', 'RATE_LIMIT_REGISTRATION', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_PASSWORD_CHANGE', 'RATE_LIMIT_SESSIONS', 'RATE_LIMIT_INTROSPECT', 'RATE_LIMIT_RECOVERY', 'RATE_LIMIT_MFA'] as const) {
     const limit = problems.has(key) ? false : addressLimit(config[key])
     if (limit === false) continue
     const [maxCount, maxSeconds] = [ADDRESS_LIMIT.max.maximum as number, ADDRESS_LIMIT.windowSeconds.maximum as number]

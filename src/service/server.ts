@@ -121,6 +121,7 @@ async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
     passwordResetMinutes: config.PASSWORD_RESET_MINUTES,
     emailVerificationMinutes: config.EMAIL_VERIFICATION_MINUTES,
     requireVerifiedEmail: config.REQUIRE_VERIFIED_EMAIL,
+    totpIssuer: config.TOTP_ISSUER ?? config.SERVICE_NAME,
     ...(config.PWNED_PASSWORDS_URL !== undefined && { pwnedPasswords: { url: config.PWNED_PASSWORDS_URL, failClosed: config.PWNED_PASSWORDS_FAIL_CLOSED } }),
     redisUrl: config.REDIS_URL,
     corsOrigins: corsOrigins(config.CORS_ORIGINS),
@@ -135,6 +136,8 @@ async function buildServer (config: Config, metrics?: ServiceMetricsOptions) {
       sessions: addressLimit(config.RATE_LIMIT_SESSIONS),
       introspect: addressLimit(config.RATE_LIMIT_INTROSPECT),
       recovery: addressLimit(config.RATE_LIMIT_RECOVERY),
+      mfa: addressLimit(config.RATE_LIMIT_MFA),
+      otpFailuresPerHour: config.OTP_FAILURES_PER_HOUR === 0 ? false : config.OTP_FAILURES_PER_HOUR,
       loginBackoffAfter: config.LOGIN_BACKOFF_AFTER === 0 ? false : config.LOGIN_BACKOFF_AFTER,
       loginBackoffMaxSeconds: config.LOGIN_BACKOFF_MAX_SECONDS,
       loginFailuresPerHour: config.LOGIN_FAILURES_PER_HOUR

@@ -17,8 +17,8 @@ export interface SessionGateParts {
  * login in flight across a password change, a disabling or a deletion never keeps a session.
  */
 export async function startCurrentSession (parts: SessionGateParts, granted: UserRecord, password: string,
-  login: { userAgent: string | undefined, scope: string, clientId: string | null }): Promise<{ session: SessionRecord, refreshToken: string } | undefined> {
-  const started = await parts.sessions.start(granted.username, login.userAgent, login.scope, login.clientId)
+  login: { userAgent: string | undefined, scope: string, clientId: string | null, amr: string }): Promise<{ session: SessionRecord, refreshToken: string } | undefined> {
+  const started = await parts.sessions.start(granted.username, login.userAgent, login.scope, login.clientId, login.amr)
   if (started === undefined) return undefined
   const now = await parts.users.findByUsername(granted.username)
   if (now === undefined || !await stillCurrent(parts, granted, now, password)) {

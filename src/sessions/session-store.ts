@@ -40,6 +40,8 @@ export interface SessionRecord {
   scope: string | null
   /** The OAuth2 client the login named; null for the configured first-party client. */
   clientId: string | null
+  /** How the login was authenticated (RFC 8176: `pwd`, `pwd otp`), space-separated; null when not recorded. */
+  amr: string | null
 }
 
 /** What a refresh does to its session's scopes. */
@@ -68,7 +70,8 @@ function toRecord (row: Selectable<SessionsTable>): SessionRecord {
     lastUsedAt: row.last_used_at,
     expiresAt: row.expires_at,
     scope: row.scope,
-    clientId: row.client_id
+    clientId: row.client_id,
+    amr: row.amr
   }
 }
 
@@ -103,7 +106,7 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
     tokenWithSession: db.selectFrom('refresh_tokens')
       .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
       .select(['refresh_tokens.spent_at', 'sessions.id', 'sessions.username', 'sessions.user_agent', 'sessions.created_at',
-        'sessions.last_used_at', 'sessions.expires_at', 'sessions.absolute_expires_at', 'sessions.scope', 'sessions.client_id'])
+        'sessions.last_used_at', 'sessions.expires_at', 'sessions.absolute_expires_at', 'sessions.scope', 'sessions.client_id', 'sessions.amr'])
       .where('refresh_tokens.token_hash', '=', '').compile(),
     spend: db.updateTable('refresh_tokens').set({ spent_at: '' }).where('token_hash', '=', '').where('spent_at', 'is', null).compile(),
     spentAt: db.selectFrom('refresh_tokens').select('spent_at').where('token_hash', '=', '').compile(),
@@ -169,7 +172,7 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
      * Opens a session for a login and issues its first refresh token; undefined when the account
      * was deleted meanwhile (its foreign key fails). Expired sessions are cleared on the way.
      */
-    async start (username: string, userAgent: string | undefined, scope: string, clientId: string | null = null): Promise<{ session: SessionRecord, refreshToken: string } | undefined> {
+    async start (username: string, userAgent: string | undefined, scope: string, clientId: string | null = null, amr: string | null = null): Promise<{ session: SessionRecord, refreshToken: string } | undefined> {
       const nowMs = Date.now()
       const now = iso(nowMs)
       const absolute = nowMs + policy.sessionMaxDays * DAY_MS
@@ -182,7 +185,8 @@ export function createSessionStore (db: Kysely<AuthDatabase>, policy: SessionPol
         expires_at: iso(Math.min(nowMs + idleMs, absolute)),
         absolute_expires_at: iso(absolute),
         scope,
-        client_id: clientId
+        client_id: clientId,
+        amr
       }
       try {
         return await inWriteTransaction(db, async (trx) => {

@@ -100,14 +100,17 @@ async function insertKey (db: Kysely<AuthDatabase>, algorithm: AsymmetricAlgorit
  * `oldSecret` does not open, and nothing is written.
  */
 export async function resealSigningKeys (db: Kysely<AuthDatabase>, oldSecret: string, newSecret: string): Promise<number> {
-  return await db.transaction().execute(async (trx) => {
-    const rows = await trx.selectFrom('signing_keys').selectAll().execute()
-    for (const row of rows) {
-      const pem = openPrivateKey(row.private_key, oldSecret, row.kid).export({ format: 'pem', type: 'pkcs8' }).toString()
-      await trx.updateTable('signing_keys').set({ private_key: sealPrivateKey(pem, newSecret, row.kid) }).where('kid', '=', row.kid).execute()
-    }
-    return rows.length
-  })
+  return await db.transaction().execute(async (trx) => await resealSigningKeysIn(trx, oldSecret, newSecret))
+}
+
+/** As resealSigningKeys, within a transaction of the caller's. */
+export async function resealSigningKeysIn (trx: Kysely<AuthDatabase>, oldSecret: string, newSecret: string): Promise<number> {
+  const rows = await trx.selectFrom('signing_keys').selectAll().execute()
+  for (const row of rows) {
+    const pem = openPrivateKey(row.private_key, oldSecret, row.kid).export({ format: 'pem', type: 'pkcs8' }).toString()
+    await trx.updateTable('signing_keys').set({ private_key: sealPrivateKey(pem, newSecret, row.kid) }).where('kid', '=', row.kid).execute()
+  }
+  return rows.length
 }
 
 /**

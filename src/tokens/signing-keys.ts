@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { seal, unseal } from './seal.js'
 
 // The keys that sign access tokens under an asymmetric algorithm: made here, named by their
 // RFC 7638 thumbprint, published as RFC 7517 JWKs, and their private halves sealed with
@@ -77,32 +78,18 @@ export class KeyUnsealError extends Error {
   }
 }
 
-const SEAL_VERSION = 'v1'
-const SEAL_INFO = 'fastify-token-auth signing key seal v1'
+const SEAL = (kid: string) => ({ info: 'fastify-token-auth signing key seal v1', aad: kid })
 
-function sealingKey (secret: string, salt: Buffer): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, salt, SEAL_INFO, 32))
-}
-
-/** The private key sealed under `secret` (AES-256-GCM, its `kid` as associated data): `v1.salt.iv.tag.ciphertext`. */
+/** The private key sealed under `secret` (see seal.ts; its `kid` as associated data). */
 export function sealPrivateKey (privatePem: string, secret: string, kid: string): string {
-  const salt = randomBytes(16)
-  const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', sealingKey(secret, salt), iv)
-  cipher.setAAD(Buffer.from(kid))
-  const ciphertext = Buffer.concat([cipher.update(privatePem, 'utf8'), cipher.final()])
-  return [SEAL_VERSION, salt, iv, cipher.getAuthTag(), ciphertext].map((part) => typeof part === 'string' ? part : part.toString('base64url')).join('.')
+  return seal(privatePem, secret, SEAL(kid))
 }
 
 /** The private key a seal holds, or a KeyUnsealError when `secret` (or the `kid`) is not the one it was sealed with. */
 export function openPrivateKey (sealed: string, secret: string, kid: string): KeyObject {
-  const [version, salt, iv, tag, ciphertext] = sealed.split('.')
-  if (version !== SEAL_VERSION || salt === undefined || iv === undefined || tag === undefined || ciphertext === undefined) throw new KeyUnsealError(kid)
+  const pem = unseal(sealed, secret, SEAL(kid))
+  if (pem === undefined) throw new KeyUnsealError(kid)
   try {
-    const decipher = createDecipheriv('aes-256-gcm', sealingKey(secret, Buffer.from(salt, 'base64url')), Buffer.from(iv, 'base64url'))
-    decipher.setAAD(Buffer.from(kid))
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'))
-    const pem = Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8')
     return createPrivateKey(pem)
   } catch {
     throw new KeyUnsealError(kid)

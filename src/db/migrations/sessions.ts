@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely'
+import type { ColumnDefinitionBuilder, Kysely, Migration } from 'kysely'
 import type { MigrationSet } from '../migrate.js'
 
 /**
@@ -117,6 +117,61 @@ export function createAccountTokens (usersTable: boolean): Migration {
   }
 }
 
+/**
+ * A second factor (TOTP) per user with its recovery codes, the pending second steps of logins
+ * (`mfa_token`s), and how each session was authenticated (its tokens' `amr`). Secrets are sealed
+ * and codes and tokens stored as SHA-256 hashes only.
+ */
+export function createMfaTables (usersTable: boolean): Migration {
+  const owner = (col: ColumnDefinitionBuilder) => usersTable ? col.notNull().references('users.username').onDelete('cascade') : col.notNull()
+  return {
+    async up (db: Kysely<any>) {
+      await db.schema.createTable('mfa_factors')
+        .addColumn('username', 'text', (col) => owner(col).primaryKey())
+        // Sealed with AES-256-GCM under a key derived from the plugin's secret.
+        .addColumn('totp_secret', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        // Null while the enrolment waits for its first code.
+        .addColumn('enabled_at', 'text')
+        // The last time step a code was accepted for: an older or equal one is a replay.
+        .addColumn('last_step', 'bigint')
+        // Wrong codes in the window that started at failures_since.
+        .addColumn('failures', 'integer', (col) => col.notNull().defaultTo(0))
+        .addColumn('failures_since', 'text')
+        .execute()
+      await db.schema.createTable('mfa_recovery_codes')
+        .addColumn('code_hash', 'text', (col) => col.primaryKey())
+        .addColumn('username', 'text', (col) => owner(col))
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .addColumn('used_at', 'text')
+        .execute()
+      await db.schema.createIndex('mfa_recovery_codes_username').on('mfa_recovery_codes').column('username').execute()
+      await db.schema.createTable('mfa_challenges')
+        .addColumn('token_hash', 'text', (col) => col.primaryKey())
+        .addColumn('username', 'text', (col) => owner(col))
+        // SHA-256 of the password hash the login was checked against: a new password voids it.
+        .addColumn('credential', 'text', (col) => col.notNull())
+        .addColumn('scope', 'text', (col) => col.notNull())
+        .addColumn('client_id', 'text')
+        .addColumn('user_agent', 'text')
+        .addColumn('failures', 'integer', (col) => col.notNull().defaultTo(0))
+        .addColumn('created_at', 'text', (col) => col.notNull())
+        .addColumn('expires_at', 'text', (col) => col.notNull())
+        .execute()
+      await db.schema.createIndex('mfa_challenges_username').on('mfa_challenges').column('username').execute()
+      await db.schema.createIndex('mfa_challenges_expires_at').on('mfa_challenges').column('expires_at').execute()
+      // Space-separated RFC 8176 methods; null for a session opened before they were recorded, or by a host's issueToken.
+      await db.schema.alterTable('sessions').addColumn('amr', 'text').execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.alterTable('sessions').dropColumn('amr').execute()
+      await db.schema.dropTable('mfa_challenges').execute()
+      await db.schema.dropTable('mfa_recovery_codes').execute()
+      await db.schema.dropTable('mfa_factors').execute()
+    }
+  }
+}
+
 /** The session tables alone, in a database of their own beside a host's user store. */
 export const sessionMigrations: MigrationSet = {
   table: 'auth_session_migrations',
@@ -126,6 +181,7 @@ export const sessionMigrations: MigrationSet = {
     '0003_add_session_scope': addSessionScope,
     '0004_add_session_client': addSessionClient,
     '0005_create_signing_keys': createSigningKeys,
-    '0006_create_account_tokens': createAccountTokens(false)
+    '0006_create_account_tokens': createAccountTokens(false),
+    '0007_create_mfa': createMfaTables(false)
   }
 }

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import { withIdColumn } from '../dialect.js'
 import type { MigrationSet } from '../migrate.js'
-import { addRefreshTokenReplays, addSessionClient, addSessionScope, createAccountTokens, createSessionTables, createSigningKeys } from './sessions.js'
+import { addRefreshTokenReplays, addSessionClient, addSessionScope, createAccountTokens, createMfaTables, createSessionTables, createSigningKeys } from './sessions.js'
 
 /** The built-in user store's `users` table and the sessions that belong to its rows. */
 export const usersMigrations: MigrationSet = {
@@ -71,6 +71,7 @@ export const usersMigrations: MigrationSet = {
         await db.schema.alterTable('users').dropColumn('verified_email').execute()
       }
     },
-    '0011_create_account_tokens': createAccountTokens(true)
+    '0011_create_account_tokens': createAccountTokens(true),
+    '0012_create_mfa': createMfaTables(true)
   }
 }

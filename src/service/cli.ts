@@ -306,7 +306,7 @@ async function main (argv: string[], io: CliIo): Promise<void> {
       `${name}:${resourceServerSecretHash(secret)}\n`)
     return
   }
-  const needsName = ['create-user', 'set-password', 'disable', 'enable', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'verify-email', 'backup'].includes(command)
+  const needsName = ['create-user', 'set-password', 'disable', 'enable', 'sessions', 'revoke-sessions', 'grant-admin', 'revoke-admin', 'verify-email', 'mfa-reset', 'backup'].includes(command)
   if (needsName && name === undefined) throw usageError(`${command} needs ${command === 'backup' ? 'the path of the new file' : 'a username'}`)
   if (extra.length > 0 || (!needsName && name !== undefined)) throw usageError(`Unexpected argument: ${extra[0] ?? name}`)
   const needsPassword = ['create-user', 'set-password', 'hash-password'].includes(command)

@@ -101,10 +101,11 @@ function resolvePointer (doc: Json, ref: string): unknown {
 
 /** Every operation the plugin documents, under its prefix, as `operations` lists them. */
 export function pluginOperations (prefix: string): string[] {
-  return ['DELETE /admin/sessions', 'DELETE /admin/users/{username}', 'DELETE /admin/users/{username}/sessions',
-    'DELETE /admin/users/{username}/sessions/{session_id}', 'DELETE /users/me/', 'DELETE /users/me/sessions/{session_id}',
-    'GET /.well-known/jwks.json', 'GET /admin/users', 'GET /admin/users/{username}', 'GET /admin/users/{username}/sessions', 'GET /users/me/', 'GET /users/me/sessions',
-    'PATCH /admin/users/{username}', 'PATCH /users/me/', 'POST /introspect', 'POST /logout', 'POST /revoke', 'POST /token', 'POST /users/', 'POST /users/me/password']
+  return ['DELETE /admin/sessions', 'DELETE /admin/users/{username}', 'DELETE /admin/users/{username}/mfa', 'DELETE /admin/users/{username}/sessions',
+    'DELETE /admin/users/{username}/sessions/{session_id}', 'DELETE /users/me/', 'DELETE /users/me/mfa/totp', 'DELETE /users/me/sessions/{session_id}',
+    'GET /.well-known/jwks.json', 'GET /admin/users', 'GET /admin/users/{username}', 'GET /admin/users/{username}/sessions', 'GET /users/me/', 'GET /users/me/mfa',
+    'GET /users/me/sessions', 'PATCH /admin/users/{username}', 'PATCH /users/me/', 'POST /introspect', 'POST /logout', 'POST /revoke', 'POST /token', 'POST /users/',
+    'POST /users/me/mfa/recovery-codes', 'POST /users/me/mfa/totp', 'POST /users/me/mfa/totp/verify', 'POST /users/me/password']
     .map((operation) => operation.replace(' /', ` ${prefix}/`)).sort()
 }
 

@@ -62,7 +62,7 @@ forEachEngine(t, async (t, engine) => {
 
     const applied = await applyMigrations(db, usersMigrations)
     t.same(applied.map((migration) => migration.name), ['0006_add_users_is_admin', '0007_add_session_scope', '0008_add_session_client', '0009_create_signing_keys',
-      '0010_add_users_verified_email', '0011_create_account_tokens'], 'only the new migrations run')
+      '0010_add_users_verified_email', '0011_create_account_tokens', '0012_create_mfa'], 'only the new migrations run')
     const users = createKyselyUserStore(db)
     const sessions = createSessionStore(db, POLICY)
     t.match(await users.findByUsername('veteran'), { username: 'veteran', fullName: 'Old Timer', disabled: false, isAdmin: false, createdAt: now }, 'the account is there, not an admin')
@@ -77,7 +77,7 @@ forEachEngine(t, async (t, engine) => {
     const db = await database(t, engine)
     await applyMigrations(db, firstOf(sessionMigrations, 2))
     await db.insertInto('sessions').values(sessionRow('kept', 'hosted')).execute()
-    t.same((await applyMigrations(db, sessionMigrations)).map((migration) => migration.name), ['0003_add_session_scope', '0004_add_session_client', '0005_create_signing_keys', '0006_create_account_tokens'])
+    t.same((await applyMigrations(db, sessionMigrations)).map((migration) => migration.name), ['0003_add_session_scope', '0004_add_session_client', '0005_create_signing_keys', '0006_create_account_tokens', '0007_create_mfa'])
     const sessions = createSessionStore(db, POLICY)
     t.match(await sessions.list('hosted'), [{ id: 'kept', scope: null }], 'the session from before is there')
     await db.updateTable('sessions').set({ scope: 'me admin' }).where('id', '=', 'kept').execute()

@@ -10,6 +10,7 @@ import { createKyselyUserStore } from '../../src/accounts/kysely-user-store.js'
 import service from '../../src/service/app.js'
 import { run } from '../../src/service/cli.js'
 import { bearer, createUser, requestToken, testSecret } from '../helper.js'
+import { enrolled, mfaToken, oathtool, secondStep } from '../routes/mfa-support.js'
 import { dbEnv, runCli, tempDir, type CliResult, type Teardown } from './process-helper.js'
 
 // The CLI on a SQLite file of its own per test, run in this process through run(argv, io) with
@@ -501,7 +502,7 @@ t.test('rotate-key publishes a key that signs later; rekey seals the keys again 
   t.equal((await s.cli(['rekey'])).code, 2, 'rekey without --old-secret-stdin')
   const rekeyed = await s.cli(['rekey', '--old-secret-stdin'], `${first}\n`)
   exitsWith(t, rekeyed, 0, 'rekey')
-  t.equal(rekeyed.stdout, 'Sealed 2 signing keys again under the current JWT_SECRET\n')
+  t.equal(rekeyed.stdout, 'Sealed 2 signing keys and 0 TOTP secrets again under the current JWT_SECRET\n')
   t.match(auditLines(rekeyed), [{ audit: 'signing_key.resealed', actor: 'cli', keys: 2 }])
   t.match((await s.cli(['rotate-key'])).stdout, /waiting already/, 'the keys open under the new secret')
 
@@ -509,6 +510,46 @@ t.test('rotate-key publishes a key that signs later; rekey seals the keys again 
   const refused = await hs.cli(['rotate-key'])
   exitsWith(t, refused, 1, 'rotate-key under HS256')
   t.match(refused.stderr, /JWT_ALGORITHM is HS256: there is no key pair to rotate/)
+})
+
+t.test('mfa-reset turns a second factor off; rekey seals the TOTP secrets again with the keys', async (t) => {
+  const first = testSecret()
+  const s = await setup(t, { JWT_SECRET: first })
+  const serviceWith = async (secret: string) => {
+    const app = Fastify({ logger: false })
+    await app.register(service, { secret, database: `sqlite:${s.dbFile}`, bcryptCost: 4, throttle: false })
+    t.teardown(async () => await app.close())
+    return app
+  }
+  const app = await serviceWith(first)
+  const jane = { username: 'janedoe', password: newPassword() }
+  await enrolled(app, jane)
+  t.equal(await loginStatus(app, jane.username, jane.password), 403, 'TOTP is on')
+
+  const reset = await s.cli(['mfa-reset', jane.username])
+  exitsWith(t, reset, 0, 'mfa-reset')
+  t.equal(reset.stdout, 'The second factor of janedoe is off: the next login needs the password only\n')
+  t.match(auditLines(reset), [{ audit: 'mfa.reset', actor: 'cli', username: jane.username }], 'audited')
+  t.equal(await loginStatus(app, jane.username, jane.password), 200, 'the password alone logs in')
+  const again = await s.cli(['mfa-reset', jane.username])
+  exitsWith(t, again, 0, 'mfa-reset again')
+  t.equal(again.stdout, 'janedoe has no second factor: nothing to turn off\n')
+  const nobody = await s.cli(['mfa-reset', 'nobody'])
+  exitsWith(t, nobody, 1, 'mfa-reset of nobody')
+  t.match(nobody.stderr, /No user named nobody/)
+
+  const bob = { username: 'bobsmith', password: newPassword() }
+  const { secret } = await enrolled(app, bob)
+  s.env.JWT_SECRET = testSecret()
+  const wrong = await s.cli(['rekey', '--old-secret-stdin'], `${testSecret()}\n`)
+  exitsWith(t, wrong, 1, 'rekey with a secret that opens no TOTP secret')
+  t.match(wrong.stderr, /does not open every stored TOTP secret either: nothing was changed/)
+  const rekeyed = await s.cli(['rekey', '--old-secret-stdin'], `${first}\n`)
+  exitsWith(t, rekeyed, 0, 'rekey')
+  t.equal(rekeyed.stdout, 'Sealed 0 signing keys and 1 TOTP secret again under the current JWT_SECRET\n')
+  const moved = await serviceWith(s.env.JWT_SECRET)
+  const step = await secondStep(moved, { mfa_token: await mfaToken(moved, bob), otp: await oathtool(secret) })
+  t.equal(step.statusCode, 200, 'the service under the new secret checks the codes')
 })
 
 t.test('hash-password prints a bcrypt hash at BCRYPT_COST that @node-rs/bcrypt verifies', async (t) => {

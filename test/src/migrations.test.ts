@@ -29,7 +29,7 @@ async function tablesOf (db: Kysely<any>, engine: Engine): Promise<string[]> {
   return rows.map((row) => row.name).filter((name) => !name.endsWith('_migrations') && !name.endsWith('_migrations_lock') && name !== 'sqlite_sequence').sort()
 }
 
-const EVERY_TABLE = ['account_tokens', 'auth_login_failures', 'auth_rate_limits', 'health_probe', 'items', 'refresh_tokens', 'sessions', 'signing_keys', 'users']
+const EVERY_TABLE = ['account_tokens', 'auth_login_failures', 'auth_rate_limits', 'health_probe', 'items', 'mfa_challenges', 'mfa_factors', 'mfa_recovery_codes', 'refresh_tokens', 'sessions', 'signing_keys', 'users']
 
 const newUser = (username: string) => ({ username, hashed_password: 'h', disabled: 0, created_at: 'now', updated_at: 'now', email: null, full_name: null })
 
@@ -48,7 +48,7 @@ forEachEngine(t, async (t, engine) => {
     }
     const lineOf = new RegExp(`^Applied (\\w+) of (\\w+) \\(${engine}, \\d+ ms\\)$`)
     t.ok(said.every((line) => lineOf.test(line)), 'a line per migration applied: its name, table, engine and duration', { said })
-    t.equal(said.length, 14, 'the processes together name each of the 14 migrations once', { said })
+    t.equal(said.length, 15, 'the processes together name each of the 15 migrations once', { said })
     const again = await migrateProcess(url)
     t.equal(again.stdout, 'Nothing to apply: every migration was applied before\n', 'run again, nothing to apply, and it says so')
 
@@ -59,7 +59,7 @@ forEachEngine(t, async (t, engine) => {
     t.same(applied.rows.map((r) => r.name).sort(), ['0001_create_health_probe', '0001_create_items', '0001_create_throttle_tables', '0001_create_users',
       '0002_add_token_version', '0003_create_sessions', '0004_drop_token_version', '0005_add_refresh_token_replays',
       '0006_add_users_is_admin', '0007_add_session_scope', '0008_add_session_client', '0009_create_signing_keys', '0010_add_users_verified_email',
-      '0011_create_account_tokens'], 'each migration recorded once')
+      '0011_create_account_tokens', '0012_create_mfa'], 'each migration recorded once')
     t.same(await tablesOf(db, engine), EVERY_TABLE, 'every table the service uses, the throttling counters\' included')
     await db.insertInto('users').values(newUser('someone')).execute()
     await t.rejects(db.insertInto('users').values(newUser('SomeOne')).execute(), 'the case-insensitive unique index exists')
@@ -73,9 +73,9 @@ forEachEngine(t, async (t, engine) => {
 forEachEngine(t, async (t, engine) => {
   t.test("the package's migrate: the plugin's tables, or beside a host's store the sessions alone", async (t) => {
     for (const [options, tables] of [
-      [{}, ['account_tokens', 'auth_login_failures', 'auth_rate_limits', 'refresh_tokens', 'sessions', 'signing_keys', 'users']],
-      [{ users: false }, ['account_tokens', 'auth_login_failures', 'auth_rate_limits', 'refresh_tokens', 'sessions', 'signing_keys']],
-      [{ users: false, throttle: false }, ['account_tokens', 'refresh_tokens', 'sessions', 'signing_keys']]
+      [{}, ['account_tokens', 'auth_login_failures', 'auth_rate_limits', 'mfa_challenges', 'mfa_factors', 'mfa_recovery_codes', 'refresh_tokens', 'sessions', 'signing_keys', 'users']],
+      [{ users: false }, ['account_tokens', 'auth_login_failures', 'auth_rate_limits', 'mfa_challenges', 'mfa_factors', 'mfa_recovery_codes', 'refresh_tokens', 'sessions', 'signing_keys']],
+      [{ users: false, throttle: false }, ['account_tokens', 'mfa_challenges', 'mfa_factors', 'mfa_recovery_codes', 'refresh_tokens', 'sessions', 'signing_keys']]
     ] as const) {
       const db = createDatabase(await freshDatabaseUrl(t, engine))
       try {

@@ -121,7 +121,7 @@ t.test('start-up logs each migration it applies (name, engine, duration), and th
   t.same(applied.map((line) => line.migration).sort(), ['0001_create_health_probe', '0001_create_items', '0001_create_throttle_tables', '0001_create_users',
     '0002_add_token_version', '0003_create_sessions', '0004_drop_token_version', '0005_add_refresh_token_replays',
     '0006_add_users_is_admin', '0007_add_session_scope', '0008_add_session_client', '0009_create_signing_keys', '0010_add_users_verified_email',
-    '0011_create_account_tokens'], 'one line per migration')
+    '0011_create_account_tokens', '0012_create_mfa'], 'one line per migration')
   for (const line of applied) {
     t.match(line, { engine: 'sqlite', table: /_migrations$/, durationMs: Number }, `${String(line.migration)}: its table, engine and duration`)
     t.match(line.msg, new RegExp(`^migration applied: ${String(line.migration)} \\(sqlite, \\d+ ms\\)$`))

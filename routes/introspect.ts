@@ -130,6 +130,7 @@ const introspectRoutes: FastifyPluginAsyncTypebox<IntrospectRoutesOptions> = asy
         iat: claims.iat,
         sid: claims.sid,
         ...(typeof clientId === 'string' && { client_id: clientId }),
+        ...(Array.isArray(claims.amr) && { amr: claims.amr }),
         token_type: 'Bearer' as const,
         iss: opts.issuer,
         aud: opts.audience

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { operationDocs, type RouteDocs } from '../plugins/openapi-security.js'
 import { pathVariants } from '../src/route-paths.js'
+import { MFA_GRANT_TYPE } from '../src/mfa/mfa.js'
 import { AuthorizationServerMetadata } from '../src/schemas/discovery.js'
 import { refusedByServer } from '../src/schemas/responses.js'
 
@@ -27,7 +28,7 @@ export function authorizationServerMetadata (issuer: string, base: string, scope
     jwks_uri: `${base}/.well-known/jwks.json`,
     revocation_endpoint: `${base}/revoke`,
     introspection_endpoint: `${base}/introspect`,
-    grant_types_supported: ['password', 'refresh_token'],
+    grant_types_supported: ['password', 'refresh_token', MFA_GRANT_TYPE],
     scopes_supported: [...scopes],
     token_endpoint_auth_methods_supported: ['none'],
     revocation_endpoint_auth_methods_supported: ['none'],

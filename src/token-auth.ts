@@ -336,7 +336,7 @@ export interface TokenAuthAccounts {
   /**
    * Turns the user's second factor off, its TOTP secret and recovery codes gone (a lost
    * authenticator): the next login needs the password only. Sessions go on. Audited as
-   * mfa.reset; false when the user had no second factor (or there is no such user).
+   * mfa.reset; false when the user had no second factor, on or pending (or there is no such user).
    */
   resetMfa (username: string, by?: AuditActor): Promise<boolean>
 }

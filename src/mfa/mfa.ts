@@ -210,7 +210,7 @@ export function createMfa ({ store, sessions, issuer, failuresPerHour }: MfaPart
       audit('mfa.disabled', { username, session, endedSessions })
     },
 
-    /** An operator turns the user's second factor off (a lost authenticator); false when there was none. */
+    /** An operator turns the user's second factor off (a lost authenticator), or drops a pending enrolment; false when there was neither. */
     async reset (username: string, audit: AccountAudit): Promise<boolean> {
       if (!await store.remove(username)) return false
       audit('mfa.reset', { username })

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { MFA_GRANT_TYPE } from '../mfa/mfa.js'
 import { USERNAME_EXAMPLE } from './user.js'
 
 const ACCESS_TOKEN_EXAMPLE = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJqb2huZG9lIn0.c2lnbmF0dXJl'
@@ -37,6 +38,7 @@ export const Introspection = Type.Object({
   iat: Type.Optional(Type.Integer({ description: 'When the token was issued, in seconds since the epoch', examples: [activeExample.iat] })),
   sid: Type.Optional(Type.String({ description: 'The session the token belongs to', examples: [SESSION_EXAMPLE] })),
   client_id: Type.Optional(Type.String({ description: 'The client the token was issued to, when the token names one', examples: ['web'] })),
+  amr: Type.Optional(Type.Array(Type.String(), { description: 'How the login was authenticated (RFC 8176): `["pwd"]`, or `["pwd", "otp"]` with a second factor', examples: [['pwd', 'otp']] })),
   token_type: Type.Optional(Type.Literal('Bearer', { description: 'Always `Bearer`', examples: ['Bearer'] })),
   iss: Type.Optional(Type.String({ description: 'The issuer of the token', examples: [ISSUER_EXAMPLE] })),
   aud: Type.Optional(Type.String({ description: 'The audience of the token', examples: ['fastify-token-auth'] }))
@@ -56,7 +58,7 @@ const metadataExample = {
   jwks_uri: `${ISSUER_EXAMPLE}/.well-known/jwks.json`,
   revocation_endpoint: `${ISSUER_EXAMPLE}/revoke`,
   introspection_endpoint: `${ISSUER_EXAMPLE}/introspect`,
-  grant_types_supported: ['password', 'refresh_token'],
+  grant_types_supported: ['password', 'refresh_token', MFA_GRANT_TYPE],
   scopes_supported: ['me', 'admin', 'items'],
   token_endpoint_auth_methods_supported: ['none'],
   revocation_endpoint_auth_methods_supported: ['none'],

@@ -10,6 +10,8 @@ export interface VerifiedClaims {
   /** The OAuth2 client the login named (absent from tokens issued before RFC 9068 claims). */
   client_id?: string
   jti?: string
+  /** How the login was authenticated (RFC 8176), where the session recorded it. */
+  amr?: string[]
 }
 
 /** Verified claims as remembered: with the granted scopes split once, for every request the token makes. */
@@ -55,6 +57,7 @@ export function createVerifiedTokenCache (verify: (token: string) => VerifiedCla
       scope: claims.scope,
       ...(typeof claims.client_id === 'string' && { client_id: claims.client_id }),
       ...(typeof claims.jti === 'string' && { jti: claims.jti }),
+      ...(Array.isArray(claims.amr) && claims.amr.every((method) => typeof method === 'string') && { amr: claims.amr }),
       scopes: Object.freeze(claims.scope.split(' '))
     }
     if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string)

@@ -40,7 +40,7 @@ forEachEngine(t, async (t, engine) => {
       jwks_uri: `${PUBLIC}/.well-known/jwks.json`,
       revocation_endpoint: `${PUBLIC}/revoke`,
       introspection_endpoint: `${PUBLIC}/introspect`,
-      grant_types_supported: ['password', 'refresh_token'],
+      grant_types_supported: ['password', 'refresh_token', 'urn:fastify-token-auth:grant-type:mfa'],
       scopes_supported: doc.scopes_supported,
       token_endpoint_auth_methods_supported: ['none'],
       revocation_endpoint_auth_methods_supported: ['none'],

@@ -7,21 +7,23 @@ import type { AuthDatabase } from '../../src/db/types.js'
 import service from '../../src/service/app.js'
 import { serviceFastifyOptions } from '../../src/service/fastify-options.js'
 import { bearer, createUser, forEachEngine, freshDatabaseUrl, requestToken, testSecret, type TestUser } from '../helper.js'
-import { claimsOf, enrolled, MFA_GRANT, mfaApp, mfaToken, oathtool, secondStep, wrongCode } from './mfa-support.js'
+import { claimsOf, enrol, enrolled, MFA_GRANT, mfaApp, mfaToken, oathtool, secondStep, wrongCode } from './mfa-support.js'
+import { mailedApp, tokenIn, verifiedUser } from './recovery-support.js'
 
 // The second factor on both engines: enrolment, the two-step login at the token endpoint, what a
 // code, a recovery code and an mfa_token allow once, and the limits. Codes come from oathtool.
 
 const jane: TestUser = { username: 'janedoe', password: 'first-long-password' }
 const bob: TestUser = { username: 'bobsmith', password: 'bobs-long-password' }
+const form = (user: TestUser) => ({ username: user.username, password: user.password })
 const INVALID_TOKEN = { error: 'invalid_grant', detail: 'Invalid or expired mfa_token: log in again' }
 
 forEachEngine(t, async (t, engine) => {
   t.test('enrolment: the password, a secret an app can use, a code, and ten recovery codes shown once', async (t) => {
     const { app } = await mfaApp(t, engine, { totpIssuer: 'Example Notes' })
     await createUser(app, jane)
-    const first = (await requestToken(app, jane)).json()
-    const other = (await requestToken(app, jane)).json()
+    const first = (await requestToken(app, form(jane))).json()
+    const other = (await requestToken(app, form(jane))).json()
     const me = bearer(first.access_token)
     t.same((await app.inject({ url: '/users/me/mfa', headers: me })).json(), { totp_enabled: false, recovery_codes_remaining: 0 })
 
@@ -42,7 +44,7 @@ forEachEngine(t, async (t, engine) => {
     t.equal(decodeURIComponent(parsed.pathname), '/Example Notes:janedoe', 'the issuer and the account in the label')
     t.equal(parsed.searchParams.get('secret'), secret)
     t.equal(parsed.searchParams.get('issuer'), 'Example Notes')
-    t.equal((await requestToken(app, jane)).statusCode, 200, 'pending: a login needs the password only')
+    t.equal((await requestToken(app, form(jane))).statusCode, 200, 'pending: a login needs the password only')
 
     const bad = await app.inject({ method: 'POST', url: '/users/me/mfa/totp/verify', headers: me, payload: { code: await wrongCode(secret) } })
     t.equal(bad.statusCode, 400)
@@ -75,7 +77,7 @@ forEachEngine(t, async (t, engine) => {
     const sessionsBefore = (await db.selectFrom('sessions').select('id').where('username', '=', jane.username).execute()).length
 
     t.equal((await requestToken(app, { username: jane.username, password: 'wrong-password' })).statusCode, 401, 'a wrong password answers 401 as ever')
-    const step1 = await requestToken(app, jane)
+    const step1 = await requestToken(app, form(jane))
     t.equal(step1.statusCode, 403)
     t.equal(step1.headers['cache-control'], 'no-store')
     const body = step1.json()
@@ -96,7 +98,7 @@ forEachEngine(t, async (t, engine) => {
     t.equal(refreshed.statusCode, 200, 'a refresh needs no code')
     t.same(claimsOf(refreshed.json().access_token).amr, ['pwd', 'otp'], 'and keeps amr')
 
-    const plain = await requestToken(app, bob)
+    const plain = await requestToken(app, form(bob))
     t.equal(plain.statusCode, 200, 'an account without TOTP logs in at once')
     t.same(claimsOf(plain.json().access_token).amr, ['pwd'])
 
@@ -223,11 +225,11 @@ forEachEngine(t, async (t, engine) => {
     t.match(held.json(), { error: 'invalid_request', detail: /^Too many requests: retry in \d+ s$/ })
     t.ok(Number(held.headers['retry-after']) > 3500 && Number(held.headers['retry-after']) <= 3600, 'until the hour from the first wrong code is over')
     t.equal((await secondStep(app, { mfa_token: two, recovery_code: recoveryCodes[0] ?? '' })).statusCode, 429, 'a recovery code neither')
-    t.equal((await requestToken(app, jane)).statusCode, 403, 'the password step is not held by wrong codes')
+    t.equal((await requestToken(app, form(jane))).statusCode, 403, 'the password step is not held by wrong codes')
 
     await createUser(app, bob)
     for (let i = 0; i < 2; i++) await requestToken(app, { username: bob.username, password: 'not-bobs' })
-    t.equal((await requestToken(app, bob)).statusCode, 429, 'the password\'s backoff is its own')
+    t.equal((await requestToken(app, form(bob))).statusCode, 429, 'the password\'s backoff is its own')
     t.equal((await requestToken(app, { username: jane.username, password: jane.password })).statusCode, 403, 'and leaves other accounts alone')
   })
 
@@ -238,7 +240,7 @@ forEachEngine(t, async (t, engine) => {
     await app.tokenAuth.accounts.setPassword(jane.username, 'second-long-password')
     t.match((await secondStep(app, { mfa_token: pending, otp: await oathtool(secret) })).json(), INVALID_TOKEN, 'a new password since the password step')
     const after = { username: jane.username, password: 'second-long-password' }
-    t.equal((await requestToken(app, after)).statusCode, 403, 'a new password keeps the second factor')
+    t.equal((await requestToken(app, form(after))).statusCode, 403, 'a new password keeps the second factor')
 
     const beforeDisable = await mfaToken(app, after)
     await app.tokenAuth.accounts.disable(jane.username)
@@ -250,8 +252,23 @@ forEachEngine(t, async (t, engine) => {
     const beforeReset = await mfaToken(app, after)
     t.equal(await app.tokenAuth.accounts.resetMfa(jane.username), true)
     t.match((await secondStep(app, { mfa_token: beforeReset, otp: await oathtool(secret, 1) })).json(), INVALID_TOKEN, 'TOTP turned off since')
-    t.equal((await requestToken(app, after)).statusCode, 200, 'after the reset the password alone logs in')
+    t.equal((await requestToken(app, form(after))).statusCode, 200, 'after the reset the password alone logs in')
     t.equal(await app.tokenAuth.accounts.resetMfa(jane.username), false, 'nothing left to reset')
+  })
+
+  t.test('a password reset by mail keeps the second factor', async (t) => {
+    const mailed = await mailedApp(t, engine)
+    const carol = { username: 'carolking', password: 'carols-long-password', email: 'carol@example.org' }
+    await verifiedUser(t, mailed, carol)
+    const { secret } = await enrol(mailed.app, carol)
+    const before = mailed.received.length
+    t.equal((await mailed.app.inject({ method: 'POST', url: '/password-reset', payload: { email: carol.email } })).statusCode, 202)
+    const token = tokenIn((await mailed.mails(before + 1))[before])
+    const confirm = await mailed.app.inject({ method: 'POST', url: '/password-reset/confirm', payload: { token, new_password: 'carols-new-password' } })
+    t.equal(confirm.statusCode, 204)
+    const reset = { username: carol.username, password: 'carols-new-password' }
+    t.equal((await requestToken(mailed.app, reset)).statusCode, 403, 'the new password still needs the second step')
+    t.equal((await secondStep(mailed.app, { mfa_token: await mfaToken(mailed.app, reset), otp: await oathtool(secret) })).statusCode, 200)
   })
 
   t.test('turning TOTP off: the password and a code (or a recovery code); the other sessions end', async (t) => {
@@ -264,29 +281,32 @@ forEachEngine(t, async (t, engine) => {
     t.same((await off({ password: jane.password, code: await wrongCode(secret) })).json(), { detail: 'Invalid code' })
     t.equal((await off({ password: jane.password })).statusCode, 422, 'no code')
     t.equal((await off({ password: jane.password, code: recoveryCodes[0], extra: 1 })).statusCode, 422, 'a field of another name')
-    t.equal((await requestToken(app, jane)).statusCode, 403, 'still on after refusals')
+    t.equal((await requestToken(app, form(jane))).statusCode, 403, 'still on after refusals')
 
     const done = await off({ password: jane.password, code: recoveryCodes[0] })
     t.equal(done.statusCode, 204, 'a recovery code turns it off (a lost authenticator)')
     t.equal((await app.inject({ url: '/users/me/', headers: bearer(other.access_token) })).statusCode, 401, 'the other session ended')
     t.same((await app.inject({ url: '/users/me/mfa', headers: bearer(access) })).json(), { totp_enabled: false, recovery_codes_remaining: 0 })
-    const plain = await requestToken(app, jane)
+    const plain = await requestToken(app, form(jane))
     t.equal(plain.statusCode, 200, 'the password alone logs in')
     t.same((await off({ password: jane.password, code: '123456' })).json(), { detail: 'TOTP is not on' })
   })
 
   t.test('an administrator turns a user\'s factor off; the API answers 404 for nobody', async (t) => {
     const { app } = await mfaApp(t, engine)
-    await enrolled(app, jane)
+    const { secret } = await enrolled(app, jane)
     await createUser(app, { ...bob })
     await app.tokenAuth.accounts.setAdmin(bob.username, true)
-    const admin = (await requestToken(app, { ...bob, scope: 'admin' })).json().access_token
+    const admin = (await requestToken(app, { ...form(bob), scope: 'admin' })).json().access_token
+    const janes = (await secondStep(app, { mfa_token: await mfaToken(app, jane), otp: await oathtool(secret) })).json().access_token
+    const introspected = await app.inject({ method: 'POST', url: '/introspect', headers: { ...bearer(admin), 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${janes}` })
+    t.match(introspected.json(), { active: true, sub: jane.username, amr: ['pwd', 'otp'] }, 'introspection tells a resource server how the login was made')
     const reset = await app.inject({ method: 'DELETE', url: `/admin/users/${jane.username}/mfa`, headers: bearer(admin) })
     t.equal(reset.statusCode, 204)
-    t.equal((await requestToken(app, jane)).statusCode, 200, 'the password alone logs in')
+    t.equal((await requestToken(app, form(jane))).statusCode, 200, 'the password alone logs in')
     t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${jane.username}/mfa`, headers: bearer(admin) })).statusCode, 204, 'again: nothing to do')
     t.equal((await app.inject({ method: 'DELETE', url: '/admin/users/nobody/mfa', headers: bearer(admin) })).statusCode, 404)
-    const own = (await requestToken(app, jane)).json().access_token
+    const own = (await requestToken(app, form(jane))).json().access_token
     t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${jane.username}/mfa`, headers: bearer(own) })).statusCode, 403, 'not for a token without admin')
   })
 

@@ -271,10 +271,10 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
   },
   UNSUPPORTED_GRANT_TYPE: {
     status: 400,
-    detail: 'Only grant_type=password and grant_type=refresh_token are supported',
+    detail: 'Only grant_type=password, refresh_token and urn:fastify-token-auth:grant-type:mfa are supported',
     error: 'unsupported_grant_type',
     summary: 'Another grant type',
-    when: 'The grant type is neither `password` nor `refresh_token`'
+    when: 'The grant type is not `password`, `refresh_token` or the second step of a login (`urn:fastify-token-auth:grant-type:mfa`)'
   },
   SCOPE_MALFORMED: {
     status: 400,
@@ -667,7 +667,7 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
   },
   TOTP_SECRET_SEALED: {
     status: 500,
-    detail: (username: string) => `fastify-token-auth: the TOTP secret of ${username} cannot be opened with this secret: was the secret changed without the CLI's rekey?`,
+    detail: (username: string) => `fastify-token-auth: the TOTP secret of ${username} cannot be opened with this secret: was the secret changed without the CLI's rekey (a host: resealSecrets)?`,
     example: ['johndoe'],
     params: ['username'],
     use: 'thrown',
@@ -761,7 +761,7 @@ export const errors = defineErrors('FST_TOKEN_AUTH_', {
   },
   KEYS_SEALED: {
     status: 500,
-    detail: (kid: string) => `fastify-token-auth: the signing key ${kid} in the database was sealed under another secret. Start with the secret it was sealed with, or seal the keys again under this one: \`fastify-token-auth rekey\` with the previous secret on stdin (a host calls resealSigningKeys(db, previousSecret, secret))`,
+    detail: (kid: string) => `fastify-token-auth: the signing key ${kid} in the database was sealed under another secret. Start with the secret it was sealed with, or seal the keys again under this one: \`fastify-token-auth rekey\` with the previous secret on stdin (a host calls resealSecrets(db, previousSecret, secret))`,
     example: ['NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs'],
     params: ['kid'],
     use: 'thrown',

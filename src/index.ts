@@ -34,6 +34,7 @@ export { isLongEnoughSecret, MIN_SECRET_BYTES } from './tokens/jwt-secret.js'
 export { parsePublicUrl } from './openapi/public-url.js'
 export { newResourceServerSecret, resourceServerSecretHash } from './clients/resource-servers.js'
 export { resealSigningKeys } from './tokens/key-ring.js'
+export { resealSecrets, type Resealed } from './tokens/reseal.js'
 export type { Rotation } from './tokens/key-ring.js'
 export { KeyUnsealError, SIGNING_ALGORITHMS, type PublicJwk, type SigningAlgorithm } from './tokens/signing-keys.js'
 

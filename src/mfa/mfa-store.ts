@@ -224,15 +224,18 @@ export type MfaStore = ReturnType<typeof createMfaStore>
 
 /**
  * The TOTP secrets sealed again under `newSecret` (after the plugin's secret changed), within a
- * transaction of the caller's; how many. Undefined, with nothing changed, when `oldSecret` does
- * not open one of them.
+ * transaction of the caller's; how many. TOTP_SECRET_SEALED (thrown, nothing written) when
+ * `oldSecret` does not open one of them.
  */
-export async function resealTotpSecretsIn (trx: Kysely<AuthDatabase>, oldSecret: string, newSecret: string): Promise<number | undefined> {
+export async function resealTotpSecretsIn (trx: Kysely<AuthDatabase>, oldSecret: string, newSecret: string): Promise<number> {
   const rows = await trx.selectFrom('mfa_factors').select(['username', 'totp_secret']).execute()
-  const opened = rows.map((row) => ({ username: row.username, plain: unseal(row.totp_secret, oldSecret, SECRET_SEAL(row.username)) }))
-  if (opened.some((row) => row.plain === undefined)) return undefined
+  const opened = rows.map((row) => {
+    const plain = unseal(row.totp_secret, oldSecret, SECRET_SEAL(row.username))
+    if (plain === undefined) throw errors.TOTP_SECRET_SEALED.create(row.username)
+    return { username: row.username, plain }
+  })
   for (const { username, plain } of opened) {
-    await trx.updateTable('mfa_factors').set({ totp_secret: seal(plain as string, newSecret, SECRET_SEAL(username)) }).where('username', '=', username).execute()
+    await trx.updateTable('mfa_factors').set({ totp_secret: seal(plain, newSecret, SECRET_SEAL(username)) }).where('username', '=', username).execute()
   }
   return rows.length
 }

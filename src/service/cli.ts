@@ -3,13 +3,10 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
-import type { AuthDatabase } from '../db/types.js'
 import {
-  AccountRuleError, backupSqliteDatabase, KeyUnsealError, BackupError, DatabaseUnavailableError, errors, hashPassword, newResourceServerSecret, parseDatabaseUrl,
+  AccountRuleError, backupSqliteDatabase, KeyUnsealError, resealSecrets, BackupError, DatabaseUnavailableError, errors, hashPassword, newResourceServerSecret, parseDatabaseUrl,
   emailVerified, packageInfo, PasswordRuleError, RESOURCE_SERVER_ID_PATTERN, resourceServerSecretHash, tokenAuth, UsernameTakenError, type AccountIssue, type AppliedMigration, type AuditActor, type UserRecord
 } from '../index.js'
-import { resealTotpSecretsIn } from '../mfa/mfa-store.js'
-import { resealSigningKeysIn } from '../tokens/key-ring.js'
 import { cliActor, cliLogger } from './cli-audit.js'
 import { resolveJwtSecret } from './secret.js'
 import { ConfigError, loadConfig, loadEnvFile, type Config } from './config.js'
@@ -124,24 +121,19 @@ async function pluginHost (db: Kysely<any>, config: Config, io: CliIo): Promise<
 }
 
 /** `rotate-key` and `rekey`: the signing keys in the database, under the service's own secret and algorithm. */
-async function keyCommand (db: Kysely<AuthDatabase>, command: 'rotate-key' | 'rekey', config: Config, values: { 'old-secret-stdin'?: boolean }, io: CliIo, by: AuditActor): Promise<void> {
+async function keyCommand (db: Kysely<any>, command: 'rotate-key' | 'rekey', config: Config, values: { 'old-secret-stdin'?: boolean }, io: CliIo, by: AuditActor): Promise<void> {
   const log = cliLogger(io.stderr) as FastifyBaseLogger
   const secret = await resolveJwtSecret(config, log)
   if (command === 'rekey') {
     if (values['old-secret-stdin'] !== true) throw usageError('rekey needs --old-secret-stdin (secrets are never taken as arguments)')
     const previous = await readPassword(io)
     try {
-      // The signing keys and the TOTP secrets together, or neither.
-      const { keys, totp } = await db.transaction().execute(async (trx) => {
-        const keys = await resealSigningKeysIn(trx, previous, secret)
-        const totp = await resealTotpSecretsIn(trx, previous, secret)
-        if (totp === undefined) throw new CliError('The previous secret does not open every stored TOTP secret either: nothing was changed', 1)
-        return { keys, totp }
-      })
+      const { signingKeys: keys, totpSecrets: totp } = await resealSecrets(db, previous, secret)
       log.info({ audit: 'signing_key.resealed', ...by, keys, totpSecrets: totp }, 'audit: signing_key.resealed')
       io.stdout.write(`Sealed ${keys} signing key${keys === 1 ? '' : 's'} and ${totp} TOTP secret${totp === 1 ? '' : 's'} again under the current JWT_SECRET\n`)
     } catch (error) {
       if (error instanceof KeyUnsealError) throw new CliError(`The previous secret does not open signing key ${error.kid} either: nothing was changed`, 1)
+      if (errors.TOTP_SECRET_SEALED.is(error)) throw new CliError('The previous secret does not open every stored TOTP secret either: nothing was changed', 1)
       throw error
     }
     return

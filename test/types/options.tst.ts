@@ -26,6 +26,8 @@ test('the exported options schema types every TokenAuthOptions', () => {
     sessions?: false | { max: number, windowSeconds: number }
     introspect?: false | { max: number, windowSeconds: number }
     recovery?: false | { max: number, windowSeconds: number }
+    mfa?: false | { max: number, windowSeconds: number }
+    otpFailuresPerHour?: number | false
     loginBackoffAfter?: number | false
     loginBackoffMaxSeconds?: number
     loginFailuresPerHour?: number

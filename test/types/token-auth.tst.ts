@@ -45,7 +45,7 @@ test('issueToken answers a Token', () => {
 
 test('sessions: list, end one, end all', () => {
   expect(app.tokenAuth.sessions.list('alice')).type.toBe<Promise<SessionRecord[]>>()
-  expect<SessionRecord>().type.toBe<{ id: string, username: string, userAgent: string | null, createdAt: string, lastUsedAt: string, expiresAt: string, scope: string | null, clientId: string | null }>()
+  expect<SessionRecord>().type.toBe<{ id: string, username: string, userAgent: string | null, createdAt: string, lastUsedAt: string, expiresAt: string, scope: string | null, clientId: string | null, amr: string | null }>()
   expect(app.tokenAuth.sessions.end('alice', 'a-session-id')).type.toBe<Promise<boolean>>()
   expect(app.tokenAuth.sessions.endAll('alice')).type.toBe<Promise<number>>()
   expect(app.tokenAuth.sessions.endAll('alice', { actor: 'admin', operator: 'ops' })).type.toBe<Promise<number>>()
@@ -76,6 +76,8 @@ test('accounts: the admin operations', () => {
   expect(accounts.adminUpdate).type.not.toBeCallableWith('alice', { is_admin: true })
   expect(accounts.endAllSessions({ except: 'a-session-id' }, { actor: 'bob' })).type.toBe<Promise<number>>()
   expect(accounts.endAllSessions()).type.toBe<Promise<number>>()
+  expect(accounts.resetMfa('alice')).type.toBe<Promise<boolean>>()
+  expect(accounts.resetMfa('alice', { actor: 'helpdesk' })).type.toBe<Promise<boolean>>()
 })
 
 test('users is the UserStore, hashPassword a bcrypt hash', () => {

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { MFA_GRANT_TYPE } from '../mfa/mfa.js'
+import { answerBody, errors } from '../errors.js'
 import { OAuth2Error } from './errors.js'
 import { PASSWORD_EXAMPLE, USERNAME_EXAMPLE } from './user.js'
 
@@ -40,7 +41,10 @@ export const TokenForm = Type.Object({
 }, {
   $id: 'TokenAuth.TokenForm',
   description: 'OAuth2 token request: the password grant, the refresh_token grant, or the second step of a login with TOTP',
-  examples: [{ grant_type: 'password', username: USERNAME_EXAMPLE, password: PASSWORD_EXAMPLE }]
+  examples: [
+    { grant_type: 'password', username: USERNAME_EXAMPLE, password: PASSWORD_EXAMPLE },
+    { grant_type: MFA_GRANT_TYPE, mfa_token: MFA_TOKEN_EXAMPLE, otp: '123456' }
+  ]
 })
 export type TokenForm = Static<typeof TokenForm>
 
@@ -82,6 +86,7 @@ export const MfaRequired = Type.Object({
   }))
 }, {
   $id: 'TokenAuth.MfaRequired',
-  description: 'A 403 of the token endpoint: `mfa_required` (with an `mfa_token`), or another RFC 6749 error'
+  description: 'A 403 of the token endpoint: `mfa_required` (with an `mfa_token`), or another RFC 6749 error',
+  examples: [{ ...answerBody(errors.MFA_REQUIRED.answer(), true), mfa_token: MFA_TOKEN_EXAMPLE }]
 })
 export type MfaRequired = Static<typeof MfaRequired>

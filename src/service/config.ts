@@ -109,7 +109,7 @@ export const ConfigSchema = Type.Object({
     maxLength: 100,
     pattern: option.totpIssuer.pattern,
     expected: option.totpIssuer.mustBe,
-    description: 'The issuer an authenticator app shows beside the account (the `otpauth://` URI of a TOTP enrolment). Unset: `SERVICE_NAME`.',
+    description: `${option.totpIssuer.description as string} Here unset: \`SERVICE_NAME\`.`,
     option: 'totpIssuer'
   })),
   REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false, description: option.requireVerifiedEmail.description, option: 'requireVerifiedEmail' }),

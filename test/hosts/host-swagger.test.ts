@@ -315,7 +315,7 @@ t.test("a host's document keeps its own servers, info and tags; publicUrl makes 
   t.same(doc.info, HOST_INFO, "the host's info, untouched")
   t.same(doc.externalDocs, { url: 'https://shop.acme.test/docs' })
   t.same(doc.tags.slice(0, 2), tags, "the host's tags first, its description of auth kept")
-  t.same(doc.tags.slice(2).map((tag: Json) => tag.name), ['users', 'sessions', 'admin'], "the plugin's other tags added after them")
+  t.same(doc.tags.slice(2).map((tag: Json) => tag.name), ['users', 'mfa', 'sessions', 'admin'], "the plugin's other tags added after them")
   t.equal(doc.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl, 'https://shop.acme.test/api/auth/token',
     'the token URL is absolute, under the prefix')
   t.ok(doc.paths['/auth/token'], 'the paths are still the routes')

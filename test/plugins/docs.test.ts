@@ -254,10 +254,12 @@ t.test('GET /openapi.json', async (t) => {
     t.same(documented, [
       'DELETE /admin/sessions',
       'DELETE /admin/users/{username}',
+      'DELETE /admin/users/{username}/mfa',
       'DELETE /admin/users/{username}/sessions',
       'DELETE /admin/users/{username}/sessions/{session_id}',
       'DELETE /users/me/',
       'DELETE /users/me/items/{item_id}',
+      'DELETE /users/me/mfa/totp',
       'DELETE /users/me/sessions/{session_id}',
       'GET /.well-known/jwks.json',
       'GET /admin/users',
@@ -268,6 +270,7 @@ t.test('GET /openapi.json', async (t) => {
       'GET /users/me/',
       'GET /users/me/items/',
       'GET /users/me/items/{item_id}',
+      'GET /users/me/mfa',
       'GET /users/me/sessions',
       'PATCH /admin/users/{username}',
       'PATCH /users/me/',
@@ -277,6 +280,9 @@ t.test('GET /openapi.json', async (t) => {
       'POST /token',
       'POST /users/',
       'POST /users/me/items/',
+      'POST /users/me/mfa/recovery-codes',
+      'POST /users/me/mfa/totp',
+      'POST /users/me/mfa/totp/verify',
       'POST /users/me/password'
     ])
   })

@@ -252,7 +252,7 @@ t.test("the service's document", async (t) => {
 
   t.test('every tag an operation uses is defined, with a description', async (t) => {
     const used = new Set(operations.flatMap(({ operation }) => operation.tags as string[]))
-    t.same(doc.tags.map((tag: Json) => tag.name), ['auth', 'users', 'sessions', 'admin', 'items', 'health'])
+    t.same(doc.tags.map((tag: Json) => tag.name), ['auth', 'users', 'mfa', 'sessions', 'admin', 'items', 'health'])
     for (const tag of doc.tags) t.ok(typeof tag.description === 'string' && tag.description.length > 10, `${String(tag.name)} is described`)
     for (const name of used) t.ok(doc.tags.some((tag: Json) => tag.name === name), `${name} is defined`)
   })
@@ -285,7 +285,7 @@ t.test("the plugin's own document, under a prefix", async (t) => {
   t.same(doc.servers, [{ url: '/' }], 'the server is the app root: the paths carry the prefix')
   t.ok(doc.paths['/auth/token'], 'POST /auth/token')
   t.equal(doc.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl, '/auth/token')
-  t.same(doc.tags.map((tag: Json) => tag.name), ['auth', 'users', 'sessions', 'admin'])
+  t.same(doc.tags.map((tag: Json) => tag.name), ['auth', 'users', 'mfa', 'sessions', 'admin'])
   t.match(doc.info.description, /POST \/auth\/users\/` first/)
   t.match(doc.info.description, /\*\*In Swagger UI\*\* \(`\/auth\/docs`\)/)
   t.notMatch(doc.info.description, /In ReDoc/, 'no ReDoc advice without ReDoc')

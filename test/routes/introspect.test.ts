@@ -74,11 +74,12 @@ forEachEngine(t, async (t, engine) => {
       iat: claims.iat,
       sid: claims.sid,
       client_id: 'fastify-token-auth',
+      amr: ['pwd'],
       token_type: 'Bearer',
       iss: app.tokenAuth.settings.issuer,
       aud: app.tokenAuth.settings.audience
-    }, 'every field RFC 7662 names that the token has; client_id the first-party client\'s')
-    t.same(Object.keys(res.json() as Json), ['active', 'sub', 'scope', 'exp', 'iat', 'sid', 'client_id', 'token_type', 'iss', 'aud'])
+    }, 'every field RFC 7662 names that the token has; client_id the first-party client\'s; amr, how the login was made')
+    t.same(Object.keys(res.json() as Json), ['active', 'sub', 'scope', 'exp', 'iat', 'sid', 'client_id', 'amr', 'token_type', 'iss', 'aud'])
     t.equal((await introspect({ token: pair.access_token, token_type_hint: 'refresh_token' })).json().active, true, 'the hint changes nothing')
     t.same(audited(), [], 'an introspection that is answered writes no audit line')
   })

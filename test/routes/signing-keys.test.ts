@@ -75,8 +75,8 @@ forEachEngine(t, async (t, engine) => {
       const { header, claims } = partsOf(token)
       t.same(Object.keys(header).sort(), ['alg', 'kid', 'typ'])
       t.match(header, { alg, typ: 'at+jwt', kid: /^[A-Za-z0-9_-]{43}$/ })
-      t.same(Object.keys(claims).sort(), ['aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'scope', 'sid', 'sub'])
-      t.match(claims, { iss: 'fastify-token-auth', aud: 'fastify-token-auth', sub: 'johndoe', client_id: 'mobile-app', scope: 'me' })
+      t.same(Object.keys(claims).sort(), ['amr', 'aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'scope', 'sid', 'sub'])
+      t.match(claims, { iss: 'fastify-token-auth', aud: 'fastify-token-auth', sub: 'johndoe', client_id: 'mobile-app', scope: 'me', amr: ['pwd'] })
       t.equal(claims.exp - claims.iat, 1800, '30 minutes')
       t.equal(await me(token), 200)
 

@@ -412,7 +412,7 @@ t.test('a setting for a plugin option takes its range, default and description f
     if (setting.type === 'integer') {
       const range = option.type === 'integer' ? option : (option.anyOf as TSchema[]).find((inner) => inner.type === 'integer') as TSchema
       t.equal(setting.maximum, range.maximum, `${key}: the option's maximum`)
-      t.equal(setting.minimum, key === 'LOGIN_BACKOFF_AFTER' ? 0 : range.minimum, `${key}: the option's minimum (LOGIN_BACKOFF_AFTER=0 is false)`)
+      t.equal(setting.minimum, ['LOGIN_BACKOFF_AFTER', 'OTP_FAILURES_PER_HOUR'].includes(key) ? 0 : range.minimum, `${key}: the option's minimum (LOGIN_BACKOFF_AFTER=0 and OTP_FAILURES_PER_HOUR=0 are false)`)
       t.equal(setting.default, option.default, `${key}: the option's default`)
     }
     if (key.startsWith('RATE_LIMIT_')) t.same(addressLimit(setting.default as string), option.default, `${key}: the option's default`)

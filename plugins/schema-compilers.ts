@@ -30,7 +30,7 @@ function memo<R, F> (compile: (route: R) => F, keyOf: (route: R) => string): (ro
   }
 }
 const validator = memo((route: ValidatorRoute) => validatorCompiler(route), (route) => `${route.httpPart ?? ''}\0${JSON.stringify(route.schema)}`)
-const serializer = memo((route: SerializerRoute) => serializerCompiler(route), (route) => `${String(route.httpStatus)}\0${JSON.stringify(route.schema)}`)
+const serializer = memo((route: SerializerRoute) => serializerCompiler(route), (route) => JSON.stringify(route.schema))
 
 /**
  * Fastify's own default validator and serializer compilers (Ajv and fast-json-stringify, at

@@ -244,12 +244,13 @@ export async function startServer (
 
 const HTTP_TIMEOUT_MS = 10_000
 
-export async function httpRegister (base: string, user: { username: string, password: string }): Promise<Response> {
+/** POST /users/; `timeoutMs` for a registration that hashes at a high BCRYPT_COST. */
+export async function httpRegister (base: string, user: { username: string, password: string }, timeoutMs = HTTP_TIMEOUT_MS): Promise<Response> {
   return await fetch(`${base}/users/`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(user),
-    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS)
+    signal: AbortSignal.timeout(timeoutMs)
   })
 }
 

@@ -302,9 +302,10 @@ t.test('a port already in use: start-up fails with exit 1 and logs why', async (
 
 t.test('SIGTERM during a request: the request completes, then the process exits 0 promptly', async (t) => {
   const dir = await tempDir(t)
-  // A registration hashes at cost 14 (about a second): long enough to signal during it.
+  // A registration hashes at cost 14 (about a second): long enough to signal during it. On a
+  // loaded machine it takes several times that: the request may take as long as the stop below.
   const { server, base } = await startServer(t, dbEnv(dir, { JWT_SECRET: newSecret(), BCRYPT_COST: '14' }))
-  const response = httpRegister(base, { username: 'inflight', password: newPassword() })
+  const response = httpRegister(base, { username: 'inflight', password: newPassword() }, 20_000)
   await server.waitFor('the registration to arrive', () => server.logLines().some((line) =>
     line.msg === 'incoming request' && (line.req as { url?: string } | undefined)?.url === '/users/'))
   const exit = await server.stop('SIGTERM', 20_000)

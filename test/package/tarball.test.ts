@@ -113,7 +113,7 @@ app.get('/orders', { onRequest: app.currentActiveUser }, async (request) => {
 `
 
 const storeHost = `import Fastify from 'fastify'
-import tokenAuth, { emailVerified, migrate, UsernameTakenError, type AccountChange, type MailMessage, type NewUser, type ProfileChanges, type SessionRecord, type Token, type TokenAuthOptions, type UserRecord, type UserStore } from 'fastify-token-auth'
+import tokenAuth, { emailVerified, migrate, resealSecrets, UsernameTakenError, type AccountChange, type Resealed, type MailMessage, type NewUser, type ProfileChanges, type SessionRecord, type Token, type TokenAuthOptions, type UserRecord, type UserStore } from 'fastify-token-auth'
 
 /** The host's own accounts; the plugin keeps only its sessions, in a database of their own. */
 const accounts = new Map<string, UserRecord>()
@@ -170,6 +170,10 @@ const recovery: Pick<TokenAuthOptions, 'mail' | 'requireVerifiedEmail' | 'passwo
 const proven: boolean = emailVerified({ email: 'a@example.org', verifiedEmail: 'a@example.org' })
 void recovery
 void proven
+// Compiled, not registered: the second factor's options, and sealing its secrets again after a new secret.
+const secondFactor: Pick<TokenAuthOptions, 'totpIssuer' | 'throttle'> = { totpIssuer: 'Example Notes', throttle: { mfa: { max: 30, windowSeconds: 3600 }, otpFailuresPerHour: 10 } }
+export const resealed: (database: Parameters<typeof resealSecrets>[0], previous: string, current: string) => Promise<Resealed> = resealSecrets
+void secondFactor
 
 const secret = process.env.JWT_SECRET ?? ''
 const app = Fastify()
@@ -195,6 +199,11 @@ app.post('/admin/disable/:username', async (request) => {
   const { username } = request.params as { username: string }
   const change: AccountChange | undefined = await app.tokenAuth.accounts.disable(username, { actor: 'admin-api' })
   return { ended: change?.endedSessions ?? 0 }
+})
+app.post('/admin/mfa-reset/:username', async (request) => {
+  const { username } = request.params as { username: string }
+  const reset: boolean = await app.tokenAuth.accounts.resetMfa(username, { actor: 'admin-api' })
+  return { reset }
 })
 // A deploy step's migration of a database the host owns: the sessions beside its own store.
 export const migrated: (database: Parameters<typeof migrate>[0]) => Promise<void> = async (database) => { await migrate(database, { users: false }) }
